@@ -1,0 +1,19 @@
+// Package index owns what s3ferry knows about the bucket: one Record per
+// uploaded file, the durable pending set, and per-source state, behind the
+// Store interface. DB keeps them in Badger (key layout and tuning in
+// badger.go, value encoding in encoding.go), Memory in maps for tests, and
+// package indextest is the conformance suite both pass.
+//
+// Measured with BenchmarkQueueCommit (bench_test.go) on the development
+// machine (2 cores, virtual disk), 1,000,000 files of one source, each one
+// Queue and one Commit:
+//
+//	time per file       26 µs (38,000 files/s), the same from 8 goroutines;
+//	                    460 µs with Options.SyncWrites (one fsync per write)
+//	disk per record     164 bytes (du, after Close)
+//	memory, loading     130 MiB anonymous RSS (default GOGC); peak RSS
+//	                    300 MiB, of which 170 MiB is page cache of the
+//	                    mmapped tables, which the kernel reclaims
+//	memory, reopened    15 MiB anonymous RSS after 100,000 random Gets
+//	                    into the 1M-record index, 5 µs per Get
+package index

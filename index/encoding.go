@@ -1,0 +1,195 @@
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Values are encoded compactly, first a format version byte so the layout can
+// evolve, then the fields in declaration order: signed integers as zig-zag
+// varints, unsigned ones as uvarints, the content hash as 8 fixed bytes
+// (xxhash64 is uniformly distributed, so a varint would take 9 or 10), and
+// strings as a uvarint length followed by the bytes.
+//
+//	value         version  fields
+//	Record        1        Size MtimeNs Inode Hash(8) ETag VersionID Checksum UploadedNs
+//	Pending       1        Seq QueuedNs
+//	SourceState   1        FullWalkNs
+//	counts        1        records pending
+const formatVersion = 1
+
+// checkSource rejects a source the key layout cannot represent: a NUL byte
+// separates source from path.
+func checkSource(source string) error {
+	if strings.IndexByte(source, 0) >= 0 {
+		return fmt.Errorf("invalid source %q: contains a NUL byte", source)
+	}
+	return nil
+}
+
+func appendRecord(b []byte, r Record) []byte {
+	b = append(b, formatVersion)
+	b = binary.AppendVarint(b, r.Size)
+	b = binary.AppendVarint(b, r.MtimeNs)
+	b = binary.AppendUvarint(b, r.Inode)
+	b = binary.LittleEndian.AppendUint64(b, r.Hash)
+	b = appendString(b, r.ETag)
+	b = appendString(b, r.VersionID)
+	b = appendString(b, r.Checksum)
+	b = binary.AppendVarint(b, r.UploadedNs)
+	return b
+}
+
+func decodeRecord(b []byte) (Record, error) {
+	d := decoder{b: b}
+	d.version()
+	r := Record{
+		Size:    d.varint(),
+		MtimeNs: d.varint(),
+		Inode:   d.uvarint(),
+		Hash:    d.fixed64(),
+		ETag:    d.string(),
+	}
+	r.VersionID = d.string()
+	r.Checksum = d.string()
+	r.UploadedNs = d.varint()
+	return r, d.finish("record")
+}
+
+func appendPending(b []byte, p Pending) []byte {
+	b = append(b, formatVersion)
+	b = binary.AppendUvarint(b, p.Seq)
+	b = binary.AppendVarint(b, p.QueuedNs)
+	return b
+}
+
+func decodePending(b []byte) (Pending, error) {
+	d := decoder{b: b}
+	d.version()
+	p := Pending{Seq: d.uvarint(), QueuedNs: d.varint()}
+	return p, d.finish("pending entry")
+}
+
+func appendState(b []byte, s SourceState) []byte {
+	b = append(b, formatVersion)
+	b = binary.AppendVarint(b, s.FullWalkNs)
+	return b
+}
+
+func decodeState(b []byte) (SourceState, error) {
+	d := decoder{b: b}
+	d.version()
+	s := SourceState{FullWalkNs: d.varint()}
+	return s, d.finish("source state")
+}
+
+// counts is what Count returns, kept under one key per source.
+type counts struct {
+	records, pending int64
+}
+
+func appendCounts(b []byte, c counts) []byte {
+	b = append(b, formatVersion)
+	b = binary.AppendVarint(b, c.records)
+	b = binary.AppendVarint(b, c.pending)
+	return b
+}
+
+func decodeCounts(b []byte) (counts, error) {
+	d := decoder{b: b}
+	d.version()
+	c := counts{records: d.varint(), pending: d.varint()}
+	return c, d.finish("counts")
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errTruncated = errors.New("truncated")
+
+// decoder reads fields off b; the first error sticks and later reads return
+// zero values, so a decode function checks once, in finish.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) version() {
+	if len(d.b) == 0 {
+		d.err = errTruncated
+		return
+	}
+	if v := d.b[0]; v != formatVersion {
+		d.err = fmt.Errorf("unknown format version %d", v)
+		return
+	}
+	d.b = d.b[1:]
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errTruncated
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errTruncated
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) fixed64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.err = errTruncated
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+// string copies, so the result outlives the buffer it was decoded from.
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errTruncated
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) finish(what string) error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return fmt.Errorf("decode %s: %w", what, d.err)
+	}
+	return nil
+}

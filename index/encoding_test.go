@@ -1,0 +1,68 @@
+package index
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestDecodeRecordErrors(t *testing.T) {
+	valid := appendRecord(nil, Record{
+		Size: 1, MtimeNs: 2, Inode: 3, Hash: math.MaxUint64,
+		ETag: "etag", VersionID: "vid", Checksum: "CRC32C:x", UploadedNs: 4,
+	})
+	for n := range len(valid) {
+		if _, err := decodeRecord(valid[:n]); err == nil {
+			t.Errorf("decode of the first %d of %d bytes: no error", n, len(valid))
+		}
+	}
+	if _, err := decodeRecord(append(valid, 0)); err == nil || !strings.Contains(err.Error(), "trailing") {
+		t.Errorf("decode with a trailing byte: error %v, want one about trailing bytes", err)
+	}
+	future := append([]byte{formatVersion + 1}, valid[1:]...)
+	if _, err := decodeRecord(future); err == nil || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("decode of version 2: error %v, want one naming the version", err)
+	}
+}
+
+func TestRecordSize(t *testing.T) {
+	// A typical record: the size limits what a million records cost.
+	r := Record{
+		Size:       48_213_777,
+		MtimeNs:    1_795_000_000_123_456_789,
+		Inode:      12_345_678,
+		Hash:       0x9e3779b97f4a7c15,
+		ETag:       "9b2cf535f27731c974343645a3985328",
+		VersionID:  "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+		Checksum:   "CRC32C:yZRlqg==",
+		UploadedNs: 1_795_000_010_000_000_000,
+	}
+	if got, max := len(appendRecord(nil, r)), 120; got > max {
+		t.Errorf("typical record encodes to %d bytes, want at most %d", got, max)
+	}
+}
+
+func FuzzRecord(f *testing.F) {
+	f.Add([]byte{1, 2, 3}, int64(1), int64(-2), uint64(3), uint64(math.MaxUint64), "etag", "", "CRC32C:x", int64(5))
+	f.Add([]byte{}, int64(math.MinInt64), int64(0), uint64(0), uint64(0), "", "\xff", "", int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, data []byte, size, mtime int64, inode, hash uint64, etag, vid, cs string, up int64) {
+		decodeRecord(data) // must not panic on any bytes
+		decodePending(data)
+		decodeState(data)
+		decodeCounts(data)
+
+		want := Record{Size: size, MtimeNs: mtime, Inode: inode, Hash: hash, ETag: etag, VersionID: vid, Checksum: cs, UploadedNs: up}
+		got, err := decodeRecord(appendRecord(nil, want))
+		if err != nil || got != want {
+			t.Fatalf("round trip of %+v = %+v, %v", want, got, err)
+		}
+		p := Pending{Seq: inode, QueuedNs: mtime}
+		if got, err := decodePending(appendPending(nil, p)); err != nil || got != p {
+			t.Fatalf("round trip of %+v = %+v, %v", p, got, err)
+		}
+		c := counts{records: size, pending: up}
+		if got, err := decodeCounts(appendCounts(nil, c)); err != nil || got != c {
+			t.Fatalf("round trip of %+v = %+v, %v", c, got, err)
+		}
+	})
+}

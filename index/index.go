@@ -1,0 +1,105 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Record is what the index knows about one local file that reached the
+// bucket: the local identity it had when it was read (size, mtime, inode),
+// the xxhash64 of the bytes that were sent, and what S3 answered.
+type Record struct {
+	Size       int64  // bytes
+	MtimeNs    int64  // modification time, Unix nanoseconds
+	Inode      uint64 // inode number; 0 where the platform has none
+	Hash       uint64 // xxhash64 of the content sent
+	ETag       string // as S3 returned it, quotes stripped
+	VersionID  string // empty on an unversioned bucket
+	Checksum   string // "CRC32C:<base64>" (algorithm, colon, S3's value)
+	UploadedNs int64  // when S3 acknowledged the upload, Unix nanoseconds
+}
+
+// Pending marks a file that was found new or changed and must reach the
+// bucket. It is written before the upload starts, so a crash or restart
+// resumes it; Seq tells a re-queue apart from the entry an upload started on.
+type Pending struct {
+	Seq      uint64 // unique and increasing within one index
+	QueuedNs int64  // when the file was queued, Unix nanoseconds
+}
+
+// SourceState is per-source bookkeeping that is not about one file.
+type SourceState struct {
+	FullWalkNs int64 // when the last complete full walk finished; 0 = never
+}
+
+// Store is the index: one record per uploaded file, the pending set, and
+// per-source state. Records are addressed by (source, path): source is an
+// opaque identifier the caller chooses (one per local root and destination),
+// path the file's slash-separated path relative to that root, any bytes.
+// A source must not contain a NUL byte; methods given one return an error.
+//
+// Implementations are safe for concurrent use. Every method that writes is
+// atomic: after a crash either all of its effect is visible or none.
+type Store interface {
+	// Get returns the record of path; ok is false when there is none.
+	Get(source, path string) (r Record, ok bool, err error)
+
+	// Queue adds path to the pending set (replacing an earlier entry for the
+	// same path) and returns the entry written.
+	Queue(source, path string) (Pending, error)
+
+	// Commit records an upload that S3 acknowledged. In the same transaction
+	// it removes the pending entry of path, but only if that entry's Seq is
+	// seq: a file re-queued while it was being uploaded stays pending.
+	// seq 0 removes nothing.
+	Commit(source, path string, r Record, seq uint64) error
+
+	// Touch replaces the record of path without an upload (the content hash
+	// was unchanged) and removes the pending entry as Commit does.
+	Touch(source, path string, r Record, seq uint64) error
+
+	// Unqueue removes the pending entry of path if its Seq is seq (the file
+	// vanished, or it is unchanged after all). A missing entry is not an error.
+	Unqueue(source, path string, seq uint64) error
+
+	// Delete removes the record and any pending entry of path.
+	Delete(source, path string) error
+
+	// Pending calls fn for every pending entry of source in path order. It
+	// costs O(pending), never O(records). fn must not call methods that
+	// write; an error from fn stops the iteration and is returned.
+	Pending(source string, fn func(path string, p Pending) error) error
+
+	// Records calls fn for every record of source whose path starts with
+	// prefix, in path order. Same rules for fn as Pending.
+	Records(source, prefix string, fn func(path string, r Record) error) error
+
+	// Count returns how many records and pending entries source has, in O(1).
+	Count(source string) (records, pending int64, err error)
+
+	// State and SetState read and write the per-source state.
+	State(source string) (SourceState, error)
+	SetState(source string, s SourceState) error
+
+	// Close flushes and releases the index. The Store is unusable after.
+	Close() error
+}
+
+// ErrLocked is returned (wrapped in a *LockedError) when another process
+// holds the index.
+var ErrLocked = errors.New("index is in use by another process")
+
+// LockedError says which process holds the index directory.
+type LockedError struct {
+	Dir string
+	PID int // 0 when it could not be read
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("index %s is in use by process %d: stop it (or ask it with 's3ferry status') and try again", e.Dir, e.PID)
+	}
+	return fmt.Sprintf("index %s is in use by another process: stop it and try again", e.Dir)
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }

@@ -1,0 +1,179 @@
+package index
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Memory is a Store kept in memory, for tests of code that uses a Store.
+// Nothing survives Close.
+type Memory struct {
+	mu      sync.Mutex // guards everything below
+	seq     uint64     // last Seq handed out
+	sources map[string]*memSource
+}
+
+type memSource struct {
+	records map[string]Record
+	pending map[string]Pending
+	state   SourceState
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory {
+	return &Memory{sources: make(map[string]*memSource)}
+}
+
+// source returns the data of name, creating it; m.mu must be held.
+func (m *Memory) source(name string) *memSource {
+	s, ok := m.sources[name]
+	if !ok {
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending)}
+		m.sources[name] = s
+	}
+	return s
+}
+
+func (m *Memory) Get(source, path string) (Record, bool, error) {
+	if err := checkSource(source); err != nil {
+		return Record{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.source(source).records[path]
+	return r, ok, nil
+}
+
+func (m *Memory) Queue(source, path string) (Pending, error) {
+	if err := checkSource(source); err != nil {
+		return Pending{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seq++
+	p := Pending{Seq: m.seq, QueuedNs: now()}
+	m.source(source).pending[path] = p
+	return p, nil
+}
+
+func (m *Memory) Commit(source, path string, r Record, seq uint64) error {
+	return m.put(source, path, r, seq)
+}
+
+func (m *Memory) Touch(source, path string, r Record, seq uint64) error {
+	return m.put(source, path, r, seq)
+}
+
+func (m *Memory) put(source, path string, r Record, seq uint64) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.source(source)
+	s.records[path] = r
+	s.unqueue(path, seq)
+	return nil
+}
+
+func (m *Memory) Unqueue(source, path string, seq uint64) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.source(source).unqueue(path, seq)
+	return nil
+}
+
+func (s *memSource) unqueue(path string, seq uint64) {
+	if p, ok := s.pending[path]; ok && seq != 0 && p.Seq == seq {
+		delete(s.pending, path)
+	}
+}
+
+func (m *Memory) Delete(source, path string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.source(source)
+	delete(s.records, path)
+	delete(s.pending, path)
+	return nil
+}
+
+// Pending calls fn on a snapshot taken before the first call, without
+// holding the lock.
+func (m *Memory) Pending(source string, fn func(path string, p Pending) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	pending := maps.Clone(m.source(source).pending)
+	m.mu.Unlock()
+	for _, path := range slices.Sorted(maps.Keys(pending)) {
+		if err := fn(path, pending[path]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Records calls fn on a snapshot, as Pending does.
+func (m *Memory) Records(source, prefix string, fn func(path string, r Record) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	records := make(map[string]Record)
+	for path, r := range m.source(source).records {
+		if strings.HasPrefix(path, prefix) {
+			records[path] = r
+		}
+	}
+	m.mu.Unlock()
+	for _, path := range slices.Sorted(maps.Keys(records)) {
+		if err := fn(path, records[path]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Memory) Count(source string) (records, pending int64, err error) {
+	if err := checkSource(source); err != nil {
+		return 0, 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.source(source)
+	return int64(len(s.records)), int64(len(s.pending)), nil
+}
+
+func (m *Memory) State(source string) (SourceState, error) {
+	if err := checkSource(source); err != nil {
+		return SourceState{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.source(source).state, nil
+}
+
+func (m *Memory) SetState(source string, s SourceState) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.source(source).state = s
+	return nil
+}
+
+// Close does nothing; Memory keeps no resources.
+func (m *Memory) Close() error { return nil }
