@@ -1,0 +1,48 @@
+package uploader
+
+// This file is the contract the agent codes against; the implementation
+// lives in client.go and uploader.go.
+
+// Config is everything the S3 side needs, as plain values.
+type Config struct {
+	Region      string // empty: from the SDK chain (AWS_REGION, profile); still empty: us-east-1
+	EndpointURL string // empty: AWS_ENDPOINT_URL or AWS's own endpoints
+	PathStyle   bool   // path-style addressing (MinIO, Ceph)
+	Profile     string // shared config profile; empty: the SDK default
+	MaxAttempts int    // per request, SDK retryer; 0: DefaultMaxAttempts
+
+	StorageClass string // empty: the bucket's default
+	SSE          string // "", "AES256" or "aws:kms"
+	SSEKMSKeyID  string // with SSE "aws:kms"
+
+	PartSize        int64   // files of at least this size go multipart; 0: DefaultPartSize
+	PartConcurrency int     // parts in flight per multipart file; 0: DefaultPartConcurrency
+	BandwidthLimit  float64 // bytes per second over all uploads; 0: unlimited
+	Checksum        string  // "CRC32C" (default), "CRC32", "SHA1", "SHA256", "CRC64NVME"
+}
+
+// Job is one file to send.
+type Job struct {
+	Bucket string
+	Key    string
+	Path   string // absolute local path
+
+	// KnownHash, when HasKnownHash, is the xxhash64 the index holds for an
+	// earlier version of this file. If the content still hashes to it,
+	// nothing is sent and Result.Unchanged is true.
+	KnownHash    uint64
+	HasKnownHash bool
+}
+
+// Result is what happened to a Job.
+type Result struct {
+	Unchanged bool   // content hashed to Job.KnownHash; nothing was sent
+	Size      int64  // bytes read (and sent, unless Unchanged)
+	MtimeNs   int64  // the file's mtime when it was opened
+	Inode     uint64 // the file's inode
+	Hash      uint64 // xxhash64 of the content
+	ETag      string // quotes stripped
+	VersionID string
+	Checksum  string // "ALGO:value" as S3 stored it
+	Multipart bool
+}

@@ -1,0 +1,139 @@
+package uploader
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// maxIdleConnsPerHost keeps a connection per request in flight for many
+// workers times PartConcurrency; the SDK's default of 10 would make most
+// of them dial anew for every request.
+const maxIdleConnsPerHost = 256
+
+// NewClient returns an S3 client for cfg. Credentials come only from the
+// SDK's default chain (environment, shared profile, SSO, web identity,
+// container and instance roles); opts are extra SDK load options, for tests
+// (static credentials for a MinIO), never for credentials in production.
+//
+// The SDK's own environment handling still applies: AWS_REGION,
+// AWS_ENDPOINT_URL, AWS_CA_BUNDLE and the shared config files. Nothing is
+// sent over the network here; CheckBucket does that.
+func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions) error) (*s3.Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+
+	// The HTTP client must be a *BuildableClient while loading: that is
+	// the only kind LoadDefaultConfig applies AWS_CA_BUNDLE to.
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 2 * maxIdleConnsPerHost
+		tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	})
+	load := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient),
+		config.WithDefaultRegion(defaultRegion),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				// The default token bucket stops retrying after a burst
+				// of errors across the whole client, which a bulk upload
+				// of many files reaches at once; each request keeps its
+				// own MaxAttempts and backoff.
+				o.RateLimiter = ratelimit.None
+				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notRetryable)}, o.Retryables...)
+			})
+		}),
+	}
+	if cfg.Region != "" {
+		load = append(load, config.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		load = append(load, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	load = append(load, opts...)
+
+	awsCfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	if awsCfg.Credentials != nil {
+		awsCfg.Credentials = markedCredentials{awsCfg.Credentials}
+	}
+	if cfg.BandwidthLimit > 0 {
+		lim := newLimiter(cfg.BandwidthLimit)
+		awsCfg.HTTPClient = &limitedClient{next: awsCfg.HTTPClient, lim: lim, burst: lim.Burst()}
+	}
+
+	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.EndpointURL)
+		}
+		o.UsePathStyle = cfg.PathStyle
+		// A multipart object's checksum is a checksum of checksums that
+		// the SDK cannot verify on download; it would log that on every
+		// such GetObject.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	}), nil
+}
+
+// notRetryable stops the SDK from retrying an error that the same request
+// will meet again: a certificate that does not verify would otherwise cost
+// MaxAttempts backoffs before the user hears about AWS_CA_BUNDLE.
+func notRetryable(err error) aws.Ternary {
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+}
+
+// markedCredentials makes a failure to find or refresh credentials
+// recognisable: it wraps it in ErrNoCredentials, which the SDK's errors do
+// not otherwise tell apart from any other failure before sending.
+type markedCredentials struct {
+	aws.CredentialsProvider
+}
+
+func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := m.CredentialsProvider.Retrieve(ctx)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		return creds, &credentialsError{err}
+	}
+	return creds, err
+}
+
+// credentialsError is a failure of the credential chain; it is
+// ErrNoCredentials for errors.Is.
+type credentialsError struct {
+	cause error
+}
+
+func (e *credentialsError) Error() string        { return "no credentials: " + e.cause.Error() }
+func (e *credentialsError) Unwrap() error        { return e.cause }
+func (e *credentialsError) Is(target error) bool { return target == ErrNoCredentials }
+
+// ProviderSources passes the wrapped provider's sources on to the SDK's
+// user agent.
+func (m markedCredentials) ProviderSources() []aws.CredentialSource {
+	if s, ok := m.CredentialsProvider.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
+}
+
+// IsCredentialsProvider lets the SDK see through the wrapper, as it does for
+// anonymous credentials.
+func (m markedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(m.CredentialsProvider, target)
+}

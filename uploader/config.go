@@ -1,0 +1,74 @@
+package uploader
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultPartSize        int64 = 16 << 20 // 16 MiB
+	DefaultPartConcurrency       = 4
+	DefaultMaxAttempts           = 5
+	DefaultChecksum              = "CRC32C"
+
+	// MinPartSize is S3's smallest part of a multipart upload (except the
+	// last); MaxPartSize its largest.
+	MinPartSize int64 = 5 << 20
+	MaxPartSize int64 = 5 << 30
+
+	// defaultRegion is used when neither Config nor the SDK chain names one;
+	// MinIO and most S3-compatible stores accept it.
+	defaultRegion = "us-east-1"
+)
+
+// Validate reports the first field of c that no upload could work with.
+// NewClient calls it; the command can call it earlier to fail at startup.
+func (c Config) Validate() error {
+	if c.MaxAttempts < 0 {
+		return fmt.Errorf("%w: max attempts %d: want 0 (default) or more", ErrInvalidConfig, c.MaxAttempts)
+	}
+	if c.PartSize != 0 && (c.PartSize < MinPartSize || c.PartSize > MaxPartSize) {
+		return fmt.Errorf("%w: part size %d: want 0 (default) or %d to %d bytes", ErrInvalidConfig, c.PartSize, MinPartSize, MaxPartSize)
+	}
+	if c.PartConcurrency < 0 {
+		return fmt.Errorf("%w: part concurrency %d: want 0 (default) or more", ErrInvalidConfig, c.PartConcurrency)
+	}
+	if c.BandwidthLimit < 0 {
+		return fmt.Errorf("%w: bandwidth limit %g: want 0 (unlimited) or more bytes per second", ErrInvalidConfig, c.BandwidthLimit)
+	}
+	if _, err := checksumByName(c.Checksum); err != nil {
+		return err
+	}
+	switch types.ServerSideEncryption(c.SSE) {
+	case "", types.ServerSideEncryptionAes256:
+		if c.SSEKMSKeyID != "" {
+			return fmt.Errorf("%w: sse kms key id is set but sse is %q: set sse to aws:kms", ErrInvalidConfig, c.SSE)
+		}
+	case types.ServerSideEncryptionAwsKms:
+	default:
+		return fmt.Errorf("%w: sse %q: want \"\", AES256 or aws:kms", ErrInvalidConfig, c.SSE)
+	}
+	return nil
+}
+
+// withDefaults returns c with every zero value replaced by its default.
+// It expects a valid c.
+func (c Config) withDefaults() Config {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.PartSize == 0 {
+		c.PartSize = DefaultPartSize
+	}
+	if c.PartConcurrency == 0 {
+		c.PartConcurrency = DefaultPartConcurrency
+	}
+	if c.Checksum == "" {
+		c.Checksum = DefaultChecksum
+	}
+	c.Checksum = strings.ToUpper(c.Checksum)
+	return c
+}

@@ -1,0 +1,45 @@
+package uploader
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   Config
+		valid bool
+	}{
+		{"zero", Config{}, true},
+		{"everything", Config{MaxAttempts: 10, PartSize: MinPartSize, PartConcurrency: 8, BandwidthLimit: 1e6,
+			Checksum: "sha256", SSE: "aws:kms", SSEKMSKeyID: "key", StorageClass: "STANDARD_IA"}, true},
+		{"largest part", Config{PartSize: MaxPartSize}, true},
+		{"AES256", Config{SSE: "AES256"}, true},
+		{"negative attempts", Config{MaxAttempts: -1}, false},
+		{"part below 5 MiB", Config{PartSize: MinPartSize - 1}, false},
+		{"part above 5 GiB", Config{PartSize: MaxPartSize + 1}, false},
+		{"negative concurrency", Config{PartConcurrency: -1}, false},
+		{"negative bandwidth", Config{BandwidthLimit: -1}, false},
+		{"unknown checksum", Config{Checksum: "MD5"}, false},
+		{"unknown sse", Config{SSE: "aws:kms:dsse"}, false},
+		{"kms key without kms", Config{SSE: "AES256", SSEKMSKeyID: "key"}, false},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if tt.valid && err != nil {
+			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+		}
+		if !tt.valid && !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: Validate() = %v, want ErrInvalidConfig", tt.name, err)
+		}
+	}
+}
+
+func TestConfigWithDefaults(t *testing.T) {
+	got := Config{Checksum: "sha1"}.withDefaults()
+	want := Config{MaxAttempts: DefaultMaxAttempts, PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1"}
+	if got != want {
+		t.Errorf("withDefaults() = %+v, want %+v", got, want)
+	}
+}

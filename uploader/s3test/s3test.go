@@ -1,0 +1,446 @@
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// ErrNoMinIO means no MinIO binary was found. Start skips the test on it,
+// or fails it when CI=true.
+var ErrNoMinIO = errors.New("minio not found: run `make test` (it installs the pinned MinIO), put minio on PATH or set S3FERRY_MINIO")
+
+const (
+	startTimeout = 60 * time.Second // MinIO usually answers within a second
+	startTries   = 3                // a free port may be taken before MinIO binds it
+	maxOutput    = 1 << 20          // bytes of MinIO's output kept for failures
+)
+
+// Server is a running MinIO on loopback with its own data directory and
+// random root credentials. Several can run at once (e.g. a source and a
+// replica); they share nothing.
+type Server struct {
+	Endpoint  string // "http://127.0.0.1:<port>", or https with StartTLS
+	AccessKey string
+	SecretKey string
+	Region    string // "us-east-1"
+	CAFile    string // with StartTLS: PEM of the CA that signed the server's certificate
+
+	cmd    *exec.Cmd
+	out    *tailBuffer
+	exited chan struct{} // closed once the process has exited
+	caPEM  []byte        // CAFile's content
+	admin  *s3.Client
+}
+
+// Start starts a MinIO for tb and stops it when tb ends. It looks for the
+// binary in $S3FERRY_MINIO, then minio on PATH, then
+// $HOME/.cache/s3ferry/tools/minio-*/minio; without one it skips tb, or
+// fails it when the environment has CI=true.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return startForTest(tb, false)
+}
+
+// StartTLS is Start with HTTPS: the server's certificate (for 127.0.0.1)
+// is signed by a fresh CA whose PEM is in CAFile, which a client must be
+// told to trust (LoadOptions does; so does AWS_CA_BUNDLE=CAFile).
+func StartTLS(tb testing.TB) *Server {
+	tb.Helper()
+	return startForTest(tb, true)
+}
+
+func startForTest(tb testing.TB, useTLS bool) *Server {
+	tb.Helper()
+	bin, err := Binary()
+	if err != nil {
+		skipOrFail(tb, err)
+	}
+	s, err := start(bin, tb.TempDir(), useTLS)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		s.stop()
+		if tb.Failed() {
+			tb.Logf("minio output:\n%s", s.out.String())
+		}
+	})
+	return s
+}
+
+// StartMain starts a MinIO to share across a test package, from TestMain;
+// call stop after m.Run. The error wraps ErrNoMinIO when there is no
+// binary; pass it to Require in each test:
+//
+//	func TestMain(m *testing.M) {
+//		srv, stop, err := s3test.StartMain()
+//		minio, minioErr = srv, err // package variables, set only here
+//		code := m.Run()
+//		stop()
+//		os.Exit(code)
+//	}
+func StartMain() (s *Server, stop func(), err error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, func() {}, err
+	}
+	dir, err := os.MkdirTemp("", "s3test-")
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("start minio: %w", err)
+	}
+	s, err = start(bin, dir, false)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, func() {}, err
+	}
+	return s, func() {
+		s.stop()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// Require returns s, the server StartMain returned with err; when err is
+// not nil it skips tb (or fails it under CI=true) for a missing binary,
+// and fails it for any other error.
+func Require(tb testing.TB, s *Server, err error) *Server {
+	tb.Helper()
+	if errors.Is(err, ErrNoMinIO) {
+		skipOrFail(tb, err)
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// Output returns the last of MinIO's output, for a test that fails on a
+// shared server to log.
+func (s *Server) Output() string {
+	return s.out.String()
+}
+
+// Binary returns the MinIO binary to run: $S3FERRY_MINIO, else minio on
+// PATH, else the newest $HOME/.cache/s3ferry/tools/minio-*/minio.
+func Binary() (string, error) {
+	if p := os.Getenv("S3FERRY_MINIO"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			return "", fmt.Errorf("S3FERRY_MINIO: %w", err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("minio"); err == nil {
+		return p, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		found, _ := filepath.Glob(filepath.Join(home, ".cache", "s3ferry", "tools", "minio-*", "minio"))
+		sort.Strings(found)
+		for i := len(found) - 1; i >= 0; i-- {
+			if _, err := exec.LookPath(found[i]); err == nil {
+				return found[i], nil
+			}
+		}
+	}
+	return "", ErrNoMinIO
+}
+
+func skipOrFail(tb testing.TB, err error) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("%v (CI=true: not skipping)", err)
+	} else {
+		tb.Skip(err)
+	}
+}
+
+// Config returns the uploader config that reaches s (endpoint, path-style,
+// region); credentials come from LoadOptions or Env.
+func (s *Server) Config() uploader.Config {
+	return uploader.Config{EndpointURL: s.Endpoint, PathStyle: true, Region: s.Region}
+}
+
+// LoadOptions are the SDK load options a client of s needs besides Config:
+// its root credentials and, with StartTLS, trust in its CA.
+func (s *Server) LoadOptions() []func(*config.LoadOptions) error {
+	opts := []func(*config.LoadOptions) error{StaticCredentials(s.AccessKey, s.SecretKey)}
+	if s.caPEM != nil {
+		opts = append(opts, config.WithCustomCABundle(bytes.NewReader(s.caPEM)))
+	}
+	return opts
+}
+
+// Client returns a client for s built by uploader.NewClient, as the agent
+// builds its own.
+func (s *Server) Client(tb testing.TB) *s3.Client {
+	tb.Helper()
+	c, err := uploader.NewClient(context.Background(), s.Config(), s.LoadOptions()...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// Env returns the environment that points the SDK of a child process (the
+// built s3ferry binary) at s. The SDK has no variable for path-style
+// addressing; it uses it by itself for an IP-address endpoint such as s's.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
+		"AWS_REGION=" + s.Region,
+		"AWS_ENDPOINT_URL=" + s.Endpoint,
+	}
+}
+
+// NewBucket creates a bucket with a unique name on s, with versioning
+// enabled when versioned, and returns its name.
+func (s *Server) NewBucket(tb testing.TB, versioned bool) string {
+	tb.Helper()
+	ctx := context.Background()
+	name := "s3test-" + randomHex(8)
+	if _, err := s.admin.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		tb.Fatalf("create bucket %s: %v", name, err)
+	}
+	if versioned {
+		_, err := s.admin.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+			Bucket:                  aws.String(name),
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+		})
+		if err != nil {
+			tb.Fatalf("enable versioning on bucket %s: %v", name, err)
+		}
+	}
+	return name
+}
+
+// start runs MinIO on dir, retrying with new ports when it exits before
+// answering (another process took a port between probe and bind).
+func start(bin, dir string, useTLS bool) (*Server, error) {
+	var caPEM []byte
+	if useTLS {
+		var err error
+		if caPEM, err = writeCerts(filepath.Join(dir, "certs")); err != nil {
+			return nil, fmt.Errorf("start minio: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ca.pem"), caPEM, 0o644); err != nil {
+			return nil, fmt.Errorf("start minio: %w", err)
+		}
+	}
+	var err error
+	for range startTries {
+		var s *Server
+		s, err = startOnce(bin, dir, caPEM)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errExited) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+var errExited = errors.New("minio exited")
+
+// startOnce runs MinIO on dir, with HTTPS when caPEM is set (writeCerts
+// put the server's certificate into dir/certs).
+func startOnce(bin, dir string, caPEM []byte) (*Server, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, fmt.Errorf("start minio: %w", err)
+	}
+	api := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	console := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+	scheme := "http"
+	if caPEM != nil {
+		scheme = "https"
+	}
+	s := &Server{
+		Endpoint:  scheme + "://" + api,
+		AccessKey: "s3test-" + randomHex(6),
+		SecretKey: randomHex(20),
+		Region:    "us-east-1",
+		out:       &tailBuffer{max: maxOutput},
+		exited:    make(chan struct{}),
+	}
+	if caPEM != nil {
+		s.CAFile = filepath.Join(dir, "ca.pem")
+		s.caPEM = caPEM
+	}
+	s.cmd = exec.Command(bin, "server",
+		"--address", api,
+		"--console-address", console,
+		"--certs-dir", filepath.Join(dir, "certs"),
+		filepath.Join(dir, "data"))
+	s.cmd.Env = append(environWithout("MINIO_"),
+		"HOME="+dir, // nothing of MinIO's in the real home
+		"MINIO_ROOT_USER="+s.AccessKey,
+		"MINIO_ROOT_PASSWORD="+s.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off")
+	s.cmd.Stdout = s.out
+	s.cmd.Stderr = s.out
+	s.cmd.SysProcAttr = sysProcAttr()
+
+	started := make(chan error, 1)
+	go func() {
+		// On Linux MinIO gets SIGKILL when the thread that started it
+		// exits (sysProcAttr), so that a test binary killed by a timeout
+		// leaves no server behind. Keep this goroutine on its thread until
+		// MinIO has exited, so the Go scheduler never retires that thread
+		// under a running server.
+		runtime.LockOSThread()
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			close(s.exited)
+			return
+		}
+		started <- nil
+		s.cmd.Wait() // the exit status of a killed server says nothing
+		close(s.exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start minio %s: %w", bin, err)
+	}
+
+	if err := s.waitReady(); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("start minio %s: %w\n--- minio output ---\n%s", bin, err, s.out.String())
+	}
+
+	admin, err := uploader.NewClient(context.Background(), s.Config(), s.LoadOptions()...)
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("start minio: %w", err)
+	}
+	s.admin = admin
+	return s, nil
+}
+
+// waitReady polls MinIO's liveness endpoint until it answers 200.
+func (s *Server) waitReady() error {
+	client := &http.Client{Timeout: time.Second}
+	if s.caPEM != nil {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(s.caPEM)
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		defer client.CloseIdleConnections()
+	}
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("%w before answering", errExited)
+		default:
+		}
+		resp, err := client.Get(s.Endpoint + "/minio/health/live")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no answer from %s within %s", s.Endpoint, startTimeout)
+}
+
+// stop kills MinIO and waits for it to exit.
+func (s *Server) stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Kill() // an error means it has already exited
+	<-s.exited
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// environWithout returns the environment without variables whose names
+// start with prefix.
+func environWithout(prefix string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never returns an error
+	return hex.EncodeToString(b)
+}
+
+// tailBuffer keeps the last max bytes written to it; MinIO writes to it
+// from the process's copying goroutines while a test may read it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	if over := b.buf.Len() - b.max; over > 0 {
+		b.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// StaticCredentials is the SDK load option for fixed credentials, for
+// uploader.NewClient; tests use it with wrong ones too.
+func StaticCredentials(accessKey, secretKey string) func(*config.LoadOptions) error {
+	return config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""))
+}

@@ -1,0 +1,752 @@
+package uploader_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
+)
+
+// The MinIO all tests of this package share; set only by TestMain.
+var (
+	minio    *s3test.Server
+	minioErr error
+)
+
+func TestMain(m *testing.M) {
+	srv, stop, err := s3test.StartMain()
+	minio, minioErr = srv, err
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func server(tb testing.TB) *s3test.Server {
+	tb.Helper()
+	return s3test.Require(tb, minio, minioErr)
+}
+
+// smallConfig makes 5 MiB the multipart threshold, so multipart tests
+// need only a few MiB.
+func smallConfig(srv *s3test.Server) uploader.Config {
+	cfg := srv.Config()
+	cfg.PartSize = uploader.MinPartSize
+	return cfg
+}
+
+func TestUploadSmall(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	data := randomBytes(100<<10 + 7)
+	path := writeFile(t, t.TempDir(), "small.bin", data)
+
+	for _, algo := range []string{"", "CRC32C", "CRC32", "CRC64NVME", "SHA1", "SHA256"} {
+		t.Run("checksum="+algo, func(t *testing.T) {
+			t.Parallel()
+			cfg := srv.Config()
+			cfg.Checksum = algo
+			key := "small-" + algo // never ending in "/": MinIO keeps no versions of such "folders"
+			res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			wantAlgo := algo
+			if wantAlgo == "" {
+				wantAlgo = uploader.DefaultChecksum
+			}
+			checkResult(t, res, path, data)
+			if res.Multipart {
+				t.Errorf("Multipart = true for %d bytes, want false", len(data))
+			}
+			if res.VersionID == "" {
+				t.Error("VersionID is empty on a versioned bucket")
+			}
+			checkObject(t, client, bucket, key, res, wantAlgo, data)
+		})
+	}
+}
+
+func TestUploadEmptyFile(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	path := writeFile(t, t.TempDir(), "empty", nil)
+
+	res, err := uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "empty", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResult(t, res, path, nil)
+	// CRC32C of nothing is 0.
+	if got, want := res.Checksum, "CRC32C:AAAAAA=="; got != want {
+		t.Errorf("Checksum = %q, want %q", got, want)
+	}
+	checkObject(t, client, bucket, "empty", res, "CRC32C", nil)
+}
+
+func TestUploadMultipart(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	data := randomBytes(12<<20 + 3) // three parts of at most 5 MiB
+	path := writeFile(t, t.TempDir(), "large.bin", data)
+
+	for _, algo := range []string{"CRC32C", "SHA256"} {
+		t.Run("checksum="+algo, func(t *testing.T) {
+			t.Parallel()
+			cfg := smallConfig(srv)
+			cfg.Checksum = algo
+			key := "large/" + algo
+			res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResult(t, res, path, data)
+			if !res.Multipart {
+				t.Error("Multipart = false, want true")
+			}
+			if !strings.HasSuffix(res.ETag, "-3") {
+				t.Errorf("ETag = %q, want a multipart ETag of 3 parts", res.ETag)
+			}
+			checkObject(t, client, bucket, key, res, algo, data)
+		})
+	}
+}
+
+func TestUploadExactlyPartSize(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	data := randomBytes(int(uploader.MinPartSize))
+	path := writeFile(t, t.TempDir(), "part.bin", data)
+
+	res, err := uploader.New(client, smallConfig(srv)).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "part", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResult(t, res, path, data)
+	// One part's worth goes through the multipart uploader, which sends
+	// it with one PutObject.
+	if res.Multipart {
+		t.Error("Multipart = true for exactly one part, want false")
+	}
+	checkObject(t, client, bucket, "part", res, "CRC32C", data)
+}
+
+func TestUploadUnchanged(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	for _, size := range []int{1000, 6 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			t.Parallel()
+			bucket := srv.NewBucket(t, true)
+			data := randomBytes(size)
+			path := writeFile(t, t.TempDir(), "f", data)
+			up := uploader.New(client, smallConfig(srv))
+			job := uploader.Job{Bucket: bucket, Key: "f", Path: path}
+			first, err := up.Upload(context.Background(), job)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			job.KnownHash, job.HasKnownHash = first.Hash, true
+			got, err := up.Upload(context.Background(), job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := uploader.Result{Unchanged: true, Size: first.Size, MtimeNs: first.MtimeNs, Inode: first.Inode, Hash: first.Hash}
+			if got != want {
+				t.Errorf("Upload with the known hash = %+v, want %+v", got, want)
+			}
+			if n := versionCount(t, client, bucket, "f"); n != 1 {
+				t.Errorf("%d versions after an unchanged upload, want 1", n)
+			}
+
+			// A different known hash sends the file again.
+			job.KnownHash = first.Hash + 1
+			again, err := up.Upload(context.Background(), job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Unchanged {
+				t.Error("Unchanged = true for a different known hash")
+			}
+			if n := versionCount(t, client, bucket, "f"); n != 2 {
+				t.Errorf("%d versions after a second upload, want 2", n)
+			}
+		})
+	}
+}
+
+// TestUploadChanged changes the file from inside the HTTP client, while
+// the upload's request is on its way: deterministic, no timing involved.
+func TestUploadChanged(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	tests := []struct {
+		name   string
+		size   int
+		change func(path string) error
+	}{
+		{"small appended", 1000, appendByte},
+		{"small touched", 1000, touch},
+		{"multipart appended", 11 << 20, appendByte},
+		{"multipart touched", 11 << 20, touch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, t.TempDir(), "f", randomBytes(tt.size))
+			var (
+				once      sync.Once
+				changeErr error
+			)
+			client := withHook(srv.Client(t), func(req *http.Request) {
+				if req.Method == http.MethodPut {
+					once.Do(func() { changeErr = tt.change(path) })
+				}
+			})
+
+			_, err := uploader.New(client, smallConfig(srv)).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: tt.name, Path: path})
+			if changeErr != nil {
+				t.Fatalf("change the file: %v", changeErr)
+			}
+			if !errors.Is(err, uploader.ErrChanged) {
+				t.Fatalf("Upload of a file changed during the upload: err = %v, want ErrChanged", err)
+			}
+			if got, want := uploader.Reason(err), "changed"; got != want {
+				t.Errorf("Reason = %q, want %q", got, want)
+			}
+			if uploader.Fatal(err) {
+				t.Error("Fatal = true, want false")
+			}
+		})
+	}
+}
+
+func TestUploadVanished(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	dir := t.TempDir()
+	notDir := writeFile(t, dir, "file", []byte("x"))
+	up := uploader.New(srv.Client(t), srv.Config())
+	for _, path := range []string{filepath.Join(dir, "missing"), filepath.Join(notDir, "below-a-file")} {
+		_, err := up.Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Upload %s: err = %v, want fs.ErrNotExist", path, err)
+		}
+		if got, want := uploader.Reason(err), "vanished"; got != want {
+			t.Errorf("Upload %s: Reason = %q, want %q", path, got, want)
+		}
+	}
+}
+
+func TestUploadPermissionDenied(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads files whatever their mode")
+	}
+	t.Parallel()
+	srv := server(t)
+	path := writeFile(t, t.TempDir(), "secret", []byte("x"))
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := uploader.New(srv.Client(t), srv.Config()).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("err = %v, want fs.ErrPermission", err)
+	}
+	if got, want := uploader.Reason(err), "permission"; got != want {
+		t.Errorf("Reason = %q, want %q", got, want)
+	}
+}
+
+func TestUploadNotRegular(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	up := uploader.New(srv.Client(t), srv.Config())
+	// A FIFO without a writer must not block the upload.
+	for _, path := range []string{dir, fifo} {
+		_, err := up.Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+		if !errors.Is(err, uploader.ErrNotRegular) {
+			t.Errorf("Upload %s: err = %v, want ErrNotRegular", path, err)
+		}
+	}
+}
+
+func TestUploadNoSuchBucket(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err := uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: "no-such-bucket-here", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "no-such-bucket", true)
+
+	err = uploader.CheckBucket(context.Background(), client, "no-such-bucket-here")
+	checkClass(t, "CheckBucket", err, "no-such-bucket", true)
+	if want := "bucket no-such-bucket-here does not exist"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
+	}
+}
+
+func TestWrongCredentials(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, false)
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	tests := []struct {
+		name        string
+		key, secret string
+	}{
+		{"unknown access key", "nobody", "secret-of-nobody"},
+		{"wrong secret", srv.AccessKey, "not-the-secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, err := uploader.NewClient(context.Background(), srv.Config(),
+				s3test.StaticCredentials(tt.key, tt.secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path})
+			checkClass(t, "Upload", err, "credentials", true)
+
+			err = uploader.CheckBucket(context.Background(), client, bucket)
+			checkClass(t, "CheckBucket", err, "credentials", true)
+			if want := "credentials rejected"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
+			}
+		})
+	}
+}
+
+// TestNoCredentials empties the SDK's credential chain, so it changes the
+// environment and cannot run in parallel.
+func TestNoCredentials(t *testing.T) {
+	srv := server(t)
+	isolateAWSEnv(t)
+
+	client, err := uploader.NewClient(context.Background(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = uploader.CheckBucket(context.Background(), client, "any")
+	checkClass(t, "CheckBucket", err, "credentials", true)
+	if !errors.Is(err, uploader.ErrNoCredentials) {
+		t.Errorf("CheckBucket: err = %v, want ErrNoCredentials", err)
+	}
+	if want := "no credentials: set AWS_PROFILE"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+	}
+
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err = uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "credentials", true)
+}
+
+// TestEnv runs a client configured only by the environment Env returns,
+// as the built binary is: no endpoint, path style or region in Config.
+func TestEnv(t *testing.T) {
+	srv := server(t)
+	isolateAWSEnv(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	bucket := srv.NewBucket(t, false)
+
+	client, err := uploader.NewClient(context.Background(), uploader.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
+		t.Errorf("CheckBucket: %v", err)
+	}
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	if _, err := uploader.New(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
+		t.Errorf("Upload: %v", err)
+	}
+}
+
+// TestCABundle checks that the client still loads and talks to MinIO with
+// AWS_CA_BUNDLE set, which the SDK applies only to its own HTTP client type.
+func TestCABundle(t *testing.T) {
+	srv := server(t)
+	t.Setenv("AWS_CA_BUNDLE", writeFile(t, t.TempDir(), "ca.pem", selfSignedCA(t)))
+	cfg := srv.Config()
+	cfg.BandwidthLimit = 1 << 30 // the limiter wraps the SDK's client too
+	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := srv.NewBucket(t, false)
+	if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
+		t.Errorf("CheckBucket: %v", err)
+	}
+}
+
+// TestTLSWithCABundle talks HTTPS to a MinIO whose certificate only
+// AWS_CA_BUNDLE makes trusted, as a private S3-compatible store is; over
+// TLS the SDK sends multipart parts with trailing checksums.
+func TestTLSWithCABundle(t *testing.T) {
+	srv := s3test.StartTLS(t)
+	bucket := srv.NewBucket(t, true)
+	cfg := smallConfig(srv)
+	cfg.BandwidthLimit = 1 << 30 // the limiter wraps the SDK's client too
+	creds := s3test.StaticCredentials(srv.AccessKey, srv.SecretKey)
+
+	t.Run("without", func(t *testing.T) {
+		t.Setenv("AWS_CA_BUNDLE", "")
+		client, err := uploader.NewClient(context.Background(), cfg, creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = uploader.CheckBucket(context.Background(), client, bucket)
+		checkClass(t, "CheckBucket", err, "network", true)
+		if want := "cannot verify the certificate of " + srv.Endpoint; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+		}
+	})
+	t.Run("with", func(t *testing.T) {
+		t.Setenv("AWS_CA_BUNDLE", srv.CAFile)
+		client, err := uploader.NewClient(context.Background(), cfg, creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
+			t.Fatalf("CheckBucket: %v", err)
+		}
+		for _, size := range []int{0, 1000, 11 << 20} {
+			data := randomBytes(size)
+			path := writeFile(t, t.TempDir(), "f", data)
+			key := fmt.Sprint(size)
+			res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+			if err != nil {
+				t.Fatalf("Upload of %d bytes: %v", size, err)
+			}
+			checkObject(t, client, bucket, key, res, "CRC32C", data)
+		}
+	})
+}
+
+func TestCheckBucket(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	if err := uploader.CheckBucket(context.Background(), srv.Client(t), bucket); err != nil {
+		t.Errorf("CheckBucket of an existing bucket: %v", err)
+	}
+}
+
+func TestCheckBucketUnreachable(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	cfg := srv.Config()
+	cfg.EndpointURL = "http://" + closedAddr(t)
+	cfg.MaxAttempts = 1
+	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = uploader.CheckBucket(context.Background(), client, "any")
+	checkClass(t, "CheckBucket", err, "network", true)
+	if want := "cannot reach endpoint " + cfg.EndpointURL; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+	}
+}
+
+func TestUploadBandwidthLimit(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, false)
+	cfg := smallConfig(srv)
+	cfg.BandwidthLimit = 256 << 20 // limited, but not slow
+	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{0, 300 << 10, 6 << 20} {
+		data := randomBytes(size)
+		path := writeFile(t, t.TempDir(), "f", data)
+		key := fmt.Sprint(size)
+		res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+		if err != nil {
+			t.Fatalf("Upload of %d bytes: %v", size, err)
+		}
+		checkObject(t, client, bucket, key, res, "CRC32C", data)
+	}
+}
+
+func TestUploadCanceled(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := writeFile(t, t.TempDir(), "f", randomBytes(6<<20))
+	_, err := uploader.New(srv.Client(t), smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: "any", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "canceled", false)
+}
+
+func TestUploadInvalidConfig(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	cfg := srv.Config()
+	cfg.Checksum = "MD4"
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err := uploader.New(srv.Client(t), cfg).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	if !errors.Is(err, uploader.ErrInvalidConfig) {
+		t.Errorf("err = %v, want ErrInvalidConfig", err)
+	}
+	checkClass(t, "Upload", err, "other", true)
+	if _, err := uploader.NewClient(context.Background(), cfg); !errors.Is(err, uploader.ErrInvalidConfig) {
+		t.Errorf("NewClient: err = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// checkResult checks what Upload says about the local file.
+func checkResult(tb testing.TB, res uploader.Result, path string, data []byte) {
+	tb.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if res.Unchanged {
+		tb.Error("Unchanged = true, want false")
+	}
+	if got, want := res.Size, int64(len(data)); got != want {
+		tb.Errorf("Size = %d, want %d", got, want)
+	}
+	if got, want := res.Hash, xxhash.Sum64(data); got != want {
+		tb.Errorf("Hash = %016x, want %016x", got, want)
+	}
+	if got, want := res.MtimeNs, fi.ModTime().UnixNano(); got != want {
+		tb.Errorf("MtimeNs = %d, want %d", got, want)
+	}
+	if got, want := res.Inode, uint64(st.Ino); got != want {
+		tb.Errorf("Inode = %d, want %d", got, want)
+	}
+	if res.ETag == "" || strings.Contains(res.ETag, `"`) {
+		tb.Errorf("ETag = %q, want a value without quotes", res.ETag)
+	}
+}
+
+// checkObject checks the object as S3 stored it against res and data.
+func checkObject(tb testing.TB, client *s3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
+	tb.Helper()
+	ctx := context.Background()
+	get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		tb.Fatalf("get %s: %v", key, err)
+	}
+	got, err := io.ReadAll(get.Body)
+	get.Body.Close()
+	if err != nil {
+		tb.Fatalf("get %s: %v", key, err)
+	}
+	if !bytes.Equal(got, data) {
+		tb.Errorf("object %s: %d bytes differ from the %d bytes of the file", key, len(got), len(data))
+	}
+
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		tb.Fatalf("head %s: %v", key, err)
+	}
+	if got, want := head.Metadata[uploader.MetaHash], fmt.Sprintf("%016x", xxhash.Sum64(data)); got != want {
+		tb.Errorf("metadata %s = %q, want %q", uploader.MetaHash, got, want)
+	}
+	if got, want := head.Metadata[uploader.MetaMtime], time.Unix(0, res.MtimeNs).UTC().Format(time.RFC3339Nano); got != want {
+		tb.Errorf("metadata %s = %q, want %q", uploader.MetaMtime, got, want)
+	}
+	if got, want := strings.Trim(aws.ToString(head.ETag), `"`), res.ETag; got != want {
+		tb.Errorf("ETag = %q, Upload said %q", got, want)
+	}
+	if got, want := aws.ToString(head.VersionId), res.VersionID; got != want && want != "" {
+		tb.Errorf("VersionId = %q, Upload said %q", got, want)
+	}
+	stored := map[string]*string{
+		"CRC32": head.ChecksumCRC32, "CRC32C": head.ChecksumCRC32C, "CRC64NVME": head.ChecksumCRC64NVME,
+		"SHA1": head.ChecksumSHA1, "SHA256": head.ChecksumSHA256,
+	}[algo]
+	if stored == nil {
+		tb.Fatalf("head %s: no %s checksum stored", key, algo)
+	}
+	if got, want := res.Checksum, algo+":"+*stored; got != want {
+		tb.Errorf("Checksum = %q, S3 stored %q", got, want)
+	}
+}
+
+func checkClass(tb testing.TB, op string, err error, reason string, fatal bool) {
+	tb.Helper()
+	if err == nil {
+		tb.Errorf("%s: err = nil, want a %s error", op, reason)
+		return
+	}
+	if got := uploader.Reason(err); got != reason {
+		tb.Errorf("%s: Reason(%v) = %q, want %q", op, err, got, reason)
+	}
+	if got := uploader.Fatal(err); got != fatal {
+		tb.Errorf("%s: Fatal(%v) = %t, want %t", op, err, got, fatal)
+	}
+}
+
+func versionCount(tb testing.TB, client *s3.Client, bucket, key string) int {
+	tb.Helper()
+	out, err := client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{
+		Bucket: aws.String(bucket), Prefix: aws.String(key),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(out.Versions)
+}
+
+// hookClient calls before on every request, then sends it.
+type hookClient struct {
+	next   s3.HTTPClient
+	before func(*http.Request)
+}
+
+func (c hookClient) Do(req *http.Request) (*http.Response, error) {
+	c.before(req)
+	return c.next.Do(req)
+}
+
+func withHook(client *s3.Client, before func(*http.Request)) *s3.Client {
+	return s3.New(client.Options(), func(o *s3.Options) {
+		o.HTTPClient = hookClient{next: o.HTTPClient, before: before}
+	})
+}
+
+// appendByte appends one byte to the file at path.
+func appendByte(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write([]byte{'!'}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// touch moves the mtime an hour ahead and leaves size and content alone.
+func touch(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	later := fi.ModTime().Add(time.Hour)
+	return os.Chtimes(path, later, later)
+}
+
+func writeFile(tb testing.TB, dir, name string, data []byte) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// randomBytes returns n bytes that are the same on every run.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
+	r.Read(b)
+	return b
+}
+
+// isolateAWSEnv empties the SDK's credential chain and settings for the
+// rest of the test: no credentials, profile, endpoint or instance role.
+func isolateAWSEnv(tb testing.TB) {
+	tb.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") && k != "AWS_CA_BUNDLE" {
+			tb.Setenv(k, "") // restores the value when tb ends
+			os.Unsetenv(k)
+		}
+	}
+	missing := filepath.Join(tb.TempDir(), "missing")
+	tb.Setenv("AWS_CONFIG_FILE", missing)
+	tb.Setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
+	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// selfSignedCA returns the PEM of a CA certificate no server uses.
+func selfSignedCA(tb testing.TB) []byte {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "s3ferry test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
