@@ -1,0 +1,54 @@
+package agent
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseLayoutErrors(t *testing.T) {
+	for _, layout := range []string{"*", "*/*", "foo", "2006/*/02", "2006//02"} {
+		if _, err := ParseLayout(layout); err == nil {
+			t.Errorf("ParseLayout(%q) = nil error, want one", layout)
+		}
+	}
+}
+
+func TestLayoutMatch(t *testing.T) {
+	loc := time.UTC
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, loc)
+	from := now.Add(-48 * time.Hour) // 2026-11-20 10:30
+	tests := []struct {
+		layout string
+		level  int
+		dated  string
+		inside bool
+		ok     bool
+	}{
+		{"2006-01-02", 0, "2026-11-22", true, true},
+		{"2006-01-02", 0, "2026-11-20", true, true}, // ends 11-21 00:00, after from
+		{"2006-01-02", 0, "2026-11-19", false, true},
+		{"2006-01-02", 0, "2026-12-01", true, true}, // the future is always walked
+		{"2006-01-02", 0, "lost+found", false, false},
+		{"2006/01/02", 0, "2026", true, true},
+		{"2006/01/02", 0, "2025", false, true},
+		{"2006/01/02", 1, "2026/11", true, true},
+		{"2006/01/02", 1, "2026/10", false, true},
+		{"2006/01/02", 2, "2026/11/21", true, true},
+		{"2006/01/02", 2, "2026/11/02", false, true},
+		{"2006/01/02/15", 3, "2026/11/20/10", true, true}, // 10:00-11:00 ends after 10:30
+		{"2006/01/02/15", 3, "2026/11/20/09", false, true},
+		{"*/2006-01-02", 0, "", true, true},
+		{"*/2006-01-02", 1, "2026-11-21", true, true},
+		{"*/2006-01-02", 1, "2026-11-01", false, true},
+	}
+	for _, tt := range tests {
+		l, err := ParseLayout(tt.layout)
+		if err != nil {
+			t.Fatalf("ParseLayout(%q): %v", tt.layout, err)
+		}
+		inside, ok := l.match(tt.level, tt.dated, from, loc)
+		if inside != tt.inside || ok != tt.ok {
+			t.Errorf("%s level %d %q: got inside=%v ok=%v, want inside=%v ok=%v", tt.layout, tt.level, tt.dated, inside, ok, tt.inside, tt.ok)
+		}
+	}
+}

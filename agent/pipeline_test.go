@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// fakeUploader reads the file like the real one and answers as told; it
+// records what it was asked to send. The S3 side is tested against MinIO in
+// package uploader and end to end in cmd/s3ferry.
+type fakeUploader struct {
+	mu     sync.Mutex
+	sent   []string
+	before func(job uploader.Job) error // runs first; an error is returned as is
+}
+
+func (f *fakeUploader) Upload(_ context.Context, job uploader.Job) (uploader.Result, error) {
+	if f.before != nil {
+		if err := f.before(job); err != nil {
+			return uploader.Result{}, err
+		}
+	}
+	data, err := os.ReadFile(job.Path)
+	if err != nil {
+		return uploader.Result{}, err
+	}
+	info, err := os.Stat(job.Path)
+	if err != nil {
+		return uploader.Result{}, err
+	}
+	st := statOf(info)
+	res := uploader.Result{Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode, Hash: xxhash.Sum64(data)}
+	if job.HasKnownHash && job.KnownHash == res.Hash {
+		res.Unchanged = true
+		return res, nil
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, job.Key)
+	res.ETag, res.VersionID = fmt.Sprintf("etag%d", len(f.sent)), fmt.Sprintf("v%d", len(f.sent))
+	f.mu.Unlock()
+	return res, nil
+}
+
+func (f *fakeUploader) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sent)
+}
+
+// writeFile writes rel below root with the given content and an mtime an
+// hour ago, so it is settled.
+func writeFile(tb testing.TB, root, rel, content string) {
+	tb.Helper()
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func newTestSource(tb testing.TB, root, layout string) *Source {
+	tb.Helper()
+	l, err := ParseLayout(layout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := NewFilter(nil, nil, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Source{Root: root, Bucket: "b", Prefix: "p/", Layout: l, Lookback: 48 * time.Hour, Filter: f}
+}
+
+func runSync(tb testing.TB, s *Sync) Stats {
+	tb.Helper()
+	stats, err := s.Run(context.Background())
+	if err != nil {
+		tb.Fatalf("sync: %v", err)
+	}
+	return stats
+}
+
+func pendingOf(tb testing.TB, idx index.Store, src *Source) []string {
+	tb.Helper()
+	var got []string
+	if err := idx.Pending(src.ID(), func(p string, _ index.Pending) error { got = append(got, p); return nil }); err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
+func TestSyncFirstFullThenPartitions(t *testing.T) {
+	root := t.TempDir()
+	today := time.Now().Format("2006-01-02")
+	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
+	writeFile(t, root, today+"/a.wav", "a")
+	writeFile(t, root, old+"/b.wav", "b")
+	writeFile(t, root, "loose.txt", "c")
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "2006-01-02")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+
+	if got := runSync(t, s); got.Uploaded != 3 || got.Scanned != 3 {
+		t.Fatalf("first run: %+v, want 3 scanned and uploaded (a full walk)", got)
+	}
+	writeFile(t, root, today+"/new.wav", "n")
+	writeFile(t, root, old+"/late.wav", "l")
+	got := runSync(t, s)
+	if got.Uploaded != 1 || got.Unchanged != 1 || got.Scanned != 2 {
+		t.Fatalf("second run: %+v, want only today's partition walked: 2 scanned, 1 uploaded", got)
+	}
+	s.Full = true
+	if got := runSync(t, s); got.Uploaded != 1 || got.Scanned != 5 {
+		t.Fatalf("full run: %+v, want 5 scanned and the late file uploaded", got)
+	}
+}
+
+func TestSyncTouchedFileIsNotSentAgain(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "x/a.wav", "same")
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	runSync(t, s)
+	later := time.Now().Add(-30 * time.Minute)
+	if err := os.Chtimes(filepath.Join(root, "x/a.wav"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	got := runSync(t, s)
+	if got.Touched != 1 || got.Uploaded != 0 || up.count() != 1 {
+		t.Fatalf("after touch: %+v, %d sends; want 1 touched and nothing sent again", got, up.count())
+	}
+	if got := runSync(t, s); got.Unchanged != 1 {
+		t.Fatalf("after touch was recorded: %+v, want unchanged", got)
+	}
+}
+
+func TestSyncDefersYoungFiles(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "fresh.wav"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up, Options: Options{Settle: time.Hour}}
+	if got := runSync(t, s); got.Deferred != 1 || up.count() != 0 {
+		t.Fatalf("got %+v with %d sends, want the fresh file deferred", got, up.count())
+	}
+}
+
+func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "a.wav", "a")
+	idx := index.NewMemory()
+	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("upload: %w", uploader.ErrChanged) }}
+	src := newTestSource(t, root, "")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	if got := runSync(t, s); got.Deferred != 1 || got.Uploaded != 0 {
+		t.Fatalf("got %+v, want the changing file deferred", got)
+	}
+	if _, ok, _ := idx.Get(src.ID(), "a.wav"); ok {
+		t.Fatal("a file that changed during its upload was recorded as uploaded")
+	}
+	if got := pendingOf(t, idx, src); len(got) != 1 {
+		t.Fatalf("pending = %q, want a.wav still pending", got)
+	}
+	// The next run resumes it from the pending set and records it.
+	up.before = nil
+	if got := runSync(t, s); got.Uploaded != 1 {
+		t.Fatalf("second run: %+v, want the file uploaded", got)
+	}
+	if got := pendingOf(t, idx, src); len(got) != 0 {
+		t.Fatalf("pending after upload = %q, want none", got)
+	}
+}
+
+func TestSyncVanishedFile(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "a.wav", "a")
+	idx := index.NewMemory()
+	up := &fakeUploader{before: func(j uploader.Job) error { return os.Remove(j.Path) }}
+	src := newTestSource(t, root, "")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	got := runSync(t, s)
+	if got.Vanished != 1 || got.Failed != 0 {
+		t.Fatalf("got %+v, want 1 vanished and no failure", got)
+	}
+	if got := pendingOf(t, idx, src); len(got) != 0 {
+		t.Fatalf("pending = %q, want the vanished file unqueued", got)
+	}
+}
+
+func TestSyncResumesPendingWithoutWalking(t *testing.T) {
+	root := t.TempDir()
+	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
+	writeFile(t, root, old+"/a.wav", "a")
+	writeFile(t, root, old+"/b.wav", "b")
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "2006-01-02")
+	if err := idx.SetState(src.ID(), index.SourceState{FullWalkNs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A crash left a.wav pending, and gone.wav, which was deleted since.
+	for _, p := range []string{old + "/a.wav", old + "/gone.wav"} {
+		if _, err := idx.Queue(src.ID(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	got := runSync(t, s)
+	if got.Uploaded != 1 || got.Vanished != 1 {
+		t.Fatalf("got %+v, want the pending file uploaded and the deleted one dropped", got)
+	}
+	if _, ok, _ := idx.Get(src.ID(), old+"/b.wav"); ok {
+		t.Fatal("b.wav, outside the look-back and never pending, was uploaded")
+	}
+}
+
+func TestSyncStopsOnFatalError(t *testing.T) {
+	root := t.TempDir()
+	for i := range 50 {
+		writeFile(t, root, fmt.Sprintf("d/%02d.wav", i), "x")
+	}
+	idx := index.NewMemory()
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}
+	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("put: %w", denied) }}
+	src := newTestSource(t, root, "")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	stats, err := s.Run(context.Background())
+	if !errors.Is(err, denied) {
+		t.Fatalf("Run = %v, want the access-denied error", err)
+	}
+	if stats.Failed != 0 {
+		t.Fatalf("failed = %d, want 0: a fatal error stops the run instead of failing every file", stats.Failed)
+	}
+	if got := pendingOf(t, idx, src); len(got) == 0 {
+		t.Fatal("nothing pending after a stopped run: the next run would not resume")
+	}
+}

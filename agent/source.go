@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// maxKeyLen is S3's limit on the length of an object key, in bytes.
+const maxKeyLen = 1024
+
+// Source is one local tree backed up to one bucket prefix.
+type Source struct {
+	Root           string        // absolute path of the local tree
+	Bucket         string        // destination bucket
+	Prefix         string        // key prefix; empty or ending in "/"
+	Layout         Layout        // date partitions below Root; zero: none
+	Lookback       time.Duration // partitions ending less than this ago are walked
+	Filter         Filter        // which files are backed up
+	FollowSymlinks bool          // follow symbolic links to files and directories
+}
+
+// ID names the source in the index. It changes when the root, bucket or
+// prefix changes, so a new destination starts from an empty index instead of
+// trusting records of uploads that went elsewhere.
+func (s Source) ID() string {
+	h := xxhash.New()
+	for _, part := range []string{s.Root, s.Bucket, s.Prefix} {
+		_, _ = h.WriteString(part)
+		_, _ = h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// String is how logs and status name the source.
+func (s Source) String() string {
+	return s.Root + " -> s3://" + s.Bucket + "/" + s.Prefix
+}
+
+// ErrBadName is returned for a file whose path cannot be an S3 key.
+var ErrBadName = fmt.Errorf("name cannot be an S3 key")
+
+// Key is the object key of the file at rel (slash-separated, relative to
+// Root). S3 keys are UTF-8 of at most 1024 bytes; a path that is not gets an
+// error saying so, and the file is reported instead of being renamed behind
+// the operator's back.
+func (s Source) Key(rel string) (string, error) {
+	if !utf8.ValidString(rel) {
+		return "", fmt.Errorf("%w: %q is not valid UTF-8; rename the file (e.g. convmv -f latin1 -t utf8)", ErrBadName, rel)
+	}
+	key := s.Prefix + rel
+	if len(key) > maxKeyLen {
+		return "", fmt.Errorf("%w: %q is %d bytes with the prefix, S3 allows %d; shorten the path", ErrBadName, rel, len(key), maxKeyLen)
+	}
+	return key, nil
+}
+
+// ParseDestination splits "s3://bucket/prefix" into bucket and a prefix that
+// is empty or ends in "/".
+func ParseDestination(dest string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(dest, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("destination %q must look like s3://bucket/prefix/", dest)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("destination %q has no bucket name: use s3://bucket/prefix/", dest)
+	}
+	prefix = strings.TrimLeft(prefix, "/")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return bucket, prefix, nil
+}

@@ -1,0 +1,49 @@
+package agent
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what a run did with the files it found.
+type Stats struct {
+	Scanned   int64   `json:"scanned"`                // files looked at
+	Unchanged int64   `json:"unchanged"`              // size, mtime and inode matched the index: not read
+	Touched   int64   `json:"touched"`                // metadata changed, content did not: index updated, nothing sent
+	Uploaded  int64   `json:"uploaded"`               // sent and acknowledged by S3
+	Deferred  int64   `json:"deferred"`               // still being written: left for a later run
+	Vanished  int64   `json:"vanished"`               // deleted before it could be read
+	Excluded  int64   `json:"excluded"`               // filtered out, symlinks not followed, special files
+	Failed    int64   `json:"failed"`                 // could not be read or sent; each is logged
+	WouldSend int64   `json:"would_upload,omitempty"` // --dry-run: new or changed files
+	Bytes     int64   `json:"bytes"`                  // bytes uploaded
+	Seconds   float64 `json:"seconds"`                // wall time of the run
+}
+
+// counters is Stats under concurrent update: every goroutine of a run adds to
+// it, and a progress display or metrics endpoint reads it at any time.
+type counters struct {
+	scanned, unchanged, touched, uploaded atomic.Int64
+	deferred, vanished, excluded, failed  atomic.Int64
+	wouldSend, bytes                      atomic.Int64
+	started                               time.Time
+}
+
+func newCounters(now time.Time) *counters { return &counters{started: now} }
+
+// snapshot reads the counters as of now.
+func (c *counters) snapshot(now time.Time) Stats {
+	return Stats{
+		Scanned:   c.scanned.Load(),
+		Unchanged: c.unchanged.Load(),
+		Touched:   c.touched.Load(),
+		Uploaded:  c.uploaded.Load(),
+		Deferred:  c.deferred.Load(),
+		Vanished:  c.vanished.Load(),
+		Excluded:  c.excluded.Load(),
+		Failed:    c.failed.Load(),
+		WouldSend: c.wouldSend.Load(),
+		Bytes:     c.bytes.Load(),
+		Seconds:   now.Sub(c.started).Seconds(),
+	}
+}

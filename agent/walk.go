@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// found is a file a walk came across: its path relative to the source root
+// and what stat said of it (lstat, or stat for a followed link).
+type found struct {
+	rel  string
+	info fs.FileInfo
+}
+
+// walker lists a source's files. It does no I/O beyond reading directories
+// and stat: deciding what to do with a file is the pipeline's job.
+type walker struct {
+	src *Source
+	// visit is called for every regular file the filter admits.
+	visit func(ctx context.Context, f found) error
+	// skip is called for everything passed over: excluded, a link not
+	// followed, a special file. It counts; it is not an error.
+	skip func(rel string)
+	// fail is called for a directory that cannot be read.
+	fail func(rel string, err error)
+	// seen holds the directories entered through links, against loops.
+	seen map[fileID]bool
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// tree walks the directory rel (relative to the root; "" is the root) and
+// everything below it.
+func (w *walker) tree(ctx context.Context, rel string) error {
+	dir, entries, err := w.readDir(rel)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		child := path.Join(rel, e.Name())
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			w.fail(child, err)
+			continue
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if !w.src.FollowSymlinks {
+				w.skip(child)
+				continue
+			}
+			if info, err = os.Stat(filepath.Join(dir, e.Name())); err != nil {
+				w.skip(child) // a dangling link has nothing to back up
+				continue
+			}
+			if info.IsDir() {
+				id := idOf(info)
+				if w.seen[id] {
+					w.skip(child)
+					continue
+				}
+				if w.seen == nil {
+					w.seen = map[fileID]bool{}
+				}
+				w.seen[id] = true
+			}
+		}
+		switch {
+		case info.IsDir():
+			if !w.src.Filter.Dir(child) {
+				w.skip(child)
+				continue
+			}
+			if err := w.tree(ctx, child); err != nil {
+				return err
+			}
+		case info.Mode().IsRegular():
+			if !w.src.Filter.fileInWalk(child) {
+				w.skip(child)
+				continue
+			}
+			if err := w.visit(ctx, found{rel: child, info: info}); err != nil {
+				return err
+			}
+		default:
+			w.skip(child) // sockets, FIFOs, devices: opening a FIFO would hang
+		}
+	}
+	return nil
+}
+
+// readDir lists the directory rel. Only an unreadable root is an error; any
+// other directory that cannot be read is reported through fail, and one
+// removed during the walk simply held nothing to back up.
+func (w *walker) readDir(rel string) (dir string, entries []fs.DirEntry, err error) {
+	dir = filepath.Join(w.src.Root, filepath.FromSlash(rel))
+	entries, err = os.ReadDir(dir)
+	if err == nil {
+		return dir, entries, nil
+	}
+	if rel == "" {
+		return dir, nil, fmt.Errorf("read source %s: %w (check the path, and that s3ferry may read it)", w.src.Root, err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		w.fail(rel, err)
+	}
+	return dir, nil, nil
+}
+
+// partitions walks only the partition directories that end after from, as
+// the source's layout names them, and every file below those.
+func (w *walker) partitions(ctx context.Context, from time.Time, loc *time.Location) error {
+	return w.level(ctx, 0, "", "", from, loc)
+}
+
+func (w *walker) level(ctx context.Context, depth int, rel, dated string, from time.Time, loc *time.Location) error {
+	if depth == w.src.Layout.Depth() {
+		return w.tree(ctx, rel)
+	}
+	dir, entries, err := w.readDir(rel)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 && w.src.FollowSymlinks {
+			info, err := os.Stat(filepath.Join(dir, e.Name()))
+			isDir = err == nil && info.IsDir()
+		}
+		if !isDir {
+			continue // files above the partitions are seen by full walks
+		}
+		child := path.Join(rel, e.Name())
+		if !w.src.Filter.Dir(child) {
+			continue
+		}
+		d := dated
+		if !w.src.Layout.levels[depth].wildcard {
+			d = path.Join(dated, e.Name())
+		}
+		inside, ok := w.src.Layout.match(depth, d, from, loc)
+		if !ok || !inside {
+			continue
+		}
+		if err := w.level(ctx, depth+1, child, d, from, loc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileStat is the identity of a file's content as the index keeps it.
+type fileStat struct {
+	size    int64
+	mtimeNs int64
+	inode   uint64
+}
+
+func statOf(info fs.FileInfo) fileStat {
+	s := fileStat{size: info.Size(), mtimeNs: info.ModTime().UnixNano()}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		s.inode = st.Ino
+	}
+	return s
+}
+
+func idOf(info fs.FileInfo) fileID {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return fileID{dev: uint64(st.Dev), ino: st.Ino}
+	}
+	return fileID{}
+}

@@ -1,0 +1,306 @@
+// Command s3ferry-bench measures s3ferry against a local MinIO and prints a
+// table (make bench). It is not a test: it asserts nothing, it reports.
+//
+// Scenario (issue 2): a tree of -scale files of 8 KiB in 365 daily
+// partitions is synced once; then, -rounds times, -new files land in today's
+// partition and `s3ferry sync` with the look-back window uploads them. The
+// floor is the same number of files uploaded by the same pool with no
+// detection at all.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
+)
+
+const fileSize = 8 << 10
+
+type bench struct {
+	bin     string
+	dir     string
+	scale   int
+	newN    int
+	rounds  int
+	workers int
+	srv     *s3test.Server
+	client  *s3.Client
+	bucket  string
+	rows    [][2]string
+}
+
+func main() {
+	var b bench
+	minio := flag.String("minio", "", "MinIO binary (default: as the tests find it)")
+	flag.StringVar(&b.bin, "s3ferry", "bin/s3ferry", "s3ferry binary to measure")
+	flag.StringVar(&b.dir, "dir", "", "work directory (default: a temporary one, removed after)")
+	flag.IntVar(&b.scale, "scale", 100_000, "files already backed up")
+	flag.IntVar(&b.newN, "new", 500, "new files per incremental round")
+	flag.IntVar(&b.rounds, "rounds", 3, "incremental rounds; the median is reported")
+	flag.IntVar(&b.workers, "workers", agent.DefaultWorkers, "upload workers, for s3ferry and the floor alike")
+	flag.Parse()
+	if *minio != "" {
+		os.Setenv("S3FERRY_MINIO", *minio)
+	}
+	if err := b.run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "s3ferry-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func (b *bench) run(ctx context.Context) error {
+	var err error
+	if b.bin, err = filepath.Abs(b.bin); err != nil {
+		return err
+	}
+	if b.dir == "" {
+		if b.dir, err = os.MkdirTemp("", "s3ferry-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(b.dir)
+	}
+	srv, stop, err := s3test.StartMain()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	b.srv = srv
+	cfg := srv.Config()
+	if b.client, err = uploader.NewClient(ctx, cfg, srv.LoadOptions()...); err != nil {
+		return err
+	}
+	b.bucket = "bench"
+	if _, err := b.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.bucket)}); err != nil {
+		return fmt.Errorf("create bucket: %w", err)
+	}
+	if _, err := b.client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket: aws.String(b.bucket), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		return fmt.Errorf("enable versioning: %w", err)
+	}
+
+	root := filepath.Join(b.dir, "RECORDINGS")
+	idx := filepath.Join(b.dir, "index")
+	fmt.Fprintf(os.Stderr, "generating %d files of %d KiB in 365 daily partitions...\n", b.scale, fileSize>>10)
+	if err := generate(root, b.scale); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(os.Stderr, "first sync (full walk, uploads everything)...")
+	first, err := b.sync(ctx, root, idx)
+	if err != nil {
+		return err
+	}
+	b.add("first sync: files/s", fmt.Sprintf("%.0f (%d files in %.1f s)", float64(first.stats.Uploaded)/first.wall.Seconds(), first.stats.Uploaded, first.wall.Seconds()))
+	b.add("first sync: peak RSS", fmt.Sprintf("%.0f MiB", float64(first.maxRSS)/(1<<20)))
+	size, err := dirSize(idx)
+	if err != nil {
+		return err
+	}
+	b.add("index bytes per file", fmt.Sprintf("%.0f (%.1f MiB for %d files)", float64(size)/float64(b.scale), float64(size)/(1<<20), b.scale))
+
+	noop, err := b.sync(ctx, root, idx)
+	if err != nil {
+		return err
+	}
+	b.add("incremental sync, nothing new", fmt.Sprintf("%.3f s (%d scanned)", noop.wall.Seconds(), noop.stats.Scanned))
+
+	var runs, floors []time.Duration
+	var rss int64
+	today := time.Now().Format("2006-01-02")
+	for r := range b.rounds {
+		if err := writeFiles(filepath.Join(root, today, "agent99"), fmt.Sprintf("new-%d-", r), b.newN, 1_000_000_000+r*b.newN); err != nil {
+			return err
+		}
+		res, err := b.sync(ctx, root, idx)
+		if err != nil {
+			return err
+		}
+		if res.stats.Uploaded != int64(b.newN) {
+			return fmt.Errorf("round %d uploaded %d files, want %d", r, res.stats.Uploaded, b.newN)
+		}
+		runs = append(runs, res.wall)
+		rss = max(rss, res.maxRSS)
+
+		floorDir := filepath.Join(b.dir, "floor", fmt.Sprint(r))
+		if err := writeFiles(floorDir, "f-", b.newN, 2_000_000_000+r*b.newN); err != nil {
+			return err
+		}
+		d, err := b.floor(ctx, floorDir, fmt.Sprintf("floor/%d/", r))
+		if err != nil {
+			return err
+		}
+		floors = append(floors, d)
+	}
+	run, floor := median(runs), median(floors)
+	b.add(fmt.Sprintf("incremental sync, %d new files", b.newN), fmt.Sprintf("%.3f s (median of %d)", run.Seconds(), b.rounds))
+	b.add(fmt.Sprintf("floor: %d files, same pool, no detection", b.newN), fmt.Sprintf("%.3f s (median of %d)", floor.Seconds(), b.rounds))
+	b.add("incremental / floor (target ≤ 1.3)", fmt.Sprintf("%.2f", run.Seconds()/floor.Seconds()))
+	b.add("incremental sync: peak RSS", fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)))
+	b.print()
+	return nil
+}
+
+func (b *bench) add(what, value string) { b.rows = append(b.rows, [2]string{what, value}) }
+
+func (b *bench) print() {
+	fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(w, "| measure\t value\t")
+	fmt.Fprintln(w, "|---\t---\t")
+	for _, r := range b.rows {
+		fmt.Fprintf(w, "| %s\t %s\t\n", r[0], r[1])
+	}
+	w.Flush()
+}
+
+type syncResult struct {
+	stats  agent.Stats
+	wall   time.Duration
+	maxRSS int64 // bytes
+}
+
+// sync runs the binary as a user would, with the look-back window.
+func (b *bench) sync(ctx context.Context, root, idx string) (syncResult, error) {
+	cmd := exec.CommandContext(ctx, b.bin, "sync", root, "s3://"+b.bucket+"/rec/",
+		"--partition-layout", "2006-01-02", "--lookback", "48h", "--settle", "0s",
+		"--index-dir", idx, "--workers", fmt.Sprint(b.workers), "--json", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), b.srv.Env()...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return syncResult{}, fmt.Errorf("s3ferry sync: %w", err)
+	}
+	res := syncResult{wall: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.maxRSS = ru.Maxrss << 10
+	}
+	if err := json.Unmarshal(out.Bytes(), &res.stats); err != nil {
+		return syncResult{}, fmt.Errorf("decode totals %q: %w", out.String(), err)
+	}
+	return res, nil
+}
+
+// floor uploads every file of dir with the uploader s3ferry uses and the
+// same number of workers, with no index and no walk of the tree: the least
+// any tool could take for these files.
+func (b *bench) floor(ctx context.Context, dir, prefix string) (time.Duration, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	client, err := uploader.NewClient(ctx, b.srv.Config(), b.srv.LoadOptions()...)
+	if err != nil {
+		return 0, err
+	}
+	up := uploader.New(client, b.srv.Config())
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.workers)
+	for _, e := range entries {
+		g.Go(func() error {
+			_, err := up.Upload(ctx, uploader.Job{Bucket: b.bucket, Key: prefix + e.Name(), Path: filepath.Join(dir, e.Name())})
+			return err
+		})
+	}
+	err = g.Wait()
+	return time.Since(start), err
+}
+
+// generate writes n files in 365 daily partitions ending today, spread over
+// 20 agents a day, with mtimes an hour old so they are settled.
+func generate(root string, n int) error {
+	now := time.Now()
+	perDay := n / 365
+	g := errgroup.Group{}
+	g.SetLimit(4)
+	for d := range 365 {
+		count := perDay
+		if d == 0 {
+			count += n - perDay*365
+		}
+		day := now.AddDate(0, 0, -364+d).Format("2006-01-02")
+		g.Go(func() error {
+			for a := range 20 {
+				k := count / 20
+				if a == 0 {
+					k += count % 20
+				}
+				dir := filepath.Join(root, day, fmt.Sprintf("agent%02d", a))
+				if err := writeFiles(dir, "call-", k, d*1_000_000+a*10_000); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// writeFiles writes n files of fileSize with distinct content.
+func writeFiles(dir, prefix string, n, seed int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	buf := make([]byte, fileSize)
+	old := time.Now().Add(-time.Hour)
+	for i := range n {
+		binary.LittleEndian.PutUint64(buf, uint64(seed+i))
+		p := filepath.Join(dir, fmt.Sprintf("%s%07d.wav", prefix, i))
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			return err
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512 // allocated, not apparent: Badger preallocates
+			return nil
+		}
+		total += info.Size()
+		return nil
+	})
+	return total, err
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"gopkg.in/yaml.v3"
+)
+
+// fileConfig is the YAML configuration file. Unknown keys are an error, so a
+// typo never silently turns a setting off.
+type fileConfig struct {
+	IndexDir  string         `yaml:"index-dir"`
+	LogFormat string         `yaml:"log-format"`
+	LogLevel  string         `yaml:"log-level"`
+	Settle    *time.Duration `yaml:"settle"`
+	S3        s3Config       `yaml:"s3"`
+	Upload    uploadConfig   `yaml:"upload"`
+	Sources   []sourceConfig `yaml:"sources"`
+	Admin     adminConfig    `yaml:"admin"`
+	Daemon    daemonConfig   `yaml:"daemon"`
+}
+
+type s3Config struct {
+	EndpointURL  string `yaml:"endpoint-url"`
+	Region       string `yaml:"region"`
+	PathStyle    bool   `yaml:"path-style"`
+	Profile      string `yaml:"profile"`
+	MaxAttempts  int    `yaml:"max-attempts"`
+	StorageClass string `yaml:"storage-class"`
+	SSE          string `yaml:"sse"`
+	SSEKMSKeyID  string `yaml:"sse-kms-key-id"`
+}
+
+type uploadConfig struct {
+	Workers         int      `yaml:"workers"`
+	PartSize        byteSize `yaml:"part-size"`
+	PartConcurrency int      `yaml:"part-concurrency"`
+	BandwidthLimit  byteSize `yaml:"bwlimit"`
+	Checksum        string   `yaml:"checksum"`
+}
+
+type sourceConfig struct {
+	Path            string        `yaml:"path"`
+	Destination     string        `yaml:"destination"`
+	PartitionLayout string        `yaml:"partition-layout"`
+	Lookback        time.Duration `yaml:"lookback"`
+	Include         []string      `yaml:"include"`
+	Exclude         []string      `yaml:"exclude"`
+	DefaultExcludes *bool         `yaml:"default-excludes"`
+	FollowSymlinks  bool          `yaml:"follow-symlinks"`
+}
+
+type adminConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+type daemonConfig struct {
+	RescanInterval     *time.Duration `yaml:"rescan-interval"`
+	FullRescanInterval *time.Duration `yaml:"full-rescan-interval"`
+	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
+}
+
+// byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's
+// "/s" suffix is accepted, so bwlimit reads naturally.
+type byteSize int64
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSpace(s), "/s")
+	if t == "" || t == "0" {
+		return 0, nil
+	}
+	v, err := humanize.ParseBytes(t)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size: write it like 16MiB, 50MB or 8388608", s)
+	}
+	return int64(v), nil
+}
+
+// loadFile reads and strictly decodes a configuration file.
+func loadFile(path string) (fileConfig, error) {
+	var fc fileConfig
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fc, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fc, nil // an empty file means all defaults
+		}
+		return fc, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+	}
+	return fc, nil
+}
+
+// yamlMessage folds yaml.v3's multi-line errors into one line and says
+// "unknown key" where it says "field ... not found in type".
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		if before, after, ok := strings.Cut(m, ": field "); ok {
+			if name, _, ok := strings.Cut(after, " not found"); ok {
+				m = before + ": unknown key " + name
+			}
+		}
+		msgs[i] = m
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// defaultIndexDir is /var/lib/s3ferry for root, the XDG state directory for
+// anyone else.
+func defaultIndexDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/s3ferry"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "s3ferry")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "s3ferry")
+	}
+	return filepath.Join(home, ".local", "state", "s3ferry")
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The example configuration shipped in packaging/ must always load.
+func TestShippedConfigLoads(t *testing.T) {
+	fc, err := loadFile(filepath.Join("..", "..", "packaging", "s3ferry.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.Sources) != 1 || fc.Sources[0].PartitionLayout != "2006-01-02" {
+		t.Fatalf("sources = %+v", fc.Sources)
+	}
+}
+
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"settle: 5s\nuplod:\n  workers: 3\n", "line 2: unknown key uplod"},
+		{"upload:\n  part-size: huge\n", `line 2: "huge" is not a size`},
+		{"settle: soon\n", "line 1"},
+	}
+	for _, tt := range tests {
+		p := filepath.Join(t.TempDir(), "c.yml")
+		if err := os.WriteFile(p, []byte(tt.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadFile(p)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("loadFile(%q) = %v, want one line containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestEmptyConfigIsDefaults(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yml")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadFile(p); err != nil {
+		t.Fatalf("empty file: %v", err)
+	}
+}

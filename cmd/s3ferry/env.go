@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// env is what a command that touches the bucket works with: the open index,
+// the S3 client and the uploader built from the settings.
+type env struct {
+	index    *index.DB
+	client   *s3.Client
+	uploader *uploader.Uploader
+}
+
+// openEnv opens the index (refusing one another process holds) and checks
+// that every destination bucket is reachable before any work starts, so a
+// wrong bucket or missing credentials fail in one line, not once per file.
+func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
+	client, err := uploader.NewClient(ctx, s.s3)
+	if err != nil {
+		return nil, err
+	}
+	checked := map[string]bool{}
+	for _, src := range s.sources {
+		if checked[src.Bucket] {
+			continue
+		}
+		checked[src.Bucket] = true
+		if err := uploader.CheckBucket(ctx, client, src.Bucket); err != nil {
+			return nil, err
+		}
+	}
+	idx, err := index.Open(s.indexDir, index.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &env{index: idx, client: client, uploader: uploader.New(client, s.s3)}, nil
+}
+
+// Close releases the index.
+func (e *env) Close() error { return e.index.Close() }

@@ -1,0 +1,161 @@
+// Command s3ferry keeps an S3 bucket up to date with local trees that only
+// grow. See README.md, or run s3ferry help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/index"
+)
+
+// Exit codes, in one place. README.md documents them.
+const (
+	exitOK          = 0   // everything found was uploaded or unchanged
+	exitError       = 1   // the run stopped: S3, network, index or disk error
+	exitUsage       = 2   // bad flags, arguments or configuration; nothing was done
+	exitFilesFailed = 3   // the run finished, but some files failed (each is logged)
+	exitLocked      = 4   // another s3ferry holds the index
+	exitInterrupted = 130 // stopped by a signal before it finished
+)
+
+// usageError marks an error in what the user asked for, as opposed to one
+// met while doing it.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// errFilesFailed is returned when a run completed with per-file failures.
+var errFilesFailed = errors.New("some files failed")
+
+// exitCode maps an error to the process's exit code.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, errFilesFailed):
+		return exitFilesFailed
+	case errors.Is(err, index.ErrLocked):
+		return exitLocked
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	default:
+		return exitError
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, interspersed(app, args))
+	if err != nil && !errors.Is(err, errFilesFailed) {
+		fmt.Fprintf(stderr, "s3ferry: %s\n", oneLine(err))
+	}
+	return exitCode(err)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	usage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	app := &cli.App{
+		Name:            "s3ferry",
+		Usage:           "keep an S3 bucket up to date with a local tree that only grows",
+		Version:         versionString(),
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			newSyncCommand(),
+		},
+		// Errors are printed once, by run, and mapped to exit codes there.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usage,
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = usage
+	}
+	return app
+}
+
+// interspersed moves a command's flags before its arguments, so that
+// `s3ferry sync SRC DEST --lookback 48h` works: urfave/cli stops parsing
+// flags at the first argument. A "--" ends the flags as usual.
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	cmd := app.Command(args[1])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = !isBool
+		}
+	}
+	var flags, positional []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			positional = append(positional, rest[i+1:]...)
+			i = len(rest)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
+				flags = append(flags, rest[i+1])
+				i++
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	out := append([]string{args[0], args[1]}, flags...)
+	if len(positional) > 0 {
+		out = append(append(out, "--"), positional...)
+	}
+	return out
+}
+
+// oneLine keeps an error to one line, as every message a user meets is.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// newLogger builds the process's logger from --log-format and --log-level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	}
+}

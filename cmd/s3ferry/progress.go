@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/s3ferry/s3ferry/agent"
+)
+
+// progress draws a run's totals on a terminal: bytes sent and their rate,
+// with the file counts as the description.
+type progress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func newProgress(w io.Writer) *progress {
+	return &progress{w: w, bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionThrottle(0),
+	)}
+}
+
+func (p *progress) update(s agent.Stats) {
+	p.bar.Describe(fmt.Sprintf("scanned %d  unchanged %d  uploaded %d  failed %d", s.Scanned, s.Unchanged, s.Uploaded, s.Failed))
+	_ = p.bar.Set64(s.Bytes)
+}
+
+func (p *progress) finish() {
+	_ = p.bar.Finish()
+	fmt.Fprintln(p.w)
+}

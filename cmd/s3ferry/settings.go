@@ -1,0 +1,274 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// settings is the configuration of one command after the file and the flags
+// are merged (flags win) and validated: plain values the domain takes.
+type settings struct {
+	indexDir  string
+	logFormat string
+	logLevel  string
+	settle    time.Duration
+	workers   int
+	s3        uploader.Config
+	sources   []*agent.Source
+	admin     string
+	daemon    daemonConfig
+}
+
+// DefaultSettle is how long a file must be unchanged before it is uploaded.
+const DefaultSettle = 5 * time.Second
+
+// Flag names shared by every command that reads the configuration.
+const (
+	flagConfig          = "config"
+	flagIndexDir        = "index-dir"
+	flagEndpointURL     = "endpoint-url"
+	flagRegion          = "region"
+	flagPathStyle       = "path-style"
+	flagProfile         = "profile"
+	flagStorageClass    = "storage-class"
+	flagSSE             = "sse"
+	flagSSEKMSKeyID     = "sse-kms-key-id"
+	flagWorkers         = "workers"
+	flagPartSize        = "part-size"
+	flagPartConcurrency = "part-concurrency"
+	flagBandwidthLimit  = "bwlimit"
+	flagChecksum        = "checksum"
+	flagLayout          = "partition-layout"
+	flagLookback        = "lookback"
+	flagInclude         = "include"
+	flagExclude         = "exclude"
+	flagNoDefaultExcl   = "no-default-excludes"
+	flagFollowSymlinks  = "follow-symlinks"
+	flagSettle          = "settle"
+	flagLogFormat       = "log-format"
+	flagLogLevel        = "log-level"
+)
+
+// configFlags are the flags of every command that takes sources: the same
+// settings as the configuration file.
+func configFlags() []cli.Flag {
+	const (
+		cfg  = "Configuration"
+		s3   = "S3"
+		up   = "Upload"
+		srcs = "Source (with SRC DEST, or applied to every source of the file)"
+	)
+	return []cli.Flag{
+		&cli.PathFlag{Name: flagConfig, Aliases: []string{"c"}, Usage: "YAML configuration `FILE` (sources, S3, upload settings)", EnvVars: []string{"S3FERRY_CONFIG"}, Category: cfg},
+		&cli.PathFlag{Name: flagIndexDir, Usage: "index `DIR` (default: /var/lib/s3ferry as root, else $XDG_STATE_HOME/s3ferry)", Category: cfg},
+		&cli.StringFlag{Name: flagLogFormat, Usage: "log format: text or json", Value: "text", Category: cfg},
+		&cli.StringFlag{Name: flagLogLevel, Usage: "log level: debug, info, warn, error", Value: "info", Category: cfg},
+
+		&cli.StringFlag{Name: flagEndpointURL, Usage: "S3 endpoint `URL` for MinIO, Ceph, Wasabi (also AWS_ENDPOINT_URL)", Category: s3},
+		&cli.StringFlag{Name: flagRegion, Usage: "bucket `REGION` (default: from AWS_REGION or the profile)", Category: s3},
+		&cli.BoolFlag{Name: flagPathStyle, Usage: "path-style addressing (http://host/bucket/key), for most S3-compatible stores", Category: s3},
+		&cli.StringFlag{Name: flagProfile, Usage: "shared config `PROFILE` for credentials (also AWS_PROFILE)", Category: s3},
+		&cli.StringFlag{Name: flagStorageClass, Usage: "storage `CLASS` of new objects (STANDARD_IA, INTELLIGENT_TIERING, ...)", Category: s3},
+		&cli.StringFlag{Name: flagSSE, Usage: "server-side encryption: AES256 or aws:kms", Category: s3},
+		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
+
+		&cli.IntFlag{Name: flagWorkers, Usage: "files uploaded at once", Value: agent.DefaultWorkers, Category: up},
+		&cli.StringFlag{Name: flagPartSize, Usage: "files of at least this `SIZE` go multipart", Value: "16MiB", Category: up},
+		&cli.IntFlag{Name: flagPartConcurrency, Usage: "parts in flight per multipart file", Value: uploader.DefaultPartConcurrency, Category: up},
+		&cli.StringFlag{Name: flagBandwidthLimit, Usage: "upload `RATE` over all workers, e.g. 50MiB/s (0: unlimited)", Category: up},
+		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
+		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: DefaultSettle, Category: up},
+
+		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
+		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: agent.DefaultLookback, Category: srcs},
+		&cli.StringSliceFlag{Name: flagInclude, Usage: "back up only paths matching `GLOB` (** works; repeatable)", Category: srcs},
+		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
+		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
+		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
+	}
+}
+
+// loadSettings merges defaults, the configuration file and the flags, and
+// validates the result. Errors are usage errors: nothing has been done yet.
+func loadSettings(c *cli.Context) (settings, error) {
+	var fc fileConfig
+	if p := c.Path(flagConfig); p != "" {
+		var err error
+		if fc, err = loadFile(p); err != nil {
+			return settings{}, err
+		}
+	}
+	s := settings{
+		indexDir:  pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
+		logFormat: pick(c, flagLogFormat, fc.LogFormat, "text"),
+		logLevel:  pick(c, flagLogLevel, fc.LogLevel, "info"),
+		settle:    pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
+		workers:   pickInt(c, flagWorkers, fc.Upload.Workers, agent.DefaultWorkers),
+		admin:     fc.Admin.Listen,
+		daemon:    fc.Daemon,
+	}
+	partSize, err := pickSize(c, flagPartSize, fc.Upload.PartSize, uploader.DefaultPartSize)
+	if err != nil {
+		return settings{}, err
+	}
+	bwlimit, err := pickSize(c, flagBandwidthLimit, fc.Upload.BandwidthLimit, 0)
+	if err != nil {
+		return settings{}, err
+	}
+	s.s3 = uploader.Config{
+		EndpointURL:     pick(c, flagEndpointURL, fc.S3.EndpointURL, ""),
+		Region:          pick(c, flagRegion, fc.S3.Region, ""),
+		PathStyle:       c.Bool(flagPathStyle) || fc.S3.PathStyle,
+		Profile:         pick(c, flagProfile, fc.S3.Profile, ""),
+		MaxAttempts:     fc.S3.MaxAttempts,
+		StorageClass:    pick(c, flagStorageClass, fc.S3.StorageClass, ""),
+		SSE:             pick(c, flagSSE, fc.S3.SSE, ""),
+		SSEKMSKeyID:     pick(c, flagSSEKMSKeyID, fc.S3.SSEKMSKeyID, ""),
+		PartSize:        partSize,
+		PartConcurrency: pickInt(c, flagPartConcurrency, fc.Upload.PartConcurrency, uploader.DefaultPartConcurrency),
+		BandwidthLimit:  float64(bwlimit),
+		Checksum:        pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C"),
+	}
+	if err := s.s3.Validate(); err != nil {
+		return settings{}, err
+	}
+	if s.workers < 1 {
+		return settings{}, fmt.Errorf("--workers must be at least 1, got %d", s.workers)
+	}
+	if s.settle < 0 {
+		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
+	}
+	if s.sources, err = loadSources(c, fc.Sources); err != nil {
+		return settings{}, err
+	}
+	return s, nil
+}
+
+// loadSources takes SRC DEST from the arguments, or the file's sources, and
+// applies the source flags to them.
+func loadSources(c *cli.Context, fromFile []sourceConfig) ([]*agent.Source, error) {
+	scs := fromFile
+	switch c.NArg() {
+	case 0:
+		if len(scs) == 0 {
+			return nil, fmt.Errorf("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
+		}
+	case 2:
+		scs = []sourceConfig{{Path: c.Args().Get(0), Destination: c.Args().Get(1)}}
+	default:
+		return nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got %d arguments", c.NArg())
+	}
+	var out []*agent.Source
+	for i, sc := range scs {
+		src, err := buildSource(c, sc)
+		if err != nil {
+			if len(scs) > 1 {
+				return nil, fmt.Errorf("source %d (%s): %w", i+1, sc.Path, err)
+			}
+			return nil, err
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func buildSource(c *cli.Context, sc sourceConfig) (*agent.Source, error) {
+	if sc.Path == "" {
+		return nil, fmt.Errorf("source has no path")
+	}
+	root, err := filepath.Abs(sc.Path)
+	if err != nil {
+		return nil, fmt.Errorf("source path %s: %w", sc.Path, err)
+	}
+	bucket, prefix, err := agent.ParseDestination(sc.Destination)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := agent.ParseLayout(pick(c, flagLayout, sc.PartitionLayout, ""))
+	if err != nil {
+		return nil, err
+	}
+	lookback := pickDuration(c, flagLookback, nonZero(sc.Lookback), agent.DefaultLookback)
+	if lookback <= 0 {
+		return nil, fmt.Errorf("--lookback must be positive, got %s", lookback)
+	}
+	include, exclude := sc.Include, sc.Exclude
+	if c.IsSet(flagInclude) {
+		include = c.StringSlice(flagInclude)
+	}
+	if c.IsSet(flagExclude) {
+		exclude = c.StringSlice(flagExclude)
+	}
+	defaults := sc.DefaultExcludes == nil || *sc.DefaultExcludes
+	if c.Bool(flagNoDefaultExcl) {
+		defaults = false
+	}
+	filter, err := agent.NewFilter(include, exclude, defaults)
+	if err != nil {
+		return nil, err
+	}
+	return &agent.Source{
+		Root: root, Bucket: bucket, Prefix: prefix,
+		Layout: layout, Lookback: lookback, Filter: filter,
+		FollowSymlinks: sc.FollowSymlinks || c.Bool(flagFollowSymlinks),
+	}, nil
+}
+
+// pick returns the flag's value when it was given, else the file's when set,
+// else the default.
+func pick(c *cli.Context, flag, file, def string) string {
+	if c.IsSet(flag) {
+		return c.String(flag)
+	}
+	if file != "" {
+		return file
+	}
+	return def
+}
+
+func pickInt(c *cli.Context, flag string, file, def int) int {
+	if c.IsSet(flag) {
+		return c.Int(flag)
+	}
+	if file != 0 {
+		return file
+	}
+	return def
+}
+
+func pickDuration(c *cli.Context, flag string, file *time.Duration, def time.Duration) time.Duration {
+	if c.IsSet(flag) {
+		return c.Duration(flag)
+	}
+	if file != nil {
+		return *file
+	}
+	return def
+}
+
+func pickSize(c *cli.Context, flag string, file byteSize, def int64) (int64, error) {
+	if c.IsSet(flag) {
+		v, err := parseByteSize(c.String(flag))
+		if err != nil {
+			return 0, fmt.Errorf("--%s: %w", flag, err)
+		}
+		return v, nil
+	}
+	if file != 0 {
+		return int64(file), nil
+	}
+	return def, nil
+}
+
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
+}
