@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3ferry/s3ferry/index"
@@ -56,7 +57,7 @@ type Event struct {
 	Reason  string        // for Failed and Deferred: uploader.Reason of the error
 	Err     error         // for Failed
 	Bytes   int64         // for Uploaded
-	Latency time.Duration // from queueing to the index recording the upload
+	Latency time.Duration // from detection to the index recording the upload
 }
 
 // Options are the knobs a pipeline shares between sync and run.
@@ -92,13 +93,33 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Candidate is a file a detector found: a walk, the watcher, the pending set.
+type Candidate struct {
+	Source *Source
+	Path   string      // relative to the source root, slash-separated
+	Info   fs.FileInfo // lstat, or stat for a followed link
+	// Seq is the file's pending entry when it came from the pending set;
+	// 0 queues it anew.
+	Seq uint64
+	// Force skips the settle rule: the daemon's hard cap for a file that
+	// never stops changing.
+	Force bool
+	// Detected is when a detector first saw the file change; zero: when
+	// Consider was called. Upload latency is measured from it.
+	Detected time.Time
+	// Done, when set, is called once, from the worker, with the end of the
+	// upload of a file Consider queued (Outcome Uploaded, Touched, Vanished,
+	// Deferred or Failed; Failed too when the pool stopped before it ended).
+	// Consider's own outcome is returned, not passed to Done.
+	Done func(Event)
+}
+
 // job is one file on its way to the bucket.
 type job struct {
-	src      *Source
-	rel, key string
-	seq      uint64        // the pending entry written for it; 0 in a dry run
-	prev     *index.Record // the index's record, when the file was known
-	queued   time.Time
+	Candidate
+	key  string
+	prev *index.Record // the index's record, when the file was known
+	size int64         // at queueing, for the pending-bytes gauge
 }
 
 // Pipeline turns candidate files into uploads: diff against the index, write
@@ -112,8 +133,10 @@ type Pipeline struct {
 	stats *counters
 	jobs  chan job
 
+	pendingBytes atomic.Int64 // sizes of the files queued and not yet done
+
 	mu       sync.Mutex
-	inflight map[string]bool // sourceID + "\x00" + path of every queued job
+	inflight map[string]time.Time // sourceID + "\x00" + path of every queued job → when queued
 }
 
 // NewPipeline builds a pipeline; Run starts its workers.
@@ -125,7 +148,7 @@ func NewPipeline(idx index.Store, up Uploader, opts Options) *Pipeline {
 		opts:     opts,
 		stats:    newCounters(opts.Now()),
 		jobs:     make(chan job),
-		inflight: map[string]bool{},
+		inflight: map[string]time.Time{},
 	}
 }
 
@@ -159,26 +182,26 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // files already queued are done.
 func (p *Pipeline) Close() { close(p.jobs) }
 
-// Consider decides what to do with the file at rel below src's root, whose
-// stat (lstat, or stat for a followed link) is info; seq is its pending
-// entry's Seq when it came from the pending set, else 0. A file to upload is
-// queued and handed to the pool; Consider blocks while every worker is busy.
+// Consider decides what to do with a candidate file. A file to upload is
+// recorded as pending and handed to the pool; Consider blocks while every
+// worker is busy.
 //
 //	index record              stat vs record           mtime age     outcome
-//	none or different         -                        < settle      Deferred
+//	none or different         -                        < settle      Deferred (unless Force)
 //	none                      -                        >= settle     Queued (upload)
 //	present                   size, mtime, inode same  -             Unchanged
 //	present                   any differs              >= settle     Queued (hash; upload or touch)
 //	(already in the pool)     -                        -             InFlight
-func (p *Pipeline) Consider(ctx context.Context, src *Source, rel string, info fs.FileInfo, seq uint64) (Outcome, error) {
+func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
 	p.stats.scanned.Add(1)
+	src, rel := c.Source, c.Path
 	key, err := src.Key(rel)
 	if err != nil {
 		p.stats.failed.Add(1)
 		p.opts.Logger.Error("cannot back up file", "source", src.Root, "path", rel, "err", err)
 		return Failed, nil
 	}
-	st := statOf(info)
+	st := statOf(c.Info)
 	id := src.ID()
 	rec, known, err := p.idx.Get(id, rel)
 	if err != nil {
@@ -186,15 +209,15 @@ func (p *Pipeline) Consider(ctx context.Context, src *Source, rel string, info f
 	}
 	if known && rec.Size == st.size && rec.MtimeNs == st.mtimeNs && rec.Inode == st.inode {
 		p.stats.unchanged.Add(1)
-		if seq != 0 {
-			if err := p.idx.Unqueue(id, rel, seq); err != nil {
+		if c.Seq != 0 {
+			if err := p.idx.Unqueue(id, rel, c.Seq); err != nil {
 				return Failed, fmt.Errorf("unqueue %s: %w", rel, err)
 			}
 		}
 		return Unchanged, nil
 	}
 	now := p.opts.Now()
-	if now.Sub(time.Unix(0, st.mtimeNs)) < p.opts.Settle {
+	if !c.Force && now.Sub(time.Unix(0, st.mtimeNs)) < p.opts.Settle {
 		p.stats.deferred.Add(1)
 		return Deferred, nil
 	}
@@ -205,36 +228,58 @@ func (p *Pipeline) Consider(ctx context.Context, src *Source, rel string, info f
 	}
 	flight := id + "\x00" + rel
 	p.mu.Lock()
-	busy := p.inflight[flight]
-	p.inflight[flight] = true
+	_, busy := p.inflight[flight]
+	if !busy {
+		p.inflight[flight] = now
+	}
 	p.mu.Unlock()
 	if busy {
 		return InFlight, nil
 	}
-	if seq == 0 {
+	if c.Seq == 0 {
 		pend, err := p.idx.Queue(id, rel)
 		if err != nil {
 			p.land(flight)
 			return Failed, fmt.Errorf("queue %s: %w", rel, err)
 		}
-		seq = pend.Seq
+		c.Seq = pend.Seq
 	}
-	j := job{src: src, rel: rel, key: key, seq: seq, queued: now}
+	if c.Detected.IsZero() {
+		c.Detected = now
+	}
+	j := job{Candidate: c, key: key, size: st.size}
 	if known {
 		j.prev = &rec
 	}
+	p.pendingBytes.Add(j.size)
 	select {
 	case p.jobs <- j:
 		return Queued, nil
 	case <-ctx.Done():
+		p.pendingBytes.Add(-j.size)
 		p.land(flight)
-		return Queued, ctx.Err() // still pending in the index: the next run resumes it
+		return Failed, ctx.Err() // still pending in the index: the next run resumes it
 	}
 }
 
-// Resume considers every pending entry of src: the files a crash, a stop or
-// a failure left between queueing and recording. It costs O(pending).
-func (p *Pipeline) Resume(ctx context.Context, src *Source) error {
+// InFlight is the number of files queued or being uploaded, their bytes, and
+// when the oldest of them was queued (zero when none is).
+func (p *Pipeline) InFlight() (files int, bytes int64, oldest time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.inflight {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return len(p.inflight), p.pendingBytes.Load(), oldest
+}
+
+// Resume hands every pending entry of src to submit as a Candidate with its
+// Seq: the files a crash, a stop or a failure left between queueing and
+// recording. Entries whose file is gone, no longer a regular file or no
+// longer wanted are dropped. It costs O(pending).
+func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.Context, Candidate) error) error {
 	type entry struct {
 		rel string
 		seq uint64
@@ -247,15 +292,17 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source) error {
 	if err != nil {
 		return fmt.Errorf("read pending files of %s: %w", src, err)
 	}
+	if len(pending) > 0 {
+		p.opts.Logger.Info("resuming pending uploads", "source", src.String(), "files", len(pending))
+	}
 	for _, e := range pending {
 		info, err := src.stat(e.rel)
 		if err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel) {
-			if _, err := p.Consider(ctx, src, e.rel, info, e.seq); err != nil {
+			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq}); err != nil {
 				return err
 			}
 			continue
 		}
-		// Gone, no longer a file, or no longer wanted: nothing to upload.
 		if err := p.idx.Unqueue(src.ID(), e.rel, e.seq); err != nil {
 			return fmt.Errorf("unqueue %s: %w", e.rel, err)
 		}
@@ -291,8 +338,12 @@ func (p *Pipeline) work(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			err := p.upload(ctx, j)
-			p.land(j.src.ID() + "\x00" + j.rel)
+			ev, err := p.upload(ctx, j)
+			p.pendingBytes.Add(-j.size)
+			p.land(j.Source.ID() + "\x00" + j.Path)
+			if j.Done != nil {
+				j.Done(ev)
+			}
 			if err != nil {
 				return err
 			}
@@ -310,20 +361,21 @@ func (p *Pipeline) work(ctx context.Context) error {
 //	uploader.Fatal                stays pending             returned: stops the run
 //	ctx done                      stays pending             (none; resumed next run)
 //	any other                     stays pending             Failed, logged
-func (p *Pipeline) upload(ctx context.Context, j job) error {
-	id := j.src.ID()
-	uj := uploader.Job{Bucket: j.src.Bucket, Key: j.key, Path: filepath.Join(j.src.Root, filepath.FromSlash(j.rel))}
+func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
+	src, rel := j.Source, j.Path
+	id := src.ID()
+	uj := uploader.Job{Bucket: src.Bucket, Key: j.key, Path: filepath.Join(src.Root, filepath.FromSlash(rel))}
 	if j.prev != nil {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
 	}
 	res, err := p.up.Upload(ctx, uj)
-	ev := Event{Source: j.src, Path: j.rel, Key: j.key}
+	ev := Event{Source: src, Path: rel, Key: j.key, Outcome: Failed}
 	switch {
 	case err == nil && res.Unchanged:
 		rec := *j.prev
 		rec.Size, rec.MtimeNs, rec.Inode = res.Size, res.MtimeNs, res.Inode
-		if err := p.idx.Touch(id, j.rel, rec, j.seq); err != nil {
-			return fmt.Errorf("record %s: %w", j.rel, err)
+		if err := p.idx.Touch(id, rel, rec, j.Seq); err != nil {
+			return ev, fmt.Errorf("record %s: %w", rel, err)
 		}
 		p.stats.touched.Add(1)
 		ev.Outcome = Touched
@@ -334,27 +386,28 @@ func (p *Pipeline) upload(ctx context.Context, j job) error {
 			ETag: res.ETag, VersionID: res.VersionID, Checksum: res.Checksum,
 			UploadedNs: now.UnixNano(),
 		}
-		if err := p.idx.Commit(id, j.rel, rec, j.seq); err != nil {
-			return fmt.Errorf("record %s: %w", j.rel, err)
+		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
+			return ev, fmt.Errorf("record %s: %w", rel, err)
 		}
 		p.stats.uploaded.Add(1)
 		p.stats.bytes.Add(res.Size)
-		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.queued)
+		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.Detected)
 		p.opts.Logger.Debug("uploaded", "path", uj.Path, "key", j.key, "bytes", res.Size, "version", res.VersionID)
 	case ctx.Err() != nil:
-		return nil
+		return ev, nil // stays pending; resumed by the next run
 	case errors.Is(err, uploader.ErrChanged):
 		p.stats.deferred.Add(1)
 		ev.Outcome, ev.Reason = Deferred, uploader.Reason(err)
 		p.opts.Logger.Info("file changed while uploading; will upload again once it settles", "path", uj.Path)
 	case errors.Is(err, fs.ErrNotExist):
-		if err := p.idx.Unqueue(id, j.rel, j.seq); err != nil {
-			return fmt.Errorf("unqueue %s: %w", j.rel, err)
+		if err := p.idx.Unqueue(id, rel, j.Seq); err != nil {
+			return ev, fmt.Errorf("unqueue %s: %w", rel, err)
 		}
 		p.stats.vanished.Add(1)
 		ev.Outcome = Vanished
 	case uploader.Fatal(err):
-		return err
+		ev.Reason, ev.Err = uploader.Reason(err), err
+		return ev, err
 	default:
 		p.stats.failed.Add(1)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.Reason(err), err
@@ -363,7 +416,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) error {
 	if p.opts.Observe != nil {
 		p.opts.Observe(ev)
 	}
-	return nil
+	return ev, nil
 }
 
 // excluded counts a path a walk passed over.

@@ -36,6 +36,14 @@ func (s Source) ID() string {
 	return strconv.FormatUint(h.Sum64(), 16)
 }
 
+// lookback is the source's look-back window, or the default.
+func (s *Source) lookback() time.Duration {
+	if s.Lookback <= 0 {
+		return DefaultLookback
+	}
+	return s.Lookback
+}
+
 // String is how logs and status name the source.
 func (s Source) String() string {
 	return s.Root + " -> s3://" + s.Bucket + "/" + s.Prefix

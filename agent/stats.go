@@ -47,3 +47,26 @@ func (c *counters) snapshot(now time.Time) Stats {
 		Seconds:   now.Sub(c.started).Seconds(),
 	}
 }
+
+// add counts one outcome (and, for Uploaded, its bytes).
+func (c *counters) add(o Outcome, bytes int64) {
+	switch o {
+	case Unchanged:
+		c.unchanged.Add(1)
+	case Deferred, InFlight:
+		c.deferred.Add(1)
+	case WouldUpload:
+		c.wouldSend.Add(1)
+	case Excluded:
+		c.excluded.Add(1)
+	case Uploaded:
+		c.uploaded.Add(1)
+		c.bytes.Add(bytes)
+	case Touched:
+		c.touched.Add(1)
+	case Vanished:
+		c.vanished.Add(1)
+	case Failed:
+		c.failed.Add(1)
+	}
+}

@@ -41,8 +41,12 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
 		defer p.Close()
+		consider := func(ctx context.Context, c Candidate) error {
+			_, err := p.Consider(ctx, c)
+			return err
+		}
 		for _, src := range s.Sources {
-			if err := p.Resume(gctx, src); err != nil {
+			if err := p.Resume(gctx, src, consider); err != nil {
 				return err
 			}
 		}
@@ -67,23 +71,22 @@ func (s *Sync) walk(ctx context.Context, p *Pipeline, src *Source) error {
 		return fmt.Errorf("read index state of %s: %w", src, err)
 	}
 	w := &walker{
-		src:   src,
-		visit: func(ctx context.Context, f found) error { _, err := p.Consider(ctx, src, f.rel, f.info, 0); return err },
-		skip:  p.excluded,
-		fail:  p.walkFailed(src),
+		src: src,
+		visit: func(ctx context.Context, f found) error {
+			_, err := p.Consider(ctx, Candidate{Source: src, Path: f.rel, Info: f.info})
+			return err
+		},
+		skip: p.excluded,
+		fail: p.walkFailed(src),
 	}
 	full := s.Full || src.Layout.IsZero() || state.FullWalkNs == 0
 	log := p.opts.Logger.With("source", src.String())
 	if !full {
-		lookback := src.Lookback
-		if lookback <= 0 {
-			lookback = DefaultLookback
-		}
 		loc := s.Location
 		if loc == nil {
 			loc = time.Local
 		}
-		from := p.opts.Now().Add(-lookback)
+		from := p.opts.Now().Add(-src.lookback())
 		log.Info("walking recent partitions", "since", from.Format(time.RFC3339))
 		return w.partitions(ctx, from, loc)
 	}

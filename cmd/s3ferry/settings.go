@@ -21,8 +21,15 @@ type settings struct {
 	workers   int
 	s3        uploader.Config
 	sources   []*agent.Source
-	admin     string
-	daemon    daemonConfig
+	admin     string // admin endpoint address; "" is off
+	daemon    daemonSettings
+}
+
+// daemonSettings are the knobs only `run` uses.
+type daemonSettings struct {
+	rescanInterval     time.Duration
+	fullRescanInterval time.Duration // 0: never
+	shutdownTimeout    time.Duration
 }
 
 // DefaultSettle is how long a file must be unchanged before it is uploaded.
@@ -110,8 +117,18 @@ func loadSettings(c *cli.Context) (settings, error) {
 		logLevel:  pick(c, flagLogLevel, fc.LogLevel, "info"),
 		settle:    pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
 		workers:   pickInt(c, flagWorkers, fc.Upload.Workers, agent.DefaultWorkers),
-		admin:     fc.Admin.Listen,
-		daemon:    fc.Daemon,
+		admin:     pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
+		daemon: daemonSettings{
+			rescanInterval:     pickDuration(c, flagRescanInterval, fc.Daemon.RescanInterval, agent.DefaultRescanInterval),
+			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, agent.DefaultFullRescanInterval),
+			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, agent.DefaultShutdownTimeout),
+		},
+	}
+	if s.admin == "off" {
+		s.admin = ""
+	}
+	if s.daemon.rescanInterval <= 0 || s.daemon.fullRescanInterval < 0 || s.daemon.shutdownTimeout <= 0 {
+		return settings{}, fmt.Errorf("rescan-interval and shutdown-timeout must be positive, full-rescan-interval positive or 0 (never)")
 	}
 	partSize, err := pickSize(c, flagPartSize, fc.Upload.PartSize, uploader.DefaultPartSize)
 	if err != nil {

@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 func newSyncCommand() *cli.Command {
@@ -74,6 +77,16 @@ type syncCmd struct {
 
 func (cmd syncCmd) Run(ctx context.Context) error {
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	if errors.Is(err, index.ErrLocked) && !cmd.dryRun {
+		// The daemon holds the index: ask it to do the catch-up.
+		stats, derr := cmd.viaDaemon(ctx)
+		if derr == nil {
+			return cmd.report(stats, nil)
+		}
+		if !errors.Is(derr, errNoDaemon) {
+			return derr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -97,6 +110,28 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		sync.Progress = bar.update
 	}
 	stats, err := sync.Run(ctx)
+	return cmd.report(stats, err)
+}
+
+// viaDaemon runs the catch-up in the daemon that holds the index and waits
+// for it.
+func (cmd syncCmd) viaDaemon(ctx context.Context) (agent.Stats, error) {
+	var stats agent.Stats
+	base, err := daemonURL(cmd.settings)
+	if err != nil {
+		return stats, err
+	}
+	url := base + "/sync"
+	if cmd.full {
+		url += "?full=1"
+	}
+	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "daemon", base, "full", cmd.full)
+	err = callDaemon(ctx, http.MethodPost, url, &stats)
+	return stats, err
+}
+
+// report prints the totals and turns them into the command's result.
+func (cmd syncCmd) report(stats agent.Stats, err error) error {
 	if cmd.json {
 		enc := json.NewEncoder(cmd.stdout)
 		if jerr := enc.Encode(stats); jerr != nil && err == nil {

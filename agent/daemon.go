@@ -1,0 +1,494 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3ferry/s3ferry/index"
+)
+
+// Defaults of the daemon's timing knobs.
+const (
+	DefaultRescanInterval     = 5 * time.Minute
+	DefaultFullRescanInterval = 24 * time.Hour
+	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultHealthFailAfter    = 10 * time.Minute
+	DefaultSummaryInterval    = time.Minute
+)
+
+// Daemon is `s3ferry run`: it resumes what was pending, watches the sources
+// with inotify, walks the look-back partitions once (the catch-up for what
+// landed while it was down), then uploads each new file once it settles,
+// rescanning on timers and after a watch overflow, until ctx ends.
+type Daemon struct {
+	Sources  []*Source
+	Index    index.Store
+	Uploader Uploader
+	Options  Options // Workers, Settle, Logger, Now
+
+	RescanInterval     time.Duration  // look-back partitions; 0: DefaultRescanInterval
+	FullRescanInterval time.Duration  // whole trees; 0: never
+	ShutdownTimeout    time.Duration  // drain of in-flight uploads; 0: DefaultShutdownTimeout
+	SettleCap          time.Duration  // upload a file that never stops changing after this; 0: 10 × settle
+	CheckInterval      time.Duration  // how often settling files are checked; 0: settle/4 within [50ms, 1s]
+	HealthFailAfter    time.Duration  // /healthz fails after uploads failed this long, or the oldest upload in flight is this old; 0: DefaultHealthFailAfter
+	SummaryInterval    time.Duration  // info log of the totals; 0: DefaultSummaryInterval
+	Location           *time.Location // time zone of partition names; nil: time.Local
+
+	// AdminListen is the admin endpoint's address ("127.0.0.1:9180"); empty:
+	// no endpoint. AdminAddrFile, when set, receives the address actually
+	// bound, so `s3ferry status` and `s3ferry sync` find the daemon.
+	AdminListen   string
+	AdminAddrFile string
+	Version       string // shown by /status
+
+	pipe    *Pipeline
+	metrics *metrics
+	state   *daemonState
+	submit  *candidateQueue
+	retries chan retryRequest
+	rescans chan rescanRequest
+}
+
+type retryRequest struct {
+	key      fileKey
+	detected time.Time
+	at       time.Time
+}
+
+type rescanKind string
+
+const (
+	rescanPartitions rescanKind = "partitions"
+	rescanFull       rescanKind = "full"
+)
+
+type rescanRequest struct {
+	kind  rescanKind
+	reply chan<- rescanResult // nil for timer rescans
+}
+
+type rescanResult struct {
+	stats Stats
+	err   error
+}
+
+func (d *Daemon) init() {
+	o := d.Options.withDefaults()
+	if d.RescanInterval <= 0 {
+		d.RescanInterval = DefaultRescanInterval
+	}
+	if d.ShutdownTimeout <= 0 {
+		d.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if d.SettleCap <= 0 {
+		d.SettleCap = max(10*o.Settle, time.Second)
+	}
+	if d.CheckInterval <= 0 {
+		d.CheckInterval = min(max(o.Settle/4, 50*time.Millisecond), time.Second)
+	}
+	if d.HealthFailAfter <= 0 {
+		d.HealthFailAfter = DefaultHealthFailAfter
+	}
+	if d.SummaryInterval <= 0 {
+		d.SummaryInterval = DefaultSummaryInterval
+	}
+	if d.Location == nil {
+		d.Location = time.Local
+	}
+	d.state = newDaemonState(d.Sources, o.Now())
+	user := o.Observe
+	o.Observe = func(ev Event) {
+		d.metrics.observe(ev)
+		d.state.observe(ev, o.Now())
+		if user != nil {
+			user(ev)
+		}
+	}
+	d.Options = o
+	d.pipe = NewPipeline(d.Index, d.Uploader, o)
+	d.metrics = newMetrics(gauges{
+		queueDepth:   func() float64 { _, p := d.counts(); return float64(p) },
+		records:      func() float64 { r, _ := d.counts(); return float64(r) },
+		pendingBytes: func() float64 { _, b, _ := d.pipe.InFlight(); return float64(b) },
+		inFlight:     func() float64 { n, _, _ := d.pipe.InFlight(); return float64(n) },
+	})
+	d.submit = newCandidateQueue()
+	d.retries = make(chan retryRequest, 1024)
+	d.rescans = make(chan rescanRequest, 8)
+}
+
+// counts sums the index's records and pending entries over the sources.
+func (d *Daemon) counts() (records, pending int64) {
+	for _, src := range d.Sources {
+		r, p, err := d.Index.Count(src.ID())
+		if err == nil {
+			records += r
+			pending += p
+		}
+	}
+	return records, pending
+}
+
+// Run runs the daemon until ctx ends, then stops taking new files, lets the
+// uploads in flight finish within ShutdownTimeout, aborts the rest (they stay
+// pending in the index and resume at the next start) and returns nil. It
+// returns an error only when the daemon cannot go on: the admin address is
+// taken, the index fails, or S3 refuses every upload (uploader.Fatal).
+func (d *Daemon) Run(ctx context.Context) error {
+	d.init()
+	log := d.Options.Logger
+	stopAdmin, err := d.serveAdmin()
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+
+	uploadCtx, cancelUploads := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelUploads()
+	intake, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	var fatal error
+	poolDone := make(chan struct{})
+	go func() {
+		fatal = d.pipe.Run(uploadCtx)
+		close(poolDone)
+		stopIntake() // a fatal S3 error ends the daemon
+	}()
+
+	w, err := newWatcher(d.Sources, d.Location, log, nil)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(intake)
+	g.Go(func() error { return d.loop(gctx, w) })
+	g.Go(func() error { return d.submitter(gctx) })
+	g.Go(func() error { return d.rescanner(gctx) })
+	intakeErr := g.Wait()
+
+	d.pipe.Close()
+	select {
+	case <-poolDone:
+	case <-time.After(d.ShutdownTimeout):
+		log.Warn("shutdown timeout: aborting the uploads still in flight; they stay pending and resume at the next start", "timeout", d.ShutdownTimeout)
+		cancelUploads()
+		<-poolDone
+	}
+	switch {
+	case fatal != nil:
+		return fatal
+	case intakeErr != nil && !errors.Is(intakeErr, context.Canceled):
+		return intakeErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// loop owns the watcher and the settler: it turns events into settled
+// candidates for the submitter and timers into rescan requests.
+func (d *Daemon) loop(ctx context.Context, w *watcher) error {
+	defer w.close()
+	now := d.Options.Now
+	log := d.Options.Logger
+	st := newSettler(d.Options.Settle, d.SettleCap, func(k fileKey) (fs.FileInfo, error) { return k.src.stat(k.rel) })
+	touch := func(k fileKey) { st.touch(k, now()) }
+	w.onFile = touch
+
+	// Resume first: files queued before a stop go before anything new.
+	for _, src := range d.Sources {
+		err := d.pipe.Resume(ctx, src, func(_ context.Context, c Candidate) error {
+			c.Detected = now()
+			d.submit.push(c)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	w.watchSources(now())
+	d.publishWatch(w)
+	log.Info("watching", "directories", len(w.dirs), "sources", len(d.Sources))
+	// The catch-up walk: a full one for a source never fully walked.
+	d.requestRescan(rescanPartitions)
+
+	check := time.NewTicker(d.CheckInterval)
+	defer check.Stop()
+	rescan := time.NewTicker(d.RescanInterval)
+	defer rescan.Stop()
+	summary := time.NewTicker(d.SummaryInterval)
+	defer summary.Stop()
+	var fullC <-chan time.Time
+	if d.FullRescanInterval > 0 {
+		full := time.NewTicker(d.FullRescanInterval)
+		defer full.Stop()
+		fullC = full.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return nil
+			}
+			w.handle(ev, now(), touch, st.forget)
+		case err, ok := <-w.fsw.Errors:
+			if !ok {
+				return nil
+			}
+			d.watchError(err)
+		case <-check.C:
+			for _, c := range st.ready(now()) {
+				d.submit.push(c)
+			}
+			d.metrics.settling.Set(float64(st.len()))
+			d.publishWatch(w)
+		case r := <-d.retries:
+			st.retry(r.key, r.detected, r.at)
+		case <-rescan.C:
+			w.prune(now())
+			w.watchSources(now()) // new partitions whose Create was missed, a freed watch limit
+			d.publishWatch(w)
+			d.requestRescan(rescanPartitions)
+		case <-fullC:
+			d.requestRescan(rescanFull)
+		case <-summary.C:
+			s := d.pipe.Stats()
+			_, pending := d.counts()
+			log.Info("summary", "uploaded", s.Uploaded, "bytes", s.Bytes, "failed", s.Failed, "pending", pending, "settling", st.len(), "watched", len(w.dirs))
+		}
+	}
+}
+
+// watchError handles an error from inotify: after an overflow, events were
+// lost, so the look-back partitions are rescanned at once.
+func (d *Daemon) watchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		d.metrics.overflows.Inc()
+		d.state.overflow()
+		d.Options.Logger.Warn("inotify queue overflowed: rescanning the look-back partitions; raise fs.inotify.max_queued_events if this repeats")
+		d.requestRescan(rescanPartitions)
+		return
+	}
+	d.Options.Logger.Warn("watch error", "err", err)
+}
+
+func (d *Daemon) publishWatch(w *watcher) {
+	d.metrics.watchedDirs.Set(float64(len(w.dirs)))
+	if w.full {
+		d.metrics.watchLimit.Set(1)
+	}
+	d.state.watching(w)
+}
+
+// submitter feeds settled files to the pipeline. It is the one goroutine
+// that blocks on the upload pool, so the event loop never does.
+func (d *Daemon) submitter(ctx context.Context) error {
+	for {
+		c, ok := d.submit.pop(ctx)
+		if !ok {
+			return nil
+		}
+		k := fileKey{src: c.Source, rel: c.Path}
+		detected := c.Detected
+		c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev.Outcome) }
+		out, err := d.pipe.Consider(ctx, c)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if out == Deferred || out == InFlight {
+			d.retry(ctx, k, detected, d.Options.Now().Add(d.Options.Settle))
+		}
+	}
+}
+
+// afterUpload puts a file whose upload did not end it back to settle: one
+// that changed while it was sent once it settles again, one that failed
+// after a back-off that doubles per failure up to five minutes.
+func (d *Daemon) afterUpload(ctx context.Context, k fileKey, detected time.Time, o Outcome) {
+	now := d.Options.Now()
+	switch o {
+	case Deferred:
+		d.retry(ctx, k, detected, now.Add(d.Options.Settle))
+	case Failed:
+		n := d.state.failedAgain(k)
+		backoff := min(5*time.Second<<min(n, 6), 5*time.Minute)
+		d.retry(ctx, k, detected, now.Add(backoff))
+	default:
+		d.state.succeeded(k)
+	}
+}
+
+func (d *Daemon) retry(ctx context.Context, k fileKey, detected, at time.Time) {
+	select {
+	case d.retries <- retryRequest{key: k, detected: detected, at: at}:
+	case <-ctx.Done():
+	}
+}
+
+// requestRescan asks for a rescan without waiting; a request while one of
+// the same kind is waiting is folded into it.
+func (d *Daemon) requestRescan(kind rescanKind) {
+	select {
+	case d.rescans <- rescanRequest{kind: kind}:
+	default:
+	}
+}
+
+// CatchUp runs a rescan (of the look-back partitions, or full) through the
+// daemon and returns, once every file it queued has been uploaded, what it
+// did. `s3ferry sync` calls it through the admin endpoint when the daemon
+// holds the index.
+func (d *Daemon) CatchUp(ctx context.Context, full bool) (Stats, error) {
+	kind := rescanPartitions
+	if full {
+		kind = rescanFull
+	}
+	reply := make(chan rescanResult, 1)
+	select {
+	case d.rescans <- rescanRequest{kind: kind, reply: reply}:
+	case <-ctx.Done():
+		return Stats{}, ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		return r.stats, r.err
+	case <-ctx.Done():
+		return Stats{}, ctx.Err()
+	}
+}
+
+// rescanner runs one rescan at a time.
+func (d *Daemon) rescanner(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case req := <-d.rescans:
+			stats, err := d.rescan(ctx, req.kind)
+			if req.reply != nil {
+				req.reply <- rescanResult{stats, err}
+			}
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
+}
+
+// rescan walks every source and waits for the uploads it queued. A
+// partition rescan of a source never walked in full walks it in full.
+func (d *Daemon) rescan(ctx context.Context, kind rescanKind) (Stats, error) {
+	start := d.Options.Now()
+	tally := newCounters(start)
+	var wg sync.WaitGroup
+	for _, src := range d.Sources {
+		state, err := d.Index.State(src.ID())
+		if err != nil {
+			return Stats{}, fmt.Errorf("read index state of %s: %w", src, err)
+		}
+		full := kind == rescanFull || src.Layout.IsZero() || state.FullWalkNs == 0
+		w := &walker{
+			src:  src,
+			skip: func(string) { tally.excluded.Add(1) },
+			fail: func(rel string, err error) {
+				tally.failed.Add(1)
+				d.Options.Logger.Error("cannot read", "source", src.Root, "path", rel, "err", err)
+			},
+			visit: func(ctx context.Context, f found) error {
+				tally.scanned.Add(1)
+				k := fileKey{src: src, rel: f.rel}
+				c := Candidate{Source: src, Path: f.rel, Info: f.info}
+				wg.Add(1)
+				c.Done = func(ev Event) {
+					tally.add(ev.Outcome, ev.Bytes)
+					d.afterUpload(ctx, k, start, ev.Outcome)
+					wg.Done()
+				}
+				out, err := d.pipe.Consider(ctx, c)
+				if out != Queued || err != nil {
+					wg.Done()
+					tally.add(out, 0)
+				}
+				if out == Deferred || out == InFlight {
+					// Still being written, or being sent: settle it like an event.
+					d.retry(ctx, k, start, d.Options.Now().Add(d.Options.Settle))
+				}
+				return err
+			},
+		}
+		if full {
+			err = w.tree(ctx, "")
+		} else {
+			err = w.partitions(ctx, d.Options.Now().Add(-src.lookback()), d.Location)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return tally.snapshot(d.Options.Now()), ctx.Err()
+			}
+			d.Options.Logger.Error("rescan failed", "source", src.String(), "err", err)
+			continue
+		}
+		if full {
+			state.FullWalkNs = d.Options.Now().UnixNano()
+			if err := d.Index.SetState(src.ID(), state); err != nil {
+				return Stats{}, fmt.Errorf("record full walk of %s: %w", src, err)
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return tally.snapshot(d.Options.Now()), ctx.Err()
+	}
+	stats := tally.snapshot(d.Options.Now())
+	d.metrics.rescanTime.WithLabelValues(string(kind)).Set(float64(d.Options.Now().Unix()))
+	d.metrics.rescanDuration.WithLabelValues(string(kind)).Set(stats.Seconds)
+	d.state.rescanned(kind, start, stats)
+	d.Options.Logger.Info("rescan done", "kind", kind, "scanned", stats.Scanned, "uploaded", stats.Uploaded, "seconds", fmt.Sprintf("%.2f", stats.Seconds))
+	return stats, nil
+}
+
+// serveAdmin starts the admin endpoint, if one is configured, and returns
+// its stop function.
+func (d *Daemon) serveAdmin() (stop func(), err error) {
+	if d.AdminListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", d.AdminListen)
+	if err != nil {
+		return nil, fmt.Errorf("admin endpoint: %w (choose another admin listen address, or 'off')", err)
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	if d.AdminAddrFile != "" {
+		if err := os.WriteFile(d.AdminAddrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+			_ = srv.Close()
+			return nil, fmt.Errorf("write admin address: %w", err)
+		}
+	}
+	d.Options.Logger.Info("admin endpoint listening", "addr", ln.Addr().String())
+	return func() {
+		if d.AdminAddrFile != "" {
+			_ = os.Remove(d.AdminAddrFile)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}

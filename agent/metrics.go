@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the daemon's Prometheus metrics, in a registry of its own (no
+// global state). Counters are updated where things happen; gauges that are
+// cheap to read (index counts, queue) are read at scrape time.
+type metrics struct {
+	reg            *prometheus.Registry
+	uploadedFiles  prometheus.Counter
+	uploadedBytes  prometheus.Counter
+	touchedFiles   prometheus.Counter
+	failures       *prometheus.CounterVec
+	latency        prometheus.Histogram
+	watchedDirs    prometheus.Gauge
+	watchLimit     prometheus.Gauge
+	overflows      prometheus.Counter
+	settling       prometheus.Gauge
+	rescanTime     *prometheus.GaugeVec
+	rescanDuration *prometheus.GaugeVec
+}
+
+// gauges are the values read at scrape time.
+type gauges struct {
+	queueDepth   func() float64 // files pending in the index
+	pendingBytes func() float64 // bytes handed to the upload pool, not yet done
+	inFlight     func() float64 // files handed to the upload pool, not yet done
+	records      func() float64 // files recorded in the index
+}
+
+func newMetrics(g gauges) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		uploadedFiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3ferry_uploaded_files_total", Help: "Files uploaded and recorded in the index.",
+		}),
+		uploadedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3ferry_uploaded_bytes_total", Help: "Bytes of the files uploaded.",
+		}),
+		touchedFiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3ferry_touched_files_total", Help: "Files whose metadata changed but content did not: index updated, nothing sent.",
+		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "s3ferry_upload_failures_total", Help: "Uploads that failed, by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "s3ferry_detection_to_upload_seconds",
+			Help:    "Time from a file's first change seen to its upload recorded.",
+			Buckets: []float64{0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600},
+		}),
+		watchedDirs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "s3ferry_watched_directories", Help: "Directories with an inotify watch.",
+		}),
+		watchLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "s3ferry_watch_limit_reached", Help: "1 when inotify ran out of watches (raise fs.inotify.max_user_watches); new files then wait for rescans.",
+		}),
+		overflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "s3ferry_watch_overflows_total", Help: "inotify event queue overflows, each answered by a rescan.",
+		}),
+		settling: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "s3ferry_settling_files", Help: "Files seen changing, waiting to settle.",
+		}),
+		rescanTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "s3ferry_last_rescan_timestamp_seconds", Help: "When the last rescan of this kind finished, Unix time.",
+		}, []string{"kind"}),
+		rescanDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "s3ferry_last_rescan_duration_seconds", Help: "How long the last rescan of this kind took.",
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.uploadedFiles, m.uploadedBytes, m.touchedFiles, m.failures, m.latency, m.watchedDirs,
+		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_queue_depth", Help: "Files pending upload (the durable queue in the index)."}, g.queueDepth),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_pending_bytes", Help: "Bytes of the files in the upload pool, not yet done."}, g.pendingBytes),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_uploads_in_flight", Help: "Files in the upload pool, not yet done."}, g.inFlight),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_index_records", Help: "Files recorded in the index."}, g.records),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// observe counts the end of one upload.
+func (m *metrics) observe(ev Event) {
+	switch ev.Outcome {
+	case Uploaded:
+		m.uploadedFiles.Inc()
+		m.uploadedBytes.Add(float64(ev.Bytes))
+		m.latency.Observe(ev.Latency.Seconds())
+	case Touched:
+		m.touchedFiles.Inc()
+	case Failed:
+		m.failures.WithLabelValues(ev.Reason).Inc()
+	}
+}

@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"errors"
+	"io/fs"
+	"time"
+)
+
+// fileKey names a file across sources.
+type fileKey struct {
+	src *Source
+	rel string
+}
+
+// settling is a file the watcher saw change, waiting to stop changing.
+type settling struct {
+	first     time.Time // first event since the file was last handed on
+	last      time.Time // latest event
+	notBefore time.Time // retry back-off: not checked before this
+}
+
+// settler decides when a changed file is ready: no event for settle and an
+// mtime at least settle old, or, for a file that never stops changing, cap
+// after its first event. It is owned by the daemon's loop goroutine and is
+// not safe for concurrent use.
+//
+//	since last event   mtime age     since first event   decision
+//	< settle           -             < cap               wait
+//	>= settle          < settle      < cap               wait (a write whose event was lost)
+//	>= settle          >= settle     -                   ready
+//	-                  -             >= cap              ready, forced (uploaded as it is now)
+//	gone or not a regular file                           dropped
+type settler struct {
+	settle, cap time.Duration
+	stat        func(k fileKey) (fs.FileInfo, error)
+	files       map[fileKey]*settling
+}
+
+func newSettler(settle, cap time.Duration, stat func(fileKey) (fs.FileInfo, error)) *settler {
+	return &settler{settle: settle, cap: cap, stat: stat, files: map[fileKey]*settling{}}
+}
+
+// touch records an event for k at now.
+func (s *settler) touch(k fileKey, now time.Time) {
+	f := s.files[k]
+	if f == nil {
+		s.files[k] = &settling{first: now, last: now}
+		return
+	}
+	f.last = now
+}
+
+// retry puts k back to be checked again no earlier than at, keeping the time
+// it was first detected.
+func (s *settler) retry(k fileKey, detected, at time.Time) {
+	f := s.files[k]
+	if f == nil {
+		s.files[k] = &settling{first: detected, last: detected, notBefore: at}
+		return
+	}
+	if at.After(f.notBefore) {
+		f.notBefore = at
+	}
+}
+
+// forget drops k (the file was removed or renamed away).
+func (s *settler) forget(k fileKey) { delete(s.files, k) }
+
+// len is the number of files settling.
+func (s *settler) len() int { return len(s.files) }
+
+// ready removes and returns the files ready at now.
+func (s *settler) ready(now time.Time) []Candidate {
+	var out []Candidate
+	for k, f := range s.files {
+		if now.Before(f.notBefore) {
+			continue
+		}
+		forced := now.Sub(f.first) >= s.cap
+		if !forced && now.Sub(f.last) < s.settle {
+			continue
+		}
+		info, err := s.stat(k)
+		if err != nil || !info.Mode().IsRegular() {
+			if err == nil || errors.Is(err, fs.ErrNotExist) {
+				delete(s.files, k)
+			}
+			continue // an unreadable path is tried again at the next check
+		}
+		if !forced && now.Sub(info.ModTime()) < s.settle {
+			continue
+		}
+		delete(s.files, k)
+		out = append(out, Candidate{Source: k.src, Path: k.rel, Info: info, Force: forced, Detected: f.first})
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"sync"
+	"time"
+)
+
+// daemonState is what /status, /healthz and `s3ferry status` report. Many
+// goroutines update it (workers, the loop, the rescanner); a mutex guards it.
+type daemonState struct {
+	mu           sync.Mutex
+	started      time.Time
+	sources      map[*Source]*sourceState
+	order        []*Source
+	watched      int
+	watchFull    bool
+	overflows    int64
+	lastSuccess  time.Time
+	failingSince time.Time // first failure since the last success; zero when healthy
+	lastError    string
+	failures     map[fileKey]int // consecutive failures per file, for back-off
+	rescans      map[rescanKind]RescanStatus
+}
+
+type sourceState struct {
+	watched    int
+	lastUpload time.Time
+	lastError  string
+	lastErrAt  time.Time
+	uploaded   int64
+	bytes      int64
+	perSecond  [60]int64 // uploads in each of the last 60 seconds, by Unix second mod 60
+	secondOf   [60]int64 // which Unix second each slot counts
+}
+
+// RescanStatus is the last rescan of one kind.
+type RescanStatus struct {
+	At      time.Time `json:"at"`
+	Seconds float64   `json:"seconds"`
+	Scanned int64     `json:"scanned"`
+}
+
+func newDaemonState(sources []*Source, now time.Time) *daemonState {
+	s := &daemonState{
+		started:  now,
+		sources:  map[*Source]*sourceState{},
+		order:    sources,
+		failures: map[fileKey]int{},
+		rescans:  map[rescanKind]RescanStatus{},
+	}
+	for _, src := range sources {
+		s.sources[src] = &sourceState{}
+	}
+	return s
+}
+
+func (s *daemonState) observe(ev Event, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sources[ev.Source]
+	if ss == nil {
+		return
+	}
+	switch ev.Outcome {
+	case Uploaded, Touched:
+		s.lastSuccess, s.failingSince = now, time.Time{}
+		if ev.Outcome == Uploaded {
+			ss.lastUpload = now
+			ss.uploaded++
+			ss.bytes += ev.Bytes
+			sec := now.Unix()
+			slot := sec % 60
+			if ss.secondOf[slot] != sec {
+				ss.secondOf[slot], ss.perSecond[slot] = sec, 0
+			}
+			ss.perSecond[slot]++
+		}
+	case Failed:
+		if s.failingSince.IsZero() {
+			s.failingSince = now
+		}
+		msg := ev.Path + ": " + ev.Reason
+		if ev.Err != nil {
+			msg = ev.Err.Error()
+		}
+		s.lastError, ss.lastError, ss.lastErrAt = msg, msg, now
+	}
+}
+
+// failedAgain counts another failure of k and returns how many in a row.
+func (s *daemonState) failedAgain(k fileKey) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[k]++
+	return s.failures[k]
+}
+
+// succeeded clears k's failures.
+func (s *daemonState) succeeded(k fileKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, k)
+}
+
+func (s *daemonState) overflow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overflows++
+}
+
+// watching copies the watcher's numbers; called from the loop goroutine.
+func (s *daemonState) watching(w *watcher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watched, s.watchFull = len(w.dirs), w.full
+	for src, ss := range s.sources {
+		ss.watched = w.perSrc[src]
+	}
+}
+
+func (s *daemonState) rescanned(kind rescanKind, at time.Time, st Stats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rescans[kind] = RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}
+}

@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watcher keeps an inotify watch (through fsnotify, which has no recursive
+// mode) on every directory of the sources that can still receive new files:
+// with a partition layout, the levels above the partitions and the
+// partitions inside the look-back window; without one, every directory.
+// Old partitions are sealed and need no watch; a late write into one is
+// found by the slow full walk.
+//
+// A new directory is watched first and listed second, so a file created
+// between the two is seen by one or the other. The watcher is owned by the
+// daemon's loop goroutine; only its channels are read elsewhere.
+type watcher struct {
+	fsw     *fsnotify.Watcher
+	sources []*Source
+	loc     *time.Location
+	log     *slog.Logger
+	dirs    map[string]fileKey // absolute path → source and relative path
+	perSrc  map[*Source]int    // len(dirs) by source
+	// full is set once adding a watch failed for lack of inotify watches;
+	// the daemon then relies on rescans and says so.
+	full bool
+	// onFile is called for each file found in a directory that appeared.
+	onFile func(k fileKey)
+}
+
+func newWatcher(sources []*Source, loc *time.Location, log *slog.Logger, onFile func(fileKey)) (*watcher, error) {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("start inotify: %w (raise fs.inotify.max_user_instances)", err)
+	}
+	return &watcher{fsw: fsw, sources: sources, loc: loc, log: log, dirs: map[string]fileKey{}, perSrc: map[*Source]int{}, onFile: onFile}, nil
+}
+
+func (w *watcher) close() error { return w.fsw.Close() }
+
+// watchSources adds watches below every source root.
+func (w *watcher) watchSources(now time.Time) {
+	for _, src := range w.sources {
+		w.addTree(fileKey{src: src}, now, false)
+	}
+}
+
+// wanted reports whether the directory k should be watched at now.
+func (w *watcher) wanted(k fileKey, now time.Time) bool {
+	if k.rel == "" {
+		return true
+	}
+	src := k.src
+	if !src.Filter.Dir(k.rel) {
+		return false
+	}
+	if src.Layout.IsZero() {
+		return true
+	}
+	from := now.Add(-src.lookback())
+	dated := ""
+	for i, name := range strings.Split(k.rel, "/") {
+		if i >= src.Layout.Depth() {
+			break
+		}
+		if !src.Layout.levels[i].wildcard {
+			dated = path.Join(dated, name)
+		}
+		if inside, ok := src.Layout.match(i, dated, from, w.loc); !ok || !inside {
+			return false
+		}
+	}
+	return true
+}
+
+// addTree watches the directory k and the wanted directories below it, then
+// lists them; with report, every file found is passed to onFile.
+func (w *watcher) addTree(k fileKey, now time.Time, report bool) {
+	abs := filepath.Join(k.src.Root, filepath.FromSlash(k.rel))
+	if _, ok := w.dirs[abs]; !ok {
+		if !w.wanted(k, now) {
+			return
+		}
+		if err := w.fsw.Add(abs); err != nil {
+			w.addFailed(abs, err)
+			if !errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			// Out of watches: keep listing, so files in the new directory
+			// are still found now; later ones wait for a rescan.
+		} else {
+			w.dirs[abs] = k
+			w.perSrc[k.src]++
+		}
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return // removed meanwhile, or unreadable: the walks report that
+	}
+	for _, e := range entries {
+		child := fileKey{src: k.src, rel: path.Join(k.rel, e.Name())}
+		switch {
+		case e.IsDir():
+			w.addTree(child, now, report)
+		case report && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 && k.src.FollowSymlinks):
+			w.onFile(child)
+		}
+	}
+}
+
+func (w *watcher) addFailed(abs string, err error) {
+	if errors.Is(err, syscall.ENOSPC) {
+		if !w.full {
+			w.full = true
+			w.log.Warn("out of inotify watches: new files are found by rescans only, with delay; raise the limit with sysctl -w fs.inotify.max_user_watches=1048576 (and in /etc/sysctl.d)", "dir", abs, "watched", len(w.dirs))
+		}
+		return
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		w.log.Warn("cannot watch directory; its files are found by rescans", "dir", abs, "err", err)
+	}
+}
+
+// locate maps an absolute path from an event to its source and relative path.
+func (w *watcher) locate(abs string) (fileKey, bool) {
+	for _, src := range w.sources {
+		if rel, err := filepath.Rel(src.Root, abs); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			return fileKey{src: src, rel: filepath.ToSlash(rel)}, true
+		}
+	}
+	return fileKey{}, false
+}
+
+// handle applies one event: new directories are watched and listed, file
+// changes go to touch, removals to forget.
+func (w *watcher) handle(ev fsnotify.Event, now time.Time, touch, forget func(fileKey)) {
+	k, ok := w.locate(ev.Name)
+	if !ok {
+		return
+	}
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if _, watched := w.dirs[ev.Name]; watched {
+			// A renamed directory keeps its inotify watch under a name we no
+			// longer know; drop it, the new name arrives as a Create.
+			_ = w.fsw.Remove(ev.Name)
+			w.forgetTree(ev.Name)
+		}
+		forget(k)
+		return
+	}
+	info, err := os.Lstat(ev.Name)
+	if err != nil {
+		return
+	}
+	if info.Mode()&fs.ModeSymlink != 0 && k.src.FollowSymlinks {
+		if info, err = os.Stat(ev.Name); err != nil {
+			return
+		}
+	}
+	switch {
+	case info.IsDir():
+		if ev.Has(fsnotify.Create) {
+			w.addTree(k, now, true)
+		}
+	case info.Mode().IsRegular():
+		if k.src.Filter.File(k.rel) {
+			touch(k)
+		}
+	}
+}
+
+// forgetTree drops the bookkeeping of abs and every directory below it.
+func (w *watcher) forgetTree(abs string) {
+	prefix := abs + string(filepath.Separator)
+	for d, k := range w.dirs {
+		if d == abs || strings.HasPrefix(d, prefix) {
+			w.drop(d, k)
+		}
+	}
+}
+
+// prune removes the watches of partitions that left the look-back window.
+func (w *watcher) prune(now time.Time) {
+	for abs, k := range w.dirs {
+		if !w.wanted(k, now) {
+			_ = w.fsw.Remove(abs)
+			w.drop(abs, k)
+		}
+	}
+}
+
+func (w *watcher) drop(abs string, k fileKey) {
+	delete(w.dirs, abs)
+	w.perSrc[k.src]--
+}

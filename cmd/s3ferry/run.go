@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/agent"
+)
+
+// DefaultAdminListen is where the admin endpoint listens unless told
+// otherwise: loopback only.
+const DefaultAdminListen = "127.0.0.1:9180"
+
+// Daemon flags.
+const (
+	flagAdminListen        = "admin-listen"
+	flagRescanInterval     = "rescan-interval"
+	flagFullRescanInterval = "full-rescan-interval"
+	flagShutdownTimeout    = "shutdown-timeout"
+)
+
+func daemonFlags() []cli.Flag {
+	const d = "Daemon"
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagAdminListen, Usage: "admin endpoint `ADDR` (/metrics, /healthz, /status); off disables it", Value: DefaultAdminListen, Category: d},
+		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
+		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this often (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
+		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
+	}
+}
+
+func newRunCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run as a daemon: upload each new file seconds after it is written",
+		ArgsUsage: "[SRC s3://BUCKET/PREFIX/]",
+		Description: `Watches the sources with inotify and uploads each new or changed file once it
+has settled. On start it resumes the uploads a stop left pending, then walks the
+look-back partitions once to catch up with what landed while it was down (a
+full walk on an empty index). It rescans the partitions every --rescan-interval,
+the whole trees every --full-rescan-interval, and at once when inotify's queue
+overflows. SIGTERM or Ctrl-C: stop taking files, let uploads in flight finish
+for --shutdown-timeout, exit 0; a second signal exits at once. SIGHUP is logged
+and ignored: restart the service to apply a changed configuration.
+
+Examples:
+ 1. As the systemd unit runs it:
+    s3ferry run --config /etc/s3ferry/s3ferry.yml
+ 2. Without a configuration file:
+    s3ferry run /home/archive/RECORDINGS s3://call-recording-backup/recordings/ --partition-layout 2006-01-02
+ 3. Look at it while it runs:
+    s3ferry status --config /etc/s3ferry/s3ferry.yml
+    curl -s http://127.0.0.1:9180/metrics | grep s3ferry_`,
+		Flags: append(configFlags(), daemonFlags()...),
+		Action: func(c *cli.Context) error {
+			s, err := loadSettings(c)
+			if err != nil {
+				return usageError{err}
+			}
+			log, err := newLogger(c.App.ErrWriter, s.logFormat, s.logLevel)
+			if err != nil {
+				return usageError{err}
+			}
+			return runCmd{settings: s, log: log}.Run(c.Context)
+		},
+	}
+}
+
+// runCmd is `s3ferry run` with its flags turned into plain values.
+type runCmd struct {
+	settings
+	log *slog.Logger
+}
+
+func (cmd runCmd) Run(ctx context.Context) error {
+	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	d := &agent.Daemon{
+		Sources:            cmd.sources,
+		Index:              env.index,
+		Uploader:           env.uploader,
+		Options:            agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		RescanInterval:     cmd.daemon.rescanInterval,
+		FullRescanInterval: cmd.daemon.fullRescanInterval,
+		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
+		AdminListen:        cmd.admin,
+		Version:            versionString(),
+	}
+	if d.AdminListen != "" {
+		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			cmd.log.Warn("SIGHUP: reloading the configuration is not supported; restart the service to apply changes (systemctl restart s3ferry)")
+		}
+	}()
+	gc := time.NewTicker(time.Hour)
+	defer gc.Stop()
+	go func() {
+		for range gc.C {
+			if err := env.index.GC(); err != nil {
+				cmd.log.Warn("index garbage collection", "err", err)
+			}
+		}
+	}()
+	cmd.log.Info("s3ferry starting", "version", versionString(), "sources", len(cmd.sources), "index", cmd.indexDir)
+	return d.Run(ctx)
+}
+
+// adminAddrFile is where a running daemon writes its admin address, so
+// status and sync find it from the index directory alone.
+func adminAddrFile(indexDir string) string { return filepath.Join(indexDir, "admin.addr") }
