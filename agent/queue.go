@@ -55,10 +55,3 @@ func (q *candidateQueue) pop(ctx context.Context) (c Candidate, ok bool) {
 		}
 	}
 }
-
-// len is the number of candidates waiting.
-func (q *candidateQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}

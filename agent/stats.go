@@ -70,3 +70,27 @@ func (c *counters) add(o Outcome, bytes int64) {
 		c.failed.Add(1)
 	}
 }
+
+// every calls fn every interval (250 ms when 0) until the returned stop is
+// called; stop returns once fn is no longer running.
+func every(interval time.Duration, fn func()) (stop func()) {
+	if interval <= 0 {
+		interval = 250 * time.Millisecond
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

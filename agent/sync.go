@@ -106,30 +106,15 @@ func (s *Sync) walk(ctx context.Context, p *Pipeline, src *Source) error {
 	return nil
 }
 
-// report calls Progress on a timer until the returned stop is called.
+// report calls Progress on a timer, and once more when the returned stop
+// is called.
 func (s *Sync) report(p *Pipeline) (stop func()) {
 	if s.Progress == nil {
 		return func() {}
 	}
-	every := s.ProgressInterval
-	if every <= 0 {
-		every = 250 * time.Millisecond
+	stopTicker := every(s.ProgressInterval, func() { s.Progress(p.Stats()) })
+	return func() {
+		stopTicker()
+		s.Progress(p.Stats())
 	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				s.Progress(p.Stats())
-			case <-done:
-				s.Progress(p.Stats())
-				return
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }

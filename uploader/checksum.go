@@ -103,3 +103,18 @@ func (c checksum) format(f checksumFields) string {
 	}
 	return string(c.algorithm) + ":" + *v
 }
+
+// HeadChecksum returns, in the form of Result.Checksum ("CRC32C:<base64>"),
+// the checksum that a HeadObject with ChecksumMode enabled answered for the
+// algorithm of recorded (a Result.Checksum); "" when it answered none.
+func HeadChecksum(recorded string, out *s3.HeadObjectOutput) string {
+	algo, _, _ := strings.Cut(recorded, ":")
+	c, err := checksumByName(algo)
+	if err != nil || algo == "" {
+		return ""
+	}
+	return c.format(checksumFields{
+		CRC32: out.ChecksumCRC32, CRC32C: out.ChecksumCRC32C, CRC64NVME: out.ChecksumCRC64NVME,
+		SHA1: out.ChecksumSHA1, SHA256: out.ChecksumSHA256,
+	})
+}

@@ -13,6 +13,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 )
 
 // maxIdleConnsPerHost keeps a connection per request in flight for many
@@ -42,6 +43,9 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 	})
 	load := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
+		// The SDK's own log lines (an IMDSv1 fallback, a retry) would land
+		// on stderr unstructured; every failure reaches us as an error.
+		config.WithLogger(logging.Nop{}),
 		config.WithDefaultRegion(defaultRegion),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {

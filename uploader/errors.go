@@ -77,6 +77,7 @@ func apiErrorClass(code string) (reason string, fatal bool, ok bool) {
 //	err matches                                          reason             fatal
 //	nil                                                  ""                 no
 //	ErrChanged                                           changed            no
+//	ErrCorrupt (a download did not match its checksum)   checksum-mismatch  no
 //	context.Canceled, context.DeadlineExceeded           canceled           no
 //	a CheckBucket error                                  its own            its own
 //	ErrNoCredentials (the chain found none or
@@ -116,6 +117,9 @@ func classify(err error) (reason string, fatal bool) {
 	}
 	if errors.Is(err, ErrChanged) {
 		return "changed", false
+	}
+	if errors.Is(err, ErrCorrupt) {
+		return "checksum-mismatch", false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "canceled", false

@@ -45,6 +45,7 @@ type bench struct {
 	rounds  int
 	workers int
 	daemon  bool
+	verify  bool
 	srv     *s3test.Server
 	client  *s3.Client
 	bucket  string
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&b.newN, "new", 500, "new files per incremental round")
 	flag.IntVar(&b.rounds, "rounds", 3, "incremental rounds; the median is reported")
 	flag.IntVar(&b.workers, "workers", agent.DefaultWorkers, "upload workers, for s3ferry and the floor alike")
+	flag.BoolVar(&b.verify, "verify", true, "also measure s3ferry verify: parallel listing against one sequential loop")
 	flag.BoolVar(&b.daemon, "daemon", true, "also measure s3ferry run: latency at a steady rate, idle CPU")
 	flag.Parse()
 	if *minio != "" {
@@ -160,6 +162,11 @@ func (b *bench) run(ctx context.Context) error {
 	b.add(fmt.Sprintf("floor: %d files, same pool, no detection", b.newN), fmt.Sprintf("%.3f s (median of %d)", floor.Seconds(), b.rounds))
 	b.add("incremental / floor (target ≤ 1.3)", fmt.Sprintf("%.2f", run.Seconds()/floor.Seconds()))
 	b.add("incremental sync: peak RSS", fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)))
+	if b.verify {
+		if err := b.verifyRows(ctx, root, idx); err != nil {
+			return err
+		}
+	}
 	if b.daemon {
 		if err := b.daemonRows(ctx, root, idx); err != nil {
 			return err

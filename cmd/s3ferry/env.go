@@ -22,6 +22,20 @@ type env struct {
 // that every destination bucket is reachable before any work starts, so a
 // wrong bucket or missing credentials fail in one line, not once per file.
 func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
+	client, err := openBucket(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := openIndex(s.indexDir, log)
+	if err != nil {
+		return nil, err
+	}
+	return &env{index: idx, client: client, uploader: uploader.New(client, s.s3)}, nil
+}
+
+// openBucket builds the S3 client and checks that every destination bucket
+// is reachable, for a command that needs no index.
+func openBucket(ctx context.Context, s settings) (*s3.Client, error) {
 	client, err := uploader.NewClient(ctx, s.s3)
 	if err != nil {
 		return nil, err
@@ -36,11 +50,7 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 			return nil, err
 		}
 	}
-	idx, err := index.Open(s.indexDir, index.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	return &env{index: idx, client: client, uploader: uploader.New(client, s.s3)}, nil
+	return client, nil
 }
 
 // Close releases the index.

@@ -25,6 +25,7 @@ const (
 	exitUsage       = 2   // bad flags, arguments or configuration; nothing was done
 	exitFilesFailed = 3   // the run finished, but some files failed (each is logged)
 	exitLocked      = 4   // another s3ferry holds the index
+	exitProblems    = 5   // doctor found an error, or verify a problem it did not repair
 	exitInterrupted = 130 // stopped by a signal before it finished
 )
 
@@ -38,6 +39,15 @@ func (e usageError) Unwrap() error { return e.err }
 // errFilesFailed is returned when a run completed with per-file failures.
 var errFilesFailed = errors.New("some files failed")
 
+// errProblems matches the end of a doctor or verify that found something
+// to fix; a problemsError says what.
+var errProblems = errors.New("problems found")
+
+type problemsError struct{ msg string }
+
+func (e problemsError) Error() string        { return e.msg }
+func (e problemsError) Is(target error) bool { return target == errProblems }
+
 // exitCode maps an error to the process's exit code.
 func exitCode(err error) int {
 	var ue usageError
@@ -50,6 +60,8 @@ func exitCode(err error) int {
 		return exitFilesFailed
 	case errors.Is(err, index.ErrLocked):
 		return exitLocked
+	case errors.Is(err, errProblems):
+		return exitProblems
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	default:
@@ -97,6 +109,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newSyncCommand(),
 			newRunCommand(),
 			newStatusCommand(),
+			newDoctorCommand(),
+			newVerifyCommand(),
+			newAdoptCommand(),
+			newRestoreCommand(),
+			newManifestCommand(),
 		},
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -29,8 +29,13 @@ func newProgress(w io.Writer) *progress {
 }
 
 func (p *progress) update(s agent.Stats) {
-	p.bar.Describe(fmt.Sprintf("scanned %d  unchanged %d  uploaded %d  failed %d", s.Scanned, s.Unchanged, s.Uploaded, s.Failed))
-	_ = p.bar.Set64(s.Bytes)
+	p.show(fmt.Sprintf("scanned %d  unchanged %d  uploaded %d  failed %d", s.Scanned, s.Unchanged, s.Uploaded, s.Failed), s.Bytes)
+}
+
+// show draws a description and a byte count, for any command's totals.
+func (p *progress) show(desc string, bytes int64) {
+	p.bar.Describe(desc)
+	_ = p.bar.Set64(bytes)
 }
 
 func (p *progress) finish() {

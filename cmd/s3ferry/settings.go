@@ -103,7 +103,15 @@ func configFlags() []cli.Flag {
 
 // loadSettings merges defaults, the configuration file and the flags, and
 // validates the result. Errors are usage errors: nothing has been done yet.
-func loadSettings(c *cli.Context) (settings, error) {
+func loadSettings(c *cli.Context) (settings, error) { return loadSettingsWith(c, false) }
+
+// loadDestSettings is loadSettings for the commands about the bucket side
+// of a source, which also take a lone s3://BUCKET/PREFIX/: the source of the
+// configuration file with that destination, or else one without a local
+// directory (Root is "").
+func loadDestSettings(c *cli.Context) (settings, error) { return loadSettingsWith(c, true) }
+
+func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	var fc fileConfig
 	if p := c.Path(flagConfig); p != "" {
 		var err error
@@ -161,21 +169,30 @@ func loadSettings(c *cli.Context) (settings, error) {
 	if s.settle < 0 {
 		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
 	}
-	if s.sources, err = loadSources(c, fc.Sources); err != nil {
+	if s.sources, err = loadSources(c, fc.Sources, destOnly); err != nil {
 		return settings{}, err
 	}
 	return s, nil
 }
 
 // loadSources takes SRC DEST from the arguments, or the file's sources, and
-// applies the source flags to them.
-func loadSources(c *cli.Context, fromFile []sourceConfig) ([]*agent.Source, error) {
+// applies the source flags to them. With destOnly a lone DEST is taken too.
+func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*agent.Source, error) {
 	scs := fromFile
 	switch c.NArg() {
 	case 0:
 		if len(scs) == 0 {
 			return nil, fmt.Errorf("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
 		}
+	case 1:
+		if !destOnly {
+			return nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got 1 argument")
+		}
+		sc, err := sourceOf(c.Args().Get(0), fromFile)
+		if err != nil {
+			return nil, err
+		}
+		scs = []sourceConfig{sc}
 	case 2:
 		scs = []sourceConfig{{Path: c.Args().Get(0), Destination: c.Args().Get(1)}}
 	default:
@@ -183,7 +200,7 @@ func loadSources(c *cli.Context, fromFile []sourceConfig) ([]*agent.Source, erro
 	}
 	var out []*agent.Source
 	for i, sc := range scs {
-		src, err := buildSource(c, sc)
+		src, err := buildSource(c, sc, destOnly && c.NArg() == 1)
 		if err != nil {
 			if len(scs) > 1 {
 				return nil, fmt.Errorf("source %d (%s): %w", i+1, sc.Path, err)
@@ -195,13 +212,33 @@ func loadSources(c *cli.Context, fromFile []sourceConfig) ([]*agent.Source, erro
 	return out, nil
 }
 
-func buildSource(c *cli.Context, sc sourceConfig) (*agent.Source, error) {
-	if sc.Path == "" {
+// sourceOf returns the configured source that backs up to dest, or one
+// with only that destination.
+func sourceOf(dest string, fromFile []sourceConfig) (sourceConfig, error) {
+	bucket, prefix, err := agent.ParseDestination(dest)
+	if err != nil {
+		return sourceConfig{}, err
+	}
+	for _, sc := range fromFile {
+		if b, p, err := agent.ParseDestination(sc.Destination); err == nil && b == bucket && p == prefix {
+			return sc, nil
+		}
+	}
+	return sourceConfig{Destination: dest}, nil
+}
+
+// buildSource builds one source; only a lone destination (destOnly) may
+// have no path.
+func buildSource(c *cli.Context, sc sourceConfig, destOnly bool) (*agent.Source, error) {
+	root := ""
+	if sc.Path == "" && !destOnly {
 		return nil, fmt.Errorf("source has no path")
 	}
-	root, err := filepath.Abs(sc.Path)
-	if err != nil {
-		return nil, fmt.Errorf("source path %s: %w", sc.Path, err)
+	if sc.Path != "" {
+		var err error
+		if root, err = filepath.Abs(sc.Path); err != nil {
+			return nil, fmt.Errorf("source path %s: %w", sc.Path, err)
+		}
 	}
 	bucket, prefix, err := agent.ParseDestination(sc.Destination)
 	if err != nil {

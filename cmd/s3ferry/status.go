@@ -71,7 +71,7 @@ func (cmd statusCmd) Run(ctx context.Context) error {
 }
 
 func (cmd statusCmd) fromIndex() (agent.Status, error) {
-	idx, err := index.Open(cmd.indexDir, index.Options{})
+	idx, err := openIndex(cmd.indexDir, nil)
 	if err != nil {
 		if errors.Is(err, index.ErrLocked) {
 			return agent.Status{}, fmt.Errorf("%w; its admin endpoint does not answer (is admin.listen off?)", err)

@@ -1,5 +1,7 @@
 // Package s3test starts real MinIO servers for tests: each on free loopback
 // ports, with its own data directory and random credentials, stopped when
-// the test (or, with StartMain, the test package) ends. Without a MinIO
-// binary it skips, or fails under CI=true.
+// the test (or, with StartMain, the test package) ends. Server.MC runs
+// MinIO's mc against a server, and Replicate sets up bucket replication
+// from one server to another with it. Without a MinIO (or mc) binary a
+// test skips, or fails under CI=true.
 package s3test

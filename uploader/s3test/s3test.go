@@ -147,17 +147,25 @@ func (s *Server) Output() string {
 // Binary returns the MinIO binary to run: $S3FERRY_MINIO, else minio on
 // PATH, else the newest $HOME/.cache/s3ferry/tools/minio-*/minio.
 func Binary() (string, error) {
-	if p := os.Getenv("S3FERRY_MINIO"); p != "" {
+	return findTool("minio", "S3FERRY_MINIO", ErrNoMinIO, nil)
+}
+
+// findTool looks for a pinned tool the way make installs it: the path in
+// the environment variable env, else name on PATH, else the newest
+// $HOME/.cache/s3ferry/tools/name-*/name. A program on PATH counts only if
+// onPath, when set, accepts it. It returns notFound when there is none.
+func findTool(name, env string, notFound error, onPath func(path string) bool) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := exec.LookPath(p); err != nil {
-			return "", fmt.Errorf("S3FERRY_MINIO: %w", err)
+			return "", fmt.Errorf("%s: %w", env, err)
 		}
 		return p, nil
 	}
-	if p, err := exec.LookPath("minio"); err == nil {
+	if p, err := exec.LookPath(name); err == nil && (onPath == nil || onPath(p)) {
 		return p, nil
 	}
 	if home, err := os.UserHomeDir(); err == nil {
-		found, _ := filepath.Glob(filepath.Join(home, ".cache", "s3ferry", "tools", "minio-*", "minio"))
+		found, _ := filepath.Glob(filepath.Join(home, ".cache", "s3ferry", "tools", name+"-*", name))
 		sort.Strings(found)
 		for i := len(found) - 1; i >= 0; i-- {
 			if _, err := exec.LookPath(found[i]); err == nil {
@@ -165,7 +173,7 @@ func Binary() (string, error) {
 			}
 		}
 	}
-	return "", ErrNoMinIO
+	return "", notFound
 }
 
 func skipOrFail(tb testing.TB, err error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -139,5 +140,53 @@ func TestSkipOrFail(t *testing.T) {
 		if !strings.Contains(tb.msg, "make test") {
 			t.Errorf("CI=%q: message %q does not say how to install minio", ci, tb.msg)
 		}
+	}
+}
+
+// TestReplicate sets up replication between two servers with mc and waits
+// for an object to arrive on the replica.
+func TestReplicate(t *testing.T) {
+	src, dst := Start(t), Start(t)
+	bucket, replica := src.NewBucket(t, true), dst.NewBucket(t, true)
+	src.Replicate(t, bucket, dst, replica)
+	ctx := context.Background()
+	if _, err := src.Client(t).PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String("a/b.txt"), Body: strings.NewReader("replicate me"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	client := dst.Client(t)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(replica), Key: aws.String("a/b.txt")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("object not on the replica after a minute: %v\nsource output:\n%s", err, src.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := src.MC(t, "ls", "--recursive", Alias+"/"+bucket); !strings.Contains(out, "a/b.txt") {
+		t.Errorf("mc ls on the source = %q, want a/b.txt in it", out)
+	}
+}
+
+func TestMCLookup(t *testing.T) {
+	pathDir, home := t.TempDir(), t.TempDir()
+	// Midnight Commander is called mc too; it is not MinIO's.
+	if err := os.WriteFile(filepath.Join(pathDir, "mc"), []byte("#!/bin/sh\necho 'GNU Midnight Commander 4.8'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cached := executable(t, filepath.Join(home, ".cache", "s3ferry", "tools", "mc-v1", "mc"))
+	t.Setenv("HOME", home)
+	t.Setenv("PATH", pathDir)
+	t.Setenv("S3FERRY_MC", "")
+	if got, err := MC(); got != cached || err != nil {
+		t.Errorf("MC() = %q, %v; want the cached %q, not the other mc on PATH", got, err, cached)
+	}
+	t.Setenv("HOME", t.TempDir())
+	if _, err := MC(); !errors.Is(err, ErrNoMC) {
+		t.Errorf("MC() with none = %v, want ErrNoMC", err)
 	}
 }

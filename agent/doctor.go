@@ -1,0 +1,462 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// CheckStatus is the verdict of one doctor check.
+type CheckStatus string
+
+// Check statuses, from harmless to blocking. Only CheckError fails doctor.
+const (
+	CheckOK      CheckStatus = "ok"
+	CheckInfo    CheckStatus = "info"
+	CheckWarning CheckStatus = "warning"
+	CheckError   CheckStatus = "error"
+)
+
+// Check is one thing doctor looked at.
+type Check struct {
+	Name    string      `json:"check"`
+	Status  CheckStatus `json:"status"`
+	Target  string      `json:"target"`        // the bucket, destination or directory checked
+	Message string      `json:"message"`       // what was found
+	Fix     string      `json:"fix,omitempty"` // what to do about it, one line
+}
+
+// Doctor checks that the sources can be backed up and that the bucket
+// holds a real backup. Each check, per bucket or destination:
+//
+//	check        ok                              warning                             error
+//	credentials  the SDK chain finds some        -                                   none found
+//	bucket       HeadBucket answers              -                                   missing, denied, unreachable
+//	write        a probe object put and deleted  the probe could not be deleted      put denied
+//	versioning   Enabled                         -                                   Suspended or never enabled
+//	replication  an enabled rule covers prefix   none, or it covers part or only
+//	                                             tagged objects
+//	multipart    a rule aborts incomplete        none (the rule to add is printed)
+//	             multipart uploads
+//	clock        skew under 1 min                up to 15 min                        15 min or more (S3 refuses)
+//	source       the directory can be read       -                                   cannot be read
+//	index        the directory is writable       -                                   not writable
+//	inotify      dirs to watch ≤ half the limit  up to the limit                     over the limit
+//
+// and, as info: noncurrent-version expiration (how far back restore can
+// reach) and Object Lock. Checks that need the bucket are skipped when it
+// cannot be reached: the bucket check says why.
+type Doctor struct {
+	Sources  []*Source
+	Client   *s3.Client
+	IndexDir string
+	Location *time.Location   // time zone of partition names; nil: time.Local
+	Now      func() time.Time // nil: time.Now
+	// InotifyLimit is the path of max_user_watches; "" is the Linux one.
+	InotifyLimit string
+}
+
+// DoctorProbeKey is the object doctor writes below a prefix to test write
+// access, and deletes (its version) again.
+const DoctorProbeKey = ".s3ferry-doctor-probe"
+
+// Run performs every check and returns them in order.
+func (d *Doctor) Run(ctx context.Context) []Check {
+	var out []Check
+	add := func(c Check) { out = append(out, c) }
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Location == nil {
+		d.Location = time.Local
+	}
+
+	credsOK := true
+	if creds := d.Client.Options().Credentials; creds == nil {
+		credsOK = false
+		add(Check{Name: "credentials", Status: CheckError, Message: "no credential provider", Fix: "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"})
+	} else if c, err := creds.Retrieve(ctx); err != nil {
+		credsOK = false
+		add(Check{Name: "credentials", Status: CheckError, Message: oneLine(err), Fix: "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"})
+	} else {
+		msg := "found"
+		if c.Source != "" {
+			msg += " (" + c.Source + ")"
+		}
+		add(Check{Name: "credentials", Status: CheckOK, Message: msg})
+	}
+
+	reachable := map[string]bool{}
+	for _, b := range d.buckets() {
+		target := "s3://" + b
+		if !credsOK {
+			add(Check{Name: "bucket", Status: CheckError, Target: target, Message: "not checked: no credentials"})
+			continue
+		}
+		if err := uploader.CheckBucket(ctx, d.Client, b); err != nil {
+			add(Check{Name: "bucket", Status: CheckError, Target: target, Message: oneLine(err)})
+			continue
+		}
+		reachable[b] = true
+		add(Check{Name: "bucket", Status: CheckOK, Target: target, Message: "exists and answers"})
+		add(d.versioning(ctx, b))
+		add(d.objectLock(ctx, b))
+		add(d.clock(ctx, b))
+	}
+	for _, src := range d.Sources {
+		if !reachable[src.Bucket] {
+			continue
+		}
+		add(d.write(ctx, src))
+		out = append(out, d.bucketRules(ctx, src)...)
+	}
+	for _, src := range d.Sources {
+		if src.Root != "" {
+			add(d.source(src))
+		}
+	}
+	add(d.indexDir())
+	add(d.inotify(ctx))
+	return out
+}
+
+// buckets returns the distinct buckets of the sources, in order.
+func (d *Doctor) buckets() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, src := range d.Sources {
+		if !seen[src.Bucket] {
+			seen[src.Bucket] = true
+			out = append(out, src.Bucket)
+		}
+	}
+	return out
+}
+
+func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
+	c := Check{Name: "versioning", Target: "s3://" + bucket}
+	status, err := uploader.Versioning(ctx, d.Client, bucket)
+	fix := fmt.Sprintf("aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", bucket)
+	switch {
+	case err != nil:
+		c.Status, c.Message, c.Fix = CheckError, oneLine(err), "allow s3:GetBucketVersioning, then run doctor again"
+	case status == types.BucketVersioningStatusEnabled:
+		c.Status, c.Message = CheckOK, "enabled: an overwrite or delete keeps the earlier version"
+	case status == types.BucketVersioningStatusSuspended:
+		c.Status, c.Message, c.Fix = CheckError, "suspended: an overwrite destroys the backed-up version", fix
+	default:
+		c.Status, c.Message, c.Fix = CheckError, "never enabled: an overwrite or delete destroys the backup", fix
+	}
+	return c
+}
+
+func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
+	c := Check{Name: "object-lock", Target: "s3://" + bucket, Status: CheckInfo}
+	lock, err := uploader.ObjectLock(ctx, d.Client, bucket)
+	switch {
+	case err != nil:
+		c.Message = "unknown: " + oneLine(err)
+	case lock == nil:
+		c.Message = "off: whoever may delete object versions can destroy the backup"
+	case lock.Rule == nil || lock.Rule.DefaultRetention == nil:
+		c.Message = "enabled, no default retention: versions are protected only when locked one by one"
+	default:
+		r := lock.Rule.DefaultRetention
+		span := fmt.Sprintf("%d days", aws.ToInt32(r.Days))
+		if r.Years != nil {
+			span = fmt.Sprintf("%d years", aws.ToInt32(r.Years))
+		}
+		c.Message = fmt.Sprintf("enabled: every new version is locked in %s mode for %s", r.Mode, span)
+	}
+	return c
+}
+
+func (d *Doctor) clock(ctx context.Context, bucket string) Check {
+	c := Check{Name: "clock", Target: "s3://" + bucket}
+	skew, err := uploader.ClockSkew(ctx, d.Client, bucket)
+	abs := skew.Abs()
+	switch {
+	case err != nil:
+		c.Status, c.Message = CheckWarning, "not measured: "+oneLine(err)
+	case abs < time.Minute:
+		c.Status, c.Message = CheckOK, fmt.Sprintf("within %s of the server", max(abs, time.Second))
+	case abs < 15*time.Minute:
+		c.Status, c.Message, c.Fix = CheckWarning, fmt.Sprintf("%s off the server: partition dates and restore --at times are off as much", abs), "synchronize the clock (chrony, systemd-timesyncd)"
+	default:
+		c.Status, c.Message, c.Fix = CheckError, fmt.Sprintf("%s off the server: S3 refuses requests signed 15 minutes or more off", abs), "synchronize the clock (chrony, systemd-timesyncd)"
+	}
+	return c
+}
+
+// write puts a probe object below src's prefix and deletes its version, so
+// nothing stays in the bucket (a replica may keep a copy: S3 does not
+// replicate the deletion of a version).
+func (d *Doctor) write(ctx context.Context, src *Source) Check {
+	key := src.Prefix + DoctorProbeKey
+	c := Check{Name: "write", Target: "s3://" + src.Bucket + "/" + src.Prefix}
+	out, err := d.Client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(src.Bucket), Key: aws.String(key),
+		Body: bytes.NewReader([]byte("written by s3ferry doctor to test write access; safe to delete\n")),
+	})
+	if err != nil {
+		c.Status, c.Message = CheckError, "cannot write: "+oneLine(err)
+		c.Fix = fmt.Sprintf("allow s3:PutObject on arn:aws:s3:::%s/%s*", src.Bucket, src.Prefix)
+		return c
+	}
+	in := &s3.DeleteObjectInput{Bucket: aws.String(src.Bucket), Key: aws.String(key)}
+	if v := aws.ToString(out.VersionId); v != "" {
+		in.VersionId = aws.String(v)
+	}
+	if _, err := d.Client.DeleteObject(ctx, in); err != nil {
+		c.Status = CheckWarning
+		c.Message = fmt.Sprintf("can write; the probe object %s could not be deleted (%s)", key, oneLine(err))
+		c.Fix = "delete it by hand; s3ferry itself never deletes, so this is harmless"
+		return c
+	}
+	c.Status, c.Message = CheckOK, "a probe object was written and deleted"
+	return c
+}
+
+// bucketRules checks the replication and lifecycle rules that apply to
+// src's prefix.
+func (d *Doctor) bucketRules(ctx context.Context, src *Source) []Check {
+	target := "s3://" + src.Bucket + "/" + src.Prefix
+	repl := Check{Name: "replication", Target: target}
+	cfg, err := uploader.Replication(ctx, d.Client, src.Bucket)
+	switch {
+	case err != nil:
+		repl.Status, repl.Message, repl.Fix = CheckWarning, "unknown: "+oneLine(err), "allow s3:GetReplicationConfiguration, then run doctor again"
+	case cfg == nil:
+		repl.Status, repl.Message = CheckWarning, "no replication rule: the backup lives in one region"
+		repl.Fix = "replicate the bucket to one in another region (aws s3api put-bucket-replication), then seed it with s3ferry manifest"
+	default:
+		repl = replicationCheck(cfg.Rules, src.Prefix)
+		repl.Target = target
+	}
+
+	rules, lerr := uploader.Lifecycle(ctx, d.Client, src.Bucket)
+	abort := Check{Name: "multipart", Target: target}
+	noncurrent := Check{Name: "old-versions", Target: target, Status: CheckInfo}
+	if lerr != nil {
+		abort.Status, abort.Message, abort.Fix = CheckWarning, "unknown: "+oneLine(lerr), "allow s3:GetLifecycleConfiguration, then run doctor again"
+		noncurrent.Message = "unknown: " + oneLine(lerr)
+		return []Check{repl, abort, noncurrent}
+	}
+	abort.Status, abort.Message = CheckWarning, "no lifecycle rule aborts incomplete multipart uploads: parts of interrupted uploads are stored and billed forever"
+	abort.Fix = fmt.Sprintf(`add this rule to the bucket's lifecycle (put-bucket-lifecycle-configuration replaces all rules: keep the others): {"ID":"s3ferry-abort-incomplete-multipart","Status":"Enabled","Filter":{"Prefix":%q},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}`, src.Prefix)
+	noncurrent.Message = "old versions are kept forever: restore --at reaches back to the first upload, and storage grows with every overwrite"
+	for _, r := range rules {
+		prefix, tagged := lifecycleScope(r)
+		if r.Status != types.ExpirationStatusEnabled || tagged || !strings.HasPrefix(src.Prefix, prefix) {
+			continue
+		}
+		if a := r.AbortIncompleteMultipartUpload; a != nil && abort.Status != CheckOK {
+			abort.Status, abort.Fix = CheckOK, ""
+			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %d days", aws.ToString(r.ID), aws.ToInt32(a.DaysAfterInitiation))
+		}
+		if n := r.NoncurrentVersionExpiration; n != nil && n.NoncurrentDays != nil {
+			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %d days after it was overwritten or deleted: restore --at reaches back that far", aws.ToString(r.ID), aws.ToInt32(n.NoncurrentDays))
+		}
+	}
+	return []Check{repl, abort, noncurrent}
+}
+
+// replicationCheck judges the replication rules for a prefix: the enabled
+// rule of the highest priority whose filter takes every object below it.
+func replicationCheck(rules []types.ReplicationRule, prefix string) Check {
+	c := Check{Name: "replication", Status: CheckWarning,
+		Message: "no enabled replication rule covers this prefix: its objects stay in one region",
+		Fix:     "add a rule for the prefix (or the whole bucket) to the replication configuration"}
+	for _, r := range rules {
+		if r.Status != types.ReplicationRuleStatusEnabled {
+			continue
+		}
+		p, tagged := replicationScope(r)
+		dest := ""
+		if r.Destination != nil {
+			dest = aws.ToString(r.Destination.Bucket)
+		}
+		switch {
+		case tagged && strings.HasPrefix(prefix, p):
+			c.Message = fmt.Sprintf("rule %q replicates only tagged objects, and s3ferry tags none", aws.ToString(r.ID))
+		case strings.HasPrefix(prefix, p):
+			return Check{Name: "replication", Status: CheckOK, Message: fmt.Sprintf("rule %q replicates it to %s", aws.ToString(r.ID), dest)}
+		case strings.HasPrefix(p, prefix):
+			c.Message = fmt.Sprintf("rule %q replicates only %s, a part of this prefix", aws.ToString(r.ID), p)
+		}
+	}
+	return c
+}
+
+// replicationScope returns the key prefix a rule applies to and whether it
+// also requires tags.
+func replicationScope(r types.ReplicationRule) (prefix string, tagged bool) {
+	f := r.Filter
+	if f == nil {
+		f = &types.ReplicationRuleFilter{}
+	}
+	and := f.And
+	if and == nil {
+		and = &types.ReplicationRuleAndOperator{}
+	}
+	return ruleScope(r.Prefix, f.Prefix, f.Tag, and.Prefix, and.Tags) //lint:ignore SA1019 rules of the old schema still use r.Prefix
+}
+
+// lifecycleScope is replicationScope for a lifecycle rule.
+func lifecycleScope(r types.LifecycleRule) (prefix string, tagged bool) {
+	f := r.Filter
+	if f == nil {
+		f = &types.LifecycleRuleFilter{}
+	}
+	and := f.And
+	if and == nil {
+		and = &types.LifecycleRuleAndOperator{}
+	}
+	return ruleScope(r.Prefix, f.Prefix, f.Tag, and.Prefix, and.Tags) //lint:ignore SA1019 rules of the old schema still use r.Prefix
+}
+
+// ruleScope reads a rule's filter, of either kind: the most specific prefix
+// given wins, and a tag with a key makes it tagged. MinIO sends empty Tag
+// and And elements when there is none.
+func ruleScope(legacy, prefix *string, tag *types.Tag, andPrefix *string, andTags []types.Tag) (string, bool) {
+	p := aws.ToString(legacy)
+	for _, v := range []*string{prefix, andPrefix} {
+		if v != nil {
+			p = *v
+		}
+	}
+	return p, tag != nil && aws.ToString(tag.Key) != "" || len(andTags) > 0
+}
+
+func (d *Doctor) source(src *Source) Check {
+	c := Check{Name: "source", Target: src.Root}
+	if _, err := os.ReadDir(src.Root); err != nil {
+		c.Status, c.Message, c.Fix = CheckError, "cannot read: "+oneLine(err), "check the path, and that the user s3ferry runs as may read it"
+		return c
+	}
+	c.Status, c.Message = CheckOK, "readable"
+	return c
+}
+
+// indexDir checks that the index directory, or the directory it will be
+// created in, is writable, without opening the index (a daemon may hold it).
+func (d *Doctor) indexDir() Check {
+	c := Check{Name: "index", Target: d.IndexDir}
+	dir := d.IndexDir
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	f, err := os.CreateTemp(dir, ".s3ferry-doctor-*")
+	if err != nil {
+		c.Status, c.Message, c.Fix = CheckError, "not writable: "+oneLine(err), "create it for the user s3ferry runs as, or set --index-dir"
+		return c
+	}
+	f.Close()
+	os.Remove(f.Name())
+	c.Status, c.Message = CheckOK, "writable"
+	if dir != d.IndexDir {
+		c.Message = "does not exist yet; will be created in " + dir + ", which is writable"
+	}
+	return c
+}
+
+// inotify compares the directories run would watch with the per-user limit
+// of inotify watches.
+func (d *Doctor) inotify(ctx context.Context) Check {
+	c := Check{Name: "inotify", Target: d.InotifyLimit}
+	if c.Target == "" {
+		c.Target = "/proc/sys/fs/inotify/max_user_watches"
+	}
+	b, err := os.ReadFile(c.Target)
+	if errors.Is(err, fs.ErrNotExist) {
+		c.Status, c.Message = CheckInfo, "no inotify here: run finds new files by rescans only"
+		return c
+	}
+	limit, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil {
+		c.Status, c.Message = CheckWarning, fmt.Sprintf("cannot read the limit: %v", errors.Join(err, perr))
+		return c
+	}
+	dirs := 0
+	for _, src := range d.Sources {
+		if src.Root == "" {
+			continue // a destination given alone: no local side to check
+		}
+		n, err := d.watchedDirs(ctx, src)
+		if err != nil {
+			c.Status, c.Message = CheckWarning, "not counted: "+oneLine(err)
+			return c
+		}
+		dirs += n
+	}
+	fix := fmt.Sprintf("raise it: sysctl -w fs.inotify.max_user_watches=%d, and the same in /etc/sysctl.d/60-s3ferry.conf", max(2*dirs, 524288))
+	switch {
+	case dirs <= limit/2:
+		c.Status, c.Message = CheckOK, fmt.Sprintf("%d directories to watch, limit %d", dirs, limit)
+	case dirs <= limit:
+		c.Status, c.Message, c.Fix = CheckWarning, fmt.Sprintf("%d directories to watch, limit %d, shared with every program of the user", dirs, limit), fix
+	default:
+		c.Status, c.Message, c.Fix = CheckError, fmt.Sprintf("%d directories to watch, limit %d: run would find new files only by rescans", dirs, limit), fix
+	}
+	return c
+}
+
+// watchedDirs counts the directories of src that run watches now (see
+// watcher.wanted).
+func (d *Doctor) watchedDirs(ctx context.Context, src *Source) (int, error) {
+	w := &watcher{loc: d.Location}
+	now := d.Now()
+	n := 0
+	var count func(rel string) error
+	count = func(rel string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !w.wanted(fileKey{src: src, rel: rel}, now) {
+			return nil
+		}
+		n++
+		entries, err := os.ReadDir(filepath.Join(src.Root, filepath.FromSlash(rel)))
+		if err != nil {
+			if rel == "" {
+				return err
+			}
+			return nil // the source check reports an unreadable root; a subdirectory is the walks' business
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := count(path.Join(rel, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return n, count("")
+}
+
+// oneLine keeps an error to one line, as every message a user meets is.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestEscapeKey(t *testing.T) {
+	tests := []struct{ key, want string }{
+		{"rec/2026-11-22/call_1.wav", "rec/2026-11-22/call_1.wav"},
+		{"rec/with space+plus.wav", "rec/with%20space%2Bplus.wav"},
+		{"rec/a,b\"c\n.wav", "rec/a%2Cb%22c%0A.wav"},
+		{"rec/ünï.wav", "rec/%C3%BCn%C3%AF.wav"},
+	}
+	for _, tt := range tests {
+		got := EscapeKey(tt.key)
+		if got != tt.want {
+			t.Errorf("EscapeKey(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+		// Both kinds of decoder read it back the same.
+		for name, unescape := range map[string]func(string) (string, error){"path": url.PathUnescape, "query": url.QueryUnescape} {
+			if back, err := unescape(got); err != nil || back != tt.key {
+				t.Errorf("%s-unescape(%q) = %q, %v; want %q", name, got, back, err, tt.key)
+			}
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-11-21T08:30:00Z", time.Date(2026, 11, 21, 8, 30, 0, 0, time.UTC)},
+		{"2026-11-21T08:30:00.5+01:00", time.Date(2026, 11, 21, 7, 30, 0, 5e8, time.UTC)},
+		{"2026-11-20", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)},
+		{"-24h", now.Add(-24 * time.Hour)},
+		{"-90m", now.Add(-90 * time.Minute)},
+	}
+	for _, tt := range tests {
+		got, err := ParseTime(tt.in, now, time.UTC)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("ParseTime(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"24h", "yesterday", "2026-13-01", ""} {
+		if _, err := ParseTime(bad, now, time.UTC); err == nil {
+			t.Errorf("ParseTime(%q): nil error, want one", bad)
+		}
+	}
+}

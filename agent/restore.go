@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// RestoreStats counts what a restore did.
+type RestoreStats struct {
+	Listed   int64   `json:"listed"`   // keys with any version below the prefix
+	Restored int64   `json:"restored"` // files written
+	Bytes    int64   `json:"bytes"`    // bytes written
+	Existing int64   `json:"existing"` // already there, left alone (no Overwrite)
+	Deleted  int64   `json:"deleted"`  // deleted at the time (a delete marker was current)
+	Later    int64   `json:"later"`    // created after the time
+	Failed   int64   `json:"failed"`   // could not be downloaded or verified; each is logged
+	Seconds  float64 `json:"seconds"`
+}
+
+// Restore writes the files of a destination as they were at a point in
+// time, from the bucket's version history. For each key it takes the newest
+// version written at or before At:
+//
+//	newest entry at or before At    action (without At: the newest entry)
+//	an object version               download it (verified) to To/<path>
+//	a delete marker                 none: the file was deleted then (Deleted)
+//	none (every version is later)   none: the file did not exist yet (Later)
+//	(To/<path> exists, !Overwrite)  none: left alone (Existing)
+//
+// Downloads run in parallel and are verified (see uploader.Download); a
+// file appears only once complete, with the mtime it had when uploaded.
+type Restore struct {
+	Client *s3.Client
+	Bucket string
+	Prefix string    // the destination's key prefix; empty or ending in "/"
+	Under  string    // only paths below this one (relative to Prefix)
+	At     time.Time // zero: now, i.e. the current versions
+	To     string    // directory to write into
+	// Overwrite replaces files that exist in To.
+	Overwrite   bool
+	Workers     int // downloads at once; 0: DefaultWorkers
+	ListWorkers int // listings at once; 0: DefaultListWorkers
+	Depth       int // levels the listing may split the prefix into; 0: 2
+	Logger      *slog.Logger
+	// Progress, when set, is called with the running totals every
+	// ProgressInterval and once at the end.
+	Progress         func(RestoreStats)
+	ProgressInterval time.Duration
+}
+
+type restoreRun struct {
+	*Restore
+	log                                                       *slog.Logger
+	started                                                   time.Time
+	listed, restored, bytes, existing, deleted, later, failed atomic.Int64
+}
+
+// restoreJob is one version to download.
+type restoreJob struct {
+	key, rel string
+	v        version
+}
+
+// Run restores. Its error is one that stopped it (listing, a fatal S3
+// error, ctx); files that fail alone are counted in Failed and logged.
+func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
+	run := &restoreRun{Restore: r, log: r.Logger, started: time.Now()}
+	if run.log == nil {
+		run.log = slog.New(slog.DiscardHandler)
+	}
+	workers := r.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	depth := r.Depth
+	if depth <= 0 {
+		depth = 2
+	}
+	stop := func() {}
+	if r.Progress != nil {
+		stop = every(r.ProgressInterval, func() { r.Progress(run.stats()) })
+	}
+	produce := func(ctx context.Context, send func(restoreJob) error) error {
+		return listParallel(ctx, listVersions(r.Client, r.Bucket, 0), r.Prefix+r.Under, listOptions{Workers: r.ListWorkers, Depth: depth},
+			func(h history) error {
+				rel, ok := strings.CutPrefix(h.Key, r.Prefix)
+				if !ok || rel == "" || strings.HasSuffix(rel, "/") {
+					return nil // a "directory" key, which consoles create
+				}
+				run.listed.Add(1)
+				v, ok := h.latest() // without At: whatever the clocks say
+				if !r.At.IsZero() {
+					v, ok = h.current(r.At)
+				}
+				if !ok {
+					if r.At.IsZero() || !h.Versions[len(h.Versions)-1].LastModified.After(r.At) {
+						run.deleted.Add(1)
+					} else {
+						run.later.Add(1)
+					}
+					return nil
+				}
+				return send(restoreJob{key: h.Key, rel: rel, v: v})
+			})
+	}
+	err := runPool(ctx, workers, produce, run.download)
+	stop()
+	if r.Progress != nil {
+		r.Progress(run.stats())
+	}
+	return run.stats(), err
+}
+
+// download restores one file.
+func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
+	if !filepath.IsLocal(filepath.FromSlash(j.rel)) {
+		// "../x" or "/x" would land outside To.
+		r.failed.Add(1)
+		r.log.Error("not restored: its key leads outside the target directory", "key", j.key)
+		return nil
+	}
+	res, err := uploader.Download(ctx, r.Client, uploader.DownloadJob{
+		Bucket: r.Bucket, Key: j.key, VersionID: j.v.VersionID,
+		Path: filepath.Join(r.To, filepath.FromSlash(j.rel)), Overwrite: r.Overwrite,
+	})
+	switch {
+	case err == nil:
+		r.restored.Add(1)
+		r.bytes.Add(res.Size)
+		r.log.Debug("restored", "key", j.key, "version", j.v.VersionID, "bytes", res.Size, "checked", strings.Join(res.Checked, ","))
+	case errors.Is(err, fs.ErrExist):
+		r.existing.Add(1)
+		r.log.Debug("exists, left alone (--overwrite replaces it)", "path", j.rel)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case uploader.Fatal(err):
+		return err
+	default:
+		r.failed.Add(1)
+		r.log.Error("restore failed", "key", j.key, "version", j.v.VersionID, "reason", uploader.Reason(err), "err", err)
+	}
+	return nil
+}
+
+func (r *restoreRun) stats() RestoreStats {
+	return RestoreStats{
+		Listed: r.listed.Load(), Restored: r.restored.Load(), Bytes: r.bytes.Load(), Existing: r.existing.Load(),
+		Deleted: r.deleted.Load(), Later: r.later.Load(), Failed: r.failed.Load(),
+		Seconds: time.Since(r.started).Seconds(),
+	}
+}
+
+// ParseTime reads a point in time for restore and manifest: RFC 3339
+// ("2026-11-22T08:00:00+01:00"), a date ("2026-11-22", midnight in loc),
+// or a duration before now ("-24h", "-90m").
+func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d > 0 {
+			return time.Time{}, fmt.Errorf("time %q is in the future: write it with a minus, like -24h", s)
+		}
+		return now.Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: write it as RFC 3339 (2026-11-22T08:00:00Z), a date (2026-11-22) or a duration back from now (-24h)", s)
+}

@@ -1,0 +1,510 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// Kinds of Finding.
+const (
+	FindingMissing         = "missing"          // recorded, not in the bucket
+	FindingSize            = "size"             // the object's size differs from the record
+	FindingContent         = "content"          // the object's content (ETag, xxhash, checksum) differs
+	FindingUnknown         = "unknown"          // in the bucket, not in the index
+	FindingLocalCorrupt    = "local-corrupt"    // local content changed, size and mtime did not
+	FindingLocalChanged    = "local-changed"    // modified since its upload
+	FindingLocalMissing    = "local-missing"    // deleted locally since its upload
+	FindingLocalUnreadable = "local-unreadable" // could not be read
+)
+
+// Finding is one thing verify found. A problem means the backup is not
+// what the index says; the others are for information.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Problem bool   `json:"problem"`
+	Source  string `json:"source"`
+	Path    string `json:"path"` // relative to the source root
+	Key     string `json:"key"`  // object key
+	Detail  string `json:"detail"`
+	// Repair says what --repair did about it; empty without --repair.
+	Repair   string `json:"repair,omitempty"`
+	Repaired bool   `json:"repaired,omitempty"`
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Listed          int64     `json:"listed"`                 // objects listed in the bucket
+	Records         int64     `json:"records"`                // index records compared
+	Heads           int64     `json:"heads"`                  // objects whose ETag differed, asked for their metadata
+	Missing         int64     `json:"missing"`                // problem
+	SizeMismatch    int64     `json:"size_mismatch"`          // problem
+	ContentMismatch int64     `json:"content_mismatch"`       // problem
+	Unknown         int64     `json:"unknown"`                // info
+	Hashed          int64     `json:"hashed,omitempty"`       // --deep: local files read
+	LocalCorrupt    int64     `json:"local_corrupt"`          // problem
+	LocalUnreadable int64     `json:"local_unreadable"`       // problem
+	LocalChanged    int64     `json:"local_changed"`          // info
+	LocalMissing    int64     `json:"local_missing"`          // info
+	Repaired        int64     `json:"repaired,omitempty"`     // --repair: problems fixed
+	ListSeconds     float64   `json:"list_seconds"`           // time spent listing the bucket
+	ObjectsPerSec   float64   `json:"objects_per_second"`     // listing rate
+	Seconds         float64   `json:"seconds"`                // wall time
+	Findings        []Finding `json:"findings"`               // every problem, and the first MaxInfo others
+	InfoOmitted     int64     `json:"info_omitted,omitempty"` // findings for information beyond MaxInfo
+}
+
+// Problems is the number of problems found (repaired or not).
+func (r VerifyReport) Problems() int64 {
+	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.LocalCorrupt + r.LocalUnreadable
+}
+
+// Unrepaired is the number of problems still there after Run.
+func (r VerifyReport) Unrepaired() int64 {
+	n := int64(0)
+	for _, f := range r.Findings {
+		if f.Problem && !f.Repaired {
+			n++
+		}
+	}
+	return n
+}
+
+// DefaultMaxInfo is how many findings for information a report keeps.
+const DefaultMaxInfo = 100
+
+// Verify compares the index with the bucket. It lists every source's
+// prefix once, in parallel parts, and compares each object with its record
+// by size and ETag, which the listing has: only an object whose ETag
+// differs costs a HeadObject, for its xxhash metadata and checksum. Then it
+// goes through the index once for records whose object the listing did not
+// find. The cost is O(objects + records) listing and reading, plus
+// O(mismatches) requests. For every source, per object and record:
+//
+//	bucket                       index          finding        problem  --repair
+//	object                       no record      unknown        no       -
+//	no object (or delete marker) record         missing        yes      upload the local file again
+//	size differs                 record         size           yes      upload the local file again
+//	ETag as recorded             record         (ok)
+//	ETag differs, HEAD:
+//	  xxhash and checksum as
+//	  recorded                   record         (ok)
+//	  otherwise                  record         content        yes      upload the local file again
+//
+// With Deep, every recorded local file is read again:
+//
+//	local stat vs record    hash vs record   finding           problem  --repair
+//	gone                    -                local-missing     no       -
+//	same                    same             (ok)
+//	same                    differs          local-corrupt     yes      download the recorded version over it
+//	differs                 same             (ok: only metadata changed)
+//	differs                 differs          local-changed     no       - (sync uploads it)
+//	cannot be read          -                local-unreadable  yes      -
+//
+// A local file whose size and mtime are unchanged but whose bytes are not
+// was damaged (disk, controller, a careless tool): the bucket has the good
+// copy, and uploading the damaged one would make it current.
+type Verify struct {
+	Sources []*Source
+	Index   index.Store
+	Client  *s3.Client
+	Deep    bool
+	Repair  bool
+	// Uploader uploads for Repair, through the same pipeline as sync.
+	Uploader Uploader
+	// Options: Workers is also how many local files Deep reads at once.
+	Options     Options
+	ListWorkers int // listings at once; 0: DefaultListWorkers
+	MaxInfo     int // findings for information kept; 0: DefaultMaxInfo
+}
+
+// verifyRun is the state of one Verify.Run, shared by its goroutines.
+type verifyRun struct {
+	*Verify
+	opts    Options
+	maxInfo int
+
+	listed, records, heads, hashed atomic.Int64
+
+	mu       sync.Mutex
+	report   VerifyReport // counts and findings; under mu
+	repairs  []repairItem // under mu
+	listTime time.Duration
+}
+
+// repairItem is a problem Repair acts on.
+type repairItem struct {
+	src     *Source
+	rel     string
+	kind    string
+	rec     index.Record
+	finding int // index in report.Findings
+}
+
+// Run verifies every source and, with Repair, repairs what it can. The
+// error is one that stopped it (listing, index, ctx); what it found is in
+// the report.
+func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
+	r := &verifyRun{Verify: v, opts: v.Options.withDefaults(), maxInfo: v.MaxInfo}
+	if r.maxInfo <= 0 {
+		r.maxInfo = DefaultMaxInfo
+	}
+	start := r.opts.Now()
+	var err error
+	for _, src := range v.Sources {
+		if err = r.source(ctx, src); err != nil {
+			break
+		}
+	}
+	if err == nil && v.Repair && len(r.repairs) > 0 {
+		err = r.repair(ctx)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := r.report
+	if rep.Findings == nil {
+		rep.Findings = []Finding{} // [] in JSON, not null
+	}
+	rep.Listed, rep.Records, rep.Heads, rep.Hashed = r.listed.Load(), r.records.Load(), r.heads.Load(), r.hashed.Load()
+	rep.ListSeconds = r.listTime.Seconds()
+	if rep.ListSeconds > 0 {
+		rep.ObjectsPerSec = float64(rep.Listed) / rep.ListSeconds
+	}
+	rep.Seconds = r.opts.Now().Sub(start).Seconds()
+	for _, f := range rep.Findings {
+		if f.Repaired {
+			rep.Repaired++
+		}
+	}
+	return rep, err
+}
+
+// source verifies one source: the listing against the index, then the
+// index against what the listing saw.
+func (r *verifyRun) source(ctx context.Context, src *Source) error {
+	id := src.ID()
+	nested := nestedPrefixes(r.Sources, src)
+	// The keys of the objects that have a record, hashed: 8 bytes per
+	// object, to find the records that have no object.
+	var (
+		seenMu sync.Mutex
+		seen   []uint64
+	)
+	listStart := time.Now()
+	err := listParallel(ctx, listObjects(r.Client, src.Bucket, 0), src.Prefix, listOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
+		func(o object) error {
+			r.listed.Add(1)
+			rel, ok := src.relOf(o.Key, nested)
+			if !ok {
+				return nil
+			}
+			rec, known, err := r.Index.Get(id, rel)
+			if err != nil {
+				return fmt.Errorf("read index for %s: %w", rel, err)
+			}
+			if !known {
+				r.add(src, rel, Finding{Kind: FindingUnknown, Detail: "in the bucket, not in the index: uploaded by another tool or another index (s3ferry adopt records it)"}, nil)
+				return nil
+			}
+			seenMu.Lock()
+			seen = append(seen, xxhash.Sum64String(rel))
+			seenMu.Unlock()
+			return r.compare(ctx, src, rel, o, rec)
+		})
+	r.mu.Lock()
+	r.listTime += time.Since(listStart)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	slices.Sort(seen)
+
+	// The index pass; with Deep, each record's local file is read by a
+	// pool of workers meanwhile.
+	type hashJob struct {
+		rel string
+		rec index.Record
+	}
+	workers := 1
+	if r.Deep {
+		workers = r.opts.Workers
+	}
+	return runPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
+		err := r.Index.Records(id, "", func(rel string, rec index.Record) error {
+			r.records.Add(1)
+			if _, found := slices.BinarySearch(seen, xxhash.Sum64String(rel)); !found {
+				r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
+					Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
+			}
+			if !r.Deep {
+				return nil
+			}
+			return send(hashJob{rel, rec})
+		})
+		if err != nil {
+			return fmt.Errorf("read index of %s: %w", src, err)
+		}
+		return nil
+	}, func(ctx context.Context, j hashJob) error {
+		r.hashLocal(ctx, src, j.rel, j.rec)
+		return nil
+	})
+}
+
+// compare checks one listed object against its record.
+func (r *verifyRun) compare(ctx context.Context, src *Source, rel string, o object, rec index.Record) error {
+	if o.Size != rec.Size {
+		r.add(src, rel, Finding{Kind: FindingSize, Problem: true,
+			Detail: fmt.Sprintf("the object has %d bytes, the uploaded file had %d: overwritten behind s3ferry's back; run s3ferry verify --repair", o.Size, rec.Size)}, &rec)
+		return nil
+	}
+	if rec.ETag != "" && o.ETag == rec.ETag {
+		return nil
+	}
+	r.heads.Add(1)
+	out, err := r.Client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(src.Bucket), Key: aws.String(o.Key), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	var notFound *types.NotFound
+	if errors.As(err, &notFound) {
+		return nil // deleted since the listing: the index pass reports it missing
+	}
+	if err != nil {
+		return fmt.Errorf("head %s: %w", o.Key, err)
+	}
+	var detail string
+	meta := out.Metadata[uploader.MetaHash]
+	sum := uploader.HeadChecksum(rec.Checksum, out)
+	switch {
+	case meta == "":
+		detail = fmt.Sprintf("ETag %s, recorded %s, and no s3ferry metadata: another tool overwrote it; run s3ferry verify --repair", o.ETag, rec.ETag)
+	case rec.Hash != 0 && meta != fmt.Sprintf("%016x", rec.Hash):
+		detail = fmt.Sprintf("its xxhash64 is %s, the uploaded file's %016x: overwritten behind s3ferry's back; run s3ferry verify --repair", meta, rec.Hash)
+	case rec.Checksum != "" && sum != "" && sum != rec.Checksum:
+		detail = fmt.Sprintf("its checksum is %s, recorded %s: overwritten behind s3ferry's back; run s3ferry verify --repair", sum, rec.Checksum)
+	default:
+		return nil // same content under another ETag (copied, or re-uploaded in parts)
+	}
+	r.add(src, rel, Finding{Kind: FindingContent, Problem: true, Detail: detail}, &rec)
+	return nil
+}
+
+// hashLocal reads the local file of a record and compares it with it.
+func (r *verifyRun) hashLocal(ctx context.Context, src *Source, rel string, rec index.Record) {
+	abs := filepath.Join(src.Root, filepath.FromSlash(rel))
+	if _, err := src.stat(rel); errors.Is(err, fs.ErrNotExist) {
+		r.add(src, rel, Finding{Kind: FindingLocalMissing, Detail: "deleted locally since its upload; the bucket keeps it"}, nil)
+		return
+	}
+	hash, st, err := hashFile(ctx, abs, nil)
+	switch {
+	case ctx.Err() != nil:
+		return
+	case errors.Is(err, uploader.ErrChanged):
+		r.add(src, rel, Finding{Kind: FindingLocalChanged, Detail: "being written: the next sync uploads it once it settles"}, nil)
+		return
+	case err != nil:
+		r.add(src, rel, Finding{Kind: FindingLocalUnreadable, Problem: true, Detail: fmt.Sprintf("%v: check its permissions and the disk", err)}, nil)
+		return
+	}
+	r.hashed.Add(1)
+	unchanged := st == fileStat{size: rec.Size, mtimeNs: rec.MtimeNs, inode: rec.Inode}
+	switch {
+	case hash == rec.Hash:
+	case rec.Hash == 0:
+		// Adopted by size only: nothing to compare with.
+	case unchanged:
+		r.add(src, rel, Finding{Kind: FindingLocalCorrupt, Problem: true,
+			Detail: fmt.Sprintf("content differs from the upload (xxhash64 %016x, was %016x) though size and mtime do not: the local copy is damaged; s3ferry verify --deep --repair restores it from the bucket", hash, rec.Hash)}, &rec)
+	default:
+		r.add(src, rel, Finding{Kind: FindingLocalChanged, Detail: "modified since its upload: the next sync that walks it uploads it"}, nil)
+	}
+}
+
+// add records a finding; rec, when set, makes it one Repair acts on.
+func (r *verifyRun) add(src *Source, rel string, f Finding, rec *index.Record) {
+	f.Source, f.Path = src.String(), rel
+	f.Key, _ = src.Key(rel)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &r.report
+	switch f.Kind {
+	case FindingMissing:
+		rep.Missing++
+	case FindingSize:
+		rep.SizeMismatch++
+	case FindingContent:
+		rep.ContentMismatch++
+	case FindingUnknown:
+		rep.Unknown++
+	case FindingLocalCorrupt:
+		rep.LocalCorrupt++
+	case FindingLocalUnreadable:
+		rep.LocalUnreadable++
+	case FindingLocalChanged:
+		rep.LocalChanged++
+	case FindingLocalMissing:
+		rep.LocalMissing++
+	}
+	if !f.Problem && int64(len(rep.Findings))-rep.Problems() >= int64(r.maxInfo) {
+		rep.InfoOmitted++
+		return
+	}
+	rep.Findings = append(rep.Findings, f)
+	if rec != nil && f.Problem {
+		r.repairs = append(r.repairs, repairItem{src: src, rel: rel, kind: f.Kind, rec: *rec, finding: len(rep.Findings) - 1})
+	}
+}
+
+// repair fixes the problems found: what is wrong in the bucket is uploaded
+// again through the pipeline, as sync would; a damaged local file gets the
+// recorded version back.
+func (r *verifyRun) repair(ctx context.Context) error {
+	p := NewPipeline(r.Index, r.Uploader, r.opts)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Run(gctx) })
+	g.Go(func() error {
+		defer p.Close()
+		for _, it := range r.repairs {
+			var err error
+			if it.kind == FindingLocalCorrupt {
+				err = r.restoreLocal(gctx, it)
+			} else {
+				err = r.reupload(gctx, p, it)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// reupload sends the local file of a problem again. The record goes first,
+// so the pipeline does not find the file unchanged; the pending entry
+// written next makes a crash resume the upload.
+func (r *verifyRun) reupload(ctx context.Context, p *Pipeline, it repairItem) error {
+	info, err := it.src.stat(it.rel)
+	if err != nil || !info.Mode().IsRegular() {
+		r.setRepair(it, false, "not repaired: the local file is gone; s3ferry restore --at can bring back an older version")
+		return nil
+	}
+	c := Candidate{Source: it.src, Path: it.rel, Info: info, Done: func(ev Event) {
+		switch ev.Outcome {
+		case Uploaded, Touched:
+			r.setRepair(it, true, "uploaded again")
+		case Deferred:
+			r.setRepair(it, false, "not repaired yet: the file is being written; the next sync uploads it")
+		default:
+			r.setRepair(it, false, fmt.Sprintf("upload failed: %v", ev.Err))
+		}
+	}}
+	id := it.src.ID()
+	if err := r.Index.Delete(id, it.rel); err != nil {
+		return fmt.Errorf("repair %s: %w", it.rel, err)
+	}
+	pend, err := r.Index.Queue(id, it.rel)
+	if err != nil {
+		return fmt.Errorf("repair %s: %w", it.rel, err)
+	}
+	c.Seq = pend.Seq
+	outcome, err := p.Consider(ctx, c)
+	if err != nil {
+		return err
+	}
+	if outcome == Deferred {
+		r.setRepair(it, false, "not repaired yet: the file is being written; the next sync uploads it")
+	}
+	return nil
+}
+
+// restoreLocal writes the recorded version of a damaged local file over it,
+// verified against the recorded hash, and records the new file's stat.
+func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
+	key, _ := it.src.Key(it.rel)
+	abs := filepath.Join(it.src.Root, filepath.FromSlash(it.rel))
+	_, err := uploader.Download(ctx, r.Client, uploader.DownloadJob{
+		Bucket: it.src.Bucket, Key: key, VersionID: it.rec.VersionID, Path: abs, Overwrite: true,
+		WantHash: it.rec.Hash, HasWantHash: true,
+	})
+	if err != nil {
+		if ctx.Err() != nil || uploader.Fatal(err) {
+			return err
+		}
+		r.setRepair(it, false, fmt.Sprintf("not repaired: %v", err))
+		return nil
+	}
+	info, err := it.src.stat(it.rel)
+	if err != nil {
+		return fmt.Errorf("repair %s: %w", it.rel, err)
+	}
+	rec := it.rec
+	st := statOf(info)
+	rec.Size, rec.MtimeNs, rec.Inode = st.size, st.mtimeNs, st.inode
+	if err := r.Index.Touch(it.src.ID(), it.rel, rec, 0); err != nil {
+		return fmt.Errorf("repair %s: %w", it.rel, err)
+	}
+	r.setRepair(it, true, "restored from version "+it.rec.VersionID+" in the bucket")
+	return nil
+}
+
+func (r *verifyRun) setRepair(it repairItem, ok bool, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := &r.report.Findings[it.finding]
+	f.Repair, f.Repaired = what, ok
+}
+
+// nestedPrefixes returns the prefixes of the other sources that back up
+// into a part of src's prefix: their objects are not src's.
+func nestedPrefixes(all []*Source, src *Source) []string {
+	var out []string
+	for _, o := range all {
+		if o != src && o.Bucket == src.Bucket && len(o.Prefix) > len(src.Prefix) && strings.HasPrefix(o.Prefix, src.Prefix) {
+			out = append(out, o.Prefix)
+		}
+	}
+	return out
+}
+
+// relOf returns the path below the root of the file whose object key is
+// key; false for a key outside the prefix, below a nested source's prefix,
+// or a "directory" (a key ending in "/", which consoles create).
+func (s *Source) relOf(key string, nested []string) (string, bool) {
+	rel, ok := strings.CutPrefix(key, s.Prefix)
+	if !ok || rel == "" || strings.HasSuffix(rel, "/") {
+		return "", false
+	}
+	for _, n := range nested {
+		if strings.HasPrefix(key, n) {
+			return "", false
+		}
+	}
+	return rel, true
+}
+
+// listDepth is how deep a listing of src's prefix may split it: down to
+// its partitions, or two levels without a layout.
+func listDepth(src *Source) int {
+	if d := src.Layout.Depth(); d > 0 {
+		return d
+	}
+	return 2
+}

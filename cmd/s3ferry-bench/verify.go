@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// remoteDelay is what the proxy adds to each request to stand for an
+// endpoint in another region.
+const remoteDelay = 20 * time.Millisecond
+
+// verifyRows measures `s3ferry verify` on the bucket the sync scenario
+// filled (issue 5): the rate of its parallel listing (the key space split
+// at the partitions, listed 16 parts at a time, each object looked up in
+// the index) against one sequential ListObjectsV2 loop over the same
+// prefix, alternately, -rounds times; the medians are reported. Against the
+// local MinIO both are CPU-bound on this machine; through a proxy that adds
+// remoteDelay to each request, as a distant endpoint does, the loop waits
+// for every page and the parallel listing does not.
+func (b *bench) verifyRows(ctx context.Context, root, idx string) error {
+	local, err := b.compareListings(ctx, root, idx, b.srv.Endpoint)
+	if err != nil {
+		return err
+	}
+	proxy, stop, err := delayingProxy(b.srv.Endpoint, remoteDelay)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	remote, err := b.compareListings(ctx, root, idx, proxy)
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		where string
+		l     listingRates
+	}{{"local MinIO", local}, {fmt.Sprintf("%s added per request", remoteDelay), remote}} {
+		b.add(fmt.Sprintf("verify, %s: parallel listing of %d objects", m.where, m.l.objects), fmt.Sprintf("%.0f objects/s (%d listings at once; median of %d)", m.l.parallel, agent.DefaultListWorkers, b.rounds))
+		b.add(fmt.Sprintf("verify, %s: one sequential ListObjectsV2 loop", m.where), fmt.Sprintf("%.0f objects/s (median of %d)", m.l.sequential, b.rounds))
+		b.add(fmt.Sprintf("verify, %s: parallel / sequential", m.where), fmt.Sprintf("%.2f", m.l.parallel/m.l.sequential))
+		b.add(fmt.Sprintf("verify, %s: whole run (listing, index pass)", m.where), fmt.Sprintf("%.1f s (median of %d)", m.l.verifySeconds, b.rounds))
+	}
+	return nil
+}
+
+// listingRates are the medians of compareListings.
+type listingRates struct {
+	objects              int64
+	parallel, sequential float64 // objects per second
+	verifySeconds        float64
+}
+
+// compareListings runs the sequential loop and verify against endpoint,
+// alternately, b.rounds times.
+func (b *bench) compareListings(ctx context.Context, root, idx, endpoint string) (listingRates, error) {
+	cfg := b.srv.Config()
+	cfg.EndpointURL = endpoint
+	client, err := uploader.NewClient(ctx, cfg, b.srv.LoadOptions()...)
+	if err != nil {
+		return listingRates{}, err
+	}
+	var seq, par, totals []float64
+	var res listingRates
+	for r := range b.rounds {
+		fmt.Fprintf(os.Stderr, "verify against %s: round %d of %d...\n", endpoint, r+1, b.rounds)
+		n, d, err := b.listSequential(ctx, client, "rec/")
+		if err != nil {
+			return res, err
+		}
+		seq = append(seq, float64(n)/d.Seconds())
+		rep, err := b.runVerify(ctx, root, idx, endpoint)
+		if err != nil {
+			return res, err
+		}
+		if p := rep.Problems(); p != 0 || rep.Listed != n {
+			return res, fmt.Errorf("verify found %d problems and listed %d objects; the loop listed %d", p, rep.Listed, n)
+		}
+		par = append(par, rep.ObjectsPerSec)
+		totals = append(totals, rep.Seconds)
+		res.objects = n
+	}
+	res.parallel, res.sequential, res.verifySeconds = medianFloat(par), medianFloat(seq), medianFloat(totals)
+	return res, nil
+}
+
+// listSequential counts the objects below prefix with one paginated loop.
+func (b *bench) listSequential(ctx context.Context, client *s3.Client, prefix string) (int64, time.Duration, error) {
+	start := time.Now()
+	var n int64
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("list: %w", err)
+		}
+		n += int64(len(page.Contents))
+	}
+	return n, time.Since(start), nil
+}
+
+// runVerify runs `s3ferry verify` as a user would, against endpoint, and
+// returns its report.
+func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string) (agent.VerifyReport, error) {
+	cmd := exec.CommandContext(ctx, b.bin, "verify", root, "s3://"+b.bucket+"/rec/",
+		"--partition-layout", "2006-01-02", "--index-dir", idx, "--json", "--log-level", "warn")
+	cmd.Env = append(append(os.Environ(), b.srv.Env()...), "AWS_ENDPOINT_URL="+endpoint) // the last one counts
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	var rep agent.VerifyReport
+	if err := cmd.Run(); err != nil {
+		return rep, fmt.Errorf("s3ferry verify: %w", err)
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		return rep, fmt.Errorf("decode report %q: %w", out.String(), err)
+	}
+	return rep, nil
+}
+
+// delayingProxy forwards every request to endpoint after delay. The Host
+// header is passed on unchanged, so signatures still match.
+func delayingProxy(endpoint string, delay time.Duration) (proxyURL string, stop func(), err error) {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		return "", nil, err
+	}
+	forward := httputil.NewSingleHostReverseProxy(target)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		forward.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}
+
+func medianFloat(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+func newDoctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "doctor",
+		Usage:     "check that the backup can work and that the bucket keeps it safe",
+		ArgsUsage: "[SRC s3://BUCKET/PREFIX/ | s3://BUCKET/PREFIX/]",
+		Description: `Checks, each reported as ok, info, warning or error with its fix: the
+credentials; the bucket exists and answers; write access (a probe object
+that is deleted again); versioning (an error if off: an overwrite would
+destroy the backup); a replication rule covering the prefix; a lifecycle
+rule that aborts incomplete multipart uploads; noncurrent-version
+expiration and Object Lock (info); the clock against the server's; the
+source directories, the index directory, and the inotify limit against the
+directories run watches. Exits 5 when any check is an error.
+
+Examples:
+ 1. Check everything the configuration uses:
+    s3ferry doctor --config /etc/s3ferry/s3ferry.yml
+ 2. Check a destination before the first sync:
+    s3ferry doctor /home/archive/RECORDINGS s3://call-recording-backup/recordings/
+ 3. Only the bucket side, for monitoring, as JSON:
+    s3ferry doctor s3://call-recording-backup/recordings/ --json`,
+		Flags: append(configFlags(), jsonFlag("the checks")),
+		Action: func(c *cli.Context) error {
+			s, _, err := loadCommand(c, true)
+			if err != nil {
+				return err
+			}
+			return doctorCmd{settings: s, json: c.Bool(flagJSON), stdout: c.App.Writer}.Run(c.Context)
+		},
+	}
+}
+
+// doctorCmd is `s3ferry doctor` with its flags turned into plain values.
+type doctorCmd struct {
+	settings
+	json   bool
+	stdout io.Writer
+}
+
+func (cmd doctorCmd) Run(ctx context.Context) error {
+	// No bucket check first: doctor reports a bucket it cannot reach.
+	client, err := uploader.NewClient(ctx, cmd.s3)
+	if err != nil {
+		return err
+	}
+	d := &agent.Doctor{Sources: cmd.sources, Client: client, IndexDir: cmd.indexDir}
+	checks := d.Run(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err = show(cmd.stdout, cmd.json, map[string]any{"checks": checks}, func(w io.Writer) {
+		for _, c := range checks {
+			msg := c.Message
+			if c.Target != "" {
+				msg = c.Target + ": " + msg
+			}
+			fmt.Fprintf(w, "%-8s %-13s %s\n", c.Status, c.Name, msg)
+			if c.Fix != "" {
+				fmt.Fprintf(w, "%-8s %-13s fix: %s\n", "", "", c.Fix)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	errs := 0
+	for _, c := range checks {
+		if c.Status == agent.CheckError {
+			errs++
+		}
+	}
+	if errs > 0 {
+		return problemsError{fmt.Sprintf("doctor found %d error(s): fix them as shown and run it again", errs)}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
+)
+
+type doctorReport struct {
+	Checks []agent.Check `json:"checks"`
+}
+
+// status returns the status of the check named name (the first one).
+func (d doctorReport) status(name string) agent.CheckStatus {
+	for _, c := range d.Checks {
+		if c.Name == name {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// TestDoctorWithReplication runs s3ferry against a bucket replicated to a
+// second MinIO, sees the uploads arrive on the replica, and asks doctor
+// about it, about a bucket without replication and about an unversioned
+// one.
+func TestDoctorWithReplication(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	replica := s3test.Start(t)
+	target := replica.NewBucket(t, true)
+	e.srv.Replicate(t, e.bucket, replica, target)
+
+	e.write(t, day(0)+"/agent01/a.wav", "a", time.Hour)
+	e.write(t, day(-1)+"/agent02/b.wav", "bb", time.Hour)
+	e.sync(t, 0, "--partition-layout", "2006-01-02")
+	want := []string{"rec/" + day(-1) + "/agent02/b.wav", "rec/" + day(0) + "/agent01/a.wav"}
+	replicaClient := replica.Client(t)
+	eventually(t, time.Minute, "the uploads to reach the replica", func() bool {
+		out, err := replicaClient.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(target)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range out.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+		slices.Sort(keys)
+		return slices.Equal(keys, want)
+	})
+
+	r := e.run(t, "doctor", "{root}", "{dest}", "--index-dir", "{index}", "--partition-layout", "2006-01-02", "--json")
+	var rep doctorReport
+	r.decode(t, &rep)
+	if r.code != 0 {
+		t.Fatalf("doctor on the replicated bucket: exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, name := range []string{"credentials", "bucket", "write", "versioning", "replication", "clock", "source", "index", "inotify"} {
+		if got := rep.status(name); got != agent.CheckOK {
+			t.Errorf("check %s: %q, want ok (%+v)", name, got, rep.Checks)
+		}
+	}
+	if got := rep.status("multipart"); got != agent.CheckWarning {
+		t.Errorf("check multipart without a lifecycle rule: %q, want warning", got)
+	}
+	// The write probe left nothing in the bucket, not even a delete marker.
+	out, err := e.client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(e.bucket), Prefix: aws.String("rec/" + agent.DoctorProbeKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.Versions) + len(out.DeleteMarkers); n != 0 {
+		t.Errorf("the write probe left %d versions or delete markers behind", n)
+	}
+
+	plain := e.srv.NewBucket(t, true)
+	r = e.run(t, "doctor", "{root}", "s3://"+plain+"/rec/", "--index-dir", "{index}", "--json")
+	rep = doctorReport{}
+	r.decode(t, &rep)
+	if r.code != 0 || rep.status("replication") != agent.CheckWarning {
+		t.Errorf("versioned bucket without replication: exit %d, replication %q; want 0 and warning", r.code, rep.status("replication"))
+	}
+
+	unversioned := e.srv.NewBucket(t, false)
+	r = e.run(t, "doctor", "s3://"+unversioned+"/rec/", "--index-dir", "{index}")
+	if r.code != exitProblems {
+		t.Fatalf("unversioned bucket: exit %d, want %d\n%s\n%s", r.code, exitProblems, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "error    versioning") || !strings.Contains(r.stdout, "fix: aws s3api put-bucket-versioning --bucket "+unversioned) {
+		t.Errorf("doctor output does not name the versioning error and its fix:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "doctor found 1 error") {
+		t.Errorf("stderr = %q, want the count of errors", r.stderr)
+	}
+}
+
+func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.run(t, "doctor", "/nonexistent/s3ferry-source", "s3://no-such-bucket-s3ferry/rec/", "--index-dir", "{index}", "--json")
+	var rep doctorReport
+	r.decode(t, &rep)
+	if r.code != exitProblems || rep.status("bucket") != agent.CheckError || rep.status("source") != agent.CheckError {
+		t.Fatalf("exit %d, bucket %q, source %q; want %d, error, error", r.code, rep.status("bucket"), rep.status("source"), exitProblems)
+	}
+	if rep.status("versioning") != "" {
+		t.Errorf("checks of an unreachable bucket ran: %+v", rep.Checks)
+	}
+}

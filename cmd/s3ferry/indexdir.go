@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"github.com/s3ferry/s3ferry/index"
+)
+
+// openIndex opens the index in dir for a command. Root is refused an index
+// directory that belongs to another user (the service's s3ferry user): the
+// files Badger would create as root would lock the service out of its own
+// index.
+func openIndex(dir string, log *slog.Logger) (*index.DB, error) {
+	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
+		return nil, err
+	}
+	idx, err := index.Open(dir, index.Options{Logger: log})
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%w: run as a user who may write there, or choose another --index-dir", err)
+	}
+	return idx, err
+}
+
+func checkIndexOwner(dir string, euid int) error {
+	if euid != 0 {
+		return nil
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil // Open creates it, owned by us
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	name := strconv.Itoa(int(st.Uid))
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	return fmt.Errorf("index %s belongs to user %s: run s3ferry as that user (sudo -u %s s3ferry ...) so the service can still open its index", dir, name, name)
+}

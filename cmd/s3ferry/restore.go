@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/agent"
+)
+
+func newRestoreCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "restore",
+		Usage:     "write the files of a destination as they were at a point in time",
+		ArgsUsage: "[s3://BUCKET/PREFIX/ | SRC s3://BUCKET/PREFIX/]",
+		Description: `Reads the bucket's version history and writes, below --to, every file as it
+was at --at: the version current then, so a file overwritten later comes
+back with its old content, a file deleted later comes back, and a file
+created later does not appear. Downloads run in parallel, are verified
+(S3 checksum, s3ferry's xxhash64, or the MD5 ETag) and appear only once
+complete, with the mtime the file had. An existing file is never replaced
+without --overwrite; restoring into the source tree itself also needs it.
+
+--at takes RFC 3339 (2026-11-22T08:00:00+01:00), a date (2026-11-22, local
+midnight) or a time back from now (-24h); without it, the current versions.
+
+Examples:
+ 1. Yesterday's state of one day's recordings, into a scratch directory:
+    s3ferry restore s3://call-recording-backup/recordings/ --prefix 2026-11-21/ \
+        --at -24h --to /srv/restore
+ 2. Everything of the configured source as of a moment:
+    s3ferry restore --config /etc/s3ferry/s3ferry.yml --at 2026-11-22T08:00:00Z --to /srv/restore
+ 3. Roll one file in the source tree back (replaces it):
+    s3ferry restore /home/archive/RECORDINGS s3://call-recording-backup/recordings/ \
+        --prefix 2026-11-22/agent07/call-1.wav --at -2h --to /home/archive/RECORDINGS --overwrite`,
+		Flags: append(configFlags(),
+			&cli.PathFlag{Name: "to", Usage: "directory to write the files into (created if needed); required"},
+			&cli.StringFlag{Name: "at", Usage: "point in `TIME` to restore: RFC 3339, a date, or -DURATION back from now (default: now)"},
+			&cli.StringFlag{Name: "prefix", Usage: "restore only paths starting with `P` (relative to the destination)"},
+			&cli.BoolFlag{Name: "overwrite", Usage: "replace existing files; needed to restore into the source tree"},
+			&cli.BoolFlag{Name: "no-progress", Usage: "no progress display, even on a terminal"},
+			listWorkersFlag(),
+			jsonFlag("the totals"),
+		),
+		Action: func(c *cli.Context) error {
+			if c.Path("to") == "" {
+				return usageError{fmt.Errorf("--to DIR is required: the directory to write the restored files into")}
+			}
+			s, log, err := loadCommand(c, true)
+			if err != nil {
+				return err
+			}
+			if len(s.sources) != 1 {
+				return usageError{fmt.Errorf("the configuration has %d sources: restore one at a time, given as s3://BUCKET/PREFIX/", len(s.sources))}
+			}
+			at := time.Time{}
+			if v := c.String("at"); v != "" {
+				if at, err = agent.ParseTime(v, time.Now(), time.Local); err != nil {
+					return usageError{fmt.Errorf("--at: %w", err)}
+				}
+			}
+			to, err := filepath.Abs(c.Path("to"))
+			if err != nil {
+				return usageError{fmt.Errorf("--to %s: %w", c.Path("to"), err)}
+			}
+			src := s.sources[0]
+			if src.Root != "" && !c.Bool("overwrite") && inside(realPath(to), realPath(src.Root)) {
+				return usageError{fmt.Errorf("--to %s is in the source tree %s: restoring there replaces files s3ferry backs up; add --overwrite if that is what you want", to, src.Root)}
+			}
+			under := c.String("prefix")
+			if strings.HasPrefix(under, "/") {
+				return usageError{fmt.Errorf("--prefix %q starts with /: give it relative to the destination, like 2026-11-22/", under)}
+			}
+			return restoreCmd{
+				settings:    s,
+				src:         src,
+				at:          at,
+				to:          to,
+				under:       under,
+				overwrite:   c.Bool("overwrite"),
+				json:        c.Bool(flagJSON),
+				progress:    !c.Bool("no-progress") && !c.Bool(flagJSON) && isTerminal(c.App.ErrWriter),
+				listWorkers: c.Int(flagListWorkers),
+				log:         log,
+				stdout:      c.App.Writer,
+				stderr:      c.App.ErrWriter,
+			}.Run(c.Context)
+		},
+	}
+}
+
+// restoreCmd is `s3ferry restore` with its flags turned into plain values.
+type restoreCmd struct {
+	settings
+	src                       *agent.Source
+	at                        time.Time
+	to, under                 string
+	overwrite, json, progress bool
+	listWorkers               int
+	log                       *slog.Logger
+	stdout, stderr            io.Writer
+}
+
+func (cmd restoreCmd) Run(ctx context.Context) error {
+	client, err := openBucket(ctx, cmd.settings)
+	if err != nil {
+		return err
+	}
+	r := &agent.Restore{
+		Client:      client,
+		Bucket:      cmd.src.Bucket,
+		Prefix:      cmd.src.Prefix,
+		Under:       cmd.under,
+		At:          cmd.at,
+		To:          cmd.to,
+		Overwrite:   cmd.overwrite,
+		Workers:     cmd.workers,
+		ListWorkers: cmd.listWorkers,
+		Depth:       cmd.src.Layout.Depth(),
+		Logger:      cmd.log,
+	}
+	if cmd.progress {
+		bar := newProgress(cmd.stderr)
+		defer bar.finish()
+		r.Progress = func(s agent.RestoreStats) {
+			bar.show(fmt.Sprintf("restored %d  existing %d  failed %d", s.Restored, s.Existing, s.Failed), s.Bytes)
+		}
+	}
+	when := "now"
+	if !cmd.at.IsZero() {
+		when = cmd.at.Format(time.RFC3339)
+	}
+	cmd.log.Info("restoring", "from", "s3://"+cmd.src.Bucket+"/"+cmd.src.Prefix+cmd.under, "at", when, "to", cmd.to)
+	st, err := r.Run(ctx)
+	if err != nil {
+		return err
+	}
+	err = show(cmd.stdout, cmd.json, st, func(w io.Writer) {
+		fmt.Fprintf(w, "restored %d files (%d bytes) as of %s into %s in %.1f s; %d left alone (exist; --overwrite replaces them), %d deleted then, %d created later, %d failed\n",
+			st.Restored, st.Bytes, when, cmd.to, st.Seconds, st.Existing, st.Deleted, st.Later, st.Failed)
+	})
+	if err != nil {
+		return err
+	}
+	if st.Failed > 0 {
+		return errFilesFailed
+	}
+	return nil
+}
+
+// realPath resolves links in p as far as it exists, so a link cannot hide
+// that two paths are the same directory.
+func realPath(p string) string {
+	rest := ""
+	for {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(p, rest)
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
+}

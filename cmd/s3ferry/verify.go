@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/agent"
+)
+
+func newVerifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "compare the index with the bucket: missing, different and unknown objects",
+		ArgsUsage: "[SRC s3://BUCKET/PREFIX/]",
+		Description: `Lists the bucket once, in parts listed in parallel, and compares every object
+with what the index recorded at upload: objects missing from the bucket,
+of another size, or whose content (ETag, then s3ferry's xxhash metadata and
+checksum) differs are problems; objects the index does not know are
+reported for information. --deep also reads every local file again and
+compares its hash with the index: a file whose bytes changed while its size
+and mtime did not is damaged. Exits 5 when a problem remains.
+
+--repair uploads again, through the same pipeline as sync, every file whose
+object is missing or wrong, and with --deep writes the recorded version from
+the bucket over a damaged local file.
+
+Examples:
+ 1. Check the backup of every source:
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml
+ 2. Also re-read the local files (reads every byte of the tree):
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml --deep
+ 3. Fix what it finds, then check again:
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml --repair && s3ferry verify --config /etc/s3ferry/s3ferry.yml
+ 4. One source, as JSON:
+    s3ferry verify /home/archive/RECORDINGS s3://call-recording-backup/recordings/ --json`,
+		Flags: append(configFlags(),
+			&cli.BoolFlag{Name: "deep", Usage: "also read every local file again and compare its hash with the index"},
+			&cli.BoolFlag{Name: "repair", Usage: "upload again what is missing or wrong in the bucket; with --deep, restore damaged local files"},
+			listWorkersFlag(),
+			jsonFlag("the report"),
+		),
+		Action: func(c *cli.Context) error {
+			s, log, err := loadCommand(c, false)
+			if err != nil {
+				return err
+			}
+			return verifyCmd{
+				settings:    s,
+				deep:        c.Bool("deep"),
+				repair:      c.Bool("repair"),
+				json:        c.Bool(flagJSON),
+				listWorkers: c.Int(flagListWorkers),
+				log:         log,
+				stdout:      c.App.Writer,
+			}.Run(c.Context)
+		},
+	}
+}
+
+// verifyCmd is `s3ferry verify` with its flags turned into plain values.
+type verifyCmd struct {
+	settings
+	deep, repair, json bool
+	listWorkers        int
+	log                *slog.Logger
+	stdout             io.Writer
+}
+
+func (cmd verifyCmd) Run(ctx context.Context) error {
+	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	v := &agent.Verify{
+		Sources:     cmd.sources,
+		Index:       env.index,
+		Client:      env.client,
+		Deep:        cmd.deep,
+		Repair:      cmd.repair,
+		Uploader:    env.uploader,
+		Options:     agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		ListWorkers: cmd.listWorkers,
+	}
+	rep, err := v.Run(ctx)
+	if err != nil {
+		return err
+	}
+	if err := show(cmd.stdout, cmd.json, rep, func(w io.Writer) { cmd.print(w, rep) }); err != nil {
+		return err
+	}
+	switch left := rep.Unrepaired(); {
+	case left > 0 && cmd.repair:
+		return problemsError{fmt.Sprintf("verify found %d problem(s), %d could not be repaired: see each above", rep.Problems(), left)}
+	case left > 0:
+		return problemsError{fmt.Sprintf("verify found %d problem(s): run s3ferry verify --repair to fix them", left)}
+	}
+	return nil
+}
+
+func (cmd verifyCmd) print(w io.Writer, rep agent.VerifyReport) {
+	for _, f := range rep.Findings {
+		fmt.Fprintf(w, "%-16s %s: %s\n", f.Kind, f.Key, f.Detail)
+		if f.Repair != "" {
+			fmt.Fprintf(w, "%-16s repair: %s\n", "", f.Repair)
+		}
+	}
+	if rep.InfoOmitted > 0 {
+		fmt.Fprintf(w, "(%d more findings for information not shown)\n", rep.InfoOmitted)
+	}
+	fmt.Fprintf(w, "verified %d objects against %d records in %.1f s (listing: %.0f objects/s): %d missing, %d size and %d content mismatches, %d unknown to the index",
+		rep.Listed, rep.Records, rep.Seconds, rep.ObjectsPerSec, rep.Missing, rep.SizeMismatch, rep.ContentMismatch, rep.Unknown)
+	if cmd.deep {
+		fmt.Fprintf(w, "; %d local files read: %d damaged, %d unreadable, %d changed since upload, %d deleted locally",
+			rep.Hashed, rep.LocalCorrupt, rep.LocalUnreadable, rep.LocalChanged, rep.LocalMissing)
+	}
+	if cmd.repair {
+		fmt.Fprintf(w, "; %d repaired", rep.Repaired)
+	}
+	fmt.Fprintln(w)
+}

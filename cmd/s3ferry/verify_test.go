@@ -1,0 +1,116 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3ferry/s3ferry/agent"
+)
+
+// TestVerifyFindsAndRepairs damages the backup in every way verify knows,
+// checks that it says so, repairs, and checks again.
+func TestVerifyFindsAndRepairs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	files := map[string]string{
+		"d/deleted.wav":     "deleted behind s3ferry's back",
+		"d/overwritten.wav": "overwritten with other bytes",
+		"d/resized.wav":     "overwritten, other size",
+		"d/corrupt.wav":     "damaged on the local disk",
+		"d/fine.wav":        "left alone",
+	}
+	for rel, content := range files {
+		e.write(t, rel, content, time.Hour)
+	}
+	e.sync(t, 0)
+	verify := func(want int, flags ...string) agent.VerifyReport {
+		t.Helper()
+		r := e.run(t, append([]string{"verify", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--json"}, flags...)...)
+		if r.code != want {
+			t.Fatalf("verify %v: exit %d, want %d\n%s\n%s", flags, r.code, want, r.stdout, r.stderr)
+		}
+		var rep agent.VerifyReport
+		r.decode(t, &rep)
+		return rep
+	}
+	if rep := verify(0, "--deep"); rep.Problems() != 0 || rep.Listed != 5 || rep.Records != 5 || rep.Hashed != 5 {
+		t.Fatalf("verify after sync: %+v, want 5 objects, 5 records, 5 files read, no problem", rep)
+	}
+
+	e.remove(t, "d/deleted.wav")
+	e.put(t, "d/overwritten.wav", strings.ToUpper(files["d/overwritten.wav"]))
+	e.put(t, "d/resized.wav", "short")
+	e.put(t, "d/stranger.wav", "not s3ferry's")
+	// Same size, same mtime, other bytes: what a failing disk does.
+	corrupt := filepath.Join(e.root, "d/corrupt.wav")
+	info, err := os.Stat(corrupt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(corrupt, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("DAMAGED"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(corrupt, info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+
+	rep := verify(exitProblems, "--deep")
+	got := map[string][]string{}
+	for _, f := range rep.Findings {
+		got[f.Kind] = append(got[f.Kind], f.Path)
+	}
+	want := map[string][]string{
+		agent.FindingMissing:      {"d/deleted.wav"},
+		agent.FindingContent:      {"d/overwritten.wav"},
+		agent.FindingSize:         {"d/resized.wav"},
+		agent.FindingLocalCorrupt: {"d/corrupt.wav"},
+		agent.FindingUnknown:      {"d/stranger.wav"},
+	}
+	for kind, paths := range want {
+		if !slices.Equal(got[kind], paths) {
+			t.Errorf("findings %s = %q, want %q", kind, got[kind], paths)
+		}
+	}
+	if len(got) != len(want) || rep.Problems() != 4 {
+		t.Errorf("findings %v (%d problems), want exactly %v (4 problems)", got, rep.Problems(), want)
+	}
+	if rep.Heads != 1 {
+		t.Errorf("%d HeadObject requests, want 1: only the object whose ETag differs and size does not", rep.Heads)
+	}
+
+	rep = verify(0, "--deep", "--repair")
+	if rep.Repaired != 4 {
+		t.Fatalf("repair: %d repaired, want 4: %+v", rep.Repaired, rep.Findings)
+	}
+	for rel, content := range files {
+		if got := e.object(t, rel); got != content {
+			t.Errorf("after repair, object %s = %q, want %q", rel, got, content)
+		}
+		if got, err := os.ReadFile(filepath.Join(e.root, rel)); err != nil || string(got) != content {
+			t.Errorf("after repair, local %s = %q (%v), want %q", rel, got, err, content)
+		}
+	}
+	if rep := verify(0, "--deep"); rep.Problems() != 0 || rep.Unknown != 1 {
+		t.Fatalf("verify after repair: %+v, want no problem and the stranger as unknown", rep)
+	}
+	// Nothing left for sync: the repair went through the index.
+	if st := e.sync(t, 0, "--full"); st.Uploaded+st.Touched != 0 {
+		t.Errorf("sync after repair: %+v, want nothing to do", st)
+	}
+
+	// Text output: each problem on a line with what to do.
+	e.remove(t, "d/fine.wav")
+	r := e.run(t, "verify", "{root}", "{dest}", "--index-dir", "{index}")
+	if r.code != exitProblems || !strings.Contains(r.stdout, "missing          rec/d/fine.wav") || !strings.Contains(r.stderr, "run s3ferry verify --repair") {
+		t.Errorf("text verify: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}

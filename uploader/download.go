@@ -1,0 +1,201 @@
+package uploader
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/cespare/xxhash/v2"
+)
+
+// ErrCorrupt means downloaded bytes do not match what the object says they
+// are (its s3ferry xxhash, its MD5 ETag or its length). Nothing is written.
+var ErrCorrupt = errors.New("downloaded content does not match the object's checksum")
+
+// DownloadJob is one object version to write to a local file.
+type DownloadJob struct {
+	Bucket    string
+	Key       string
+	VersionID string // empty: the current version
+	Path      string // the local file to write
+	// Overwrite replaces an existing file at Path; without it Download
+	// fails with an error matching fs.ErrExist and changes nothing.
+	Overwrite bool
+	// WantHash, when HasWantHash, is the xxhash64 the content must have
+	// (the index's): a mismatch is ErrCorrupt.
+	WantHash    uint64
+	HasWantHash bool
+}
+
+// DownloadResult is what Download wrote.
+type DownloadResult struct {
+	Size    int64
+	Hash    uint64    // xxhash64 of the content
+	Mtime   time.Time // set on the file: MetaMtime, else the object's Last-Modified
+	Checked []string  // what the content was verified against: "xxhash64", "CRC32C", "MD5"...
+}
+
+// Download writes an object version to job.Path. The content is verified on
+// the way: the SDK checks a full-object S3 checksum (ChecksumMode enabled),
+// and Download checks s3ferry's xxhash64 metadata, or else a plain-MD5 ETag,
+// and the length. It is written to a temporary file beside Path, synced,
+// given the mtime the object recorded (MetaMtime) and only then renamed, so
+// Path never holds a partial or unverified file.
+func Download(ctx context.Context, client *s3.Client, job DownloadJob) (DownloadResult, error) {
+	res, err := download(ctx, client, job)
+	if err != nil {
+		return DownloadResult{}, fmt.Errorf("download %s: %w", job.Key, err)
+	}
+	return res, nil
+}
+
+func download(ctx context.Context, client *s3.Client, job DownloadJob) (DownloadResult, error) {
+	if !job.Overwrite {
+		if _, err := os.Lstat(job.Path); err == nil {
+			return DownloadResult{}, fmt.Errorf("%s: %w", job.Path, fs.ErrExist)
+		}
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), ChecksumMode: types.ChecksumModeEnabled}
+	if job.VersionID != "" {
+		in.VersionId = aws.String(job.VersionID)
+	}
+	out, err := client.GetObject(ctx, in)
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	defer out.Body.Close()
+
+	dir := filepath.Dir(job.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return DownloadResult{}, err
+	}
+	tmp := filepath.Join(dir, ".s3ferry-"+randomSuffix()+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	defer os.Remove(tmp) // after a rename or link there is nothing left to remove
+	defer f.Close()
+
+	checks := contentChecks(out)
+	h := xxhash.New()
+	w := io.MultiWriter(f, h)
+	var etag *ETagMatcher
+	if !checks.hash && checks.etag {
+		etag = NewETagMatcher(aws.ToString(out.ETag), aws.ToInt64(out.ContentLength))
+		w = io.MultiWriter(w, etag)
+	}
+	n, err := io.Copy(w, out.Body) // the SDK's reader fails here on a checksum mismatch
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	res := DownloadResult{Size: n, Hash: h.Sum64(), Checked: checks.sdk}
+	if want := aws.ToInt64(out.ContentLength); out.ContentLength != nil && n != want {
+		return DownloadResult{}, fmt.Errorf("%w: %d bytes received, the object has %d", ErrCorrupt, n, want)
+	}
+	if checks.hash {
+		if res.Hash != checks.wantHash {
+			return DownloadResult{}, fmt.Errorf("%w: xxhash64 %016x, the object's metadata says %016x", ErrCorrupt, res.Hash, checks.wantHash)
+		}
+		res.Checked = append(res.Checked, "xxhash64")
+	} else if etag != nil {
+		switch etag.Verdict() {
+		case ETagMismatch:
+			return DownloadResult{}, fmt.Errorf("%w: MD5 differs from the ETag %s", ErrCorrupt, aws.ToString(out.ETag))
+		case ETagMatch:
+			res.Checked = append(res.Checked, "MD5")
+		}
+	}
+	if job.HasWantHash && res.Hash != job.WantHash {
+		return DownloadResult{}, fmt.Errorf("%w: xxhash64 %016x, the index says %016x", ErrCorrupt, res.Hash, job.WantHash)
+	}
+	if err := f.Sync(); err != nil {
+		return DownloadResult{}, err
+	}
+	if err := f.Close(); err != nil {
+		return DownloadResult{}, err
+	}
+	res.Mtime = aws.ToTime(out.LastModified)
+	if t, err := time.Parse(time.RFC3339Nano, out.Metadata[MetaMtime]); err == nil {
+		res.Mtime = t
+	}
+	if !res.Mtime.IsZero() {
+		if err := os.Chtimes(tmp, res.Mtime, res.Mtime); err != nil {
+			return DownloadResult{}, err
+		}
+	}
+	if err := place(tmp, job.Path, job.Overwrite); err != nil {
+		return DownloadResult{}, err
+	}
+	return res, nil
+}
+
+// place moves the finished file tmp to path. Without overwrite it links
+// instead of renaming, which fails if path exists, even if it appeared
+// during the download; on a file system without hard links it checks
+// first, which leaves a moment for a race.
+func place(tmp, path string, overwrite bool) error {
+	if overwrite {
+		return os.Rename(tmp, path)
+	}
+	err := os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, serr := os.Lstat(path); serr == nil {
+		return fmt.Errorf("%s: %w", path, fs.ErrExist)
+	}
+	return os.Rename(tmp, path)
+}
+
+// downloadChecks says what a GetObject response lets Download verify.
+type downloadChecks struct {
+	sdk      []string // full-object checksums the SDK verified while reading
+	hash     bool     // the object carries MetaHash
+	wantHash uint64
+	etag     bool // the ETag may be an MD5 of the content (no SSE-KMS, no SSE-C)
+}
+
+func contentChecks(out *s3.GetObjectOutput) downloadChecks {
+	var c downloadChecks
+	if out.ChecksumType != types.ChecksumTypeComposite {
+		for _, sum := range []struct {
+			algo  string
+			value *string
+		}{
+			{"CRC32", out.ChecksumCRC32}, {"CRC32C", out.ChecksumCRC32C}, {"CRC64NVME", out.ChecksumCRC64NVME},
+			{"SHA1", out.ChecksumSHA1}, {"SHA256", out.ChecksumSHA256},
+		} {
+			// A composite checksum ("...-3") is a checksum of part
+			// checksums, which the SDK cannot verify.
+			if v := aws.ToString(sum.value); v != "" && !strings.Contains(v, "-") {
+				c.sdk = append(c.sdk, sum.algo)
+			}
+		}
+	}
+	if v, err := strconv.ParseUint(out.Metadata[MetaHash], 16, 64); err == nil {
+		c.hash, c.wantHash = true, v
+	}
+	c.etag = out.ServerSideEncryption != types.ServerSideEncryptionAwsKms &&
+		out.ServerSideEncryption != types.ServerSideEncryptionAwsKmsDsse &&
+		aws.ToString(out.SSECustomerAlgorithm) == ""
+	return c
+}
+
+func randomSuffix() string {
+	b := make([]byte, 8)
+	rand.Read(b) // never returns an error
+	return hex.EncodeToString(b)
+}

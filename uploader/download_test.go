@@ -1,0 +1,155 @@
+package uploader_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+func TestDownload(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		size int
+	}{{"small", 1000}, {"multipart", 11 << 20}, {"empty", 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := randomBytes(tt.size)
+			src := writeFile(t, t.TempDir(), "f", data)
+			mtime := time.Date(2026, 11, 20, 8, 30, 0, 123456789, time.UTC)
+			if err := os.Chtimes(src, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+			up, err := uploader.New(client, smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: bucket, Key: tt.name, Path: src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(t.TempDir(), "a", "b", tt.name)
+			res, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: tt.name, VersionID: up.VersionID, Path: dst, WantHash: up.Hash, HasWantHash: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(dst)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("downloaded %d bytes (%v), want the %d uploaded", len(got), err, len(data))
+			}
+			if !slices.Contains(res.Checked, "xxhash64") {
+				t.Errorf("checked %v, want xxhash64 among them", res.Checked)
+			}
+			if fi, err := os.Stat(dst); err != nil || !fi.ModTime().Equal(mtime) {
+				t.Errorf("mtime %v (%v), want the uploaded file's %v", fi.ModTime(), err, mtime)
+			}
+			if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), ".s3ferry-*")); len(leftovers) != 0 {
+				t.Errorf("temporary files left: %v", leftovers)
+			}
+		})
+	}
+}
+
+func TestDownloadNeverReplacesWithoutOverwrite(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	ctx := context.Background()
+	putObject(t, client, bucket, "k", "new content", nil)
+	dst := writeFile(t, t.TempDir(), "k", []byte("old"))
+
+	_, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: "k", Path: dst})
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Download over an existing file: %v, want fs.ErrExist", err)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "old" {
+		t.Fatalf("file is %q after a refused download, want it untouched", got)
+	}
+	if _, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: "k", Path: dst, Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "new content" {
+		t.Fatalf("file is %q after an overwrite, want the object's content", got)
+	}
+}
+
+func TestDownloadCorrupt(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, true)
+	ctx := context.Background()
+	// Metadata that does not describe the content, as from a broken writer.
+	putObject(t, client, bucket, "bad-meta", "content", map[string]string{uploader.MetaHash: "0123456789abcdef"})
+	putObject(t, client, bucket, "plain", "content", nil)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		job  uploader.DownloadJob
+	}{
+		{"metadata hash", uploader.DownloadJob{Bucket: bucket, Key: "bad-meta", Path: filepath.Join(dir, "a")}},
+		{"wanted hash", uploader.DownloadJob{Bucket: bucket, Key: "plain", Path: filepath.Join(dir, "b"), WantHash: 42, HasWantHash: true}},
+	}
+	for _, tt := range tests {
+		_, err := uploader.Download(ctx, client, tt.job)
+		if !errors.Is(err, uploader.ErrCorrupt) || uploader.Reason(err) != "checksum-mismatch" {
+			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.Reason(err))
+		}
+		if _, err := os.Stat(tt.job.Path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: a file was written: %v", tt.name, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left behind: %v", entries)
+	}
+	// An object of another tool is checked against its MD5 ETag.
+	res, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: "plain", Path: filepath.Join(dir, "c")})
+	if err != nil || !slices.Contains(res.Checked, "MD5") {
+		t.Errorf("plain object: checked %v, %v; want MD5 among them", res.Checked, err)
+	}
+}
+
+func TestBucketConfigUnset(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, false)
+	ctx := context.Background()
+	if v, err := uploader.Versioning(ctx, client, bucket); err != nil || v != "" {
+		t.Errorf("Versioning of a fresh bucket = %q, %v; want \"\"", v, err)
+	}
+	if r, err := uploader.Replication(ctx, client, bucket); err != nil || r != nil {
+		t.Errorf("Replication of a fresh bucket = %v, %v; want none", r, err)
+	}
+	if l, err := uploader.Lifecycle(ctx, client, bucket); err != nil || l != nil {
+		t.Errorf("Lifecycle of a fresh bucket = %v, %v; want none", l, err)
+	}
+	if o, err := uploader.ObjectLock(ctx, client, bucket); err != nil || o != nil {
+		t.Errorf("ObjectLock of a fresh bucket = %v, %v; want none", o, err)
+	}
+	if skew, err := uploader.ClockSkew(ctx, client, bucket); err != nil || skew.Abs() > 2*time.Second {
+		t.Errorf("ClockSkew against a local server = %s, %v; want about 0", skew, err)
+	}
+}
+
+func putObject(tb testing.TB, client *s3.Client, bucket, key, body string, meta map[string]string) {
+	tb.Helper()
+	_, err := client.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader([]byte(body)), Metadata: meta,
+	})
+	if err != nil {
+		tb.Fatalf("put %s: %v", key, err)
+	}
+}
