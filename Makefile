@@ -6,6 +6,13 @@ TOOLS        ?= $(HOME)/.cache/s3ferry/tools
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS      := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Packages: ARCH is a Go architecture; the package version is VERSION made
+# valid for deb and rpm (see packaging/version.sh).
+ARCH         ?= $(shell $(GO) env GOARCH)
+PKG_VERSION  ?= $(shell packaging/version.sh '$(VERSION)')
+RPM_ARCH      = $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH)),aarch64),$(ARCH))
+DIST         ?= dist
+NFPM_ENV      = S3FERRY_ARCH=$(ARCH) S3FERRY_PKG_VERSION=$(PKG_VERSION) S3FERRY_BINARY=bin/linux-$(ARCH)/s3ferry
 
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 MC_VERSION          := v0.0.0-20250313080218-cf909e1063a9
@@ -40,7 +47,7 @@ run: build $(MINIO)
 	$(GO) run ./cmd/s3ferry-demo -s3ferry bin/s3ferry -minio $(MINIO) -dir demo
 
 ## test: every test, unit and integration, with the race detector.
-test: $(MINIO)
+test: $(MINIO) $(MC)
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 ## check: formatting, vet, staticcheck, go.mod tidiness.
@@ -59,8 +66,12 @@ check: $(STATICCHECK)
 bench: build $(MINIO)
 	$(GO) run ./cmd/s3ferry-bench -s3ferry bin/s3ferry -minio $(MINIO) -scale $(SCALE)
 
-## packages: .deb and .rpm in dist/.
+## packages: dist/s3ferry_<version>_<arch>.deb and dist/s3ferry-<version>.<arch>.rpm for ARCH.
 packages: $(NFPM)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/linux-$(ARCH)/s3ferry ./cmd/s3ferry
+	mkdir -p $(DIST)
+	$(NFPM_ENV) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/s3ferry_$(PKG_VERSION)_$(ARCH).deb
+	$(NFPM_ENV) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $(DIST)/s3ferry-$(PKG_VERSION).$(RPM_ARCH).rpm
 
 tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK)
 

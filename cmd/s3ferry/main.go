@@ -109,6 +109,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newSyncCommand(),
 			newRunCommand(),
 			newStatusCommand(),
+			newVersionCommand(),
 			newDoctorCommand(),
 			newVerifyCommand(),
 			newAdoptCommand(),

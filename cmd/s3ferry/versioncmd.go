@@ -1,0 +1,14 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+func newVersionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version, the commit and the Go version s3ferry was built with",
+		Action: func(c *cli.Context) error {
+			cli.ShowVersion(c) // the same line as --version
+			return nil
+		},
+	}
+}

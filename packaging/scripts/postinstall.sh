@@ -1,0 +1,47 @@
+#!/bin/sh
+# s3ferry post-install: deb postinst (configure [OLD-VERSION]) and rpm %post
+# ($1: 1 on install, 2 on upgrade). Creates the s3ferry system user and group
+# and /var/lib/s3ferry. Never enables or starts anything: the configuration
+# must be edited first. On upgrade restarts s3ferry only if it was running.
+# Where systemd does not run (containers, chroots, CI) it touches nothing of
+# systemd's and leaves the kernel's settings alone.
+set -e
+
+upgrade=
+case "$1" in
+configure) upgrade=$2 ;;
+[0-9]*) [ "$1" -lt 2 ] || upgrade=$1 ;;
+*) exit 0 ;; # abort-upgrade, abort-remove, ...: nothing to redo
+esac
+
+if ! getent group s3ferry >/dev/null; then
+	groupadd --system s3ferry
+fi
+if ! getent passwd s3ferry >/dev/null; then
+	useradd --system --gid s3ferry --no-create-home --home-dir /var/lib/s3ferry \
+		--shell /usr/sbin/nologin --comment "s3ferry backup agent" s3ferry
+fi
+# The index. StateDirectory= makes it at the first start too, but
+# `sudo -u s3ferry s3ferry status` before that needs it, as do hosts where
+# systemd does not run.
+if [ ! -d /var/lib/s3ferry ]; then
+	install -d -o s3ferry -g s3ferry -m 0750 /var/lib/s3ferry
+fi
+
+if [ -d /run/systemd/system ]; then
+	systemctl daemon-reload >/dev/null 2>&1 || true
+	# Raise, never lower, the running inotify limits to those of the drop-in
+	# (systemd-sysctl applies it at every boot).
+	grep -E '^[a-z]' /usr/lib/sysctl.d/60-s3ferry.conf | while IFS=' =' read -r key value; do
+		f=/proc/sys/$(printf '%s' "$key" | tr . /)
+		cur=$(cat "$f" 2>/dev/null) || continue
+		if [ "$cur" -lt "$value" ]; then
+			echo "$value" >"$f" 2>/dev/null || true
+		fi
+	done
+	if [ -n "$upgrade" ]; then
+		systemctl try-restart s3ferry.service ||
+			echo "s3ferry: restart after upgrade failed; see journalctl -u s3ferry" >&2
+	fi
+fi
+exit 0
