@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 
@@ -28,28 +27,6 @@ func jsonFlag(what string) cli.Flag {
 
 func listWorkersFlag() cli.Flag {
 	return &cli.IntFlag{Name: flagListWorkers, Usage: "bucket listings at once (parts of the key space listed in parallel)", Value: agent.DefaultListWorkers}
-}
-
-// loadCommand reads the settings of a bucket-side command (with a lone
-// destination allowed when destOnly) and builds its logger. Errors are
-// usage errors.
-func loadCommand(c *cli.Context, destOnly bool) (settings, *slog.Logger, error) {
-	load := loadSettings
-	if destOnly {
-		load = loadDestSettings
-	}
-	s, err := load(c)
-	if err != nil {
-		return settings{}, nil, usageError{err}
-	}
-	log, err := newLogger(c.App.ErrWriter, s.logFormat, s.logLevel)
-	if err != nil {
-		return settings{}, nil, usageError{err}
-	}
-	if c.IsSet(flagListWorkers) && c.Int(flagListWorkers) < 1 {
-		return settings{}, nil, usageError{fmt.Errorf("--%s must be at least 1, got %d", flagListWorkers, c.Int(flagListWorkers))}
-	}
-	return s, log, nil
 }
 
 // withRoots fails unless every source has its local directory: the index

@@ -60,13 +60,9 @@ Examples:
     curl -s http://127.0.0.1:9180/metrics | grep s3ferry_`,
 		Flags: append(configFlags(), daemonFlags()...),
 		Action: func(c *cli.Context) error {
-			s, err := loadSettings(c)
+			s, log, err := loadCommand(c, false)
 			if err != nil {
-				return usageError{err}
-			}
-			log, err := newLogger(c.App.ErrWriter, s.logFormat, s.logLevel)
-			if err != nil {
-				return usageError{err}
+				return err
 			}
 			return runCmd{settings: s, log: log}.Run(c.Context)
 		},

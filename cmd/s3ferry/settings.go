@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -99,6 +100,28 @@ func configFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
 	}
+}
+
+// loadCommand reads a command's settings (a lone destination is allowed
+// when destOnly, for the bucket-side commands) and builds its logger.
+// Errors are usage errors.
+func loadCommand(c *cli.Context, destOnly bool) (settings, *slog.Logger, error) {
+	load := loadSettings
+	if destOnly {
+		load = loadDestSettings
+	}
+	s, err := load(c)
+	if err != nil {
+		return settings{}, nil, usageError{err}
+	}
+	log, err := newLogger(c.App.ErrWriter, s.logFormat, s.logLevel)
+	if err != nil {
+		return settings{}, nil, usageError{err}
+	}
+	if c.IsSet(flagListWorkers) && c.Int(flagListWorkers) < 1 {
+		return settings{}, nil, usageError{fmt.Errorf("--%s must be at least 1, got %d", flagListWorkers, c.Int(flagListWorkers))}
+	}
+	return s, log, nil
 }
 
 // loadSettings merges defaults, the configuration file and the flags, and

@@ -44,13 +44,9 @@ Examples:
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress display, even on a terminal"},
 		),
 		Action: func(c *cli.Context) error {
-			s, err := loadSettings(c)
+			s, log, err := loadCommand(c, false)
 			if err != nil {
-				return usageError{err}
-			}
-			log, err := newLogger(c.App.ErrWriter, s.logFormat, s.logLevel)
-			if err != nil {
-				return usageError{err}
+				return err
 			}
 			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
 			return syncCmd{
