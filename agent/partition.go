@@ -100,18 +100,19 @@ func granularity(layout string) (func(time.Time) time.Time, error) {
 
 // match decides whether a directory at depth level (0-based), whose dated
 // path so far is dated ("2026/11" for level 1 of "2006/01/02"), may hold
-// partitions that end after from. Partitions dated in the future are
-// inside: a clock or time zone off by a day must not hide new files. ok is false when the name is not a partition name at
-// all; such directories are only seen by full walks.
-func (l Layout) match(level int, dated string, from time.Time, loc *time.Location) (inside, ok bool) {
+// partitions that end after from, and gives the start of its span (zero for
+// a wildcard level). Partitions dated in the future are inside: a clock or
+// time zone off by a day must not hide new files. ok is false when the name
+// is not a partition name at all; such directories are only seen by full
+// walks.
+func (l Layout) match(level int, dated string, from time.Time, loc *time.Location) (start time.Time, inside, ok bool) {
 	lv := l.levels[level]
 	if lv.wildcard {
-		return true, true
+		return time.Time{}, true, true
 	}
 	start, err := time.ParseInLocation(lv.layout, dated, loc)
 	if err != nil {
-		return false, false
+		return time.Time{}, false, false
 	}
-	end := lv.next(start)
-	return end.After(from), true
+	return start, lv.next(start).After(from), true
 }

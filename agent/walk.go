@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -38,11 +39,16 @@ type fileID struct{ dev, ino uint64 }
 
 // tree walks the directory rel (relative to the root; "" is the root) and
 // everything below it.
+//
+// The files of a directory are visited first, then its subdirectories, the
+// most recently changed first: a directory's mtime moves when a file is
+// added, so new files are found, and their uploads start, early in a walk.
 func (w *walker) tree(ctx context.Context, rel string) error {
 	dir, entries, err := w.readDir(rel)
 	if err != nil {
 		return err
 	}
+	var subdirs []found
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -83,9 +89,7 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 				w.skip(child)
 				continue
 			}
-			if err := w.tree(ctx, child); err != nil {
-				return err
-			}
+			subdirs = append(subdirs, found{rel: child, info: info})
 		case info.Mode().IsRegular():
 			if !w.src.Filter.fileInWalk(child) {
 				w.skip(child)
@@ -96,6 +100,12 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 			}
 		default:
 			w.skip(child) // sockets, FIFOs, devices: opening a FIFO would hang
+		}
+	}
+	slices.SortStableFunc(subdirs, func(a, b found) int { return b.info.ModTime().Compare(a.info.ModTime()) })
+	for _, d := range subdirs {
+		if err := w.tree(ctx, d.rel); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -133,10 +143,12 @@ func (w *walker) level(ctx context.Context, depth int, rel, dated string, from t
 	if err != nil {
 		return err
 	}
+	type partition struct {
+		rel, dated string
+		start      time.Time
+	}
+	var inside []partition
 	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		isDir := e.IsDir()
 		if e.Type()&fs.ModeSymlink != 0 && w.src.FollowSymlinks {
 			info, err := os.Stat(filepath.Join(dir, e.Name()))
@@ -153,11 +165,19 @@ func (w *walker) level(ctx context.Context, depth int, rel, dated string, from t
 		if !w.src.Layout.levels[depth].wildcard {
 			d = path.Join(dated, e.Name())
 		}
-		inside, ok := w.src.Layout.match(depth, d, from, loc)
-		if !ok || !inside {
-			continue
+		start, in, ok := w.src.Layout.match(depth, d, from, loc)
+		if ok && in {
+			inside = append(inside, partition{child, d, start})
 		}
-		if err := w.level(ctx, depth+1, child, d, from, loc); err != nil {
+	}
+	// Newest first: new files are most likely in today's partition, and
+	// their uploads then overlap the walk of the older ones.
+	slices.SortStableFunc(inside, func(a, b partition) int { return b.start.Compare(a.start) })
+	for _, p := range inside {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.level(ctx, depth+1, p.rel, p.dated, from, loc); err != nil {
 			return err
 		}
 	}

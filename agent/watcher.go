@@ -77,7 +77,7 @@ func (w *watcher) wanted(k fileKey, now time.Time) bool {
 		if !src.Layout.levels[i].wildcard {
 			dated = path.Join(dated, name)
 		}
-		if inside, ok := src.Layout.match(i, dated, from, w.loc); !ok || !inside {
+		if _, inside, ok := src.Layout.match(i, dated, from, w.loc); !ok || !inside {
 			return false
 		}
 	}

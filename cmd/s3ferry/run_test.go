@@ -241,6 +241,14 @@ func TestRunUploadsNewFilesWherheverTheyAppear(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &cli); err != nil || !cli.Daemon || cli.Sources[0].Records != 9 {
 		t.Errorf("s3ferry status --json = %q (%v), want the daemon's status", r.stdout, err)
 	}
+	// SIGHUP does not reload, and does not kill the daemon either.
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the SIGHUP to be logged", func() bool { return strings.Contains(d.out.String(), "SIGHUP") })
+	if st := d.status(t); !st.Daemon {
+		t.Fatal("daemon gone after SIGHUP")
+	}
 	if code := d.stop(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code after SIGTERM = %d, want 0\n%s", code, d.out)
 	}

@@ -305,3 +305,43 @@ func TestSyncConfigFileWithTwoSources(t *testing.T) {
 		t.Fatalf("cams/cam.mp4: %v", err)
 	}
 }
+
+func TestSyncFileDeletedBeforeItsUploadIsSkipped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// One worker, a slow multipart upload of a-big first; b-small waits
+	// behind it, already listed by the walk, and is deleted meanwhile.
+	big := make([]byte, 6<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	e.write(t, "d/a-big.wav", string(big), time.Hour)
+	e.write(t, "d/b-small.wav", "small", time.Hour)
+	ctx := context.Background()
+	done := make(chan result, 1)
+	go func() {
+		done <- e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--settle", "0s",
+			"--workers", "1", "--part-size", "5MiB", "--bwlimit", "1MiB/s")
+	}()
+	eventually(t, 60*time.Second, "the multipart upload of a-big to start", func() bool {
+		out, err := e.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
+		return err == nil && len(out.Uploads) > 0
+	})
+	if err := os.Remove(filepath.Join(e.root, "d/b-small.wav")); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0: a vanished file is not an error\nstderr: %s", r.code, r.stderr)
+	}
+	if got := r.stats(t); got.Uploaded != 1 || got.Vanished != 1 || got.Failed != 0 {
+		t.Fatalf("got %+v, want a-big uploaded and b-small vanished", got)
+	}
+	if keys := e.keys(t); !slices.Equal(keys, []string{"d/a-big.wav"}) {
+		t.Fatalf("bucket = %q", keys)
+	}
+	// Nothing is left pending for the vanished file.
+	if got := e.sync(t, 0); got.Uploaded != 0 || got.Vanished != 0 {
+		t.Fatalf("next run: %+v, want nothing left to do", got)
+	}
+}
