@@ -55,10 +55,11 @@ type Options struct {
 // DB is the Store kept in a Badger database directory. One process at a time
 // may open a directory.
 type DB struct {
-	dir  string
-	db   *badger.DB
-	seq  *badger.Sequence
-	lock *os.File // flock on dir, held until Close
+	dir   string
+	db    *badger.DB
+	seqMu sync.Mutex
+	seq   *badger.Sequence // nil until the first Queue
+	lock  *os.File         // flock on dir, held until Close
 
 	// mu serializes read-write transactions. Nearly every write changes
 	// its source's counts, so concurrent writers would conflict on that key
@@ -86,13 +87,22 @@ func Open(dir string, opts Options) (*DB, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	seq, err := bdb.GetSequence([]byte(seqKey), seqBandwidth)
-	if err != nil {
-		bdb.Close()
-		lock.Close()
-		return nil, fmt.Errorf("open index %s: sequence: %w", dir, err)
+	return &DB{dir: dir, db: bdb, lock: lock}, nil
+}
+
+// sequence leases the Seq sequence on first use: a run that queues nothing
+// writes nothing, so its Close has no memtable to flush.
+func (db *DB) sequence() (*badger.Sequence, error) {
+	db.seqMu.Lock()
+	defer db.seqMu.Unlock()
+	if db.seq == nil {
+		seq, err := db.db.GetSequence([]byte(seqKey), seqBandwidth)
+		if err != nil {
+			return nil, fmt.Errorf("index %s: sequence: %w", db.dir, err)
+		}
+		db.seq = seq
 	}
-	return &DB{dir: dir, db: bdb, seq: seq, lock: lock}, nil
+	return db.seq, nil
 }
 
 // badgerOptions tunes Badger for this workload: millions of records of about
@@ -177,7 +187,11 @@ func (badgerLogger) Debugf(string, ...any) {}
 
 // Close flushes the index and releases the directory.
 func (db *DB) Close() error {
-	err := errors.Join(db.seq.Release(), db.db.Close(), db.lock.Close())
+	var errSeq error
+	if db.seq != nil {
+		errSeq = db.seq.Release()
+	}
+	err := errors.Join(errSeq, db.db.Close(), db.lock.Close())
 	if err != nil {
 		return fmt.Errorf("close index %s: %w", db.dir, err)
 	}
@@ -220,11 +234,15 @@ func (db *DB) Queue(source, path string) (Pending, error) {
 	if err := checkSource(source); err != nil {
 		return Pending{}, err
 	}
+	seq, err := db.sequence()
+	if err != nil {
+		return Pending{}, err
+	}
 	var p Pending
 	key := fileKey(kindPending, source, path)
-	err := db.update(func(txn *badger.Txn) error {
+	err = db.update(func(txn *badger.Txn) error {
 		// Taken inside the transaction, so a later write has a higher Seq.
-		n, err := db.seq.Next()
+		n, err := seq.Next()
 		if err != nil {
 			return err
 		}
