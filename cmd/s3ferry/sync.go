@@ -100,12 +100,13 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 			Logger:    cmd.log,
 		},
 	}
+	finish := func() {}
 	if cmd.progress {
 		bar := newProgress(cmd.stderr)
-		defer bar.finish()
-		sync.Progress = bar.update
+		sync.Progress, finish = bar.update, bar.finish
 	}
 	stats, err := sync.Run(ctx)
+	finish() // the bar ends before the summary line, so the two do not mix
 	return cmd.report(stats, err)
 }
 
