@@ -456,16 +456,7 @@ func TestTLSWithCABundle(t *testing.T) {
 		if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
 			t.Fatalf("CheckBucket: %v", err)
 		}
-		for _, size := range []int{0, 1000, 11 << 20} {
-			data := randomBytes(size)
-			path := writeFile(t, t.TempDir(), "f", data)
-			key := fmt.Sprint(size)
-			res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
-			if err != nil {
-				t.Fatalf("Upload of %d bytes: %v", size, err)
-			}
-			checkObject(t, client, bucket, key, res, "CRC32C", data)
-		}
+		uploadSizes(t, client, cfg, bucket, 0, 1000, 11<<20)
 	})
 }
 
@@ -505,16 +496,7 @@ func TestUploadBandwidthLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, size := range []int{0, 300 << 10, 6 << 20} {
-		data := randomBytes(size)
-		path := writeFile(t, t.TempDir(), "f", data)
-		key := fmt.Sprint(size)
-		res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
-		if err != nil {
-			t.Fatalf("Upload of %d bytes: %v", size, err)
-		}
-		checkObject(t, client, bucket, key, res, "CRC32C", data)
-	}
+	uploadSizes(t, client, cfg, bucket, 0, 300<<10, 6<<20)
 }
 
 func TestUploadCanceled(t *testing.T) {
@@ -572,6 +554,22 @@ func checkResult(tb testing.TB, res uploader.Result, path string, data []byte) {
 }
 
 // checkObject checks the object as S3 stored it against res and data.
+// uploadSizes uploads a file of random bytes of each size (key: the size)
+// with cfg and checks each object against its file.
+func uploadSizes(tb testing.TB, client *s3.Client, cfg uploader.Config, bucket string, sizes ...int) {
+	tb.Helper()
+	for _, size := range sizes {
+		data := randomBytes(size)
+		path := writeFile(tb, tb.TempDir(), "f", data)
+		key := fmt.Sprint(size)
+		res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+		if err != nil {
+			tb.Fatalf("Upload of %d bytes: %v", size, err)
+		}
+		checkObject(tb, client, bucket, key, res, "CRC32C", data)
+	}
+}
+
 func checkObject(tb testing.TB, client *s3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
 	tb.Helper()
 	ctx := context.Background()
