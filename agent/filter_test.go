@@ -1,6 +1,12 @@
 package agent
 
-import "testing"
+import (
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
 
 func TestFilter(t *testing.T) {
 	tests := []struct {
@@ -30,6 +36,39 @@ func TestFilter(t *testing.T) {
 		}
 		if got := f.File(tt.path); got != tt.want {
 			t.Errorf("%s: File(%q) = %v, want %v", tt.name, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestPatternShapes checks the string comparisons that stand in for
+// doublestar on common shapes against doublestar itself: a slash-free glob
+// matching the whole path or its base name.
+func TestPatternShapes(t *testing.T) {
+	globs := []string{".*", "*.tmp", "~*", "*.part", "call-1.wav", "*", "**", "a?c", "*.{wav,mp3}",
+		"[abc]*", "\\*x", "*x*", "x*y", "2026-*/**", "**/scratch/**", "*/call-1.wav"}
+	paths := []string{".x", "a/b/.hidden", "x.tmp", "dir.tmp/file", "a/x.tmp", "~a", "a/~b", "call-1.wav",
+		"a/call-1.wav", "a/call-1.wavx", "abc", "a/abc", "song.mp3", "*x", "ax", "xzy", "2026-11-22/a.wav",
+		"q/scratch/z", "é/ü.tmp", "a/b/c/call-1.wav", "tmp", "."}
+	kinds := map[patternKind]int{}
+	for _, g := range globs {
+		p, err := compile(g, "test")
+		if err != nil {
+			t.Fatalf("compile(%q): %v", g, err)
+		}
+		kinds[p.kind]++
+		for _, rel := range paths {
+			want, _ := doublestar.Match(g, rel)
+			if !strings.Contains(g, "/") && !want {
+				want, _ = doublestar.Match(g, path.Base(rel))
+			}
+			if got := p.match(rel); got != want {
+				t.Errorf("pattern %q (kind %d) on %q: %v, doublestar says %v", g, p.kind, rel, got, want)
+			}
+		}
+	}
+	for _, k := range []patternKind{kindGlob, kindEqual, kindPrefix, kindSuffix} {
+		if kinds[k] == 0 {
+			t.Errorf("no pattern compiled to kind %d: the test does not cover it", k)
 		}
 	}
 }
