@@ -1,10 +1,12 @@
 package index
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -230,6 +232,77 @@ func (db *DB) Get(source, path string) (Record, bool, error) {
 	return r, ok, nil
 }
 
+// nextSteps is how many keys GetMany steps over before it seeks instead:
+// a step costs about a tenth of a seek, and a directory's files are
+// usually the very next keys, with a subdirectory's records in between at
+// worst.
+const nextSteps = 8
+
+func (db *DB) GetMany(source string, paths []string, fn func(i int, r Record, ok bool) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	base := fileKey(kindRecord, source, "")
+	// Badger only opens the tables that may hold keys with this prefix.
+	prefix := append(slices.Clip(base), commonPrefix(slices.Min(paths), slices.Max(paths))...)
+	var fnErr error
+	err := db.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		key := slices.Clone(base)
+		for i, path := range paths {
+			key = append(key[:len(base)], path...)
+			if i == 0 || path < paths[i-1] {
+				it.Seek(key)
+			}
+			for steps := 0; it.Valid() && bytes.Compare(it.Item().Key(), key) < 0; steps++ {
+				if steps == nextSteps {
+					it.Seek(key)
+					break
+				}
+				it.Next()
+			}
+			var r Record
+			ok := it.Valid() && bytes.Equal(it.Item().Key(), key)
+			if ok {
+				err := it.Item().Value(func(v []byte) error {
+					var err error
+					r, err = decodeRecord(v)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("%q: %w", path, err)
+				}
+			}
+			if fnErr = fn(i, r, ok); fnErr != nil {
+				return fnErr
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("get %d paths in %q: %w", len(paths), source, err)
+	}
+	return nil
+}
+
+// commonPrefix is the longest prefix a and b share.
+func commonPrefix(a, b string) string {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return a[:i]
+		}
+	}
+	return a[:n]
+}
+
 func (db *DB) Queue(source, path string) (Pending, error) {
 	if err := checkSource(source); err != nil {
 		return Pending{}, err
@@ -358,7 +431,11 @@ func (db *DB) Delete(source, path string) error {
 }
 
 func (db *DB) Pending(source string, fn func(path string, p Pending) error) error {
-	if err := checkSource(source); err != nil {
+	// Every upload writes a pending entry and deletes it, and an iterator
+	// steps over the deletions until compaction drops them: after a million
+	// uploads, scanning an empty pending set took 40 ms of every run. The
+	// count (O(1)) says when there is nothing to scan.
+	if _, n, err := db.Count(source); err != nil || n == 0 {
 		return err
 	}
 	var fnErr error

@@ -20,6 +20,7 @@ import (
 // The numbers in doc.go come from
 //
 //	go test -run '^$' -bench 'QueueCommit$' -benchtime 1000000x ./index
+//	go test -run '^$' -bench 'Get' ./index
 //
 // each op is one file through the pipeline: Queue, then Commit. Peak RSS is
 // the process's, so run one benchmark per process when it matters.
@@ -70,24 +71,57 @@ func BenchmarkQueueCommitParallel(b *testing.B) {
 	reportSize(b, db, dir)
 }
 
-// BenchmarkGet is the walker's lookup of each file it stats, in an index of
-// 200,000 records.
+// BenchmarkGet is a lookup of one file (the watcher's, or a walk's of a
+// changed file), in an index of 200,000 records.
 func BenchmarkGet(b *testing.B) {
 	const n = 200_000
 	db := openDB(b, b.TempDir())
 	defer closeDB(b, db)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range n {
-		if err := db.Commit("src", benchPath(i), benchRecord(rng), 0); err != nil {
-			b.Fatal(err)
-		}
-	}
+	rng := loadBench(b, db, n)
 	for b.Loop() {
 		path := benchPath(rng.IntN(n))
 		if _, ok, err := db.Get("src", path); err != nil || !ok {
 			b.Fatalf("Get %q: ok %v, %v", path, ok, err)
 		}
 	}
+}
+
+// BenchmarkGetMany is a walk's lookup of a directory's files: 128 of one
+// camera's folder at a time, in an index of 200,000 records.
+func BenchmarkGetMany(b *testing.B) {
+	const n, batch = 200_000, 128
+	db := openDB(b, b.TempDir())
+	defer closeDB(b, db)
+	rng := loadBench(b, db, n)
+	paths := make([]string, batch)
+	for b.Loop() {
+		first := rng.IntN(n - 16*batch)
+		for j := range paths {
+			paths[j] = benchPath(first + 16*j) // same camera: i%16
+		}
+		err := db.GetMany("src", paths, func(i int, _ index.Record, ok bool) error {
+			if !ok {
+				return fmt.Errorf("no record of %q", paths[i])
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/path")
+}
+
+// loadBench commits n records and returns the random source it used.
+func loadBench(b *testing.B, db *index.DB, n int) *rand.Rand {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		if err := db.Commit("src", benchPath(i), benchRecord(rng), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return rng
 }
 
 // benchPath spreads files over date folders and cameras, 20,000 a day.

@@ -16,4 +16,8 @@
 //	                    mmapped tables, which the kernel reclaims
 //	memory, reopened    15 MiB anonymous RSS after 100,000 random Gets
 //	                    into the 1M-record index, 5 µs per Get
+//
+// A walk reads the records of a directory's files with one GetMany, not a
+// Get each (BenchmarkGetMany, 200,000 records: 0.75 µs per path in batches
+// of 128, against 4.9 µs per Get).
 package index

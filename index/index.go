@@ -44,6 +44,13 @@ type Store interface {
 	// Get returns the record of path; ok is false when there is none.
 	Get(source, path string) (r Record, ok bool, err error)
 
+	// GetMany calls fn with the record of each of paths, in the order
+	// given; ok is false for a path with none. It reads them all in one
+	// read, which costs less than a Get each when the paths are sorted
+	// neighbours, as the files of one directory are. Same rules for fn as
+	// Pending.
+	GetMany(source string, paths []string, fn func(i int, r Record, ok bool) error) error
+
 	// Queue adds path to the pending set (replacing an earlier entry for the
 	// same path) and returns the entry written.
 	Queue(source, path string) (Pending, error)

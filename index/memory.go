@@ -48,6 +48,19 @@ func (m *Memory) Get(source, path string) (Record, bool, error) {
 	return r, ok, nil
 }
 
+func (m *Memory) GetMany(source string, paths []string, fn func(i int, r Record, ok bool) error) error {
+	for i, path := range paths {
+		r, ok, err := m.Get(source, path)
+		if err != nil {
+			return err
+		}
+		if err := fn(i, r, ok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *Memory) Queue(source, path string) (Pending, error) {
 	if err := checkSource(source); err != nil {
 		return Pending{}, err

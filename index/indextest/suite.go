@@ -34,6 +34,7 @@ func Run(t *testing.T, f Factory) {
 		fn   func(t *testing.T, f Factory)
 	}{
 		{"Get", testGet},
+		{"GetMany", testGetMany},
 		{"QueueCommit", testQueueCommit},
 		{"StaleSeq", testStaleSeq},
 		{"SeqZero", testSeqZero},
@@ -268,6 +269,62 @@ func testGet(t *testing.T, f Factory) {
 	commit(t, s, "src", "a.wav", record(3), 0)
 	wantRecord(t, s, "src", "a.wav", record(3))
 	wantCount(t, s, "src", 4, 0)
+}
+
+// testGetMany asks for records in the orders a walk and others may: a
+// directory's files sorted, with absent ones, records of subdirectories and
+// long runs of other records in between; unsorted; repeated.
+func testGetMany(t *testing.T, f Factory) {
+	s := open(t, f)
+	var stored []string
+	for i := range 40 {
+		stored = append(stored, fmt.Sprintf("d/f%02d.wav", i))
+	}
+	stored = append(stored, "d/f05.wav.part", "d/f05/inner.wav", "d/sub/x.wav", "e/a.wav", "c/z.wav")
+	stored = append(stored, oddPaths()...)
+	for i, p := range stored {
+		commit(t, s, "src", p, record(i), 0)
+	}
+	commit(t, s, "other", "d/f07.wav", record(99), 0)
+	want := func(p string) (index.Record, bool) {
+		i := slices.Index(stored, p)
+		if i < 0 {
+			return index.Record{}, false
+		}
+		return record(i), true
+	}
+	for name, paths := range map[string][]string{
+		"a directory":        {"d/f00.wav", "d/f01.wav", "d/f02.wav", "d/f03.wav"},
+		"with gaps":          {"d/a.wav", "d/f00.wav", "d/f00b.wav", "d/f05.wav", "d/f30.wav", "d/f39.wav", "d/zz.wav"},
+		"subdirectory next":  {"d/f05", "d/f05.wav", "d/f05/inner.wav", "d/f06.wav", "d/sub/x.wav"},
+		"across directories": {"c/z.wav", "d/f10.wav", "e/a.wav", "f/none.wav"},
+		"unsorted":           {"d/f20.wav", "d/f03.wav", "e/a.wav", "c/z.wav", "d/f03.wav", "d/f04.wav"},
+		"none there":         {"a", "b", "zzz"},
+		"odd names":          oddPaths(),
+		"one":                {"d/f07.wav"},
+	} {
+		var got []string
+		err := s.GetMany("src", paths, func(i int, r index.Record, ok bool) error {
+			got = append(got, paths[i])
+			wr, wok := want(paths[i])
+			if ok != wok || r != wr {
+				t.Errorf("%s: GetMany(%q) = %+v, %v; want %+v, %v", name, paths[i], r, ok, wr, wok)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: GetMany: %v", name, err)
+		}
+		if !slices.Equal(got, paths) {
+			t.Errorf("%s: GetMany called fn for %q, want %q in that order", name, got, paths)
+		}
+	}
+	if err := s.GetMany("src", nil, func(int, index.Record, bool) error {
+		t.Error("GetMany of no paths called fn")
+		return nil
+	}); err != nil {
+		t.Errorf("GetMany of no paths: %v", err)
+	}
 }
 
 func testQueueCommit(t *testing.T, f Factory) {
@@ -530,17 +587,24 @@ func testStopIteration(t *testing.T, f Factory) {
 		t.Errorf("Pending with fn failing: %d calls, error %v; want 1 call, %v", calls, err, errStop)
 	}
 
-	calls = 0
-	err = s.Records("src", "", func(string, index.Record) error {
+	// failSecond fails on its 2nd call; wantStopped checks that it stopped.
+	failSecond := func() error {
 		calls++
 		if calls == 2 {
 			return errStop
 		}
 		return nil
-	})
-	if !errors.Is(err, errStop) || calls != 2 {
-		t.Errorf("Records with fn failing on the 2nd: %d calls, error %v; want 2 calls, %v", calls, err, errStop)
 	}
+	wantStopped := func(name string, err error) {
+		t.Helper()
+		if !errors.Is(err, errStop) || calls != 2 {
+			t.Errorf("%s with fn failing on the 2nd: %d calls, error %v; want 2 calls, %v", name, calls, err, errStop)
+		}
+		calls = 0
+	}
+	calls = 0
+	wantStopped("Records", s.Records("src", "", func(string, index.Record) error { return failSecond() }))
+	wantStopped("GetMany", s.GetMany("src", []string{"a", "b", "c"}, func(int, index.Record, bool) error { return failSecond() }))
 }
 
 // oddPaths returns file names a file system may hold: any bytes but NUL.
@@ -634,14 +698,17 @@ func testNULSource(t *testing.T, f Factory) {
 	noop := func(string, index.Pending) error { return nil }
 	noopR := func(string, index.Record) error { return nil }
 	calls := map[string]func() error{
-		"Get":      func() error { _, _, err := s.Get(src, "p"); return err },
-		"Queue":    func() error { _, err := s.Queue(src, "p"); return err },
-		"Commit":   func() error { return s.Commit(src, "p", record(1), 1) },
-		"Touch":    func() error { return s.Touch(src, "p", record(1), 1) },
-		"Unqueue":  func() error { return s.Unqueue(src, "p", 1) },
-		"Delete":   func() error { return s.Delete(src, "p") },
-		"Pending":  func() error { return s.Pending(src, noop) },
-		"Records":  func() error { return s.Records(src, "", noopR) },
+		"Get":     func() error { _, _, err := s.Get(src, "p"); return err },
+		"Queue":   func() error { _, err := s.Queue(src, "p"); return err },
+		"Commit":  func() error { return s.Commit(src, "p", record(1), 1) },
+		"Touch":   func() error { return s.Touch(src, "p", record(1), 1) },
+		"Unqueue": func() error { return s.Unqueue(src, "p", 1) },
+		"Delete":  func() error { return s.Delete(src, "p") },
+		"Pending": func() error { return s.Pending(src, noop) },
+		"Records": func() error { return s.Records(src, "", noopR) },
+		"GetMany": func() error {
+			return s.GetMany(src, []string{"p"}, func(int, index.Record, bool) error { return nil })
+		},
 		"Count":    func() error { _, _, err := s.Count(src); return err },
 		"State":    func() error { _, err := s.State(src); return err },
 		"SetState": func() error { return s.SetState(src, index.SourceState{FullWalkNs: 1}) },
