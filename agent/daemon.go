@@ -403,6 +403,7 @@ func (d *Daemon) rescan(ctx context.Context, kind rescanKind) (Stats, error) {
 		full := kind == rescanFull || src.Layout.IsZero() || state.FullWalkNs == 0
 		w := &walker{
 			src:  src,
+			idx:  d.Index,
 			skip: func(string) { tally.excluded.Add(1) },
 			fail: func(rel string, err error) {
 				tally.failed.Add(1)
@@ -411,7 +412,7 @@ func (d *Daemon) rescan(ctx context.Context, kind rescanKind) (Stats, error) {
 			visit: func(ctx context.Context, f found) error {
 				tally.scanned.Add(1)
 				k := fileKey{src: src, rel: f.rel}
-				c := Candidate{Source: src, Path: f.rel, Info: f.info}
+				c := f.candidate(src)
 				wg.Add(1)
 				c.Done = func(ev Event) {
 					tally.add(ev.Outcome, ev.Bytes)

@@ -77,6 +77,13 @@ type Options struct {
 // DefaultWorkers is the upload pool size when none is set.
 const DefaultWorkers = 16
 
+// queuedPerWorker is how many files per worker may wait, queued, for a free
+// worker. Consider returns once a file is queued, so a walk goes on finding
+// files (stat and index reads, CPU) while the uploads it started wait on the
+// network, instead of waiting with them. A waiting file costs a few hundred
+// bytes; it is pending in the index already.
+const queuedPerWorker = 64
+
 func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
@@ -107,6 +114,12 @@ type Candidate struct {
 	// Detected is when a detector first saw the file change; zero: when
 	// Consider was called. Upload latency is measured from it.
 	Detected time.Time
+	// rec is the index's record of the file when a walk read it ahead
+	// (indexed). Consider trusts it only to find the file unchanged; for
+	// any other answer it reads the index again, as an upload may have
+	// recorded the file since.
+	rec     index.Record
+	indexed bool
 	// Done, when set, is called once, from the worker, with the end of the
 	// upload of a file Consider queued (Outcome Uploaded, Touched, Vanished,
 	// Deferred or Failed; Failed too when the pool stopped before it ended).
@@ -147,7 +160,7 @@ func NewPipeline(idx index.Store, up Uploader, opts Options) *Pipeline {
 		up:       up,
 		opts:     opts,
 		stats:    newCounters(opts.Now()),
-		jobs:     make(chan job),
+		jobs:     make(chan job, opts.Workers*queuedPerWorker),
 		inflight: map[string]time.Time{},
 	}
 }
@@ -175,7 +188,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	p.abandon()
 	return fatal
+}
+
+// abandon ends the files still queued when the pool stopped early (ctx done,
+// a fatal error): they stay pending in the index, for the next run to
+// resume, and their Done learns that they failed.
+func (p *Pipeline) abandon() {
+	for {
+		select {
+		case j, ok := <-p.jobs:
+			if !ok {
+				return
+			}
+			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
+		default:
+			return
+		}
+	}
 }
 
 // Close tells Run that no more files will be considered: it returns once the
@@ -183,8 +214,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) Close() { close(p.jobs) }
 
 // Consider decides what to do with a candidate file. A file to upload is
-// recorded as pending and handed to the pool; Consider blocks while every
-// worker is busy.
+// recorded as pending and queued for the pool; Consider blocks while the
+// queue is full.
 //
 //	index record              stat vs record           mtime age     outcome
 //	none or different         -                        < settle      Deferred (unless Force)
@@ -203,11 +234,14 @@ func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
 	}
 	st := statOf(c.Info)
 	id := src.ID()
-	rec, known, err := p.idx.Get(id, rel)
-	if err != nil {
-		return Failed, fmt.Errorf("read index for %s: %w", rel, err)
+	rec, known := c.rec, c.indexed
+	if !known || !st.matches(rec) {
+		var err error
+		if rec, known, err = p.idx.Get(id, rel); err != nil {
+			return Failed, fmt.Errorf("read index for %s: %w", rel, err)
+		}
 	}
-	if known && rec.Size == st.size && rec.MtimeNs == st.mtimeNs && rec.Inode == st.inode {
+	if known && st.matches(rec) {
 		p.stats.unchanged.Add(1)
 		if c.Seq != 0 {
 			if err := p.idx.Unqueue(id, rel, c.Seq); err != nil {
@@ -226,7 +260,7 @@ func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
 		fmt.Fprintf(p.opts.DryRunOut, "would upload %s -> s3://%s/%s (%d bytes)\n", filepath.Join(src.Root, rel), src.Bucket, key, st.size)
 		return WouldUpload, nil
 	}
-	flight := id + "\x00" + rel
+	flight := flightKey(id, rel)
 	p.mu.Lock()
 	_, busy := p.inflight[flight]
 	if !busy {
@@ -328,9 +362,24 @@ func (p *Pipeline) land(flight string) {
 	p.mu.Unlock()
 }
 
+// finish lets go of a queued file whose upload ended (or never began).
+func (p *Pipeline) finish(j job, ev Event) {
+	p.pendingBytes.Add(-j.size)
+	p.land(flightKey(j.Source.ID(), j.Path))
+	if j.Done != nil {
+		j.Done(ev)
+	}
+}
+
+// flightKey names a file in Pipeline.inflight.
+func flightKey(sourceID, rel string) string { return sourceID + "\x00" + rel }
+
 // work runs one upload worker until the queue closes or ctx is done.
 func (p *Pipeline) work(ctx context.Context) error {
 	for {
+		if ctx.Err() != nil {
+			return nil // the queued files are abandoned, not started
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -339,11 +388,7 @@ func (p *Pipeline) work(ctx context.Context) error {
 				return nil
 			}
 			ev, err := p.upload(ctx, j)
-			p.pendingBytes.Add(-j.size)
-			p.land(j.Source.ID() + "\x00" + j.Path)
-			if j.Done != nil {
-				j.Done(ev)
-			}
+			p.finish(j, ev)
 			if err != nil {
 				return err
 			}

@@ -255,3 +255,135 @@ func TestSyncStopsOnFatalError(t *testing.T) {
 		t.Fatal("nothing pending after a stopped run: the next run would not resume")
 	}
 }
+
+// blockingUploader holds every upload until its context ends.
+type blockingUploader struct{ started chan string }
+
+func (b blockingUploader) Upload(ctx context.Context, job uploader.Job) (uploader.Result, error) {
+	b.started <- job.Key
+	<-ctx.Done()
+	return uploader.Result{}, ctx.Err()
+}
+
+// A walk must not wait for uploads: Consider queues while every worker is
+// busy. When the pool stops, each queued file hears that it failed and
+// stays pending for the next run.
+func TestPipelineQueuesWhileWorkersAreBusy(t *testing.T) {
+	root := t.TempDir()
+	src := newTestSource(t, root, "")
+	idx := index.NewMemory()
+	up := blockingUploader{started: make(chan string, 10)}
+	p := NewPipeline(idx, up, Options{Workers: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error)
+	go func() { ran <- p.Run(ctx) }()
+
+	var mu sync.Mutex
+	ended := map[string]Outcome{}
+	const n = 5
+	for i := range n {
+		rel := fmt.Sprintf("f%d.wav", i)
+		writeFile(t, root, rel, rel)
+		info, err := os.Lstat(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := Candidate{Source: src, Path: rel, Info: info, Done: func(ev Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, twice := ended[ev.Path]; twice {
+				t.Errorf("Done called twice for %s", ev.Path)
+			}
+			ended[ev.Path] = ev.Outcome
+		}}
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := p.Consider(cctx, c)
+		ccancel()
+		if out != Queued || err != nil {
+			t.Fatalf("Consider(%s) with the only worker busy = %v, %v; want queued at once", rel, out, err)
+		}
+	}
+	<-up.started // the worker holds the first file
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(ended) != n {
+		t.Fatalf("Done called for %v, want all %d files", ended, n)
+	}
+	for rel, out := range ended {
+		if out != Failed {
+			t.Errorf("%s ended %v, want failed: the pool stopped before it was sent", rel, out)
+		}
+	}
+	if got := pendingOf(t, idx, src); len(got) != n {
+		t.Errorf("pending after the stop = %q, want all %d files, for the next run to resume", got, n)
+	}
+	if files, bytes, _ := p.InFlight(); files != 0 || bytes != 0 {
+		t.Errorf("InFlight after the stop = %d files, %d bytes; want none", files, bytes)
+	}
+}
+
+// countingStore counts the index reads a walk makes.
+type countingStore struct {
+	index.Store
+	mu           sync.Mutex
+	get, getMany int
+}
+
+func (c *countingStore) Get(source, path string) (index.Record, bool, error) {
+	c.mu.Lock()
+	c.get++
+	c.mu.Unlock()
+	return c.Store.Get(source, path)
+}
+
+func (c *countingStore) GetMany(source string, paths []string, fn func(int, index.Record, bool) error) error {
+	c.mu.Lock()
+	c.getMany++
+	c.mu.Unlock()
+	return c.Store.GetMany(source, paths, fn)
+}
+
+func (c *countingStore) reads() (get, getMany int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	get, getMany = c.get, c.getMany
+	c.get, c.getMany = 0, 0
+	return get, getMany
+}
+
+// A run costs what changed: a walk reads the index once per directory, not
+// once per file, and reads a file's record again only when it changed.
+func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
+	root := t.TempDir()
+	today := time.Now().Format("2006-01-02")
+	for a := range 3 {
+		for i := range 10 {
+			writeFile(t, root, fmt.Sprintf("%s/agent%d/call-%02d.wav", today, a, i), fmt.Sprint(a, i))
+		}
+	}
+	idx := &countingStore{Store: index.NewMemory()}
+	src := newTestSource(t, root, "2006-01-02")
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: &fakeUploader{}}
+	if got := runSync(t, s); got.Uploaded != 30 {
+		t.Fatalf("first run: %+v, want 30 uploaded", got)
+	}
+	idx.reads()
+
+	if got := runSync(t, s); got.Unchanged != 30 || got.Uploaded != 0 {
+		t.Fatalf("second run: %+v, want 30 unchanged", got)
+	}
+	if get, many := idx.reads(); get != 0 || many != 3 {
+		t.Errorf("a walk of 3 directories of unchanged files made %d Gets and %d GetManys; want 0 and 3", get, many)
+	}
+
+	writeFile(t, root, today+"/agent1/call-04.wav", "changed")
+	if got := runSync(t, s); got.Unchanged != 29 || got.Uploaded != 1 {
+		t.Fatalf("third run: %+v, want 29 unchanged and the changed file uploaded", got)
+	}
+	if get, many := idx.reads(); get != 1 || many != 3 {
+		t.Errorf("a walk with one changed file made %d Gets and %d GetManys; want 1 (that file, read again) and 3", get, many)
+	}
+}

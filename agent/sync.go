@@ -72,8 +72,9 @@ func (s *Sync) walk(ctx context.Context, p *Pipeline, src *Source) error {
 	}
 	w := &walker{
 		src: src,
+		idx: s.Index,
 		visit: func(ctx context.Context, f found) error {
-			_, err := p.Consider(ctx, Candidate{Source: src, Path: f.rel, Info: f.info})
+			_, err := p.Consider(ctx, f.candidate(src))
 			return err
 		},
 		skip: p.excluded,

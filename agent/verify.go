@@ -324,7 +324,7 @@ func (r *verifyRun) hashLocal(ctx context.Context, src *Source, rel string, rec 
 		return
 	}
 	r.hashed.Add(1)
-	unchanged := st == fileStat{size: rec.Size, mtimeNs: rec.MtimeNs, inode: rec.Inode}
+	unchanged := st.matches(rec)
 	switch {
 	case hash == rec.Hash:
 	case rec.Hash == 0:

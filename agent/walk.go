@@ -11,6 +11,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // found is a file a walk came across: its path relative to the source root
@@ -18,12 +20,30 @@ import (
 type found struct {
 	rel  string
 	info fs.FileInfo
+	// rec is the index's record of the file, read with those of the
+	// directory's other files; indexed says the walk read one.
+	rec     index.Record
+	indexed bool
 }
 
-// walker lists a source's files. It does no I/O beyond reading directories
-// and stat: deciding what to do with a file is the pipeline's job.
+// candidate is the file as the pipeline considers it.
+func (f found) candidate(src *Source) Candidate {
+	return Candidate{Source: src, Path: f.rel, Info: f.info, rec: f.rec, indexed: f.indexed}
+}
+
+// walkBatch is how many of a directory's files a walk stats, and reads the
+// records of, before it visits them: few enough to bound memory in a
+// directory of millions, many enough that one index read serves many files.
+const walkBatch = 1024
+
+// walker lists a source's files. It reads directories, stat and, with idx,
+// the index records of the files it finds: deciding what to do with a file
+// is the pipeline's job.
 type walker struct {
 	src *Source
+	// idx, when set, is read for each directory's files at once (one
+	// GetMany instead of a Get per file), so visit gets found.rec.
+	idx index.Store
 	// visit is called for every regular file the filter admits.
 	visit func(ctx context.Context, f found) error
 	// skip is called for everything passed over: excluded, a link not
@@ -33,6 +53,8 @@ type walker struct {
 	fail func(rel string, err error)
 	// seen holds the directories entered through links, against loops.
 	seen map[fileID]bool
+	// paths is visitAll's buffer.
+	paths []string
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -48,7 +70,7 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 	if err != nil {
 		return err
 	}
-	var subdirs []found
+	var subdirs, files []found
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -95,16 +117,47 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 				w.skip(child)
 				continue
 			}
-			if err := w.visit(ctx, found{rel: child, info: info}); err != nil {
-				return err
+			files = append(files, found{rel: child, info: info})
+			if len(files) == walkBatch {
+				if err := w.visitAll(ctx, files); err != nil {
+					return err
+				}
+				files = files[:0]
 			}
 		default:
 			w.skip(child) // sockets, FIFOs, devices: opening a FIFO would hang
 		}
 	}
+	if err := w.visitAll(ctx, files); err != nil {
+		return err
+	}
 	slices.SortStableFunc(subdirs, func(a, b found) int { return b.info.ModTime().Compare(a.info.ModTime()) })
 	for _, d := range subdirs {
 		if err := w.tree(ctx, d.rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// visitAll visits files, found in one directory in name order, after
+// reading their records from the index, when the walker has one.
+func (w *walker) visitAll(ctx context.Context, files []found) error {
+	if w.idx != nil && len(files) > 0 {
+		w.paths = w.paths[:0]
+		for _, f := range files {
+			w.paths = append(w.paths, f.rel)
+		}
+		err := w.idx.GetMany(w.src.ID(), w.paths, func(i int, r index.Record, ok bool) error {
+			files[i].rec, files[i].indexed = r, ok
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read index for %s: %w", path.Dir(files[0].rel), err)
+		}
+	}
+	for _, f := range files {
+		if err := w.visit(ctx, f); err != nil {
 			return err
 		}
 	}
@@ -189,6 +242,12 @@ type fileStat struct {
 	size    int64
 	mtimeNs int64
 	inode   uint64
+}
+
+// matches says whether r was recorded from a file with this identity, so
+// the content it recorded can be trusted without reading the file.
+func (s fileStat) matches(r index.Record) bool {
+	return s.size == r.Size && s.mtimeNs == r.MtimeNs && s.inode == r.Inode
 }
 
 func statOf(info fs.FileInfo) fileStat {
