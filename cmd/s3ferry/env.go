@@ -21,16 +21,31 @@ type env struct {
 // openEnv opens the index (refusing one another process holds) and checks
 // that every destination bucket is reachable before any work starts, so a
 // wrong bucket or missing credentials fail in one line, not once per file.
+//
+// The index opens (tens of milliseconds for millions of records) while the
+// check waits on S3 (a round trip or two); a failed check still wins.
 func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
+	type opened struct {
+		idx *index.DB
+		err error
+	}
+	indexed := make(chan opened, 1)
+	go func() {
+		idx, err := openIndex(s.indexDir, log)
+		indexed <- opened{idx, err}
+	}()
 	client, err := openBucket(ctx, s)
+	o := <-indexed
 	if err != nil {
+		if o.idx != nil {
+			o.idx.Close()
+		}
 		return nil, err
 	}
-	idx, err := openIndex(s.indexDir, log)
-	if err != nil {
-		return nil, err
+	if o.err != nil {
+		return nil, o.err
 	}
-	return &env{index: idx, client: client, uploader: uploader.New(client, s.s3)}, nil
+	return &env{index: o.idx, client: client, uploader: uploader.New(client, s.s3)}, nil
 }
 
 // openBucket builds the S3 client and checks that every destination bucket
