@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&b.dir, "dir", "", "work directory (default: a temporary one, removed after)")
 	flag.IntVar(&b.scale, "scale", 100_000, "files already backed up")
 	flag.IntVar(&b.newN, "new", 500, "new files per incremental round")
-	flag.IntVar(&b.rounds, "rounds", 3, "incremental rounds; the median is reported")
+	flag.IntVar(&b.rounds, "rounds", 7, "incremental rounds, each against its own floor; the medians are reported")
 	flag.IntVar(&b.workers, "workers", agent.DefaultWorkers, "upload workers, for s3ferry and the floor alike")
 	flag.BoolVar(&b.verify, "verify", true, "also measure s3ferry verify: parallel listing against one sequential loop")
 	flag.BoolVar(&b.daemon, "daemon", true, "also measure s3ferry run: latency at a steady rate, idle CPU")
