@@ -57,6 +57,17 @@ func TestLayoutMatch(t *testing.T) {
 	}
 }
 
+// recordingWalker walks src and records the files it visits, in order.
+func recordingWalker(t *testing.T, src *Source) (*walker, *[]string) {
+	var got []string
+	return &walker{
+		src:   src,
+		visit: func(_ context.Context, f found) error { got = append(got, f.rel); return nil },
+		skip:  func(string) {},
+		fail:  func(rel string, err error) { t.Errorf("%s: %v", rel, err) },
+	}, &got
+}
+
 func TestPartitionWalkVisitsNewestFirst(t *testing.T) {
 	root := t.TempDir()
 	now := time.Now()
@@ -68,18 +79,12 @@ func TestPartitionWalkVisitsNewestFirst(t *testing.T) {
 		writeFile(t, root, rel, "x")
 	}
 	src := newTestSource(t, root, "2006/01/02")
-	var got []string
-	w := &walker{
-		src:   src,
-		visit: func(_ context.Context, f found) error { got = append(got, f.rel); return nil },
-		skip:  func(string) {},
-		fail:  func(rel string, err error) { t.Errorf("%s: %v", rel, err) },
-	}
+	w, got := recordingWalker(t, src)
 	if err := w.partitions(context.Background(), now.Add(-72*time.Hour), time.Local); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("visited %q, want newest first %q", got, want)
+	if !slices.Equal(*got, want) {
+		t.Fatalf("visited %q, want newest first %q", *got, want)
 	}
 }
 
@@ -96,18 +101,12 @@ func TestTreeWalkVisitsRecentlyChangedDirsFirst(t *testing.T) {
 		}
 	}
 	src := newTestSource(t, root, "")
-	var got []string
-	w := &walker{
-		src:   src,
-		visit: func(_ context.Context, f found) error { got = append(got, f.rel); return nil },
-		skip:  func(string) {},
-		fail:  func(rel string, err error) { t.Errorf("%s: %v", rel, err) },
-	}
+	w, got := recordingWalker(t, src)
 	if err := w.tree(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"agent02/f.wav", "agent99/f.wav", "agent01/f.wav"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("visited %q, want the most recently changed directory first %q", got, want)
+	if !slices.Equal(*got, want) {
+		t.Fatalf("visited %q, want the most recently changed directory first %q", *got, want)
 	}
 }
