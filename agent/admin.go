@@ -127,6 +127,9 @@ func (d *Daemon) health(now time.Time) (bool, string) {
 //	GET  /healthz        200 "ok", or 503 with the reason
 //	GET  /status         Status as JSON
 //	POST /sync[?full=1]  a catch-up rescan; answers its Stats as JSON when its uploads are done
+//
+// behind adminGuard: only programs of the host (or holders of AdminToken)
+// are served, never a web page in a browser.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
@@ -154,7 +157,7 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		writeJSON(w, stats)
 	})
-	return mux
+	return newAdminGuard(d.AdminListen, d.AdminToken).wrap(mux)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

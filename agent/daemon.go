@@ -50,7 +50,10 @@ type Daemon struct {
 	// bound, so `s3ferry status` and `s3ferry sync` find the daemon.
 	AdminListen   string
 	AdminAddrFile string
-	Version       string // shown by /status
+	// AdminToken, when set, is the bearer token every admin request must
+	// carry; it must be set when AdminListen is not loopback.
+	AdminToken string
+	Version    string // shown by /status
 
 	pipe    *Pipeline
 	metrics *metrics

@@ -59,7 +59,8 @@ type sourceConfig struct {
 }
 
 type adminConfig struct {
-	Listen string `yaml:"listen"`
+	Listen    string `yaml:"listen"`
+	TokenFile string `yaml:"token-file"`
 }
 
 type daemonConfig struct {

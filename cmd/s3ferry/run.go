@@ -30,6 +30,7 @@ func daemonFlags() []cli.Flag {
 	const d = "Daemon"
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagAdminListen, Usage: "admin endpoint `ADDR` (/metrics, /healthz, /status); off disables it", Value: DefaultAdminListen, Category: d},
+		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every admin request must carry; required off loopback", Category: d},
 		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this often (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
@@ -64,7 +65,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return runCmd{settings: s, log: log}.Run(c.Context)
+			token, err := daemonAdminToken(s)
+			if err != nil {
+				return usageError{err}
+			}
+			return runCmd{settings: s, adminToken: token, log: log}.Run(c.Context)
 		},
 	}
 }
@@ -72,7 +77,8 @@ Examples:
 // runCmd is `s3ferry run` with its flags turned into plain values.
 type runCmd struct {
 	settings
-	log *slog.Logger
+	adminToken string
+	log        *slog.Logger
 }
 
 func (cmd runCmd) Run(ctx context.Context) error {
@@ -90,6 +96,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		FullRescanInterval: cmd.daemon.fullRescanInterval,
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
 		AdminListen:        cmd.admin,
+		AdminToken:         cmd.adminToken,
 		Version:            versionString(),
 	}
 	if d.AdminListen != "" {

@@ -23,7 +23,9 @@ type settings struct {
 	s3        uploader.Config
 	sources   []*agent.Source
 	admin     string // admin endpoint address; "" is off
-	daemon    daemonSettings
+	// adminTokenFile holds the admin endpoint's bearer token; "": none.
+	adminTokenFile string
+	daemon         daemonSettings
 }
 
 // daemonSettings are the knobs only `run` uses.
@@ -143,12 +145,13 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		}
 	}
 	s := settings{
-		indexDir:  pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
-		logFormat: pick(c, flagLogFormat, fc.LogFormat, "text"),
-		logLevel:  pick(c, flagLogLevel, fc.LogLevel, "info"),
-		settle:    pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
-		workers:   pickInt(c, flagWorkers, fc.Upload.Workers, agent.DefaultWorkers),
-		admin:     pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
+		indexDir:       pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
+		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
+		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
+		settle:         pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
+		workers:        pickInt(c, flagWorkers, fc.Upload.Workers, agent.DefaultWorkers),
+		admin:          pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
+		adminTokenFile: pick(c, flagAdminTokenFile, fc.Admin.TokenFile, ""),
 		daemon: daemonSettings{
 			rescanInterval:     pickDuration(c, flagRescanInterval, fc.Daemon.RescanInterval, agent.DefaultRescanInterval),
 			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, agent.DefaultFullRescanInterval),

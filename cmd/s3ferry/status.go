@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,6 +32,7 @@ Examples:
  2. s3ferry status --config /etc/s3ferry/s3ferry.yml --json | jq .sources`,
 		Flags: append(configFlags(),
 			&cli.StringFlag{Name: flagAdminListen, Usage: "the daemon's admin endpoint `ADDR` (default: from the index directory, then the config)"},
+			&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the daemon's admin bearer token (default: admin.token-file of the config)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the state as JSON"},
 		),
 		Action: func(c *cli.Context) error {
@@ -127,53 +126,15 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 // errNoDaemon means no daemon answered at the admin address.
 var errNoDaemon = errors.New("no daemon running")
 
-// daemonURL finds the running daemon's admin endpoint: the address it wrote
-// into the index directory, else the configured one.
-func daemonURL(s settings) (string, error) {
-	addr := s.admin
-	if b, err := os.ReadFile(adminAddrFile(s.indexDir)); err == nil {
-		addr = strings.TrimSpace(string(b))
-	}
-	if addr == "" {
-		return "", errNoDaemon
-	}
-	return "http://" + addr, nil
-}
-
 // daemonStatus asks the daemon for its status.
 func daemonStatus(ctx context.Context, s settings) (agent.Status, error) {
 	var st agent.Status
-	base, err := daemonURL(s)
+	client, err := newDaemonClient(s)
 	if err != nil {
 		return st, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err = callDaemon(ctx, http.MethodGet, base+"/status", &st)
+	err = client.call(ctx, http.MethodGet, "/status", &st)
 	return st, err
-}
-
-// callDaemon sends one request to the admin endpoint and decodes the JSON
-// answer into out. A daemon that does not answer is errNoDaemon.
-func callDaemon(ctx context.Context, method, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return errNoDaemon
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("daemon at %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("read daemon answer from %s: %w", url, err)
-	}
-	return nil
 }

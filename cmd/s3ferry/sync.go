@@ -114,16 +114,16 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 // for it.
 func (cmd syncCmd) viaDaemon(ctx context.Context) (agent.Stats, error) {
 	var stats agent.Stats
-	base, err := daemonURL(cmd.settings)
+	client, err := newDaemonClient(cmd.settings)
 	if err != nil {
 		return stats, err
 	}
-	url := base + "/sync"
+	path := "/sync"
 	if cmd.full {
-		url += "?full=1"
+		path += "?full=1"
 	}
-	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "daemon", base, "full", cmd.full)
-	err = callDaemon(ctx, http.MethodPost, url, &stats)
+	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "daemon", client.base, "full", cmd.full)
+	err = client.call(ctx, http.MethodPost, path, &stats)
 	return stats, err
 }
 
