@@ -30,8 +30,10 @@ export S3FERRY_MINIO := $(MINIO)
 export S3FERRY_MC    := $(MC)
 
 SCALE ?= 100000
+# fuzz: how long each fuzz target runs.
+FUZZTIME ?= 30s
 
-.PHONY: all build run test check bench packages clean tools
+.PHONY: all build run test check bench packages clean tools fuzz
 
 all: build
 
@@ -49,6 +51,17 @@ run: build $(MINIO)
 ## test: every test, unit and integration, with the race detector.
 test: $(MINIO) $(MC)
 	$(GO) test -race -count=1 -timeout 60m ./...
+
+## fuzz: every fuzz target for FUZZTIME each (go test -fuzz takes one at a time);
+## a crasher lands in the package's testdata/fuzz/ and fails the run. make test
+## already runs every target over its committed corpus.
+fuzz:
+	@set -e; for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
+	  for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -c6-); do \
+	    echo "fuzz $$target in $$dir for $(FUZZTIME)"; \
+	    $(GO) test $$dir -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
 
 ## check: formatting, vet, staticcheck, go.mod tidiness.
 check: $(STATICCHECK)

@@ -44,12 +44,33 @@ func TestRecordSize(t *testing.T) {
 
 func FuzzRecord(f *testing.F) {
 	f.Add([]byte{1, 2, 3}, int64(1), int64(-2), uint64(3), uint64(math.MaxUint64), "etag", "", "CRC32C:x", int64(5))
+	f.Add(appendRecord(nil, Record{Size: 1, ETag: "e"}), int64(0), int64(0), uint64(0), uint64(0), "", "", "", int64(0))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, int64(0), int64(0), uint64(0), uint64(0), "", "", "", int64(0))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, int64(0), int64(0), uint64(0), uint64(0), "", "", "", int64(0))
 	f.Add([]byte{}, int64(math.MinInt64), int64(0), uint64(0), uint64(0), "", "\xff", "", int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, data []byte, size, mtime int64, inode, hash uint64, etag, vid, cs string, up int64) {
-		decodeRecord(data) // must not panic on any bytes
-		decodePending(data)
-		decodeState(data)
-		decodeCounts(data)
+		// Any bytes: a value or an error, never a panic; a value decoded
+		// without error encodes to bytes that decode to it again.
+		if r, err := decodeRecord(data); err == nil {
+			if again, err := decodeRecord(appendRecord(nil, r)); err != nil || again != r {
+				t.Fatalf("decodeRecord(%x) = %+v, re-encoded: %+v, %v", data, r, again, err)
+			}
+		}
+		if p, err := decodePending(data); err == nil {
+			if again, err := decodePending(appendPending(nil, p)); err != nil || again != p {
+				t.Fatalf("decodePending(%x) = %+v, re-encoded: %+v, %v", data, p, again, err)
+			}
+		}
+		if s, err := decodeState(data); err == nil {
+			if again, err := decodeState(appendState(nil, s)); err != nil || again != s {
+				t.Fatalf("decodeState(%x) = %+v, re-encoded: %+v, %v", data, s, again, err)
+			}
+		}
+		if c, err := decodeCounts(data); err == nil {
+			if again, err := decodeCounts(appendCounts(nil, c)); err != nil || again != c {
+				t.Fatalf("decodeCounts(%x) = %+v, re-encoded: %+v, %v", data, c, again, err)
+			}
+		}
 
 		want := Record{Size: size, MtimeNs: mtime, Inode: inode, Hash: hash, ETag: etag, VersionID: vid, Checksum: cs, UploadedNs: up}
 		got, err := decodeRecord(appendRecord(nil, want))
@@ -59,6 +80,10 @@ func FuzzRecord(f *testing.F) {
 		p := Pending{Seq: inode, QueuedNs: mtime}
 		if got, err := decodePending(appendPending(nil, p)); err != nil || got != p {
 			t.Fatalf("round trip of %+v = %+v, %v", p, got, err)
+		}
+		st := SourceState{FullWalkNs: up}
+		if got, err := decodeState(appendState(nil, st)); err != nil || got != st {
+			t.Fatalf("round trip of %+v = %+v, %v", st, got, err)
 		}
 		c := counts{records: size, pending: up}
 		if got, err := decodeCounts(appendCounts(nil, c)); err != nil || got != c {

@@ -96,20 +96,38 @@ func parseByteSize(s string) (int64, error) {
 
 // loadFile reads and strictly decodes a configuration file.
 func loadFile(path string) (fileConfig, error) {
-	var fc fileConfig
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fc, fmt.Errorf("read config: %w", err)
+		return fileConfig{}, fmt.Errorf("read config: %w", err)
 	}
+	fc, err := parseConfig(data)
+	if err != nil {
+		return fileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return fc, nil
+}
+
+// parseConfig strictly decodes a configuration: an unknown key is an error.
+func parseConfig(data []byte) (fileConfig, error) {
+	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return fc, nil // an empty file means all defaults
+			return fileConfig{}, nil // an empty file means all defaults
 		}
-		return fc, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+		return fileConfig{}, errors.New(yamlMessage(err))
 	}
-	return fc, nil
+	// A second document (after "---") would be ignored, typos and all.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return fc, nil
+	case err != nil:
+		return fileConfig{}, errors.New(yamlMessage(err))
+	default:
+		return fileConfig{}, fmt.Errorf("line %d: a second YAML document: put the whole configuration in one, without ---", next.Line)
+	}
 }
 
 // yamlMessage folds yaml.v3's multi-line errors into one line and says

@@ -45,3 +45,10 @@ func TestEmptyConfigIsDefaults(t *testing.T) {
 		t.Fatalf("empty file: %v", err)
 	}
 }
+
+func TestConfigSecondDocumentRefused(t *testing.T) {
+	_, err := parseConfig([]byte("settle: 1s\n---\nsetle: 2s\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: a second YAML document") {
+		t.Fatalf("parseConfig of two documents: %v, want an error naming line 2 (the ---)", err)
+	}
+}
