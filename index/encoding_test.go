@@ -51,26 +51,10 @@ func FuzzRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, size, mtime int64, inode, hash uint64, etag, vid, cs string, up int64) {
 		// Any bytes: a value or an error, never a panic; a value decoded
 		// without error encodes to bytes that decode to it again.
-		if r, err := decodeRecord(data); err == nil {
-			if again, err := decodeRecord(appendRecord(nil, r)); err != nil || again != r {
-				t.Fatalf("decodeRecord(%x) = %+v, re-encoded: %+v, %v", data, r, again, err)
-			}
-		}
-		if p, err := decodePending(data); err == nil {
-			if again, err := decodePending(appendPending(nil, p)); err != nil || again != p {
-				t.Fatalf("decodePending(%x) = %+v, re-encoded: %+v, %v", data, p, again, err)
-			}
-		}
-		if s, err := decodeState(data); err == nil {
-			if again, err := decodeState(appendState(nil, s)); err != nil || again != s {
-				t.Fatalf("decodeState(%x) = %+v, re-encoded: %+v, %v", data, s, again, err)
-			}
-		}
-		if c, err := decodeCounts(data); err == nil {
-			if again, err := decodeCounts(appendCounts(nil, c)); err != nil || again != c {
-				t.Fatalf("decodeCounts(%x) = %+v, re-encoded: %+v, %v", data, c, again, err)
-			}
-		}
+		reencodes(t, data, decodeRecord, appendRecord)
+		reencodes(t, data, decodePending, appendPending)
+		reencodes(t, data, decodeState, appendState)
+		reencodes(t, data, decodeCounts, appendCounts)
 
 		want := Record{Size: size, MtimeNs: mtime, Inode: inode, Hash: hash, ETag: etag, VersionID: vid, Checksum: cs, UploadedNs: up}
 		got, err := decodeRecord(appendRecord(nil, want))
@@ -90,4 +74,17 @@ func FuzzRecord(f *testing.F) {
 			t.Fatalf("round trip of %+v = %+v, %v", c, got, err)
 		}
 	})
+}
+
+// reencodes checks that a value decoded from data without error encodes to
+// bytes that decode to it again.
+func reencodes[T comparable](t *testing.T, data []byte, decode func([]byte) (T, error), encode func([]byte, T) []byte) {
+	t.Helper()
+	v, err := decode(data)
+	if err != nil {
+		return
+	}
+	if again, err := decode(encode(nil, v)); err != nil || again != v {
+		t.Fatalf("decoded %x to %+v; re-encoded and decoded: %+v, %v", data, v, again, err)
+	}
 }
