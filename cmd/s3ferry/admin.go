@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +27,9 @@ func adminToken(s settings) (string, error) {
 		return "", nil
 	}
 	f, err := os.Open(s.adminTokenFile)
+	if errors.Is(err, fs.ErrPermission) {
+		return "", fmt.Errorf("admin.token-file: %w (run as root or as a member of the file's group)", err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("admin.token-file: %w", err)
 	}
