@@ -130,7 +130,8 @@ func parseConfig(data []byte) (fileConfig, error) {
 	}
 }
 
-// yamlMessage folds yaml.v3's multi-line errors into one line and says
+// yamlMessage folds yaml.v3's multi-line errors into one line (escaping
+// the line breaks of a quoted value) and says
 // "unknown key" where it says "field ... not found in type".
 func yamlMessage(err error) string {
 	var te *yaml.TypeError
@@ -145,7 +146,8 @@ func yamlMessage(err error) string {
 				m = before + ": unknown key " + name
 			}
 		}
-		msgs[i] = m
+		// A quoted multi-line value must not break the message's line.
+		msgs[i] = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(m)
 	}
 	return strings.Join(msgs, "; ")
 }
