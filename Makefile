@@ -96,7 +96,7 @@ clean:
 # s3ferry (cmd/s3ferry-notices reads them from the binary and the module
 # cache). It is checked in; `make check` fails when it is stale.
 NOTICES        ?= THIRD_PARTY_NOTICES
-NOTICES_BINARY := bin/notices/s3ferry
+NOTICES_BINARY ?= bin/notices/s3ferry
 # $(call write_notices,FILE): build s3ferry as the packages do, write its notices to FILE.
 write_notices = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(NOTICES_BINARY) ./cmd/s3ferry && \
 	$(GO) run ./cmd/s3ferry-notices -o $(1) $(NOTICES_BINARY)
@@ -110,7 +110,7 @@ RELEASE_NAME    = s3ferry_$(VERSION:v%=%)_linux_$(1)
 RELEASE_DOCS   := LICENSE THIRD_PARTY_NOTICES README.md CHANGELOG.md
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: notices notices-check release
+.PHONY: notices notices-check release release-sums
 check: notices-check
 
 ## notices: regenerate THIRD_PARTY_NOTICES from the modules linked into s3ferry.
@@ -124,7 +124,7 @@ notices-check:
 	  { echo "$(NOTICES) is stale (the linked modules changed): run make notices and commit it"; exit 1; }
 
 ## release: VERSION=v0.x.y → $(RELEASE_DIR): per arch a tar.gz (binary, licences, docs), .deb and .rpm; SHA256SUMS, signed with SIGNING_KEY.
-release: $(NFPM)
+release: $(NFPM) notices-check
 	@case '$(VERSION)' in v[0-9]*.[0-9]*.[0-9]*) ;; \
 	  *) echo "make release: VERSION=$(VERSION) is not a release version: make release VERSION=v0.x.y"; exit 2 ;; esac
 	@[ "$$(git describe --tags --exact-match 2>/dev/null)" = '$(VERSION)' ] || \
@@ -140,6 +140,12 @@ release: $(NFPM)
 	    gzip -n > $(RELEASE_DIR)/$$name.tar.gz; \
 	  rm -rf bin/release/$$name; \
 	done
+	@$(MAKE) --no-print-directory release-sums
+	@echo "release $(VERSION) in $(RELEASE_DIR):"; ls -1 $(RELEASE_DIR)
+
+# release-sums: SHA256SUMS of what is in RELEASE_DIR, always; SHA256SUMS.asc when SIGNING_KEY is set.
+release-sums:
+	rm -f $(RELEASE_DIR)/SHA256SUMS $(RELEASE_DIR)/SHA256SUMS.asc
 	cd $(RELEASE_DIR) && sha256sum -- *.tar.gz *.deb *.rpm > SHA256SUMS
 	@if [ -n '$(SIGNING_KEY)' ]; then \
 	  gpg --batch --yes --local-user '$(SIGNING_KEY)' --armor --detach-sign --output $(RELEASE_DIR)/SHA256SUMS.asc $(RELEASE_DIR)/SHA256SUMS && \
@@ -147,4 +153,3 @@ release: $(NFPM)
 	else \
 	  echo "SHA256SUMS is not signed: no SIGNING_KEY (make release VERSION=$(VERSION) SIGNING_KEY=<gpg key id> signs it)"; \
 	fi
-	@echo "release $(VERSION) in $(RELEASE_DIR):"; ls -1 $(RELEASE_DIR)
