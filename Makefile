@@ -97,9 +97,12 @@ clean:
 # cache). It is checked in; `make check` fails when it is stale.
 NOTICES        ?= THIRD_PARTY_NOTICES
 NOTICES_BINARY ?= bin/notices/s3ferry
-# $(call write_notices,FILE): build s3ferry as the packages do, write its notices to FILE.
-write_notices = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(NOTICES_BINARY) ./cmd/s3ferry && \
-	$(GO) run ./cmd/s3ferry-notices -o $(1) $(NOTICES_BINARY)
+# s3ferry built as the packages build it; the notices are the same for every architecture.
+build_notices_binary = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(NOTICES_BINARY) ./cmd/s3ferry
+# $(call check_notices,BINARY): fail unless $(NOTICES) is what the modules linked into BINARY make.
+check_notices = $(GO) run ./cmd/s3ferry-notices -o $(1).notices $(1) && \
+	{ cmp -s $(1).notices $(NOTICES) || \
+	  { echo "$(NOTICES) is stale (the modules linked into s3ferry changed): run make notices and commit it"; exit 1; }; }
 
 # Releases: RELEASE_ARCHES are Go architectures; SIGNING_KEY a gpg key id
 # (environment or make variable) that signs SHA256SUMS; unset, it is not signed.
@@ -115,16 +118,17 @@ check: notices-check
 
 ## notices: regenerate THIRD_PARTY_NOTICES from the modules linked into s3ferry.
 notices:
-	$(call write_notices,$(NOTICES))
+	$(build_notices_binary)
+	$(GO) run ./cmd/s3ferry-notices -o $(NOTICES) $(NOTICES_BINARY)
 
 ## notices-check (part of check): fails when $(NOTICES) is not what `make notices` writes.
 notices-check:
-	@$(call write_notices,$(NOTICES_BINARY).notices)
-	@cmp -s $(NOTICES_BINARY).notices $(NOTICES) || \
-	  { echo "$(NOTICES) is stale (the linked modules changed): run make notices and commit it"; exit 1; }
+	@$(build_notices_binary)
+	@$(call check_notices,$(NOTICES_BINARY))
 
-## release: VERSION=v0.x.y → $(RELEASE_DIR): per arch a tar.gz (binary, licences, docs), .deb and .rpm; SHA256SUMS, signed with SIGNING_KEY.
-release: $(NFPM) notices-check
+## release: VERSION=v0.x.y → $(RELEASE_DIR): per arch a tar.gz (binary, licences, docs), .deb and .rpm
+## (each binary's notices checked); SHA256SUMS, signed with SIGNING_KEY.
+release: $(NFPM)
 	@case '$(VERSION)' in v[0-9]*.[0-9]*.[0-9]*) ;; \
 	  *) echo "make release: VERSION=$(VERSION) is not a release version: make release VERSION=v0.x.y"; exit 2 ;; esac
 	@[ "$$(git describe --tags --exact-match 2>/dev/null)" = '$(VERSION)' ] || \
@@ -133,6 +137,7 @@ release: $(NFPM) notices-check
 	mkdir -p $(RELEASE_DIR)
 	set -e; for arch in $(RELEASE_ARCHES); do \
 	  $(MAKE) --no-print-directory packages ARCH=$$arch VERSION=$(VERSION) DIST=$(RELEASE_DIR); \
+	  $(call check_notices,bin/linux-$$arch/s3ferry); \
 	  name=$(call RELEASE_NAME,$$arch); \
 	  mkdir -p bin/release/$$name; \
 	  cp bin/linux-$$arch/s3ferry $(RELEASE_DOCS) bin/release/$$name/; \

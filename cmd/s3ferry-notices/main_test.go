@@ -45,7 +45,7 @@ func TestNoticesCheck(t *testing.T) {
 	if err == nil {
 		t.Fatalf("make notices-check passed on a stale file:\n%s", out)
 	}
-	if want := "is stale (the linked modules changed): run make notices and commit it"; !strings.Contains(out, want) {
+	if want := notices + " is stale (the modules linked into s3ferry changed): run make notices and commit it"; !strings.Contains(out, want) {
 		t.Errorf("make notices-check printed %q, want %q", out, want)
 	}
 }
