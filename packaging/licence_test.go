@@ -50,10 +50,7 @@ func TestPackageLicences(t *testing.T) {
 // Apache-2.0 licence paragraph it names.
 func checkDEP5(tb testing.TB, path string) {
 	tb.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	data := readFile(tb, path)
 	var paras []map[string]string // field → value, continuation lines joined
 	for _, p := range strings.Split(strings.TrimSpace(string(data)), "\n\n") {
 		fields := map[string]string{}
@@ -103,11 +100,7 @@ func checkNotices(tb testing.TB, binary, notices string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	data, err := os.ReadFile(notices)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	text := string(data)
+	text := string(readFile(tb, notices))
 	if len(info.Deps) < 10 {
 		tb.Fatalf("%s has %d modules in its build information, want the dozens s3ferry links", binary, len(info.Deps))
 	}
@@ -125,10 +118,15 @@ func checkNotices(tb testing.TB, binary, notices string) {
 
 func sha256File(tb testing.TB, path string) string {
 	tb.Helper()
+	sum := sha256.Sum256(readFile(tb, path))
+	return hex.EncodeToString(sum[:])
+}
+
+func readFile(tb testing.TB, path string) []byte {
+	tb.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	return data
 }
