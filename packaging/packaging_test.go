@@ -66,15 +66,17 @@ func packages(tb testing.TB) (deb, rpm string) {
 	return debFile, rpmFile
 }
 
-// shipped is what the packages must hold, and nothing else: every file with
-// its mode (owner and group are root), the configuration file marked so
-// that upgrades keep it, and the licence files only one format has.
-var shipped = []struct {
+type shippedFile struct {
 	path   string
 	mode   fs.FileMode
 	config bool
 	only   string // "deb" or "rpm": only in that format
-}{
+}
+
+// shipped is what the packages must hold, and nothing else: every file with
+// its mode (owner and group are root), the configuration file marked so
+// that upgrades keep it, and the licence files only one format has.
+var shipped = []shippedFile{
 	{"/usr/bin/s3ferry", 0o755, false, ""},
 	{"/usr/lib/systemd/system/s3ferry.service", 0o644, false, ""},
 	{"/usr/lib/systemd/system/s3ferry-catchup.service", 0o644, false, ""},
@@ -88,6 +90,17 @@ var shipped = []struct {
 	{"/usr/share/doc/s3ferry/THIRD_PARTY_NOTICES", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/copyright", 0o644, false, "deb"},
 	{"/usr/share/licenses/s3ferry/LICENSE", 0o644, false, "rpm"},
+}
+
+// shippedIn returns what the package of format ("deb" or "rpm") holds.
+func shippedIn(format string) []shippedFile {
+	var in []shippedFile
+	for _, f := range shipped {
+		if f.only == "" || f.only == format {
+			in = append(in, f)
+		}
+	}
+	return in
 }
 
 // entry is one path of a package listing.
@@ -188,10 +201,7 @@ func TestRPMContents(t *testing.T) {
 func checkListing(t *testing.T, got map[string]entry, format string) {
 	t.Helper()
 	want := map[string]entry{}
-	for _, f := range shipped {
-		if f.only != "" && f.only != format {
-			continue
-		}
+	for _, f := range shippedIn(format) {
 		want[f.path] = entry{mode: f.mode.String(), owner: "root/root", config: f.config}
 		for dir := filepath.Dir(f.path); format == "deb" && dir != "/"; dir = filepath.Dir(dir) {
 			if _, ok := want[dir]; !ok {
