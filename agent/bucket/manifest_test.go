@@ -1,4 +1,4 @@
-package agent
+package bucket
 
 import (
 	"net/url"
