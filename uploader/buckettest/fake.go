@@ -122,7 +122,9 @@ func (f *Fake) nextID() string {
 	return fmt.Sprintf("%016d", f.seq)
 }
 
-// add stores a new version of key and returns it; under mu.
+// add stores a new version of key and returns it: with versioning
+// Enabled under a new ID, else as the "null" version, which it replaces;
+// under mu.
 func (f *Fake) add(key string, v *version) *version {
 	v.modified = f.Now()
 	if f.VersioningStatus == uploader.VersioningEnabled {
@@ -430,6 +432,11 @@ func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error
 		if len(f.objects[key]) == 0 {
 			delete(f.objects, key)
 		}
+		return "", nil
+	}
+	if f.VersioningStatus == "" {
+		// Never versioned: the object goes, no marker stays.
+		delete(f.objects, key)
 		return "", nil
 	}
 	v := f.add(key, &version{deleted: true})
