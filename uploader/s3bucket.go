@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -163,16 +164,11 @@ func (b *s3Bucket) Head(ctx context.Context, key, versionID string) (Object, err
 	if err != nil {
 		return Object{}, fmt.Errorf("head %s: %w", key, notFound(err))
 	}
-	return Object{
-		Key: key, VersionID: aws.ToString(out.VersionId), Size: aws.ToInt64(out.ContentLength),
-		ETag: trimETag(out.ETag), LastModified: aws.ToTime(out.LastModified), Metadata: out.Metadata,
-		Checksums: checksumFields{
+	return objectOf(key, out.VersionId, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.Metadata,
+		checksumFields{
 			CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
 			SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
-		}.values(),
-		Composite: out.ChecksumType == types.ChecksumTypeComposite,
-		Encrypted: encrypted(out.ServerSideEncryption, out.SSECustomerAlgorithm),
-	}, nil
+		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm), nil
 }
 
 func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, Object, error) {
@@ -199,16 +195,25 @@ func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, lengt
 			fmt.Sscan(total, &size)
 		}
 	}
-	return out.Body, Object{
-		Key: key, VersionID: aws.ToString(out.VersionId), Size: size,
-		ETag: trimETag(out.ETag), LastModified: aws.ToTime(out.LastModified), Metadata: out.Metadata,
-		Checksums: checksumFields{
+	return out.Body, objectOf(key, out.VersionId, size, out.ETag, out.LastModified, out.Metadata,
+		checksumFields{
 			CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
 			SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
-		}.values(),
-		Composite: out.ChecksumType == types.ChecksumTypeComposite,
-		Encrypted: encrypted(out.ServerSideEncryption, out.SSECustomerAlgorithm),
-	}, nil
+		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm), nil
+}
+
+// objectOf is the Object a HeadObject or GetObject answer describes.
+func objectOf(key string, version *string, size int64, etag *string, modified *time.Time, meta map[string]string,
+	sums checksumFields, sumType types.ChecksumType, sse types.ServerSideEncryption, customerAlgorithm *string) Object {
+	return Object{
+		Key: key, VersionID: aws.ToString(version), Size: size,
+		ETag: trimETag(etag), LastModified: aws.ToTime(modified), Metadata: meta,
+		Checksums: sums.values(),
+		Composite: sumType == types.ChecksumTypeComposite,
+		// SSE-KMS and SSE-C make an ETag that is not an MD5 of the content.
+		Encrypted: sse == types.ServerSideEncryptionAwsKms || sse == types.ServerSideEncryptionAwsKmsDsse ||
+			aws.ToString(customerAlgorithm) != "",
+	}
 }
 
 func (b *s3Bucket) Delete(ctx context.Context, key, versionID string) (string, error) {
@@ -252,12 +257,6 @@ func (b *s3Bucket) encryption(class *types.StorageClass, sse *types.ServerSideEn
 	if b.cfg.SSEKMSKeyID != "" {
 		*kmsKey = aws.String(b.cfg.SSEKMSKeyID)
 	}
-}
-
-// encrypted reports whether an object's ETag is not an MD5 of its content.
-func encrypted(sse types.ServerSideEncryption, customerAlgorithm *string) bool {
-	return sse == types.ServerSideEncryptionAwsKms || sse == types.ServerSideEncryptionAwsKmsDsse ||
-		aws.ToString(customerAlgorithm) != ""
 }
 
 // notFound makes an S3 answer that the key, version or upload does not
