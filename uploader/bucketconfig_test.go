@@ -19,6 +19,8 @@ func TestReplicationRule(t *testing.T) {
 	}
 	minioAll := &types.ReplicationRuleFilter{And: &types.ReplicationRuleAndOperator{}, Tag: &types.Tag{}} // what MinIO sends
 	tagged := &types.ReplicationRuleFilter{And: &types.ReplicationRuleAndOperator{Prefix: aws.String(""), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}}
+	//lint:ignore SA1019 rules of the old schema still use Prefix
+	oldSchema := types.ReplicationRule{ID: aws.String("r"), Status: types.ReplicationRuleStatusEnabled, Prefix: aws.String("rec/")}
 	tests := []struct {
 		name string
 		rule types.ReplicationRule
@@ -26,7 +28,7 @@ func TestReplicationRule(t *testing.T) {
 	}{
 		{"whole bucket", rule(types.ReplicationRuleStatusEnabled, prefix("")), ReplicationRule{Enabled: true}},
 		{"MinIO's empty filter", rule(types.ReplicationRuleStatusEnabled, minioAll), ReplicationRule{Enabled: true}},
-		{"no filter, old schema prefix", types.ReplicationRule{ID: aws.String("r"), Status: types.ReplicationRuleStatusEnabled, Prefix: aws.String("rec/")}, ReplicationRule{Enabled: true, Prefix: "rec/"}},
+		{"no filter, old schema prefix", oldSchema, ReplicationRule{Enabled: true, Prefix: "rec/"}},
 		{"the prefix", rule(types.ReplicationRuleStatusEnabled, prefix("rec/")), ReplicationRule{Enabled: true, Prefix: "rec/"}},
 		{"disabled", rule(types.ReplicationRuleStatusDisabled, prefix("rec/")), ReplicationRule{Prefix: "rec/"}},
 		{"tagged only", rule(types.ReplicationRuleStatusEnabled, tagged), ReplicationRule{Enabled: true, Tagged: true}},

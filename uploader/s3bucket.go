@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,7 +179,7 @@ func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, lengt
 	}
 	switch {
 	case length == 0:
-		return io.NopCloser(strings.NewReader("")), Object{}, fmt.Errorf("get %s: a range of 0 bytes", key)
+		return nil, Object{}, fmt.Errorf("get %s: a range of 0 bytes", key)
 	case length > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
 	case offset > 0:
@@ -192,7 +193,9 @@ func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, lengt
 	if r := aws.ToString(out.ContentRange); r != "" {
 		// "bytes 0-9/1234": the object's size is after the slash.
 		if _, total, ok := strings.Cut(r, "/"); ok {
-			fmt.Sscan(total, &size)
+			if n, err := strconv.ParseInt(total, 10, 64); err == nil {
+				size = n
+			}
 		}
 	}
 	return out.Body, objectOf(key, out.VersionId, size, out.ETag, out.LastModified, out.Metadata,
