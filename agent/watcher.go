@@ -58,26 +58,32 @@ func (w *watcher) watchSources(now time.Time) {
 
 // wanted reports whether the directory k should be watched at now.
 func (w *watcher) wanted(k fileKey, now time.Time) bool {
-	if k.rel == "" {
+	return k.src.Watched(k.rel, now, w.loc)
+}
+
+// Watched reports whether run watches the directory rel at now: the root,
+// and the directories the filter takes that are inside the look-back
+// window of the layout (partition names read in loc).
+func (s *Source) Watched(rel string, now time.Time, loc *time.Location) bool {
+	if rel == "" {
 		return true
 	}
-	src := k.src
-	if !src.Filter.Dir(k.rel) {
+	if !s.Filter.Dir(rel) {
 		return false
 	}
-	if src.Layout.IsZero() {
+	if s.Layout.IsZero() {
 		return true
 	}
-	from := now.Add(-src.lookback())
+	from := now.Add(-s.lookback())
 	dated := ""
-	for i, name := range strings.Split(k.rel, "/") {
-		if i >= src.Layout.Depth() {
+	for i, name := range strings.Split(rel, "/") {
+		if i >= s.Layout.Depth() {
 			break
 		}
-		if !src.Layout.levels[i].wildcard {
+		if !s.Layout.levels[i].wildcard {
 			dated = path.Join(dated, name)
 		}
-		if _, inside, ok := src.Layout.match(i, dated, from, w.loc); !ok || !inside {
+		if _, inside, ok := s.Layout.match(i, dated, from, loc); !ok || !inside {
 			return false
 		}
 	}
