@@ -258,6 +258,9 @@ func explain(err error) (what, check string) {
 	var respErr *awshttp.ResponseError
 	var apiErr smithy.APIError
 	if errors.As(err, &respErr) && respErr.HTTPStatusCode() != 0 && errors.As(err, &apiErr) {
+		if req := respErr.Response.Request; req != nil && req.URL != nil {
+			endpoint = "endpoint " + req.URL.Scheme + "://" + req.URL.Host
+		}
 		return fmt.Sprintf("%s answered HTTP %d %s: %s", endpoint, respErr.HTTPStatusCode(), apiErr.ErrorCode(), apiErr.ErrorMessage()), ""
 	}
 	return "", ""
