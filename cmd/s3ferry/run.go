@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultAdminListen is where the admin endpoint listens unless told
@@ -91,6 +92,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
 		AdminListen:        cmd.admin,
 		Version:            versionString(),
+		Stalls:             func() int64 { return uploader.Stalls(env.client) },
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
