@@ -1,5 +1,6 @@
 // Package uploader is the S3 side of s3ferry: it builds the S3 client
-// (the SDK's credential chain, region, endpoint, retries, bandwidth limit),
+// (the SDK's credential chain, region, endpoint, timeouts, a watchdog that
+// retries stalled requests, jittered retries, bandwidth limit),
 // checks the bucket before a run, and sends one local file per Upload —
 // small files from one pooled read with a precomputed checksum, large ones
 // as a multipart upload straight from the file. Download brings an object
