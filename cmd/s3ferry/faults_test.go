@@ -154,3 +154,23 @@ func TestSyncHangingRequests(t *testing.T) {
 		t.Errorf("no request hung (%+v): the run proves nothing", st)
 	}
 }
+
+// TestRunCountsStalls: the daemon retries a request that hung and counts
+// it in s3ferry_upload_stalls_total.
+func TestRunCountsStalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := s3test.NewFaultProxy(t, e.srv.Endpoint, 4)
+	d := e.startDaemon(t, "--endpoint-url", p.URL, "--stall-timeout", "1s")
+	p.Set(s3test.Faults{Hangs: 1})
+	writeNow(t, filepath.Join(e.root, day(0), "a.wav"), "first")
+	eventually(t, 30*time.Second, "a request to hang", func() bool { return p.Stats().Hangs > 0 })
+	p.Set(s3test.Faults{})
+	eventually(t, 30*time.Second, "the file in the bucket", func() bool { return e.hasKeys(t, day(0)+"/a.wav") })
+	if got := d.metric(t, "s3ferry_upload_stalls_total"); got < 1 {
+		t.Errorf("s3ferry_upload_stalls_total = %v, want at least 1", got)
+	}
+	if st := d.status(t); st.Totals.Failed != 0 {
+		t.Errorf("status totals %+v, want no failure: a stalled request is retried, not failed", st.Totals)
+	}
+}
