@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -123,8 +124,14 @@ func notRetryable(err error) aws.Ternary {
 //	wait      0.5–1s  1–2s  2–4s  4–8s  8–16s  10–20s
 //
 // With DefaultMaxAttempts a request that keeps failing spends 55 to 111
-// seconds waiting before its file counts as failed.
-func backoff(attempt int, _ error) (time.Duration, error) {
+// seconds waiting before its file counts as failed. A refused connection
+// (nothing listens at the endpoint) gets refusedAttempts at most: enough
+// for a server that restarts, and a wrong or dead endpoint is reported
+// in seconds, not minutes.
+func backoff(attempt int, err error) (time.Duration, error) {
+	if attempt >= refusedAttempts && errors.Is(err, syscall.ECONNREFUSED) {
+		return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+	}
 	d := maxBackoff
 	if attempt < 16 {
 		d = min(time.Second<<max(attempt-1, 0), maxBackoff)

@@ -27,6 +27,10 @@ const (
 	// about 10 minutes of waiting alone.
 	MaxMaxAttempts = 30
 
+	// refusedAttempts is the retry budget of a refused connection (see
+	// backoff), when MaxAttempts is larger.
+	refusedAttempts = 5
+
 	// maxBackoff caps the jittered back-off between two attempts of one
 	// request (the SDK's default).
 	maxBackoff = 20 * time.Second
