@@ -16,10 +16,12 @@ import (
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
-// Fault runs use a short stall timeout so that a hung request costs
-// seconds, not a minute; the tree is small so make test stays fast.
+// The tree of a fault run is small so make test stays fast. The run with
+// hanging requests uses a short stall timeout, so that a hung request costs
+// seconds, not a minute; the others keep the default, so a MinIO slowed by
+// a loaded machine is not taken for a stalled one.
 const (
-	faultStall      = 2 * time.Second
+	faultStall      = 3 * time.Second
 	faultSmallFiles = 200
 	faultSmallSize  = 4 << 10
 	faultLargeSize  = 11 << 20 // 3 parts of 5 MiB
@@ -77,13 +79,14 @@ func (f *faultEnv) fresh(tb testing.TB) *faultEnv {
 // within limit, and checks that it exits 0 with every file's bytes in
 // the bucket and no multipart upload left incomplete. It returns the
 // run's wall time and the proxy's counters.
-func (f *faultEnv) syncThrough(t *testing.T, faults s3test.Faults, seed uint64, limit time.Duration) (time.Duration, s3test.ProxyStats) {
+func (f *faultEnv) syncThrough(t *testing.T, faults s3test.Faults, seed uint64, limit time.Duration, flags ...string) (time.Duration, s3test.ProxyStats) {
 	t.Helper()
 	p := s3test.NewFaultProxy(t, f.srv.Endpoint, seed)
 	p.Set(faults)
 	start := time.Now()
-	r := f.runWithin(t, limit, nil, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--settle", "0s",
-		"--endpoint-url", p.URL, "--part-size", "5MiB", "--stall-timeout", faultStall.String())
+	args := append([]string{"sync", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--settle", "0s",
+		"--endpoint-url", p.URL, "--part-size", "5MiB"}, flags...)
+	r := f.runWithin(t, limit, nil, args...)
 	took := time.Since(start)
 	p.Set(s3test.Faults{}) // the checks below go straight to MinIO anyway
 	if r.code != 0 {
@@ -149,7 +152,7 @@ func TestSyncCutBodies(t *testing.T) {
 func TestSyncHangingRequests(t *testing.T) {
 	t.Parallel()
 	f := newFaultEnv(t)
-	_, st := f.syncThrough(t, s3test.Faults{Hangs: 0.02}, 3, 30*faultStall)
+	_, st := f.syncThrough(t, s3test.Faults{Hangs: 0.02}, 3, 30*faultStall, "--stall-timeout", faultStall.String())
 	if st.Hangs == 0 {
 		t.Errorf("no request hung (%+v): the run proves nothing", st)
 	}
