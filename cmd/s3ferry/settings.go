@@ -192,8 +192,11 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		BandwidthLimit:  float64(bwlimit),
 		Checksum:        pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C"),
 	}
-	if s.s3.MaxAttempts < 1 || s.s3.ConnectTimeout <= 0 || s.s3.StallTimeout <= 0 {
-		return settings{}, fmt.Errorf("max-attempts must be at least 1, connect-timeout and stall-timeout positive")
+	if s.s3.MaxAttempts < 1 {
+		return settings{}, fmt.Errorf("--max-attempts must be at least 1, got %d", s.s3.MaxAttempts)
+	}
+	if s.s3.ConnectTimeout <= 0 || s.s3.StallTimeout <= 0 {
+		return settings{}, fmt.Errorf("--connect-timeout and --stall-timeout must be positive, got %s and %s", s.s3.ConnectTimeout, s.s3.StallTimeout)
 	}
 	if err := s.s3.Validate(); err != nil {
 		return settings{}, err
