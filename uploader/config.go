@@ -23,8 +23,8 @@ const (
 	MaxPartSize int64 = 5 << 30
 
 	// MaxMaxAttempts bounds Config.MaxAttempts: with the back-off capped at
-	// maxBackoff, 30 attempts of a request that never succeeds already take
-	// about 10 minutes of waiting alone.
+	// maxBackoff, 30 attempts of a request that never succeeds already wait
+	// 4 to 9 minutes between them.
 	MaxMaxAttempts = 30
 
 	// refusedAttempts is the retry budget of a refused connection (see

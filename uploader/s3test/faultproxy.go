@@ -75,8 +75,8 @@ type FaultProxy struct {
 	rng         *rand.Rand
 	outageUntil time.Time
 
-	requests, forwarded, bytesForwarded, bytesAnswered           atomic.Int64
-	serverErrors, hangs, lostAnswers, cutBodies, corrupted, refs atomic.Int64
+	requests, forwarded, bytesForwarded, bytesAnswered              atomic.Int64
+	serverErrors, hangs, lostAnswers, cutBodies, corrupted, refused atomic.Int64
 }
 
 // NewFaultProxy starts a proxy to target (an http:// URL such as a
@@ -106,7 +106,7 @@ func StartFaultProxy(target string, seed uint64) (*FaultProxy, error) {
 		URL:    "http://" + ln.Addr().String(),
 		target: u,
 		transport: &http.Transport{
-			Proxy:               nil,
+			Proxy:               nil, // never an HTTP_PROXY of the environment
 			DisableCompression:  true,
 			MaxIdleConnsPerHost: 64,
 		},
@@ -145,7 +145,7 @@ func (p *FaultProxy) Stats() ProxyStats {
 		LostAnswers:    p.lostAnswers.Load(),
 		CutBodies:      p.cutBodies.Load(),
 		Corrupted:      p.corrupted.Load(),
-		Refused:        p.refs.Load(),
+		Refused:        p.refused.Load(),
 	}
 }
 
@@ -222,7 +222,7 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f {
 	case outage:
-		p.refs.Add(1)
+		p.refused.Add(1)
 		p.drop(w)
 	case serverError:
 		p.serverErrors.Add(1)
