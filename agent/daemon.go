@@ -52,6 +52,10 @@ type Daemon struct {
 	AdminAddrFile string
 	Version       string // shown by /status
 
+	// Stalls, when set, counts the S3 requests cancelled for lack of
+	// progress (uploader.Stalls), s3ferry_upload_stalls_total.
+	Stalls func() int64
+
 	pipe    *Pipeline
 	metrics *metrics
 	state   *daemonState
@@ -122,6 +126,7 @@ func (d *Daemon) init() {
 		records:      func() float64 { r, _ := d.counts(); return float64(r) },
 		pendingBytes: func() float64 { _, b, _ := d.pipe.InFlight(); return float64(b) },
 		inFlight:     func() float64 { n, _, _ := d.pipe.InFlight(); return float64(n) },
+		stalls:       d.Stalls,
 	})
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)

@@ -93,6 +93,9 @@ func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err e
 	case reason == "network":
 		e.fatal = true
 		e.msg = fmt.Sprintf("cannot reach endpoint %s: check --endpoint-url, the network and proxies (%v)", endpoint, err)
+		if what, check := explain(err); what != "" {
+			e.msg = fmt.Sprintf("cannot reach bucket %s: %s: %s", bucket, what, check)
+		}
 	default:
 		e.msg = fmt.Sprintf("check bucket %s: %v", bucket, err)
 	}

@@ -1,6 +1,7 @@
 // Package uploader is the S3 side of s3ferry, and the only package that
 // imports the S3 SDK's service packages. It builds the S3 client (the SDK's
-// credential chain, region, endpoint, retries, bandwidth limit) and checks
+// credential chain, region, endpoint, timeouts, a watchdog that retries
+// stalled requests, jittered retries, bandwidth limit) and checks
 // the bucket before a run. Bucket is everything s3ferry asks of a bucket,
 // with its contract in the method comments; NewBucket is the S3
 // implementation, with the parallel listing that splits the key space at

@@ -79,7 +79,7 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 	}
 	res, err := u.upload(ctx, job)
 	if err != nil {
-		return Result{}, fmt.Errorf("upload %s: %w", job.Key, err)
+		return Result{}, fmt.Errorf("upload %s: %w", job.Key, describe(err))
 	}
 	return res, nil
 }

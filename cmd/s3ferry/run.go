@@ -91,6 +91,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
 		AdminListen:        cmd.admin,
 		Version:            versionString(),
+		Stalls:             env.uploader.Stalls,
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
