@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -345,15 +344,6 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.
 		}
 	}
 	return nil
-}
-
-// stat is lstat, or stat when links are followed.
-func (s *Source) stat(rel string) (fs.FileInfo, error) {
-	abs := filepath.Join(s.Root, filepath.FromSlash(rel))
-	if s.FollowSymlinks {
-		return os.Stat(abs)
-	}
-	return os.Lstat(abs)
 }
 
 func (p *Pipeline) land(flight string) {
