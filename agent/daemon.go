@@ -186,8 +186,14 @@ func (d *Daemon) counts() (records, pending int64) {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	log := d.Options.Logger
+	// The watcher first: if inotify cannot start, nothing else has.
+	w, err := d.openWatcher()
+	if err != nil {
+		return err
+	}
 	stopAdmin, err := d.serveAdmin()
 	if err != nil {
+		_ = w.close()
 		return err
 	}
 	defer stopAdmin()
@@ -205,7 +211,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 
 	// From here on, every path waits for the pool.
-	intakeErr := d.intake(intake)
+	intakeErr := d.intake(intake, w)
 	close(d.stopping)
 	d.pipe.Close()
 	select {
@@ -225,13 +231,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
-// intake runs the goroutines that find files and feed the pool, and the
-// index's garbage collection, until ctx ends or one of them fails.
-func (d *Daemon) intake(ctx context.Context) error {
-	w, err := d.openWatcher()
-	if err != nil {
-		return err
-	}
+// intake runs the goroutines that find files (with w, which the loop
+// closes) and feed the pool, and the index's garbage collection, until ctx
+// ends or one of them fails.
+func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.loop(gctx, w) })
 	g.Go(func() error { return d.submitter(gctx) })

@@ -1,8 +1,18 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -31,4 +41,191 @@ func TestWatchOverflowTriggersRescan(t *testing.T) {
 	if got := testutil.ToFloat64(d.metrics.overflows); got != 1 {
 		t.Fatalf("overflow counter = %v, want 1", got)
 	}
+}
+
+// TestDaemonRunWaitsForThePoolWhenTheWatcherFails: when inotify cannot
+// start, Run returns its error with none of its goroutines (the upload pool
+// above all) still running, so the caller may close the index.
+func TestDaemonRunWaitsForThePoolWhenTheWatcherFails(t *testing.T) {
+	d := &Daemon{
+		Index:       index.NewMemory(),
+		Uploader:    &fakeUploader{},
+		openWatcher: func() (*watcher, error) { return nil, errors.New("start inotify: too many open files") },
+	}
+	err := d.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "start inotify") {
+		t.Fatalf("Run = %v, want the watcher's error", err)
+	}
+	if left := runningDaemonGoroutines(); len(left) > 0 {
+		t.Fatalf("Run returned while %d of its goroutines ran on, e.g.:\n%s", len(left), left[0])
+	}
+}
+
+// runningDaemonGoroutines returns the stacks of the goroutines that are
+// inside a function a daemon's goroutine runs, or that Daemon.Run started.
+func runningDaemonGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var left []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, fn := range []string{"(*Pipeline).Run(", "(*Pipeline).work(", "(*Daemon).loop(", "(*Daemon).submitter(", "(*Daemon).rescanner(", "(*Daemon).collectGarbage(", "(*Daemon).Run in goroutine"} {
+			if strings.Contains(g, "agent."+fn) {
+				left = append(left, g)
+				break
+			}
+		}
+	}
+	return left
+}
+
+// gcIndex records whether a garbage collection overlapped Close or came
+// after it. Its third GC ends the daemon's context and takes a while.
+type gcIndex struct {
+	index.Store
+	stop func()
+
+	mu         sync.Mutex
+	runs       int
+	running    bool
+	closed     bool
+	overlapped bool
+}
+
+func (x *gcIndex) GC() error {
+	x.mu.Lock()
+	x.runs++
+	x.running = true
+	x.overlapped = x.overlapped || x.closed
+	third := x.runs == 3
+	x.mu.Unlock()
+	if third {
+		x.stop()
+		time.Sleep(20 * time.Millisecond) // a GC that outlives the daemon's context
+	}
+	x.mu.Lock()
+	x.running = false
+	x.mu.Unlock()
+	return nil
+}
+
+func (x *gcIndex) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.overlapped = x.overlapped || x.running
+	x.closed = true
+	return nil
+}
+
+func TestDaemonIndexGCEndsBeforeRunReturns(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	idx := &gcIndex{Store: index.NewMemory(), stop: cancel}
+	d := &Daemon{Index: idx, Uploader: &fakeUploader{}, IndexGCInterval: time.Millisecond}
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if idx.runs < 3 {
+		t.Fatalf("%d index GCs, want at least 3 (every IndexGCInterval)", idx.runs)
+	}
+	if idx.overlapped {
+		t.Fatal("an index GC was still running when Run returned and the index was closed")
+	}
+}
+
+// TestDaemonCatchUpWalksLikeSync: the daemon's rescans, asked for through
+// the admin endpoint as `s3ferry sync` does, follow sync's rule (the first
+// walk of a source is a full one and is recorded; later ones walk the
+// look-back partitions; a full one walks everything) and answer their own
+// counts.
+func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
+	root := t.TempDir()
+	today := time.Now().Format("2006-01-02")
+	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
+	writeFile(t, root, today+"/a.wav", "a")
+	writeFile(t, root, old+"/b.wav", "b")
+	writeFile(t, root, "loose.txt", "c")
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "2006-01-02")
+	addrFile := filepath.Join(t.TempDir(), "admin.addr")
+	d := &Daemon{Sources: []*Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	catchUp := func(query string) Stats {
+		t.Helper()
+		return postSync(t, ctx, addrFile, query)
+	}
+
+	// The first rescan, at start or this one, walks the whole tree.
+	catchUp("")
+	if up.count() != 3 {
+		t.Fatalf("%d files sent after the first rescan, want 3 (a full walk)", up.count())
+	}
+	if st, err := idx.State(src.ID()); err != nil || st.FullWalkNs == 0 {
+		t.Fatalf("state %+v, %v: the full walk is not recorded", st, err)
+	}
+
+	writeFile(t, root, today+"/new.wav", "n")
+	writeFile(t, root, old+"/late.wav", "l")
+	late := "p/" + old + "/late.wav"
+	if got := catchUp(""); got.Scanned != 2 || slices.Contains(up.keys(), late) {
+		t.Fatalf("partition rescan: %+v, sent %v; want today's 2 files scanned and the old partition left alone", got, up.keys())
+	}
+	if got := catchUp("?full=1"); got.Scanned != 5 || !slices.Contains(up.keys(), late) {
+		t.Fatalf("full rescan: %+v, sent %v; want 5 scanned and the late file sent", got, up.keys())
+	}
+}
+
+// postSync asks the daemon whose admin address is in addrFile, once it has
+// written it, for a catch-up rescan, and returns its counts.
+func postSync(tb testing.TB, ctx context.Context, addrFile, query string) Stats {
+	tb.Helper()
+	var addr []byte
+	for {
+		var err error
+		if addr, err = os.ReadFile(addrFile); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("no admin address in %s: %v", addrFile, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	url := "http://" + strings.TrimSpace(string(addr)) + "/sync" + query
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats Stats
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("POST %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		tb.Fatalf("POST %s: %v", url, err)
+	}
+	return stats
 }
