@@ -150,12 +150,7 @@ func TestDaemonIndexGCEndsBeforeRunReturns(t *testing.T) {
 // look-back partitions; a full one walks everything) and answer their own
 // counts.
 func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
-	root := t.TempDir()
-	today := time.Now().Format("2006-01-02")
-	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
-	writeFile(t, root, today+"/a.wav", "a")
-	writeFile(t, root, old+"/b.wav", "b")
-	writeFile(t, root, "loose.txt", "c")
+	root, today, old := partitionedTree(t)
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "2006-01-02")
 	addrFile := filepath.Join(t.TempDir(), "admin.addr")
