@@ -23,8 +23,10 @@ type walkPlan struct {
 	tally *walkTally
 	// consider hands each file found to the pipeline; nil: Consider.
 	consider func(ctx context.Context, c Candidate) (Outcome, error)
-	// keepGoing logs a source whose walk failed and walks the others (the
-	// daemon); without it the first failure ends the walk (sync).
+	// keepGoing logs a source whose tree cannot be walked (an unreadable
+	// root, a failed index read) and walks the others (the daemon); without
+	// it that ends the walk (sync). Failing to read or record the source's
+	// state, and ctx's end, always end it.
 	keepGoing bool
 	// logLevel is the level of the line that says how a source is walked.
 	logLevel slog.Level
@@ -48,14 +50,9 @@ func (p *Pipeline) walk(ctx context.Context, sources []*Source, plan walkPlan) e
 		consider = p.Consider
 	}
 	for _, src := range sources {
-		err := p.walkSource(ctx, src, plan, consider)
-		if err == nil {
-			continue
-		}
-		if !plan.keepGoing || ctx.Err() != nil {
+		if err := p.walkSource(ctx, src, plan, consider); err != nil {
 			return err
 		}
-		p.opts.Logger.Error("rescan failed", "source", src.String(), "err", err)
 	}
 	return nil
 }
@@ -82,16 +79,24 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 	}
 	full := plan.full || src.Layout.IsZero() || state.FullWalkNs == 0
 	log := p.opts.Logger.With("source", src.String())
-	if !full {
+	if full {
+		log.Log(ctx, plan.logLevel, "walking the whole tree")
+		err = w.tree(ctx, "")
+	} else {
 		from := p.opts.Now().Add(-src.lookback())
 		log.Log(ctx, plan.logLevel, "walking recent partitions", "since", from.Format(time.RFC3339))
-		return w.partitions(ctx, from, plan.loc)
+		err = w.partitions(ctx, from, plan.loc)
 	}
-	log.Log(ctx, plan.logLevel, "walking the whole tree")
-	if err := w.tree(ctx, ""); err != nil {
+	if err != nil {
+		if plan.keepGoing && ctx.Err() == nil {
+			log.Error("rescan failed", "err", err)
+			return nil
+		}
 		return err
 	}
-	if p.opts.DryRun {
+	// When a whole-tree walk counts as complete is decided here, for sync
+	// and the daemon alike.
+	if !full || p.opts.DryRun {
 		return nil
 	}
 	state.FullWalkNs = p.opts.Now().UnixNano()
