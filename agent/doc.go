@@ -8,4 +8,9 @@
 //
 // It takes plain Go values; configuration files and flags belong to the
 // command.
+//
+// Linux only, as s3ferry is: the watcher relies on inotify (its watch limits
+// and queue overflow), and file identity on syscall.Stat_t. No file carries
+// a build constraint; the package builds elsewhere for development, but only
+// Linux is tested and supported.
 package agent

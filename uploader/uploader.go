@@ -84,12 +84,6 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 	return res, nil
 }
 
-// fileState is what Upload compares before and after reading a file.
-type fileState struct {
-	size    int64
-	mtimeNs int64
-}
-
 func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	f, err := os.OpenFile(job.Path, openFlags, 0)
 	if err != nil {
@@ -109,7 +103,7 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	if !fi.Mode().IsRegular() {
 		return Result{}, fmt.Errorf("%s: %w (%s)", job.Path, ErrNotRegular, fi.Mode().Type())
 	}
-	before := fileState{size: fi.Size(), mtimeNs: fi.ModTime().UnixNano()}
+	before := stateOf(fi)
 	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi)}
 
 	if before.size < u.cfg.PartSize {
@@ -123,13 +117,8 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 
 	// Whatever was read must be the file as it was at open: a writer that
 	// appended, truncated or rewrote it meanwhile changed size or mtime.
-	fi, err = f.Stat()
-	if err != nil {
+	if err := checkUnchanged(f, job.Path, before); err != nil {
 		return Result{}, err
-	}
-	if after := (fileState{size: fi.Size(), mtimeNs: fi.ModTime().UnixNano()}); after != before {
-		return Result{}, fmt.Errorf("%s: %w (size %d, mtime %s at open; size %d, mtime %s after)",
-			job.Path, ErrChanged, before.size, formatNs(before.mtimeNs), after.size, formatNs(after.mtimeNs))
 	}
 	return res, nil
 }
@@ -168,7 +157,9 @@ func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Resul
 // putLarge hashes the file in one sequential pass, then sends it as a
 // multipart upload straight from the file, every part with its checksum.
 func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Result) error {
-	hash, err := u.hashFile(ctx, f, job.Path, res.Size)
+	buf := u.buffers.get(hashBufferSize)
+	hash, err := hashSection(ctx, f, job.Path, res.Size, *buf, nil)
+	u.buffers.put(buf)
 	if err != nil {
 		return err
 	}
@@ -227,33 +218,6 @@ func (u *Uploader) sendParts(ctx context.Context, b Bucket, key string, f *os.Fi
 		return Written{}, false, err
 	}
 	return w, true, nil
-}
-
-// hashFile returns the xxhash64 of the first size bytes of f.
-func (u *Uploader) hashFile(ctx context.Context, f *os.File, path string, size int64) (uint64, error) {
-	buf := u.buffers.get(hashBufferSize)
-	defer u.buffers.put(buf)
-	d := xxhash.New()
-	r := io.NewSectionReader(f, 0, size)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		m, err := r.Read(*buf)
-		d.Write((*buf)[:m]) // an xxhash.Digest never returns an error
-		n += int64(m)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	if n != size {
-		return 0, fmt.Errorf("%s: %w (shorter than %d bytes)", path, ErrChanged, size)
-	}
-	return d.Sum64(), nil
 }
 
 // bucket returns the Bucket a job goes to.
