@@ -102,3 +102,72 @@ $(STATICCHECK):
 
 clean:
 	rm -rf bin dist demo
+
+# ---- Release hygiene: notices, release (issue 16) ----------------------------
+
+# THIRD_PARTY_NOTICES lists the licences of the Go modules compiled into
+# s3ferry (cmd/s3ferry-notices reads them from the binary and the module
+# cache). It is checked in; `make check` fails when it is stale.
+NOTICES        ?= THIRD_PARTY_NOTICES
+NOTICES_BINARY ?= bin/notices/s3ferry
+# s3ferry built as the packages build it; the notices are the same for every architecture.
+build_notices_binary = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(NOTICES_BINARY) ./cmd/s3ferry
+# $(call check_notices,BINARY): fail unless $(NOTICES) is what the modules linked into BINARY make.
+check_notices = $(GO) run ./cmd/s3ferry-notices -o $(1).notices $(1) && \
+	{ cmp -s $(1).notices $(NOTICES) || \
+	  { echo "$(NOTICES) is stale (the modules linked into s3ferry changed): run make notices and commit it"; exit 1; }; }
+
+# Releases: RELEASE_ARCHES are Go architectures; SIGNING_KEY a gpg key id
+# (environment or make variable) that signs SHA256SUMS; unset, it is not signed.
+RELEASE_ARCHES ?= amd64 arm64
+RELEASE_DIR    ?= $(DIST)/release-$(VERSION)
+SIGNING_KEY    ?=
+RELEASE_NAME    = s3ferry_$(VERSION:v%=%)_linux_$(1)
+RELEASE_DOCS   := LICENSE THIRD_PARTY_NOTICES README.md CHANGELOG.md
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: notices notices-check release release-sums
+check: notices-check
+
+## notices: regenerate THIRD_PARTY_NOTICES from the modules linked into s3ferry.
+notices:
+	$(build_notices_binary)
+	$(GO) run ./cmd/s3ferry-notices -o $(NOTICES) $(NOTICES_BINARY)
+
+## notices-check (part of check): fails when $(NOTICES) is not what `make notices` writes.
+notices-check:
+	@$(build_notices_binary)
+	@$(call check_notices,$(NOTICES_BINARY))
+
+## release: VERSION=v0.x.y → $(RELEASE_DIR): per arch a tar.gz (binary, licences, docs), .deb and .rpm
+## (each binary's notices checked); SHA256SUMS, signed with SIGNING_KEY.
+release: $(NFPM)
+	@case '$(VERSION)' in v[0-9]*.[0-9]*.[0-9]*) ;; \
+	  *) echo "make release: VERSION=$(VERSION) is not a release version: make release VERSION=v0.x.y"; exit 2 ;; esac
+	@[ "$$(git describe --tags --exact-match 2>/dev/null)" = '$(VERSION)' ] || \
+	  echo "note: HEAD is not tagged $(VERSION) (or the tree is dirty): tag it before publishing this release"
+	rm -rf $(RELEASE_DIR)
+	mkdir -p $(RELEASE_DIR)
+	set -e; for arch in $(RELEASE_ARCHES); do \
+	  $(MAKE) --no-print-directory packages ARCH=$$arch VERSION=$(VERSION) DIST=$(RELEASE_DIR); \
+	  $(call check_notices,bin/linux-$$arch/s3ferry); \
+	  name=$(call RELEASE_NAME,$$arch); \
+	  mkdir -p bin/release/$$name; \
+	  cp bin/linux-$$arch/s3ferry $(RELEASE_DOCS) bin/release/$$name/; \
+	  tar -C bin/release --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -cf - $$name | \
+	    gzip -n > $(RELEASE_DIR)/$$name.tar.gz; \
+	  rm -rf bin/release/$$name; \
+	done
+	@$(MAKE) --no-print-directory release-sums
+	@echo "release $(VERSION) in $(RELEASE_DIR):"; ls -1 $(RELEASE_DIR)
+
+# release-sums: SHA256SUMS of what is in RELEASE_DIR, always; SHA256SUMS.asc when SIGNING_KEY is set.
+release-sums:
+	rm -f $(RELEASE_DIR)/SHA256SUMS $(RELEASE_DIR)/SHA256SUMS.asc
+	cd $(RELEASE_DIR) && sha256sum -- *.tar.gz *.deb *.rpm > SHA256SUMS
+	@if [ -n '$(SIGNING_KEY)' ]; then \
+	  gpg --batch --yes --local-user '$(SIGNING_KEY)' --armor --detach-sign --output $(RELEASE_DIR)/SHA256SUMS.asc $(RELEASE_DIR)/SHA256SUMS && \
+	  echo "signed $(RELEASE_DIR)/SHA256SUMS with $(SIGNING_KEY): SHA256SUMS.asc"; \
+	else \
+	  echo "SHA256SUMS is not signed: no SIGNING_KEY (make release VERSION=$(VERSION) SIGNING_KEY=<gpg key id> signs it)"; \
+	fi

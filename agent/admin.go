@@ -80,25 +80,7 @@ func (d *Daemon) Status() (Status, error) {
 	st.Healthy, st.Health = d.health(now)
 	st.InFlight, st.PendingBytes, _ = d.pipe.InFlight()
 	st.Totals = d.pipe.Stats()
-	s := d.state
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.Started, st.WatchedDirs, st.WatchLimitReached, st.Overflows, st.LastError = s.started, s.watched, s.watchFull, s.overflows, s.lastError
-	st.Rescans = map[string]RescanStatus{}
-	for k, v := range s.rescans {
-		st.Rescans[string(k)] = v
-	}
-	for i, src := range s.order {
-		ss := s.sources[src]
-		out := &st.Sources[i]
-		out.WatchedDirs, out.Uploaded, out.Bytes = ss.watched, ss.uploaded, ss.bytes
-		out.LastUpload, out.LastError, out.LastErrorAt = ss.lastUpload, ss.lastError, ss.lastErrAt
-		for slot, sec := range ss.secondOf {
-			if now.Unix()-sec < 60 {
-				out.UploadsPerMinute += ss.perSecond[slot]
-			}
-		}
-	}
+	d.state.snapshot(&st, now)
 	return st, nil
 }
 
@@ -109,9 +91,7 @@ func (d *Daemon) Status() (Status, error) {
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
 //	otherwise                                                  yes
 func (d *Daemon) health(now time.Time) (bool, string) {
-	d.state.mu.Lock()
-	failing, lastErr := d.state.failingSince, d.state.lastError
-	d.state.mu.Unlock()
+	failing, lastErr := d.state.failing()
 	if !failing.IsZero() && now.Sub(failing) > d.HealthFailAfter {
 		return false, fmt.Sprintf("uploads failing for %s; last error: %s", now.Sub(failing).Round(time.Second), lastErr)
 	}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -24,6 +24,7 @@ const (
 	DefaultShutdownTimeout    = 30 * time.Second
 	DefaultHealthFailAfter    = 10 * time.Minute
 	DefaultSummaryInterval    = time.Minute
+	DefaultIndexGCInterval    = time.Hour
 )
 
 // Daemon is `s3ferry run`: it resumes what was pending, watches the sources
@@ -43,6 +44,7 @@ type Daemon struct {
 	CheckInterval      time.Duration  // how often settling files are checked; 0: settle/4 within [50ms, 1s]
 	HealthFailAfter    time.Duration  // /healthz fails after uploads failed this long, or the oldest upload in flight is this old; 0: DefaultHealthFailAfter
 	SummaryInterval    time.Duration  // info log of the totals; 0: DefaultSummaryInterval
+	IndexGCInterval    time.Duration  // index garbage collection; 0: DefaultIndexGCInterval
 	Location           *time.Location // time zone of partition names; nil: time.Local
 
 	// AdminListen is the admin endpoint's address ("127.0.0.1:9180"); empty:
@@ -55,12 +57,21 @@ type Daemon struct {
 	AdminToken string
 	Version    string // shown by /status
 
+	// Stalls, when set, counts the S3 requests cancelled for lack of
+	// progress (uploader.Stalls), s3ferry_upload_stalls_total.
+	Stalls func() int64
+
 	pipe    *Pipeline
 	metrics *metrics
 	state   *daemonState
 	submit  *candidateQueue
 	retries chan retryRequest
 	rescans chan rescanRequest
+	// stopping is closed once the daemon takes no more files: CatchUp
+	// then gives up instead of waiting for a rescanner that is gone.
+	stopping chan struct{}
+	// openWatcher starts the watcher; nil: newWatcher. Tests make it fail.
+	openWatcher func() (*watcher, error)
 }
 
 type retryRequest struct {
@@ -86,8 +97,9 @@ type rescanResult struct {
 	err   error
 }
 
-func (d *Daemon) init() {
-	o := d.Options.withDefaults()
+// withDefaults returns d with every zero knob replaced by its default.
+func (d Daemon) withDefaults() Daemon {
+	d.Options = d.Options.withDefaults()
 	if d.RescanInterval <= 0 {
 		d.RescanInterval = DefaultRescanInterval
 	}
@@ -95,10 +107,10 @@ func (d *Daemon) init() {
 		d.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if d.SettleCap <= 0 {
-		d.SettleCap = max(10*o.Settle, time.Second)
+		d.SettleCap = max(10*d.Options.Settle, time.Second)
 	}
 	if d.CheckInterval <= 0 {
-		d.CheckInterval = min(max(o.Settle/4, 50*time.Millisecond), time.Second)
+		d.CheckInterval = min(max(d.Options.Settle/4, 50*time.Millisecond), time.Second)
 	}
 	if d.HealthFailAfter <= 0 {
 		d.HealthFailAfter = DefaultHealthFailAfter
@@ -106,9 +118,23 @@ func (d *Daemon) init() {
 	if d.SummaryInterval <= 0 {
 		d.SummaryInterval = DefaultSummaryInterval
 	}
+	if d.IndexGCInterval <= 0 {
+		d.IndexGCInterval = DefaultIndexGCInterval
+	}
 	if d.Location == nil {
 		d.Location = time.Local
 	}
+	if d.openWatcher == nil {
+		d.openWatcher = func() (*watcher, error) { return newWatcher(d.Sources, d.Location, d.Options.Logger) }
+	}
+	return d
+}
+
+// init takes the defaults and builds what a run shares: the pipeline, the
+// metrics and status, the queues between the goroutines.
+func (d *Daemon) init() {
+	*d = d.withDefaults()
+	o := d.Options
 	d.state = newDaemonState(d.Sources, o.Now())
 	user := o.Observe
 	o.Observe = func(ev Event) {
@@ -125,10 +151,12 @@ func (d *Daemon) init() {
 		records:      func() float64 { r, _ := d.counts(); return float64(r) },
 		pendingBytes: func() float64 { _, b, _ := d.pipe.InFlight(); return float64(b) },
 		inFlight:     func() float64 { n, _, _ := d.pipe.InFlight(); return float64(n) },
+		stalls:       d.Stalls,
 	})
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
+	d.stopping = make(chan struct{})
 }
 
 // counts sums the index's records and pending entries over the sources.
@@ -147,12 +175,33 @@ func (d *Daemon) counts() (records, pending int64) {
 // uploads in flight finish within ShutdownTimeout, aborts the rest (they stay
 // pending in the index and resume at the next start) and returns nil. It
 // returns an error only when the daemon cannot go on: the admin address is
-// taken, the index fails, or S3 refuses every upload (uploader.Fatal).
+// taken, inotify cannot start, the index fails, or S3 refuses every upload
+// (uploader.Fatal).
+//
+// Run returns only after every goroutine it started has ended, on every
+// path, so its caller may close the index:
+//
+//	goroutine          ends when                              ended by
+//	admin server       Run returns                            serveAdmin's stop
+//	upload pool        its queue drained, or ShutdownTimeout  pipe.Close, cancelUploads
+//	loop (watcher)     intake ends                            intake's errgroup
+//	submitter          intake ends                            intake's errgroup
+//	rescanner          intake ends                            intake's errgroup
+//	index GC           intake ends                            intake's errgroup
+//
+// Intake ends with ctx, with the first error of its goroutines, or when
+// the pool stops on a fatal error.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	log := d.Options.Logger
+	// The watcher first: if inotify cannot start, nothing else has.
+	w, err := d.openWatcher()
+	if err != nil {
+		return err
+	}
 	stopAdmin, err := d.serveAdmin()
 	if err != nil {
+		_ = w.close()
 		return err
 	}
 	defer stopAdmin()
@@ -164,21 +213,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var fatal error
 	poolDone := make(chan struct{})
 	go func() {
+		defer close(poolDone)
 		fatal = d.pipe.Run(uploadCtx)
-		close(poolDone)
 		stopIntake() // a fatal S3 error ends the daemon
 	}()
 
-	w, err := newWatcher(d.Sources, d.Location, log, nil)
-	if err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(intake)
-	g.Go(func() error { return d.loop(gctx, w) })
-	g.Go(func() error { return d.submitter(gctx) })
-	g.Go(func() error { return d.rescanner(gctx) })
-	intakeErr := g.Wait()
-
+	// From here on, every path waits for the pool.
+	intakeErr := d.intake(intake, w)
+	close(d.stopping)
 	d.pipe.Close()
 	select {
 	case <-poolDone:
@@ -197,6 +239,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
+// intake runs the goroutines that find files (with w, which the loop
+// closes) and feed the pool, and the index's garbage collection, until ctx
+// ends or one of them fails.
+func (d *Daemon) intake(ctx context.Context, w *watcher) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.loop(gctx, w) })
+	g.Go(func() error { return d.submitter(gctx) })
+	g.Go(func() error { return d.rescanner(gctx) })
+	g.Go(func() error { d.collectGarbage(gctx); return nil })
+	return g.Wait()
+}
+
+// collectGarbage runs the index's garbage collection every IndexGCInterval
+// until ctx ends. Run waits for it, so it never overlaps the index's Close.
+func (d *Daemon) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(d.IndexGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.Index.GC(); err != nil {
+				d.Options.Logger.Warn("index garbage collection", "err", err)
+			}
+		}
+	}
+}
+
 // loop owns the watcher and the settler: it turns events into settled
 // candidates for the submitter and timers into rescan requests.
 func (d *Daemon) loop(ctx context.Context, w *watcher) error {
@@ -205,7 +276,6 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 	log := d.Options.Logger
 	st := newSettler(d.Options.Settle, d.SettleCap, func(k fileKey) (fs.FileInfo, error) { return k.src.stat(k.rel) })
 	touch := func(k fileKey) { st.touch(k, now()) }
-	w.onFile = touch
 
 	// Resume first: files queued before a stop go before anything new.
 	for _, src := range d.Sources {
@@ -220,7 +290,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 	}
 	w.watchSources(now())
 	d.publishWatch(w)
-	log.Info("watching", "directories", len(w.dirs), "sources", len(d.Sources))
+	log.Info("watching", "directories", w.counts().dirs, "sources", len(d.Sources))
 	// The catch-up walk: a full one for a source never fully walked.
 	d.requestRescan(rescanPartitions)
 
@@ -240,12 +310,12 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-w.events():
 			if !ok {
 				return nil
 			}
 			w.handle(ev, now(), touch, st.forget)
-		case err, ok := <-w.fsw.Errors:
+		case err, ok := <-w.errs():
 			if !ok {
 				return nil
 			}
@@ -268,7 +338,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 		case <-summary.C:
 			s := d.pipe.Stats()
 			_, pending := d.counts()
-			log.Info("summary", "uploaded", s.Uploaded, "bytes", s.Bytes, "failed", s.Failed, "pending", pending, "settling", st.len(), "watched", len(w.dirs))
+			log.Info("summary", "uploaded", s.Uploaded, "bytes", s.Bytes, "failed", s.Failed, "pending", pending, "settling", st.len(), "watched", w.counts().dirs)
 		}
 	}
 }
@@ -287,11 +357,12 @@ func (d *Daemon) watchError(err error) {
 }
 
 func (d *Daemon) publishWatch(w *watcher) {
-	d.metrics.watchedDirs.Set(float64(len(w.dirs)))
-	if w.full {
+	c := w.counts()
+	d.metrics.watchedDirs.Set(float64(c.dirs))
+	if c.limitReached {
 		d.metrics.watchLimit.Set(1)
 	}
-	d.state.watching(w)
+	d.state.watching(c)
 }
 
 // submitter feeds settled files to the pipeline. It is the one goroutine
@@ -302,20 +373,26 @@ func (d *Daemon) submitter(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		k := fileKey{src: c.Source, rel: c.Path}
-		detected := c.Detected
-		c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev.Outcome) }
-		out, err := d.pipe.Consider(ctx, c)
-		if err != nil {
+		if _, err := d.consider(ctx, c, c.Detected); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if out == Deferred || out == InFlight {
-			d.retry(ctx, k, detected, d.Options.Now().Add(d.Options.Settle))
-		}
 	}
+}
+
+// consider hands c, detected at detected, to the pipeline. A file still
+// being written or already being sent settles again, as does one whose
+// upload does not end it (afterUpload).
+func (d *Daemon) consider(ctx context.Context, c Candidate, detected time.Time) (Outcome, error) {
+	k := fileKey{src: c.Source, rel: c.Path}
+	c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev.Outcome) }
+	out, err := d.pipe.Consider(ctx, c)
+	if out == Deferred || out == InFlight {
+		d.retry(ctx, k, detected, d.Options.Now().Add(d.Options.Settle))
+	}
+	return out, err
 }
 
 // afterUpload puts a file whose upload did not end it back to settle: one
@@ -365,14 +442,21 @@ func (d *Daemon) CatchUp(ctx context.Context, full bool) (Stats, error) {
 	case d.rescans <- rescanRequest{kind: kind, reply: reply}:
 	case <-ctx.Done():
 		return Stats{}, ctx.Err()
+	case <-d.stopping:
+		return Stats{}, errStopping
 	}
 	select {
 	case r := <-reply:
 		return r.stats, r.err
 	case <-ctx.Done():
 		return Stats{}, ctx.Err()
+	case <-d.stopping:
+		return Stats{}, errStopping
 	}
 }
+
+// errStopping is CatchUp's answer once the daemon takes no more files.
+var errStopping = errors.New("the daemon is stopping; run the sync again once it has stopped or restarted")
 
 // rescanner runs one rescan at a time.
 func (d *Daemon) rescanner(ctx context.Context) error {
@@ -392,73 +476,28 @@ func (d *Daemon) rescanner(ctx context.Context) error {
 	}
 }
 
-// rescan walks every source and waits for the uploads it queued. A
-// partition rescan of a source never walked in full walks it in full.
+// rescan walks every source (Pipeline.walk decides how) and waits for the
+// uploads it queued; its Stats are the walk's own tally, which the pipeline
+// keeps. A source whose walk fails is logged and the others are walked.
 func (d *Daemon) rescan(ctx context.Context, kind rescanKind) (Stats, error) {
 	start := d.Options.Now()
-	tally := newCounters(start)
-	var wg sync.WaitGroup
-	for _, src := range d.Sources {
-		state, err := d.Index.State(src.ID())
-		if err != nil {
-			return Stats{}, fmt.Errorf("read index state of %s: %w", src, err)
-		}
-		full := kind == rescanFull || src.Layout.IsZero() || state.FullWalkNs == 0
-		w := &walker{
-			src:  src,
-			idx:  d.Index,
-			skip: func(string) { tally.excluded.Add(1) },
-			fail: func(rel string, err error) {
-				tally.failed.Add(1)
-				d.Options.Logger.Error("cannot read", "source", src.Root, "path", rel, "err", err)
-			},
-			visit: func(ctx context.Context, f found) error {
-				tally.scanned.Add(1)
-				k := fileKey{src: src, rel: f.rel}
-				c := f.candidate(src)
-				wg.Add(1)
-				c.Done = func(ev Event) {
-					tally.add(ev.Outcome, ev.Bytes)
-					d.afterUpload(ctx, k, start, ev.Outcome)
-					wg.Done()
-				}
-				out, err := d.pipe.Consider(ctx, c)
-				if out != Queued || err != nil {
-					wg.Done()
-					tally.add(out, 0)
-				}
-				if out == Deferred || out == InFlight {
-					// Still being written, or being sent: settle it like an event.
-					d.retry(ctx, k, start, d.Options.Now().Add(d.Options.Settle))
-				}
-				return err
-			},
-		}
-		if full {
-			err = w.tree(ctx, "")
-		} else {
-			err = w.partitions(ctx, d.Options.Now().Add(-src.lookback()), d.Location)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return tally.snapshot(d.Options.Now()), ctx.Err()
-			}
-			d.Options.Logger.Error("rescan failed", "source", src.String(), "err", err)
-			continue
-		}
-		if full {
-			state.FullWalkNs = d.Options.Now().UnixNano()
-			if err := d.Index.SetState(src.ID(), state); err != nil {
-				return Stats{}, fmt.Errorf("record full walk of %s: %w", src, err)
-			}
-		}
+	tally := newWalkTally(start)
+	err := d.pipe.walk(ctx, d.Sources, walkPlan{
+		full:      kind == rescanFull,
+		loc:       d.Location,
+		tally:     tally,
+		keepGoing: true,
+		logLevel:  slog.LevelDebug,
+		consider:  func(ctx context.Context, c Candidate) (Outcome, error) { return d.consider(ctx, c, start) },
+	})
+	if err == nil {
+		err = tally.wait(ctx)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return tally.snapshot(d.Options.Now()), ctx.Err()
+	if err != nil {
+		if ctx.Err() != nil {
+			return tally.snapshot(d.Options.Now()), ctx.Err()
+		}
+		return Stats{}, err
 	}
 	stats := tally.snapshot(d.Options.Now())
 	d.metrics.rescanTime.WithLabelValues(string(kind)).Set(float64(d.Options.Now().Unix()))
@@ -479,10 +518,15 @@ func (d *Daemon) serveAdmin() (stop func(), err error) {
 		return nil, fmt.Errorf("admin endpoint: %w (choose another admin listen address, or 'off')", err)
 	}
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
 	if d.AdminAddrFile != "" {
 		if err := os.WriteFile(d.AdminAddrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
 			_ = srv.Close()
+			<-served
 			return nil, fmt.Errorf("write admin address: %w", err)
 		}
 	}
@@ -494,5 +538,6 @@ func (d *Daemon) serveAdmin() (stop func(), err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		<-served
 	}, nil
 }

@@ -1,14 +1,16 @@
 package agent
 
 import (
-	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
-	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,78 +19,6 @@ import (
 
 	"github.com/s3ferry/s3ferry/index"
 )
-
-// fakeInfo is a FileInfo with just what the settler reads.
-type fakeInfo struct {
-	fs.FileInfo
-	mtime time.Time
-	mode  fs.FileMode
-}
-
-func (f fakeInfo) ModTime() time.Time { return f.mtime }
-func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
-func (f fakeInfo) Size() int64        { return 1 }
-func (f fakeInfo) Sys() any           { return nil }
-
-func TestSettler(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	const settle = 5 * time.Second
-	src := &Source{Root: "/r"}
-	tests := []struct {
-		name        string
-		first, last time.Duration // event times after t0
-		mtime       time.Duration // after t0
-		mode        fs.FileMode
-		statErr     error
-		now         time.Duration
-		ready, kept bool
-		forced      bool
-	}{
-		{"quiet and old", 0, 0, 0, 0, nil, 6 * time.Second, true, false, false},
-		{"recent event", 0, 3 * time.Second, 3 * time.Second, 0, nil, 6 * time.Second, false, true, false},
-		{"quiet but fresh mtime (lost event)", 0, 0, 4 * time.Second, 0, nil, 6 * time.Second, false, true, false},
-		{"never stops: cap", 0, 49 * time.Second, 49 * time.Second, 0, nil, 50 * time.Second, true, false, true},
-		{"gone", 0, 0, 0, 0, os.ErrNotExist, 6 * time.Second, false, false, false},
-		{"became a directory", 0, 0, 0, fs.ModeDir, nil, 6 * time.Second, false, false, false},
-		{"unreadable: try later", 0, 0, 0, 0, fs.ErrPermission, 6 * time.Second, false, true, false},
-	}
-	for _, tt := range tests {
-		k := fileKey{src: src, rel: "a.wav"}
-		s := newSettler(settle, 10*settle, func(fileKey) (fs.FileInfo, error) {
-			if tt.statErr != nil {
-				return nil, tt.statErr
-			}
-			return fakeInfo{mtime: t0.Add(tt.mtime), mode: tt.mode}, nil
-		})
-		s.touch(k, t0.Add(tt.first))
-		s.touch(k, t0.Add(tt.last))
-		got := s.ready(t0.Add(tt.now))
-		if (len(got) == 1) != tt.ready {
-			t.Errorf("%s: ready = %v, want %v", tt.name, got, tt.ready)
-		}
-		if tt.ready && (got[0].Force != tt.forced || !got[0].Detected.Equal(t0.Add(tt.first))) {
-			t.Errorf("%s: candidate %+v, want Force=%v and Detected at the first event", tt.name, got[0], tt.forced)
-		}
-		if (s.len() == 1) != tt.kept {
-			t.Errorf("%s: still settling = %v, want %v", tt.name, s.len() == 1, tt.kept)
-		}
-	}
-}
-
-func TestSettlerRetryWaits(t *testing.T) {
-	t0 := time.Now()
-	k := fileKey{src: &Source{}, rel: "a"}
-	s := newSettler(time.Second, 10*time.Second, func(fileKey) (fs.FileInfo, error) {
-		return fakeInfo{mtime: t0.Add(-time.Hour)}, nil
-	})
-	s.retry(k, t0, t0.Add(time.Minute))
-	if got := s.ready(t0.Add(30 * time.Second)); len(got) != 0 {
-		t.Fatalf("ready before the back-off ended: %v", got)
-	}
-	if got := s.ready(t0.Add(61 * time.Second)); len(got) != 1 {
-		t.Fatal("not ready after the back-off")
-	}
-}
 
 func TestWatchOverflowTriggersRescan(t *testing.T) {
 	d := &Daemon{Index: index.NewMemory(), Uploader: &fakeUploader{}}
@@ -113,35 +43,184 @@ func TestWatchOverflowTriggersRescan(t *testing.T) {
 	}
 }
 
-func TestCandidateQueueIsFIFO(t *testing.T) {
-	q := newCandidateQueue()
-	for _, p := range []string{"a", "b", "c"} {
-		q.push(Candidate{Path: p})
+// TestDaemonRunWaitsForThePoolWhenTheWatcherFails: when inotify cannot
+// start, Run returns its error with none of its goroutines (the upload pool
+// above all) still running, so the caller may close the index.
+func TestDaemonRunWaitsForThePoolWhenTheWatcherFails(t *testing.T) {
+	d := &Daemon{
+		Index:       index.NewMemory(),
+		Uploader:    &fakeUploader{},
+		openWatcher: func() (*watcher, error) { return nil, errors.New("start inotify: too many open files") },
 	}
-	ctx := t.Context()
-	for _, want := range []string{"a", "b", "c"} {
-		c, ok := q.pop(ctx)
-		if !ok || c.Path != want {
-			t.Fatalf("pop = %q, %v; want %q", c.Path, ok, want)
-		}
+	err := d.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "start inotify") {
+		t.Fatalf("Run = %v, want the watcher's error", err)
+	}
+	if left := runningDaemonGoroutines(); len(left) > 0 {
+		t.Fatalf("Run returned while %d of its goroutines ran on, e.g.:\n%s", len(left), left[0])
 	}
 }
 
-func TestOutOfWatchesIsReportedOnce(t *testing.T) {
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	w, err := newWatcher(nil, time.UTC, log, nil)
-	if err != nil {
+// runningDaemonGoroutines returns the stacks of the goroutines that are
+// inside a function a daemon's goroutine runs, or that Daemon.Run started.
+func runningDaemonGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var left []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, fn := range []string{"(*Pipeline).Run(", "(*Pipeline).work(", "(*Daemon).loop(", "(*Daemon).submitter(", "(*Daemon).rescanner(", "(*Daemon).collectGarbage(", "(*Daemon).Run in goroutine"} {
+			if strings.Contains(g, "agent."+fn) {
+				left = append(left, g)
+				break
+			}
+		}
+	}
+	return left
+}
+
+// gcIndex records whether a garbage collection overlapped Close or came
+// after it. Its third GC ends the daemon's context and takes a while.
+type gcIndex struct {
+	index.Store
+	stop func()
+
+	mu         sync.Mutex
+	runs       int
+	running    bool
+	closed     bool
+	overlapped bool
+}
+
+func (x *gcIndex) GC() error {
+	x.mu.Lock()
+	x.runs++
+	x.running = true
+	x.overlapped = x.overlapped || x.closed
+	third := x.runs == 3
+	x.mu.Unlock()
+	if third {
+		x.stop()
+		time.Sleep(20 * time.Millisecond) // a GC that outlives the daemon's context
+	}
+	x.mu.Lock()
+	x.running = false
+	x.mu.Unlock()
+	return nil
+}
+
+func (x *gcIndex) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.overlapped = x.overlapped || x.running
+	x.closed = true
+	return nil
+}
+
+func TestDaemonIndexGCEndsBeforeRunReturns(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	idx := &gcIndex{Store: index.NewMemory(), stop: cancel}
+	d := &Daemon{Index: idx, Uploader: &fakeUploader{}, IndexGCInterval: time.Millisecond}
+	if err := d.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
-	for range 3 {
-		w.addFailed("/some/dir", fmt.Errorf("add watch: %w", syscall.ENOSPC))
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if !w.full {
-		t.Fatal("watcher does not record that it ran out of watches")
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if idx.runs < 3 {
+		t.Fatalf("%d index GCs, want at least 3 (every IndexGCInterval)", idx.runs)
 	}
-	if n := strings.Count(logs.String(), "max_user_watches"); n != 1 {
-		t.Fatalf("logged %d times, want once with the sysctl to raise:\n%s", n, logs.String())
+	if idx.overlapped {
+		t.Fatal("an index GC was still running when Run returned and the index was closed")
 	}
+}
+
+// TestDaemonCatchUpWalksLikeSync: the daemon's rescans, asked for through
+// the admin endpoint as `s3ferry sync` does, follow sync's rule (the first
+// walk of a source is a full one and is recorded; later ones walk the
+// look-back partitions; a full one walks everything) and answer their own
+// counts.
+func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
+	root, today, old := partitionedTree(t)
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "2006-01-02")
+	addrFile := filepath.Join(t.TempDir(), "admin.addr")
+	d := &Daemon{Sources: []*Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	catchUp := func(query string) Stats {
+		t.Helper()
+		return postSync(t, ctx, addrFile, query)
+	}
+
+	// The first rescan, at start or this one, walks the whole tree.
+	catchUp("")
+	if up.count() != 3 {
+		t.Fatalf("%d files sent after the first rescan, want 3 (a full walk)", up.count())
+	}
+	if st, err := idx.State(src.ID()); err != nil || st.FullWalkNs == 0 {
+		t.Fatalf("state %+v, %v: the full walk is not recorded", st, err)
+	}
+
+	writeFile(t, root, today+"/new.wav", "n")
+	writeFile(t, root, old+"/late.wav", "l")
+	late := "p/" + old + "/late.wav"
+	if got := catchUp(""); got.Scanned != 2 || slices.Contains(up.keys(), late) {
+		t.Fatalf("partition rescan: %+v, sent %v; want today's 2 files scanned and the old partition left alone", got, up.keys())
+	}
+	if got := catchUp("?full=1"); got.Scanned != 5 || !slices.Contains(up.keys(), late) {
+		t.Fatalf("full rescan: %+v, sent %v; want 5 scanned and the late file sent", got, up.keys())
+	}
+}
+
+// postSync asks the daemon whose admin address is in addrFile, once it has
+// written it, for a catch-up rescan, and returns its counts.
+func postSync(tb testing.TB, ctx context.Context, addrFile, query string) Stats {
+	tb.Helper()
+	var addr []byte
+	for {
+		var err error
+		if addr, err = os.ReadFile(addrFile); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("no admin address in %s: %v", addrFile, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	url := "http://" + strings.TrimSpace(string(addr)) + "/sync" + query
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats Stats
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("POST %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		tb.Fatalf("POST %s: %v", url, err)
+	}
+	return stats
 }

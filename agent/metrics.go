@@ -29,6 +29,7 @@ type gauges struct {
 	pendingBytes func() float64 // bytes handed to the upload pool, not yet done
 	inFlight     func() float64 // files handed to the upload pool, not yet done
 	records      func() float64 // files recorded in the index
+	stalls       func() int64   // S3 requests cancelled by the stall watchdog; nil: 0
 }
 
 func newMetrics(g gauges) *metrics {
@@ -76,6 +77,12 @@ func newMetrics(g gauges) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_pending_bytes", Help: "Bytes of the files in the upload pool, not yet done."}, g.pendingBytes),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_uploads_in_flight", Help: "Files in the upload pool, not yet done."}, g.inFlight),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_index_records", Help: "Files recorded in the index."}, g.records),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "s3ferry_upload_stalls_total", Help: "S3 requests cancelled and retried because no byte moved for upload.stall-timeout."}, func() float64 {
+			if g.stalls == nil {
+				return 0
+			}
+			return float64(g.stalls())
+		}),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -7,11 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
@@ -120,6 +121,9 @@ type Candidate struct {
 	// recorded the file since.
 	rec     index.Record
 	indexed bool
+	// tally is the walk's own count (a daemon rescan), which the pipeline
+	// keeps beside its totals; nil: not found by such a walk.
+	tally *walkTally
 	// Done, when set, is called once, from the worker, with the end of the
 	// upload of a file Consider queued (Outcome Uploaded, Touched, Vanished,
 	// Deferred or Failed; Failed too when the pool stopped before it ended).
@@ -173,23 +177,13 @@ func (p *Pipeline) Stats() Stats { return p.stats.snapshot(p.opts.Now()) }
 // (one that no other upload could avoid, such as a missing bucket); per-file
 // failures are counted and logged, not returned.
 func (p *Pipeline) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		fatal error
-	)
+	g, gctx := errgroup.WithContext(ctx) // a fatal error stops every worker
 	for range p.opts.Workers {
-		wg.Go(func() {
-			if err := p.work(ctx); err != nil {
-				once.Do(func() { fatal = err; cancel() }) // stop every worker
-			}
-		})
+		g.Go(func() error { return p.work(gctx) })
 	}
-	wg.Wait()
+	err := g.Wait()
 	p.abandon()
-	return fatal
+	return err
 }
 
 // abandon ends the files still queued when the pool stopped early (ctx done,
@@ -224,11 +218,22 @@ func (p *Pipeline) Close() { close(p.jobs) }
 //	present                   any differs              >= settle     Queued (hash; upload or touch)
 //	(already in the pool)     -                        -             InFlight
 func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
+	out, err := p.consider(ctx, c)
+	if c.tally != nil && out != Queued {
+		c.tally.add(out, 0)
+	}
+	return out, err
+}
+
+func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 	p.stats.scanned.Add(1)
+	if c.tally != nil {
+		c.tally.scanned.Add(1)
+	}
 	src, rel := c.Source, c.Path
 	key, err := src.Key(rel)
 	if err != nil {
-		p.stats.failed.Add(1)
+		p.stats.add(Failed, 0)
 		p.opts.Logger.Error("cannot back up file", "source", src.Root, "path", rel, "err", err)
 		return Failed, nil
 	}
@@ -242,7 +247,7 @@ func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
 		}
 	}
 	if known && st.matches(rec) {
-		p.stats.unchanged.Add(1)
+		p.stats.add(Unchanged, 0)
 		if c.Seq != 0 {
 			if err := p.idx.Unqueue(id, rel, c.Seq); err != nil {
 				return Failed, fmt.Errorf("unqueue %s: %w", rel, err)
@@ -252,11 +257,11 @@ func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
 	}
 	now := p.opts.Now()
 	if !c.Force && now.Sub(time.Unix(0, st.mtimeNs)) < p.opts.Settle {
-		p.stats.deferred.Add(1)
+		p.stats.add(Deferred, 0)
 		return Deferred, nil
 	}
 	if p.opts.DryRun {
-		p.stats.wouldSend.Add(1)
+		p.stats.add(WouldUpload, 0)
 		fmt.Fprintf(p.opts.DryRunOut, "would upload %s -> s3://%s/%s (%d bytes)\n", filepath.Join(src.Root, rel), src.Bucket, key, st.size)
 		return WouldUpload, nil
 	}
@@ -286,10 +291,16 @@ func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
 		j.prev = &rec
 	}
 	p.pendingBytes.Add(j.size)
+	if c.tally != nil {
+		c.tally.queued.Add(1)
+	}
 	select {
 	case p.jobs <- j:
 		return Queued, nil
 	case <-ctx.Done():
+		if c.tally != nil {
+			c.tally.queued.Add(-1)
+		}
 		p.pendingBytes.Add(-j.size)
 		p.land(flight)
 		return Failed, ctx.Err() // still pending in the index: the next run resumes it
@@ -341,19 +352,10 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.
 			return fmt.Errorf("unqueue %s: %w", e.rel, err)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			p.stats.vanished.Add(1)
+			p.stats.add(Vanished, 0)
 		}
 	}
 	return nil
-}
-
-// stat is lstat, or stat when links are followed.
-func (s *Source) stat(rel string) (fs.FileInfo, error) {
-	abs := filepath.Join(s.Root, filepath.FromSlash(rel))
-	if s.FollowSymlinks {
-		return os.Stat(abs)
-	}
-	return os.Lstat(abs)
 }
 
 func (p *Pipeline) land(flight string) {
@@ -366,8 +368,14 @@ func (p *Pipeline) land(flight string) {
 func (p *Pipeline) finish(j job, ev Event) {
 	p.pendingBytes.Add(-j.size)
 	p.land(flightKey(j.Source.ID(), j.Path))
+	if j.tally != nil {
+		j.tally.add(ev.Outcome, ev.Bytes)
+	}
 	if j.Done != nil {
 		j.Done(ev)
+	}
+	if j.tally != nil {
+		j.tally.uploadEnded()
 	}
 }
 
@@ -422,7 +430,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		if err := p.idx.Touch(id, rel, rec, j.Seq); err != nil {
 			return ev, fmt.Errorf("record %s: %w", rel, err)
 		}
-		p.stats.touched.Add(1)
+		p.stats.add(Touched, 0)
 		ev.Outcome = Touched
 	case err == nil:
 		now := p.opts.Now()
@@ -434,27 +442,26 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
 			return ev, fmt.Errorf("record %s: %w", rel, err)
 		}
-		p.stats.uploaded.Add(1)
-		p.stats.bytes.Add(res.Size)
+		p.stats.add(Uploaded, res.Size)
 		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.Detected)
 		p.opts.Logger.Debug("uploaded", "path", uj.Path, "key", j.key, "bytes", res.Size, "version", res.VersionID)
 	case ctx.Err() != nil:
 		return ev, nil // stays pending; resumed by the next run
 	case errors.Is(err, uploader.ErrChanged):
-		p.stats.deferred.Add(1)
+		p.stats.add(Deferred, 0)
 		ev.Outcome, ev.Reason = Deferred, uploader.Reason(err)
 		p.opts.Logger.Info("file changed while uploading; will upload again once it settles", "path", uj.Path)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := p.idx.Unqueue(id, rel, j.Seq); err != nil {
 			return ev, fmt.Errorf("unqueue %s: %w", rel, err)
 		}
-		p.stats.vanished.Add(1)
+		p.stats.add(Vanished, 0)
 		ev.Outcome = Vanished
 	case uploader.Fatal(err):
 		ev.Reason, ev.Err = uploader.Reason(err), err
 		return ev, err
 	default:
-		p.stats.failed.Add(1)
+		p.stats.add(Failed, 0)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.Reason(err), err
 		p.opts.Logger.Error("upload failed", "path", uj.Path, "reason", ev.Reason, "err", err)
 	}
@@ -462,15 +469,4 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		p.opts.Observe(ev)
 	}
 	return ev, nil
-}
-
-// excluded counts a path a walk passed over.
-func (p *Pipeline) excluded(string) { p.stats.excluded.Add(1) }
-
-// walkFailed counts and logs a directory or file a walk could not read.
-func (p *Pipeline) walkFailed(src *Source) func(rel string, err error) {
-	return func(rel string, err error) {
-		p.stats.failed.Add(1)
-		p.opts.Logger.Error("cannot read", "source", src.Root, "path", rel, "err", err)
-	}
 }

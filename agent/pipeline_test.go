@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,12 @@ func (f *fakeUploader) count() int {
 	return len(f.sent)
 }
 
+func (f *fakeUploader) keys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
 // writeFile writes rel below root with the given content and an mtime an
 // hour ago, so it is settled.
 func writeFile(tb testing.TB, root, rel, content string) {
@@ -107,13 +114,22 @@ func pendingOf(tb testing.TB, idx index.Store, src *Source) []string {
 	return got
 }
 
+// partitionedTree writes a tree in daily partitions: a file in today's, one
+// in a partition 30 days old (outside the look-back) and one beside them,
+// and returns its root and the two partitions' names.
+func partitionedTree(tb testing.TB) (root, today, old string) {
+	tb.Helper()
+	root = tb.TempDir()
+	today = time.Now().Format("2006-01-02")
+	old = time.Now().AddDate(0, 0, -30).Format("2006-01-02")
+	writeFile(tb, root, today+"/a.wav", "a")
+	writeFile(tb, root, old+"/b.wav", "b")
+	writeFile(tb, root, "loose.txt", "c")
+	return root, today, old
+}
+
 func TestSyncFirstFullThenPartitions(t *testing.T) {
-	root := t.TempDir()
-	today := time.Now().Format("2006-01-02")
-	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
-	writeFile(t, root, today+"/a.wav", "a")
-	writeFile(t, root, old+"/b.wav", "b")
-	writeFile(t, root, "loose.txt", "c")
+	root, today, old := partitionedTree(t)
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "2006-01-02")
 	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}

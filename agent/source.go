@@ -2,6 +2,9 @@ package agent
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +45,15 @@ func (s *Source) lookback() time.Duration {
 		return DefaultLookback
 	}
 	return s.Lookback
+}
+
+// stat is lstat, or stat when links are followed.
+func (s *Source) stat(rel string) (fs.FileInfo, error) {
+	abs := filepath.Join(s.Root, filepath.FromSlash(rel))
+	if s.FollowSymlinks {
+		return os.Stat(abs)
+	}
+	return os.Lstat(abs)
 }
 
 // String is how logs and status name the source.

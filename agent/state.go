@@ -108,13 +108,13 @@ func (s *daemonState) overflow() {
 	s.overflows++
 }
 
-// watching copies the watcher's numbers; called from the loop goroutine.
-func (s *daemonState) watching(w *watcher) {
+// watching records the watcher's numbers.
+func (s *daemonState) watching(c watchCounts) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.watched, s.watchFull = len(w.dirs), w.full
+	s.watched, s.watchFull = c.dirs, c.limitReached
 	for src, ss := range s.sources {
-		ss.watched = w.perSrc[src]
+		ss.watched = c.perSource[src]
 	}
 }
 
@@ -122,4 +122,34 @@ func (s *daemonState) rescanned(kind rescanKind, at time.Time, st Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rescans[kind] = RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}
+}
+
+// failing is when uploads began failing (zero: they are not) and the last
+// error.
+func (s *daemonState) failing() (since time.Time, lastError string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failingSince, s.lastError
+}
+
+// snapshot copies the state into st, whose Sources are in the daemon's order.
+func (s *daemonState) snapshot(st *Status, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.Started, st.WatchedDirs, st.WatchLimitReached, st.Overflows, st.LastError = s.started, s.watched, s.watchFull, s.overflows, s.lastError
+	st.Rescans = map[string]RescanStatus{}
+	for k, v := range s.rescans {
+		st.Rescans[string(k)] = v
+	}
+	for i, src := range s.order {
+		ss := s.sources[src]
+		out := &st.Sources[i]
+		out.WatchedDirs, out.Uploaded, out.Bytes = ss.watched, ss.uploaded, ss.bytes
+		out.LastUpload, out.LastError, out.LastErrorAt = ss.lastUpload, ss.lastError, ss.lastErrAt
+		for slot, sec := range ss.secondOf {
+			if now.Unix()-sec < 60 {
+				out.UploadsPerMinute += ss.perSecond[slot]
+			}
+		}
+	}
 }

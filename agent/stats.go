@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -69,6 +70,49 @@ func (c *counters) add(o Outcome, bytes int64) {
 	case Failed:
 		c.failed.Add(1)
 	}
+}
+
+// walkTally counts the files of one walk (a daemon rescan) apart from the
+// pipeline's totals, by the outcome that ended each, and the files the walk
+// queued until their uploads end. The pipeline fills it: Consider for each
+// file found with Candidate.tally set, its worker when a queued upload ends.
+//
+//	Consider returns            tally
+//	Queued                      queued until the upload ends, then its outcome
+//	InFlight                    deferred (the daemon settles it again)
+//	Failed with an error        failed (the walk stops)
+//	anything else               its outcome
+type walkTally struct {
+	counters
+	queued atomic.Int64  // queued by the walk, upload not ended
+	ended  chan struct{} // a token after each upload ends
+}
+
+func newWalkTally(now time.Time) *walkTally {
+	return &walkTally{counters: counters{started: now}, ended: make(chan struct{}, 1)}
+}
+
+// uploadEnded says that the upload of a file the walk queued has ended (and
+// been counted).
+func (t *walkTally) uploadEnded() {
+	t.queued.Add(-1)
+	select {
+	case t.ended <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once every upload the walk queued has ended, or ctx's error.
+// Call it after the walk: nothing may be queued meanwhile.
+func (t *walkTally) wait(ctx context.Context) error {
+	for t.queued.Load() > 0 {
+		select {
+		case <-t.ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // every calls fn every interval (250 ms when 0) until the returned stop is

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -32,11 +32,21 @@ type Sync struct {
 	ProgressInterval time.Duration
 }
 
+// withDefaults returns s with every zero knob replaced by its default.
+func (s Sync) withDefaults() Sync {
+	s.Options = s.Options.withDefaults()
+	if s.Location == nil {
+		s.Location = time.Local
+	}
+	return s
+}
+
 // Run performs the sync. It returns the totals and the first error that
 // stopped it (a fatal S3 error, an index error, ctx's end); files that fail
 // alone are counted in Stats.Failed and logged, and the run goes on.
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
-	p := NewPipeline(s.Index, s.Uploader, s.Options)
+	cfg := s.withDefaults()
+	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
@@ -45,66 +55,17 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			_, err := p.Consider(ctx, c)
 			return err
 		}
-		for _, src := range s.Sources {
+		for _, src := range cfg.Sources {
 			if err := p.Resume(gctx, src, consider); err != nil {
 				return err
 			}
 		}
-		for _, src := range s.Sources {
-			if err := s.walk(gctx, p, src); err != nil {
-				return err
-			}
-		}
-		return nil
+		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, logLevel: slog.LevelInfo})
 	})
-	stop := s.report(p)
+	stop := cfg.report(p)
 	err := g.Wait()
 	stop()
 	return p.Stats(), err
-}
-
-// walk finds the candidates of one source: the whole tree on a first run,
-// with --full or without a layout; else the partitions inside the look-back.
-func (s *Sync) walk(ctx context.Context, p *Pipeline, src *Source) error {
-	state, err := s.Index.State(src.ID())
-	if err != nil {
-		return fmt.Errorf("read index state of %s: %w", src, err)
-	}
-	w := &walker{
-		src: src,
-		idx: s.Index,
-		visit: func(ctx context.Context, f found) error {
-			_, err := p.Consider(ctx, f.candidate(src))
-			return err
-		},
-		skip: p.excluded,
-		fail: p.walkFailed(src),
-	}
-	full := s.Full || src.Layout.IsZero() || state.FullWalkNs == 0
-	log := p.opts.Logger.With("source", src.String())
-	if !full {
-		loc := s.Location
-		if loc == nil {
-			loc = time.Local
-		}
-		from := p.opts.Now().Add(-src.lookback())
-		log.Info("walking recent partitions", "since", from.Format(time.RFC3339))
-		return w.partitions(ctx, from, loc)
-	}
-	log.Info("walking the whole tree")
-	if err := w.tree(ctx, ""); err != nil {
-		return err
-	}
-	if p.opts.DryRun {
-		return nil
-	}
-	// Every file the walk found is now recorded or pending: later runs may
-	// rely on partition walks.
-	state.FullWalkNs = p.opts.Now().UnixNano()
-	if err := s.Index.SetState(src.ID(), state); err != nil {
-		return fmt.Errorf("record full walk of %s: %w", src, err)
-	}
-	return nil
 }
 
 // report calls Progress on a timer, and once more when the returned stop

@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/s3ferry/s3ferry/index"
@@ -56,8 +55,6 @@ type walker struct {
 	// paths is visitAll's buffer.
 	paths []string
 }
-
-type fileID struct{ dev, ino uint64 }
 
 // tree walks the directory rel (relative to the root; "" is the root) and
 // everything below it.
@@ -235,32 +232,4 @@ func (w *walker) level(ctx context.Context, depth int, rel, dated string, from t
 		}
 	}
 	return nil
-}
-
-// fileStat is the identity of a file's content as the index keeps it.
-type fileStat struct {
-	size    int64
-	mtimeNs int64
-	inode   uint64
-}
-
-// matches says whether r was recorded from a file with this identity, so
-// the content it recorded can be trusted without reading the file.
-func (s fileStat) matches(r index.Record) bool {
-	return s.size == r.Size && s.mtimeNs == r.MtimeNs && s.inode == r.Inode
-}
-
-func statOf(info fs.FileInfo) fileStat {
-	s := fileStat{size: info.Size(), mtimeNs: info.ModTime().UnixNano()}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		s.inode = st.Ino
-	}
-	return s
-}
-
-func idOf(info fs.FileInfo) fileID {
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		return fileID{dev: uint64(st.Dev), ino: st.Ino}
-	}
-	return fileID{}
 }

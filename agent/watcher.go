@@ -24,7 +24,8 @@ import (
 //
 // A new directory is watched first and listed second, so a file created
 // between the two is seen by one or the other. The watcher is owned by the
-// daemon's loop goroutine; only its channels are read elsewhere.
+// daemon's loop goroutine, which reads its events and errors and calls its
+// methods; nothing else touches it.
 type watcher struct {
 	fsw     *fsnotify.Watcher
 	sources []*Source
@@ -35,49 +36,76 @@ type watcher struct {
 	// full is set once adding a watch failed for lack of inotify watches;
 	// the daemon then relies on rescans and says so.
 	full bool
-	// onFile is called for each file found in a directory that appeared.
-	onFile func(k fileKey)
 }
 
-func newWatcher(sources []*Source, loc *time.Location, log *slog.Logger, onFile func(fileKey)) (*watcher, error) {
+func newWatcher(sources []*Source, loc *time.Location, log *slog.Logger) (*watcher, error) {
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("start inotify: %w (raise fs.inotify.max_user_instances)", err)
 	}
-	return &watcher{fsw: fsw, sources: sources, loc: loc, log: log, dirs: map[string]fileKey{}, perSrc: map[*Source]int{}, onFile: onFile}, nil
+	return &watcher{fsw: fsw, sources: sources, loc: loc, log: log, dirs: map[string]fileKey{}, perSrc: map[*Source]int{}}, nil
 }
 
 func (w *watcher) close() error { return w.fsw.Close() }
 
+// events is inotify's stream of changes, for handle; it is closed by close.
+func (w *watcher) events() <-chan fsnotify.Event { return w.fsw.Events }
+
+// errs is inotify's stream of errors (fsnotify.ErrEventOverflow: events
+// were lost); it is closed by close.
+func (w *watcher) errs() <-chan error { return w.fsw.Errors }
+
+// watchCounts is how much a watcher watches, for status and metrics.
+type watchCounts struct {
+	dirs      int
+	perSource map[*Source]int
+	// limitReached: a watch could not be added for lack of inotify watches.
+	limitReached bool
+}
+
+func (w *watcher) counts() watchCounts {
+	c := watchCounts{dirs: len(w.dirs), perSource: make(map[*Source]int, len(w.perSrc)), limitReached: w.full}
+	for src, n := range w.perSrc {
+		c.perSource[src] = n
+	}
+	return c
+}
+
 // watchSources adds watches below every source root.
 func (w *watcher) watchSources(now time.Time) {
 	for _, src := range w.sources {
-		w.addTree(fileKey{src: src}, now, false)
+		w.addTree(fileKey{src: src}, now, nil)
 	}
 }
 
 // wanted reports whether the directory k should be watched at now.
 func (w *watcher) wanted(k fileKey, now time.Time) bool {
-	if k.rel == "" {
+	return k.src.Watched(k.rel, now, w.loc)
+}
+
+// Watched reports whether run watches the directory rel at now: the root,
+// and the directories the filter takes that are inside the look-back
+// window of the layout (partition names read in loc).
+func (s *Source) Watched(rel string, now time.Time, loc *time.Location) bool {
+	if rel == "" {
 		return true
 	}
-	src := k.src
-	if !src.Filter.Dir(k.rel) {
+	if !s.Filter.Dir(rel) {
 		return false
 	}
-	if src.Layout.IsZero() {
+	if s.Layout.IsZero() {
 		return true
 	}
-	from := now.Add(-src.lookback())
+	from := now.Add(-s.lookback())
 	dated := ""
-	for i, name := range strings.Split(k.rel, "/") {
-		if i >= src.Layout.Depth() {
+	for i, name := range strings.Split(rel, "/") {
+		if i >= s.Layout.Depth() {
 			break
 		}
-		if !src.Layout.levels[i].wildcard {
+		if !s.Layout.levels[i].wildcard {
 			dated = path.Join(dated, name)
 		}
-		if _, inside, ok := src.Layout.match(i, dated, from, w.loc); !ok || !inside {
+		if _, inside, ok := s.Layout.match(i, dated, from, loc); !ok || !inside {
 			return false
 		}
 	}
@@ -85,8 +113,8 @@ func (w *watcher) wanted(k fileKey, now time.Time) bool {
 }
 
 // addTree watches the directory k and the wanted directories below it, then
-// lists them; with report, every file found is passed to onFile.
-func (w *watcher) addTree(k fileKey, now time.Time, report bool) {
+// lists them; every file found is passed to onFile, unless it is nil.
+func (w *watcher) addTree(k fileKey, now time.Time, onFile func(fileKey)) {
 	abs := filepath.Join(k.src.Root, filepath.FromSlash(k.rel))
 	if _, ok := w.dirs[abs]; !ok {
 		if !w.wanted(k, now) {
@@ -112,9 +140,9 @@ func (w *watcher) addTree(k fileKey, now time.Time, report bool) {
 		child := fileKey{src: k.src, rel: path.Join(k.rel, e.Name())}
 		switch {
 		case e.IsDir():
-			w.addTree(child, now, report)
-		case report && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 && k.src.FollowSymlinks):
-			w.onFile(child)
+			w.addTree(child, now, onFile)
+		case onFile != nil && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 && k.src.FollowSymlinks):
+			onFile(child)
 		}
 	}
 }
@@ -143,7 +171,8 @@ func (w *watcher) locate(abs string) (fileKey, bool) {
 }
 
 // handle applies one event: new directories are watched and listed, file
-// changes go to touch, removals to forget.
+// changes (and the files of a new directory) go to touch, removals to
+// forget.
 func (w *watcher) handle(ev fsnotify.Event, now time.Time, touch, forget func(fileKey)) {
 	k, ok := w.locate(ev.Name)
 	if !ok {
@@ -171,7 +200,7 @@ func (w *watcher) handle(ev fsnotify.Event, now time.Time, touch, forget func(fi
 	switch {
 	case info.IsDir():
 		if ev.Has(fsnotify.Create) {
-			w.addTree(k, now, true)
+			w.addTree(k, now, touch)
 		}
 	case info.Mode().IsRegular():
 		if k.src.Filter.File(k.rel) {

@@ -88,6 +88,12 @@ type Store interface {
 	State(source string) (SourceState, error)
 	SetState(source string, s SourceState) error
 
+	// GC reclaims the space of overwritten and deleted entries, if the
+	// implementation keeps any; what it holds is unchanged. Only one GC may
+	// run at a time, and none may overlap Close: a daemon calls it on a
+	// timer from one goroutine it ends before closing the Store.
+	GC() error
+
 	// Close flushes and releases the index. The Store is unusable after.
 	Close() error
 }

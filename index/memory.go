@@ -188,5 +188,8 @@ func (m *Memory) SetState(source string, s SourceState) error {
 	return nil
 }
 
+// GC does nothing: Memory frees what it drops at once.
+func (m *Memory) GC() error { return nil }
+
 // Close does nothing; Memory keeps no resources.
 func (m *Memory) Close() error { return nil }

@@ -162,7 +162,7 @@ func checkInstalled(t *testing.T, systemdRuns bool, sysctlsBefore []string) acco
 	}
 	u := checkUser(t)
 	assertOwned(t, stateDir, fs.ModeDir|0o750, u.uid, u.gid)
-	for _, f := range shipped {
+	for _, f := range shippedIn("deb") {
 		assertOwned(t, f.path, f.mode, 0, 0)
 	}
 	assertNoneEnabled(t)
@@ -190,7 +190,7 @@ func checkRemoved(t *testing.T, edited []byte) {
 	if got := dpkgStatus(t); got != "deinstall ok config-files" {
 		t.Errorf("after dpkg -r: status %q", got)
 	}
-	for _, f := range shipped {
+	for _, f := range shippedIn("deb") {
 		if !f.config && f.path != confDir && exists(f.path) {
 			t.Errorf("after dpkg -r: %s is still there", f.path)
 		}

@@ -66,24 +66,41 @@ func packages(tb testing.TB) (deb, rpm string) {
 	return debFile, rpmFile
 }
 
-// shipped is what the packages must hold, and nothing else: every file with
-// its mode (owner and group are root), the configuration file marked so
-// that upgrades keep it.
-var shipped = []struct {
+type shippedFile struct {
 	path   string
 	mode   fs.FileMode
 	config bool
-}{
-	{"/usr/bin/s3ferry", 0o755, false},
-	{"/usr/lib/systemd/system/s3ferry.service", 0o644, false},
-	{"/usr/lib/systemd/system/s3ferry-catchup.service", 0o644, false},
-	{"/usr/lib/systemd/system/s3ferry-catchup.timer", 0o644, false},
-	{"/etc/s3ferry", fs.ModeDir | 0o755, false},
-	{"/etc/s3ferry/s3ferry.yml", 0o644, true},
-	{"/usr/lib/sysctl.d/60-s3ferry.conf", 0o644, false},
-	{"/usr/share/doc/s3ferry", fs.ModeDir | 0o755, false},
-	{"/usr/share/doc/s3ferry/README.md", 0o644, false},
-	{"/usr/share/doc/s3ferry/iam-policy.json", 0o644, false},
+	only   string // "deb" or "rpm": only in that format
+}
+
+// shipped is what the packages must hold, and nothing else: every file with
+// its mode (owner and group are root), the configuration file marked so
+// that upgrades keep it, and the licence files only one format has.
+var shipped = []shippedFile{
+	{"/usr/bin/s3ferry", 0o755, false, ""},
+	{"/usr/lib/systemd/system/s3ferry.service", 0o644, false, ""},
+	{"/usr/lib/systemd/system/s3ferry-catchup.service", 0o644, false, ""},
+	{"/usr/lib/systemd/system/s3ferry-catchup.timer", 0o644, false, ""},
+	{"/etc/s3ferry", fs.ModeDir | 0o755, false, ""},
+	{"/etc/s3ferry/s3ferry.yml", 0o644, true, ""},
+	{"/usr/lib/sysctl.d/60-s3ferry.conf", 0o644, false, ""},
+	{"/usr/share/doc/s3ferry", fs.ModeDir | 0o755, false, ""},
+	{"/usr/share/doc/s3ferry/README.md", 0o644, false, ""},
+	{"/usr/share/doc/s3ferry/iam-policy.json", 0o644, false, ""},
+	{"/usr/share/doc/s3ferry/THIRD_PARTY_NOTICES", 0o644, false, ""},
+	{"/usr/share/doc/s3ferry/copyright", 0o644, false, "deb"},
+	{"/usr/share/licenses/s3ferry/LICENSE", 0o644, false, "rpm"},
+}
+
+// shippedIn returns what the package of format ("deb" or "rpm") holds.
+func shippedIn(format string) []shippedFile {
+	var in []shippedFile
+	for _, f := range shipped {
+		if f.only == "" || f.only == format {
+			in = append(in, f)
+		}
+	}
+	return in
 }
 
 // entry is one path of a package listing.
@@ -115,7 +132,7 @@ func TestDebContents(t *testing.T) {
 		e.config = true
 		got[c] = e
 	}
-	checkListing(t, got, true)
+	checkListing(t, got, "deb")
 
 	// The maintainer scripts are packaging/scripts, as they are.
 	for script, src := range map[string]string{"postinst": "postinstall.sh", "prerm": "preremove.sh", "postrm": "postremove.sh"} {
@@ -149,13 +166,16 @@ func TestRPMContents(t *testing.T) {
 		switch e.mode, e.owner = f[1], f[2]; f[3] {
 		case "cn": // %config(noreplace): an edited file is kept, the new one saved as .rpmnew
 			e.config = true
-		case "":
+		case "", "l": // l: %license, checked below
 		default:
-			t.Errorf("%s: file flags %q, want none or cn", f[0], f[3])
+			t.Errorf("%s: file flags %q, want none, cn or l", f[0], f[3])
 		}
 		got[f[0]] = e
 	}
-	checkListing(t, got, false)
+	checkListing(t, got, "rpm")
+	if got, want := run(t, "rpm", "-qp", "--licensefiles", rpm), "/usr/share/licenses/s3ferry/LICENSE\n"; got != want {
+		t.Errorf("%%license files %q, want %q", got, want)
+	}
 
 	scripts := map[string]string{"POSTIN": "postinstall.sh", "PREUN": "preremove.sh", "POSTUN": "postremove.sh"}
 	for tag, src := range scripts {
@@ -175,14 +195,15 @@ func TestRPMContents(t *testing.T) {
 	}
 }
 
-// checkListing compares a package's listing with shipped. A .deb also lists
-// the parent directories (/usr, /usr/bin, ...): root's, 0755.
-func checkListing(t *testing.T, got map[string]entry, withParents bool) {
+// checkListing compares the listing of a package of format ("deb" or
+// "rpm") with shipped. A .deb also lists the parent directories (/usr,
+// /usr/bin, ...): root's, 0755.
+func checkListing(t *testing.T, got map[string]entry, format string) {
 	t.Helper()
 	want := map[string]entry{}
-	for _, f := range shipped {
+	for _, f := range shippedIn(format) {
 		want[f.path] = entry{mode: f.mode.String(), owner: "root/root", config: f.config}
-		for dir := filepath.Dir(f.path); withParents && dir != "/"; dir = filepath.Dir(dir) {
+		for dir := filepath.Dir(f.path); format == "deb" && dir != "/"; dir = filepath.Dir(dir) {
 			if _, ok := want[dir]; !ok {
 				want[dir] = entry{mode: (fs.ModeDir | 0o755).String(), owner: "root/root"}
 			}

@@ -1,5 +1,7 @@
 package uploader
 
+import "time"
+
 // This file is the contract the agent codes against; the implementation
 // lives in client.go and uploader.go.
 
@@ -9,7 +11,15 @@ type Config struct {
 	EndpointURL string // empty: AWS_ENDPOINT_URL or AWS's own endpoints
 	PathStyle   bool   // path-style addressing (MinIO, Ceph)
 	Profile     string // shared config profile; empty: the SDK default
-	MaxAttempts int    // per request, SDK retryer; 0: DefaultMaxAttempts
+	MaxAttempts int    // per request, SDK retryer with jittered back-off; 0: DefaultMaxAttempts
+
+	// ConnectTimeout bounds a TCP connect and, separately, a TLS handshake;
+	// 0: DefaultConnectTimeout. StallTimeout bounds the time without a byte
+	// moving on a request in flight: its body being sent, its answer's
+	// headers awaited, its answer's body being read. An attempt that
+	// stalls is cancelled and retried; 0: DefaultStallTimeout.
+	ConnectTimeout time.Duration
+	StallTimeout   time.Duration
 
 	StorageClass string // empty: the bucket's default
 	SSE          string // "", "AES256" or "aws:kms"

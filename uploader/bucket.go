@@ -2,108 +2,272 @@ package uploader
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
-	"net/http"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
+	"io"
+	"strings"
+	"time"
 )
 
-// bucketError is a CheckBucket failure: a one-line message that says what
-// to do, and the SDK error it came from for errors.Is/As, Reason and Fatal.
-type bucketError struct {
-	reason string
-	fatal  bool
-	msg    string
-	err    error
+// ErrNotFound means the key, the version or the multipart upload asked for
+// does not exist: never written, deleted (a delete marker is the current
+// version), or its version or upload removed. Match it with errors.Is.
+var ErrNotFound = errors.New("not found")
+
+// Bucket is everything s3ferry asks of one bucket. NewBucket returns the
+// S3 implementation; buckettest.Fake is an in-memory one, and
+// buckettest.Run is the suite both pass.
+//
+// Every method of the S3 implementation is retried by the SDK's retryer
+// (Config.MaxAttempts, with backoff) on throttling, 5xx answers and
+// network errors before it returns an error; Reason and Fatal classify
+// what it returns. Methods are safe for concurrent use. Errors name the
+// operation and key, and wrap the cause.
+type Bucket interface {
+	// Name is the bucket's name.
+	Name() string
+
+	// Put stores body (exactly size bytes) as a new version of key in one
+	// request, with opts' metadata and a checksum of the bucket's
+	// algorithm (Config.Checksum, which every write carries), and returns
+	// what was written. Not idempotent on a versioned bucket: each call makes a
+	// version. A body whose checksum differs from opts.Checksum is
+	// refused (Reason "checksum-mismatch") and nothing is stored.
+	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts PutOptions) (Written, error)
+
+	// CreateMultipart starts a multipart upload of key with opts' metadata
+	// (opts.Checksum is ignored: every part carries its own) and returns
+	// its upload ID. Nothing is visible
+	// under key until CompleteMultipart.
+	CreateMultipart(ctx context.Context, key string, opts PutOptions) (uploadID string, err error)
+
+	// UploadPart stores part n (1 to 10,000) of an upload: exactly size
+	// bytes of body, every part but the last at least MinPartSize. The
+	// part carries a checksum of the upload's algorithm. Idempotent:
+	// sending part n again replaces it. ErrNotFound: no such upload
+	// (completed or aborted).
+	UploadPart(ctx context.Context, key, uploadID string, n int32, body io.ReadSeeker, size int64) (Part, error)
+
+	// ListParts returns the parts of an upload stored so far, by number;
+	// ErrNotFound when there is no such upload. This is what a resumed
+	// upload asks to learn which parts it need not send again.
+	ListParts(ctx context.Context, key, uploadID string) ([]Part, error)
+
+	// CompleteMultipart makes parts (in ascending order of number, as
+	// UploadPart returned them) one new version of key. ErrNotFound: no
+	// such upload.
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) (Written, error)
+
+	// AbortMultipart discards an upload and its parts. Idempotent: an
+	// upload that is gone already is not an error.
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+
+	// Head describes a version of key without its content (versionID
+	// empty: the current version). ErrNotFound: no such key or version,
+	// or the current version is a delete marker.
+	Head(ctx context.Context, key, versionID string) (Object, error)
+
+	// Get returns the bytes [offset, offset+length) of a version of key
+	// (versionID empty: the current one; length < 0: to the end) and what
+	// Head would say of it; the caller closes the body. On a whole-object
+	// read the S3 implementation's body fails on a full-object checksum
+	// that does not match. ErrNotFound as for Head.
+	Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, Object, error)
+
+	// List calls emit once for every current object below prefix (not
+	// the deleted ones), splitting the key space at "/" to list parts
+	// concurrently (see ListOptions): emit is called from several
+	// goroutines at once, each with one part's objects in key order. An
+	// error from emit stops the listing and is returned.
+	List(ctx context.Context, prefix string, opts ListOptions, emit func(Object) error) error
+
+	// ListVersions is List of every key's history below prefix: its
+	// versions and delete markers, newest first, one call per key.
+	ListVersions(ctx context.Context, prefix string, opts ListOptions, emit func(History) error) error
+
+	// Delete without versionID puts a delete marker on key and returns
+	// its version ID; the versions below it stay. Not idempotent on a
+	// versioned bucket: each call adds a marker, also on a key that does
+	// not exist. With versionID it removes that version for good (doctor
+	// removes its probe so); a version that does not exist is not an
+	// error.
+	Delete(ctx context.Context, key, versionID string) (markerVersionID string, err error)
+
+	// Check verifies that there are credentials and that the bucket can
+	// be reached; its error is one line a user can act on (see
+	// CheckBucket).
+	Check(ctx context.Context) error
+
+	// Credentials returns where the credentials come from (e.g.
+	// "EnvConfigCredentials"), or an error wrapping ErrNoCredentials.
+	Credentials(ctx context.Context) (source string, err error)
+
+	// Versioning, Replication, Lifecycle and ObjectLock read the parts of
+	// the bucket's configuration that decide whether it holds a real
+	// backup. A configuration that is not set (or that the store does not
+	// implement) is not an error: the result is then empty.
+	Versioning(ctx context.Context) (VersioningStatus, error)
+	Replication(ctx context.Context) ([]ReplicationRule, error)
+	Lifecycle(ctx context.Context) ([]LifecycleRule, error)
+	ObjectLock(ctx context.Context) (*ObjectLock, error)
+
+	// ClockSkew returns how far the server's clock is ahead of the local
+	// one (negative: behind), to the second.
+	ClockSkew(ctx context.Context) (time.Duration, error)
 }
 
-func (e *bucketError) Error() string { return e.msg }
-func (e *bucketError) Unwrap() error { return e.err }
-
-// CheckBucket verifies, before any upload, that client has credentials and
-// can reach bucket (HeadBucket, which needs s3:ListBucket). Its error is one
-// line a user can act on ("bucket x does not exist: create it or fix
-// --destination"); Reason and Fatal work on it as on an upload error.
-func CheckBucket(ctx context.Context, client *s3.Client, bucket string) error {
-	opts := client.Options()
-	if opts.Credentials != nil {
-		if _, err := opts.Credentials.Retrieve(ctx); err != nil {
-			return bucketCheckError(ctx, opts, bucket, err)
-		}
-	}
-	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
-	if err == nil {
-		return nil
-	}
-	var respErr *awshttp.ResponseError
-	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden {
-		// A HEAD response has no body, so no error code: ask again with a
-		// GET, whose code tells bad credentials from a denying policy.
-		_, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
-		var apiErr smithy.APIError
-		if errors.As(lerr, &apiErr) {
-			err = lerr
-		}
-	}
-	return bucketCheckError(ctx, opts, bucket, err)
+// PutOptions is what Put and CreateMultipart store beside the content.
+type PutOptions struct {
+	// Metadata is stored as x-amz-meta-*; keys are lower case.
+	Metadata map[string]string
+	// Checksum is the base64 value of the bucket's checksum algorithm
+	// over the body, computed by the caller; "" lets the client compute
+	// it (by reading the body once more). The store verifies it.
+	Checksum string
 }
 
-// bucketCheckError turns a CheckBucket failure into its one-line message.
-func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("check bucket %s: %w", bucket, err)
-	}
-	endpoint := aws.ToString(opts.BaseEndpoint)
-	if endpoint == "" {
-		endpoint = "S3 in " + opts.Region
-	}
-	reason, fatal := classify(err)
-	e := &bucketError{reason: reason, fatal: fatal, err: err}
-	var certErr *tls.CertificateVerificationError
-	var credErr *credentialsError
-
-	var respErr *awshttp.ResponseError
-	status := 0
-	if errors.As(err, &respErr) && respErr.Response != nil && respErr.Response.Response != nil {
-		status = respErr.HTTPStatusCode()
-		if region := respErr.Response.Header.Get("X-Amz-Bucket-Region"); region != "" && region != opts.Region {
-			e.reason, e.fatal = "other", true
-			e.msg = fmt.Sprintf("bucket %s is in region %s, not %s: set --region %s", bucket, region, opts.Region, region)
-			return e
-		}
-	}
-	switch {
-	case reason == "credentials" && errors.As(err, &credErr):
-		e.msg = fmt.Sprintf("no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role (%v)", credErr.cause)
-	case reason == "credentials":
-		e.msg = fmt.Sprintf("credentials rejected by %s for bucket %s: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile (%s)", endpoint, bucket, errorCode(err))
-	case reason == "no-such-bucket" || status == http.StatusNotFound:
-		e.reason, e.fatal = "no-such-bucket", true
-		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)
-	case reason == "access-denied":
-		e.msg = fmt.Sprintf("access denied to bucket %s: check the credentials' policy allows s3:ListBucket and s3:PutObject on it", bucket)
-	case reason == "network" && errors.As(err, &certErr):
-		e.fatal = true
-		e.msg = fmt.Sprintf("cannot verify the certificate of %s: set AWS_CA_BUNDLE to the CA that signed it (%v)", endpoint, certErr)
-	case reason == "network":
-		e.fatal = true
-		e.msg = fmt.Sprintf("cannot reach endpoint %s: check --endpoint-url, the network and proxies (%v)", endpoint, err)
-	default:
-		e.msg = fmt.Sprintf("check bucket %s: %v", bucket, err)
-	}
-	return e
+// Written is what a Put or CompleteMultipart stored.
+type Written struct {
+	ETag      string // quotes stripped
+	VersionID string // "" on a bucket that never had versioning
+	// Checksum is "ALGO:value" as the store answered it for the
+	// algorithm asked for; "" when it answered none. A multipart
+	// object's is a checksum of the parts' checksums, "value-N".
+	Checksum string
 }
 
-// errorCode returns the S3 error code in err, or its text when it has none.
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
+// Part is one stored part of a multipart upload.
+type Part struct {
+	Number   int32
+	ETag     string // quotes stripped
+	Size     int64
+	Checksum string // base64 value of the upload's algorithm; "" none
+}
+
+// Object describes one object version.
+type Object struct {
+	Key          string
+	VersionID    string // "null" for one written while versioning was off
+	Size         int64
+	ETag         string // quotes stripped
+	LastModified time.Time
+	// The fields below are filled by Head and Get, not by List.
+	Metadata map[string]string // x-amz-meta-* without the prefix
+	// Checksums holds the additional checksums the store keeps, by
+	// algorithm ("CRC32C": base64 value; "value-N" for a multipart
+	// object's checksum of part checksums).
+	Checksums map[string]string
+	// Composite says the checksums are of the parts, not of the content.
+	Composite bool
+	// Encrypted says the ETag is not an MD5 of the content (SSE-KMS,
+	// SSE-C).
+	Encrypted bool
+}
+
+// Checksum returns, in the form of Result.Checksum ("CRC32C:<base64>"),
+// the checksum o carries for the algorithm of recorded (a Result.Checksum);
+// "" when it carries none.
+func (o Object) Checksum(recorded string) string {
+	algo, _, _ := strings.Cut(recorded, ":")
+	if algo == "" || o.Checksums[algo] == "" {
+		return ""
 	}
-	return err.Error()
+	return algo + ":" + o.Checksums[algo]
+}
+
+// Version is one entry of a key's history: an object version or a delete
+// marker.
+type Version struct {
+	VersionID    string // "null" for what was written while versioning was off
+	Deleted      bool   // a delete marker
+	Latest       bool
+	Size         int64
+	ETag         string // quotes stripped
+	LastModified time.Time
+}
+
+// History is every version of one key, newest first.
+type History struct {
+	Key      string
+	Versions []Version
+}
+
+// At returns the version of h a reader saw at t: the newest one that
+// existed then; ok is false when there was none, or a delete marker.
+func (h History) At(t time.Time) (Version, bool) {
+	for _, v := range h.Versions {
+		if v.LastModified.After(t) {
+			continue
+		}
+		return v, !v.Deleted
+	}
+	return Version{}, false
+}
+
+// Latest returns the current version; ok is false when the key is deleted.
+func (h History) Latest() (Version, bool) {
+	if len(h.Versions) == 0 || h.Versions[0].Deleted {
+		return Version{}, false
+	}
+	return h.Versions[0], true
+}
+
+// DefaultListWorkers is how many listings of one bucket run at once.
+const DefaultListWorkers = 16
+
+// ListOptions tunes List and ListVersions.
+type ListOptions struct {
+	Workers int // listings at once; 0: DefaultListWorkers
+	// Depth is how many levels below the prefix the listing may split the
+	// key space at "/": a partition layout's depth, so a part is never
+	// smaller than a partition. 0 lists the prefix in one part.
+	Depth int
+	// PageSize is the keys per request; 0 is the store's default (and
+	// S3's largest), 1,000. Tests make it small.
+	PageSize int32
+}
+
+// VersioningStatus is a bucket's versioning state.
+type VersioningStatus string
+
+// Versioning states; "" means versioning was never enabled.
+const (
+	VersioningEnabled   VersioningStatus = "Enabled"
+	VersioningSuspended VersioningStatus = "Suspended"
+)
+
+// ReplicationRule is one rule of a bucket's replication configuration.
+type ReplicationRule struct {
+	ID          string
+	Enabled     bool
+	Prefix      string // the keys it applies to; "" all
+	Tagged      bool   // it applies only to objects with some tags
+	Destination string // the destination bucket's ARN
+}
+
+// LifecycleRule is one rule of a bucket's lifecycle configuration; the
+// day counts are 0 when the rule has no such action.
+type LifecycleRule struct {
+	ID      string
+	Enabled bool
+	Prefix  string // the keys it applies to; "" all
+	Tagged  bool   // it applies only to objects with some tags
+	// AbortIncompleteDays aborts multipart uploads this long after they
+	// started.
+	AbortIncompleteDays int
+	// NoncurrentDays deletes a version this long after it stopped being
+	// the current one.
+	NoncurrentDays int
+}
+
+// ObjectLock is a bucket's Object Lock configuration, when enabled.
+type ObjectLock struct {
+	// DefaultRetention locks every new version; nil when there is none.
+	DefaultRetention *Retention
+}
+
+// Retention is an Object Lock default retention: Days or Years is set.
+type Retention struct {
+	Mode  string // GOVERNANCE or COMPLIANCE
+	Days  int
+	Years int
 }

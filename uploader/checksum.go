@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
@@ -58,63 +57,73 @@ func (c checksum) sum(b []byte) string {
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
-// setOnPut puts value into in's field for c, so S3 checks the body against
-// it instead of the SDK computing its own.
-func (c checksum) setOnPut(in *s3.PutObjectInput, value string) {
-	in.ChecksumAlgorithm = c.algorithm
-	v := aws.String(value)
-	switch c.algorithm {
-	case types.ChecksumAlgorithmCrc32c:
-		in.ChecksumCRC32C = v
-	case types.ChecksumAlgorithmCrc32:
-		in.ChecksumCRC32 = v
-	case types.ChecksumAlgorithmCrc64nvme:
-		in.ChecksumCRC64NVME = v
-	case types.ChecksumAlgorithmSha1:
-		in.ChecksumSHA1 = v
-	case types.ChecksumAlgorithmSha256:
-		in.ChecksumSHA256 = v
-	}
-}
-
-// checksumFields are the additional checksums of an S3 response.
+// checksumFields points at the additional-checksum fields of an SDK
+// input or output, so one switch serves them all.
 type checksumFields struct {
-	CRC32, CRC32C, CRC64NVME, SHA1, SHA256 *string
+	CRC32, CRC32C, CRC64NVME, SHA1, SHA256 **string
 }
 
-// format returns "ALGO:value" for c from the response fields, or "" when
-// the store did not return a checksum for c.
-func (c checksum) format(f checksumFields) string {
-	var v *string
-	switch c.algorithm {
+// field returns the field for algo; nil for an algorithm s3ferry does not
+// use.
+func (f checksumFields) field(algo types.ChecksumAlgorithm) **string {
+	switch algo {
 	case types.ChecksumAlgorithmCrc32c:
-		v = f.CRC32C
+		return f.CRC32C
 	case types.ChecksumAlgorithmCrc32:
-		v = f.CRC32
+		return f.CRC32
 	case types.ChecksumAlgorithmCrc64nvme:
-		v = f.CRC64NVME
+		return f.CRC64NVME
 	case types.ChecksumAlgorithmSha1:
-		v = f.SHA1
+		return f.SHA1
 	case types.ChecksumAlgorithmSha256:
-		v = f.SHA256
+		return f.SHA256
 	}
-	if aws.ToString(v) == "" {
-		return ""
-	}
-	return string(c.algorithm) + ":" + *v
+	return nil
 }
 
-// HeadChecksum returns, in the form of Result.Checksum ("CRC32C:<base64>"),
-// the checksum that a HeadObject with ChecksumMode enabled answered for the
-// algorithm of recorded (a Result.Checksum); "" when it answered none.
-func HeadChecksum(recorded string, out *s3.HeadObjectOutput) string {
-	algo, _, _ := strings.Cut(recorded, ":")
-	c, err := checksumByName(algo)
-	if err != nil || algo == "" {
-		return ""
+// get returns the value of algo's field; "" when it is not set.
+func (f checksumFields) get(algo types.ChecksumAlgorithm) string {
+	if p := f.field(algo); p != nil {
+		return aws.ToString(*p)
 	}
-	return c.format(checksumFields{
-		CRC32: out.ChecksumCRC32, CRC32C: out.ChecksumCRC32C, CRC64NVME: out.ChecksumCRC64NVME,
-		SHA1: out.ChecksumSHA1, SHA256: out.ChecksumSHA256,
-	})
+	return ""
+}
+
+// set sets algo's field to value.
+func (f checksumFields) set(algo types.ChecksumAlgorithm, value string) {
+	if p := f.field(algo); p != nil {
+		*p = aws.String(value)
+	}
+}
+
+// format returns "ALGO:value" for algo, or "" when the field is not set.
+func (f checksumFields) format(algo types.ChecksumAlgorithm) string {
+	if v := f.get(algo); v != "" {
+		return string(algo) + ":" + v
+	}
+	return ""
+}
+
+// values returns every field that is set, by algorithm name.
+func (f checksumFields) values() map[string]string {
+	out := map[string]string{}
+	for _, algo := range []types.ChecksumAlgorithm{
+		types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc64nvme,
+		types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256,
+	} {
+		if v := f.get(algo); v != "" {
+			out[string(algo)] = v
+		}
+	}
+	return out
+}
+
+// SumChecksum returns the base64 checksum of b for an algorithm of
+// Config.Checksum, as S3 computes it: what PutOptions.Checksum holds.
+func SumChecksum(algorithm string, b []byte) (string, error) {
+	c, err := checksumByName(algorithm)
+	if err != nil {
+		return "", err
+	}
+	return c.sum(b), nil
 }

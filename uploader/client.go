@@ -5,7 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -13,6 +17,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 )
 
@@ -37,9 +42,14 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 
 	// The HTTP client must be a *BuildableClient while loading: that is
 	// the only kind LoadDefaultConfig applies AWS_CA_BUNDLE to.
+	// The stall watchdog (wrapped around it below) bounds the wait for an
+	// answer's headers; the transport bounds connecting.
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConns = 2 * maxIdleConnsPerHost
 		tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		tr.TLSHandshakeTimeout = cfg.ConnectTimeout
+	}).WithDialerOptions(func(d *net.Dialer) {
+		d.Timeout = cfg.ConnectTimeout
 	})
 	load := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
@@ -50,12 +60,14 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
+				o.Backoff = retry.BackoffDelayerFunc(backoff)
 				// The default token bucket stops retrying after a burst
 				// of errors across the whole client, which a bulk upload
 				// of many files reaches at once; each request keeps its
 				// own MaxAttempts and backoff.
 				o.RateLimiter = ratelimit.None
 				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notRetryable)}, o.Retryables...)
+				o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(retryChecksumMismatch))
 			})
 		}),
 	}
@@ -78,6 +90,7 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 		lim := newLimiter(cfg.BandwidthLimit)
 		awsCfg.HTTPClient = &limitedClient{next: awsCfg.HTTPClient, lim: lim, burst: lim.Burst()}
 	}
+	awsCfg.HTTPClient = &watchdogClient{next: awsCfg.HTTPClient, timeout: cfg.StallTimeout}
 
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.EndpointURL != "" {
@@ -98,6 +111,44 @@ func notRetryable(err error) aws.Ternary {
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
 		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+}
+
+// backoff is the wait before retry number attempt (1, 2, ...) of one
+// request: half to all of 2^(attempt-1) seconds, at most maxBackoff.
+// The SDK's own stops jittering at 20 s, so the requests of many workers
+// that failed together would retry together.
+//
+//	retry     1       2     3     4     5      6 and later
+//	wait      0.5–1s  1–2s  2–4s  4–8s  8–16s  10–20s
+//
+// With DefaultMaxAttempts a request that keeps failing spends 55 to 111
+// seconds waiting before its file counts as failed. A refused connection
+// (nothing listens at the endpoint) gets refusedAttempts at most: enough
+// for a server that restarts, and a wrong or dead endpoint is reported
+// in seconds, not minutes.
+func backoff(attempt int, err error) (time.Duration, error) {
+	if attempt >= refusedAttempts && errors.Is(err, syscall.ECONNREFUSED) {
+		return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+	}
+	d := maxBackoff
+	if attempt < 16 {
+		d = min(time.Second<<max(attempt-1, 0), maxBackoff)
+	}
+	return d/2 + rand.N(d/2+1), nil
+}
+
+// retryChecksumMismatch retries a request whose bytes S3 found damaged
+// (classify's "checksum-mismatch" codes): the SDK rewinds the body and
+// reads it again, so bytes damaged on the way are sent again within the
+// same budget of attempts, before the file counts as failed.
+func retryChecksumMismatch(err error) aws.Ternary {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if reason, _, ok := apiErrorClass(apiErr.ErrorCode()); ok && reason == "checksum-mismatch" {
+			return aws.TrueTernary
+		}
 	}
 	return aws.UnknownTernary
 }

@@ -3,6 +3,7 @@ package uploader
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -11,13 +12,28 @@ import (
 const (
 	DefaultPartSize        int64 = 16 << 20 // 16 MiB
 	DefaultPartConcurrency       = 4
-	DefaultMaxAttempts           = 5
+	DefaultMaxAttempts           = 10
+	DefaultConnectTimeout        = 10 * time.Second
+	DefaultStallTimeout          = 60 * time.Second
 	DefaultChecksum              = "CRC32C"
 
 	// MinPartSize is S3's smallest part of a multipart upload (except the
 	// last); MaxPartSize its largest.
 	MinPartSize int64 = 5 << 20
 	MaxPartSize int64 = 5 << 30
+
+	// MaxMaxAttempts bounds Config.MaxAttempts: with the back-off capped at
+	// maxBackoff, 30 attempts of a request that never succeeds already wait
+	// 4 to 9 minutes between them.
+	MaxMaxAttempts = 30
+
+	// refusedAttempts is the retry budget of a refused connection (see
+	// backoff), when MaxAttempts is larger.
+	refusedAttempts = 5
+
+	// maxBackoff caps the jittered back-off between two attempts of one
+	// request (the SDK's default).
+	maxBackoff = 20 * time.Second
 
 	// defaultRegion is used when neither Config nor the SDK chain names one;
 	// MinIO and most S3-compatible stores accept it.
@@ -29,6 +45,15 @@ const (
 func (c Config) Validate() error {
 	if c.MaxAttempts < 0 {
 		return fmt.Errorf("%w: max attempts %d: want 0 (default) or more", ErrInvalidConfig, c.MaxAttempts)
+	}
+	if c.MaxAttempts > MaxMaxAttempts {
+		return fmt.Errorf("%w: max attempts %d: want at most %d (each attempt can wait up to the stall timeout)", ErrInvalidConfig, c.MaxAttempts, MaxMaxAttempts)
+	}
+	if c.ConnectTimeout < 0 {
+		return fmt.Errorf("%w: connect timeout %s: want 0 (default) or more", ErrInvalidConfig, c.ConnectTimeout)
+	}
+	if c.StallTimeout < 0 {
+		return fmt.Errorf("%w: stall timeout %s: want 0 (default) or more", ErrInvalidConfig, c.StallTimeout)
 	}
 	if c.PartSize != 0 && (c.PartSize < MinPartSize || c.PartSize > MaxPartSize) {
 		return fmt.Errorf("%w: part size %d: want 0 (default) or %d to %d bytes", ErrInvalidConfig, c.PartSize, MinPartSize, MaxPartSize)
@@ -59,6 +84,12 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize

@@ -3,6 +3,7 @@ package uploader
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -17,6 +18,11 @@ func TestConfigValidate(t *testing.T) {
 		{"largest part", Config{PartSize: MaxPartSize}, true},
 		{"AES256", Config{SSE: "AES256"}, true},
 		{"negative attempts", Config{MaxAttempts: -1}, false},
+		{"most attempts", Config{MaxAttempts: MaxMaxAttempts}, true},
+		{"too many attempts", Config{MaxAttempts: MaxMaxAttempts + 1}, false},
+		{"timeouts", Config{ConnectTimeout: time.Second, StallTimeout: 2 * time.Second}, true},
+		{"negative connect timeout", Config{ConnectTimeout: -1}, false},
+		{"negative stall timeout", Config{StallTimeout: -1}, false},
 		{"part below 5 MiB", Config{PartSize: MinPartSize - 1}, false},
 		{"part above 5 GiB", Config{PartSize: MaxPartSize + 1}, false},
 		{"negative concurrency", Config{PartConcurrency: -1}, false},
@@ -38,7 +44,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigWithDefaults(t *testing.T) {
 	got := Config{Checksum: "sha1"}.withDefaults()
-	want := Config{MaxAttempts: DefaultMaxAttempts, PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1"}
+	want := Config{MaxAttempts: DefaultMaxAttempts, ConnectTimeout: DefaultConnectTimeout, StallTimeout: DefaultStallTimeout, PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1"}
 	if got != want {
 		t.Errorf("withDefaults() = %+v, want %+v", got, want)
 	}

@@ -10,13 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/cespare/xxhash/v2"
 )
 
@@ -26,7 +22,6 @@ var ErrCorrupt = errors.New("downloaded content does not match the object's chec
 
 // DownloadJob is one object version to write to a local file.
 type DownloadJob struct {
-	Bucket    string
 	Key       string
 	VersionID string // empty: the current version
 	Path      string // the local file to write
@@ -53,29 +48,25 @@ type DownloadResult struct {
 // and the length. It is written to a temporary file beside Path, synced,
 // given the mtime the object recorded (MetaMtime) and only then renamed, so
 // Path never holds a partial or unverified file.
-func Download(ctx context.Context, client *s3.Client, job DownloadJob) (DownloadResult, error) {
-	res, err := download(ctx, client, job)
+func Download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
+	res, err := download(ctx, b, job)
 	if err != nil {
 		return DownloadResult{}, fmt.Errorf("download %s: %w", job.Key, err)
 	}
 	return res, nil
 }
 
-func download(ctx context.Context, client *s3.Client, job DownloadJob) (DownloadResult, error) {
+func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
 	if !job.Overwrite {
 		if _, err := os.Lstat(job.Path); err == nil {
 			return DownloadResult{}, fmt.Errorf("%s: %w", job.Path, fs.ErrExist)
 		}
 	}
-	in := &s3.GetObjectInput{Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), ChecksumMode: types.ChecksumModeEnabled}
-	if job.VersionID != "" {
-		in.VersionId = aws.String(job.VersionID)
-	}
-	out, err := client.GetObject(ctx, in)
+	body, obj, err := b.Get(ctx, job.Key, job.VersionID, 0, -1)
 	if err != nil {
 		return DownloadResult{}, err
 	}
-	defer out.Body.Close()
+	defer body.Close()
 
 	dir := filepath.Dir(job.Path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -89,21 +80,21 @@ func download(ctx context.Context, client *s3.Client, job DownloadJob) (Download
 	defer os.Remove(tmp) // after a rename or link there is nothing left to remove
 	defer f.Close()
 
-	checks := contentChecks(out)
+	checks := contentChecks(obj)
 	h := xxhash.New()
 	w := io.MultiWriter(f, h)
 	var etag *ETagMatcher
 	if !checks.hash && checks.etag {
-		etag = NewETagMatcher(aws.ToString(out.ETag), aws.ToInt64(out.ContentLength))
+		etag = NewETagMatcher(obj.ETag, obj.Size)
 		w = io.MultiWriter(w, etag)
 	}
-	n, err := io.Copy(w, out.Body) // the SDK's reader fails here on a checksum mismatch
+	n, err := io.Copy(w, body) // the SDK's reader fails here on a checksum mismatch
 	if err != nil {
 		return DownloadResult{}, err
 	}
 	res := DownloadResult{Size: n, Hash: h.Sum64(), Checked: checks.sdk}
-	if want := aws.ToInt64(out.ContentLength); out.ContentLength != nil && n != want {
-		return DownloadResult{}, fmt.Errorf("%w: %d bytes received, the object has %d", ErrCorrupt, n, want)
+	if n != obj.Size {
+		return DownloadResult{}, fmt.Errorf("%w: %d bytes received, the object has %d", ErrCorrupt, n, obj.Size)
 	}
 	if checks.hash {
 		if res.Hash != checks.wantHash {
@@ -113,7 +104,7 @@ func download(ctx context.Context, client *s3.Client, job DownloadJob) (Download
 	} else if etag != nil {
 		switch etag.Verdict() {
 		case ETagMismatch:
-			return DownloadResult{}, fmt.Errorf("%w: MD5 differs from the ETag %s", ErrCorrupt, aws.ToString(out.ETag))
+			return DownloadResult{}, fmt.Errorf("%w: MD5 differs from the ETag %s", ErrCorrupt, obj.ETag)
 		case ETagMatch:
 			res.Checked = append(res.Checked, "MD5")
 		}
@@ -127,8 +118,8 @@ func download(ctx context.Context, client *s3.Client, job DownloadJob) (Download
 	if err := f.Close(); err != nil {
 		return DownloadResult{}, err
 	}
-	res.Mtime = aws.ToTime(out.LastModified)
-	if t, err := time.Parse(time.RFC3339Nano, out.Metadata[MetaMtime]); err == nil {
+	res.Mtime = obj.LastModified
+	if t, err := time.Parse(time.RFC3339Nano, obj.Metadata[MetaMtime]); err == nil {
 		res.Mtime = t
 	}
 	if !res.Mtime.IsZero() {
@@ -168,29 +159,19 @@ type downloadChecks struct {
 	etag     bool // the ETag may be an MD5 of the content (no SSE-KMS, no SSE-C)
 }
 
-func contentChecks(out *s3.GetObjectOutput) downloadChecks {
+func contentChecks(obj Object) downloadChecks {
 	var c downloadChecks
-	if out.ChecksumType != types.ChecksumTypeComposite {
-		for _, sum := range []struct {
-			algo  string
-			value *string
-		}{
-			{"CRC32", out.ChecksumCRC32}, {"CRC32C", out.ChecksumCRC32C}, {"CRC64NVME", out.ChecksumCRC64NVME},
-			{"SHA1", out.ChecksumSHA1}, {"SHA256", out.ChecksumSHA256},
-		} {
+	if !obj.Composite {
+		for _, algo := range []string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"} {
 			// A composite checksum ("...-3") is a checksum of part
 			// checksums, which the SDK cannot verify.
-			if v := aws.ToString(sum.value); v != "" && !strings.Contains(v, "-") {
-				c.sdk = append(c.sdk, sum.algo)
+			if v := obj.Checksums[algo]; v != "" && !strings.Contains(v, "-") {
+				c.sdk = append(c.sdk, algo)
 			}
 		}
 	}
-	if v, err := strconv.ParseUint(out.Metadata[MetaHash], 16, 64); err == nil {
-		c.hash, c.wantHash = true, v
-	}
-	c.etag = out.ServerSideEncryption != types.ServerSideEncryptionAwsKms &&
-		out.ServerSideEncryption != types.ServerSideEncryptionAwsKmsDsse &&
-		aws.ToString(out.SSECustomerAlgorithm) == ""
+	c.wantHash, c.hash = ParseMetaHash(obj.Metadata)
+	c.etag = !obj.Encrypted
 	return c
 }
 

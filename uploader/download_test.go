@@ -40,7 +40,7 @@ func TestDownload(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := filepath.Join(t.TempDir(), "a", "b", tt.name)
-			res, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: tt.name, VersionID: up.VersionID, Path: dst, WantHash: up.Hash, HasWantHash: true})
+			res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: tt.name, VersionID: up.VersionID, Path: dst, WantHash: up.Hash, HasWantHash: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,14 +70,14 @@ func TestDownloadNeverReplacesWithoutOverwrite(t *testing.T) {
 	putObject(t, client, bucket, "k", "new content", nil)
 	dst := writeFile(t, t.TempDir(), "k", []byte("old"))
 
-	_, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: "k", Path: dst})
+	_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Path: dst})
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Download over an existing file: %v, want fs.ErrExist", err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "old" {
 		t.Fatalf("file is %q after a refused download, want it untouched", got)
 	}
-	if _, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: "k", Path: dst, Overwrite: true}); err != nil {
+	if _, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Path: dst, Overwrite: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "new content" {
@@ -99,11 +99,11 @@ func TestDownloadCorrupt(t *testing.T) {
 		name string
 		job  uploader.DownloadJob
 	}{
-		{"metadata hash", uploader.DownloadJob{Bucket: bucket, Key: "bad-meta", Path: filepath.Join(dir, "a")}},
-		{"wanted hash", uploader.DownloadJob{Bucket: bucket, Key: "plain", Path: filepath.Join(dir, "b"), WantHash: 42, HasWantHash: true}},
+		{"metadata hash", uploader.DownloadJob{Key: "bad-meta", Path: filepath.Join(dir, "a")}},
+		{"wanted hash", uploader.DownloadJob{Key: "plain", Path: filepath.Join(dir, "b"), WantHash: 42, HasWantHash: true}},
 	}
 	for _, tt := range tests {
-		_, err := uploader.Download(ctx, client, tt.job)
+		_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), tt.job)
 		if !errors.Is(err, uploader.ErrCorrupt) || uploader.Reason(err) != "checksum-mismatch" {
 			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.Reason(err))
 		}
@@ -115,32 +115,20 @@ func TestDownloadCorrupt(t *testing.T) {
 		t.Errorf("files left behind: %v", entries)
 	}
 	// An object of another tool is checked against its MD5 ETag.
-	res, err := uploader.Download(ctx, client, uploader.DownloadJob{Bucket: bucket, Key: "plain", Path: filepath.Join(dir, "c")})
+	res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "plain", Path: filepath.Join(dir, "c")})
 	if err != nil || !slices.Contains(res.Checked, "MD5") {
 		t.Errorf("plain object: checked %v, %v; want MD5 among them", res.Checked, err)
 	}
 }
 
-func TestBucketConfigUnset(t *testing.T) {
+// TestVersioningUnset: a bucket that never had versioning says "" (the
+// other configuration reads are in the conformance suite, TestBucket).
+func TestVersioningUnset(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
-	client := srv.Client(t)
-	bucket := srv.NewBucket(t, false)
-	ctx := context.Background()
-	if v, err := uploader.Versioning(ctx, client, bucket); err != nil || v != "" {
+	b := uploader.NewBucket(srv.Client(t), srv.NewBucket(t, false), uploader.Config{})
+	if v, err := b.Versioning(context.Background()); err != nil || v != "" {
 		t.Errorf("Versioning of a fresh bucket = %q, %v; want \"\"", v, err)
-	}
-	if r, err := uploader.Replication(ctx, client, bucket); err != nil || r != nil {
-		t.Errorf("Replication of a fresh bucket = %v, %v; want none", r, err)
-	}
-	if l, err := uploader.Lifecycle(ctx, client, bucket); err != nil || l != nil {
-		t.Errorf("Lifecycle of a fresh bucket = %v, %v; want none", l, err)
-	}
-	if o, err := uploader.ObjectLock(ctx, client, bucket); err != nil || o != nil {
-		t.Errorf("ObjectLock of a fresh bucket = %v, %v; want none", o, err)
-	}
-	if skew, err := uploader.ClockSkew(ctx, client, bucket); err != nil || skew.Abs() > 2*time.Second {
-		t.Errorf("ClockSkew against a local server = %s, %v; want about 0", skew, err)
 	}
 }
 

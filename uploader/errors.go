@@ -3,11 +3,17 @@ package uploader
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -33,8 +39,8 @@ var (
 
 // Reason returns a short, stable label for err, for metrics and logs:
 // "changed", "vanished", "permission", "no-such-bucket", "access-denied",
-// "credentials", "checksum-mismatch", "throttled", "network", "canceled" or
-// "other". Reason(nil) is "".
+// "credentials", "checksum-mismatch", "throttled", "server-error",
+// "network", "canceled" or "other". Reason(nil) is "".
 func Reason(err error) string {
 	reason, _ := classify(err)
 	return reason
@@ -65,6 +71,8 @@ func apiErrorClass(code string) (reason string, fatal bool, ok bool) {
 		return "throttled", false, true
 	case "RequestTimeout":
 		return "network", false, true
+	case "InternalError", "InternalServerError", "BadGateway", "GatewayTimeout":
+		return "server-error", false, true
 	case "InvalidBucketName", "InvalidStorageClass", "AuthorizationHeaderMalformed", "PermanentRedirect",
 		"KMS.NotFoundException", "KMS.DisabledException", "NotImplemented":
 		return "other", true, true
@@ -96,6 +104,8 @@ func apiErrorClass(code string) (reason string, fatal bool, ok bool) {
 //	  RequestLimitExceeded, RequestThrottled,
 //	  ServiceUnavailable; the SDK's retry quota spent    throttled          no
 //	S3 code RequestTimeout                               network            no
+//	S3 code InternalError, InternalServerError,
+//	  BadGateway, GatewayTimeout                         server-error       no
 //	S3 code InvalidBucketName, InvalidStorageClass,
 //	  AuthorizationHeaderMalformed (wrong region),
 //	  PermanentRedirect, KMS.NotFoundException,
@@ -104,6 +114,7 @@ func apiErrorClass(code string) (reason string, fatal bool, ok bool) {
 //	no response: the request was not sent or its
 //	  answer not received (net.Error, RequestSendError)  network            no
 //	HTTP 503, 429 without a known code                   throttled          no
+//	HTTP 500, 502, 504 without a known code              server-error       no
 //	HTTP 403 without a known code (HEAD answers)         access-denied      yes
 //	anything else                                        other              no
 //
@@ -160,9 +171,105 @@ func classify(err error) (reason string, fatal bool) {
 		switch respErr.HTTPStatusCode() {
 		case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 			return "throttled", false
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return "server-error", false
 		case http.StatusForbidden:
 			return "access-denied", true
 		}
 	}
 	return "other", false
+}
+
+// describedError is an SDK error told in one line a user can act on; it
+// unwraps to the SDK's error, so Reason and Fatal see through it.
+type describedError struct {
+	msg string
+	err error
+}
+
+func (e *describedError) Error() string { return e.msg }
+func (e *describedError) Unwrap() error { return e.err }
+
+// describe returns err with a message that says what happened and what to
+// check, for the failures whose SDK text misleads: a request that got no
+// answer reads "https response error StatusCode: 0" even for an http://
+// endpoint. Other errors are returned as they are.
+//
+//	cause                                  says
+//	the stall watchdog cancelled it        no byte moved for T; check the path for idle-connection drops
+//	connection refused                     the endpoint refused the connection; check it runs, scheme, host and port
+//	host not found                         the endpoint's host does not resolve; check the URL and DNS
+//	a timeout while connecting             no connection within the connect timeout; check network, firewall, proxy
+//	connection reset, closed, EOF          the endpoint closed the connection
+//	TLS to a plain-HTTP server             the endpoint does not speak TLS; use http://
+//	an S3 answer with a status             its status, code and message
+func describe(err error) error {
+	what, check := explain(err)
+	if what == "" {
+		return err
+	}
+	msg := what
+	var opErr *smithy.OperationError
+	if errors.As(err, &opErr) {
+		msg = opErr.OperationName + ": " + what
+	}
+	var maxErr *retry.MaxAttemptsError
+	if errors.As(err, &maxErr) {
+		msg += fmt.Sprintf(" (%d attempts)", maxErr.Attempt)
+		if maxErr.Attempt == 1 {
+			msg = strings.TrimSuffix(msg, "s)") + ")"
+		}
+	}
+	if check != "" {
+		msg += ": " + check
+	}
+	return &describedError{msg: msg, err: err}
+}
+
+// explain returns what describe says of err, or "" to leave it as it is.
+func explain(err error) (what, check string) {
+	var stall *stallError
+	if errors.As(err, &stall) {
+		return stall.Error(), "check the network path to the endpoint for firewalls, NAT or VPN timeouts that drop idle connections"
+	}
+	endpoint := "the endpoint"
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if u, perr := url.Parse(urlErr.URL); perr == nil && u.Host != "" {
+			endpoint = "endpoint " + u.Scheme + "://" + u.Host
+		}
+	}
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	var sendErr *smithyhttp.RequestSendError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return endpoint + " refused the connection", "check that the S3 server runs and that --endpoint-url (or AWS_ENDPOINT_URL) names its scheme, host and port"
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("the host of %s does not resolve (%s)", endpoint, dnsErr.Err), "check --endpoint-url (or AWS_ENDPOINT_URL) and DNS"
+	case strings.Contains(errText(urlErr), "first record does not look like a TLS handshake"),
+		strings.Contains(errText(urlErr), "server gave HTTP response to HTTPS client"):
+		return endpoint + " does not speak TLS", "write its URL with http://, not https://"
+	case errors.As(err, &sendErr) && errors.As(err, &netErr) && netErr.Timeout():
+		return "no connection to " + strings.TrimPrefix(endpoint, "endpoint ") + " within the connect timeout", "check the network, firewalls and proxies on the way"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return endpoint + " closed the connection", "check the endpoint and any proxy or load balancer in front of it"
+	}
+	var respErr *awshttp.ResponseError
+	var apiErr smithy.APIError
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() != 0 && errors.As(err, &apiErr) {
+		if req := respErr.Response.Request; req != nil && req.URL != nil {
+			endpoint = "endpoint " + req.URL.Scheme + "://" + req.URL.Host
+		}
+		return fmt.Sprintf("%s answered HTTP %d %s: %s", endpoint, respErr.HTTPStatusCode(), apiErr.ErrorCode(), apiErr.ErrorMessage()), ""
+	}
+	return "", ""
+}
+
+// errText is err's text, or "" for a nil *url.Error.
+func errText(err *url.Error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

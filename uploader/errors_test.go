@@ -7,9 +7,12 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -68,7 +71,10 @@ func TestClassify(t *testing.T) {
 		{"RequestTimeout", sdkError(400, "RequestTimeout"), "network", false},
 		{"InvalidStorageClass", sdkError(400, "InvalidStorageClass"), "other", true},
 		{"NotImplemented", sdkError(501, "NotImplemented"), "other", true},
-		{"InternalError", sdkError(500, "InternalError"), "other", false},
+		{"InternalError", sdkError(500, "InternalError"), "server-error", false},
+		{"500 without a code", sdkError(500, ""), "server-error", false},
+		{"502 without a code", sdkError(502, ""), "server-error", false},
+		{"stalled", &smithy.OperationError{Err: &retry.MaxAttemptsError{Err: &smithyhttp.RequestSendError{Err: &stallError{timeout: time.Minute}}}}, "network", false},
 		{"404 without a code", sdkError(404, ""), "other", false},
 		{"refused", &smithy.OperationError{Err: &retry.MaxAttemptsError{Err: &smithyhttp.RequestSendError{Err: dialErr}}}, "network", false},
 		{"reset while reading the answer", &smithy.OperationError{Err: &smithy.DeserializationError{Err: &net.OpError{Op: "read", Err: syscall.ECONNRESET}}}, "network", false},
@@ -83,5 +89,37 @@ func TestClassify(t *testing.T) {
 		if got := Fatal(tt.err); got != tt.fatal {
 			t.Errorf("%s: Fatal(%v) = %t, want %t", tt.name, tt.err, got, tt.fatal)
 		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	refused := &smithy.OperationError{OperationName: "PutObject", Err: &retry.MaxAttemptsError{Attempt: 3, Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 0, Header: http.Header{}}},
+			Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Put", URL: "http://127.0.0.1:9/b/k?x-id=PutObject",
+				Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}},
+		},
+	}}}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refused", refused, "PutObject: endpoint http://127.0.0.1:9 refused the connection (3 attempts): check that the S3 server runs"},
+		{"server error", sdkError(500, "InternalError"), "PutObject: the endpoint answered HTTP 500 InternalError: message (5 attempts)"},
+		{"stalled", &smithy.OperationError{OperationName: "UploadPart", Err: &stallError{timeout: time.Minute, phase: "sending the request"}},
+			"UploadPart: no byte moved for 1m0s sending the request: connection stalled, attempt cancelled: check the network path"},
+	}
+	for _, tt := range tests {
+		got := describe(tt.err)
+		if !strings.HasPrefix(got.Error(), tt.want) {
+			t.Errorf("%s: describe = %q, want it to start with %q", tt.name, got, tt.want)
+		}
+		if !errors.Is(got, tt.err) || Reason(got) != Reason(tt.err) {
+			t.Errorf("%s: describe(err) does not unwrap to err", tt.name)
+		}
+	}
+	if other := errors.New("boom"); describe(other) != other {
+		t.Errorf("describe changed an error it has nothing to say about")
 	}
 }

@@ -7,23 +7,35 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
+	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // Metadata keys s3ferry puts on every object (S3 sends them as
 // x-amz-meta-s3ferry-*).
 const (
-	MetaHash  = "s3ferry-xxhash64" // xxhash64 of the content, 16 hex digits
+	MetaHash  = "s3ferry-xxhash64" // xxhash64 of the content: FormatMetaHash
 	MetaMtime = "s3ferry-mtime"    // the file's mtime, RFC 3339 with ns, UTC
 )
+
+// FormatMetaHash is the MetaHash value of an xxhash64: 16 hex digits.
+func FormatMetaHash(hash uint64) string { return fmt.Sprintf("%016x", hash) }
+
+// ParseMetaHash reads the MetaHash value of an object's metadata; ok is
+// false when there is none, or it is not a hash FormatMetaHash wrote.
+func ParseMetaHash(meta map[string]string) (hash uint64, ok bool) {
+	v := meta[MetaHash]
+	if len(v) != 16 {
+		return 0, false
+	}
+	hash, err := strconv.ParseUint(v, 16, 64)
+	return hash, err == nil
+}
 
 // hashBufferSize is the read size of the hash pass over a large file.
 const hashBufferSize = 1 << 20
@@ -36,10 +48,6 @@ type Uploader struct {
 	cfgErr  error  // from Config.Validate; every Upload returns it
 	sum     checksum
 	buffers *bufferPool
-
-	// multipart sends files of at least PartSize.
-	//lint:ignore SA1019 DESIGN.md fixes feature/s3/manager; its successor transfermanager is not a dependency.
-	multipart *manager.Uploader
 }
 
 // New returns an Uploader that sends with client. An invalid cfg (see
@@ -52,11 +60,6 @@ func New(client *s3.Client, cfg Config) *Uploader {
 	u.cfg = cfg.withDefaults()
 	u.sum, _ = checksumByName(u.cfg.Checksum) // valid: checked above
 	u.buffers = newBufferPool(int(u.cfg.PartSize))
-	//lint:ignore SA1019 see the multipart field.
-	u.multipart = manager.NewUploader(client, func(m *manager.Uploader) {
-		m.PartSize = u.cfg.PartSize
-		m.Concurrency = u.cfg.PartConcurrency
-	})
 	return u
 }
 
@@ -76,15 +79,9 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 	}
 	res, err := u.upload(ctx, job)
 	if err != nil {
-		return Result{}, fmt.Errorf("upload %s: %w", job.Key, err)
+		return Result{}, fmt.Errorf("upload %s: %w", job.Key, describe(err))
 	}
 	return res, nil
-}
-
-// fileState is what Upload compares before and after reading a file.
-type fileState struct {
-	size    int64
-	mtimeNs int64
 }
 
 func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
@@ -106,7 +103,7 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	if !fi.Mode().IsRegular() {
 		return Result{}, fmt.Errorf("%s: %w (%s)", job.Path, ErrNotRegular, fi.Mode().Type())
 	}
-	before := fileState{size: fi.Size(), mtimeNs: fi.ModTime().UnixNano()}
+	before := stateOf(fi)
 	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi)}
 
 	if before.size < u.cfg.PartSize {
@@ -120,13 +117,8 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 
 	// Whatever was read must be the file as it was at open: a writer that
 	// appended, truncated or rewrote it meanwhile changed size or mtime.
-	fi, err = f.Stat()
-	if err != nil {
+	if err := checkUnchanged(f, job.Path, before); err != nil {
 		return Result{}, err
-	}
-	if after := (fileState{size: fi.Size(), mtimeNs: fi.ModTime().UnixNano()}); after != before {
-		return Result{}, fmt.Errorf("%s: %w (size %d, mtime %s at open; size %d, mtime %s after)",
-			job.Path, ErrChanged, before.size, formatNs(before.mtimeNs), after.size, formatNs(after.mtimeNs))
 	}
 	return res, nil
 }
@@ -154,31 +146,20 @@ func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Resul
 	body := newBodyReader(b)
 	defer body.revoke() // before the deferred put above
 
-	in := u.putInput(job, res)
-	in.Body = body
-	in.ContentLength = aws.Int64(res.Size)
-	u.sum.setOnPut(in, sum)
-	out, err := u.client.PutObject(ctx, in)
+	w, err := u.bucket(job.Bucket).Put(ctx, job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum})
 	if err != nil {
 		return err
 	}
-	res.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
-	res.VersionID = aws.ToString(out.VersionId)
-	res.Checksum = u.sum.format(checksumFields{
-		CRC32: out.ChecksumCRC32, CRC32C: out.ChecksumCRC32C, CRC64NVME: out.ChecksumCRC64NVME,
-		SHA1: out.ChecksumSHA1, SHA256: out.ChecksumSHA256,
-	})
-	if res.Checksum == "" {
-		// The store accepted the checksum it was sent but did not echo it.
-		res.Checksum = string(u.sum.algorithm) + ":" + sum
-	}
+	res.ETag, res.VersionID, res.Checksum = w.ETag, w.VersionID, w.Checksum
 	return nil
 }
 
 // putLarge hashes the file in one sequential pass, then sends it as a
 // multipart upload straight from the file, every part with its checksum.
 func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Result) error {
-	hash, err := u.hashFile(ctx, f, job.Path, res.Size)
+	buf := u.buffers.get(hashBufferSize)
+	hash, err := hashSection(ctx, f, job.Path, res.Size, *buf, nil)
+	u.buffers.put(buf)
 	if err != nil {
 		return err
 	}
@@ -188,74 +169,68 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 		return nil
 	}
 
-	in := u.putInput(job, res)
-	// A section reader sends exactly the bytes that were hashed, even if
-	// the file grows meanwhile, and the manager reads parts from it with
-	// ReadAt, without buffering them.
-	in.Body = io.NewSectionReader(f, 0, res.Size)
-	in.ChecksumAlgorithm = u.sum.algorithm
-	//lint:ignore SA1019 see the multipart field.
-	out, err := u.multipart.Upload(ctx, in)
+	w, multipart, err := u.sendParts(ctx, u.bucket(job.Bucket), job.Key, f, res)
 	if err != nil {
 		return err
 	}
-	res.Multipart = out.UploadID != ""
-	res.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
-	res.VersionID = aws.ToString(out.VersionID)
-	res.Checksum = u.sum.format(checksumFields{
-		CRC32: out.ChecksumCRC32, CRC32C: out.ChecksumCRC32C, CRC64NVME: out.ChecksumCRC64NVME,
-		SHA1: out.ChecksumSHA1, SHA256: out.ChecksumSHA256,
-	})
+	res.Multipart = multipart
+	res.ETag, res.VersionID, res.Checksum = w.ETag, w.VersionID, w.Checksum
 	return nil
 }
 
-// hashFile returns the xxhash64 of the first size bytes of f.
-func (u *Uploader) hashFile(ctx context.Context, f *os.File, path string, size int64) (uint64, error) {
-	buf := u.buffers.get(hashBufferSize)
-	defer u.buffers.put(buf)
-	d := xxhash.New()
-	r := io.NewSectionReader(f, 0, size)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		m, err := r.Read(*buf)
-		d.Write((*buf)[:m]) // an xxhash.Digest never returns an error
-		n += int64(m)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
+// sendParts sends the first res.Size bytes of f as a multipart upload of
+// PartSize parts, PartConcurrency of them in flight, each read straight
+// from the file (a section reader sends exactly the bytes that were
+// hashed, even if the file grows meanwhile) with its checksum. A file of
+// one part goes with one Put instead (multipart is then false). On
+// failure the upload is aborted, so no parts stay behind.
+func (u *Uploader) sendParts(ctx context.Context, b Bucket, key string, f *os.File, res *Result) (w Written, multipart bool, err error) {
+	size, partSize := res.Size, u.cfg.PartSize
+	n := ceilDiv(size, partSize)
+	opts := PutOptions{Metadata: metadata(res)}
+	if n <= 1 {
+		w, err = b.Put(ctx, key, io.NewSectionReader(f, 0, size), size, opts)
+		return w, false, err
 	}
-	if n != size {
-		return 0, fmt.Errorf("%s: %w (shorter than %d bytes)", path, ErrChanged, size)
+	id, err := b.CreateMultipart(ctx, key, opts)
+	if err != nil {
+		return Written{}, false, err
 	}
-	return d.Sum64(), nil
+	parts := make([]Part, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(u.cfg.PartConcurrency)
+	for i := range n {
+		off := i * partSize
+		g.Go(func() error {
+			p, err := b.UploadPart(gctx, key, id, int32(i+1), io.NewSectionReader(f, off, min(partSize, size-off)), min(partSize, size-off))
+			parts[i] = p
+			return err
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		w, err = b.CompleteMultipart(ctx, key, id, parts)
+	}
+	if err != nil {
+		if aerr := b.AbortMultipart(ctx, key, id); aerr != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w (and the upload %s stays until a lifecycle rule aborts it: %v)", err, id, aerr)
+		}
+		return Written{}, false, err
+	}
+	return w, true, nil
 }
 
-// putInput returns the PutObjectInput for job without a body or checksum.
-func (u *Uploader) putInput(job Job, res *Result) *s3.PutObjectInput {
-	in := &s3.PutObjectInput{
-		Bucket: aws.String(job.Bucket),
-		Key:    aws.String(job.Key),
-		Metadata: map[string]string{
-			MetaHash:  fmt.Sprintf("%016x", res.Hash),
-			MetaMtime: formatNs(res.MtimeNs),
-		},
+// bucket returns the Bucket a job goes to.
+func (u *Uploader) bucket(name string) Bucket {
+	return NewBucket(u.client, name, u.cfg)
+}
+
+// metadata is what every object carries beside its content.
+func metadata(res *Result) map[string]string {
+	return map[string]string{
+		MetaHash:  FormatMetaHash(res.Hash),
+		MetaMtime: formatNs(res.MtimeNs),
 	}
-	if u.cfg.StorageClass != "" {
-		in.StorageClass = types.StorageClass(u.cfg.StorageClass)
-	}
-	if u.cfg.SSE != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(u.cfg.SSE)
-	}
-	if u.cfg.SSEKMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(u.cfg.SSEKMSKeyID)
-	}
-	return in
 }
 
 // formatNs formats Unix nanoseconds as MetaMtime does.

@@ -481,8 +481,19 @@ func TestCheckBucketUnreachable(t *testing.T) {
 	}
 	err = uploader.CheckBucket(context.Background(), client, "any")
 	checkClass(t, "CheckBucket", err, "network", true)
-	if want := "cannot reach endpoint " + cfg.EndpointURL; err == nil || !strings.HasPrefix(err.Error(), want) {
+	if want := "cannot reach bucket any: endpoint " + cfg.EndpointURL + " refused the connection: check that the S3 server runs"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+	}
+	if strings.Contains(err.Error(), "StatusCode: 0") {
+		t.Errorf("CheckBucket: err = %v, want no SDK response-error text for a connection that never answered", err)
+	}
+
+	// An upload says the same.
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err = uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "network", false)
+	if want := "upload k: PutObject: endpoint " + cfg.EndpointURL + " refused the connection (1 attempt): check"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Upload: err = %v, want it to start with %q", err, want)
 	}
 }
 

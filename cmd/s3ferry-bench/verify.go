@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader"
 )
 
@@ -51,7 +51,7 @@ func (b *bench) verifyRows(ctx context.Context, root, idx string) error {
 		where string
 		l     listingRates
 	}{{"local MinIO", local}, {fmt.Sprintf("%s added per request", remoteDelay), remote}} {
-		b.add(fmt.Sprintf("verify, %s: parallel listing of %d objects", m.where, m.l.objects), fmt.Sprintf("%.0f objects/s (%d listings at once; median of %d)", m.l.parallel, agent.DefaultListWorkers, b.rounds))
+		b.add(fmt.Sprintf("verify, %s: parallel listing of %d objects", m.where, m.l.objects), fmt.Sprintf("%.0f objects/s (%d listings at once; median of %d)", m.l.parallel, uploader.DefaultListWorkers, b.rounds))
 		b.add(fmt.Sprintf("verify, %s: one sequential ListObjectsV2 loop", m.where), fmt.Sprintf("%.0f objects/s (median of %d)", m.l.sequential, b.rounds))
 		b.add(fmt.Sprintf("verify, %s: parallel / sequential", m.where), fmt.Sprintf("%.2f", m.l.parallel/m.l.sequential))
 		b.add(fmt.Sprintf("verify, %s: whole run (listing, index pass)", m.where), fmt.Sprintf("%.1f s (median of %d)", m.l.verifySeconds, b.rounds))
@@ -116,13 +116,13 @@ func (b *bench) listSequential(ctx context.Context, client *s3.Client, prefix st
 
 // runVerify runs `s3ferry verify` as a user would, against endpoint, and
 // returns its report.
-func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string) (agent.VerifyReport, error) {
+func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string) (bucket.VerifyReport, error) {
 	cmd := exec.CommandContext(ctx, b.bin, "verify", root, "s3://"+b.bucket+"/rec/",
 		"--partition-layout", "2006-01-02", "--index-dir", idx, "--json", "--log-level", "warn")
 	cmd.Env = append(append(os.Environ(), b.srv.Env()...), "AWS_ENDPOINT_URL="+endpoint) // the last one counts
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	var rep agent.VerifyReport
+	var rep bucket.VerifyReport
 	if err := cmd.Run(); err != nil {
 		return rep, fmt.Errorf("s3ferry verify: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 func newAdoptCommand() *cli.Command {
@@ -70,10 +71,10 @@ func (cmd adoptCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
-	a := &agent.Adopt{
+	a := &bucket.Adopt{
 		Sources:     cmd.sources,
 		Index:       env.index,
-		Client:      env.client,
+		Open:        env.open,
 		TrustSize:   cmd.trustSize,
 		Options:     agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
 		ListWorkers: cmd.listWorkers,

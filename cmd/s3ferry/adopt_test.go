@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -37,7 +37,7 @@ func TestAdoptThenSyncUploadsOnlyWhatIsMissing(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("adopt: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	var st agent.AdoptStats
+	var st bucket.AdoptStats
 	r.decode(t, &st)
 	if st.Listed != 6 || st.Adopted != 5 || st.Differs != 1 || st.Unverified != 0 || st.Failed != 0 {
 		t.Fatalf("adopt: %+v, want 6 listed, 5 adopted (the big multipart one too), 1 differs", st)
@@ -66,7 +66,7 @@ func TestAdoptThenSyncUploadsOnlyWhatIsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = e.run(t, "adopt", "{root}", "{dest}", "--index-dir", idx2, "--settle", "0s", "--trust-size", "--json")
-	st = agent.AdoptStats{}
+	st = bucket.AdoptStats{}
 	r.decode(t, &st)
 	if r.code != 0 || st.Adopted != 8 || st.BytesRead != 0 {
 		t.Errorf("adopt --trust-size: exit %d, %+v; want all 8 adopted without reading", r.code, st)

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // What the commands about the bucket side (doctor, verify, adopt, restore,
@@ -26,7 +27,7 @@ func jsonFlag(what string) cli.Flag {
 }
 
 func listWorkersFlag() cli.Flag {
-	return &cli.IntFlag{Name: flagListWorkers, Usage: "bucket listings at once (parts of the key space listed in parallel)", Value: agent.DefaultListWorkers}
+	return &cli.IntFlag{Name: flagListWorkers, Usage: "bucket listings at once (parts of the key space listed in parallel)", Value: uploader.DefaultListWorkers}
 }
 
 // withRoots fails unless every source has its local directory: the index

@@ -33,10 +33,13 @@ type s3Config struct {
 	Region       string `yaml:"region"`
 	PathStyle    bool   `yaml:"path-style"`
 	Profile      string `yaml:"profile"`
-	MaxAttempts  int    `yaml:"max-attempts"`
 	StorageClass string `yaml:"storage-class"`
 	SSE          string `yaml:"sse"`
 	SSEKMSKeyID  string `yaml:"sse-kms-key-id"`
+
+	ConnectTimeout *time.Duration `yaml:"connect-timeout"`
+	// MaxAttempts is the old place of upload.max-attempts, still read.
+	MaxAttempts int `yaml:"max-attempts"`
 }
 
 type uploadConfig struct {
@@ -45,6 +48,9 @@ type uploadConfig struct {
 	PartConcurrency int      `yaml:"part-concurrency"`
 	BandwidthLimit  byteSize `yaml:"bwlimit"`
 	Checksum        string   `yaml:"checksum"`
+
+	MaxAttempts  int            `yaml:"max-attempts"`
+	StallTimeout *time.Duration `yaml:"stall-timeout"`
 }
 
 type sourceConfig struct {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The example configuration shipped in packaging/ must always load.
@@ -50,5 +51,21 @@ func TestConfigSecondDocumentRefused(t *testing.T) {
 	_, err := parseConfig([]byte("settle: 1s\n---\nsetle: 2s\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 2: a second YAML document") {
 		t.Fatalf("parseConfig of two documents: %v, want an error naming line 2 (the ---)", err)
+	}
+}
+
+func TestConfigRetryAndTimeoutKeys(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yml")
+	yml := "s3:\n  connect-timeout: 3s\n  max-attempts: 4\nupload:\n  max-attempts: 12\n  stall-timeout: 2s\n"
+	if err := os.WriteFile(p, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := loadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.S3.ConnectTimeout == nil || *fc.S3.ConnectTimeout != 3*time.Second || fc.S3.MaxAttempts != 4 ||
+		fc.Upload.MaxAttempts != 12 || fc.Upload.StallTimeout == nil || *fc.Upload.StallTimeout != 2*time.Second {
+		t.Errorf("loaded %+v, %+v; want connect-timeout 3s, max-attempts 4 (old key) and 12, stall-timeout 2s", fc.S3, fc.Upload)
 	}
 }

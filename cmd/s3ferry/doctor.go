@@ -7,8 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
-	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 func newDoctorCommand() *cli.Command {
@@ -52,11 +51,11 @@ type doctorCmd struct {
 
 func (cmd doctorCmd) Run(ctx context.Context) error {
 	// No bucket check first: doctor reports a bucket it cannot reach.
-	client, err := uploader.NewClient(ctx, cmd.s3)
+	open, _, err := newBuckets(ctx, cmd.settings)
 	if err != nil {
 		return err
 	}
-	d := &agent.Doctor{Sources: cmd.sources, Client: client, IndexDir: cmd.indexDir}
+	d := &bucket.Doctor{Sources: cmd.sources, Open: open, IndexDir: cmd.indexDir}
 	checks := d.Run(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -78,7 +77,7 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 	}
 	errs := 0
 	for _, c := range checks {
-		if c.Status == agent.CheckError {
+		if c.Status == bucket.CheckError {
 			errs++
 		}
 	}

@@ -10,16 +10,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
 type doctorReport struct {
-	Checks []agent.Check `json:"checks"`
+	Checks []bucket.Check `json:"checks"`
 }
 
 // status returns the status of the check named name (the first one).
-func (d doctorReport) status(name string) agent.CheckStatus {
+func (d doctorReport) status(name string) bucket.CheckStatus {
 	for _, c := range d.Checks {
 		if c.Name == name {
 			return c.Status
@@ -64,15 +64,15 @@ func TestDoctorWithReplication(t *testing.T) {
 		t.Fatalf("doctor on the replicated bucket: exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, name := range []string{"credentials", "bucket", "write", "versioning", "replication", "clock", "source", "index", "inotify"} {
-		if got := rep.status(name); got != agent.CheckOK {
+		if got := rep.status(name); got != bucket.CheckOK {
 			t.Errorf("check %s: %q, want ok (%+v)", name, got, rep.Checks)
 		}
 	}
-	if got := rep.status("multipart"); got != agent.CheckWarning {
+	if got := rep.status("multipart"); got != bucket.CheckWarning {
 		t.Errorf("check multipart without a lifecycle rule: %q, want warning", got)
 	}
 	// The write probe left nothing in the bucket, not even a delete marker.
-	out, err := e.client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(e.bucket), Prefix: aws.String("rec/" + agent.DoctorProbeKey)})
+	out, err := e.client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(e.bucket), Prefix: aws.String("rec/" + bucket.DoctorProbeKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestDoctorWithReplication(t *testing.T) {
 	r = e.run(t, "doctor", "{root}", "s3://"+plain+"/rec/", "--index-dir", "{index}", "--json")
 	rep = doctorReport{}
 	r.decode(t, &rep)
-	if r.code != 0 || rep.status("replication") != agent.CheckWarning {
+	if r.code != 0 || rep.status("replication") != bucket.CheckWarning {
 		t.Errorf("versioned bucket without replication: exit %d, replication %q; want 0 and warning", r.code, rep.status("replication"))
 	}
 
@@ -107,7 +107,7 @@ func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
 	r := e.run(t, "doctor", "/nonexistent/s3ferry-source", "s3://no-such-bucket-s3ferry/rec/", "--index-dir", "{index}", "--json")
 	var rep doctorReport
 	r.decode(t, &rep)
-	if r.code != exitProblems || rep.status("bucket") != agent.CheckError || rep.status("source") != agent.CheckError {
+	if r.code != exitProblems || rep.status("bucket") != bucket.CheckError || rep.status("source") != bucket.CheckError {
 		t.Fatalf("exit %d, bucket %q, source %q; want %d, error, error", r.code, rep.status("bucket"), rep.status("source"), exitProblems)
 	}
 	if rep.status("versioning") != "" {

@@ -4,17 +4,15 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // env is what a command that touches the bucket works with: the open index,
-// the S3 client and the uploader built from the settings.
+// the buckets and the uploader built from the settings.
 type env struct {
 	index    *index.DB
-	client   *s3.Client
+	open     func(bucket string) uploader.Bucket
 	uploader *uploader.Uploader
 }
 
@@ -34,7 +32,7 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 		idx, err := openIndex(s.indexDir, log)
 		indexed <- opened{idx, err}
 	}()
-	client, err := openBucket(ctx, s)
+	open, up, err := openBucket(ctx, s)
 	o := <-indexed
 	if err != nil {
 		if o.idx != nil {
@@ -45,15 +43,15 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
-	return &env{index: o.idx, client: client, uploader: uploader.New(client, s.s3)}, nil
+	return &env{index: o.idx, open: open, uploader: up}, nil
 }
 
 // openBucket builds the S3 client and checks that every destination bucket
-// is reachable, for a command that needs no index.
-func openBucket(ctx context.Context, s settings) (*s3.Client, error) {
-	client, err := uploader.NewClient(ctx, s.s3)
-	if err != nil {
-		return nil, err
+// is reachable, for a command that needs no index. open returns a bucket
+// by name; up sends files with the same client.
+func openBucket(ctx context.Context, s settings) (open func(bucket string) uploader.Bucket, up *uploader.Uploader, err error) {
+	if open, up, err = newBuckets(ctx, s); err != nil {
+		return nil, nil, err
 	}
 	checked := map[string]bool{}
 	for _, src := range s.sources {
@@ -61,11 +59,21 @@ func openBucket(ctx context.Context, s settings) (*s3.Client, error) {
 			continue
 		}
 		checked[src.Bucket] = true
-		if err := uploader.CheckBucket(ctx, client, src.Bucket); err != nil {
-			return nil, err
+		if err := open(src.Bucket).Check(ctx); err != nil {
+			return nil, nil, err
 		}
 	}
-	return client, nil
+	return open, up, nil
+}
+
+// newBuckets builds the S3 client, without asking the buckets anything.
+func newBuckets(ctx context.Context, s settings) (open func(bucket string) uploader.Bucket, up *uploader.Uploader, err error) {
+	client, err := uploader.NewClient(ctx, s.s3)
+	if err != nil {
+		return nil, nil, err
+	}
+	open = func(bucket string) uploader.Bucket { return uploader.NewBucket(client, bucket, s.s3) }
+	return open, uploader.New(client, s.s3), nil
 }
 
 // Close releases the index.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -91,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil && !errors.Is(err, errFilesFailed) {
-		fmt.Fprintf(stderr, "s3ferry: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "s3ferry: %s\n", bucket.OneLine(err))
 	}
 	return exitCode(err)
 }
@@ -168,11 +169,6 @@ func interspersed(app *cli.App, args []string) []string {
 		out = append(append(out, "--"), positional...)
 	}
 	return out
-}
-
-// oneLine keeps an error to one line, as every message a user meets is.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // newLogger builds the process's logger from --log-format and --log-level.

@@ -101,11 +101,18 @@ func (e *testEnv) run(tb testing.TB, args ...string) result {
 
 func (e *testEnv) runWith(tb testing.TB, prepare func(*exec.Cmd), args ...string) result {
 	tb.Helper()
+	return e.runWithin(tb, 5*time.Minute, prepare, args...)
+}
+
+// runWithin is runWith for a run that must end within limit: the test
+// fails if it does not.
+func (e *testEnv) runWithin(tb testing.TB, limit time.Duration, prepare func(*exec.Cmd), args ...string) result {
+	tb.Helper()
 	r := strings.NewReplacer("{root}", e.root, "{dest}", "s3://"+e.bucket+"/rec/", "{index}", e.index)
 	for i, a := range args {
 		args[i] = r.Replace(a)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), e.srv.Env()...)
@@ -115,6 +122,9 @@ func (e *testEnv) runWith(tb testing.TB, prepare func(*exec.Cmd), args ...string
 		prepare(cmd)
 	}
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		tb.Fatalf("s3ferry %s did not end within %s\nstdout: %s\nstderr: %s", args[0], limit, stdout.String(), stderr.String())
+	}
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

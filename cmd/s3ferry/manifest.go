@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 func newManifestCommand() *cli.Command {
@@ -50,7 +50,7 @@ Examples:
 			}
 			var before time.Time
 			if v := c.String("before"); v != "" {
-				if before, err = agent.ParseTime(v, time.Now(), time.Local); err != nil {
+				if before, err = bucket.ParseTime(v, time.Now(), time.Local); err != nil {
 					return usageError{fmt.Errorf("--before: %w", err)}
 				}
 			}
@@ -79,8 +79,8 @@ func (cmd manifestCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer idx.Close()
-	m := &agent.Manifest{Sources: cmd.sources, Index: idx, Before: cmd.before}
-	var st agent.ManifestStats
+	m := &bucket.Manifest{Sources: cmd.sources, Index: idx, Before: cmd.before}
+	var st bucket.ManifestStats
 	if cmd.out == "-" {
 		m.Out = cmd.stdout
 		st, err = m.Run(ctx)
@@ -96,10 +96,10 @@ func (cmd manifestCmd) Run(ctx context.Context) error {
 
 // writeFile writes the manifest to a temporary file beside cmd.out and
 // renames it, so cmd.out is never a partial manifest.
-func (cmd manifestCmd) writeFile(ctx context.Context, m *agent.Manifest) (agent.ManifestStats, error) {
+func (cmd manifestCmd) writeFile(ctx context.Context, m *bucket.Manifest) (bucket.ManifestStats, error) {
 	f, err := os.CreateTemp(filepath.Dir(cmd.out), ".s3ferry-manifest-*")
 	if err != nil {
-		return agent.ManifestStats{}, fmt.Errorf("write manifest: %w", err)
+		return bucket.ManifestStats{}, fmt.Errorf("write manifest: %w", err)
 	}
 	defer os.Remove(f.Name()) // after the rename there is nothing left to remove
 	defer f.Close()

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 func newRestoreCommand() *cli.Command {
@@ -61,7 +62,7 @@ Examples:
 			}
 			at := time.Time{}
 			if v := c.String("at"); v != "" {
-				if at, err = agent.ParseTime(v, time.Now(), time.Local); err != nil {
+				if at, err = bucket.ParseTime(v, time.Now(), time.Local); err != nil {
 					return usageError{fmt.Errorf("--at: %w", err)}
 				}
 			}
@@ -108,13 +109,12 @@ type restoreCmd struct {
 }
 
 func (cmd restoreCmd) Run(ctx context.Context) error {
-	client, err := openBucket(ctx, cmd.settings)
+	open, _, err := openBucket(ctx, cmd.settings)
 	if err != nil {
 		return err
 	}
-	r := &agent.Restore{
-		Client:      client,
-		Bucket:      cmd.src.Bucket,
+	r := &bucket.Restore{
+		Bucket:      open(cmd.src.Bucket),
 		Prefix:      cmd.src.Prefix,
 		Under:       cmd.under,
 		At:          cmd.at,
@@ -128,7 +128,7 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	if cmd.progress {
 		bar := newProgress(cmd.stderr)
 		defer bar.finish()
-		r.Progress = func(s agent.RestoreStats) {
+		r.Progress = func(s bucket.RestoreStats) {
 			bar.show(fmt.Sprintf("restored %d  existing %d  failed %d", s.Restored, s.Existing, s.Failed), s.Bytes)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 // TestRestoreAt restores a tree as it was before a later overwrite, a
@@ -28,13 +28,13 @@ func TestRestoreAt(t *testing.T) {
 	e.sync(t, 0, "--full")
 	e.remove(t, "d/deleted.wav")
 
-	restore := func(want int, to string, flags ...string) agent.RestoreStats {
+	restore := func(want int, to string, flags ...string) bucket.RestoreStats {
 		t.Helper()
 		r := e.run(t, append([]string{"restore", "{dest}", "--to", to, "--json"}, flags...)...)
 		if r.code != want {
 			t.Fatalf("restore %v: exit %d, want %d\n%s\n%s", flags, r.code, want, r.stdout, r.stderr)
 		}
-		var st agent.RestoreStats
+		var st bucket.RestoreStats
 		if want == 0 {
 			r.decode(t, &st)
 		}

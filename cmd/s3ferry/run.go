@@ -7,9 +7,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/agent"
 )
@@ -98,6 +98,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		AdminListen:        cmd.admin,
 		AdminToken:         cmd.adminToken,
 		Version:            versionString(),
+		Stalls:             env.uploader.Stalls,
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
@@ -105,22 +106,29 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			cmd.log.Warn("SIGHUP: reloading the configuration is not supported; restart the service to apply changes (systemctl restart s3ferry)")
-		}
-	}()
-	gc := time.NewTicker(time.Hour)
-	defer gc.Stop()
-	go func() {
-		for range gc.C {
-			if err := env.index.GC(); err != nil {
-				cmd.log.Warn("index garbage collection", "err", err)
-			}
-		}
-	}()
 	cmd.log.Info("s3ferry starting", "version", versionString(), "sources", len(cmd.sources), "index", cmd.indexDir)
-	return d.Run(ctx)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer stop() // the daemon's end ends the SIGHUP logger
+		return d.Run(gctx)
+	})
+	g.Go(func() error { logHangups(gctx, hup, cmd.log); return nil })
+	return g.Wait() // both have ended: the deferred Close of the index overlaps nothing
+}
+
+// logHangups says, for each SIGHUP until ctx ends, that reloading is not
+// supported.
+func logHangups(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Warn("SIGHUP: reloading the configuration is not supported; restart the service to apply changes (systemctl restart s3ferry)")
+		}
+	}
 }
 
 // adminAddrFile is where a running daemon writes its admin address, so

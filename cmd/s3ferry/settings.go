@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -54,6 +55,9 @@ const (
 	flagPartConcurrency = "part-concurrency"
 	flagBandwidthLimit  = "bwlimit"
 	flagChecksum        = "checksum"
+	flagMaxAttempts     = "max-attempts"
+	flagStallTimeout    = "stall-timeout"
+	flagConnectTimeout  = "connect-timeout"
 	flagLayout          = "partition-layout"
 	flagLookback        = "lookback"
 	flagInclude         = "include"
@@ -87,12 +91,15 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagStorageClass, Usage: "storage `CLASS` of new objects (STANDARD_IA, INTELLIGENT_TIERING, ...)", Category: s3},
 		&cli.StringFlag{Name: flagSSE, Usage: "server-side encryption: AES256 or aws:kms", Category: s3},
 		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
+		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: uploader.DefaultConnectTimeout, Category: s3},
 
 		&cli.IntFlag{Name: flagWorkers, Usage: "files uploaded at once", Value: agent.DefaultWorkers, Category: up},
 		&cli.StringFlag{Name: flagPartSize, Usage: "files of at least this `SIZE` go multipart", Value: "16MiB", Category: up},
 		&cli.IntFlag{Name: flagPartConcurrency, Usage: "parts in flight per multipart file", Value: uploader.DefaultPartConcurrency, Category: up},
 		&cli.StringFlag{Name: flagBandwidthLimit, Usage: "upload `RATE` over all workers, e.g. 50MiB/s (0: unlimited)", Category: up},
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
+		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", uploader.MaxMaxAttempts), Value: uploader.DefaultMaxAttempts, Category: up},
+		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: uploader.DefaultStallTimeout, Category: up},
 		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: DefaultSettle, Category: up},
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
@@ -177,7 +184,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		Region:          pick(c, flagRegion, fc.S3.Region, ""),
 		PathStyle:       c.Bool(flagPathStyle) || fc.S3.PathStyle,
 		Profile:         pick(c, flagProfile, fc.S3.Profile, ""),
-		MaxAttempts:     fc.S3.MaxAttempts,
+		MaxAttempts:     pickInt(c, flagMaxAttempts, cmp.Or(fc.Upload.MaxAttempts, fc.S3.MaxAttempts), uploader.DefaultMaxAttempts),
+		ConnectTimeout:  pickDuration(c, flagConnectTimeout, fc.S3.ConnectTimeout, uploader.DefaultConnectTimeout),
+		StallTimeout:    pickDuration(c, flagStallTimeout, fc.Upload.StallTimeout, uploader.DefaultStallTimeout),
 		StorageClass:    pick(c, flagStorageClass, fc.S3.StorageClass, ""),
 		SSE:             pick(c, flagSSE, fc.S3.SSE, ""),
 		SSEKMSKeyID:     pick(c, flagSSEKMSKeyID, fc.S3.SSEKMSKeyID, ""),
@@ -185,6 +194,12 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		PartConcurrency: pickInt(c, flagPartConcurrency, fc.Upload.PartConcurrency, uploader.DefaultPartConcurrency),
 		BandwidthLimit:  float64(bwlimit),
 		Checksum:        pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C"),
+	}
+	if s.s3.MaxAttempts < 1 {
+		return settings{}, fmt.Errorf("--max-attempts must be at least 1, got %d", s.s3.MaxAttempts)
+	}
+	if s.s3.ConnectTimeout <= 0 || s.s3.StallTimeout <= 0 {
+		return settings{}, fmt.Errorf("--connect-timeout and --stall-timeout must be positive, got %s and %s", s.s3.ConnectTimeout, s.s3.StallTimeout)
 	}
 	if err := s.s3.Validate(); err != nil {
 		return settings{}, err

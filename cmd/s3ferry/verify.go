@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 func newVerifyCommand() *cli.Command {
@@ -76,10 +77,10 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
-	v := &agent.Verify{
+	v := &bucket.Verify{
 		Sources:     cmd.sources,
 		Index:       env.index,
-		Client:      env.client,
+		Open:        env.open,
 		Deep:        cmd.deep,
 		Repair:      cmd.repair,
 		Uploader:    env.uploader,
@@ -102,7 +103,7 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 	return nil
 }
 
-func (cmd verifyCmd) print(w io.Writer, rep agent.VerifyReport) {
+func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 	for _, f := range rep.Findings {
 		fmt.Fprintf(w, "%-16s %s: %s\n", f.Kind, f.Key, f.Detail)
 		if f.Repair != "" {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 // TestVerifyFindsAndRepairs damages the backup in every way verify knows,
@@ -27,13 +27,13 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 		e.write(t, rel, content, time.Hour)
 	}
 	e.sync(t, 0)
-	verify := func(want int, flags ...string) agent.VerifyReport {
+	verify := func(want int, flags ...string) bucket.VerifyReport {
 		t.Helper()
 		r := e.run(t, append([]string{"verify", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--json"}, flags...)...)
 		if r.code != want {
 			t.Fatalf("verify %v: exit %d, want %d\n%s\n%s", flags, r.code, want, r.stdout, r.stderr)
 		}
-		var rep agent.VerifyReport
+		var rep bucket.VerifyReport
 		r.decode(t, &rep)
 		return rep
 	}
@@ -69,11 +69,11 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 		got[f.Kind] = append(got[f.Kind], f.Path)
 	}
 	want := map[string][]string{
-		agent.FindingMissing:      {"d/deleted.wav"},
-		agent.FindingContent:      {"d/overwritten.wav"},
-		agent.FindingSize:         {"d/resized.wav"},
-		agent.FindingLocalCorrupt: {"d/corrupt.wav"},
-		agent.FindingUnknown:      {"d/stranger.wav"},
+		bucket.FindingMissing:      {"d/deleted.wav"},
+		bucket.FindingContent:      {"d/overwritten.wav"},
+		bucket.FindingSize:         {"d/resized.wav"},
+		bucket.FindingLocalCorrupt: {"d/corrupt.wav"},
+		bucket.FindingUnknown:      {"d/stranger.wav"},
 	}
 	for kind, paths := range want {
 		if !slices.Equal(got[kind], paths) {

@@ -42,6 +42,7 @@ func Run(t *testing.T, f Factory) {
 		{"Touch", testTouch},
 		{"Unqueue", testUnqueue},
 		{"Delete", testDelete},
+		{"GC", testGC},
 		{"PendingOrder", testPendingOrder},
 		{"SourcePrefixes", testSourcePrefixes},
 		{"Records", testRecords},
@@ -454,6 +455,31 @@ func testUnqueue(t *testing.T, f Factory) {
 	wantPending(t, s, "src")
 	wantRecord(t, s, "src", "a.wav", record(1))
 	wantCount(t, s, "src", 1, 0)
+}
+
+// testGC: garbage collection after overwrites and deletes keeps what the
+// index holds.
+func testGC(t *testing.T, f Factory) {
+	s := open(t, f)
+	for i := range 100 {
+		commit(t, s, "src", fmt.Sprintf("f%03d", i), record(i), 0)
+	}
+	for i := range 100 {
+		if i%2 == 0 {
+			del(t, s, "src", fmt.Sprintf("f%03d", i))
+		} else {
+			commit(t, s, "src", fmt.Sprintf("f%03d", i), record(i+1000), 0)
+		}
+	}
+	queue(t, s, "src", "queued.wav")
+	if err := s.GC(); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	wantCount(t, s, "src", 50, 1)
+	for i := 1; i < 100; i += 2 {
+		wantRecord(t, s, "src", fmt.Sprintf("f%03d", i), record(i+1000))
+	}
+	wantPending(t, s, "src", "queued.wav")
 }
 
 func testDelete(t *testing.T, f Factory) {

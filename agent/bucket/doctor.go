@@ -1,4 +1,4 @@
-package agent
+package bucket
 
 import (
 	"bytes"
@@ -13,10 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
 )
 
@@ -61,8 +58,9 @@ type Check struct {
 // reach) and Object Lock. Checks that need the bucket are skipped when it
 // cannot be reached: the bucket check says why.
 type Doctor struct {
-	Sources  []*Source
-	Client   *s3.Client
+	Sources []*agent.Source
+	// Open returns the bucket of a source, by name.
+	Open     func(bucket string) uploader.Bucket
 	IndexDir string
 	Location *time.Location   // time zone of partition names; nil: time.Local
 	Now      func() time.Time // nil: time.Now
@@ -85,19 +83,19 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		d.Location = time.Local
 	}
 
+	// The credentials are the client's, the same for every bucket.
 	credsOK := true
-	if creds := d.Client.Options().Credentials; creds == nil {
-		credsOK = false
-		add(Check{Name: "credentials", Status: CheckError, Message: "no credential provider", Fix: "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"})
-	} else if c, err := creds.Retrieve(ctx); err != nil {
-		credsOK = false
-		add(Check{Name: "credentials", Status: CheckError, Message: oneLine(err), Fix: "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"})
-	} else {
-		msg := "found"
-		if c.Source != "" {
-			msg += " (" + c.Source + ")"
+	if buckets := d.buckets(); len(buckets) > 0 {
+		if source, err := d.Open(buckets[0]).Credentials(ctx); err != nil {
+			credsOK = false
+			add(Check{Name: "credentials", Status: CheckError, Message: OneLine(err), Fix: "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"})
+		} else {
+			msg := "found"
+			if source != "" {
+				msg += " (" + source + ")"
+			}
+			add(Check{Name: "credentials", Status: CheckOK, Message: msg})
 		}
-		add(Check{Name: "credentials", Status: CheckOK, Message: msg})
 	}
 
 	reachable := map[string]bool{}
@@ -107,8 +105,8 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 			add(Check{Name: "bucket", Status: CheckError, Target: target, Message: "not checked: no credentials"})
 			continue
 		}
-		if err := uploader.CheckBucket(ctx, d.Client, b); err != nil {
-			add(Check{Name: "bucket", Status: CheckError, Target: target, Message: oneLine(err)})
+		if err := d.Open(b).Check(ctx); err != nil {
+			add(Check{Name: "bucket", Status: CheckError, Target: target, Message: OneLine(err)})
 			continue
 		}
 		reachable[b] = true
@@ -149,14 +147,14 @@ func (d *Doctor) buckets() []string {
 
 func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
 	c := Check{Name: "versioning", Target: "s3://" + bucket}
-	status, err := uploader.Versioning(ctx, d.Client, bucket)
+	status, err := d.Open(bucket).Versioning(ctx)
 	fix := fmt.Sprintf("aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", bucket)
 	switch {
 	case err != nil:
-		c.Status, c.Message, c.Fix = CheckError, oneLine(err), "allow s3:GetBucketVersioning, then run doctor again"
-	case status == types.BucketVersioningStatusEnabled:
+		c.Status, c.Message, c.Fix = CheckError, OneLine(err), "allow s3:GetBucketVersioning, then run doctor again"
+	case status == uploader.VersioningEnabled:
 		c.Status, c.Message = CheckOK, "enabled: an overwrite or delete keeps the earlier version"
-	case status == types.BucketVersioningStatusSuspended:
+	case status == uploader.VersioningSuspended:
 		c.Status, c.Message, c.Fix = CheckError, "suspended: an overwrite destroys the backed-up version", fix
 	default:
 		c.Status, c.Message, c.Fix = CheckError, "never enabled: an overwrite or delete destroys the backup", fix
@@ -166,19 +164,19 @@ func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
 
 func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
 	c := Check{Name: "object-lock", Target: "s3://" + bucket, Status: CheckInfo}
-	lock, err := uploader.ObjectLock(ctx, d.Client, bucket)
+	lock, err := d.Open(bucket).ObjectLock(ctx)
 	switch {
 	case err != nil:
-		c.Message = "unknown: " + oneLine(err)
+		c.Message = "unknown: " + OneLine(err)
 	case lock == nil:
 		c.Message = "off: whoever may delete object versions can destroy the backup"
-	case lock.Rule == nil || lock.Rule.DefaultRetention == nil:
+	case lock.DefaultRetention == nil:
 		c.Message = "enabled, no default retention: versions are protected only when locked one by one"
 	default:
-		r := lock.Rule.DefaultRetention
-		span := fmt.Sprintf("%d days", aws.ToInt32(r.Days))
-		if r.Years != nil {
-			span = fmt.Sprintf("%d years", aws.ToInt32(r.Years))
+		r := lock.DefaultRetention
+		span := fmt.Sprintf("%d days", r.Days)
+		if r.Years != 0 {
+			span = fmt.Sprintf("%d years", r.Years)
 		}
 		c.Message = fmt.Sprintf("enabled: every new version is locked in %s mode for %s", r.Mode, span)
 	}
@@ -187,11 +185,11 @@ func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
 
 func (d *Doctor) clock(ctx context.Context, bucket string) Check {
 	c := Check{Name: "clock", Target: "s3://" + bucket}
-	skew, err := uploader.ClockSkew(ctx, d.Client, bucket)
+	skew, err := d.Open(bucket).ClockSkew(ctx)
 	abs := skew.Abs()
 	switch {
 	case err != nil:
-		c.Status, c.Message = CheckWarning, "not measured: "+oneLine(err)
+		c.Status, c.Message = CheckWarning, "not measured: "+OneLine(err)
 	case abs < time.Minute:
 		c.Status, c.Message = CheckOK, fmt.Sprintf("within %s of the server", max(abs, time.Second))
 	case abs < 15*time.Minute:
@@ -205,25 +203,20 @@ func (d *Doctor) clock(ctx context.Context, bucket string) Check {
 // write puts a probe object below src's prefix and deletes its version, so
 // nothing stays in the bucket (a replica may keep a copy: S3 does not
 // replicate the deletion of a version).
-func (d *Doctor) write(ctx context.Context, src *Source) Check {
+func (d *Doctor) write(ctx context.Context, src *agent.Source) Check {
 	key := src.Prefix + DoctorProbeKey
 	c := Check{Name: "write", Target: "s3://" + src.Bucket + "/" + src.Prefix}
-	out, err := d.Client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(src.Bucket), Key: aws.String(key),
-		Body: bytes.NewReader([]byte("written by s3ferry doctor to test write access; safe to delete\n")),
-	})
+	b := d.Open(src.Bucket)
+	probe := []byte("written by s3ferry doctor to test write access; safe to delete\n")
+	w, err := b.Put(ctx, key, bytes.NewReader(probe), int64(len(probe)), uploader.PutOptions{})
 	if err != nil {
-		c.Status, c.Message = CheckError, "cannot write: "+oneLine(err)
+		c.Status, c.Message = CheckError, "cannot write: "+OneLine(err)
 		c.Fix = fmt.Sprintf("allow s3:PutObject on arn:aws:s3:::%s/%s*", src.Bucket, src.Prefix)
 		return c
 	}
-	in := &s3.DeleteObjectInput{Bucket: aws.String(src.Bucket), Key: aws.String(key)}
-	if v := aws.ToString(out.VersionId); v != "" {
-		in.VersionId = aws.String(v)
-	}
-	if _, err := d.Client.DeleteObject(ctx, in); err != nil {
+	if _, err := b.Delete(ctx, key, w.VersionID); err != nil {
 		c.Status = CheckWarning
-		c.Message = fmt.Sprintf("can write; the probe object %s could not be deleted (%s)", key, oneLine(err))
+		c.Message = fmt.Sprintf("can write; the probe object %s could not be deleted (%s)", key, OneLine(err))
 		c.Fix = "delete it by hand; s3ferry itself never deletes, so this is harmless"
 		return c
 	}
@@ -233,43 +226,42 @@ func (d *Doctor) write(ctx context.Context, src *Source) Check {
 
 // bucketRules checks the replication and lifecycle rules that apply to
 // src's prefix.
-func (d *Doctor) bucketRules(ctx context.Context, src *Source) []Check {
+func (d *Doctor) bucketRules(ctx context.Context, src *agent.Source) []Check {
 	target := "s3://" + src.Bucket + "/" + src.Prefix
 	repl := Check{Name: "replication", Target: target}
-	cfg, err := uploader.Replication(ctx, d.Client, src.Bucket)
+	replRules, err := d.Open(src.Bucket).Replication(ctx)
 	switch {
 	case err != nil:
-		repl.Status, repl.Message, repl.Fix = CheckWarning, "unknown: "+oneLine(err), "allow s3:GetReplicationConfiguration, then run doctor again"
-	case cfg == nil:
+		repl.Status, repl.Message, repl.Fix = CheckWarning, "unknown: "+OneLine(err), "allow s3:GetReplicationConfiguration, then run doctor again"
+	case len(replRules) == 0:
 		repl.Status, repl.Message = CheckWarning, "no replication rule: the backup lives in one region"
 		repl.Fix = "replicate the bucket to one in another region (aws s3api put-bucket-replication), then seed it with s3ferry manifest"
 	default:
-		repl = replicationCheck(cfg.Rules, src.Prefix)
+		repl = replicationCheck(replRules, src.Prefix)
 		repl.Target = target
 	}
 
-	rules, lerr := uploader.Lifecycle(ctx, d.Client, src.Bucket)
+	rules, lerr := d.Open(src.Bucket).Lifecycle(ctx)
 	abort := Check{Name: "multipart", Target: target}
 	noncurrent := Check{Name: "old-versions", Target: target, Status: CheckInfo}
 	if lerr != nil {
-		abort.Status, abort.Message, abort.Fix = CheckWarning, "unknown: "+oneLine(lerr), "allow s3:GetLifecycleConfiguration, then run doctor again"
-		noncurrent.Message = "unknown: " + oneLine(lerr)
+		abort.Status, abort.Message, abort.Fix = CheckWarning, "unknown: "+OneLine(lerr), "allow s3:GetLifecycleConfiguration, then run doctor again"
+		noncurrent.Message = "unknown: " + OneLine(lerr)
 		return []Check{repl, abort, noncurrent}
 	}
 	abort.Status, abort.Message = CheckWarning, "no lifecycle rule aborts incomplete multipart uploads: parts of interrupted uploads are stored and billed forever"
 	abort.Fix = fmt.Sprintf(`add this rule to the bucket's lifecycle (put-bucket-lifecycle-configuration replaces all rules: keep the others): {"ID":"s3ferry-abort-incomplete-multipart","Status":"Enabled","Filter":{"Prefix":%q},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}`, src.Prefix)
 	noncurrent.Message = "old versions are kept forever: restore --at reaches back to the first upload, and storage grows with every overwrite"
 	for _, r := range rules {
-		prefix, tagged := lifecycleScope(r)
-		if r.Status != types.ExpirationStatusEnabled || tagged || !strings.HasPrefix(src.Prefix, prefix) {
+		if !r.Enabled || r.Tagged || !strings.HasPrefix(src.Prefix, r.Prefix) {
 			continue
 		}
-		if a := r.AbortIncompleteMultipartUpload; a != nil && abort.Status != CheckOK {
+		if r.AbortIncompleteDays > 0 && abort.Status != CheckOK {
 			abort.Status, abort.Fix = CheckOK, ""
-			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %d days", aws.ToString(r.ID), aws.ToInt32(a.DaysAfterInitiation))
+			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %d days", r.ID, r.AbortIncompleteDays)
 		}
-		if n := r.NoncurrentVersionExpiration; n != nil && n.NoncurrentDays != nil {
-			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %d days after it was overwritten or deleted: restore --at reaches back that far", aws.ToString(r.ID), aws.ToInt32(n.NoncurrentDays))
+		if r.NoncurrentDays > 0 {
+			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %d days after it was overwritten or deleted: restore --at reaches back that far", r.ID, r.NoncurrentDays)
 		}
 	}
 	return []Check{repl, abort, noncurrent}
@@ -277,75 +269,30 @@ func (d *Doctor) bucketRules(ctx context.Context, src *Source) []Check {
 
 // replicationCheck judges the replication rules for a prefix: the enabled
 // rule of the highest priority whose filter takes every object below it.
-func replicationCheck(rules []types.ReplicationRule, prefix string) Check {
+func replicationCheck(rules []uploader.ReplicationRule, prefix string) Check {
 	c := Check{Name: "replication", Status: CheckWarning,
 		Message: "no enabled replication rule covers this prefix: its objects stay in one region",
 		Fix:     "add a rule for the prefix (or the whole bucket) to the replication configuration"}
 	for _, r := range rules {
-		if r.Status != types.ReplicationRuleStatusEnabled {
+		if !r.Enabled {
 			continue
 		}
-		p, tagged := replicationScope(r)
-		dest := ""
-		if r.Destination != nil {
-			dest = aws.ToString(r.Destination.Bucket)
-		}
-		switch {
-		case tagged && strings.HasPrefix(prefix, p):
-			c.Message = fmt.Sprintf("rule %q replicates only tagged objects, and s3ferry tags none", aws.ToString(r.ID))
+		switch p := r.Prefix; {
+		case r.Tagged && strings.HasPrefix(prefix, p):
+			c.Message = fmt.Sprintf("rule %q replicates only tagged objects, and s3ferry tags none", r.ID)
 		case strings.HasPrefix(prefix, p):
-			return Check{Name: "replication", Status: CheckOK, Message: fmt.Sprintf("rule %q replicates it to %s", aws.ToString(r.ID), dest)}
+			return Check{Name: "replication", Status: CheckOK, Message: fmt.Sprintf("rule %q replicates it to %s", r.ID, r.Destination)}
 		case strings.HasPrefix(p, prefix):
-			c.Message = fmt.Sprintf("rule %q replicates only %s, a part of this prefix", aws.ToString(r.ID), p)
+			c.Message = fmt.Sprintf("rule %q replicates only %s, a part of this prefix", r.ID, p)
 		}
 	}
 	return c
 }
 
-// replicationScope returns the key prefix a rule applies to and whether it
-// also requires tags.
-func replicationScope(r types.ReplicationRule) (prefix string, tagged bool) {
-	f := r.Filter
-	if f == nil {
-		f = &types.ReplicationRuleFilter{}
-	}
-	and := f.And
-	if and == nil {
-		and = &types.ReplicationRuleAndOperator{}
-	}
-	return ruleScope(r.Prefix, f.Prefix, f.Tag, and.Prefix, and.Tags) //lint:ignore SA1019 rules of the old schema still use r.Prefix
-}
-
-// lifecycleScope is replicationScope for a lifecycle rule.
-func lifecycleScope(r types.LifecycleRule) (prefix string, tagged bool) {
-	f := r.Filter
-	if f == nil {
-		f = &types.LifecycleRuleFilter{}
-	}
-	and := f.And
-	if and == nil {
-		and = &types.LifecycleRuleAndOperator{}
-	}
-	return ruleScope(r.Prefix, f.Prefix, f.Tag, and.Prefix, and.Tags) //lint:ignore SA1019 rules of the old schema still use r.Prefix
-}
-
-// ruleScope reads a rule's filter, of either kind: the most specific prefix
-// given wins, and a tag with a key makes it tagged. MinIO sends empty Tag
-// and And elements when there is none.
-func ruleScope(legacy, prefix *string, tag *types.Tag, andPrefix *string, andTags []types.Tag) (string, bool) {
-	p := aws.ToString(legacy)
-	for _, v := range []*string{prefix, andPrefix} {
-		if v != nil {
-			p = *v
-		}
-	}
-	return p, tag != nil && aws.ToString(tag.Key) != "" || len(andTags) > 0
-}
-
-func (d *Doctor) source(src *Source) Check {
+func (d *Doctor) source(src *agent.Source) Check {
 	c := Check{Name: "source", Target: src.Root}
 	if _, err := os.ReadDir(src.Root); err != nil {
-		c.Status, c.Message, c.Fix = CheckError, "cannot read: "+oneLine(err), "check the path, and that the user s3ferry runs as may read it"
+		c.Status, c.Message, c.Fix = CheckError, "cannot read: "+OneLine(err), "check the path, and that the user s3ferry runs as may read it"
 		return c
 	}
 	c.Status, c.Message = CheckOK, "readable"
@@ -369,7 +316,7 @@ func (d *Doctor) indexDir() Check {
 	}
 	f, err := os.CreateTemp(dir, ".s3ferry-doctor-*")
 	if err != nil {
-		c.Status, c.Message, c.Fix = CheckError, "not writable: "+oneLine(err), "create it for the user s3ferry runs as, or set --index-dir"
+		c.Status, c.Message, c.Fix = CheckError, "not writable: "+OneLine(err), "create it for the user s3ferry runs as, or set --index-dir"
 		return c
 	}
 	f.Close()
@@ -405,7 +352,7 @@ func (d *Doctor) inotify(ctx context.Context) Check {
 		}
 		n, err := d.watchedDirs(ctx, src)
 		if err != nil {
-			c.Status, c.Message = CheckWarning, "not counted: "+oneLine(err)
+			c.Status, c.Message = CheckWarning, "not counted: "+OneLine(err)
 			return c
 		}
 		dirs += n
@@ -423,9 +370,8 @@ func (d *Doctor) inotify(ctx context.Context) Check {
 }
 
 // watchedDirs counts the directories of src that run watches now (see
-// watcher.wanted).
-func (d *Doctor) watchedDirs(ctx context.Context, src *Source) (int, error) {
-	w := &watcher{loc: d.Location}
+// Source.Watched).
+func (d *Doctor) watchedDirs(ctx context.Context, src *agent.Source) (int, error) {
 	now := d.Now()
 	n := 0
 	var count func(rel string) error
@@ -433,7 +379,7 @@ func (d *Doctor) watchedDirs(ctx context.Context, src *Source) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !w.wanted(fileKey{src: src, rel: rel}, now) {
+		if !src.Watched(rel, now, d.Location) {
 			return nil
 		}
 		n++
@@ -456,7 +402,7 @@ func (d *Doctor) watchedDirs(ctx context.Context, src *Source) (int, error) {
 	return n, count("")
 }
 
-// oneLine keeps an error to one line, as every message a user meets is.
-func oneLine(err error) string {
+// OneLine keeps an error to one line, as every message a user meets is.
+func OneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }

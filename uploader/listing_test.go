@@ -1,4 +1,4 @@
-package agent
+package uploader_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -52,8 +53,9 @@ func TestListParallelListsEveryKeyOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("depth %d workers %d page %d", tt.depth, tt.workers, tt.pageSize), func(t *testing.T) {
 			var mu sync.Mutex
 			var got []string
-			err := listParallel(ctx, listObjects(client, bucket, tt.pageSize), "rec/", listOptions{Workers: tt.workers, Depth: tt.depth},
-				func(o object) error {
+			b := uploader.NewBucket(client, bucket, uploader.Config{})
+			err := b.List(ctx, "rec/", uploader.ListOptions{Workers: tt.workers, Depth: tt.depth, PageSize: tt.pageSize},
+				func(o uploader.Object) error {
 					mu.Lock()
 					got = append(got, o.Key)
 					mu.Unlock()
@@ -89,8 +91,9 @@ func TestListVersionsHistories(t *testing.T) {
 	for _, pageSize := range []int32{0, 1, 2} {
 		var mu sync.Mutex
 		got := map[string][]string{}
-		err := listParallel(ctx, listVersions(client, bucket, pageSize), "p/", listOptions{Workers: 2, Depth: 2},
-			func(h history) error {
+		b := uploader.NewBucket(client, bucket, uploader.Config{})
+		err := b.ListVersions(ctx, "p/", uploader.ListOptions{Workers: 2, Depth: 2, PageSize: pageSize},
+			func(h uploader.History) error {
 				var desc []string
 				for _, v := range h.Versions {
 					if v.Deleted {
@@ -126,10 +129,10 @@ func TestListVersionsHistories(t *testing.T) {
 	}
 }
 
-func TestHistoryCurrent(t *testing.T) {
+func TestHistoryAt(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
-	h := history{Key: "k", Versions: []version{
+	h := uploader.History{Key: "k", Versions: []uploader.Version{
 		{VersionID: "v3", LastModified: at(30)},
 		{VersionID: "dm", Deleted: true, LastModified: at(20)},
 		{VersionID: "v1", LastModified: at(10)},
@@ -146,13 +149,13 @@ func TestHistoryCurrent(t *testing.T) {
 		{at(40), "v3", true}, // written again later
 	}
 	for _, tt := range tests {
-		v, ok := h.current(tt.t)
+		v, ok := h.At(tt.t)
 		if ok != tt.exists || v.VersionID != tt.want && ok {
-			t.Errorf("current(%s) = %q, %v; want %q, %v", tt.t.Format(time.TimeOnly), v.VersionID, ok, tt.want, tt.exists)
+			t.Errorf("At(%s) = %q, %v; want %q, %v", tt.t.Format(time.TimeOnly), v.VersionID, ok, tt.want, tt.exists)
 		}
 	}
-	if _, ok := (history{Versions: []version{{Deleted: true}}}).latest(); ok {
-		t.Error("latest of a deleted key: ok, want not")
+	if _, ok := (uploader.History{Versions: []uploader.Version{{Deleted: true}}}).Latest(); ok {
+		t.Error("Latest of a deleted key: ok, want not")
 	}
 }
 

@@ -1,9 +1,14 @@
-package agent
+package bucket
 
 import (
+	"bytes"
+	"context"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 func TestEscapeKey(t *testing.T) {
@@ -49,5 +54,38 @@ func TestParseTime(t *testing.T) {
 		if _, err := ParseTime(bad, now, time.UTC); err == nil {
 			t.Errorf("ParseTime(%q): nil error, want one", bad)
 		}
+	}
+}
+
+// TestManifestRun writes the rows of the index's records: escaped keys,
+// "null" for an object written without versioning, none uploaded at or
+// after Before, and refuses sources in two buckets.
+func TestManifestRun(t *testing.T) {
+	f := newFixture(t)
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	for rel, rec := range map[string]index.Record{
+		"a b,c.wav":   {VersionID: "v1", UploadedNs: t0.UnixNano()},
+		"unversioned": {UploadedNs: t0.UnixNano()},
+		"late.wav":    {VersionID: "v3", UploadedNs: t0.Add(time.Hour).UnixNano()},
+	} {
+		if err := f.idx.Commit(f.src.ID(), rel, rec, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	st, err := (&Manifest{Sources: []*agent.Source{f.src}, Index: f.idx, Before: t0.Add(time.Minute), Out: &out}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "b,rec/a%20b%2Cc.wav,v1\nb,rec/unversioned,null\n"
+	if out.String() != want {
+		t.Errorf("manifest:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if st.Objects != 2 || st.Later != 1 || st.Bucket != "b" {
+		t.Errorf("stats %+v: want 2 objects, 1 later, bucket b", st)
+	}
+	other := &agent.Source{Root: f.src.Root, Bucket: "other", Prefix: "x/"}
+	if _, err := (&Manifest{Sources: []*agent.Source{f.src, other}, Index: f.idx, Out: &out}).Run(context.Background()); err == nil {
+		t.Error("a manifest of two buckets: nil error, want one")
 	}
 }

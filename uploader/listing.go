@@ -1,4 +1,4 @@
-package agent
+package uploader
 
 import (
 	"cmp"
@@ -7,15 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 )
-
-// DefaultListWorkers is how many listings of one bucket run at once.
-const DefaultListWorkers = 16
 
 // A bucket of ten million objects takes 10,000 ListObjectsV2 pages; one
 // after the other that is most of an hour. The listing below splits the key
@@ -26,14 +22,6 @@ const DefaultListWorkers = 16
 // Every key is listed exactly once: the objects found at a level while
 // discovering it are passed on, and the parts below never overlap.
 
-// listOptions tunes a parallel listing.
-type listOptions struct {
-	Workers int // listings at once; 0: DefaultListWorkers
-	// Depth is how many levels below the prefix discovery may descend: a
-	// partition layout's depth, so a part is never smaller than a partition.
-	Depth int
-}
-
 // listFunc lists every item below prefix, all pages, calling emit for each
 // in key order. With delimiter "/" it lists only the level right below
 // prefix and passes each subdirectory (common prefix) to dir.
@@ -42,7 +30,7 @@ type listFunc[T any] func(ctx context.Context, prefix, delimiter string, emit fu
 // listParallel lists everything below prefix with list, as described above.
 // emit is called from several goroutines at once, each with the items of
 // one part in key order; an error from it stops the listing.
-func listParallel[T any](ctx context.Context, list listFunc[T], prefix string, opts listOptions, emit func(T) error) error {
+func listParallel[T any](ctx context.Context, list listFunc[T], prefix string, opts ListOptions, emit func(T) error) error {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = DefaultListWorkers
@@ -79,18 +67,19 @@ func listParallel[T any](ctx context.Context, list listFunc[T], prefix string, o
 	return g.Wait()
 }
 
-// object is one current object as ListObjectsV2 describes it.
-type object struct {
-	Key          string
-	Size         int64
-	ETag         string // quotes stripped
-	LastModified time.Time
+func (b *s3Bucket) List(ctx context.Context, prefix string, opts ListOptions, emit func(Object) error) error {
+	return listParallel(ctx, b.listObjects(opts.PageSize), prefix, opts, emit)
+}
+
+func (b *s3Bucket) ListVersions(ctx context.Context, prefix string, opts ListOptions, emit func(History) error) error {
+	return listParallel(ctx, b.listVersions(opts.PageSize), prefix, opts, emit)
 }
 
 // listObjects is the listFunc of current objects; pageSize 0 is S3's
 // default (and largest), 1,000.
-func listObjects(client *s3.Client, bucket string, pageSize int32) listFunc[object] {
-	return func(ctx context.Context, prefix, delimiter string, emit func(object) error, dir func(string)) error {
+func (b *s3Bucket) listObjects(pageSize int32) listFunc[Object] {
+	bucket := b.name
+	return func(ctx context.Context, prefix, delimiter string, emit func(Object) error, dir func(string)) error {
 		in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
 		if pageSize > 0 {
 			in.MaxKeys = aws.Int32(pageSize)
@@ -98,16 +87,16 @@ func listObjects(client *s3.Client, bucket string, pageSize int32) listFunc[obje
 		if delimiter != "" {
 			in.Delimiter = aws.String(delimiter)
 		}
-		pages := s3.NewListObjectsV2Paginator(client, in)
+		pages := s3.NewListObjectsV2Paginator(b.client, in)
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
 			if err != nil {
 				return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 			}
 			for _, o := range page.Contents {
-				err := emit(object{
+				err := emit(Object{
 					Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size),
-					ETag: strings.Trim(aws.ToString(o.ETag), `"`), LastModified: aws.ToTime(o.LastModified),
+					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				})
 				if err != nil {
 					return err
@@ -121,48 +110,12 @@ func listObjects(client *s3.Client, bucket string, pageSize int32) listFunc[obje
 	}
 }
 
-// version is one entry of a key's history: an object version or a delete
-// marker.
-type version struct {
-	VersionID    string // "null" for what was written while versioning was off
-	Deleted      bool   // a delete marker
-	Latest       bool
-	Size         int64
-	ETag         string // quotes stripped
-	LastModified time.Time
-}
-
-// history is every version of one key, newest first.
-type history struct {
-	Key      string
-	Versions []version
-}
-
-// current returns the version of h a reader sees at t: the newest one that
-// existed then; ok is false when there was none, or a delete marker.
-func (h history) current(t time.Time) (version, bool) {
-	for _, v := range h.Versions {
-		if v.LastModified.After(t) {
-			continue
-		}
-		return v, !v.Deleted
-	}
-	return version{}, false
-}
-
-// latest returns the current version; ok is false when the key is deleted.
-func (h history) latest() (version, bool) {
-	if len(h.Versions) == 0 || h.Versions[0].Deleted {
-		return version{}, false
-	}
-	return h.Versions[0], true
-}
-
 // listVersions is the listFunc of key histories. ListObjectVersions sends
 // versions and delete markers as two lists, each by key and newest first;
 // they are merged back into one history per key, which may span pages.
-func listVersions(client *s3.Client, bucket string, pageSize int32) listFunc[history] {
-	return func(ctx context.Context, prefix, delimiter string, emit func(history) error, dir func(string)) error {
+func (b *s3Bucket) listVersions(pageSize int32) listFunc[History] {
+	bucket := b.name
+	return func(ctx context.Context, prefix, delimiter string, emit func(History) error, dir func(string)) error {
 		in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
 		if pageSize > 0 {
 			in.MaxKeys = aws.Int32(pageSize)
@@ -170,8 +123,8 @@ func listVersions(client *s3.Client, bucket string, pageSize int32) listFunc[his
 		if delimiter != "" {
 			in.Delimiter = aws.String(delimiter)
 		}
-		var cur history
-		pages := s3.NewListObjectVersionsPaginator(client, in)
+		var cur History
+		pages := s3.NewListObjectVersionsPaginator(b.client, in)
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
 			if err != nil {
@@ -179,17 +132,17 @@ func listVersions(client *s3.Client, bucket string, pageSize int32) listFunc[his
 			}
 			type entry struct {
 				key string
-				v   version
+				v   Version
 			}
 			var entries []entry
 			for _, o := range page.Versions {
-				entries = append(entries, entry{aws.ToString(o.Key), version{
+				entries = append(entries, entry{aws.ToString(o.Key), Version{
 					VersionID: aws.ToString(o.VersionId), Latest: aws.ToBool(o.IsLatest), Size: aws.ToInt64(o.Size),
-					ETag: strings.Trim(aws.ToString(o.ETag), `"`), LastModified: aws.ToTime(o.LastModified),
+					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				}})
 			}
 			for _, d := range page.DeleteMarkers {
-				entries = append(entries, entry{aws.ToString(d.Key), version{
+				entries = append(entries, entry{aws.ToString(d.Key), Version{
 					VersionID: aws.ToString(d.VersionId), Deleted: true, Latest: aws.ToBool(d.IsLatest),
 					LastModified: aws.ToTime(d.LastModified),
 				}})
@@ -210,7 +163,7 @@ func listVersions(client *s3.Client, bucket string, pageSize int32) listFunc[his
 					if err := emit(cur); err != nil {
 						return err
 					}
-					cur = history{}
+					cur = History{}
 				}
 				cur.Key = e.key
 				cur.Versions = append(cur.Versions, e.v)

@@ -1,4 +1,4 @@
-package agent
+package bucket
 
 import (
 	"context"
@@ -12,12 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -121,23 +119,24 @@ const DefaultMaxInfo = 100
 // was damaged (disk, controller, a careless tool): the bucket has the good
 // copy, and uploading the damaged one would make it current.
 type Verify struct {
-	Sources []*Source
+	Sources []*agent.Source
 	Index   index.Store
-	Client  *s3.Client
-	Deep    bool
-	Repair  bool
+	// Open returns the bucket of a source, by name.
+	Open   func(bucket string) uploader.Bucket
+	Deep   bool
+	Repair bool
 	// Uploader uploads for Repair, through the same pipeline as sync.
-	Uploader Uploader
+	Uploader agent.Uploader
 	// Options: Workers is also how many local files Deep reads at once.
-	Options     Options
-	ListWorkers int // listings at once; 0: DefaultListWorkers
+	Options     agent.Options
+	ListWorkers int // listings at once; 0: uploader.DefaultListWorkers
 	MaxInfo     int // findings for information kept; 0: DefaultMaxInfo
 }
 
 // verifyRun is the state of one Verify.Run, shared by its goroutines.
 type verifyRun struct {
 	*Verify
-	opts    Options
+	opts    agent.Options
 	maxInfo int
 
 	listed, records, heads, hashed atomic.Int64
@@ -150,7 +149,7 @@ type verifyRun struct {
 
 // repairItem is a problem Repair acts on.
 type repairItem struct {
-	src     *Source
+	src     *agent.Source
 	rel     string
 	kind    string
 	rec     index.Record
@@ -161,7 +160,7 @@ type repairItem struct {
 // error is one that stopped it (listing, index, ctx); what it found is in
 // the report.
 func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
-	r := &verifyRun{Verify: v, opts: v.Options.withDefaults(), maxInfo: v.MaxInfo}
+	r := &verifyRun{Verify: v, opts: v.Options.WithDefaults(), maxInfo: v.MaxInfo}
 	if r.maxInfo <= 0 {
 		r.maxInfo = DefaultMaxInfo
 	}
@@ -197,7 +196,7 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 
 // source verifies one source: the listing against the index, then the
 // index against what the listing saw.
-func (r *verifyRun) source(ctx context.Context, src *Source) error {
+func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 	id := src.ID()
 	nested := nestedPrefixes(r.Sources, src)
 	// The keys of the objects that have a record, hashed: 8 bytes per
@@ -207,10 +206,10 @@ func (r *verifyRun) source(ctx context.Context, src *Source) error {
 		seen   []uint64
 	)
 	listStart := time.Now()
-	err := listParallel(ctx, listObjects(r.Client, src.Bucket, 0), src.Prefix, listOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
-		func(o object) error {
+	err := r.Open(src.Bucket).List(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
+		func(o uploader.Object) error {
 			r.listed.Add(1)
-			rel, ok := src.relOf(o.Key, nested)
+			rel, ok := relOf(src, o.Key, nested)
 			if !ok {
 				return nil
 			}
@@ -245,7 +244,7 @@ func (r *verifyRun) source(ctx context.Context, src *Source) error {
 	if r.Deep {
 		workers = r.opts.Workers
 	}
-	return runPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
+	return agent.RunPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
 		err := r.Index.Records(id, "", func(rel string, rec index.Record) error {
 			r.records.Add(1)
 			if _, found := slices.BinarySearch(seen, xxhash.Sum64String(rel)); !found {
@@ -268,7 +267,7 @@ func (r *verifyRun) source(ctx context.Context, src *Source) error {
 }
 
 // compare checks one listed object against its record.
-func (r *verifyRun) compare(ctx context.Context, src *Source, rel string, o object, rec index.Record) error {
+func (r *verifyRun) compare(ctx context.Context, src *agent.Source, rel string, o uploader.Object, rec index.Record) error {
 	if o.Size != rec.Size {
 		r.add(src, rel, Finding{Kind: FindingSize, Problem: true,
 			Detail: fmt.Sprintf("the object has %d bytes, the uploaded file had %d: overwritten behind s3ferry's back; run s3ferry verify --repair", o.Size, rec.Size)}, &rec)
@@ -278,24 +277,21 @@ func (r *verifyRun) compare(ctx context.Context, src *Source, rel string, o obje
 		return nil
 	}
 	r.heads.Add(1)
-	out, err := r.Client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(src.Bucket), Key: aws.String(o.Key), ChecksumMode: types.ChecksumModeEnabled,
-	})
-	var notFound *types.NotFound
-	if errors.As(err, &notFound) {
+	head, err := r.Open(src.Bucket).Head(ctx, o.Key, "")
+	if errors.Is(err, uploader.ErrNotFound) {
 		return nil // deleted since the listing: the index pass reports it missing
 	}
 	if err != nil {
-		return fmt.Errorf("head %s: %w", o.Key, err)
+		return err
 	}
 	var detail string
-	meta := out.Metadata[uploader.MetaHash]
-	sum := uploader.HeadChecksum(rec.Checksum, out)
+	hash, hasHash := uploader.ParseMetaHash(head.Metadata)
+	sum := head.Checksum(rec.Checksum)
 	switch {
-	case meta == "":
+	case !hasHash:
 		detail = fmt.Sprintf("ETag %s, recorded %s, and no s3ferry metadata: another tool overwrote it; run s3ferry verify --repair", o.ETag, rec.ETag)
-	case rec.Hash != 0 && meta != fmt.Sprintf("%016x", rec.Hash):
-		detail = fmt.Sprintf("its xxhash64 is %s, the uploaded file's %016x: overwritten behind s3ferry's back; run s3ferry verify --repair", meta, rec.Hash)
+	case rec.Hash != 0 && hash != rec.Hash:
+		detail = fmt.Sprintf("its xxhash64 is %s, the uploaded file's %s: overwritten behind s3ferry's back; run s3ferry verify --repair", uploader.FormatMetaHash(hash), uploader.FormatMetaHash(rec.Hash))
 	case rec.Checksum != "" && sum != "" && sum != rec.Checksum:
 		detail = fmt.Sprintf("its checksum is %s, recorded %s: overwritten behind s3ferry's back; run s3ferry verify --repair", sum, rec.Checksum)
 	default:
@@ -306,13 +302,13 @@ func (r *verifyRun) compare(ctx context.Context, src *Source, rel string, o obje
 }
 
 // hashLocal reads the local file of a record and compares it with it.
-func (r *verifyRun) hashLocal(ctx context.Context, src *Source, rel string, rec index.Record) {
+func (r *verifyRun) hashLocal(ctx context.Context, src *agent.Source, rel string, rec index.Record) {
 	abs := filepath.Join(src.Root, filepath.FromSlash(rel))
-	if _, err := src.stat(rel); errors.Is(err, fs.ErrNotExist) {
+	if _, err := src.Stat(rel); errors.Is(err, fs.ErrNotExist) {
 		r.add(src, rel, Finding{Kind: FindingLocalMissing, Detail: "deleted locally since its upload; the bucket keeps it"}, nil)
 		return
 	}
-	hash, st, err := hashFile(ctx, abs, nil)
+	hash, st, err := agent.HashFile(ctx, abs, nil)
 	switch {
 	case ctx.Err() != nil:
 		return
@@ -324,7 +320,7 @@ func (r *verifyRun) hashLocal(ctx context.Context, src *Source, rel string, rec 
 		return
 	}
 	r.hashed.Add(1)
-	unchanged := st.matches(rec)
+	unchanged := st.Size == rec.Size && st.MtimeNs == rec.MtimeNs && st.Inode == rec.Inode
 	switch {
 	case hash == rec.Hash:
 	case rec.Hash == 0:
@@ -338,7 +334,7 @@ func (r *verifyRun) hashLocal(ctx context.Context, src *Source, rel string, rec 
 }
 
 // add records a finding; rec, when set, makes it one Repair acts on.
-func (r *verifyRun) add(src *Source, rel string, f Finding, rec *index.Record) {
+func (r *verifyRun) add(src *agent.Source, rel string, f Finding, rec *index.Record) {
 	f.Source, f.Path = src.String(), rel
 	f.Key, _ = src.Key(rel)
 	r.mu.Lock()
@@ -376,7 +372,7 @@ func (r *verifyRun) add(src *Source, rel string, f Finding, rec *index.Record) {
 // again through the pipeline, as sync would; a damaged local file gets the
 // recorded version back.
 func (r *verifyRun) repair(ctx context.Context) error {
-	p := NewPipeline(r.Index, r.Uploader, r.opts)
+	p := agent.NewPipeline(r.Index, r.Uploader, r.opts)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
@@ -400,17 +396,17 @@ func (r *verifyRun) repair(ctx context.Context) error {
 // reupload sends the local file of a problem again. The record goes first,
 // so the pipeline does not find the file unchanged; the pending entry
 // written next makes a crash resume the upload.
-func (r *verifyRun) reupload(ctx context.Context, p *Pipeline, it repairItem) error {
-	info, err := it.src.stat(it.rel)
+func (r *verifyRun) reupload(ctx context.Context, p *agent.Pipeline, it repairItem) error {
+	info, err := it.src.Stat(it.rel)
 	if err != nil || !info.Mode().IsRegular() {
 		r.setRepair(it, false, "not repaired: the local file is gone; s3ferry restore --at can bring back an older version")
 		return nil
 	}
-	c := Candidate{Source: it.src, Path: it.rel, Info: info, Done: func(ev Event) {
+	c := agent.Candidate{Source: it.src, Path: it.rel, Info: info, Done: func(ev agent.Event) {
 		switch ev.Outcome {
-		case Uploaded, Touched:
+		case agent.Uploaded, agent.Touched:
 			r.setRepair(it, true, "uploaded again")
-		case Deferred:
+		case agent.Deferred:
 			r.setRepair(it, false, "not repaired yet: the file is being written; the next sync uploads it")
 		default:
 			r.setRepair(it, false, fmt.Sprintf("upload failed: %v", ev.Err))
@@ -429,7 +425,7 @@ func (r *verifyRun) reupload(ctx context.Context, p *Pipeline, it repairItem) er
 	if err != nil {
 		return err
 	}
-	if outcome == Deferred {
+	if outcome == agent.Deferred {
 		r.setRepair(it, false, "not repaired yet: the file is being written; the next sync uploads it")
 	}
 	return nil
@@ -440,8 +436,8 @@ func (r *verifyRun) reupload(ctx context.Context, p *Pipeline, it repairItem) er
 func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	key, _ := it.src.Key(it.rel)
 	abs := filepath.Join(it.src.Root, filepath.FromSlash(it.rel))
-	_, err := uploader.Download(ctx, r.Client, uploader.DownloadJob{
-		Bucket: it.src.Bucket, Key: key, VersionID: it.rec.VersionID, Path: abs, Overwrite: true,
+	_, err := uploader.Download(ctx, r.Open(it.src.Bucket), uploader.DownloadJob{
+		Key: key, VersionID: it.rec.VersionID, Path: abs, Overwrite: true,
 		WantHash: it.rec.Hash, HasWantHash: true,
 	})
 	if err != nil {
@@ -451,13 +447,13 @@ func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 		r.setRepair(it, false, fmt.Sprintf("not repaired: %v", err))
 		return nil
 	}
-	info, err := it.src.stat(it.rel)
+	info, err := it.src.Stat(it.rel)
 	if err != nil {
 		return fmt.Errorf("repair %s: %w", it.rel, err)
 	}
 	rec := it.rec
-	st := statOf(info)
-	rec.Size, rec.MtimeNs, rec.Inode = st.size, st.mtimeNs, st.inode
+	st := agent.StatRecord(info)
+	rec.Size, rec.MtimeNs, rec.Inode = st.Size, st.MtimeNs, st.Inode
 	if err := r.Index.Touch(it.src.ID(), it.rel, rec, 0); err != nil {
 		return fmt.Errorf("repair %s: %w", it.rel, err)
 	}
@@ -474,7 +470,7 @@ func (r *verifyRun) setRepair(it repairItem, ok bool, what string) {
 
 // nestedPrefixes returns the prefixes of the other sources that back up
 // into a part of src's prefix: their objects are not src's.
-func nestedPrefixes(all []*Source, src *Source) []string {
+func nestedPrefixes(all []*agent.Source, src *agent.Source) []string {
 	var out []string
 	for _, o := range all {
 		if o != src && o.Bucket == src.Bucket && len(o.Prefix) > len(src.Prefix) && strings.HasPrefix(o.Prefix, src.Prefix) {
@@ -484,11 +480,11 @@ func nestedPrefixes(all []*Source, src *Source) []string {
 	return out
 }
 
-// relOf returns the path below the root of the file whose object key is
+// relOf returns the path below src's root of the file whose object key is
 // key; false for a key outside the prefix, below a nested source's prefix,
 // or a "directory" (a key ending in "/", which consoles create).
-func (s *Source) relOf(key string, nested []string) (string, bool) {
-	rel, ok := strings.CutPrefix(key, s.Prefix)
+func relOf(src *agent.Source, key string, nested []string) (string, bool) {
+	rel, ok := strings.CutPrefix(key, src.Prefix)
 	if !ok || rel == "" || strings.HasSuffix(rel, "/") {
 		return "", false
 	}
@@ -502,7 +498,7 @@ func (s *Source) relOf(key string, nested []string) (string, bool) {
 
 // listDepth is how deep a listing of src's prefix may split it: down to
 // its partitions, or two levels without a layout.
-func listDepth(src *Source) int {
+func listDepth(src *agent.Source) int {
 	if d := src.Layout.Depth(); d > 0 {
 		return d
 	}

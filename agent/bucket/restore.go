@@ -1,4 +1,4 @@
-package agent
+package bucket
 
 import (
 	"context"
@@ -11,8 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
 )
 
@@ -41,27 +40,28 @@ type RestoreStats struct {
 // Downloads run in parallel and are verified (see uploader.Download); a
 // file appears only once complete, with the mtime it had when uploaded.
 type Restore struct {
-	Client *s3.Client
-	Bucket string
+	Bucket uploader.Bucket
 	Prefix string    // the destination's key prefix; empty or ending in "/"
 	Under  string    // only paths below this one (relative to Prefix)
 	At     time.Time // zero: now, i.e. the current versions
 	To     string    // directory to write into
 	// Overwrite replaces files that exist in To.
 	Overwrite   bool
-	Workers     int // downloads at once; 0: DefaultWorkers
-	ListWorkers int // listings at once; 0: DefaultListWorkers
+	Workers     int // downloads at once; 0: agent.DefaultWorkers
+	ListWorkers int // listings at once; 0: uploader.DefaultListWorkers
 	Depth       int // levels the listing may split the prefix into; 0: 2
 	Logger      *slog.Logger
 	// Progress, when set, is called with the running totals every
 	// ProgressInterval and once at the end.
 	Progress         func(RestoreStats)
 	ProgressInterval time.Duration
+	Now              func() time.Time // clock; nil: time.Now
 }
 
 type restoreRun struct {
 	*Restore
 	log                                                       *slog.Logger
+	now                                                       func() time.Time
 	started                                                   time.Time
 	listed, restored, bytes, existing, deleted, later, failed atomic.Int64
 }
@@ -69,19 +69,23 @@ type restoreRun struct {
 // restoreJob is one version to download.
 type restoreJob struct {
 	key, rel string
-	v        version
+	v        uploader.Version
 }
 
 // Run restores. Its error is one that stopped it (listing, a fatal S3
 // error, ctx); files that fail alone are counted in Failed and logged.
 func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
-	run := &restoreRun{Restore: r, log: r.Logger, started: time.Now()}
+	run := &restoreRun{Restore: r, log: r.Logger, now: r.Now}
+	if run.now == nil {
+		run.now = time.Now
+	}
+	run.started = run.now()
 	if run.log == nil {
 		run.log = slog.New(slog.DiscardHandler)
 	}
 	workers := r.Workers
 	if workers <= 0 {
-		workers = DefaultWorkers
+		workers = agent.DefaultWorkers
 	}
 	depth := r.Depth
 	if depth <= 0 {
@@ -89,19 +93,19 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	}
 	stop := func() {}
 	if r.Progress != nil {
-		stop = every(r.ProgressInterval, func() { r.Progress(run.stats()) })
+		stop = agent.Every(r.ProgressInterval, func() { r.Progress(run.stats()) })
 	}
 	produce := func(ctx context.Context, send func(restoreJob) error) error {
-		return listParallel(ctx, listVersions(r.Client, r.Bucket, 0), r.Prefix+r.Under, listOptions{Workers: r.ListWorkers, Depth: depth},
-			func(h history) error {
+		return r.Bucket.ListVersions(ctx, r.Prefix+r.Under, uploader.ListOptions{Workers: r.ListWorkers, Depth: depth},
+			func(h uploader.History) error {
 				rel, ok := strings.CutPrefix(h.Key, r.Prefix)
 				if !ok || rel == "" || strings.HasSuffix(rel, "/") {
 					return nil // a "directory" key, which consoles create
 				}
 				run.listed.Add(1)
-				v, ok := h.latest() // without At: whatever the clocks say
+				v, ok := h.Latest() // without At: whatever the clocks say
 				if !r.At.IsZero() {
-					v, ok = h.current(r.At)
+					v, ok = h.At(r.At)
 				}
 				if !ok {
 					if r.At.IsZero() || !h.Versions[len(h.Versions)-1].LastModified.After(r.At) {
@@ -114,7 +118,7 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 				return send(restoreJob{key: h.Key, rel: rel, v: v})
 			})
 	}
-	err := runPool(ctx, workers, produce, run.download)
+	err := agent.RunPool(ctx, workers, produce, run.download)
 	stop()
 	if r.Progress != nil {
 		r.Progress(run.stats())
@@ -130,8 +134,8 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 		r.log.Error("not restored: its key leads outside the target directory", "key", j.key)
 		return nil
 	}
-	res, err := uploader.Download(ctx, r.Client, uploader.DownloadJob{
-		Bucket: r.Bucket, Key: j.key, VersionID: j.v.VersionID,
+	res, err := uploader.Download(ctx, r.Bucket, uploader.DownloadJob{
+		Key: j.key, VersionID: j.v.VersionID,
 		Path: filepath.Join(r.To, filepath.FromSlash(j.rel)), Overwrite: r.Overwrite,
 	})
 	switch {
@@ -157,7 +161,7 @@ func (r *restoreRun) stats() RestoreStats {
 	return RestoreStats{
 		Listed: r.listed.Load(), Restored: r.restored.Load(), Bytes: r.bytes.Load(), Existing: r.existing.Load(),
 		Deleted: r.deleted.Load(), Later: r.later.Load(), Failed: r.failed.Load(),
-		Seconds: time.Since(r.started).Seconds(),
+		Seconds: r.now().Sub(r.started).Seconds(),
 	}
 }
 

@@ -1,4 +1,4 @@
-package agent
+package bucket
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -29,7 +30,7 @@ type ManifestStats struct {
 // that do not agree. A version ID is "null" for an object written while
 // versioning was off, which is what S3 calls it.
 type Manifest struct {
-	Sources []*Source // all in one bucket: a manifest lists one
+	Sources []*agent.Source // all in one bucket: a manifest lists one
 	Index   index.Store
 	Before  time.Time // zero: every object; else only those uploaded before it
 	Out     io.Writer

@@ -1,4 +1,4 @@
-package agent
+package bucket
 
 import (
 	"context"
@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -53,33 +51,34 @@ type AdoptStats struct {
 // --deep does not compare it. Adopt records no full walk: the first sync
 // still walks the whole tree, and finds the files the bucket lacks.
 type Adopt struct {
-	Sources     []*Source
-	Index       index.Store
-	Client      *s3.Client
+	Sources []*agent.Source
+	Index   index.Store
+	// Open returns the bucket of a source, by name.
+	Open        func(bucket string) uploader.Bucket
 	TrustSize   bool
-	Options     Options // Workers: local files read at once; Settle; Logger; Now
-	ListWorkers int     // listings at once; 0: DefaultListWorkers
+	Options     agent.Options // Workers: local files read at once; Settle; Logger; Now
+	ListWorkers int           // listings at once; 0: uploader.DefaultListWorkers
 }
 
 type adoptRun struct {
 	*Adopt
-	opts                                                                      Options
+	opts                                                                      agent.Options
 	listed, adopted, known, differs, unverified, notLocal, excluded, deferred atomic.Int64
 	failed, heads, bytesRead                                                  atomic.Int64
 }
 
 // adoptJob is the current version of one object, for a local file.
 type adoptJob struct {
-	src *Source
+	src *agent.Source
 	rel string
 	key string
-	v   version
+	v   uploader.Version
 }
 
 // Run adopts every source. Its error is one that stopped it (listing,
 // index, ctx); files that could not be read are counted and logged.
 func (a *Adopt) Run(ctx context.Context) (AdoptStats, error) {
-	r := &adoptRun{Adopt: a, opts: a.Options.withDefaults()}
+	r := &adoptRun{Adopt: a, opts: a.Options.WithDefaults()}
 	start := r.opts.Now()
 	var err error
 	for _, src := range a.Sources {
@@ -98,17 +97,17 @@ func (a *Adopt) Run(ctx context.Context) (AdoptStats, error) {
 // source lists one source's prefix (versions, for each object's version
 // ID) and hands each current object to a pool that compares it with its
 // local file.
-func (r *adoptRun) source(ctx context.Context, src *Source) error {
+func (r *adoptRun) source(ctx context.Context, src *agent.Source) error {
 	nested := nestedPrefixes(r.Sources, src)
-	return runPool(ctx, r.opts.Workers, func(ctx context.Context, send func(adoptJob) error) error {
-		return listParallel(ctx, listVersions(r.Client, src.Bucket, 0), src.Prefix, listOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
-			func(h history) error {
-				v, ok := h.latest()
+	return agent.RunPool(ctx, r.opts.Workers, func(ctx context.Context, send func(adoptJob) error) error {
+		return r.Open(src.Bucket).ListVersions(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
+			func(h uploader.History) error {
+				v, ok := h.Latest()
 				if !ok {
 					return nil // deleted in the bucket
 				}
 				r.listed.Add(1)
-				rel, ok := src.relOf(h.Key, nested)
+				rel, ok := relOf(src, h.Key, nested)
 				if !ok {
 					return nil
 				}
@@ -132,7 +131,7 @@ func (r *adoptRun) adopt(ctx context.Context, j adoptJob) error {
 		r.known.Add(1)
 		return nil
 	}
-	info, err := src.stat(rel)
+	info, err := src.Stat(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.notLocal.Add(1)
@@ -150,7 +149,7 @@ func (r *adoptRun) adopt(ctx context.Context, j adoptJob) error {
 		r.deferred.Add(1)
 		return nil
 	}
-	st := statOf(info)
+	st := agent.StatRecord(info)
 	var hash uint64
 	if !r.TrustSize {
 		var ok bool
@@ -162,7 +161,7 @@ func (r *adoptRun) adopt(ctx context.Context, j adoptJob) error {
 		}
 	}
 	rec := index.Record{
-		Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode, Hash: hash,
+		Size: st.Size, MtimeNs: st.MtimeNs, Inode: st.Inode, Hash: hash,
 		ETag: j.v.ETag, VersionID: j.v.VersionID, UploadedNs: j.v.LastModified.UnixNano(),
 	}
 	if rec.VersionID == "null" {
@@ -177,73 +176,70 @@ func (r *adoptRun) adopt(ctx context.Context, j adoptJob) error {
 
 // sameContent reads the local file of j and decides whether the object
 // holds the same bytes. ok false means it does not or cannot tell; the
-// outcome is counted.
-func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st fileStat, ok bool, err error) {
+// outcome is counted. st is the file's StatRecord.
+func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st index.Record, ok bool, err error) {
 	etag := uploader.NewETagMatcher(j.v.ETag, j.v.Size)
-	meta, asked := "", false
+	var meta uint64
+	hasMeta, asked := false, false
 	if !etag.Known() {
 		// Only the metadata can tell: ask for it before reading the file.
-		if meta, ok, err = r.metaHash(ctx, j); !ok || err != nil {
-			return 0, fileStat{}, false, err
+		if meta, hasMeta, ok, err = r.metaHash(ctx, j); !ok || err != nil {
+			return 0, index.Record{}, false, err
 		}
-		if meta == "" {
+		if !hasMeta {
 			r.unverified.Add(1)
-			return 0, fileStat{}, false, nil
+			return 0, index.Record{}, false, nil
 		}
 		asked = true
 	}
 	abs := filepath.Join(j.src.Root, filepath.FromSlash(j.rel))
-	hash, st, err = hashFile(ctx, abs, etag)
+	hash, st, err = agent.HashFile(ctx, abs, etag)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, fileStat{}, false, ctx.Err()
+			return 0, index.Record{}, false, ctx.Err()
 		}
 		r.fail(j.src, j.rel, err)
-		return 0, fileStat{}, false, nil
+		return 0, index.Record{}, false, nil
 	}
-	r.bytesRead.Add(st.size)
+	r.bytesRead.Add(st.Size)
 	verdict := etag.Verdict()
 	if verdict == uploader.ETagMatch {
 		return hash, st, true, nil
 	}
 	if !asked {
-		if meta, ok, err = r.metaHash(ctx, j); !ok || err != nil {
-			return 0, fileStat{}, false, err
+		if meta, hasMeta, ok, err = r.metaHash(ctx, j); !ok || err != nil {
+			return 0, index.Record{}, false, err
 		}
 	}
 	switch {
-	case meta != "" && meta == fmt.Sprintf("%016x", hash):
+	case hasMeta && meta == hash:
 		return hash, st, true, nil
-	case meta != "" || verdict == uploader.ETagMismatch:
+	case hasMeta || verdict == uploader.ETagMismatch:
 		r.differs.Add(1)
 	default:
 		r.unverified.Add(1)
 	}
-	return 0, fileStat{}, false, nil
+	return 0, index.Record{}, false, nil
 }
 
-// metaHash returns the s3ferry xxhash64 metadata of j's version, "" when
-// it has none. ok is false when the request failed and was counted; err is
-// an error that stops the run.
-func (r *adoptRun) metaHash(ctx context.Context, j adoptJob) (meta string, ok bool, err error) {
+// metaHash returns the s3ferry xxhash64 metadata of j's version; has is
+// false when it has none. ok is false when the request failed and was
+// counted; err is an error that stops the run.
+func (r *adoptRun) metaHash(ctx context.Context, j adoptJob) (hash uint64, has, ok bool, err error) {
 	r.heads.Add(1)
-	in := &s3.HeadObjectInput{Bucket: aws.String(j.src.Bucket), Key: aws.String(j.key)}
-	if j.v.VersionID != "" {
-		in.VersionId = aws.String(j.v.VersionID)
-	}
-	out, err := r.Client.HeadObject(ctx, in)
+	o, err := r.Open(j.src.Bucket).Head(ctx, j.key, j.v.VersionID)
 	if err != nil {
-		err = fmt.Errorf("head %s: %w", j.key, err)
 		if ctx.Err() != nil || uploader.Fatal(err) {
-			return "", false, err
+			return 0, false, false, err
 		}
 		r.fail(j.src, j.rel, err)
-		return "", false, nil
+		return 0, false, false, nil
 	}
-	return out.Metadata[uploader.MetaHash], true, nil
+	hash, has = uploader.ParseMetaHash(o.Metadata)
+	return hash, has, true, nil
 }
 
-func (r *adoptRun) fail(src *Source, rel string, err error) {
+func (r *adoptRun) fail(src *agent.Source, rel string, err error) {
 	r.failed.Add(1)
 	r.opts.Logger.Error("cannot adopt", "source", src.Root, "path", rel, "err", err)
 }

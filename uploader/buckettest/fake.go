@@ -1,0 +1,516 @@
+package buckettest
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// Fake is an in-memory, versioned uploader.Bucket. It keeps every version
+// and delete marker, computes ETags as S3 does (the MD5 of a single PUT's
+// content, "MD5 of the parts' MD5s-N" for a multipart upload) and
+// checksums of its algorithm (a multipart object's of the parts'
+// checksums, "value-N"), verifies a Put's checksum, and enforces S3's
+// smallest part. Failures are injected per operation with Fail or
+// FailNext.
+//
+// The exported fields configure what the configuration reads answer; set
+// them before the Fake is in use. It lists sequentially: ListOptions only
+// tune the S3 implementation.
+type Fake struct {
+	VersioningStatus uploader.VersioningStatus // what Versioning answers; NewFake: Enabled
+	ReplicationRules []uploader.ReplicationRule
+	LifecycleRules   []uploader.LifecycleRule
+	Lock             *uploader.ObjectLock
+	Skew             time.Duration // what ClockSkew answers
+	CredentialsErr   error         // what Credentials fails with
+	CheckErr         error         // what Check fails with
+	// Now stamps versions' LastModified; NewFake: time.Now.
+	Now func() time.Time
+	// Fail, when set, runs before every operation with its name (the
+	// method's, e.g. "Put", "UploadPart") and key ("" for the bucket's);
+	// an error it returns is the operation's.
+	Fail func(op, key string) error
+
+	name string
+	algo string
+
+	mu       sync.Mutex
+	objects  map[string][]*version // oldest first
+	uploads  map[string]*upload
+	failNext map[string][]error
+	seq      int
+}
+
+type version struct {
+	id        string
+	deleted   bool
+	data      []byte
+	etag      string
+	checksum  string // base64, "value-N" for a multipart object
+	composite bool
+	meta      map[string]string
+	modified  time.Time
+}
+
+type upload struct {
+	key   string
+	meta  map[string]string
+	parts map[int32]partData
+}
+
+type partData struct {
+	part uploader.Part
+	data []byte
+}
+
+var _ uploader.Bucket = (*Fake)(nil)
+
+// NewFake returns an empty, versioned Fake bucket whose writes carry
+// checksums of algorithm ("" is uploader.DefaultChecksum).
+func NewFake(name, algorithm string) *Fake {
+	if algorithm == "" {
+		algorithm = uploader.DefaultChecksum
+	}
+	return &Fake{
+		VersioningStatus: uploader.VersioningEnabled, Now: time.Now,
+		name: name, algo: strings.ToUpper(algorithm),
+		objects: map[string][]*version{}, uploads: map[string]*upload{}, failNext: map[string][]error{},
+	}
+}
+
+// FailNext makes the next n calls of op (a method name) fail with err.
+func (f *Fake) FailNext(op string, n int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.failNext[op] = append(f.failNext[op], err)
+	}
+}
+
+// fail returns the injected error of one call of op, if any.
+func (f *Fake) fail(op, key string) error {
+	f.mu.Lock()
+	if errs := f.failNext[op]; len(errs) > 0 {
+		f.failNext[op] = errs[1:]
+		f.mu.Unlock()
+		return errs[0]
+	}
+	f.mu.Unlock()
+	if f.Fail != nil {
+		return f.Fail(op, key)
+	}
+	return nil
+}
+
+func (f *Fake) Name() string { return f.name }
+
+// nextID returns a new version or upload ID; under mu.
+func (f *Fake) nextID() string {
+	f.seq++
+	return fmt.Sprintf("%016d", f.seq)
+}
+
+// add stores a new version of key and returns it: with versioning
+// Enabled under a new ID, else as the "null" version, which it replaces;
+// under mu.
+func (f *Fake) add(key string, v *version) *version {
+	v.modified = f.Now()
+	if f.VersioningStatus == uploader.VersioningEnabled {
+		v.id = f.nextID()
+		f.objects[key] = append(f.objects[key], v)
+		return v
+	}
+	v.id = "null"
+	vs := slices.DeleteFunc(f.objects[key], func(o *version) bool { return o.id == "null" })
+	f.objects[key] = append(vs, v)
+	return v
+}
+
+func (f *Fake) written(v *version) uploader.Written {
+	w := uploader.Written{ETag: v.etag, Checksum: f.algo + ":" + v.checksum}
+	if v.id != "null" {
+		w.VersionID = v.id
+	}
+	return w
+}
+
+func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts uploader.PutOptions) (uploader.Written, error) {
+	if err := f.fail("Put", key); err != nil {
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	data, err := readN(body, size)
+	if err != nil {
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	sum, err := uploader.SumChecksum(f.algo, data)
+	if err != nil {
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if opts.Checksum != "" && opts.Checksum != sum {
+		return uploader.Written{}, fmt.Errorf("put %s: %w: %s %s sent, the body has %s", key, uploader.ErrCorrupt, f.algo, opts.Checksum, sum)
+	}
+	etag := md5.Sum(data)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]), checksum: sum, meta: copyMeta(opts.Metadata)})
+	return f.written(v), nil
+}
+
+func (f *Fake) CreateMultipart(ctx context.Context, key string, opts uploader.PutOptions) (string, error) {
+	if err := f.fail("CreateMultipart", key); err != nil {
+		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := "upload-" + f.nextID()
+	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), parts: map[int32]partData{}}
+	return id, nil
+}
+
+// upload returns the upload id of key; under mu.
+func (f *Fake) upload(key, id string) (*upload, error) {
+	u := f.uploads[id]
+	if u == nil || u.key != key {
+		return nil, fmt.Errorf("upload %s of %s: %w", id, key, uploader.ErrNotFound)
+	}
+	return u, nil
+}
+
+func (f *Fake) UploadPart(ctx context.Context, key, uploadID string, n int32, body io.ReadSeeker, size int64) (uploader.Part, error) {
+	if err := f.fail("UploadPart", key); err != nil {
+		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
+	}
+	if n < 1 || n > 10000 {
+		return uploader.Part{}, fmt.Errorf("upload part %d of %s: part numbers are 1 to 10000", n, key)
+	}
+	data, err := readN(body, size)
+	if err != nil {
+		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
+	}
+	sum, err := uploader.SumChecksum(f.algo, data)
+	if err != nil {
+		return uploader.Part{}, err
+	}
+	etag := md5.Sum(data)
+	p := uploader.Part{Number: n, ETag: hex.EncodeToString(etag[:]), Size: size, Checksum: sum}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, err := f.upload(key, uploadID)
+	if err != nil {
+		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
+	}
+	u.parts[n] = partData{p, data}
+	return p, nil
+}
+
+func (f *Fake) ListParts(ctx context.Context, key, uploadID string) ([]uploader.Part, error) {
+	if err := f.fail("ListParts", key); err != nil {
+		return nil, fmt.Errorf("list parts of %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, err := f.upload(key, uploadID)
+	if err != nil {
+		return nil, fmt.Errorf("list parts of %s: %w", key, err)
+	}
+	var parts []uploader.Part
+	for _, p := range u.parts {
+		parts = append(parts, p.part)
+	}
+	slices.SortFunc(parts, func(a, b uploader.Part) int { return int(a.Number - b.Number) })
+	return parts, nil
+}
+
+func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, parts []uploader.Part) (uploader.Written, error) {
+	if err := f.fail("CompleteMultipart", key); err != nil {
+		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, err := f.upload(key, uploadID)
+	if err != nil {
+		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
+	}
+	if len(parts) == 0 {
+		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: no parts", key)
+	}
+	var data, md5s, sums []byte
+	for i, p := range parts {
+		stored, ok := u.parts[p.Number]
+		switch {
+		case i > 0 && p.Number <= parts[i-1].Number:
+			return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: parts out of order", key)
+		case !ok || stored.part.ETag != p.ETag:
+			return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: part %d: %w", key, p.Number, uploader.ErrNotFound)
+		case i < len(parts)-1 && stored.part.Size < uploader.MinPartSize:
+			return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: part %d has %d bytes, S3 wants at least %d", key, p.Number, stored.part.Size, uploader.MinPartSize)
+		}
+		data = append(data, stored.data...)
+		m, _ := hex.DecodeString(stored.part.ETag)
+		md5s = append(md5s, m...)
+		raw, _ := base64.StdEncoding.DecodeString(stored.part.Checksum)
+		sums = append(sums, raw...)
+	}
+	n := strconv.Itoa(len(parts))
+	etag := md5.Sum(md5s)
+	sum, _ := uploader.SumChecksum(f.algo, sums) // the algorithm worked for every part
+	delete(f.uploads, uploadID)
+	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]) + "-" + n, checksum: sum + "-" + n, composite: true, meta: u.meta})
+	return f.written(v), nil
+}
+
+func (f *Fake) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	if err := f.fail("AbortMultipart", key); err != nil {
+		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u := f.uploads[uploadID]; u != nil && u.key == key {
+		delete(f.uploads, uploadID)
+	}
+	return nil
+}
+
+// Uploads returns the IDs of the multipart uploads in progress.
+func (f *Fake) Uploads() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.uploads {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// find returns a version of key (versionID "": the current one); under mu.
+func (f *Fake) find(key, versionID string) (*version, error) {
+	vs := f.objects[key]
+	if versionID == "" {
+		if len(vs) == 0 || vs[len(vs)-1].deleted {
+			return nil, uploader.ErrNotFound
+		}
+		return vs[len(vs)-1], nil
+	}
+	for _, v := range vs {
+		if v.id == versionID && !v.deleted {
+			return v, nil
+		}
+	}
+	return nil, uploader.ErrNotFound
+}
+
+func (f *Fake) object(key string, v *version) uploader.Object {
+	return uploader.Object{
+		Key: key, VersionID: v.id, Size: int64(len(v.data)), ETag: v.etag, LastModified: v.modified,
+		Metadata: copyMeta(v.meta), Checksums: map[string]string{f.algo: v.checksum}, Composite: v.composite,
+	}
+}
+
+func (f *Fake) Head(ctx context.Context, key, versionID string) (uploader.Object, error) {
+	if err := f.fail("Head", key); err != nil {
+		return uploader.Object{}, fmt.Errorf("head %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		return uploader.Object{}, fmt.Errorf("head %s: %w", key, err)
+	}
+	return f.object(key, v), nil
+}
+
+func (f *Fake) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, uploader.Object, error) {
+	if err := f.fail("Get", key); err != nil {
+		return nil, uploader.Object{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		return nil, uploader.Object{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	size := int64(len(v.data))
+	end := size
+	if length > 0 {
+		end = min(offset+length, size)
+	}
+	if length == 0 || offset < 0 || offset > 0 && offset >= size {
+		return nil, uploader.Object{}, fmt.Errorf("get %s: range %d+%d outside %d bytes", key, offset, length, size)
+	}
+	return io.NopCloser(bytes.NewReader(v.data[offset:end])), f.object(key, v), nil
+}
+
+// keys returns the keys below prefix in order; under mu.
+func (f *Fake) keys(prefix string) []string {
+	var keys []string
+	for k := range f.objects {
+		if strings.HasPrefix(k, prefix) && len(f.objects[k]) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (f *Fake) List(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.Object) error) error {
+	if err := f.fail("List", prefix); err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	f.mu.Lock()
+	var objs []uploader.Object
+	for _, k := range f.keys(prefix) {
+		if v, err := f.find(k, ""); err == nil {
+			o := f.object(k, v)
+			o.Metadata, o.Checksums, o.Composite = nil, nil, false // List has no more
+			objs = append(objs, o)
+		}
+	}
+	f.mu.Unlock()
+	for _, o := range objs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := emit(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Fake) ListVersions(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.History) error) error {
+	if err := f.fail("ListVersions", prefix); err != nil {
+		return fmt.Errorf("list versions of %s: %w", prefix, err)
+	}
+	f.mu.Lock()
+	var hs []uploader.History
+	for _, k := range f.keys(prefix) {
+		vs := f.objects[k]
+		h := uploader.History{Key: k}
+		for i := len(vs) - 1; i >= 0; i-- {
+			v := vs[i]
+			e := uploader.Version{VersionID: v.id, Deleted: v.deleted, Latest: i == len(vs)-1, LastModified: v.modified}
+			if !v.deleted {
+				e.Size, e.ETag = int64(len(v.data)), v.etag
+			}
+			h.Versions = append(h.Versions, e)
+		}
+		hs = append(hs, h)
+	}
+	f.mu.Unlock()
+	for _, h := range hs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := emit(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error) {
+	if err := f.fail("Delete", key); err != nil {
+		return "", fmt.Errorf("delete %s: %w", key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if versionID != "" {
+		f.objects[key] = slices.DeleteFunc(f.objects[key], func(v *version) bool { return v.id == versionID })
+		if len(f.objects[key]) == 0 {
+			delete(f.objects, key)
+		}
+		return "", nil
+	}
+	if f.VersioningStatus == "" {
+		// Never versioned: the object goes, no marker stays.
+		delete(f.objects, key)
+		return "", nil
+	}
+	v := f.add(key, &version{deleted: true})
+	if v.id == "null" {
+		return "", nil
+	}
+	return v.id, nil
+}
+
+func (f *Fake) Check(ctx context.Context) error {
+	if err := f.fail("Check", ""); err != nil {
+		return err
+	}
+	return f.CheckErr
+}
+
+func (f *Fake) Credentials(ctx context.Context) (string, error) {
+	if err := f.fail("Credentials", ""); err != nil {
+		return "", err
+	}
+	if f.CredentialsErr != nil {
+		return "", f.CredentialsErr
+	}
+	return "FakeCredentials", nil
+}
+
+func (f *Fake) Versioning(ctx context.Context) (uploader.VersioningStatus, error) {
+	if err := f.fail("Versioning", ""); err != nil {
+		return "", fmt.Errorf("get versioning of bucket %s: %w", f.name, err)
+	}
+	return f.VersioningStatus, nil
+}
+
+func (f *Fake) Replication(ctx context.Context) ([]uploader.ReplicationRule, error) {
+	if err := f.fail("Replication", ""); err != nil {
+		return nil, fmt.Errorf("get replication of bucket %s: %w", f.name, err)
+	}
+	return f.ReplicationRules, nil
+}
+
+func (f *Fake) Lifecycle(ctx context.Context) ([]uploader.LifecycleRule, error) {
+	if err := f.fail("Lifecycle", ""); err != nil {
+		return nil, fmt.Errorf("get lifecycle of bucket %s: %w", f.name, err)
+	}
+	return f.LifecycleRules, nil
+}
+
+func (f *Fake) ObjectLock(ctx context.Context) (*uploader.ObjectLock, error) {
+	if err := f.fail("ObjectLock", ""); err != nil {
+		return nil, fmt.Errorf("get object lock of bucket %s: %w", f.name, err)
+	}
+	return f.Lock, nil
+}
+
+func (f *Fake) ClockSkew(ctx context.Context) (time.Duration, error) {
+	if err := f.fail("ClockSkew", ""); err != nil {
+		return 0, fmt.Errorf("head bucket %s: %w", f.name, err)
+	}
+	return f.Skew, nil
+}
+
+// readN reads exactly n bytes of r.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	data := make([]byte, n)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("body shorter than %d bytes: %w", n, err)
+	}
+	return data, nil
+}
+
+func copyMeta(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}

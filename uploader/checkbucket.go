@@ -1,0 +1,112 @@
+package uploader
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// bucketError is a CheckBucket failure: a one-line message that says what
+// to do, and the SDK error it came from for errors.Is/As, Reason and Fatal.
+type bucketError struct {
+	reason string
+	fatal  bool
+	msg    string
+	err    error
+}
+
+func (e *bucketError) Error() string { return e.msg }
+func (e *bucketError) Unwrap() error { return e.err }
+
+// CheckBucket verifies, before any upload, that client has credentials and
+// can reach bucket (HeadBucket, which needs s3:ListBucket). Its error is one
+// line a user can act on ("bucket x does not exist: create it or fix
+// --destination"); Reason and Fatal work on it as on an upload error.
+func CheckBucket(ctx context.Context, client *s3.Client, bucket string) error {
+	opts := client.Options()
+	if opts.Credentials != nil {
+		if _, err := opts.Credentials.Retrieve(ctx); err != nil {
+			return bucketCheckError(ctx, opts, bucket, err)
+		}
+	}
+	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	if err == nil {
+		return nil
+	}
+	var respErr *awshttp.ResponseError
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden {
+		// A HEAD response has no body, so no error code: ask again with a
+		// GET, whose code tells bad credentials from a denying policy.
+		_, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+		var apiErr smithy.APIError
+		if errors.As(lerr, &apiErr) {
+			err = lerr
+		}
+	}
+	return bucketCheckError(ctx, opts, bucket, err)
+}
+
+// bucketCheckError turns a CheckBucket failure into its one-line message.
+func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("check bucket %s: %w", bucket, err)
+	}
+	endpoint := aws.ToString(opts.BaseEndpoint)
+	if endpoint == "" {
+		endpoint = "S3 in " + opts.Region
+	}
+	reason, fatal := classify(err)
+	e := &bucketError{reason: reason, fatal: fatal, err: err}
+	var certErr *tls.CertificateVerificationError
+	var credErr *credentialsError
+
+	var respErr *awshttp.ResponseError
+	status := 0
+	if errors.As(err, &respErr) && respErr.Response != nil && respErr.Response.Response != nil {
+		status = respErr.HTTPStatusCode()
+		if region := respErr.Response.Header.Get("X-Amz-Bucket-Region"); region != "" && region != opts.Region {
+			e.reason, e.fatal = "other", true
+			e.msg = fmt.Sprintf("bucket %s is in region %s, not %s: set --region %s", bucket, region, opts.Region, region)
+			return e
+		}
+	}
+	switch {
+	case reason == "credentials" && errors.As(err, &credErr):
+		e.msg = fmt.Sprintf("no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role (%v)", credErr.cause)
+	case reason == "credentials":
+		e.msg = fmt.Sprintf("credentials rejected by %s for bucket %s: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile (%s)", endpoint, bucket, errorCode(err))
+	case reason == "no-such-bucket" || status == http.StatusNotFound:
+		e.reason, e.fatal = "no-such-bucket", true
+		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)
+	case reason == "access-denied":
+		e.msg = fmt.Sprintf("access denied to bucket %s: check the credentials' policy allows s3:ListBucket and s3:PutObject on it", bucket)
+	case reason == "network" && errors.As(err, &certErr):
+		e.fatal = true
+		e.msg = fmt.Sprintf("cannot verify the certificate of %s: set AWS_CA_BUNDLE to the CA that signed it (%v)", endpoint, certErr)
+	case reason == "network":
+		e.fatal = true
+		e.msg = fmt.Sprintf("cannot reach endpoint %s: check --endpoint-url, the network and proxies (%v)", endpoint, err)
+		if what, check := explain(err); what != "" {
+			e.msg = fmt.Sprintf("cannot reach bucket %s: %s: %s", bucket, what, check)
+		}
+	default:
+		e.msg = fmt.Sprintf("check bucket %s: %v", bucket, err)
+	}
+	return e
+}
+
+// errorCode returns the S3 error code in err, or its text when it has none.
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return err.Error()
+}

@@ -1,0 +1,77 @@
+package uploader_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
+)
+
+// proxied returns a client of srv through a fault proxy, with a short
+// stall timeout, and the proxy.
+func proxied(tb testing.TB, srv *s3test.Server, seed uint64) (*s3.Client, *uploader.Uploader, *s3test.FaultProxy) {
+	tb.Helper()
+	p := s3test.NewFaultProxy(tb, srv.Endpoint, seed)
+	cfg := smallConfig(srv)
+	cfg.EndpointURL = p.URL
+	cfg.StallTimeout = 500 * time.Millisecond
+	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return client, uploader.New(client, cfg), p
+}
+
+// faultThenHeal uploads files of the given sizes while the proxy injects
+// f, which it lifts once counted says it happened; every upload must
+// succeed with the file's bytes in the bucket.
+func faultThenHeal(t *testing.T, f s3test.Faults, counted func(s3test.ProxyStats) int64, sizes ...int) *s3.Client {
+	t.Helper()
+	srv := server(t)
+	bucket := srv.NewBucket(t, false)
+	viaProxy, up, p := proxied(t, srv, 1)
+	p.Set(f)
+	go func() {
+		for counted(p.Stats()) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.Set(s3test.Faults{})
+	}()
+	client := srv.Client(t)
+	for _, size := range sizes {
+		data := randomBytes(size)
+		path := writeFile(t, t.TempDir(), "f", data)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		res, err := up.Upload(ctx, uploader.Job{Bucket: bucket, Key: "k", Path: path})
+		cancel()
+		if err != nil {
+			t.Fatalf("upload of %d bytes: %v (proxy %+v)", size, err, p.Stats())
+		}
+		checkObject(t, client, bucket, "k", res, uploader.DefaultChecksum, data)
+	}
+	if counted(p.Stats()) == 0 {
+		t.Fatalf("the fault never happened: %+v", p.Stats())
+	}
+	return viaProxy
+}
+
+// TestUploadStalledRequestIsRetried: a request the endpoint takes and never
+// answers is cancelled after the stall timeout and sent again.
+func TestUploadStalledRequestIsRetried(t *testing.T) {
+	t.Parallel()
+	client := faultThenHeal(t, s3test.Faults{Hangs: 1}, func(s s3test.ProxyStats) int64 { return s.Hangs }, 1000, 11<<20)
+	if got := uploader.Stalls(client); got < 1 {
+		t.Errorf("Stalls = %d, want at least 1", got)
+	}
+}
+
+// TestUploadChecksumMismatchIsRetried: bytes damaged on the way are
+// rejected by S3 and sent again within the same Upload.
+func TestUploadChecksumMismatchIsRetried(t *testing.T) {
+	t.Parallel()
+	faultThenHeal(t, s3test.Faults{Corrupt: 1}, func(s s3test.ProxyStats) int64 { return s.Corrupted }, 1000, 11<<20)
+}
