@@ -276,6 +276,9 @@ func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, 
 			return err
 		}
 	}
+	if p.opts.DryRun {
+		return nil
+	}
 	for rel, e := range entries {
 		if failed[rel] {
 			continue
