@@ -40,7 +40,7 @@ type SourceStatus struct {
 	Pending          int64     `json:"pending"`
 	Retry            int64     `json:"retry"` // files and directories in the retry set
 	LastFullWalk     time.Time `json:"last_full_walk,omitzero"`
-	NextFullWalk     time.Time `json:"next_full_walk,omitzero"` // daemon: when its next full rescan is due`
+	NextFullWalk     time.Time `json:"next_full_walk,omitzero"` // daemon: when its next full rescan is due
 	WatchedDirs      int       `json:"watched_dirs"`
 	Uploaded         int64     `json:"uploaded"`
 	Bytes            int64     `json:"bytes"`

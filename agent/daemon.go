@@ -561,7 +561,7 @@ func (d *Daemon) rescan(ctx context.Context, kind rescanKind, lookback time.Dura
 	stats := tally.snapshot(d.Options.Now())
 	d.metrics.rescanTime.WithLabelValues(string(kind)).Set(float64(d.Options.Now().Unix()))
 	d.metrics.rescanDuration.WithLabelValues(string(kind)).Set(stats.Seconds)
-	d.state.rescanDone(kind, start, stats)
+	d.state.rescanned(kind, start, stats)
 	d.Options.Logger.Info("rescan done", "kind", kind, "scanned", stats.Scanned, "uploaded", stats.Uploaded, "seconds", fmt.Sprintf("%.2f", stats.Seconds))
 	return stats, nil
 }
@@ -572,7 +572,7 @@ func (d *Daemon) sourceRescanned(src *Source, err error) {
 	if err != nil {
 		d.metrics.rescanFailures.WithLabelValues(src.Root).Inc()
 	}
-	d.state.rescanned(src, err, d.Options.Now())
+	d.state.sourceRescanned(src, err, d.Options.Now())
 }
 
 // serveAdmin starts the admin endpoint, if one is configured, and returns

@@ -27,14 +27,15 @@ type sourceState struct {
 	lastUpload time.Time
 	lastError  string
 	lastErrAt  time.Time
+	uploaded   int64
+	bytes      int64
+	perSecond  [60]int64 // uploads in each of the last 60 seconds, by Unix second mod 60
+	secondOf   [60]int64 // which Unix second each slot counts
+
 	// rescanErr is the error of the source's last rescan, empty once one
 	// completes; rescanFailingSince is when they began failing.
 	rescanErr          string
 	rescanFailingSince time.Time
-	uploaded           int64
-	bytes      int64
-	perSecond  [60]int64 // uploads in each of the last 60 seconds, by Unix second mod 60
-	secondOf   [60]int64 // which Unix second each slot counts
 }
 
 // RescanStatus is the last rescan of one kind.
@@ -122,9 +123,9 @@ func (s *daemonState) watching(c watchCounts) {
 	}
 }
 
-// rescanned records how a rescan of src ended: a failure is the source's
+// sourceRescanned records how a rescan of src ended: a failure is the source's
 // last error and makes it unhealthy until a rescan completes.
-func (s *daemonState) rescanned(src *Source, err error, now time.Time) {
+func (s *daemonState) sourceRescanned(src *Source, err error, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sources[src]
@@ -156,7 +157,7 @@ func (s *daemonState) rescanFailing() (src *Source, since time.Time, err string)
 	return nil, time.Time{}, ""
 }
 
-func (s *daemonState) rescanDone(kind rescanKind, at time.Time, st Stats) {
+func (s *daemonState) rescanned(kind rescanKind, at time.Time, st Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rescans[kind] = RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}

@@ -465,21 +465,29 @@ func (db *DB) Records(source, prefix string, fn func(path string, r Record) erro
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	base := fileKey(kindRecord, source, "")
+	return each(db, fileKey(kindRecord, source, ""), []byte(prefix), decodeRecord, fn, func() string {
+		return fmt.Sprintf("records of %q under %q", source, prefix)
+	})
+}
+
+// each calls fn with the path and decoded value of every key that starts
+// with base followed by prefix, in key order. fn's error is returned as it
+// is, any other wrapped with what().
+func each[T any](db *DB, base, prefix []byte, decode func([]byte) (T, error), fn func(path string, v T) error, what func() string) error {
 	var fnErr error
-	err := db.iterate(base, []byte(prefix), func(path string, v []byte) error {
-		r, err := decodeRecord(v)
+	err := db.iterate(base, prefix, func(path string, b []byte) error {
+		v, err := decode(b)
 		if err != nil {
 			return fmt.Errorf("%q: %w", path, err)
 		}
-		fnErr = fn(path, r)
+		fnErr = fn(path, v)
 		return fnErr
 	})
 	if fnErr != nil {
 		return fnErr
 	}
 	if err != nil {
-		return fmt.Errorf("records of %q under %q: %w", source, prefix, err)
+		return fmt.Errorf("%s: %w", what(), err)
 	}
 	return nil
 }
@@ -593,22 +601,9 @@ func (db *DB) Retries(source string, fn func(path string, r Retry) error) error 
 	if n, err := db.CountRetries(source); err != nil || n == 0 {
 		return err
 	}
-	var fnErr error
-	err := db.iterate(fileKey(kindRetry, source, ""), nil, func(path string, v []byte) error {
-		r, err := decodeRetry(v)
-		if err != nil {
-			return fmt.Errorf("%q: %w", path, err)
-		}
-		fnErr = fn(path, r)
-		return fnErr
+	return each(db, fileKey(kindRetry, source, ""), nil, decodeRetry, fn, func() string {
+		return fmt.Sprintf("retry set of %q", source)
 	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("retry set of %q: %w", source, err)
-	}
-	return nil
 }
 
 func (db *DB) CountRetries(source string) (int64, error) {

@@ -5,7 +5,6 @@ package main
 // bucket.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,9 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ferry/s3ferry/index"
 )
@@ -47,7 +43,7 @@ func TestSyncOfASourceTheDaemonDoesNotServe(t *testing.T) {
 	if r.code != exitLocked {
 		t.Fatalf("sync of the daemon's root to another prefix: exit %d, want %d\nstderr: %s", r.code, exitLocked, r.stderr)
 	}
-	for _, k := range e.allKeys(t) {
+	for _, k := range e.list(t, "") {
 		if !strings.HasPrefix(k, "rec/") {
 			t.Fatalf("bucket holds %s: a refused sync uploaded something", k)
 		}
@@ -63,23 +59,6 @@ func TestSyncOfASourceTheDaemonDoesNotServe(t *testing.T) {
 	if got := r.stats(t); got.Uploaded != 1 {
 		t.Fatalf("sync --lookback 240h via the daemon: %+v, want the file of 5 days ago uploaded", got)
 	}
-}
-
-// allKeys lists every key of the test's bucket.
-func (e *testEnv) allKeys(tb testing.TB) []string {
-	tb.Helper()
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(e.client, &s3.ListObjectsV2Input{Bucket: aws.String(e.bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	return keys
 }
 
 // TestSyncInterruptedWhileUploadingExits130: SIGINT after the walk, with
@@ -308,11 +287,7 @@ func TestRunUnhealthyWhileRescansFail(t *testing.T) {
 // metrics reads /metrics whole.
 func (d *daemon) metrics(tb testing.TB) string {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, d.admin+"/metrics", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.Get(d.admin + "/metrics")
 	if err != nil {
 		tb.Fatal(err)
 	}
