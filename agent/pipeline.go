@@ -121,6 +121,9 @@ type Candidate struct {
 	// recorded the file since.
 	rec     index.Record
 	indexed bool
+	// retry says the file is in the retry set: its upload's end takes it
+	// out (Uploaded, Touched, Vanished).
+	retry bool
 	// tally is the walk's own count (a daemon rescan), which the pipeline
 	// keeps beside its totals; nil: not found by such a walk.
 	tally *walkTally
@@ -464,6 +467,11 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		p.stats.add(Failed, 0)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.Reason(err), err
 		p.opts.Logger.Error("upload failed", "path", uj.Path, "reason", ev.Reason, "err", err)
+	}
+	if j.retry && (ev.Outcome == Uploaded || ev.Outcome == Touched || ev.Outcome == Vanished) {
+		if err := p.idx.RemoveRetry(id, rel); err != nil {
+			return ev, fmt.Errorf("retry set: %w", err)
+		}
 	}
 	if p.opts.Observe != nil {
 		p.opts.Observe(ev)

@@ -31,6 +31,11 @@ type sourceState struct {
 	bytes      int64
 	perSecond  [60]int64 // uploads in each of the last 60 seconds, by Unix second mod 60
 	secondOf   [60]int64 // which Unix second each slot counts
+
+	// rescanErr is the error of the source's last rescan, empty once one
+	// completes; rescanFailingSince is when they began failing.
+	rescanErr          string
+	rescanFailingSince time.Time
 }
 
 // RescanStatus is the last rescan of one kind.
@@ -118,6 +123,40 @@ func (s *daemonState) watching(c watchCounts) {
 	}
 }
 
+// sourceRescanned records how a rescan of src ended: a failure is the source's
+// last error and makes it unhealthy until a rescan completes.
+func (s *daemonState) sourceRescanned(src *Source, err error, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sources[src]
+	if ss == nil {
+		return
+	}
+	if err == nil {
+		ss.rescanErr, ss.rescanFailingSince = "", time.Time{}
+		return
+	}
+	if ss.rescanFailingSince.IsZero() {
+		ss.rescanFailingSince = now
+	}
+	ss.rescanErr = err.Error()
+	ss.lastError, ss.lastErrAt = "rescan: "+ss.rescanErr, now
+	s.lastError = ss.lastError
+}
+
+// rescanFailing returns a source whose rescans fail, since when, and the
+// error; src is nil when none does.
+func (s *daemonState) rescanFailing() (src *Source, since time.Time, err string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, src := range s.order {
+		if ss := s.sources[src]; ss.rescanErr != "" {
+			return src, ss.rescanFailingSince, ss.rescanErr
+		}
+	}
+	return nil, time.Time{}, ""
+}
+
 func (s *daemonState) rescanned(kind rescanKind, at time.Time, st Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -146,6 +185,7 @@ func (s *daemonState) snapshot(st *Status, now time.Time) {
 		out := &st.Sources[i]
 		out.WatchedDirs, out.Uploaded, out.Bytes = ss.watched, ss.uploaded, ss.bytes
 		out.LastUpload, out.LastError, out.LastErrorAt = ss.lastUpload, ss.lastError, ss.lastErrAt
+		out.RescanError = ss.rescanErr
 		for slot, sec := range ss.secondOf {
 			if now.Unix()-sec < 60 {
 				out.UploadsPerMinute += ss.perSecond[slot]

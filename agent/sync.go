@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -43,7 +45,10 @@ func (s Sync) withDefaults() Sync {
 
 // Run performs the sync. It returns the totals and the first error that
 // stopped it (a fatal S3 error, an index error, ctx's end); files that fail
-// alone are counted in Stats.Failed and logged, and the run goes on.
+// alone are counted in Stats.Failed and logged, and the run goes on. When
+// ctx ends with files still pending, whatever the phase (walk, uploads in
+// flight or queued), it returns an error wrapping ctx's, and Stats.Pending
+// says how many files stay pending.
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	cfg := s.withDefaults()
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
@@ -60,12 +65,31 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 				return err
 			}
 		}
-		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, logLevel: slog.LevelInfo})
+		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo})
 	})
 	stop := cfg.report(p)
 	err := g.Wait()
 	stop()
-	return p.Stats(), err
+	stats := p.Stats()
+	if ctx.Err() == nil {
+		return stats, err
+	}
+	// Interrupted: the uploads the pool abandoned, or let end, left no
+	// error, but their files stay pending.
+	for _, src := range cfg.Sources {
+		_, n, cerr := cfg.Index.Count(src.ID())
+		if cerr != nil {
+			return stats, errors.Join(err, fmt.Errorf("count pending files of %s: %w", src, cerr))
+		}
+		stats.Pending += n
+	}
+	if err == nil && stats.Pending > 0 {
+		err = ctx.Err()
+	}
+	if err != nil && errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("interrupted with %d files pending: the next sync or run uploads them: %w", stats.Pending, err)
+	}
+	return stats, err
 }
 
 // report calls Progress on a timer, and once more when the returned stop

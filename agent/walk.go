@@ -50,6 +50,9 @@ type walker struct {
 	skip func(rel string)
 	// fail is called for a directory that cannot be read.
 	fail func(rel string, err error)
+	// flat walks a directory's files, not its subdirectories (the retry
+	// pass, which looks again at the files beside one it passed over).
+	flat bool
 	// seen holds the directories entered through links, against loops.
 	seen map[fileID]bool
 	// paths is visitAll's buffer.
@@ -127,6 +130,9 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 	}
 	if err := w.visitAll(ctx, files); err != nil {
 		return err
+	}
+	if w.flat {
+		return nil
 	}
 	slices.SortStableFunc(subdirs, func(a, b found) int { return b.info.ModTime().Compare(a.info.ModTime()) })
 	for _, d := range subdirs {

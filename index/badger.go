@@ -25,11 +25,16 @@ import (
 //	's' source                    SourceState
 //	'c' source                    counts: records, pending
 //	'n'                           the badger.Sequence behind Pending.Seq
+//	't' source 0x00 path          Retry
+//	'u' source                    retry count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
 	kindState   = 's'
 	kindCounts  = 'c'
+
+	kindRetry      = 't'
+	kindRetryCount = 'u'
 )
 
 const seqKey = "n"
@@ -460,21 +465,29 @@ func (db *DB) Records(source, prefix string, fn func(path string, r Record) erro
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	base := fileKey(kindRecord, source, "")
+	return each(db, fileKey(kindRecord, source, ""), []byte(prefix), decodeRecord, fn, func() string {
+		return fmt.Sprintf("records of %q under %q", source, prefix)
+	})
+}
+
+// each calls fn with the path and decoded value of every key that starts
+// with base followed by prefix, in key order. fn's error is returned as it
+// is, any other wrapped with what().
+func each[T any](db *DB, base, prefix []byte, decode func([]byte) (T, error), fn func(path string, v T) error, what func() string) error {
 	var fnErr error
-	err := db.iterate(base, []byte(prefix), func(path string, v []byte) error {
-		r, err := decodeRecord(v)
+	err := db.iterate(base, prefix, func(path string, b []byte) error {
+		v, err := decode(b)
 		if err != nil {
 			return fmt.Errorf("%q: %w", path, err)
 		}
-		fnErr = fn(path, r)
+		fnErr = fn(path, v)
 		return fnErr
 	})
 	if fnErr != nil {
 		return fnErr
 	}
 	if err != nil {
-		return fmt.Errorf("records of %q under %q: %w", source, prefix, err)
+		return fmt.Errorf("%s: %w", what(), err)
 	}
 	return nil
 }
@@ -540,6 +553,83 @@ func (db *DB) SetState(source string, s SourceState) error {
 		return fmt.Errorf("set state of %q: %w", source, err)
 	}
 	return nil
+}
+
+func (db *DB) AddRetry(source, path string, r Retry) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kindRetry, source, path)
+	err := db.update(func(txn *badger.Txn) error {
+		found, err := exists(txn, key)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key, appendRetry(nil, r)); err != nil {
+			return err
+		}
+		if found {
+			return nil
+		}
+		return addRetryCount(txn, source, 1)
+	})
+	if err != nil {
+		return fmt.Errorf("add %q in %q to the retry set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) RemoveRetry(source, path string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	err := db.update(func(txn *badger.Txn) error {
+		removed, err := remove(txn, fileKey(kindRetry, source, path))
+		if err != nil || !removed {
+			return err
+		}
+		return addRetryCount(txn, source, -1)
+	})
+	if err != nil {
+		return fmt.Errorf("remove %q in %q from the retry set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) Retries(source string, fn func(path string, r Retry) error) error {
+	// As Pending: the count says when there is nothing to scan.
+	if n, err := db.CountRetries(source); err != nil || n == 0 {
+		return err
+	}
+	return each(db, fileKey(kindRetry, source, ""), nil, decodeRetry, fn, func() string {
+		return fmt.Sprintf("retry set of %q", source)
+	})
+}
+
+func (db *DB) CountRetries(source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.db.View(func(txn *badger.Txn) error {
+		var err error
+		n, _, err = get(txn, sourceKey(kindRetryCount, source), decodeRetryCount)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the retry set of %q: %w", source, err)
+	}
+	return n, nil
+}
+
+// addRetryCount adds d to source's retry count.
+func addRetryCount(txn *badger.Txn, source string, d int64) error {
+	key := sourceKey(kindRetryCount, source)
+	n, _, err := get(txn, key, decodeRetryCount)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, appendRetryCount(nil, n+d))
 }
 
 // update runs fn in a read-write transaction, one at a time (see DB.mu).

@@ -18,6 +18,8 @@ import (
 //	Pending       1        Seq QueuedNs
 //	SourceState   1        FullWalkNs
 //	counts        1        records pending
+//	Retry         1        Dir(0/1) Size MtimeNs SeenNs
+//	retry count   1        entries
 const formatVersion = 1
 
 // checkSource rejects a source the key layout cannot represent: a NUL byte
@@ -102,6 +104,38 @@ func decodeCounts(b []byte) (counts, error) {
 	d.version()
 	c := counts{records: d.varint(), pending: d.varint()}
 	return c, d.finish("counts")
+}
+
+func appendRetry(b []byte, r Retry) []byte {
+	b = append(b, formatVersion)
+	dir := uint64(0)
+	if r.Dir {
+		dir = 1
+	}
+	b = binary.AppendUvarint(b, dir)
+	b = binary.AppendVarint(b, r.Size)
+	b = binary.AppendVarint(b, r.MtimeNs)
+	b = binary.AppendVarint(b, r.SeenNs)
+	return b
+}
+
+func decodeRetry(b []byte) (Retry, error) {
+	d := decoder{b: b}
+	d.version()
+	r := Retry{Dir: d.uvarint() == 1, Size: d.varint(), MtimeNs: d.varint(), SeenNs: d.varint()}
+	return r, d.finish("retry entry")
+}
+
+func appendRetryCount(b []byte, n int64) []byte {
+	b = append(b, formatVersion)
+	return binary.AppendVarint(b, n)
+}
+
+func decodeRetryCount(b []byte) (int64, error) {
+	d := decoder{b: b}
+	d.version()
+	n := d.varint()
+	return n, d.finish("retry count")
 }
 
 func appendString(b []byte, s string) []byte {

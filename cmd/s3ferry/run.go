@@ -32,7 +32,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagAdminListen, Usage: "admin endpoint `ADDR` (/metrics, /healthz, /status); off disables it", Value: DefaultAdminListen, Category: d},
 		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every admin request must carry; required off loopback", Category: d},
 		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
-		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this often (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
+		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -139,14 +138,8 @@ func (d *daemon) stop(tb testing.TB, limit time.Duration) int {
 // metric reads one unlabelled metric from /metrics.
 func (d *daemon) metric(tb testing.TB, name string) float64 {
 	tb.Helper()
-	resp, err := d.get("/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for line := range strings.Lines(d.metrics(tb)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				tb.Fatal(err)

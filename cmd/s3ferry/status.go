@@ -111,7 +111,14 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 		fmt.Fprintf(tw, "\n%s -> %s\n", s.Root, s.Destination)
 		fmt.Fprintf(tw, "  files recorded\t%s\n", humanize.Comma(s.Records))
 		fmt.Fprintf(tw, "  pending\t%s\n", humanize.Comma(s.Pending))
+		fmt.Fprintf(tw, "  to retry\t%s\n", humanize.Comma(s.Retry))
 		fmt.Fprintf(tw, "  last full walk\t%s\n", ago(s.LastFullWalk))
+		if !s.NextFullWalk.IsZero() {
+			fmt.Fprintf(tw, "  next full walk\t%s\n", ago(s.NextFullWalk))
+		}
+		if s.RescanError != "" {
+			fmt.Fprintf(tw, "  RESCANS FAILING\t%s\n", s.RescanError)
+		}
 		if st.Daemon {
 			fmt.Fprintf(tw, "  watched directories\t%d\n", s.WatchedDirs)
 			fmt.Fprintf(tw, "  last upload\t%s (%d in the last minute)\n", ago(s.LastUpload), s.UploadsPerMinute)

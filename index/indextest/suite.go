@@ -52,6 +52,8 @@ func Run(t *testing.T, f Factory) {
 		{"NULSource", testNULSource},
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
+		{"RetrySet", testRetrySet},
+		{"RetryReopen", testRetryReopen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
