@@ -303,7 +303,9 @@ func (d *Dir) ReadDir() ([]fs.DirEntry, error) {
 }
 
 // Lstat returns what lstat says of name, relative to the directory's fd.
-func (d *Dir) Lstat(name string) (fs.FileInfo, error) { return d.fstatat(name, unix.AT_SYMLINK_NOFOLLOW) }
+func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
+	return d.fstatat(name, unix.AT_SYMLINK_NOFOLLOW)
+}
 
 // Stat returns what stat says of name: a link is followed, wherever it
 // leads (for FollowSymlinks only).
