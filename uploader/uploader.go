@@ -64,7 +64,8 @@ func New(client *s3.Client, cfg Config) *Uploader {
 // Upload sends the file at job.Path to job.Bucket/job.Key, unless it still
 // hashes to job.KnownHash. The object carries an S3 checksum of the
 // configured algorithm, which S3 verifies, and the metadata MetaHash and
-// MetaMtime. An Unchanged Result has only Size, MtimeNs, Inode and Hash.
+// MetaMtime, and the file's Perm (MetaMode...). An Unchanged Result has only
+// Size, MtimeNs, Inode, Hash and Perm.
 //
 // Errors wrap ErrChanged when the file changed while it was read or sent
 // (the object may then be in the bucket but must not be recorded),
