@@ -24,7 +24,12 @@ import (
 func secretDir(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "shadow"), []byte("SECRET"), 0o600); err != nil {
+	secret := filepath.Join(dir, "shadow")
+	if err := os.WriteFile(secret, []byte("SECRET"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour) // settled long ago
+	if err := os.Chtimes(secret, old, old); err != nil {
 		tb.Fatal(err)
 	}
 	return dir
@@ -91,6 +96,7 @@ func TestRunDirectorySwappedForLink(t *testing.T) {
 	e.write(t, "today/old.wav", "before start", time.Hour)
 	e.startDaemon(t, "--settle", "2s")
 	writeNow(t, filepath.Join(e.root, "today/agentX/shadow"), "in the tree")
+	time.Sleep(500 * time.Millisecond) // the watcher has seen the file; it settles 1.5 s later
 	e.swapForLink(t, "today/agentX", secret)
 	eventually(t, 30*time.Second, "the moved file under its new name", func() bool { return e.hasKeys(t, "today/agentX.old/shadow") })
 	// Let a second settle window pass: whatever the watcher saw of the old
