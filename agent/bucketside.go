@@ -13,8 +13,9 @@ import (
 // What the bucket-side tools (package agent/bucket) use of the agent: the
 // local side of a Source, read the way the pipeline reads it.
 
-// Stat returns the file info of rel below the root, without following a
-// symbolic link the source does not follow.
+// Stat returns the file info of rel, resolved beneath the root through no
+// symbolic link the source does not follow (an error matching
+// beneath.ErrSymlink when one is on the way).
 func (s *Source) Stat(rel string) (fs.FileInfo, error) { return s.stat(rel) }
 
 // StatRecord returns what the index records of info: Size, MtimeNs and
