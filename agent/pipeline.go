@@ -420,7 +420,7 @@ func (p *Pipeline) work(ctx context.Context) error {
 func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	src, rel := j.Source, j.Path
 	id := src.ID()
-	uj := uploader.Job{Bucket: src.Bucket, Key: j.key, Path: filepath.Join(src.Root, filepath.FromSlash(rel))}
+	uj := src.uploadJob(rel, j.key, j.Info)
 	if j.prev != nil {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
 	}

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -66,7 +64,8 @@ func New(client *s3.Client, cfg Config) *Uploader {
 // Upload sends the file at job.Path to job.Bucket/job.Key, unless it still
 // hashes to job.KnownHash. The object carries an S3 checksum of the
 // configured algorithm, which S3 verifies, and the metadata MetaHash and
-// MetaMtime. An Unchanged Result has only Size, MtimeNs, Inode and Hash.
+// MetaMtime, and the file's Perm (MetaMode...). An Unchanged Result has only
+// Size, MtimeNs, Inode, Hash and Perm.
 //
 // Errors wrap ErrChanged when the file changed while it was read or sent
 // (the object may then be in the bucket but must not be recorded),
@@ -85,13 +84,8 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 }
 
 func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
-	f, err := os.OpenFile(job.Path, openFlags, 0)
+	f, err := openJob(job)
 	if err != nil {
-		if errors.Is(err, syscall.ENOTDIR) {
-			// A directory on the way was replaced by a file: the file
-			// vanished as surely as with ENOENT.
-			err = fmt.Errorf("%w: %w", fs.ErrNotExist, err)
-		}
 		return Result{}, err
 	}
 	defer f.Close()
@@ -100,11 +94,14 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkIdentity(job, fi); err != nil {
+		return Result{}, err
+	}
 	if !fi.Mode().IsRegular() {
 		return Result{}, fmt.Errorf("%s: %w (%s)", job.Path, ErrNotRegular, fi.Mode().Type())
 	}
 	before := stateOf(fi)
-	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi)}
+	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi), Perm: permOf(fi, job.DirMode)}
 
 	if before.size < u.cfg.PartSize {
 		err = u.putSmall(ctx, f, job, &res)
@@ -227,10 +224,12 @@ func (u *Uploader) bucket(name string) Bucket {
 
 // metadata is what every object carries beside its content.
 func metadata(res *Result) map[string]string {
-	return map[string]string{
+	meta := map[string]string{
 		MetaHash:  FormatMetaHash(res.Hash),
 		MetaMtime: formatNs(res.MtimeNs),
 	}
+	FormatMetaPerm(res.Perm, meta)
+	return meta
 }
 
 // formatNs formats Unix nanoseconds as MetaMtime does.

@@ -188,7 +188,7 @@ func TestUploadUnchanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := uploader.Result{Unchanged: true, Size: first.Size, MtimeNs: first.MtimeNs, Inode: first.Inode, Hash: first.Hash}
+			want := uploader.Result{Unchanged: true, Size: first.Size, MtimeNs: first.MtimeNs, Inode: first.Inode, Hash: first.Hash, Perm: first.Perm}
 			if got != want {
 				t.Errorf("Upload with the known hash = %+v, want %+v", got, want)
 			}
