@@ -51,16 +51,28 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
 		defer p.Close()
-		consider := func(ctx context.Context, c Candidate) error {
+		// A file resumed from the pending set is considered once: when the
+		// walk finds it again it is counted already (scanned, and how its
+		// upload ended). Resume and the walk run in this goroutine only.
+		resumed := map[string]bool{}
+		resume := func(ctx context.Context, c Candidate) error {
+			resumed[flightKey(c.Source.ID(), c.Path)] = true
 			_, err := p.Consider(ctx, c)
 			return err
 		}
 		for _, src := range cfg.Sources {
-			if err := p.Resume(gctx, src, consider); err != nil {
+			if err := p.Resume(gctx, src, resume); err != nil {
 				return err
 			}
 		}
-		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, logLevel: slog.LevelInfo})
+		walked := func(ctx context.Context, c Candidate) (Outcome, error) {
+			if k := flightKey(c.Source.ID(), c.Path); resumed[k] {
+				delete(resumed, k)
+				return InFlight, nil
+			}
+			return p.Consider(ctx, c)
+		}
+		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, logLevel: slog.LevelInfo, consider: walked})
 	})
 	stop := cfg.report(p)
 	err := g.Wait()
