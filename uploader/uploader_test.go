@@ -775,7 +775,7 @@ func TestUploadChangedDuringPartsIsChangedAtOnce(t *testing.T) {
 		{"truncated", func(path string) error { return os.Truncate(path, 3<<20) }},
 		{"rewritten", func(path string) error {
 			// Same size, other bytes, an mtime that moved.
-			return os.WriteFile(path, randomBytes(11<<20+1)[1:], 0o644)
+			return os.WriteFile(path, randomBytes(11<<20 + 1)[1:], 0o644)
 		}},
 	}
 	for _, tt := range tests {

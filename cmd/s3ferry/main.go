@@ -17,6 +17,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Exit codes, in one place. README.md documents them.
@@ -55,7 +56,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, uploader.ErrInvalidBucketName):
 		return exitUsage
 	case errors.Is(err, errFilesFailed):
 		return exitFilesFailed

@@ -81,6 +81,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
+	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	d := &agent.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,

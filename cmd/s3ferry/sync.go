@@ -48,6 +48,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := checkRoots(s.sources); err != nil {
+				return usageError{err}
+			}
 			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
 			return syncCmd{
 				settings: s,
@@ -87,6 +90,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
+	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	sync := &agent.Sync{
 		Sources:  cmd.sources,
 		Index:    env.index,
