@@ -28,6 +28,7 @@ const (
 	exitFilesFailed = 3   // the run finished, but some files failed (each is logged)
 	exitLocked      = 4   // another s3ferry holds the index
 	exitProblems    = 5   // doctor found an error, or verify a problem it did not repair
+	exitConfig      = 78  // run: bad flags, arguments or configuration (sysexits' EX_CONFIG)
 	exitInterrupted = 130 // stopped by a signal before it finished
 )
 
@@ -37,6 +38,14 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// configError is a usageError of the daemon, `run`: systemd's unit does
+// not restart it (RestartPreventExitStatus), while a crash, which exits 2
+// as every Go panic does, is restarted.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // errFilesFailed is returned when a run completed with per-file failures.
 var errFilesFailed = errors.New("some files failed")
@@ -53,9 +62,12 @@ func (e problemsError) Is(target error) bool { return target == errProblems }
 // exitCode maps an error to the process's exit code.
 func exitCode(err error) int {
 	var ue usageError
+	var ce configError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ce):
+		return exitConfig
 	case errors.As(err, &ue), errors.Is(err, uploader.ErrInvalidBucketName):
 		return exitUsage
 	case errors.Is(err, errFilesFailed):
@@ -125,6 +137,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		c.OnUsageError = usage
 	}
+	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
 	return app
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultAdminListen is where the admin endpoint listens unless told
@@ -61,7 +63,10 @@ Examples:
 		Flags: append(configFlags(), daemonFlags()...),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
-			if err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				return configError{ue.err}
+			} else if err != nil {
 				return err
 			}
 			return runCmd{settings: s, log: log}.Run(c.Context)
@@ -77,7 +82,9 @@ type runCmd struct {
 
 func (cmd runCmd) Run(ctx context.Context) error {
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
-	if err != nil {
+	if errors.Is(err, uploader.ErrInvalidBucketName) {
+		return configError{err}
+	} else if err != nil {
 		return err
 	}
 	defer env.Close()
