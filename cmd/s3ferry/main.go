@@ -105,9 +105,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil && !errors.Is(err, errFilesFailed) {
-		fmt.Fprintf(stderr, "s3ferry: %s\n", bucket.OneLine(err))
+		fmt.Fprintf(stderr, "s3ferry: %s\n", message(err))
 	}
 	return exitCode(err)
+}
+
+// message is err in one line. An index that is damaged or on a full disk
+// says so alone: which record was being written when it was found does
+// not help the reader, what to do does.
+func message(err error) string {
+	var damaged *index.DamagedError
+	var full *index.DiskFullError
+	switch {
+	case errors.As(err, &damaged):
+		err = damaged
+	case errors.As(err, &full):
+		err = full
+	}
+	return bucket.OneLine(err)
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
