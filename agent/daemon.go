@@ -57,6 +57,9 @@ type Daemon struct {
 	// Stalls, when set, counts the S3 requests cancelled for lack of
 	// progress (uploader.Stalls), s3ferry_upload_stalls_total.
 	Stalls func() int64
+	// Adopt, when set, is called at start for each source the index knows
+	// nothing of, before anything is uploaded: see AdoptFunc.
+	Adopt AdoptFunc
 
 	pipe    *Pipeline
 	metrics *metrics
@@ -191,6 +194,9 @@ func (d *Daemon) counts() (records, pending int64) {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	log := d.Options.Logger
+	if err := adoptFirstRun(ctx, d.Index, d.Sources, d.Adopt); err != nil {
+		return err
+	}
 	// The watcher first: if inotify cannot start, nothing else has.
 	w, err := d.openWatcher()
 	if err != nil {

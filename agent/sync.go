@@ -30,6 +30,9 @@ type Sync struct {
 	// ProgressInterval and once at the end.
 	Progress         func(Stats)
 	ProgressInterval time.Duration
+	// Adopt, when set, is called first for each source the index knows
+	// nothing of (not in a dry run): see AdoptFunc.
+	Adopt AdoptFunc
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
@@ -46,6 +49,11 @@ func (s Sync) withDefaults() Sync {
 // alone are counted in Stats.Failed and logged, and the run goes on.
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	cfg := s.withDefaults()
+	if !cfg.Options.DryRun {
+		if err := adoptFirstRun(ctx, cfg.Index, cfg.Sources, cfg.Adopt); err != nil {
+			return Stats{}, err
+		}
+	}
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })

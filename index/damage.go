@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/table"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,8 +30,8 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	return fmt.Sprintf("index %s is damaged (%s): run 's3ferry index rebuild --index-dir %s' (it moves it aside and rebuilds it from the bucket, uploading nothing)",
-		e.Dir, e.Cause, e.Dir)
+	return fmt.Sprintf("index %s is damaged (%s): rebuild it from the bucket with 's3ferry index rebuild' and this command's --config or SRC DEST and --index-dir (it moves the directory aside and uploads nothing)",
+		e.Dir, e.Cause)
 }
 
 func (e *DamagedError) Unwrap() error { return ErrDamaged }
@@ -137,7 +141,7 @@ const manifestName = "MANIFEST"
 
 // checkFiles looks at the directory before Badger opens it, so that
 // damage Badger would paper over is reported with the tables still there.
-func checkFiles(dir string) error {
+func checkFiles(dir string, opt badger.Options) error {
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	if len(tables) == 0 {
 		return nil
@@ -151,7 +155,55 @@ func checkFiles(dir string) error {
 	case info.Size() <= manifestHeaderSize:
 		return &DamagedError{Dir: dir, Cause: fmt.Sprintf("%d tables and a %s that lists none", len(tables), manifestName)}
 	}
+	return verifyTables(dir, opt)
+}
+
+// verifyTables reads every table the MANIFEST lists and verifies its
+// checksums, in this goroutine, before Badger opens them. Badger does the
+// same in goroutines of its own, where a damaged table either panics (out
+// of our reach: the process dies) or is dropped with a log line, its
+// records lost, which would make their files look new. Tables the
+// MANIFEST does not list (one cut short by a crash while it was written)
+// are Badger's to delete.
+func verifyTables(dir string, opt badger.Options) error {
+	fp, err := os.Open(filepath.Join(dir, manifestName))
+	if err != nil {
+		return fmt.Errorf("open index %s: %w", dir, err)
+	}
+	defer fp.Close()
+	var m badger.Manifest
+	err = guard(dir, func() error {
+		var err error
+		m, _, err = badger.ReplayManifestFile(fp, opt.ExternalMagicVersion, opt)
+		return err
+	})
+	if err != nil {
+		return openError(dir, fmt.Errorf("%s: %w", manifestName, err))
+	}
+	for id := range m.Tables {
+		name := table.NewFilename(id, dir)
+		err := guard(dir, func() error { return verifyTable(name) })
+		var damaged *DamagedError
+		if errors.As(err, &damaged) {
+			return &DamagedError{Dir: dir, Cause: filepath.Base(name) + ": " + damaged.Cause}
+		} else if err != nil {
+			return openError(dir, fmt.Errorf("%s: %w", filepath.Base(name), err))
+		}
+	}
 	return nil
+}
+
+func verifyTable(name string) error {
+	mf, err := z.OpenMmapFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	t, err := table.OpenTable(mf, table.Options{ChkMode: options.OnTableRead})
+	if err != nil {
+		mf.Close(-1)
+		return err
+	}
+	return t.MmapFile.Close(-1)
 }
 
 // manifestHeaderSize is the size of a MANIFEST that holds only Badger's

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,5 +78,106 @@ func TestSyncIndexDiskFull(t *testing.T) {
 		if strings.Contains(r.stderr, crash) {
 			t.Fatalf("sync crashed (%s):\n%s", crash, r.stderr)
 		}
+	}
+}
+
+// TestDamagedIndexCostsAListingNotAReupload damages the index two ways,
+// then wants sync to say so in one line and exit 1, `index check` to find
+// it, and `index rebuild` then a sync to upload nothing again.
+func TestDamagedIndexCostsAListingNotAReupload(t *testing.T) {
+	t.Parallel()
+	damage := []struct {
+		name string
+		do   func(tb testing.TB, dir string)
+	}{
+		{"garbled table", func(tb testing.TB, dir string) {
+			tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+			if len(tables) == 0 {
+				tb.Fatalf("no table in %s", dir)
+			}
+			garble(tb, tables[0])
+		}},
+		{"manifest truncated to its header", func(tb testing.TB, dir string) {
+			if err := os.Truncate(filepath.Join(dir, "MANIFEST"), 8); err != nil {
+				tb.Fatal(err)
+			}
+		}},
+	}
+	for _, d := range damage {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			var rels []string
+			for i := range 30 {
+				rel := filepath.Join("2026-11-0"+string(rune('1'+i%5)), "call"+strings.Repeat("0", i)+".wav")
+				e.write(t, rel, "recording "+rel, time.Hour)
+				rels = append(rels, rel)
+			}
+			if got := e.sync(t, 0); got.Uploaded != 30 {
+				t.Fatalf("first sync: %+v, want 30 uploaded", got)
+			}
+			if r := e.run(t, "index", "check", "--index-dir", "{index}"); r.code != 0 || !strings.Contains(r.stdout, "healthy") {
+				t.Fatalf("index check of a sound index: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			d.do(t, e.index)
+
+			r := e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--full")
+			if r.code != exitError || !strings.Contains(r.stderr, "is damaged") || !strings.Contains(r.stderr, "s3ferry index rebuild") ||
+				strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Fatalf("sync on a damaged index: exit %d, stderr:\n%s\nwant exit %d and one line naming the damage and 'index rebuild'", r.code, r.stderr, exitError)
+			}
+			if r := e.run(t, "index", "check", "--index-dir", "{index}"); r.code != exitError || !strings.Contains(r.stdout, e.index) {
+				t.Fatalf("index check of a damaged index: exit %d, want %d\n%s%s", r.code, exitError, r.stdout, r.stderr)
+			}
+			if r := e.run(t, "index", "rebuild", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s"); r.code != 0 {
+				t.Fatalf("index rebuild: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if got := e.sync(t, 0, "--full"); got.Uploaded != 0 || got.Unchanged != 30 {
+				t.Fatalf("sync after the rebuild: %+v, want nothing uploaded, 30 unchanged", got)
+			}
+			for _, rel := range rels {
+				if n := e.versions(t, filepath.ToSlash(rel)); n != 1 {
+					t.Errorf("%s has %d versions, want 1: the rebuild must not cost a re-upload", rel, n)
+				}
+			}
+		})
+	}
+}
+
+// garble writes random bytes over the middle third of the file at path.
+func garble(tb testing.TB, path string) {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := len(b) / 3; i < 2*len(b)/3; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestFirstRunAdoptsWhatThePrefixHolds syncs a tree with one index, then
+// runs a first sync with a new one: nothing is uploaded again.
+func TestFirstRunAdoptsWhatThePrefixHolds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 20 {
+		e.write(t, filepath.Join("2026-11-01", "f"+strings.Repeat("x", i)+".wav"), "content", time.Hour)
+	}
+	e.write(t, "2026-11-02/new.wav", "new", time.Hour)
+	if err := os.Rename(filepath.Join(e.root, "2026-11-02"), filepath.Join(t.TempDir(), "later")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sync(t, 0); got.Uploaded != 20 {
+		t.Fatalf("first sync: %+v, want 20 uploaded", got)
+	}
+	e.write(t, "2026-11-02/new.wav", "new", time.Hour)
+	e.index = t.TempDir() // lost, purged, or another host's
+	if got := e.sync(t, 0, "--partition-layout", "2006-01-02"); got.Uploaded != 1 || got.Unchanged != 20 {
+		t.Fatalf("first sync with a new index: %+v, want only the new file uploaded, 20 unchanged", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -144,6 +145,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newAdoptCommand(),
 			newRestoreCommand(),
 			newManifestCommand(),
+			newIndexCommand(),
 		},
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -163,9 +165,14 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
-	cmd := app.Command(args[1])
+	cmd, head := app.Command(args[1]), 2
 	if cmd == nil {
 		return args
+	}
+	if len(args) > 2 {
+		if sub := cmd.Command(args[2]); sub != nil {
+			cmd, head = sub, 3 // `s3ferry index rebuild SRC DEST --flag`
+		}
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
@@ -175,7 +182,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, positional []string
-	rest := args[2:]
+	rest := args[head:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -193,7 +200,7 @@ func interspersed(app *cli.App, args []string) []string {
 			positional = append(positional, a)
 		}
 	}
-	out := append([]string{args[0], args[1]}, flags...)
+	out := append(slices.Clone(args[:head]), flags...)
 	if len(positional) > 0 {
 		out = append(append(out, "--"), positional...)
 	}

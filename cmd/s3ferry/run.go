@@ -100,6 +100,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		AdminListen:        cmd.admin,
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
+		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -96,6 +96,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		Index:    env.index,
 		Uploader: env.uploader,
 		Full:     cmd.full,
+		Adopt:    adoptFirstRun(env, cmd.settings, cmd.log),
 		Options: agent.Options{
 			Workers:   cmd.workers,
 			Settle:    cmd.settle,
