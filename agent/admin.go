@@ -87,10 +87,15 @@ func (d *Daemon) Status() (Status, error) {
 // health is /healthz's verdict:
 //
 //	condition                                                  healthy
+//	a file failed for lack of space under the index, none      no (at once)
+//	  succeeded since
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
 //	otherwise                                                  yes
 func (d *Daemon) health(now time.Time) (bool, string) {
+	if msg := d.state.indexFullError(); msg != "" {
+		return false, msg
+	}
 	failing, lastErr := d.state.failing()
 	if !failing.IsZero() && now.Sub(failing) > d.HealthFailAfter {
 		return false, fmt.Sprintf("uploads failing for %s; last error: %s", now.Sub(failing).Round(time.Second), lastErr)

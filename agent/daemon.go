@@ -144,6 +144,7 @@ func (d *Daemon) init() {
 			user(ev)
 		}
 	}
+	o.KeepGoingOnFullIndex = true
 	d.Options = o
 	d.pipe = NewPipeline(d.Index, d.Uploader, o)
 	d.metrics = newMetrics(gauges{
@@ -392,6 +393,14 @@ func (d *Daemon) consider(ctx context.Context, c Candidate, detected time.Time) 
 	k := fileKey{src: c.Source, rel: c.Path}
 	c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev.Outcome) }
 	out, err := d.pipe.Consider(ctx, c)
+	if errors.Is(err, index.ErrDiskFull) {
+		// The index cannot take the file now: /healthz says so, and the
+		// file is tried again with a failed upload's back-off.
+		d.Options.Logger.Error("cannot queue file", "source", c.Source.Root, "path", c.Path, "err", err)
+		d.Options.Observe(Event{Source: c.Source, Path: c.Path, Outcome: Failed, Reason: ReasonIndexDiskFull, Err: err})
+		d.afterUpload(ctx, k, detected, Failed)
+		return Failed, nil
+	}
 	if out == Deferred || out == InFlight {
 		d.retry(ctx, k, detected, d.Options.Now().Add(d.Options.Settle))
 	}

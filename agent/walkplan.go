@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // walkPlan is one walk of the sources through a pipeline. `sync` runs one
@@ -101,6 +104,10 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 	}
 	state.FullWalkNs = p.opts.Now().UnixNano()
 	if err := p.idx.SetState(src.ID(), state); err != nil {
+		if plan.keepGoing && errors.Is(err, index.ErrDiskFull) {
+			log.Error("cannot record the full walk; the next one is a full walk too", "err", err)
+			return nil
+		}
 		return fmt.Errorf("record full walk of %s: %w", src, err)
 	}
 	return nil
