@@ -156,15 +156,7 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	src := newTestSource(t, root, "2006-01-02")
 	addrFile := filepath.Join(t.TempDir(), "admin.addr")
 	d := &Daemon{Sources: []*Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	ctx, _ := runDaemon(t, d)
 	catchUp := func(query string) Stats {
 		t.Helper()
 		return postSync(t, ctx, addrFile, query)
@@ -188,6 +180,21 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	if got := catchUp("?full=1"); got.Scanned != 5 || !slices.Contains(up.keys(), late) {
 		t.Fatalf("full rescan: %+v, sent %v; want 5 scanned and the late file sent", got, up.keys())
 	}
+}
+
+// runDaemon runs d until the test ends, when Run must return nil; done
+// receives Run's result should it end before.
+func runDaemon(t *testing.T, d *Daemon) (ctx context.Context, done chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return ctx, done
 }
 
 // postSync asks the daemon whose admin address is in addrFile, once it has
@@ -271,15 +278,7 @@ func TestDaemonSurvivesAFullIndexDisk(t *testing.T) {
 	src := newTestSource(t, root, "2006-01-02")
 	addrFile := filepath.Join(t.TempDir(), "admin.addr")
 	d := &Daemon{Sources: []*Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	ctx, done := runDaemon(t, d)
 
 	postSync(t, ctx, addrFile, "?full=1")
 	select {

@@ -21,7 +21,7 @@ type daemonState struct {
 	lastSuccess  time.Time
 	failingSince time.Time // first failure since the last success; zero when healthy
 	lastError    string
-	indexFull    string // the error of a file the index had no space for; "" after a success
+	indexFull    string          // the error of a file the index had no space for; "" after a success
 	failures     map[fileKey]int // consecutive failures per file, for back-off
 	rescans      map[rescanKind]RescanStatus
 }

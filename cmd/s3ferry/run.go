@@ -65,7 +65,7 @@ Examples:
 			s, log, err := loadCommand(c, false)
 			var ue usageError
 			if errors.As(err, &ue) {
-				return configError{ue.err}
+				return configError(ue)
 			} else if err != nil {
 				return err
 			}

@@ -453,32 +453,3 @@ func TestSyncAsksTheRunningDaemon(t *testing.T) {
 		t.Fatalf("late.wav = %q", got)
 	}
 }
-
-// TestRunConfigErrorsExit78 wants EX_CONFIG from the daemon for what
-// systemd must not restart it over, and no other command's code changed.
-func TestRunConfigErrorsExit78(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	cfg := filepath.Join(t.TempDir(), "s3ferry.yml")
-	if err := os.WriteFile(cfg, []byte("sources:\n  - path: /tmp\n    destination: s3://b/\n    partiton-layout: 2006-01-02\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
-		{"run: unknown config key", []string{"run", "--config", cfg}, exitConfig, "unknown key partiton-layout"},
-		{"run: unknown flag", []string{"run", "--frobnicate"}, exitConfig, "frobnicate"},
-		{"run: bad destination", []string{"run", "{root}", "bucket/x", "--index-dir", "{index}"}, exitConfig, "must look like s3://bucket/prefix/"},
-		{"run: invalid bucket name", []string{"run", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}", "--admin-listen", "off"}, exitConfig, "is not valid"},
-		{"sync: unknown flag", []string{"sync", "--frobnicate"}, exitUsage, "frobnicate"},
-	}
-	for _, tt := range tests {
-		r := e.runWithin(t, time.Minute, nil, tt.args...)
-		if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
-			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tt.name, r.code, r.stderr, tt.code, tt.want)
-		}
-	}
-}

@@ -263,6 +263,12 @@ func TestSyncUsageAndConfigErrors(t *testing.T) {
 		{"invalid bucket name", []string{"sync", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}"}, exitUsage, `bucket name "Bad_Bucket" is not valid`},
 		{"missing source", []string{"sync", "{root}/nope", "{dest}", "--index-dir", "{index}"}, exitUsage, "nope does not exist"},
 		{"file as source", []string{"sync", file, "{dest}", "--index-dir", "{index}"}, exitUsage, "is not a directory"},
+		// The daemon's configuration errors exit 78, EX_CONFIG, which the
+		// unit does not restart; a Go crash exits 2, and is restarted.
+		{"run: unknown config key", []string{"run", "--config", cfg}, exitConfig, "unknown key partiton-layout"},
+		{"run: unknown flag", []string{"run", "--frobnicate"}, exitConfig, "frobnicate"},
+		{"run: bad destination", []string{"run", "{root}", "bucket/x", "--index-dir", "{index}"}, exitConfig, "must look like s3://bucket/prefix/"},
+		{"run: invalid bucket name", []string{"run", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}", "--admin-listen", "off"}, exitConfig, "is not valid"},
 	}
 	for _, tt := range tests {
 		r := e.run(t, tt.args...)
