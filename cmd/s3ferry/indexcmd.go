@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -73,6 +75,9 @@ func indexCheck(c *cli.Context) error {
 		}
 	}
 	dir := pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir())
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no index in %s: check --index-dir (or index-dir in --config)", dir)
+	}
 	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
 		return err
 	}

@@ -176,7 +176,10 @@ func TestFirstRunAdoptsWhatThePrefixHolds(t *testing.T) {
 		t.Fatalf("first sync: %+v, want 20 uploaded", got)
 	}
 	e.write(t, "2026-11-02/new.wav", "new", time.Hour)
-	e.index = t.TempDir() // lost, purged, or another host's
+	e.index = filepath.Join(t.TempDir(), "index") // lost, purged, or another host's
+	if r := e.run(t, "index", "check", "--index-dir", "{index}"); r.code != exitError || !strings.Contains(r.stderr, "no index in "+e.index) {
+		t.Fatalf("index check of no index: exit %d, want %d and 'no index'\n%s%s", r.code, exitError, r.stdout, r.stderr)
+	}
 	if got := e.sync(t, 0, "--partition-layout", "2006-01-02"); got.Uploaded != 1 || got.Unchanged != 20 {
 		t.Fatalf("first sync with a new index: %+v, want only the new file uploaded, 20 unchanged", got)
 	}
