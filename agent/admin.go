@@ -100,11 +100,16 @@ func (d *Daemon) Status() (Status, error) {
 // health is /healthz's verdict:
 //
 //	condition                                                  healthy
+//	a file failed for lack of space under the index, none      no (at once)
+//	  succeeded since
 //	a source's last rescan failed (root missing, unmounted)    no, until one completes
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
 //	otherwise                                                  yes
 func (d *Daemon) health(now time.Time) (bool, string) {
+	if msg := d.state.indexFullError(); msg != "" {
+		return false, msg
+	}
 	if src, since, err := d.state.rescanFailing(); src != nil {
 		return false, fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, now.Sub(since).Round(time.Second), err)
 	}

@@ -60,6 +60,9 @@ type Daemon struct {
 	// Stalls, when set, counts the S3 requests cancelled for lack of
 	// progress (uploader.Stalls), s3ferry_upload_stalls_total.
 	Stalls func() int64
+	// Adopt, when set, is called at start for each source the index knows
+	// nothing of, before anything is uploaded: see AdoptFunc.
+	Adopt AdoptFunc
 
 	pipe    *Pipeline
 	metrics *metrics
@@ -145,6 +148,7 @@ func (d *Daemon) init() {
 			user(ev)
 		}
 	}
+	o.KeepGoingOnFullIndex = true
 	d.Options = o
 	d.pipe = NewPipeline(d.Index, d.Uploader, o)
 	d.metrics = newMetrics(gauges{
@@ -207,6 +211,9 @@ func (d *Daemon) retrySetSize() int64 {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	log := d.Options.Logger
+	if err := adoptFirstRun(ctx, d.Index, d.Sources, d.Adopt); err != nil {
+		return err
+	}
 	// The watcher first: if inotify cannot start, nothing else has.
 	w, err := d.openWatcher()
 	if err != nil {
@@ -394,6 +401,14 @@ func (d *Daemon) consider(ctx context.Context, c Candidate, detected time.Time) 
 	k := fileKey{src: c.Source, rel: c.Path}
 	c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev.Outcome) }
 	out, err := d.pipe.Consider(ctx, c)
+	if errors.Is(err, index.ErrDiskFull) {
+		// The index cannot take the file now: /healthz says so, and the
+		// file is tried again with a failed upload's back-off.
+		d.Options.Logger.Error("cannot queue file", "source", c.Source.Root, "path", c.Path, "err", err)
+		d.Options.Observe(Event{Source: c.Source, Path: c.Path, Outcome: Failed, Reason: ReasonIndexDiskFull, Err: err})
+		d.afterUpload(ctx, k, detected, Failed)
+		return Failed, nil
+	}
 	if out == Deferred || out == InFlight {
 		d.retry(ctx, k, detected, d.Options.Now().Add(d.Options.Settle))
 	}

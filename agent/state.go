@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // daemonState is what /status, /healthz and `s3ferry status` report. Many
@@ -18,6 +21,7 @@ type daemonState struct {
 	lastSuccess  time.Time
 	failingSince time.Time // first failure since the last success; zero when healthy
 	lastError    string
+	indexFull    string          // the error of a file the index had no space for; "" after a success
 	failures     map[fileKey]int // consecutive failures per file, for back-off
 	rescans      map[rescanKind]RescanStatus
 }
@@ -68,7 +72,7 @@ func (s *daemonState) observe(ev Event, now time.Time) {
 	}
 	switch ev.Outcome {
 	case Uploaded, Touched:
-		s.lastSuccess, s.failingSince = now, time.Time{}
+		s.lastSuccess, s.failingSince, s.indexFull = now, time.Time{}, ""
 		if ev.Outcome == Uploaded {
 			ss.lastUpload = now
 			ss.uploaded++
@@ -89,6 +93,13 @@ func (s *daemonState) observe(ev Event, now time.Time) {
 			msg = ev.Err.Error()
 		}
 		s.lastError, ss.lastError, ss.lastErrAt = msg, msg, now
+		if ev.Reason == ReasonIndexDiskFull {
+			s.indexFull = msg
+			var full *index.DiskFullError
+			if errors.As(ev.Err, &full) {
+				s.indexFull = full.Error()
+			}
+		}
 	}
 }
 
@@ -161,6 +172,14 @@ func (s *daemonState) rescanned(kind rescanKind, at time.Time, st Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rescans[kind] = RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}
+}
+
+// indexFullError is the last error of a file the index had no space for,
+// "" when none failed so since the last success.
+func (s *daemonState) indexFullError() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.indexFull
 }
 
 // failing is when uploads began failing (zero: they are not) and the last

@@ -32,6 +32,9 @@ type Sync struct {
 	// ProgressInterval and once at the end.
 	Progress         func(Stats)
 	ProgressInterval time.Duration
+	// Adopt, when set, is called first for each source the index knows
+	// nothing of (not in a dry run): see AdoptFunc.
+	Adopt AdoptFunc
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
@@ -51,21 +54,38 @@ func (s Sync) withDefaults() Sync {
 // says how many files stay pending.
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	cfg := s.withDefaults()
+	if !cfg.Options.DryRun {
+		if err := adoptFirstRun(ctx, cfg.Index, cfg.Sources, cfg.Adopt); err != nil {
+			return Stats{}, err
+		}
+	}
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
 		defer p.Close()
-		consider := func(ctx context.Context, c Candidate) error {
+		// A file resumed from the pending set is considered once: when the
+		// walk finds it again it is counted already (scanned, and how its
+		// upload ended). Resume and the walk run in this goroutine only.
+		resumed := map[string]bool{}
+		resume := func(ctx context.Context, c Candidate) error {
+			resumed[flightKey(c.Source.ID(), c.Path)] = true
 			_, err := p.Consider(ctx, c)
 			return err
 		}
 		for _, src := range cfg.Sources {
-			if err := p.Resume(gctx, src, consider); err != nil {
+			if err := p.Resume(gctx, src, resume); err != nil {
 				return err
 			}
 		}
-		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo})
+		walked := func(ctx context.Context, c Candidate) (Outcome, error) {
+			if k := flightKey(c.Source.ID(), c.Path); resumed[k] {
+				delete(resumed, k)
+				return InFlight, nil
+			}
+			return p.Consider(ctx, c)
+		}
+		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
 	})
 	stop := cfg.report(p)
 	err := g.Wait()

@@ -128,6 +128,10 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 	}
 	state.FullWalkNs = p.opts.Now().UnixNano()
 	if err := p.idx.SetState(src.ID(), state); err != nil {
+		if plan.keepGoing && errors.Is(err, index.ErrDiskFull) {
+			log.Error("cannot record the full walk; the next one is a full walk too", "err", err)
+			return nil
+		}
 		return fmt.Errorf("record full walk of %s: %w", src, err)
 	}
 	return nil

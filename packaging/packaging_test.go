@@ -338,6 +338,9 @@ func TestUnitSettings(t *testing.T) {
 		{"Unit", "StartLimitBurst", "5"},
 		{"Service", "ExecStart", "/usr/bin/s3ferry run --config /etc/s3ferry/s3ferry.yml"},
 		{"Service", "Restart", "on-failure"},
+		// 78 (EX_CONFIG) is what `run` exits with on a configuration
+		// error; no Go crash exits with it (a panic or fatal error is 2).
+		{"Service", "RestartPreventExitStatus", "78"},
 		{"Service", "User", "s3ferry"},
 		{"Service", "Group", "s3ferry"},
 		{"Service", "StateDirectory", "s3ferry"},

@@ -108,13 +108,15 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	} else {
 		err = u.putLarge(ctx, f, job, &res)
 	}
-	if err != nil {
-		return Result{}, err
-	}
-
 	// Whatever was read must be the file as it was at open: a writer that
 	// appended, truncated or rewrote it meanwhile changed size or mtime.
-	if err := checkUnchanged(f, job.Path, before); err != nil {
+	// That is what a failure means too when the file changed: the bytes
+	// that failed (a short body, a checksum S3 did not get) were no
+	// version of it, and the reason is "changed", not the symptom.
+	if cerr := checkUnchanged(f, job.Path, before); cerr != nil && !errors.Is(err, ErrChanged) {
+		return Result{}, cerr
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -166,7 +168,7 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 		return nil
 	}
 
-	w, multipart, err := u.sendParts(ctx, u.bucket(job.Bucket), job.Key, f, res)
+	w, multipart, err := u.sendParts(ctx, u.bucket(job.Bucket), job.Key, f, job.Path, res)
 	if err != nil {
 		return err
 	}
@@ -181,12 +183,13 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 // hashed, even if the file grows meanwhile) with its checksum. A file of
 // one part goes with one Put instead (multipart is then false). On
 // failure the upload is aborted, so no parts stay behind.
-func (u *Uploader) sendParts(ctx context.Context, b Bucket, key string, f *os.File, res *Result) (w Written, multipart bool, err error) {
+func (u *Uploader) sendParts(ctx context.Context, b Bucket, key string, f *os.File, path string, res *Result) (w Written, multipart bool, err error) {
 	size, partSize := res.Size, u.cfg.PartSize
+	before := fileState{size: res.Size, mtimeNs: res.MtimeNs}
 	n := ceilDiv(size, partSize)
 	opts := PutOptions{Metadata: metadata(res)}
 	if n <= 1 {
-		w, err = b.Put(ctx, key, io.NewSectionReader(f, 0, size), size, opts)
+		w, err = b.Put(ctx, key, newGuardedSection(f, path, before, 0, size), size, opts)
 		return w, false, err
 	}
 	id, err := b.CreateMultipart(ctx, key, opts)
@@ -199,7 +202,7 @@ func (u *Uploader) sendParts(ctx context.Context, b Bucket, key string, f *os.Fi
 	for i := range n {
 		off := i * partSize
 		g.Go(func() error {
-			p, err := b.UploadPart(gctx, key, id, int32(i+1), io.NewSectionReader(f, off, min(partSize, size-off)), min(partSize, size-off))
+			p, err := b.UploadPart(gctx, key, id, int32(i+1), newGuardedSection(f, path, before, off, min(partSize, size-off)), min(partSize, size-off))
 			parts[i] = p
 			return err
 		})

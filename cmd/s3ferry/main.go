@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Exit codes, in one place. README.md documents them.
@@ -27,6 +29,7 @@ const (
 	exitFilesFailed = 3   // the run finished, but some files failed (each is logged)
 	exitLocked      = 4   // another s3ferry holds the index
 	exitProblems    = 5   // doctor found an error, or verify a problem it did not repair
+	exitConfig      = 78  // run: bad flags, arguments or configuration (sysexits' EX_CONFIG)
 	exitInterrupted = 130 // stopped by a signal before it finished
 )
 
@@ -36,6 +39,14 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// configError is a usageError of the daemon, `run`: systemd's unit does
+// not restart it (RestartPreventExitStatus), while a crash, which exits 2
+// as every Go panic does, is restarted.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // errFilesFailed is returned when a run completed with per-file failures.
 var errFilesFailed = errors.New("some files failed")
@@ -52,10 +63,13 @@ func (e problemsError) Is(target error) bool { return target == errProblems }
 // exitCode maps an error to the process's exit code.
 func exitCode(err error) int {
 	var ue usageError
+	var ce configError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ce):
+		return exitConfig
+	case errors.As(err, &ue), errors.Is(err, uploader.ErrInvalidBucketName):
 		return exitUsage
 	case errors.Is(err, errFilesFailed):
 		return exitFilesFailed
@@ -92,9 +106,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil && !errors.Is(err, errFilesFailed) {
-		fmt.Fprintf(stderr, "s3ferry: %s\n", bucket.OneLine(err))
+		fmt.Fprintf(stderr, "s3ferry: %s\n", message(err))
 	}
 	return exitCode(err)
+}
+
+// message is err in one line. An index that is damaged or on a full disk
+// says so alone: which record was being written when it was found does
+// not help the reader, what to do does.
+func message(err error) string {
+	var damaged *index.DamagedError
+	var full *index.DiskFullError
+	switch {
+	case errors.As(err, &damaged):
+		err = damaged
+	case errors.As(err, &full):
+		err = full
+	}
+	return bucket.OneLine(err)
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -116,6 +145,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newAdoptCommand(),
 			newRestoreCommand(),
 			newManifestCommand(),
+			newIndexCommand(),
 		},
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -124,6 +154,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		c.OnUsageError = usage
 	}
+	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
 	return app
 }
 
@@ -134,9 +165,14 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
-	cmd := app.Command(args[1])
+	cmd, head := app.Command(args[1]), 2
 	if cmd == nil {
 		return args
+	}
+	if len(args) > 2 {
+		if sub := cmd.Command(args[2]); sub != nil {
+			cmd, head = sub, 3 // `s3ferry index rebuild SRC DEST --flag`
+		}
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
@@ -146,7 +182,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, positional []string
-	rest := args[2:]
+	rest := args[head:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -164,7 +200,7 @@ func interspersed(app *cli.App, args []string) []string {
 			positional = append(positional, a)
 		}
 	}
-	out := append([]string{args[0], args[1]}, flags...)
+	out := append(slices.Clone(args[:head]), flags...)
 	if len(positional) > 0 {
 		out = append(append(out, "--"), positional...)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultAdminListen is where the admin endpoint listens unless told
@@ -62,7 +64,10 @@ Examples:
 		Flags: append(configFlags(), daemonFlags()...),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
-			if err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				return configError(ue)
+			} else if err != nil {
 				return err
 			}
 			token, err := daemonAdminToken(s)
@@ -83,10 +88,13 @@ type runCmd struct {
 
 func (cmd runCmd) Run(ctx context.Context) error {
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
-	if err != nil {
+	if errors.Is(err, uploader.ErrInvalidBucketName) {
+		return configError{err}
+	} else if err != nil {
 		return err
 	}
 	defer env.Close()
+	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	d := &agent.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -99,6 +107,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		AdminToken:         cmd.adminToken,
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
+		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -251,6 +254,23 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*age
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// checkRoots says, for a one-shot command, which source root is missing or
+// no directory: bad input, not a failure of the run. (The daemon starts
+// anyway and reports a root that is not there yet, a mount that is late,
+// through its rescans.)
+func checkRoots(sources []*agent.Source) error {
+	for _, src := range sources {
+		info, err := os.Stat(src.Root)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("source %s does not exist: check the path (or mount it)", src.Root)
+		case err == nil && !info.IsDir():
+			return fmt.Errorf("source %s is not a directory: give the directory whose tree to back up", src.Root)
+		}
+	}
+	return nil
 }
 
 // sourceOf returns the configured source that backs up to dest, or one

@@ -52,6 +52,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := checkRoots(s.sources); err != nil {
+				return usageError{err}
+			}
 			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
 			var lookback time.Duration
 			if c.IsSet(flagLookback) {
@@ -97,11 +100,13 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
+	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	sync := &agent.Sync{
 		Sources:  cmd.sources,
 		Index:    env.index,
 		Uploader: env.uploader,
 		Full:     cmd.full,
+		Adopt:    adoptFirstRun(env, cmd.settings, cmd.log),
 		Options: agent.Options{
 			Workers:   cmd.workers,
 			Settle:    cmd.settle,
