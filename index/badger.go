@@ -29,6 +29,8 @@ import (
 //	'n'                           the badger.Sequence behind Pending.Seq
 //	't' source 0x00 path          Retry
 //	'u' source                    retry count
+//	'v' source 0x00 path          Replica
+//	'w' source                    replica count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -37,6 +39,9 @@ const (
 
 	kindRetry      = 't'
 	kindRetryCount = 'u'
+
+	kindReplica      = 'v'
+	kindReplicaCount = 'w'
 )
 
 const seqKey = "n"
@@ -709,6 +714,87 @@ func (db *DB) CountRetries(source string) (int64, error) {
 // addRetryCount adds d to source's retry count.
 func addRetryCount(txn *badger.Txn, source string, d int64) error {
 	key := sourceKey(kindRetryCount, source)
+	n, _, err := get(txn, key, decodeRetryCount)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, appendRetryCount(nil, n+d))
+}
+
+func (db *DB) AddReplica(source, path string, r Replica) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kindReplica, source, path)
+	err := db.update(func(txn *badger.Txn) error {
+		found, err := exists(txn, key)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key, appendReplica(nil, r)); err != nil {
+			return err
+		}
+		if found {
+			return nil
+		}
+		return addSetCount(txn, sourceKey(kindReplicaCount, source), 1)
+	})
+	if err != nil {
+		return fmt.Errorf("add %q in %q to the replica set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) RemoveReplica(source, path, versionID string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kindReplica, source, path)
+	err := db.update(func(txn *badger.Txn) error {
+		r, ok, err := get(txn, key, decodeReplica)
+		if err != nil || !ok || (versionID != "" && r.VersionID != versionID) {
+			return err
+		}
+		if err := txn.Delete(key); err != nil {
+			return err
+		}
+		return addSetCount(txn, sourceKey(kindReplicaCount, source), -1)
+	})
+	if err != nil {
+		return fmt.Errorf("remove %q in %q from the replica set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) Replicas(source string, fn func(path string, r Replica) error) error {
+	// As Pending: the count says when there is nothing to scan.
+	if n, err := db.CountReplicas(source); err != nil || n == 0 {
+		return err
+	}
+	return each(db, fileKey(kindReplica, source, ""), nil, decodeReplica, fn, func() string {
+		return fmt.Sprintf("replica set of %q", source)
+	})
+}
+
+func (db *DB) CountReplicas(source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		n, _, err = get(txn, sourceKey(kindReplicaCount, source), decodeRetryCount)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the replica set of %q: %w", source, err)
+	}
+	return n, nil
+}
+
+// addSetCount adds d to the entry count at key (encoded as the retry
+// count is).
+func addSetCount(txn *badger.Txn, key []byte, d int64) error {
 	n, _, err := get(txn, key, decodeRetryCount)
 	if err != nil {
 		return err

@@ -20,6 +20,8 @@ import (
 //	counts        1        records pending
 //	Retry         1        Dir(0/1) Size MtimeNs SeenNs
 //	retry count   1        entries
+//	Replica       1        VersionID UploadedNs CheckNs Checks Failed(0/1)
+//	replica count 1        entries
 const formatVersion = 1
 
 // checkSource rejects a source the key layout cannot represent: a NUL byte
@@ -226,4 +228,28 @@ func (d *decoder) finish(what string) error {
 		return fmt.Errorf("decode %s: %w", what, d.err)
 	}
 	return nil
+}
+
+func appendReplica(b []byte, r Replica) []byte {
+	b = append(b, formatVersion)
+	b = appendString(b, r.VersionID)
+	b = binary.AppendVarint(b, r.UploadedNs)
+	b = binary.AppendVarint(b, r.CheckNs)
+	b = binary.AppendVarint(b, r.Checks)
+	failed := uint64(0)
+	if r.Failed {
+		failed = 1
+	}
+	return binary.AppendUvarint(b, failed)
+}
+
+func decodeReplica(b []byte) (Replica, error) {
+	d := decoder{b: b}
+	d.version()
+	r := Replica{VersionID: d.string()}
+	r.UploadedNs = d.varint()
+	r.CheckNs = d.varint()
+	r.Checks = d.varint()
+	r.Failed = d.uvarint() == 1
+	return r, d.finish("replica entry")
 }

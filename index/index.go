@@ -39,6 +39,19 @@ type Retry struct {
 	SeenNs  int64 // since when it has had this size and mtime, Unix nanoseconds
 }
 
+// Replica marks an uploaded version whose copy in the replica bucket (the
+// bucket's replication rule) is not yet confirmed: it is checked until
+// HeadObject of the version says COMPLETED. A FAILED version whose file
+// could not be sent again stays with Failed set, for
+// `s3ferry manifest --replication-failed`.
+type Replica struct {
+	VersionID  string // the version uploaded
+	UploadedNs int64  // when, Unix nanoseconds
+	CheckNs    int64  // not checked before this, Unix nanoseconds; 0: at once
+	Checks     int64  // PENDING answers so far; the back-off grows with them
+	Failed     bool   // replication FAILED and the file could not be sent again
+}
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -118,6 +131,29 @@ type Store interface {
 	// CountRetries returns how many entries source's retry set holds, in
 	// O(1).
 	CountRetries(source string) (int64, error)
+
+	// The replica set: uploaded versions whose replication is not yet
+	// confirmed, kept apart from records (which say what reached the
+	// bucket) because what they need is a HeadObject, not an upload.
+
+	// AddReplica puts path's version in the replica set, replacing an
+	// earlier entry of path (an older version that a newer upload
+	// supersedes).
+	AddReplica(source, path string, r Replica) error
+
+	// RemoveReplica takes path out of the replica set if its entry is of
+	// versionID (any version when versionID is ""): an entry a newer
+	// upload replaced stays. A missing entry is not an error.
+	RemoveReplica(source, path, versionID string) error
+
+	// Replicas calls fn for every entry of source's replica set in path
+	// order. It costs O(entries), never O(records). Same rules for fn as
+	// Pending.
+	Replicas(source string, fn func(path string, r Replica) error) error
+
+	// CountReplicas returns how many entries source's replica set holds,
+	// in O(1).
+	CountReplicas(source string) (int64, error)
 
 	// GC reclaims the space of overwritten and deleted entries, if the
 	// implementation keeps any; what it holds is unchanged. Only one GC may

@@ -20,6 +20,8 @@ type memSource struct {
 	pending map[string]Pending
 	retries map[string]Retry
 	state   SourceState
+
+	replicas map[string]Replica
 }
 
 var _ Store = (*Memory)(nil)
@@ -33,7 +35,7 @@ func NewMemory() *Memory {
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica)}
 		m.sources[name] = s
 	}
 	return s
@@ -232,6 +234,54 @@ func (m *Memory) CountRetries(source string) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return int64(len(m.source(source).retries)), nil
+}
+
+func (m *Memory) AddReplica(source, path string, r Replica) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.source(source).replicas[path] = r
+	return nil
+}
+
+func (m *Memory) RemoveReplica(source, path, versionID string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.source(source)
+	if r, ok := s.replicas[path]; ok && (versionID == "" || r.VersionID == versionID) {
+		delete(s.replicas, path)
+	}
+	return nil
+}
+
+// Replicas calls fn on a snapshot, as Pending does.
+func (m *Memory) Replicas(source string, fn func(path string, r Replica) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	replicas := maps.Clone(m.source(source).replicas)
+	m.mu.Unlock()
+	for _, path := range slices.Sorted(maps.Keys(replicas)) {
+		if err := fn(path, replicas[path]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Memory) CountReplicas(source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.source(source).replicas)), nil
 }
 
 // GC does nothing: Memory frees what it drops at once.

@@ -54,6 +54,8 @@ func Run(t *testing.T, f Factory) {
 		{"Reopen", testReopen},
 		{"RetrySet", testRetrySet},
 		{"RetryReopen", testRetryReopen},
+		{"ReplicaSet", testReplicaSet},
+		{"ReplicaReopen", testReplicaReopen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
