@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Defaults of the daemon's timing knobs.
@@ -63,6 +64,12 @@ type Daemon struct {
 	// Adopt, when set, is called at start for each source the index knows
 	// nothing of, before anything is uploaded: see AdoptFunc.
 	Adopt AdoptFunc
+	// Buckets opens a bucket by name for the replication checks of the
+	// sources with Replicated set; nil: no checks.
+	Buckets     func(bucket string) uploader.Bucket
+	Replication ReplicationOptions
+
+	replication *replicationTracker // nil without Buckets
 
 	pipe    *Pipeline
 	metrics *metrics
@@ -159,6 +166,10 @@ func (d *Daemon) init() {
 		stalls:       d.Stalls,
 		retries:      func() float64 { return float64(d.retrySetSize()) },
 	})
+	if d.Buckets != nil {
+		d.replication = newReplicationTracker(d.Index, d.Sources, d.Buckets, d.Replication, o, d.resend)
+		d.replication.metrics.register(d.metrics.reg, d.replication)
+	}
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
@@ -205,6 +216,7 @@ func (d *Daemon) retrySetSize() int64 {
 //	submitter          intake ends                            intake's errgroup
 //	rescanner          intake ends                            intake's errgroup
 //	index GC           intake ends                            intake's errgroup
+//	replication checks intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
 // the pool stops on a fatal error.
@@ -268,6 +280,9 @@ func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g.Go(func() error { return d.submitter(gctx) })
 	g.Go(func() error { return d.rescanner(gctx) })
 	g.Go(func() error { d.collectGarbage(gctx); return nil })
+	if d.replication != nil {
+		g.Go(func() error { return d.replication.Run(gctx) })
+	}
 	return g.Wait()
 }
 

@@ -28,6 +28,9 @@ type Source struct {
 	Lookback       time.Duration // partitions ending less than this ago are walked
 	Filter         Filter        // which files are backed up
 	FollowSymlinks bool          // follow symbolic links to files and directories
+	// Replicated says a replication rule covers Prefix: each upload is
+	// tracked in the index until S3 says its replication COMPLETED.
+	Replicated bool
 }
 
 // ID names the source in the index. It changes when the root, bucket or

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -280,13 +281,25 @@ func replicationCheck(rules []uploader.ReplicationRule, prefix string) Check {
 		switch p := r.Prefix; {
 		case r.Tagged && strings.HasPrefix(prefix, p):
 			c.Message = fmt.Sprintf("rule %q replicates only tagged objects, and s3ferry tags none", r.ID)
-		case strings.HasPrefix(prefix, p):
+		case covers(r, prefix):
 			return Check{Name: "replication", Status: CheckOK, Message: fmt.Sprintf("rule %q replicates it to %s", r.ID, r.Destination)}
 		case strings.HasPrefix(p, prefix):
 			c.Message = fmt.Sprintf("rule %q replicates only %s, a part of this prefix", r.ID, p)
 		}
 	}
 	return c
+}
+
+// covers says whether rule r replicates every object s3ferry writes below
+// prefix.
+func covers(r uploader.ReplicationRule, prefix string) bool {
+	return r.Enabled && !r.Tagged && strings.HasPrefix(prefix, r.Prefix)
+}
+
+// Replicated says whether an enabled rule of rules replicates every
+// object s3ferry writes below prefix: its uploads are worth tracking.
+func Replicated(rules []uploader.ReplicationRule, prefix string) bool {
+	return slices.ContainsFunc(rules, func(r uploader.ReplicationRule) bool { return covers(r, prefix) })
 }
 
 func (d *Doctor) source(src *agent.Source) Check {

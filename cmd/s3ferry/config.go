@@ -26,6 +26,16 @@ type fileConfig struct {
 	Sources   []sourceConfig `yaml:"sources"`
 	Admin     adminConfig    `yaml:"admin"`
 	Daemon    daemonConfig   `yaml:"daemon"`
+
+	Replication replicationConfig `yaml:"replication"`
+}
+
+// replicationConfig tunes the tracking of uploads' replication.
+type replicationConfig struct {
+	CheckRate     float64        `yaml:"check-rate"`
+	AlertAfter    *time.Duration `yaml:"alert-after"`
+	CheckInterval *time.Duration `yaml:"check-interval"`
+	MaxBackoff    *time.Duration `yaml:"max-backoff"`
 }
 
 type s3Config struct {

@@ -61,7 +61,7 @@ Examples:
  3. Look at it while it runs:
     s3ferry status --config /etc/s3ferry/s3ferry.yml
     curl -s http://127.0.0.1:9180/metrics | grep s3ferry_`,
-		Flags: append(configFlags(), daemonFlags()...),
+		Flags: append(append(configFlags(), daemonFlags()...), replicationFlags()...),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
 			var ue usageError
@@ -95,6 +95,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	}
 	defer env.Close()
 	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+	markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	d := &agent.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -108,6 +109,8 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
+		Buckets:            env.open,
+		Replication:        cmd.replication,
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -30,6 +30,7 @@ type settings struct {
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
 	daemon         daemonSettings
+	replication    agent.ReplicationOptions
 }
 
 // daemonSettings are the knobs only `run` uses.
@@ -148,8 +149,8 @@ func loadDestSettings(c *cli.Context) (settings, error) { return loadSettingsWit
 
 func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	var fc fileConfig
+	var err error
 	if p := c.Path(flagConfig); p != "" {
-		var err error
 		if fc, err = loadFile(p); err != nil {
 			return settings{}, err
 		}
@@ -167,6 +168,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, agent.DefaultFullRescanInterval),
 			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, agent.DefaultShutdownTimeout),
 		},
+	}
+	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
+		return settings{}, err
 	}
 	if s.admin == "off" {
 		s.admin = ""
