@@ -155,7 +155,8 @@ func (m *replicationMetrics) register(reg *prometheus.Registry, t *replicationTr
 //	PENDING                             checked again after a back-off that doubles, up to MaxBackoff
 //	no status, uploaded < AlertAfter    as PENDING (the rule may not have been applied yet)
 //	no status, uploaded >= AlertAfter   removed, warned: no rule replicates the key
-//	FAILED, file as recorded            the file is sent again (resend); the new version replaces the entry
+//	FAILED, file as recorded            the file is sent again (resend); the new version replaces the entry;
+//	                                      again FAILED: sent again after MaxBackoff, doubling up to a day
 //	FAILED, file gone or changed        kept, Failed: for manifest --replication-failed
 //	version not found                   removed, warned: deleted behind s3ferry's back
 //	an error                            checked again after the back-off
@@ -173,9 +174,22 @@ type replicationTracker struct {
 	// resend uploads a file again whose version failed to replicate.
 	resend func(ctx context.Context, src *Source, rel string, info fs.FileInfo) error
 
+	// resent is, by flightKey, how often a file was sent again and when
+	// it may be next: a replica that stays broken gets a file's versions
+	// at a back-off, not one per check. Owned by Run's goroutine.
+	resent map[string]resendState
+
 	mu   sync.Mutex
 	last map[string]ReplicationSummary // by source ID, as of the last round
 }
+
+type resendState struct {
+	n    int
+	next time.Time
+}
+
+// maxResendBackoff bounds the wait between two re-sends of one file.
+const maxResendBackoff = 24 * time.Hour
 
 func newReplicationTracker(idx index.Store, sources []*Source, open func(string) uploader.Bucket, opts ReplicationOptions, o Options,
 	resend func(context.Context, *Source, string, fs.FileInfo) error) *replicationTracker {
@@ -190,7 +204,7 @@ func newReplicationTracker(idx index.Store, sources []*Source, open func(string)
 	return &replicationTracker{
 		idx: idx, sources: tracked, open: open, opts: opts, log: o.Logger, now: o.Now,
 		metrics: newReplicationMetrics(), limiter: rate.NewLimiter(rate.Limit(opts.CheckRate), burst),
-		resend: resend, last: map[string]ReplicationSummary{},
+		resend: resend, resent: map[string]resendState{}, last: map[string]ReplicationSummary{},
 	}
 }
 
@@ -363,6 +377,7 @@ func (t *replicationTracker) check(ctx context.Context, src *Source, rel string,
 	switch obj.Replication {
 	case uploader.ReplicationCompleted, uploader.ReplicationReplica:
 		t.metrics.lag.Observe(now.Sub(time.Unix(0, r.UploadedNs)).Seconds())
+		delete(t.resent, flightKey(id, rel))
 		return untrack()
 	case uploader.ReplicationFailed:
 		return t.failed(ctx, src, rel, key, r, now)
@@ -398,6 +413,16 @@ func (t *replicationTracker) failed(ctx context.Context, src *Source, rel, key s
 	}
 	info, serr := src.stat(rel)
 	if ok && rec.VersionID == r.VersionID && serr == nil && statOf(info).matches(rec) && t.resend != nil {
+		fk := flightKey(id, rel)
+		rs := t.resent[fk]
+		if now.Before(rs.next) {
+			// Sent again not long ago, and that version failed too.
+			r.CheckNs = rs.next.UnixNano()
+			return kept, t.idx.AddReplica(id, rel, r)
+		}
+		rs.n++
+		rs.next = now.Add(min(t.opts.MaxBackoff<<min(rs.n-1, 30), maxResendBackoff))
+		t.resent[fk] = rs
 		t.log.Warn("replication of a version FAILED: uploading the file again as a new version", "key", key, "version", r.VersionID)
 		// Not checked again while the new upload runs; its commit
 		// replaces this entry.
@@ -437,4 +462,80 @@ func (p *Pipeline) trackReplication(src *Source, rel string, rec index.Record) {
 func (d *Daemon) resend(_ context.Context, src *Source, rel string, info fs.FileInfo) error {
 	d.submit.push(Candidate{Source: src, Path: rel, Info: info, Resend: true, Detected: d.Options.Now()})
 	return nil
+}
+
+// ErrReplicationTimeout is returned by a Sync with WaitReplication whose
+// uploads were not all replicated within ReplicationTimeout.
+var ErrReplicationTimeout = errors.New("replication not confirmed in time")
+
+// waitReplication checks, while the pool may still be uploading, the
+// replication of what this sync uploaded (since started) until none is
+// left unconfirmed and nothing is in flight. A FAILED version whose file is
+// unchanged goes through p again; one whose file is gone is an error.
+func (s *Sync) waitReplication(ctx context.Context, p *Pipeline, started time.Time) error {
+	resend := func(ctx context.Context, src *Source, rel string, info fs.FileInfo) error {
+		_, err := p.Consider(ctx, Candidate{Source: src, Path: rel, Info: info, Resend: true, Force: true})
+		return err
+	}
+	opts := s.Replication.withDefaults()
+	// A script is waiting: no long back-off between checks.
+	opts.MaxBackoff = min(opts.MaxBackoff, 10*time.Second)
+	t := newReplicationTracker(s.Index, s.Sources, s.Buckets, opts, s.Options, resend)
+	if len(t.sources) == 0 {
+		return nil
+	}
+	if s.ReplicationTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.ReplicationTimeout)
+		defer cancel()
+	}
+	since := started.UnixNano()
+	tick := time.NewTicker(min(opts.Interval, time.Second))
+	defer tick.Stop()
+	for {
+		if err := t.round(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+		left, failed, err := t.unconfirmedSince(since)
+		if err != nil {
+			return err
+		}
+		inFlight, _, _ := p.InFlight()
+		switch {
+		case failed > 0:
+			return fmt.Errorf("replication of %d uploaded versions FAILED and their files are gone or changed: run s3ferry manifest --replication-failed and an S3 Batch Replication job", failed)
+		case left == 0 && inFlight == 0:
+			s.Options.Logger.Info("replication confirmed", "since", started)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if s.ReplicationTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%d uploaded versions not yet on the replica after %s; the daemon, or the next sync --wait-replication, keeps checking: %w", left, s.ReplicationTimeout, ErrReplicationTimeout)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// unconfirmedSince counts the tracked versions uploaded at or after since:
+// those still pending, and those failed for good.
+func (t *replicationTracker) unconfirmedSince(since int64) (pending, failed int64, err error) {
+	for _, src := range t.sources {
+		err := t.idx.Replicas(src.ID(), func(_ string, r index.Replica) error {
+			switch {
+			case r.UploadedNs < since:
+			case r.Failed:
+				failed++
+			default:
+				pending++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, 0, fmt.Errorf("read the replica set of %s: %w", src, err)
+		}
+	}
+	return pending, failed, nil
 }

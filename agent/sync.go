@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultLookback is how far back a partition walk looks when a source sets
@@ -35,6 +36,14 @@ type Sync struct {
 	// Adopt, when set, is called first for each source the index knows
 	// nothing of (not in a dry run): see AdoptFunc.
 	Adopt AdoptFunc
+	// WaitReplication, with Buckets, makes Run return only once S3 says
+	// the replication of every version it uploaded of a source with
+	// Replicated set COMPLETED (a FAILED one is sent again), or
+	// ReplicationTimeout (0: none) has passed, which is an error.
+	WaitReplication    bool
+	ReplicationTimeout time.Duration
+	Buckets            func(bucket string) uploader.Bucket
+	Replication        ReplicationOptions
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
@@ -60,6 +69,7 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
+	started := cfg.Options.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
@@ -85,7 +95,11 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			}
 			return p.Consider(ctx, c)
 		}
-		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
+		err := p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
+		if err != nil || !cfg.WaitReplication || cfg.Buckets == nil || cfg.Options.DryRun {
+			return err
+		}
+		return cfg.waitReplication(gctx, p, started)
 	})
 	stop := cfg.report(p)
 	err := g.Wait()

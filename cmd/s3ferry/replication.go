@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,6 +19,7 @@ const (
 	flagReplicationAlertAfter    = "replication-alert-after"
 	flagReplicationCheckInterval = "replication-check-interval"
 	flagReplicationMaxBackoff    = "replication-max-backoff"
+	flagWaitReplication          = "wait-replication"
 )
 
 func replicationFlags() []cli.Flag {
@@ -72,4 +74,40 @@ func markReplicated(ctx context.Context, open func(bucket string) uploader.Bucke
 			log.Info("replication rule covers the destination: tracking each upload until the replica has it", "destination", src.Destination())
 		}
 	}
+}
+
+// waitFlag is --wait-replication[=TIMEOUT]: alone it waits as long as it
+// takes, with a duration at most that long.
+type waitFlag struct {
+	on      bool
+	timeout time.Duration
+}
+
+// IsBoolFlag lets the flag stand alone, without a value.
+func (w *waitFlag) IsBoolFlag() bool { return true }
+
+func (w *waitFlag) Set(v string) error {
+	switch v {
+	case "true":
+		*w = waitFlag{on: true}
+	case "false":
+		*w = waitFlag{}
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 2h, or no value, got %q", v)
+		}
+		*w = waitFlag{on: true, timeout: d}
+	}
+	return nil
+}
+
+func (w *waitFlag) String() string {
+	switch {
+	case w == nil || !w.on:
+		return ""
+	case w.timeout > 0:
+		return w.timeout.String()
+	}
+	return "true"
 }
