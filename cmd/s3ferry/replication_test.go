@@ -74,6 +74,9 @@ func TestRunTracksReplication(t *testing.T) {
 	if rs := st.Sources[0].Replication; rs == nil || rs.Pending != 0 || rs.Failed != 0 {
 		t.Errorf("status replication = %+v, want tracked with nothing pending", rs)
 	}
+	if out := r.run(t, "status", "{root}", "{dest}", "--index-dir", "{index}").stdout; !strings.Contains(out, "not yet replicated") {
+		t.Errorf("s3ferry status does not show replication:\n%s", out)
+	}
 
 	// The replica's bucket stops versioning: replication of new versions
 	// fails.
