@@ -31,6 +31,8 @@ import (
 //	'u' source                    retry count
 //	'v' source 0x00 path          Replica
 //	'w' source                    replica count
+//	'x' source 0x00 path          Gone
+//	'y' source                    gone count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -42,6 +44,9 @@ const (
 
 	kindReplica      = 'v'
 	kindReplicaCount = 'w'
+
+	kindGone      = 'x'
+	kindGoneCount = 'y'
 )
 
 const seqKey = "n"
@@ -788,6 +793,72 @@ func (db *DB) CountReplicas(source string) (int64, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count the replica set of %q: %w", source, err)
+	}
+	return n, nil
+}
+
+func (db *DB) AddGone(source, path string, g Gone) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kindGone, source, path)
+	err := db.update(func(txn *badger.Txn) error {
+		found, err := exists(txn, key)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key, appendGone(nil, g)); err != nil {
+			return err
+		}
+		if found {
+			return nil
+		}
+		return addSetCount(txn, sourceKey(kindGoneCount, source), 1)
+	})
+	if err != nil {
+		return fmt.Errorf("add %q in %q to the gone set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) RemoveGone(source, path string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	err := db.update(func(txn *badger.Txn) error {
+		removed, err := remove(txn, fileKey(kindGone, source, path))
+		if err != nil || !removed {
+			return err
+		}
+		return addSetCount(txn, sourceKey(kindGoneCount, source), -1)
+	})
+	if err != nil {
+		return fmt.Errorf("remove %q in %q from the gone set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) Gones(source string, fn func(path string, g Gone) error) error {
+	if n, err := db.CountGones(source); err != nil || n == 0 {
+		return err
+	}
+	return each(db, fileKey(kindGone, source, ""), nil, decodeGone, fn, func() string {
+		return fmt.Sprintf("gone set of %q", source)
+	})
+}
+
+func (db *DB) CountGones(source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		n, _, err = get(txn, sourceKey(kindGoneCount, source), decodeRetryCount)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the gone set of %q: %w", source, err)
 	}
 	return n, nil
 }

@@ -22,6 +22,8 @@ import (
 //	retry count   1        entries
 //	Replica       1        VersionID UploadedNs CheckNs Checks Failed(0/1)
 //	replica count 1        entries
+//	Gone          1        Reason VersionID SinceNs MarkerID
+//	gone count    1        entries
 const formatVersion = 1
 
 // checkSource rejects a source the key layout cannot represent: a NUL byte
@@ -252,4 +254,22 @@ func decodeReplica(b []byte) (Replica, error) {
 	r.Checks = d.varint()
 	r.Failed = d.uvarint() == 1
 	return r, d.finish("replica entry")
+}
+
+func appendGone(b []byte, g Gone) []byte {
+	b = append(b, formatVersion)
+	b = binary.AppendUvarint(b, uint64(g.Reason))
+	b = appendString(b, g.VersionID)
+	b = binary.AppendVarint(b, g.SinceNs)
+	return appendString(b, g.MarkerID)
+}
+
+func decodeGone(b []byte) (Gone, error) {
+	d := decoder{b: b}
+	d.version()
+	g := Gone{Reason: GoneReason(d.uvarint())}
+	g.VersionID = d.string()
+	g.SinceNs = d.varint()
+	g.MarkerID = d.string()
+	return g, d.finish("gone entry")
 }

@@ -52,6 +52,27 @@ type Replica struct {
 	Failed     bool   // replication FAILED and the file could not be sent again
 }
 
+// Gone marks a recorded file that is not on the local disk on purpose:
+// s3ferry deleted it under the local retention, or it vanished and its
+// deletion is (to be) mirrored to the bucket. Its record stays: the bucket
+// still holds the version, which restore brings back.
+type Gone struct {
+	Reason    GoneReason
+	VersionID string // the version of the record when it went
+	SinceNs   int64  // when it was deleted, or first seen missing, Unix nanoseconds
+	MarkerID  string // GonePropagated: the delete marker written
+}
+
+// GoneReason says why a file is gone.
+type GoneReason uint8
+
+// The reasons of Gone.
+const (
+	GoneRetention  GoneReason = 1 // deleted by the local retention (the mark is written before the unlink)
+	GoneVanished   GoneReason = 2 // deleted by someone else; a delete marker follows after the grace period
+	GonePropagated GoneReason = 3 // deleted by someone else; its key has a delete marker
+)
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -154,6 +175,25 @@ type Store interface {
 	// CountReplicas returns how many entries source's replica set holds,
 	// in O(1).
 	CountReplicas(source string) (int64, error)
+
+	// The gone set: recorded files that are not on the local disk on
+	// purpose (see Gone), so verify does not call them missing and a
+	// deletion is mirrored once.
+
+	// AddGone puts path in the gone set, replacing an earlier entry.
+	AddGone(source, path string, g Gone) error
+
+	// RemoveGone takes path out of the gone set. A missing entry is not an
+	// error.
+	RemoveGone(source, path string) error
+
+	// Gones calls fn for every entry of source's gone set in path order.
+	// Same rules for fn as Pending.
+	Gones(source string, fn func(path string, g Gone) error) error
+
+	// CountGones returns how many entries source's gone set holds, in
+	// O(1).
+	CountGones(source string) (int64, error)
 
 	// GC reclaims the space of overwritten and deleted entries, if the
 	// implementation keeps any; what it holds is unchanged. Only one GC may

@@ -22,6 +22,7 @@ type memSource struct {
 	state   SourceState
 
 	replicas map[string]Replica
+	gones    map[string]Gone
 }
 
 var _ Store = (*Memory)(nil)
@@ -35,7 +36,7 @@ func NewMemory() *Memory {
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), gones: make(map[string]Gone)}
 		m.sources[name] = s
 	}
 	return s
@@ -282,6 +283,51 @@ func (m *Memory) CountReplicas(source string) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return int64(len(m.source(source).replicas)), nil
+}
+
+func (m *Memory) AddGone(source, path string, g Gone) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.source(source).gones[path] = g
+	return nil
+}
+
+func (m *Memory) RemoveGone(source, path string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.source(source).gones, path)
+	return nil
+}
+
+// Gones calls fn on a snapshot, as Pending does.
+func (m *Memory) Gones(source string, fn func(path string, g Gone) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	gones := maps.Clone(m.source(source).gones)
+	m.mu.Unlock()
+	for _, path := range slices.Sorted(maps.Keys(gones)) {
+		if err := fn(path, gones[path]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Memory) CountGones(source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.source(source).gones)), nil
 }
 
 // GC does nothing: Memory frees what it drops at once.

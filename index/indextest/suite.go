@@ -56,6 +56,7 @@ func Run(t *testing.T, f Factory) {
 		{"RetryReopen", testRetryReopen},
 		{"ReplicaSet", testReplicaSet},
 		{"ReplicaReopen", testReplicaReopen},
+		{"GoneSet", testGoneSet},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
