@@ -68,6 +68,9 @@ type Daemon struct {
 	// sources with Replicated set; nil: no checks.
 	Buckets     func(bucket string) uploader.Bucket
 	Replication ReplicationOptions
+	// RetentionInterval is how often the sources with a LocalRetention
+	// are swept (with Buckets); 0: DefaultRetentionInterval.
+	RetentionInterval time.Duration
 
 	replication *replicationTracker // nil without Buckets
 
@@ -217,6 +220,7 @@ func (d *Daemon) retrySetSize() int64 {
 //	rescanner          intake ends                            intake's errgroup
 //	index GC           intake ends                            intake's errgroup
 //	replication checks intake ends                            intake's errgroup
+//	retention sweeps   intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
 // the pool stops on a fatal error.
@@ -282,6 +286,9 @@ func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g.Go(func() error { d.collectGarbage(gctx); return nil })
 	if d.replication != nil {
 		g.Go(func() error { return d.replication.Run(gctx) })
+	}
+	if d.Buckets != nil {
+		g.Go(func() error { return d.retain(gctx) })
 	}
 	return g.Wait()
 }

@@ -31,6 +31,11 @@ type Source struct {
 	// Replicated says a replication rule covers Prefix: each upload is
 	// tracked in the index until S3 says its replication COMPLETED.
 	Replicated bool
+	// LocalRetention, when positive, lets Retention delete the local
+	// files older than it that are safely in the bucket; RequireReplica
+	// also asks that their replication COMPLETED (when Replicated).
+	LocalRetention time.Duration
+	RequireReplica bool
 }
 
 // ID names the source in the index. It changes when the root, bucket or

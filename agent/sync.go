@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -105,6 +106,13 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	err := g.Wait()
 	stop()
 	stats := p.Stats()
+	if err == nil && ctx.Err() == nil && cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, func(s *Source) bool { return s.LocalRetention > 0 }) {
+		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
+			DryRun: cfg.Options.DryRun, DryRunOut: cfg.Options.DryRunOut, Logger: cfg.Options.Logger, Now: cfg.Options.Now}
+		rs, rerr := rt.Sweep(ctx)
+		stats.Retention = &rs
+		err = rerr
+	}
 	if ctx.Err() == nil {
 		return stats, err
 	}

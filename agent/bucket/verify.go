@@ -97,6 +97,7 @@ const DefaultMaxInfo = 100
 //	bucket                       index          finding        problem  --repair
 //	object                       no record      unknown        no       -
 //	no object (or delete marker) record         missing        yes      upload the local file again
+//	delete marker             record, gone   (ok: a mirrored local delete)
 //	size differs                 record         size           yes      upload the local file again
 //	ETag as recorded             record         (ok)
 //	ETag differs, HEAD:
@@ -107,6 +108,7 @@ const DefaultMaxInfo = 100
 // With Deep, every recorded local file is read again:
 //
 //	local stat vs record    hash vs record   finding           problem  --repair
+//	in the index's gone set -                (ok: retention or a mirrored delete took it)
 //	gone                    -                local-missing     no       -
 //	same                    same             (ok)
 //	same                    differs          local-corrupt     yes      download the recorded version over it
@@ -198,6 +200,14 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 	id := src.ID()
 	nested := nestedPrefixes(r.Sources, src)
+	// The files s3ferry took off the disk on purpose (local retention,
+	// mirrored deletes): not missing locally, and a mirrored delete's
+	// marker is not a missing object.
+	gone := map[string]index.GoneReason{}
+	err := r.Index.Gones(id, func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil })
+	if err != nil {
+		return fmt.Errorf("read index of %s: %w", src, err)
+	}
 	// The keys of the objects that have a record, hashed: 8 bytes per
 	// object, to find the records that have no object.
 	var (
@@ -205,7 +215,7 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 		seen   []uint64
 	)
 	listStart := time.Now()
-	err := r.Open(src.Bucket).List(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
+	err = r.Open(src.Bucket).List(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
 		func(o uploader.Object) error {
 			r.listed.Add(1)
 			rel, ok := relOf(src, o.Key, nested)
@@ -246,11 +256,11 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 	return agent.RunPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
 		err := r.Index.Records(id, "", func(rel string, rec index.Record) error {
 			r.records.Add(1)
-			if _, found := slices.BinarySearch(seen, xxhash.Sum64String(rel)); !found {
+			if _, found := slices.BinarySearch(seen, xxhash.Sum64String(rel)); !found && gone[rel] != index.GonePropagated {
 				r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
 					Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
 			}
-			if !r.Deep {
+			if !r.Deep || gone[rel] != 0 {
 				return nil
 			}
 			return send(hashJob{rel, rec})

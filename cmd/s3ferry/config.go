@@ -72,6 +72,8 @@ type sourceConfig struct {
 	Exclude         []string      `yaml:"exclude"`
 	DefaultExcludes *bool         `yaml:"default-excludes"`
 	FollowSymlinks  bool          `yaml:"follow-symlinks"`
+	LocalRetention  string        `yaml:"local-retention"`
+	RequireReplica  *bool         `yaml:"require-replica"`
 }
 
 type adminConfig struct {
@@ -83,6 +85,7 @@ type daemonConfig struct {
 	RescanInterval     *time.Duration `yaml:"rescan-interval"`
 	FullRescanInterval *time.Duration `yaml:"full-rescan-interval"`
 	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
+	RetentionInterval  *time.Duration `yaml:"retention-interval"`
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's

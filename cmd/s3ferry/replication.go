@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -110,4 +113,28 @@ func (w *waitFlag) String() string {
 		return w.timeout.String()
 	}
 	return "true"
+}
+
+// parseRetention reads a local retention: days ("90d") or a Go duration
+// ("2160h"); "" is none.
+func parseRetention(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("local-retention %q: want a positive age such as 90d or 2160h", v)
+}
+
+// needsReplication says whether a command must know which sources a
+// replication rule covers: to wait for it, or for a retention that
+// requires it.
+func needsReplication(sources []*agent.Source, wait bool) bool {
+	return wait || slices.ContainsFunc(sources, func(s *agent.Source) bool { return s.LocalRetention > 0 })
 }

@@ -26,6 +26,7 @@ const (
 	flagRescanInterval     = "rescan-interval"
 	flagFullRescanInterval = "full-rescan-interval"
 	flagShutdownTimeout    = "shutdown-timeout"
+	flagRetentionInterval  = "retention-interval"
 )
 
 func daemonFlags() []cli.Flag {
@@ -36,6 +37,7 @@ func daemonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
+		&cli.DurationFlag{Name: flagRetentionInterval, Usage: "sweep the sources with a local-retention this often", Value: agent.DefaultRetentionInterval, Category: d},
 	}
 }
 
@@ -111,6 +113,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
 		Buckets:            env.open,
 		Replication:        cmd.replication,
+		RetentionInterval:  cmd.daemon.retentionInterval,
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -38,6 +38,7 @@ type daemonSettings struct {
 	rescanInterval     time.Duration
 	fullRescanInterval time.Duration // 0: never
 	shutdownTimeout    time.Duration
+	retentionInterval  time.Duration
 }
 
 // DefaultSettle is how long a file must be unchanged before it is uploaded.
@@ -45,32 +46,34 @@ const DefaultSettle = 5 * time.Second
 
 // Flag names shared by every command that reads the configuration.
 const (
-	flagConfig          = "config"
-	flagIndexDir        = "index-dir"
-	flagEndpointURL     = "endpoint-url"
-	flagRegion          = "region"
-	flagPathStyle       = "path-style"
-	flagProfile         = "profile"
-	flagStorageClass    = "storage-class"
-	flagSSE             = "sse"
-	flagSSEKMSKeyID     = "sse-kms-key-id"
-	flagWorkers         = "workers"
-	flagPartSize        = "part-size"
-	flagPartConcurrency = "part-concurrency"
-	flagBandwidthLimit  = "bwlimit"
-	flagChecksum        = "checksum"
-	flagMaxAttempts     = "max-attempts"
-	flagStallTimeout    = "stall-timeout"
-	flagConnectTimeout  = "connect-timeout"
-	flagLayout          = "partition-layout"
-	flagLookback        = "lookback"
-	flagInclude         = "include"
-	flagExclude         = "exclude"
-	flagNoDefaultExcl   = "no-default-excludes"
-	flagFollowSymlinks  = "follow-symlinks"
-	flagSettle          = "settle"
-	flagLogFormat       = "log-format"
-	flagLogLevel        = "log-level"
+	flagConfig           = "config"
+	flagIndexDir         = "index-dir"
+	flagEndpointURL      = "endpoint-url"
+	flagRegion           = "region"
+	flagPathStyle        = "path-style"
+	flagProfile          = "profile"
+	flagStorageClass     = "storage-class"
+	flagSSE              = "sse"
+	flagSSEKMSKeyID      = "sse-kms-key-id"
+	flagWorkers          = "workers"
+	flagPartSize         = "part-size"
+	flagPartConcurrency  = "part-concurrency"
+	flagBandwidthLimit   = "bwlimit"
+	flagChecksum         = "checksum"
+	flagMaxAttempts      = "max-attempts"
+	flagStallTimeout     = "stall-timeout"
+	flagConnectTimeout   = "connect-timeout"
+	flagLayout           = "partition-layout"
+	flagLookback         = "lookback"
+	flagInclude          = "include"
+	flagExclude          = "exclude"
+	flagNoDefaultExcl    = "no-default-excludes"
+	flagFollowSymlinks   = "follow-symlinks"
+	flagLocalRetention   = "local-retention"
+	flagNoRequireReplica = "no-require-replica"
+	flagSettle           = "settle"
+	flagLogFormat        = "log-format"
+	flagLogLevel         = "log-level"
 )
 
 // configFlags are the flags of every command that takes sources: the same
@@ -112,6 +115,8 @@ func configFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
+		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
+		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
 	}
 }
 
@@ -167,6 +172,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 			rescanInterval:     pickDuration(c, flagRescanInterval, fc.Daemon.RescanInterval, agent.DefaultRescanInterval),
 			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, agent.DefaultFullRescanInterval),
 			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, agent.DefaultShutdownTimeout),
+			retentionInterval:  pickDuration(c, flagRetentionInterval, fc.Daemon.RetentionInterval, agent.DefaultRetentionInterval),
 		},
 	}
 	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
@@ -177,6 +183,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	}
 	if s.daemon.rescanInterval <= 0 || s.daemon.fullRescanInterval < 0 || s.daemon.shutdownTimeout <= 0 {
 		return settings{}, fmt.Errorf("rescan-interval and shutdown-timeout must be positive, full-rescan-interval positive or 0 (never)")
+	}
+	if s.daemon.retentionInterval <= 0 {
+		return settings{}, fmt.Errorf("retention-interval must be positive, got %s", s.daemon.retentionInterval)
 	}
 	partSize, err := pickSize(c, flagPartSize, fc.Upload.PartSize, uploader.DefaultPartSize)
 	if err != nil {
@@ -332,10 +341,16 @@ func buildSource(c *cli.Context, sc sourceConfig, destOnly bool) (*agent.Source,
 	if err != nil {
 		return nil, err
 	}
+	retention, err := parseRetention(pick(c, flagLocalRetention, sc.LocalRetention, ""))
+	if err != nil {
+		return nil, err
+	}
 	return &agent.Source{
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: lookback, Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks || c.Bool(flagFollowSymlinks),
+		LocalRetention: retention,
+		RequireReplica: !c.Bool(flagNoRequireReplica) && (sc.RequireReplica == nil || *sc.RequireReplica),
 	}, nil
 }
 

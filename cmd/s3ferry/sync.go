@@ -109,7 +109,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	}
 	defer env.Close()
 	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
-	if cmd.wait.on {
+	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
 	sync := &agent.Sync{
