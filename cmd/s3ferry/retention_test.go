@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
+	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -113,4 +116,90 @@ func TestSyncLocalRetention(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(r.root, files["old"])); err != nil || string(b) != "old" {
 		t.Errorf("restored old.wav = %q, %v; want its content", b, err)
 	}
+}
+
+// TestRetentionSurvivesKill9 kills sync -9 while its retention deletes
+// files, again and again, and checks after each kill that nothing was
+// deleted that the rules keep and that every file missing from the disk is
+// in the index's gone set; a last sync finishes the job.
+func TestRetentionSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 40
+	var deletable []string
+	for i := range n {
+		rel := fmt.Sprintf("%s/f%02d.wav", day(-100-i%3), i)
+		e.write(t, rel, rel, 100*24*time.Hour)
+		deletable = append(deletable, rel)
+	}
+	young := day(-1) + "/young.wav"
+	e.write(t, young, "young", 24*time.Hour)
+	e.sync(t, 0, "--full", "--partition-layout", "2006-01-02")
+	modified := deletable[0]
+	deletable = deletable[1:]
+	e.write(t, modified, "modified after its upload", 100*24*time.Hour)
+
+	args := []string{"sync", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index, "--settle", "0s", "--partition-layout", "2006-01-02",
+		"--local-retention", "30d", "--replication-check-rate", "10"}
+	midway := false
+	for i := range 10 {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), e.srv.Env()...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(300+400*i) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+
+		gone := goneSet(t, e)
+		left := 0
+		for _, rel := range deletable {
+			switch on := e.exists(t, rel); {
+			case on:
+				left++
+			case gone[rel] != index.GoneRetention:
+				t.Fatalf("after kill %d: %s is off the disk and not in the gone set", i+1, rel)
+			}
+		}
+		for _, rel := range []string{young, modified} {
+			if !e.exists(t, rel) {
+				t.Fatalf("after kill %d: %s was deleted, which the retention must keep", i+1, rel)
+			}
+		}
+		if left > 0 && left < len(deletable) {
+			midway = true
+		}
+		if left == 0 {
+			break
+		}
+	}
+	if !midway {
+		t.Fatal("no kill landed in the middle of the deletions: the test proved nothing")
+	}
+	e.sync(t, 0, "--partition-layout", "2006-01-02", "--local-retention", "30d", "--replication-check-rate", "1000")
+	gone := goneSet(t, e)
+	for _, rel := range deletable {
+		if e.exists(t, rel) || gone[rel] != index.GoneRetention {
+			t.Errorf("%s after the last sync: on disk %v, gone %v; want deleted and marked", rel, e.exists(t, rel), gone[rel])
+		}
+	}
+	if len(gone) != len(deletable) || !e.exists(t, young) || !e.exists(t, modified) {
+		t.Errorf("gone set has %d entries, want %d; young and modified files must stay", len(gone), len(deletable))
+	}
+}
+
+// goneSet reads the gone set of the test's source from its index.
+func goneSet(tb testing.TB, e *testEnv) map[string]index.GoneReason {
+	tb.Helper()
+	idx, err := index.Open(e.index, index.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer idx.Close()
+	got := map[string]index.GoneReason{}
+	if err := idx.Gones(sourceID(tb, e), func(rel string, g index.Gone) error { got[rel] = g.Reason; return nil }); err != nil {
+		tb.Fatal(err)
+	}
+	return got
 }
