@@ -55,8 +55,10 @@ type Retention struct {
 	DryRunOut io.Writer
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Deleted, when set, is called after each deletion with its size.
+	// Deleted, when set, is called after each deletion with its size;
+	// Marked after each delete marker written.
 	Deleted func(bytes int64)
+	Marked  func()
 }
 
 // RetentionStats counts what a sweep did.
@@ -65,9 +67,12 @@ type RetentionStats struct {
 	Bytes       int64 `json:"bytes"`        // their bytes
 	Kept        int64 `json:"kept"`         // old enough, but a condition failed
 	DirsRemoved int64 `json:"dirs_removed"` // emptied partition directories
+	Vanished    int64 `json:"vanished"`     // local deletes seen, waiting for the grace period
+	Propagated  int64 `json:"propagated"`   // delete markers written (or, in a dry run, that would be)
 }
 
-// Sweep runs once over every source with a LocalRetention.
+// Sweep runs once over every source with a LocalRetention, then mirrors
+// the local deletes of those with PropagateDeletes (see propagate).
 func (rt *Retention) Sweep(ctx context.Context) (RetentionStats, error) {
 	var st RetentionStats
 	if rt.Logger == nil {
@@ -84,11 +89,15 @@ func (rt *Retention) Sweep(ctx context.Context) (RetentionStats, error) {
 	}
 	limit := rate.NewLimiter(rate.Limit(cmp.Or(rt.CheckRate, DefaultReplicationCheckRate)), 1)
 	for _, src := range rt.Sources {
-		if src.LocalRetention <= 0 {
-			continue
+		if src.LocalRetention > 0 {
+			if err := rt.source(ctx, src, limit, &st); err != nil {
+				return st, err
+			}
 		}
-		if err := rt.source(ctx, src, limit, &st); err != nil {
-			return st, err
+		if src.PropagateDeletes {
+			if err := rt.propagate(ctx, src, &st); err != nil {
+				return st, err
+			}
 		}
 	}
 	return st, nil
@@ -298,23 +307,24 @@ func partitionEnded(l Layout, rel string, cutoff time.Time, loc *time.Location) 
 
 // retentionMetrics count what the daemon's sweeps deleted.
 type retentionMetrics struct {
-	files, bytes prometheus.Counter
+	files, bytes, markers prometheus.Counter
 }
 
 // retain sweeps the sources with a LocalRetention at start and every
 // RetentionInterval until ctx ends. A failed sweep is logged and tried
 // again at the next.
 func (d *Daemon) retain(ctx context.Context) error {
-	if !slices.ContainsFunc(d.Sources, func(s *Source) bool { return s.LocalRetention > 0 }) {
+	if !slices.ContainsFunc(d.Sources, sweeps) {
 		return nil
 	}
 	m := retentionMetrics{
-		files: prometheus.NewCounter(prometheus.CounterOpts{Name: "s3ferry_local_deleted_files_total", Help: "Local files deleted by the local retention, each safely in the bucket (and on the replica when required)."}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "s3ferry_local_deleted_bytes_total", Help: "Bytes of the local files deleted by the local retention."}),
+		files:   prometheus.NewCounter(prometheus.CounterOpts{Name: "s3ferry_local_deleted_files_total", Help: "Local files deleted by the local retention, each safely in the bucket (and on the replica when required)."}),
+		bytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "s3ferry_local_deleted_bytes_total", Help: "Bytes of the local files deleted by the local retention."}),
+		markers: prometheus.NewCounter(prometheus.CounterOpts{Name: "s3ferry_delete_markers_total", Help: "Delete markers written to mirror local deletes (propagate-deletes)."}),
 	}
-	d.metrics.reg.MustRegister(m.files, m.bytes)
+	d.metrics.reg.MustRegister(m.files, m.bytes, m.markers)
 	rt := &Retention{Sources: d.Sources, Index: d.Index, Open: d.Buckets, CheckRate: d.Replication.CheckRate, Location: d.Location,
-		Logger: d.Options.Logger, Now: d.Options.Now, Deleted: func(n int64) { m.files.Inc(); m.bytes.Add(float64(n)) }}
+		Logger: d.Options.Logger, Now: d.Options.Now, Deleted: func(n int64) { m.files.Inc(); m.bytes.Add(float64(n)) }, Marked: m.markers.Inc}
 	interval := cmp.Or(d.RetentionInterval, DefaultRetentionInterval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -325,8 +335,8 @@ func (d *Daemon) retain(ctx context.Context) error {
 			return nil
 		case err != nil:
 			d.Options.Logger.Error("local retention sweep failed; trying again at the next", "err", err)
-		case st.Deleted > 0 || st.Kept > 0:
-			d.Options.Logger.Info("local retention sweep", "deleted", st.Deleted, "bytes", st.Bytes, "kept", st.Kept, "dirs_removed", st.DirsRemoved)
+		case st != (RetentionStats{}):
+			d.Options.Logger.Info("local sweep", "deleted", st.Deleted, "bytes", st.Bytes, "kept", st.Kept, "dirs_removed", st.DirsRemoved, "vanished", st.Vanished, "delete_markers", st.Propagated)
 		}
 		select {
 		case <-ctx.Done():
@@ -335,3 +345,6 @@ func (d *Daemon) retain(ctx context.Context) error {
 		}
 	}
 }
+
+// sweeps says whether a Retention has work on src.
+func sweeps(src *Source) bool { return src.LocalRetention > 0 || src.PropagateDeletes }

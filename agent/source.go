@@ -36,6 +36,11 @@ type Source struct {
 	// also asks that their replication COMPLETED (when Replicated).
 	LocalRetention time.Duration
 	RequireReplica bool
+	// PropagateDeletes turns a recorded file deleted locally (not by the
+	// retention) into a delete marker on its key, PropagateDeletesAfter
+	// (0: DefaultPropagateDeletesAfter) after the delete was seen.
+	PropagateDeletes      bool
+	PropagateDeletesAfter time.Duration
 }
 
 // ID names the source in the index. It changes when the root, bucket or

@@ -69,6 +69,18 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			return Stats{}, err
 		}
 	}
+	// The local sweep first: a file whose mirrored delete was undone is
+	// then uploaded by this walk.
+	var retained *RetentionStats
+	if cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, sweeps) {
+		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
+			DryRun: cfg.Options.DryRun, DryRunOut: cfg.Options.DryRunOut, Logger: cfg.Options.Logger, Now: cfg.Options.Now}
+		rs, err := rt.Sweep(ctx)
+		if err != nil {
+			return Stats{Retention: &rs}, err
+		}
+		retained = &rs
+	}
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
 	started := cfg.Options.Now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -106,13 +118,7 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	err := g.Wait()
 	stop()
 	stats := p.Stats()
-	if err == nil && ctx.Err() == nil && cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, func(s *Source) bool { return s.LocalRetention > 0 }) {
-		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
-			DryRun: cfg.Options.DryRun, DryRunOut: cfg.Options.DryRunOut, Logger: cfg.Options.Logger, Now: cfg.Options.Now}
-		rs, rerr := rt.Sweep(ctx)
-		stats.Retention = &rs
-		err = rerr
-	}
+	stats.Retention = retained
 	if ctx.Err() == nil {
 		return stats, err
 	}

@@ -74,6 +74,9 @@ type sourceConfig struct {
 	FollowSymlinks  bool          `yaml:"follow-symlinks"`
 	LocalRetention  string        `yaml:"local-retention"`
 	RequireReplica  *bool         `yaml:"require-replica"`
+
+	PropagateDeletes      bool           `yaml:"propagate-deletes"`
+	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
 }
 
 type adminConfig struct {

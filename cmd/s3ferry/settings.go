@@ -46,34 +46,36 @@ const DefaultSettle = 5 * time.Second
 
 // Flag names shared by every command that reads the configuration.
 const (
-	flagConfig           = "config"
-	flagIndexDir         = "index-dir"
-	flagEndpointURL      = "endpoint-url"
-	flagRegion           = "region"
-	flagPathStyle        = "path-style"
-	flagProfile          = "profile"
-	flagStorageClass     = "storage-class"
-	flagSSE              = "sse"
-	flagSSEKMSKeyID      = "sse-kms-key-id"
-	flagWorkers          = "workers"
-	flagPartSize         = "part-size"
-	flagPartConcurrency  = "part-concurrency"
-	flagBandwidthLimit   = "bwlimit"
-	flagChecksum         = "checksum"
-	flagMaxAttempts      = "max-attempts"
-	flagStallTimeout     = "stall-timeout"
-	flagConnectTimeout   = "connect-timeout"
-	flagLayout           = "partition-layout"
-	flagLookback         = "lookback"
-	flagInclude          = "include"
-	flagExclude          = "exclude"
-	flagNoDefaultExcl    = "no-default-excludes"
-	flagFollowSymlinks   = "follow-symlinks"
-	flagLocalRetention   = "local-retention"
-	flagNoRequireReplica = "no-require-replica"
-	flagSettle           = "settle"
-	flagLogFormat        = "log-format"
-	flagLogLevel         = "log-level"
+	flagConfig                = "config"
+	flagIndexDir              = "index-dir"
+	flagEndpointURL           = "endpoint-url"
+	flagRegion                = "region"
+	flagPathStyle             = "path-style"
+	flagProfile               = "profile"
+	flagStorageClass          = "storage-class"
+	flagSSE                   = "sse"
+	flagSSEKMSKeyID           = "sse-kms-key-id"
+	flagWorkers               = "workers"
+	flagPartSize              = "part-size"
+	flagPartConcurrency       = "part-concurrency"
+	flagBandwidthLimit        = "bwlimit"
+	flagChecksum              = "checksum"
+	flagMaxAttempts           = "max-attempts"
+	flagStallTimeout          = "stall-timeout"
+	flagConnectTimeout        = "connect-timeout"
+	flagLayout                = "partition-layout"
+	flagLookback              = "lookback"
+	flagInclude               = "include"
+	flagExclude               = "exclude"
+	flagNoDefaultExcl         = "no-default-excludes"
+	flagFollowSymlinks        = "follow-symlinks"
+	flagLocalRetention        = "local-retention"
+	flagNoRequireReplica      = "no-require-replica"
+	flagPropagateDeletes      = "propagate-deletes"
+	flagPropagateDeletesAfter = "propagate-deletes-after"
+	flagSettle                = "settle"
+	flagLogFormat             = "log-format"
+	flagLogLevel              = "log-level"
 )
 
 // configFlags are the flags of every command that takes sources: the same
@@ -116,6 +118,8 @@ func configFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
 		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
+		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
+		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: agent.DefaultPropagateDeletesAfter, Category: srcs},
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
 	}
 }
@@ -345,12 +349,19 @@ func buildSource(c *cli.Context, sc sourceConfig, destOnly bool) (*agent.Source,
 	if err != nil {
 		return nil, err
 	}
+	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, agent.DefaultPropagateDeletesAfter)
+	if propagateAfter < 0 {
+		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
+	}
 	return &agent.Source{
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: lookback, Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks || c.Bool(flagFollowSymlinks),
 		LocalRetention: retention,
 		RequireReplica: !c.Bool(flagNoRequireReplica) && (sc.RequireReplica == nil || *sc.RequireReplica),
+
+		PropagateDeletes:      sc.PropagateDeletes || c.Bool(flagPropagateDeletes),
+		PropagateDeletesAfter: propagateAfter,
 	}, nil
 }
 
