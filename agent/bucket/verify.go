@@ -29,6 +29,8 @@ const (
 	FindingLocalChanged    = "local-changed"    // modified since its upload
 	FindingLocalMissing    = "local-missing"    // deleted locally since its upload
 	FindingLocalUnreadable = "local-unreadable" // could not be read
+	FindingReplicaMissing  = "replica-missing"  // recorded, the replica lacks the version
+	FindingReplicaDiffers  = "replica-differs"  // the replica's version has another size or ETag
 )
 
 // Finding is one thing verify found. A problem means the backup is not
@@ -47,29 +49,32 @@ type Finding struct {
 
 // VerifyReport is what Verify found.
 type VerifyReport struct {
-	Listed          int64     `json:"listed"`                 // objects listed in the bucket
-	Records         int64     `json:"records"`                // index records compared
-	Heads           int64     `json:"heads"`                  // objects whose ETag differed, asked for their metadata
-	Missing         int64     `json:"missing"`                // problem
-	SizeMismatch    int64     `json:"size_mismatch"`          // problem
-	ContentMismatch int64     `json:"content_mismatch"`       // problem
-	Unknown         int64     `json:"unknown"`                // info
-	Hashed          int64     `json:"hashed,omitempty"`       // --deep: local files read
-	LocalCorrupt    int64     `json:"local_corrupt"`          // problem
-	LocalUnreadable int64     `json:"local_unreadable"`       // problem
-	LocalChanged    int64     `json:"local_changed"`          // info
-	LocalMissing    int64     `json:"local_missing"`          // info
-	Repaired        int64     `json:"repaired,omitempty"`     // --repair: problems fixed
-	ListSeconds     float64   `json:"list_seconds"`           // time spent listing the bucket
-	ObjectsPerSec   float64   `json:"objects_per_second"`     // listing rate
-	Seconds         float64   `json:"seconds"`                // wall time
-	Findings        []Finding `json:"findings"`               // every problem, and the first MaxInfo others
-	InfoOmitted     int64     `json:"info_omitted,omitempty"` // findings for information beyond MaxInfo
+	Listed          int64     `json:"listed"`                   // objects listed in the bucket
+	Records         int64     `json:"records"`                  // index records compared
+	Heads           int64     `json:"heads"`                    // objects whose ETag differed, asked for their metadata
+	Missing         int64     `json:"missing"`                  // problem
+	SizeMismatch    int64     `json:"size_mismatch"`            // problem
+	ContentMismatch int64     `json:"content_mismatch"`         // problem
+	Unknown         int64     `json:"unknown"`                  // info
+	Hashed          int64     `json:"hashed,omitempty"`         // --deep: local files read
+	LocalCorrupt    int64     `json:"local_corrupt"`            // problem
+	LocalUnreadable int64     `json:"local_unreadable"`         // problem
+	LocalChanged    int64     `json:"local_changed"`            // info
+	LocalMissing    int64     `json:"local_missing"`            // info
+	ReplicaListed   int64     `json:"replica_listed,omitempty"` // --replica: versions listed on the replica
+	ReplicaMissing  int64     `json:"replica_missing"`          // problem
+	ReplicaDiffers  int64     `json:"replica_differs"`          // problem
+	Repaired        int64     `json:"repaired,omitempty"`       // --repair: problems fixed
+	ListSeconds     float64   `json:"list_seconds"`             // time spent listing the bucket
+	ObjectsPerSec   float64   `json:"objects_per_second"`       // listing rate
+	Seconds         float64   `json:"seconds"`                  // wall time
+	Findings        []Finding `json:"findings"`                 // every problem, and the first MaxInfo others
+	InfoOmitted     int64     `json:"info_omitted,omitempty"`   // findings for information beyond MaxInfo
 }
 
 // Problems is the number of problems found (repaired or not).
 func (r VerifyReport) Problems() int64 {
-	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.LocalCorrupt + r.LocalUnreadable
+	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers
 }
 
 // Unrepaired is the number of problems still there after Run.
@@ -132,6 +137,11 @@ type Verify struct {
 	Options     agent.Options
 	ListWorkers int // listings at once; 0: uploader.DefaultListWorkers
 	MaxInfo     int // findings for information kept; 0: DefaultMaxInfo
+	// Replica, when set, is the bucket the sources' bucket replicates
+	// to, its copy of each source below ReplicaPrefix: its versions are
+	// listed beside the bucket (see replica).
+	Replica       uploader.Bucket
+	ReplicaPrefix string
 }
 
 // verifyRun is the state of one Verify.Run, shared by its goroutines.
@@ -168,7 +178,12 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 	start := r.opts.Now()
 	var err error
 	for _, src := range v.Sources {
-		if err = r.source(ctx, src); err != nil {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return r.source(gctx, src) })
+		if v.Replica != nil {
+			g.Go(func() error { return r.replica(gctx, src) })
+		}
+		if err = g.Wait(); err != nil {
 			break
 		}
 	}
@@ -365,6 +380,10 @@ func (r *verifyRun) add(src *agent.Source, rel string, f Finding, rec *index.Rec
 		rep.LocalChanged++
 	case FindingLocalMissing:
 		rep.LocalMissing++
+	case FindingReplicaMissing:
+		rep.ReplicaMissing++
+	case FindingReplicaDiffers:
+		rep.ReplicaDiffers++
 	}
 	if !f.Problem && int64(len(rep.Findings))-rep.Problems() >= int64(r.maxInfo) {
 		rep.InfoOmitted++
@@ -385,11 +404,22 @@ func (r *verifyRun) repair(ctx context.Context) error {
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
 		defer p.Close()
+		// A file both the bucket and the replica lack is sent once.
+		sent := map[string]bool{}
 		for _, it := range r.repairs {
 			var err error
-			if it.kind == FindingLocalCorrupt {
+			k := it.src.ID() + "\x00" + it.rel
+			if sent[k] && it.kind != FindingLocalCorrupt {
+				r.setRepair(it, true, "uploaded again, with the repair of the same file above")
+				continue
+			}
+			sent[k] = true
+			switch it.kind {
+			case FindingLocalCorrupt:
 				err = r.restoreLocal(gctx, it)
-			} else {
+			case FindingReplicaMissing, FindingReplicaDiffers:
+				err = r.resendReplica(gctx, p, it)
+			default:
 				err = r.reupload(gctx, p, it)
 			}
 			if err != nil {

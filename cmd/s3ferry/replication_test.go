@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -141,4 +146,58 @@ func TestSyncWaitReplication(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "not yet on the replica after 3s") {
 		t.Errorf("sync --wait-replication=3s with no replica: exit %d, stderr %q; want 1 and the count not replicated", res.code, res.stderr)
 	}
+}
+
+// TestVerifyReplica removes a version from the replica behind s3ferry's
+// back: verify --replica (with the replica's own endpoint and profile)
+// reports it, --repair sends the file again, and the replica then holds it.
+func TestVerifyReplica(t *testing.T) {
+	t.Parallel()
+	r := newReplicatedEnv(t)
+	r.write(t, "a.wav", "first", time.Hour)
+	r.write(t, "d/b.wav", "second", time.Hour)
+	r.sync(t, 0, "--wait-replication=2m", "--replication-check-interval", "200ms")
+
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(creds, []byte("[replica]\naws_access_key_id = "+r.replica.AccessKey+"\naws_secret_access_key = "+r.replica.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withProfile := func(cmd *exec.Cmd) {
+		cmd.Env = append(cmd.Env, "AWS_SHARED_CREDENTIALS_FILE="+creds, "AWS_CONFIG_FILE="+filepath.Join(dir, "none"))
+	}
+	verify := func(flags ...string) (result, bucket.VerifyReport) {
+		args := append([]string{"verify", "{root}", "{dest}", "--index-dir", "{index}", "--json",
+			"--replica", "s3://" + r.target + "/rec/", "--replica-endpoint-url", r.replica.Endpoint, "--replica-profile", "replica"}, flags...)
+		res := r.runWith(t, withProfile, args...)
+		var rep bucket.VerifyReport
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+			t.Fatalf("verify --json: %v\n%s\n%s", err, res.stdout, res.stderr)
+		}
+		return res, rep
+	}
+	if res, rep := verify(); res.code != 0 || rep.ReplicaListed != 2 {
+		t.Fatalf("verify --replica of a complete replica: exit %d, %d versions listed\n%s", res.code, rep.ReplicaListed, res.stderr)
+	}
+
+	rc := r.replica.Client(t)
+	out, err := rc.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(r.target), Key: aws.String("rec/d/b.wav")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(r.target), Key: aws.String("rec/d/b.wav"), VersionId: out.VersionId}); err != nil {
+		t.Fatal(err)
+	}
+	res, rep := verify()
+	if res.code != exitProblems || rep.ReplicaMissing != 1 || len(rep.Findings) != 1 || rep.Findings[0].Path != "d/b.wav" {
+		t.Fatalf("verify --replica after a version was removed from it: exit %d, %+v", res.code, rep)
+	}
+	if res, rep := verify("--repair"); res.code != 0 || rep.Repaired != 1 {
+		t.Fatalf("verify --replica --repair: exit %d, %d repaired\n%s", res.code, rep.Repaired, res.stderr)
+	}
+	eventually(t, time.Minute, "the repaired file to reach the replica", func() bool { return r.replicaHas(t, "d/b.wav", "second") })
+	eventually(t, time.Minute, "verify --replica to find nothing", func() bool {
+		res, rep := verify()
+		return res.code == 0 && rep.ReplicaMissing == 0
+	})
 }
