@@ -35,7 +35,7 @@ const DefaultPropagateDeletesAfter = 24 * time.Hour
 //	             is another
 func (rt *Retention) propagate(ctx context.Context, src *Source, st *RetentionStats) error {
 	id := src.ID()
-	now := rt.Now()
+	now := rt.Options.Now()
 	grace := src.PropagateDeletesAfter
 	if grace <= 0 {
 		grace = DefaultPropagateDeletesAfter
@@ -83,10 +83,10 @@ func (rt *Retention) propagate(ctx context.Context, src *Source, st *RetentionSt
 	if err != nil {
 		return fmt.Errorf("read the records of %s: %w", src, err)
 	}
-	if rt.DryRun {
+	if rt.Options.DryRun {
 		for _, f := range due {
 			key, _ := src.Key(f.rel)
-			fmt.Fprintf(rt.DryRunOut, "would put a delete marker on s3://%s/%s (deleted locally: %s)\n", src.Bucket, key, src.root().Join(f.rel))
+			fmt.Fprintf(rt.Options.DryRunOut, "would put a delete marker on s3://%s/%s (deleted locally: %s)\n", src.Bucket, key, src.root().Join(f.rel))
 			st.Propagated++
 		}
 		return nil
@@ -102,14 +102,14 @@ func (rt *Retention) propagate(ctx context.Context, src *Source, st *RetentionSt
 		if err := rt.Index.RemoveGone(id, f.rel); err != nil {
 			return err
 		}
-		rt.Logger.Info("a file deleted locally is back", "path", f.rel)
+		rt.Options.Logger.Info("a file deleted locally is back", "path", f.rel)
 	}
 	for _, f := range vanished {
 		if err := rt.Index.AddGone(id, f.rel, index.Gone{Reason: index.GoneVanished, VersionID: f.rec.VersionID, SinceNs: now.UnixNano()}); err != nil {
 			return err
 		}
 		st.Vanished++
-		rt.Logger.Info("file deleted locally: its key gets a delete marker after the grace period unless it comes back", "path", f.rel, "after", grace)
+		rt.Options.Logger.Info("file deleted locally: its key gets a delete marker after the grace period unless it comes back", "path", f.rel, "after", grace)
 	}
 	for _, f := range due {
 		if err := rt.mirrorDelete(ctx, src, f.rel, f.rec, st); err != nil {
@@ -129,7 +129,7 @@ func (rt *Retention) mirrorDelete(ctx context.Context, src *Source, rel string, 
 	}
 	b := rt.Open(src.Bucket)
 	cur, err := b.Head(ctx, key, "")
-	gone := index.Gone{Reason: index.GonePropagated, VersionID: rec.VersionID, SinceNs: rt.Now().UnixNano()}
+	gone := index.Gone{Reason: index.GonePropagated, VersionID: rec.VersionID, SinceNs: rt.Options.Now().UnixNano()}
 	switch {
 	case errors.Is(err, uploader.ErrNotFound):
 		// A delete marker is current already.
@@ -137,10 +137,10 @@ func (rt *Retention) mirrorDelete(ctx context.Context, src *Source, rel string, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		rt.Logger.Warn("cannot mirror a local delete: the key cannot be read; trying again at the next sweep", "key", key, "err", err)
+		rt.Options.Logger.Warn("cannot mirror a local delete: the key cannot be read; trying again at the next sweep", "key", key, "err", err)
 		return nil
 	case cur.VersionID != rec.VersionID:
-		rt.Logger.Warn("not mirroring a local delete: the key's current version is not the one s3ferry uploaded", "key", key, "current", cur.VersionID, "recorded", rec.VersionID)
+		rt.Options.Logger.Warn("not mirroring a local delete: the key's current version is not the one s3ferry uploaded", "key", key, "current", cur.VersionID, "recorded", rec.VersionID)
 		return nil
 	default:
 		marker, err := b.Delete(ctx, key, "")
@@ -148,11 +148,11 @@ func (rt *Retention) mirrorDelete(ctx context.Context, src *Source, rel string, 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			rt.Logger.Warn("cannot mirror a local delete; trying again at the next sweep", "key", key, "err", err)
+			rt.Options.Logger.Warn("cannot mirror a local delete; trying again at the next sweep", "key", key, "err", err)
 			return nil
 		}
 		gone.MarkerID = marker
-		rt.Logger.Info("mirrored a local delete: delete marker on the key, its versions stay", "key", key, "marker", marker, "version", rec.VersionID)
+		rt.Options.Logger.Info("mirrored a local delete: delete marker on the key, its versions stay", "key", key, "marker", marker, "version", rec.VersionID)
 		st.Propagated++
 		if rt.Marked != nil {
 			rt.Marked()

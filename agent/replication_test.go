@@ -45,6 +45,15 @@ func uploadTracked(tb testing.TB, idx index.Store, b *buckettest.Fake, src *Sour
 	return rec
 }
 
+// replicatedFixture is a replicated source backed up to a Fake, with an
+// index.
+func replicatedFixture(tb testing.TB) (*Source, index.Store, *buckettest.Fake) {
+	tb.Helper()
+	src := newTestSource(tb, tb.TempDir(), "")
+	src.Replicated = true
+	return src, index.NewMemory(), buckettest.NewFake(src.Bucket, "")
+}
+
 func replicaSet(tb testing.TB, idx index.Store, src *Source) map[string]index.Replica {
 	tb.Helper()
 	got := map[string]index.Replica{}
@@ -57,10 +66,7 @@ func replicaSet(tb testing.TB, idx index.Store, src *Source) map[string]index.Re
 // TestReplicationTrackerActsOnEachStatus runs one round of checks over
 // versions in each state S3 may report and checks what the tracker did.
 func TestReplicationTrackerActsOnEachStatus(t *testing.T) {
-	src := newTestSource(t, t.TempDir(), "")
-	src.Replicated = true
-	idx := index.NewMemory()
-	b := buckettest.NewFake(src.Bucket, "")
+	src, idx, b := replicatedFixture(t)
 	now := time.Now()
 	recs := map[string]index.Record{}
 	for i, rel := range []string{"done.wav", "pending.wav", "nostatus.wav", "failed.wav", "changed.wav", "deleted.wav"} {
@@ -140,10 +146,7 @@ func TestReplicationTrackerActsOnEachStatus(t *testing.T) {
 // versions due than a batch and checks that a round asks about the newest
 // only.
 func TestReplicationTrackerChecksNewestFirstInBatches(t *testing.T) {
-	src := newTestSource(t, t.TempDir(), "")
-	src.Replicated = true
-	idx := index.NewMemory()
-	b := buckettest.NewFake(src.Bucket, "")
+	src, idx, b := replicatedFixture(t)
 	now := time.Now()
 	for i := range 7 {
 		rel := filepath.Join("d", string(rune('a'+i))+".wav")

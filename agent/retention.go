@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
 	"path"
 	"slices"
 	"strings"
@@ -51,10 +49,9 @@ type Retention struct {
 	// DefaultReplicationCheckRate.
 	CheckRate float64
 	Location  *time.Location // of partition names; nil: time.Local
-	DryRun    bool           // print what would go, to DryRunOut; delete nothing
-	DryRunOut io.Writer
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Options: DryRun prints what would go to DryRunOut and deletes
+	// nothing; Logger, Now.
+	Options Options
 	// Deleted, when set, is called after each deletion with its size;
 	// Marked after each delete marker written.
 	Deleted func(bytes int64)
@@ -75,17 +72,9 @@ type RetentionStats struct {
 // the local deletes of those with PropagateDeletes (see propagate).
 func (rt *Retention) Sweep(ctx context.Context) (RetentionStats, error) {
 	var st RetentionStats
-	if rt.Logger == nil {
-		rt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if rt.Now == nil {
-		rt.Now = time.Now
-	}
+	rt.Options = rt.Options.withDefaults()
 	if rt.Location == nil {
 		rt.Location = time.Local
-	}
-	if rt.DryRunOut == nil {
-		rt.DryRunOut = io.Discard
 	}
 	limit := rate.NewLimiter(rate.Limit(cmp.Or(rt.CheckRate, DefaultReplicationCheckRate)), 1)
 	for _, src := range rt.Sources {
@@ -110,7 +99,7 @@ type retentionCandidate struct {
 
 func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limiter, st *RetentionStats) error {
 	id := src.ID()
-	cutoff := rt.Now().Add(-src.LocalRetention)
+	cutoff := rt.Options.Now().Add(-src.LocalRetention)
 	// Marks of files still there: a sweep killed between mark and unlink,
 	// or a file restored. Off they come; the file is judged again below.
 	var back []string
@@ -126,7 +115,7 @@ func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limite
 	if err != nil {
 		return fmt.Errorf("read the gone set of %s: %w", src, err)
 	}
-	if !rt.DryRun {
+	if !rt.Options.DryRun {
 		for _, rel := range back {
 			if err := rt.Index.RemoveGone(id, rel); err != nil {
 				return err
@@ -144,7 +133,7 @@ func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limite
 		}
 		if !info.Mode().IsRegular() || !statOf(info).matches(rec) {
 			st.Kept++
-			rt.Logger.Debug("retention keeps a file changed since its upload", "path", rel)
+			rt.Options.Logger.Debug("retention keeps a file changed since its upload", "path", rel)
 			return nil
 		}
 		cands = append(cands, retentionCandidate{rel, rec})
@@ -167,8 +156,8 @@ func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limite
 			continue
 		}
 		key, _ := src.Key(c.rel)
-		if rt.DryRun {
-			fmt.Fprintf(rt.DryRunOut, "would delete %s (s3://%s/%s version %s, %d bytes)\n", src.root().Join(c.rel), src.Bucket, key, c.rec.VersionID, c.rec.Size)
+		if rt.Options.DryRun {
+			fmt.Fprintf(rt.Options.DryRunOut, "would delete %s (s3://%s/%s version %s, %d bytes)\n", src.root().Join(c.rel), src.Bucket, key, c.rec.VersionID, c.rec.Size)
 			st.Deleted++
 			st.Bytes += c.rec.Size
 			continue
@@ -181,7 +170,7 @@ func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limite
 			st.Kept++
 			continue
 		}
-		rt.Logger.Info("deleted local file under the retention: the bucket keeps it", "path", c.rel, "key", key, "version", c.rec.VersionID, "bytes", c.rec.Size)
+		rt.Options.Logger.Info("deleted local file under the retention: the bucket keeps it", "path", c.rel, "key", key, "version", c.rec.VersionID, "bytes", c.rec.Size)
 		st.Deleted++
 		st.Bytes += c.rec.Size
 		if rt.Deleted != nil {
@@ -205,21 +194,21 @@ func (rt *Retention) safe(ctx context.Context, src *Source, rel string, rec inde
 	obj, err := rt.Open(src.Bucket).Head(ctx, key, rec.VersionID)
 	switch {
 	case errors.Is(err, uploader.ErrNotFound):
-		rt.Logger.Warn("retention keeps a file: its recorded version is not in the bucket (deleted behind s3ferry's back?); run s3ferry verify --repair", "path", rel, "key", key, "version", rec.VersionID)
+		rt.Options.Logger.Warn("retention keeps a file: its recorded version is not in the bucket (deleted behind s3ferry's back?); run s3ferry verify --repair", "path", rel, "key", key, "version", rec.VersionID)
 		return false, nil
 	case err != nil:
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		rt.Logger.Warn("retention keeps a file: cannot check its version in the bucket", "path", rel, "key", key, "err", err)
+		rt.Options.Logger.Warn("retention keeps a file: cannot check its version in the bucket", "path", rel, "key", key, "err", err)
 		return false, nil
 	}
 	if obj.Checksum(rec.Checksum) != rec.Checksum {
-		rt.Logger.Warn("retention keeps a file: its version in the bucket has another checksum", "path", rel, "key", key, "version", rec.VersionID)
+		rt.Options.Logger.Warn("retention keeps a file: its version in the bucket has another checksum", "path", rel, "key", key, "version", rec.VersionID)
 		return false, nil
 	}
 	if src.Replicated && src.RequireReplica && obj.Replication != uploader.ReplicationCompleted {
-		rt.Logger.Debug("retention keeps a file until its replication COMPLETED", "path", rel, "key", key, "status", obj.Replication)
+		rt.Options.Logger.Debug("retention keeps a file until its replication COMPLETED", "path", rel, "key", key, "status", obj.Replication)
 		return false, nil
 	}
 	return true, nil
@@ -229,7 +218,7 @@ func (rt *Retention) safe(ctx context.Context, src *Source, rel string, rec inde
 // the recorded file; a file that changed meanwhile stays, unmarked.
 func (rt *Retention) remove(src *Source, rel string, rec index.Record) (bool, error) {
 	id := src.ID()
-	if err := rt.Index.AddGone(id, rel, index.Gone{Reason: index.GoneRetention, VersionID: rec.VersionID, SinceNs: rt.Now().UnixNano()}); err != nil {
+	if err := rt.Index.AddGone(id, rel, index.Gone{Reason: index.GoneRetention, VersionID: rec.VersionID, SinceNs: rt.Options.Now().UnixNano()}); err != nil {
 		return false, err
 	}
 	dir, err := src.Writable().OpenDir(path.Dir(rel))
@@ -246,7 +235,7 @@ func (rt *Retention) remove(src *Source, rel string, rec index.Record) (bool, er
 		}
 	}
 	if err != nil {
-		rt.Logger.Warn("retention keeps a file it could not delete", "path", rel, "err", err)
+		rt.Options.Logger.Warn("retention keeps a file it could not delete", "path", rel, "err", err)
 		return false, rt.Index.RemoveGone(id, rel)
 	}
 	return true, nil
@@ -283,7 +272,7 @@ func (rt *Retention) removeDirs(src *Source, dirs map[string]bool, cutoff time.T
 		}
 		if err := parent.RemoveDir(path.Base(d)); err == nil {
 			n++
-			rt.Logger.Info("removed an emptied partition directory", "dir", d)
+			rt.Options.Logger.Info("removed an emptied partition directory", "dir", d)
 		}
 		parent.Close()
 	}
@@ -324,7 +313,7 @@ func (d *Daemon) retain(ctx context.Context) error {
 	}
 	d.metrics.reg.MustRegister(m.files, m.bytes, m.markers)
 	rt := &Retention{Sources: d.Sources, Index: d.Index, Open: d.Buckets, CheckRate: d.Replication.CheckRate, Location: d.Location,
-		Logger: d.Options.Logger, Now: d.Options.Now, Deleted: func(n int64) { m.files.Inc(); m.bytes.Add(float64(n)) }, Marked: m.markers.Inc}
+		Options: d.Options, Deleted: func(n int64) { m.files.Inc(); m.bytes.Add(float64(n)) }, Marked: m.markers.Inc}
 	interval := cmp.Or(d.RetentionInterval, DefaultRetentionInterval)
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -73,8 +73,7 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	// then uploaded by this walk.
 	var retained *RetentionStats
 	if cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, sweeps) {
-		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
-			DryRun: cfg.Options.DryRun, DryRunOut: cfg.Options.DryRunOut, Logger: cfg.Options.Logger, Now: cfg.Options.Now}
+		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location, Options: cfg.Options}
 		rs, err := rt.Sweep(ctx)
 		if err != nil {
 			return Stats{Retention: &rs}, err

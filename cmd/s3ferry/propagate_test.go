@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -113,14 +112,7 @@ func TestPropagateSurvivesKill9(t *testing.T) {
 	e.sync(t, 0, "--propagate-deletes") // seen vanished; markers need the short grace
 	midway := false
 	for i := range 10 {
-		cmd := exec.Command(binary, args...)
-		cmd.Env = append(os.Environ(), e.srv.Env()...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(100+100*i) * time.Millisecond)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		e.killAfter(t, time.Duration(100+100*i)*time.Millisecond, args...)
 		marked := 0
 		for rel := range deleted {
 			m, _ := e.markers(t, rel)

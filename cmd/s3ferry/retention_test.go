@@ -154,14 +154,7 @@ func TestRetentionSurvivesKill9(t *testing.T) {
 		"--local-retention", "30d", "--replication-check-rate", "10"}
 	midway := false
 	for i := range 10 {
-		cmd := exec.Command(binary, args...)
-		cmd.Env = append(os.Environ(), e.srv.Env()...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(300+400*i) * time.Millisecond)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		e.killAfter(t, time.Duration(300+400*i)*time.Millisecond, args...)
 
 		gone := goneSet(t, e)
 		left := 0
@@ -213,4 +206,18 @@ func goneSet(tb testing.TB, e *testEnv) map[string]index.GoneReason {
 		tb.Fatal(err)
 	}
 	return got
+}
+
+// killAfter runs s3ferry with args (no placeholders) and kills it with
+// SIGKILL after d, as a crash would; it has ended when killAfter returns.
+func (e *testEnv) killAfter(tb testing.TB, d time.Duration, args ...string) {
+	tb.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), e.srv.Env()...)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	time.Sleep(d)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }

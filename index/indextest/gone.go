@@ -7,31 +7,10 @@ import (
 	"github.com/s3ferry/s3ferry/index"
 )
 
-// gones reads source's gone set, checking that it comes in path order and
-// that CountGones agrees.
+// gones reads source's gone set (see readSet).
 func gones(tb testing.TB, s index.Store, source string) map[string]index.Gone {
 	tb.Helper()
-	got := map[string]index.Gone{}
-	last := ""
-	err := s.Gones(source, func(path string, g index.Gone) error {
-		if len(got) > 0 && path <= last {
-			tb.Errorf("Gones: %q after %q, want path order", path, last)
-		}
-		last = path
-		got[path] = g
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("Gones(%q): %v", source, err)
-	}
-	n, err := s.CountGones(source)
-	if err != nil {
-		tb.Fatalf("CountGones(%q): %v", source, err)
-	}
-	if n != int64(len(got)) {
-		tb.Fatalf("CountGones(%q) = %d, Gones has %d", source, n, len(got))
-	}
-	return got
+	return readSet(tb, "Gones", source, s.Gones, s.CountGones)
 }
 
 // testGoneSet checks the gone set: replace, remove, odd paths, persistence
@@ -84,16 +63,10 @@ func testGoneSet(t *testing.T, f Factory) {
 		t.Fatalf("Gones after remove (and reopen) = %v, want %v", got, want)
 	}
 
-	const nul = "a\x00b"
-	calls := map[string]func() error{
-		"AddGone":    func() error { return s.AddGone(nul, "p", index.Gone{}) },
-		"RemoveGone": func() error { return s.RemoveGone(nul, "p") },
-		"Gones":      func() error { return s.Gones(nul, func(string, index.Gone) error { return nil }) },
-		"CountGones": func() error { _, err := s.CountGones(nul); return err },
-	}
-	for name, call := range calls {
-		if err := call(); err == nil {
-			t.Errorf("%s with source %q: no error", name, nul)
-		}
-	}
+	refusesNUL(t, map[string]func(string) error{
+		"AddGone":    func(src string) error { return s.AddGone(src, "p", index.Gone{}) },
+		"RemoveGone": func(src string) error { return s.RemoveGone(src, "p") },
+		"Gones":      func(src string) error { return s.Gones(src, func(string, index.Gone) error { return nil }) },
+		"CountGones": func(src string) error { _, err := s.CountGones(src); return err },
+	})
 }

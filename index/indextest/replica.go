@@ -7,31 +7,10 @@ import (
 	"github.com/s3ferry/s3ferry/index"
 )
 
-// replicas reads source's replica set, checking that it comes in path
-// order and that CountReplicas agrees.
+// replicas reads source's replica set (see readSet).
 func replicas(tb testing.TB, s index.Store, source string) map[string]index.Replica {
 	tb.Helper()
-	got := map[string]index.Replica{}
-	last := ""
-	err := s.Replicas(source, func(path string, r index.Replica) error {
-		if len(got) > 0 && path <= last {
-			tb.Errorf("Replicas: %q after %q, want path order", path, last)
-		}
-		last = path
-		got[path] = r
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("Replicas(%q): %v", source, err)
-	}
-	n, err := s.CountReplicas(source)
-	if err != nil {
-		tb.Fatalf("CountReplicas(%q): %v", source, err)
-	}
-	if n != int64(len(got)) {
-		tb.Fatalf("CountReplicas(%q) = %d, Replicas has %d", source, n, len(got))
-	}
-	return got
+	return readSet(tb, "Replicas", source, s.Replicas, s.CountReplicas)
 }
 
 func addReplica(tb testing.TB, s index.Store, source, path string, r index.Replica) {
@@ -103,44 +82,18 @@ func testReplicaSet(t *testing.T, f Factory) {
 		t.Fatalf("Replicas after removing all = %v, want empty", got)
 	}
 
-	const nul = "a\x00b"
-	calls := map[string]func() error{
-		"AddReplica":    func() error { return s.AddReplica(nul, "p", index.Replica{}) },
-		"RemoveReplica": func() error { return s.RemoveReplica(nul, "p", "") },
-		"Replicas":      func() error { return s.Replicas(nul, func(string, index.Replica) error { return nil }) },
-		"CountReplicas": func() error { _, err := s.CountReplicas(nul); return err },
-	}
-	for name, call := range calls {
-		if err := call(); err == nil {
-			t.Errorf("%s with source %q: no error", name, nul)
-		}
-	}
+	refusesNUL(t, map[string]func(string) error{
+		"AddReplica":    func(src string) error { return s.AddReplica(src, "p", index.Replica{}) },
+		"RemoveReplica": func(src string) error { return s.RemoveReplica(src, "p", "") },
+		"Replicas":      func(src string) error { return s.Replicas(src, func(string, index.Replica) error { return nil }) },
+		"CountReplicas": func(src string) error { _, err := s.CountReplicas(src); return err },
+	})
 }
 
 // testReplicaReopen checks that the replica set survives Close and Open.
 func testReplicaReopen(t *testing.T, f Factory) {
-	if !f.Persistent {
-		t.Skip("the Store does not persist")
-	}
-	dir := t.TempDir()
-	s := f.Open(t, dir)
-	want := map[string]index.Replica{
+	checkReopen(t, f, map[string]index.Replica{
 		"2020-01-01/a.wav": {VersionID: "v1", UploadedNs: 3, CheckNs: 4, Checks: 5},
 		"2020-01-02/b.wav": {VersionID: "v2", Failed: true},
-	}
-	for p, r := range want {
-		addReplica(t, s, "src", p, r)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	s = f.Open(t, dir)
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	if got := replicas(t, s, "src"); !maps.Equal(got, want) {
-		t.Fatalf("Replicas after reopen = %v, want %v", got, want)
-	}
+	}, index.Store.AddReplica, replicas)
 }
