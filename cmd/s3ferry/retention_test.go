@@ -221,3 +221,26 @@ func (e *testEnv) killAfter(tb testing.TB, d time.Duration, args ...string) {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 }
+
+// TestRunLocalRetention: the daemon uploads an old file, then its sweep
+// deletes it, counts it, and leaves a young one.
+func TestRunLocalRetention(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	old, young := day(-100)+"/old.wav", day(0)+"/young.wav"
+	e.write(t, old, "old", 100*24*time.Hour)
+	e.write(t, young, "young", time.Hour)
+	d := e.startDaemon(t, "--partition-layout", "2006-01-02", "--full-rescan-interval", "0", "--local-retention", "30d", "--retention-interval", "200ms")
+	eventually(t, time.Minute, "the old file to be uploaded and deleted locally", func() bool {
+		return !e.exists(t, old) && d.metric(t, "s3ferry_local_deleted_files_total") == 1
+	})
+	if got := e.object(t, old); got != "old" {
+		t.Errorf("the bucket's copy of the deleted file = %q", got)
+	}
+	if !e.exists(t, young) || d.metric(t, "s3ferry_local_deleted_bytes_total") != 3 {
+		t.Errorf("young file on disk %v, %v bytes deleted; want it kept and 3 bytes", e.exists(t, young), d.metric(t, "s3ferry_local_deleted_bytes_total"))
+	}
+	if code := d.stop(t, 30*time.Second); code != 0 {
+		t.Errorf("exit %d\n%s", code, d.out)
+	}
+}
