@@ -15,9 +15,13 @@ import (
 //
 //	value         version  fields
 //	Record        1        Size MtimeNs Inode Hash(8) ETag VersionID Checksum UploadedNs
-//	Pending       1        Seq QueuedNs
+//	Pending       1        Seq QueuedNs [Upload]
+//	Upload        -        ID Key PartSize Size MtimeNs Inode Hash(8) nparts {Number Size Checksum ETag}
 //	SourceState   1        FullWalkNs
 //	counts        1        records pending
+//
+// A Pending entry without an Upload ends after QueuedNs, as entries did
+// before uploads were resumable, so those still decode.
 const formatVersion = 1
 
 // checkSource rejects a source the key layout cannot represent: a NUL byte
@@ -62,6 +66,22 @@ func appendPending(b []byte, p Pending) []byte {
 	b = append(b, formatVersion)
 	b = binary.AppendUvarint(b, p.Seq)
 	b = binary.AppendVarint(b, p.QueuedNs)
+	if u := p.Upload; u != nil {
+		b = appendString(b, u.ID)
+		b = appendString(b, u.Key)
+		b = binary.AppendVarint(b, u.PartSize)
+		b = binary.AppendVarint(b, u.Size)
+		b = binary.AppendVarint(b, u.MtimeNs)
+		b = binary.AppendUvarint(b, u.Inode)
+		b = binary.LittleEndian.AppendUint64(b, u.Hash)
+		b = binary.AppendUvarint(b, uint64(len(u.Parts)))
+		for _, part := range u.Parts {
+			b = binary.AppendUvarint(b, uint64(part.Number))
+			b = binary.AppendVarint(b, part.Size)
+			b = appendString(b, part.Checksum)
+			b = appendString(b, part.ETag)
+		}
+	}
 	return b
 }
 
@@ -69,6 +89,29 @@ func decodePending(b []byte) (Pending, error) {
 	d := decoder{b: b}
 	d.version()
 	p := Pending{Seq: d.uvarint(), QueuedNs: d.varint()}
+	if d.err == nil && len(d.b) > 0 {
+		u := &Upload{ID: d.string(), Key: d.string()}
+		u.PartSize = d.varint()
+		u.Size = d.varint()
+		u.MtimeNs = d.varint()
+		u.Inode = d.uvarint()
+		u.Hash = d.fixed64()
+		n := d.uvarint()
+		if n > uint64(len(d.b)) { // every part takes at least one byte
+			d.err = errTruncated
+		}
+		for range n {
+			if d.err != nil {
+				break
+			}
+			part := UploadedPart{Number: int32(d.uvarint())}
+			part.Size = d.varint()
+			part.Checksum = d.string()
+			part.ETag = d.string()
+			u.Parts = append(u.Parts, part)
+		}
+		p.Upload = u
+	}
 	return p, d.finish("pending entry")
 }
 

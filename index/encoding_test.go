@@ -2,6 +2,7 @@ package index
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,28 @@ func TestDecodeRecordErrors(t *testing.T) {
 	future := append([]byte{formatVersion + 1}, valid[1:]...)
 	if _, err := decodeRecord(future); err == nil || !strings.Contains(err.Error(), "version 2") {
 		t.Errorf("decode of version 2: error %v, want one naming the version", err)
+	}
+}
+
+func TestDecodePendingUpload(t *testing.T) {
+	// An entry written before uploads were resumable: Seq and QueuedNs.
+	old := []byte{formatVersion, 7, 4}
+	if p, err := decodePending(old); err != nil || p != (Pending{Seq: 7, QueuedNs: 2}) {
+		t.Fatalf("decode of an entry without upload = %+v, %v; want Seq 7, QueuedNs 2", p, err)
+	}
+	want := Pending{Seq: 9, QueuedNs: 5, Upload: &Upload{
+		ID: "id", Key: "k", PartSize: 8, Size: 20, MtimeNs: -1, Inode: 3, Hash: math.MaxUint64,
+		Parts: []UploadedPart{{Number: 1, Size: 8, Checksum: "c", ETag: "e"}, {Number: 2, Size: 8}},
+	}}
+	valid := appendPending(nil, want)
+	got, err := decodePending(valid)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip of %+v = %+v, %v", want, got, err)
+	}
+	for n := len(old) + 1; n < len(valid); n++ {
+		if _, err := decodePending(valid[:n]); err == nil {
+			t.Errorf("decode of the first %d of %d bytes: no error", n, len(valid))
+		}
 	}
 }
 
