@@ -121,6 +121,9 @@ type Candidate struct {
 	// recorded the file since.
 	rec     index.Record
 	indexed bool
+	// upload is the multipart upload the file's pending entry carries, to
+	// resume (see index.Store.SetUpload).
+	upload *index.Upload
 	// tally is the walk's own count (a daemon rescan), which the pipeline
 	// keeps beside its totals; nil: not found by such a walk.
 	tally *walkTally
@@ -249,6 +252,7 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 	if known && st.matches(rec) {
 		p.stats.add(Unchanged, 0)
 		if c.Seq != 0 {
+			p.abort(ctx, src, c.upload)
 			if err := p.idx.Unqueue(id, rel, c.Seq); err != nil {
 				return Failed, fmt.Errorf("unqueue %s: %w", rel, err)
 			}
@@ -281,7 +285,7 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 			p.land(flight)
 			return Failed, fmt.Errorf("queue %s: %w", rel, err)
 		}
-		c.Seq = pend.Seq
+		c.Seq, c.upload = pend.Seq, pend.Upload
 	}
 	if c.Detected.IsZero() {
 		c.Detected = now
@@ -326,12 +330,13 @@ func (p *Pipeline) InFlight() (files int, bytes int64, oldest time.Time) {
 // longer wanted are dropped. It costs O(pending).
 func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.Context, Candidate) error) error {
 	type entry struct {
-		rel string
-		seq uint64
+		rel    string
+		seq    uint64
+		upload *index.Upload
 	}
 	var pending []entry
 	err := p.idx.Pending(src.ID(), func(rel string, pe index.Pending) error {
-		pending = append(pending, entry{rel, pe.Seq})
+		pending = append(pending, entry{rel, pe.Seq, pe.Upload})
 		return nil
 	})
 	if err != nil {
@@ -343,11 +348,12 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.
 	for _, e := range pending {
 		info, err := src.stat(e.rel)
 		if err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel) {
-			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq}); err != nil {
+			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq, upload: e.upload}); err != nil {
 				return err
 			}
 			continue
 		}
+		p.abort(ctx, src, e.upload) // its file is gone: it cannot resume
 		if err := p.idx.Unqueue(src.ID(), e.rel, e.seq); err != nil {
 			return fmt.Errorf("unqueue %s: %w", e.rel, err)
 		}
@@ -420,6 +426,13 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	uj := uploader.Job{Bucket: src.Bucket, Key: j.key, Path: filepath.Join(src.Root, filepath.FromSlash(rel))}
 	if j.prev != nil {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
+	}
+	uj.Resume = multipartOf(j.upload)
+	uj.Progress = func(m uploader.Multipart) {
+		// Losing this costs re-sending the parts it lists, not the file.
+		if err := p.idx.SetUpload(id, rel, j.Seq, uploadOf(m)); err != nil {
+			p.opts.Logger.Warn("cannot record upload progress", "path", rel, "err", err)
+		}
 	}
 	res, err := p.up.Upload(ctx, uj)
 	ev := Event{Source: src, Path: rel, Key: j.key, Outcome: Failed}

@@ -61,6 +61,12 @@ type Bucket interface {
 	// upload that is gone already is not an error.
 	AbortMultipart(ctx context.Context, key, uploadID string) error
 
+	// ListMultipartUploads calls emit for every multipart upload in
+	// progress (created, neither completed nor aborted) whose key starts
+	// with prefix, in no particular order (MinIO's is not S3's). An error
+	// from emit stops the listing and is returned.
+	ListMultipartUploads(ctx context.Context, prefix string, emit func(MultipartUpload) error) error
+
 	// Head describes a version of key without its content (versionID
 	// empty: the current version). ErrNotFound: no such key or version,
 	// or the current version is a delete marker.
@@ -141,6 +147,13 @@ type Part struct {
 	ETag     string // quotes stripped
 	Size     int64
 	Checksum string // base64 value of the upload's algorithm; "" none
+}
+
+// MultipartUpload is a multipart upload in progress.
+type MultipartUpload struct {
+	Key       string
+	ID        string
+	Initiated time.Time
 }
 
 // Object describes one object version.

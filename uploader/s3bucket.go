@@ -156,6 +156,29 @@ func (b *s3Bucket) AbortMultipart(ctx context.Context, key, uploadID string) err
 	return nil
 }
 
+func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit func(MultipartUpload) error) error {
+	// The whole bucket's uploads, filtered here: MinIO takes the prefix
+	// as an exact key. Uploads in progress are few (a crash's worth), so
+	// this costs one or two requests.
+	pages := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.name)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
+		}
+		for _, u := range page.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
+				continue
+			}
+			err := emit(MultipartUpload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (b *s3Bucket) Head(ctx context.Context, key, versionID string) (Object, error) {
 	in := &s3.HeadObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}
 	if versionID != "" {

@@ -1,0 +1,168 @@
+package uploader
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"slices"
+	"sync"
+	"time"
+)
+
+// abortTimeout bounds the abort of a multipart upload that will not be
+// resumed. It runs on a fresh context: the upload's own is often the one
+// that was cancelled.
+const abortTimeout = 10 * time.Second
+
+// abort discards an upload that will not be resumed, within abortTimeout
+// even when ctx is done, and says in err's text what stays behind if it
+// cannot.
+func abort(ctx context.Context, b Bucket, key, id string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	if err := b.AbortMultipart(actx, key, id); err != nil {
+		return fmt.Errorf("the upload %s of %s stays until a lifecycle rule aborts it: %w", id, key, err)
+	}
+	return nil
+}
+
+// Abort discards the multipart upload id of bucket/key (a resumable one
+// whose file is gone), within a short timeout of its own.
+func (u *Uploader) Abort(ctx context.Context, bucket, key, id string) error {
+	if u.cfgErr != nil {
+		return u.cfgErr
+	}
+	return abort(ctx, u.bucket(bucket), key, id)
+}
+
+// resumes says whether m can continue the upload of res (the file as it
+// is now, before hashing) under key with partSize parts.
+func (m *Multipart) resumes(res *Result, key string, partSize int64) bool {
+	return m.Key == key && m.PartSize == partSize && m.Size == res.Size && m.MtimeNs == res.MtimeNs && m.Inode == res.Inode
+}
+
+// partSums is the io.Writer that the hash pass of a resumed upload also
+// writes to: it cuts the stream at part boundaries and keeps each part's
+// checksum, so the parts S3 already holds are verified against the local
+// bytes in the same one read.
+type partSums struct {
+	sum      checksum
+	partSize int64
+	h        hash.Hash
+	n        int64    // bytes of the current part so far
+	sums     []string // base64, by part number - 1
+}
+
+func newPartSums(sum checksum, partSize int64) *partSums {
+	return &partSums{sum: sum, partSize: partSize, h: sum.newHash()}
+}
+
+func (s *partSums) Write(b []byte) (int, error) {
+	total := len(b)
+	for len(b) > 0 {
+		k := min(int64(len(b)), s.partSize-s.n)
+		s.h.Write(b[:k])
+		s.n += k
+		b = b[k:]
+		if s.n == s.partSize {
+			s.cut()
+		}
+	}
+	return total, nil
+}
+
+func (s *partSums) cut() {
+	s.sums = append(s.sums, base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
+	s.h.Reset()
+	s.n = 0
+}
+
+// done ends the last, shorter part.
+func (s *partSums) done() []string {
+	if s.n > 0 {
+		s.cut()
+	}
+	return s.sums
+}
+
+// keptParts returns the parts of held (what ListParts says S3 has) that
+// need not be sent again: the right size and a checksum equal to the
+// local bytes' (sums). A part S3 lists without a checksum is kept only if
+// the part recorded for it has the same ETag and a matching checksum.
+//
+// Kept parts are verified, not trusted: the hash pass reads the whole file
+// anyway (its xxhash is the object's metadata and tells a file rewritten
+// in place from the one the upload started with), and checksumming the
+// same bytes on the way costs no extra read. A kept part is therefore
+// exactly the local bytes.
+func keptParts(held []Part, recorded []Part, sums []string, size, partSize int64) []Part {
+	var kept []Part
+	for _, p := range held {
+		i := int64(p.Number) - 1
+		if i < 0 || i >= int64(len(sums)) || p.Size != min(partSize, size-i*partSize) {
+			continue
+		}
+		sum := p.Checksum
+		if sum == "" {
+			if j := slices.IndexFunc(recorded, func(r Part) bool { return r.Number == p.Number }); j >= 0 && recorded[j].ETag == p.ETag {
+				sum = recorded[j].Checksum
+			}
+		}
+		if sum != "" && sum == sums[i] {
+			kept = append(kept, p)
+		}
+	}
+	return kept
+}
+
+// stored looks for the object an upload of res meant to write, when S3
+// answers as if the upload were gone (NoSuchUpload): the answer to its
+// completion was lost and a retry found it done. The current version of
+// key is the one if it has res's size and content hash (MetaHash).
+func stored(ctx context.Context, b Bucket, key string, res *Result, algo string) (Written, bool, error) {
+	o, err := b.Head(ctx, key, "")
+	if errors.Is(err, ErrNotFound) {
+		return Written{}, false, nil
+	}
+	if err != nil {
+		return Written{}, false, err
+	}
+	hash, ok := ParseMetaHash(o.Metadata)
+	if !ok || hash != res.Hash || o.Size != res.Size || o.Metadata[MetaMtime] != formatNs(res.MtimeNs) {
+		return Written{}, false, nil
+	}
+	w := Written{ETag: o.ETag, VersionID: o.VersionID}
+	if v := o.Checksums[algo]; v != "" {
+		w.Checksum = algo + ":" + v
+	}
+	return w, true, nil
+}
+
+// progress serializes the Progress calls of one upload and keeps its
+// state.
+type progress struct {
+	mu    sync.Mutex
+	state Multipart
+	fn    func(Multipart) // nil: nobody records it
+}
+
+// add records an acknowledged part and reports the new state.
+func (p *progress) add(part Part) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.Parts = append(p.state.Parts, part)
+	slices.SortFunc(p.state.Parts, func(a, b Part) int { return int(a.Number) - int(b.Number) })
+	p.report()
+}
+
+// report calls fn with a copy of the state; p.mu is held or p is not
+// shared yet.
+func (p *progress) report() {
+	if p.fn != nil {
+		s := p.state
+		s.Parts = slices.Clone(s.Parts)
+		p.fn(s)
+	}
+}
