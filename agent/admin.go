@@ -25,6 +25,9 @@ type Status struct {
 	WatchLimitReached bool                    `json:"watch_limit_reached"`
 	Overflows         int64                   `json:"watch_overflows"`
 	InFlight          int                     `json:"in_flight"`
+	Stuck             int                     `json:"stuck"` // in flight for longer than Daemon.StuckAfter
+	OldestInFlight    time.Time               `json:"oldest_in_flight,omitzero"`
+	EndpointDownSince time.Time               `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
 	PendingBytes      int64                   `json:"pending_bytes"`
 	LastError         string                  `json:"last_error,omitempty"`
 	Totals            Stats                   `json:"totals"`
@@ -79,6 +82,8 @@ func (d *Daemon) Status() (Status, error) {
 	st.Daemon, st.Version, st.PID = true, d.Version, os.Getpid()
 	st.Healthy, st.Health = d.health(now)
 	st.InFlight, st.PendingBytes, _ = d.pipe.InFlight()
+	f := d.flight(now)
+	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
 	st.Totals = d.pipe.Stats()
 	d.state.snapshot(&st, now)
 	return st, nil

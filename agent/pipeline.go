@@ -157,6 +157,10 @@ type Pipeline struct {
 
 	mu       sync.Mutex
 	inflight map[string]time.Time // sourceID + "\x00" + path of every queued job → when queued
+
+	// gate, when set, is waited on by a worker before each upload: the
+	// daemon's endpointProbe holds uploads while the endpoint is down.
+	gate func(context.Context) error
 }
 
 // NewPipeline builds a pipeline; Run starts its workers.
@@ -311,6 +315,19 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 	}
 }
 
+// Stuck is the number of files queued or being uploaded since before t.
+func (p *Pipeline) Stuck(t time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, q := range p.inflight {
+		if q.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // InFlight is the number of files queued or being uploaded, their bytes, and
 // when the oldest of them was queued (zero when none is).
 func (p *Pipeline) InFlight() (files int, bytes int64, oldest time.Time) {
@@ -400,6 +417,10 @@ func (p *Pipeline) work(ctx context.Context) error {
 		case j, ok := <-p.jobs:
 			if !ok {
 				return nil
+			}
+			if p.gate != nil && p.gate(ctx) != nil {
+				p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
+				return nil // stays pending: the next run resumes it
 			}
 			ev, err := p.upload(ctx, j)
 			p.finish(j, ev)

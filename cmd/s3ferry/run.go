@@ -93,6 +93,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
 	}
+	if len(cmd.sources) > 0 {
+		d.Probe = env.open(cmd.sources[0].Bucket).Check
+	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
 	}

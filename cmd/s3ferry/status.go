@@ -101,6 +101,12 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, "; %d uploads in flight (%s); %d uploaded (%s) since start; %d failed; %d watch overflows\n",
 			st.InFlight, humanize.IBytes(uint64(st.PendingBytes)), st.Totals.Uploaded, humanize.IBytes(uint64(st.Totals.Bytes)), st.Totals.Failed, st.Overflows)
+		if st.Stuck > 0 || !st.OldestInFlight.IsZero() {
+			fmt.Fprintf(w, "oldest upload in flight queued %s; %d stuck\n", ago(st.OldestInFlight), st.Stuck)
+		}
+		if !st.EndpointDownSince.IsZero() {
+			fmt.Fprintf(w, "the endpoint has been failing since %s: uploads wait while it is probed\n", ago(st.EndpointDownSince))
+		}
 		for kind, r := range st.Rescans {
 			fmt.Fprintf(w, "last %s rescan %s: %d files in %.1f s\n", kind, ago(r.At), r.Scanned, r.Seconds)
 		}
