@@ -129,6 +129,10 @@ type PutOptions struct {
 	// over the body, computed by the caller; "" lets the client compute
 	// it (by reading the body once more). The store verifies it.
 	Checksum string
+	// Once makes a Put one attempt, without the SDK's retries: the caller
+	// retries, and asks between attempts whether the last one stored the
+	// object although its answer was lost (Uploader.put).
+	Once bool
 }
 
 // Written is what a Put or CompleteMultipart stored.

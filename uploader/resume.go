@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
 // abortTimeout bounds the abort of a multipart upload that will not be
@@ -165,4 +168,54 @@ func (p *progress) report() {
 		s.Parts = slices.Clone(s.Parts)
 		p.fn(s)
 	}
+}
+
+// put stores body as key with Bucket.Put, retried here rather than by the
+// SDK: a Put whose answer was lost stored its object, and the SDK's retry
+// would store it again, a second version of the same bytes. Before each
+// retry put asks (stored) whether the last attempt's object is the current
+// version, and takes it if so. The retries and their back-off are the
+// SDK's: its retryer decides what is retryable, backoff how long to wait.
+func (u *Uploader) put(ctx context.Context, b Bucket, key string, body io.ReadSeeker, size int64, opts PutOptions, res *Result) (Written, error) {
+	opts.Once = true
+	retryer := u.client.Options().Retryer
+	for attempt := 1; ; attempt++ {
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return Written{}, err
+		}
+		w, err := b.Put(ctx, key, body, size, opts)
+		if err == nil || ctx.Err() != nil || !retryer.IsErrorRetryable(err) {
+			return w, err
+		}
+		if attempt >= u.cfg.MaxAttempts {
+			return Written{}, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+		}
+		wait, berr := backoff(attempt, err)
+		if berr != nil {
+			return Written{}, berr
+		}
+		select {
+		case <-ctx.Done():
+			return Written{}, err
+		case <-time.After(wait):
+		}
+		if w, ok, herr := stored(ctx, b, key, res, string(u.sum.algorithm)); herr == nil && ok {
+			return w, nil
+		}
+	}
+}
+
+// sweep aborts the other multipart uploads of key once the upload done
+// completed it: a CreateMultipart whose answer was lost and that the SDK
+// retried started one nobody knows the ID of, and an older upload of the
+// same file cannot be resumed any more. The destination is s3ferry's, so
+// an upload of exactly this key is one of its own. Best effort: what it
+// misses, the lifecycle rule removes.
+func sweep(ctx context.Context, b Bucket, key, done string) {
+	_ = b.ListMultipartUploads(ctx, key, func(m MultipartUpload) error {
+		if m.Key == key && m.ID != done {
+			_ = abort(ctx, b, key, m.ID)
+		}
+		return nil
+	})
 }

@@ -51,7 +51,11 @@ func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size
 			SHA1: &in.ChecksumSHA1, SHA256: &in.ChecksumSHA256,
 		}.set(b.algo, opts.Checksum)
 	}
-	out, err := b.client.PutObject(ctx, in)
+	var once []func(*s3.Options)
+	if opts.Once {
+		once = append(once, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	}
+	out, err := b.client.PutObject(ctx, in, once...)
 	if err != nil {
 		return Written{}, fmt.Errorf("put %s: %w", key, err)
 	}

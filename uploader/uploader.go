@@ -152,7 +152,7 @@ func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Resul
 	body := newBodyReader(b)
 	defer body.revoke() // before the deferred put above
 
-	w, err := u.bucket(job.Bucket).Put(ctx, job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum})
+	w, err := u.put(ctx, u.bucket(job.Bucket), job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum}, res)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 	n := ceilDiv(size, partSize)
 	opts := PutOptions{Metadata: metadata(res)}
 	if n <= 1 {
-		w, err = b.Put(ctx, key, io.NewSectionReader(up.f, 0, size), size, opts)
+		w, err = u.put(ctx, b, key, io.NewSectionReader(up.f, 0, size), size, opts, res)
 		return w, false, err
 	}
 	prog := &progress{fn: up.job.Progress}
@@ -319,6 +319,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		}
 		return Written{}, false, err
 	}
+	sweep(ctx, b, key, id)
 	return w, true, nil
 }
 
