@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"slices"
 	"sync"
@@ -46,48 +45,37 @@ func (m *Multipart) resumes(res *Result, key string, partSize int64) bool {
 	return m.Key == key && m.PartSize == partSize && m.Size == res.Size && m.MtimeNs == res.MtimeNs && m.Inode == res.Inode
 }
 
-// partSums is the io.Writer that the hash pass of a resumed upload also
-// writes to: it cuts the stream at part boundaries and keeps each part's
-// checksum, so the parts S3 already holds are verified against the local
-// bytes in the same one read.
-type partSums struct {
-	sum      checksum
-	partSize int64
-	h        hash.Hash
-	n        int64    // bytes of the current part so far
-	sums     []string // base64, by part number - 1
+// partSums cuts the bytes written to it at part boundaries and returns
+// each part's checksum: the hash pass of a resumed upload writes to it, so
+// the parts S3 already holds are verified against the local bytes in the
+// same one read. It is the ETag matcher's partHasher with the upload's
+// checksum for MD5.
+type partSums struct{ h *partHasher }
+
+func newPartSums(sum checksum, partSize int64) partSums {
+	return partSums{&partHasher{partSize: partSize, cur: sum.newHash()}}
 }
 
-func newPartSums(sum checksum, partSize int64) *partSums {
-	return &partSums{sum: sum, partSize: partSize, h: sum.newHash()}
+func (s partSums) Write(b []byte) (int, error) {
+	s.h.write(b)
+	return len(b), nil
 }
 
-func (s *partSums) Write(b []byte) (int, error) {
-	total := len(b)
-	for len(b) > 0 {
-		k := min(int64(len(b)), s.partSize-s.n)
-		s.h.Write(b[:k])
-		s.n += k
-		b = b[k:]
-		if s.n == s.partSize {
-			s.cut()
-		}
+// done ends the last, shorter part and returns the checksums, base64, by
+// part number - 1.
+func (s partSums) done() []string {
+	h := s.h
+	raw := h.sums
+	if h.inPart > 0 {
+		raw = h.cur.Sum(raw)
 	}
-	return total, nil
-}
-
-func (s *partSums) cut() {
-	s.sums = append(s.sums, base64.StdEncoding.EncodeToString(s.h.Sum(nil)))
-	s.h.Reset()
-	s.n = 0
-}
-
-// done ends the last, shorter part.
-func (s *partSums) done() []string {
-	if s.n > 0 {
-		s.cut()
+	n := h.cur.Size()
+	out := make([]string, 0, len(raw)/n)
+	for len(raw) >= n {
+		out = append(out, base64.StdEncoding.EncodeToString(raw[:n]))
+		raw = raw[n:]
 	}
-	return s.sums
+	return out
 }
 
 // keptParts returns the parts of held (what ListParts says S3 has) that

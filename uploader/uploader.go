@@ -171,7 +171,7 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 		u.drop(ctx, b, resume)
 		resume = nil
 	}
-	var sums *partSums
+	var sums partSums
 	var extra io.Writer
 	if resume != nil {
 		sums = newPartSums(u.sum, resume.PartSize)
@@ -196,7 +196,7 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 		return nil
 	}
 	up := &upload{b: b, job: job, f: f, res: res, resume: resume}
-	if sums != nil {
+	if resume != nil {
 		up.sums = sums.done()
 	}
 	w, multipart, err := u.sendParts(ctx, up)
