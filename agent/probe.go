@@ -32,8 +32,9 @@ func outage(reason string) bool {
 //
 //	event                          state   workers          prober
 //	upload fails, outage reason    down    wait (wait)      checks now, then every interval
+//	first check succeeds           up      go               idle (not an outage: back-offs stay)
 //	check fails                    down    wait             checks again after interval
-//	check succeeds                 up      all go at once   idle until the next outage; onUp
+//	a later check succeeds         up      all go at once   idle until the next outage; onUp
 //
 // Any goroutine may call failed and wait; run is one goroutine.
 type endpointProbe struct {
@@ -108,35 +109,43 @@ func (p *endpointProbe) run(ctx context.Context) {
 			return
 		case <-p.outage:
 		}
-		p.logger.Warn("uploads are failing for the endpoint, not the files: uploads wait while it is probed", "every", p.interval)
-		if !p.probe(ctx) {
+		failed, ok := p.probe(ctx)
+		if !ok {
 			return
 		}
 		p.mu.Lock()
 		close(p.up)
 		since := p.since
 		p.mu.Unlock()
+		if failed == 0 {
+			// It answered at once: the failures were not an outage, and
+			// the files' own back-offs stay.
+			continue
+		}
 		p.logger.Info("the endpoint answers again: every waiting upload goes now", "down", time.Since(since).Round(time.Second).String())
 		p.onUp()
 	}
 }
 
-// probe checks the endpoint until it answers (true) or ctx ends (false).
-// Each check gets interval: a check that hangs is a failed one.
-func (p *endpointProbe) probe(ctx context.Context) bool {
+// probe checks the endpoint until it answers (ok) or ctx ends, and says
+// how many checks failed before. Each check gets interval: a check that
+// hangs is a failed one.
+func (p *endpointProbe) probe(ctx context.Context) (failed int, ok bool) {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
-	for {
+	for ; ; failed++ {
 		cctx, cancel := context.WithTimeout(ctx, p.interval)
 		err := p.check(cctx)
 		cancel()
 		if err == nil {
-			return true
+			return failed, true
 		}
-		p.logger.Debug("endpoint probe failed", "err", err)
+		if failed == 0 {
+			p.logger.Warn("uploads are failing for the endpoint, not the files: uploads wait while it is probed", "every", p.interval, "err", err)
+		}
 		select {
 		case <-ctx.Done():
-			return false
+			return failed, false
 		case <-t.C:
 		}
 	}

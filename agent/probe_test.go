@@ -33,6 +33,15 @@ func TestEndpointProbe(t *testing.T) {
 	if err := p.wait(ctx); err != nil || !p.downSince().IsZero() {
 		t.Fatalf("after a failure of one file: wait = %v, down since %v; want up", err, p.downSince())
 	}
+	// An upload failed for a network reason, but the endpoint answers: not
+	// an outage, nothing to release.
+	p.failed("network", time.Now())
+	if err := p.wait(ctx); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if n := ups.Load(); n != 0 {
+		t.Fatalf("%d releases after a check that succeeded at once, want 0", n)
+	}
 
 	down.Store(true)
 	start := time.Now()
