@@ -196,7 +196,11 @@ func (b *bench) run(ctx context.Context) error {
 func (b *bench) add(what, value string) { b.rows = append(b.rows, [2]string{what, value}) }
 
 func (b *bench) print() {
-	fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
+	if b.only {
+		fmt.Printf("\ns3ferry bench: fault scenarios only, %d workers, %d cores\n\n", b.workers, runtime.NumCPU())
+	} else {
+		fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(w, "| measure\t value\t")
 	fmt.Fprintln(w, "|---\t---\t")
