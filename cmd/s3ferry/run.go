@@ -99,6 +99,14 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		AdminToken:         cmd.adminToken,
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
+		Progress:           env.uploader.Moved,
+	}
+	notifier, watchdog, ok, err := newSystemdNotifier()
+	if err != nil {
+		return usageError{err}
+	}
+	if ok {
+		d.Notifier, d.WatchdogTimeout = notifier, watchdog
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
