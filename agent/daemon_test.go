@@ -210,6 +210,7 @@ func postSync(tb testing.TB, ctx context.Context, addrFile, query string) Stats 
 	if err != nil {
 		tb.Fatal(err)
 	}
+	req.Header.Set(AdminRequestHeader, "1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)

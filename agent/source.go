@@ -58,8 +58,11 @@ func (s *Source) stat(rel string) (fs.FileInfo, error) {
 
 // String is how logs and status name the source.
 func (s Source) String() string {
-	return s.Root + " -> s3://" + s.Bucket + "/" + s.Prefix
+	return s.Root + " -> " + s.Destination()
 }
+
+// Destination is s3://BUCKET/PREFIX.
+func (s Source) Destination() string { return "s3://" + s.Bucket + "/" + s.Prefix }
 
 // ErrBadName is returned for a file whose path cannot be an S3 key.
 var ErrBadName = fmt.Errorf("name cannot be an S3 key")

@@ -100,6 +100,7 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 		return nil
 	}
 	state.FullWalkNs = p.opts.Now().UnixNano()
+	state.Root, state.Destination = src.Root, src.Destination()
 	if err := p.idx.SetState(src.ID(), state); err != nil {
 		return fmt.Errorf("record full walk of %s: %w", src, err)
 	}

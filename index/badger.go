@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -540,6 +541,24 @@ func (db *DB) SetState(source string, s SourceState) error {
 		return fmt.Errorf("set state of %q: %w", source, err)
 	}
 	return nil
+}
+
+func (db *DB) Sources() ([]string, error) {
+	seen := map[string]bool{}
+	err := db.db.View(func(txn *badger.Txn) error {
+		for _, kind := range []byte{kindCounts, kindState} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
+			for it.Rewind(); it.Valid(); it.Next() {
+				seen[string(it.Item().Key()[1:])] = true
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // update runs fn in a read-write transaction, one at a time (see DB.mu).

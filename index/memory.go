@@ -188,6 +188,19 @@ func (m *Memory) SetState(source string, s SourceState) error {
 	return nil
 }
 
+func (m *Memory) Sources() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for name, s := range m.sources {
+		if len(s.records) > 0 || len(s.pending) > 0 || s.state != (SourceState{}) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // GC does nothing: Memory frees what it drops at once.
 func (m *Memory) GC() error { return nil }
 

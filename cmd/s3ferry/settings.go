@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -211,10 +212,17 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
 	}
 	if s.sources, err = loadSources(c, fc.Sources, destOnly); err != nil {
+		if errors.Is(err, errNoSource) {
+			return s, err // the rest is valid: status lists the index's sources
+		}
 		return settings{}, err
 	}
 	return s, nil
 }
+
+// errNoSource: neither arguments nor the configuration file name a source.
+// loadSettings returns it with the other settings valid.
+var errNoSource = errors.New("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
 
 // loadSources takes SRC DEST from the arguments, or the file's sources, and
 // applies the source flags to them. With destOnly a lone DEST is taken too.
@@ -223,7 +231,7 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*age
 	switch c.NArg() {
 	case 0:
 		if len(scs) == 0 {
-			return nil, fmt.Errorf("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
+			return nil, errNoSource
 		}
 	case 1:
 		if !destOnly {
