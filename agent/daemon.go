@@ -171,6 +171,7 @@ func (d *Daemon) init() {
 		inFlight:     func() float64 { n, _, _ := d.pipe.InFlight(); return float64(n) },
 		stalls:       d.Stalls,
 	})
+	d.metrics.registerHealth(func() bool { ok, _ := d.health(o.Now()); return ok })
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)

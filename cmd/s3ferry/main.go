@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -116,15 +118,42 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newAdoptCommand(),
 			newRestoreCommand(),
 			newManifestCommand(),
+			newConfigCommand(),
+			newDocsCommand(),
 		},
+		// bash and zsh complete by asking the binary (the scripts make
+		// packages installs run s3ferry ... --generate-bash-completion).
+		EnableBashCompletion: true,
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usage,
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usage
+		for _, sub := range c.Subcommands {
+			sub.OnUsageError = usage
+		}
 	}
+	setEnvVars(app.Commands)
 	return app
+}
+
+// setEnvVars gives every flag of cmds and their subcommands that has none
+// the environment variable S3FERRY_<NAME> (--lookback: S3FERRY_LOOKBACK,
+// --admin-listen: S3FERRY_ADMIN_LISTEN), in this one place rather than in
+// each flag's definition. Help and man page show them.
+func setEnvVars(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			env := flagField(f, "EnvVars")
+			if !env.IsValid() || env.Len() > 0 {
+				continue
+			}
+			name := "S3FERRY_" + strings.ToUpper(strings.ReplaceAll(f.Names()[0], "-", "_"))
+			env.Set(reflect.ValueOf([]string{name}))
+		}
+		setEnvVars(cmd.Subcommands)
+	}
 }
 
 // interspersed moves a command's flags before its arguments, so that
@@ -138,6 +167,11 @@ func interspersed(app *cli.App, args []string) []string {
 	if cmd == nil {
 		return args
 	}
+	head := 2 // the program and the command, then any subcommands
+	for head < len(args) && cmd.Command(args[head]) != nil {
+		cmd = cmd.Command(args[head])
+		head++
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
@@ -146,7 +180,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, positional []string
-	rest := args[2:]
+	rest := args[head:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -164,7 +198,7 @@ func interspersed(app *cli.App, args []string) []string {
 			positional = append(positional, a)
 		}
 	}
-	out := append([]string{args[0], args[1]}, flags...)
+	out := append(slices.Clone(args[:head]), flags...)
 	if len(positional) > 0 {
 		out = append(append(out, "--"), positional...)
 	}
