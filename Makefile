@@ -47,7 +47,8 @@ bin/s3ferry: FORCE
 
 FORCE:
 
-## run: a demo: local MinIO, a versioned bucket, a generated recordings tree, s3ferry sync.
+## run: a demo: local MinIO, a versioned bucket, a generated recordings tree, two s3ferry syncs,
+## then s3ferry run uploading a file dropped while it runs; both keep running until Ctrl-C.
 run: build $(MINIO)
 	$(GO) run ./cmd/s3ferry-demo -s3ferry bin/s3ferry -minio $(MINIO) -dir demo
 
