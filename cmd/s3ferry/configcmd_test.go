@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,24 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 )
-
-// runBinary runs the s3ferry binary with args and extra environment.
-func runBinary(tb testing.TB, env []string, args ...string) result {
-	tb.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		tb.Fatal(err)
-	}
-	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-}
 
 func writeFile(tb testing.TB, name, content string) string {
 	tb.Helper()
@@ -56,7 +35,7 @@ sources:
 admin:
   token-file: /etc/s3ferry/admin.token
 `)
-	r := runBinary(t, []string{"S3FERRY_WORKERS=3"}, "config", "--config", path, "--lookback", "72h")
+	r := runBinary(t, time.Minute, []string{"S3FERRY_WORKERS=3"}, nil, "config", "--config", path, "--lookback", "72h")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -82,7 +61,7 @@ admin:
 		}
 	}
 	// A fixpoint: the printed file, printed again, is the same.
-	again := runBinary(t, nil, "config", "--config", writeFile(t, "printed.yml", r.stdout))
+	again := runBinary(t, time.Minute, nil, nil, "config", "--config", writeFile(t, "printed.yml", r.stdout))
 	if again.code != 0 || again.stdout != r.stdout {
 		t.Errorf("printing the printed configuration: exit %d, %s\nwant the same:\n%s", again.code, again.stdout+again.stderr, r.stdout)
 	}
@@ -93,7 +72,7 @@ admin:
 func TestConfigCheck(t *testing.T) {
 	t.Parallel()
 	good := writeFile(t, "good.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n")
-	if r := runBinary(t, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, "ok") {
 		t.Errorf("check of a good file: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 	for _, c := range []struct{ name, content, want string }{
@@ -103,12 +82,12 @@ func TestConfigCheck(t *testing.T) {
 		{"no source", "settle: 1s\n", "no source"},
 		{"unreadable token file", "admin:\n  token-file: /nonexistent/token\nsources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n", "token-file"},
 	} {
-		r := runBinary(t, nil, "config", "check", "--config", writeFile(t, "bad.yml", c.content))
+		r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", writeFile(t, "bad.yml", c.content))
 		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 			t.Errorf("%s: exit %d, stderr %q; want %d and one line with %q", c.name, r.code, r.stderr, exitUsage, c.want)
 		}
 	}
-	if r := runBinary(t, nil, "config", "check"); r.code != exitUsage || !strings.Contains(r.stderr, "--config FILE") {
+	if r := runBinary(t, time.Minute, nil, nil, "config", "check"); r.code != exitUsage || !strings.Contains(r.stderr, "--config FILE") {
 		t.Errorf("check without a file: exit %d, %q", r.code, r.stderr)
 	}
 }
@@ -132,7 +111,7 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	}
 	walk("", app.Commands)
 
-	r := runBinary(t, nil, "sync", "--help")
+	r := runBinary(t, time.Minute, nil, nil, "sync", "--help")
 	if !strings.Contains(r.stdout, "$S3FERRY_LOOKBACK") {
 		t.Errorf("sync --help does not show $S3FERRY_LOOKBACK:\n%s", r.stdout)
 	}
