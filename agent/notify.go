@@ -165,6 +165,9 @@ func (d *Daemon) notifier(ctx context.Context) {
 			stuck = judge.judge(d.Options.Now(), d.live, n, moved+d.live.ended.Load())
 			switch {
 			case stuck == "":
+				if was != "" {
+					d.Options.Logger.Info("progress again: watchdog pings resume")
+				}
 				d.notifyErr("watchdog", d.Notifier.Watchdog())
 			case was == "":
 				d.Options.Logger.Error("withholding the watchdog ping: the service manager will restart s3ferry unless it recovers", "why", stuck)
