@@ -55,25 +55,57 @@ type SourceStatus struct {
 func IndexStatus(idx index.Store, sources []*Source) (Status, error) {
 	st := Status{Healthy: true, Health: "ok"}
 	for _, src := range sources {
-		records, pending, err := idx.Count(src.ID())
+		ss, err := sourceStatus(idx, src.ID())
 		if err != nil {
-			return Status{}, fmt.Errorf("count %s: %w", src, err)
+			return Status{}, fmt.Errorf("%s: %w", src, err)
 		}
-		state, err := idx.State(src.ID())
+		ss.Root, ss.Destination = src.Root, src.Destination()
+		st.Sources = append(st.Sources, ss)
+	}
+	return st, nil
+}
+
+// KnownStatus is IndexStatus of every source the index knows (a source
+// whose full walk predates the index keeping its name shows as its ID).
+func KnownStatus(idx index.Store) (Status, error) {
+	ids, err := idx.Sources()
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Healthy: true, Health: "ok"}
+	for _, id := range ids {
+		ss, err := sourceStatus(idx, id)
 		if err != nil {
-			return Status{}, fmt.Errorf("read state of %s: %w", src, err)
+			return Status{}, fmt.Errorf("source %s: %w", id, err)
 		}
-		retry, err := idx.CountRetries(src.ID())
-		if err != nil {
-			return Status{}, fmt.Errorf("count the retry set of %s: %w", src, err)
-		}
-		ss := SourceStatus{Root: src.Root, Destination: src.Destination(), Records: records, Pending: pending, Retry: retry}
-		if state.FullWalkNs != 0 {
-			ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+		if ss.Root == "" && ss.Destination == "" {
+			ss.Root, ss.Destination = "source "+id, "(not named in the index until its next full walk: s3ferry sync --full)"
 		}
 		st.Sources = append(st.Sources, ss)
 	}
 	return st, nil
+}
+
+// sourceStatus is what the index knows of the source id, with the names
+// its state keeps.
+func sourceStatus(idx index.Store, id string) (SourceStatus, error) {
+	records, pending, err := idx.Count(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count: %w", err)
+	}
+	state, err := idx.State(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("read state: %w", err)
+	}
+	retry, err := idx.CountRetries(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count the retry set: %w", err)
+	}
+	ss := SourceStatus{Root: state.Root, Destination: state.Destination, Records: records, Pending: pending, Retry: retry}
+	if state.FullWalkNs != 0 {
+		ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+	}
+	return ss, nil
 }
 
 // Status reports the running daemon's state.

@@ -64,6 +64,18 @@ type Daemon struct {
 	// nothing of, before anything is uploaded: see AdoptFunc.
 	Adopt AdoptFunc
 
+	// Notifier, when set, hears the daemon's readiness, summary, drain and
+	// watchdog pings (systemd). WatchdogTimeout is the service manager's
+	// watchdog timeout: pings go every half of it while the daemon makes
+	// progress (see progressJudge); 0: no pings. StatusInterval: how often
+	// the summary goes; 0: DefaultStatusInterval. Progress, when set, is a
+	// counter that grows whenever a byte moves to or from S3
+	// (uploader.Moved).
+	Notifier        Notifier
+	WatchdogTimeout time.Duration
+	StatusInterval  time.Duration
+	Progress        func() int64
+
 	pipe    *Pipeline
 	metrics *metrics
 	state   *daemonState
@@ -75,6 +87,7 @@ type Daemon struct {
 	stopping chan struct{}
 	// openWatcher starts the watcher; nil: newWatcher. Tests make it fail.
 	openWatcher func() (*watcher, error)
+	live        *liveness
 }
 
 type retryRequest struct {
@@ -125,6 +138,9 @@ func (d Daemon) withDefaults() Daemon {
 	if d.IndexGCInterval <= 0 {
 		d.IndexGCInterval = DefaultIndexGCInterval
 	}
+	if d.StatusInterval <= 0 {
+		d.StatusInterval = DefaultStatusInterval
+	}
 	if d.Location == nil {
 		d.Location = time.Local
 	}
@@ -140,9 +156,11 @@ func (d *Daemon) init() {
 	*d = d.withDefaults()
 	o := d.Options
 	d.state = newDaemonState(d.Sources, o.Now())
+	d.live = &liveness{}
 	user := o.Observe
 	o.Observe = func(ev Event) {
 		d.metrics.observe(ev)
+		d.live.observe(ev, o.Now())
 		d.state.observe(ev, o.Now())
 		if user != nil {
 			user(ev)
@@ -159,6 +177,7 @@ func (d *Daemon) init() {
 		stalls:       d.Stalls,
 		retries:      func() float64 { return float64(d.retrySetSize()) },
 	})
+	d.metrics.registerHealth(func() bool { ok, _ := d.health(o.Now()); return ok })
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
@@ -205,6 +224,7 @@ func (d *Daemon) retrySetSize() int64 {
 //	submitter          intake ends                            intake's errgroup
 //	rescanner          intake ends                            intake's errgroup
 //	index GC           intake ends                            intake's errgroup
+//	notifier           intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
 // the pool stops on a fatal error.
@@ -241,6 +261,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// From here on, every path waits for the pool.
 	intakeErr := d.intake(intake, w)
 	close(d.stopping)
+	d.notifyStopping()
 	d.pipe.Close()
 	select {
 	case <-poolDone:
@@ -268,6 +289,7 @@ func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g.Go(func() error { return d.submitter(gctx) })
 	g.Go(func() error { return d.rescanner(gctx) })
 	g.Go(func() error { d.collectGarbage(gctx); return nil })
+	g.Go(func() error { d.notifier(gctx); return nil })
 	return g.Wait()
 }
 
@@ -311,6 +333,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 	w.watchSources(now())
 	d.publishWatch(w)
 	log.Info("watching", "directories", w.counts().dirs, "sources", len(d.Sources))
+	d.notifyReady()
 	// The catch-up walk: a full one for a source never fully walked.
 	d.requestRescan(rescanPartitions)
 
@@ -335,6 +358,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 			}
 			d.watchError(err)
 		case <-check.C:
+			d.live.tick(now())
 			for _, c := range st.ready(now()) {
 				d.submit.push(c)
 			}

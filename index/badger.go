@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -714,6 +715,24 @@ func addRetryCount(txn *badger.Txn, source string, d int64) error {
 		return err
 	}
 	return txn.Set(key, appendRetryCount(nil, n+d))
+}
+
+func (db *DB) Sources() ([]string, error) {
+	seen := map[string]bool{}
+	err := db.view(func(txn *badger.Txn) error {
+		for _, kind := range []byte{kindCounts, kindState, kindRetryCount} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
+			for it.Rewind(); it.Valid(); it.Next() {
+				seen[string(it.Item().Key()[1:])] = true
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // update runs fn in a read-write transaction, one at a time (see DB.mu),

@@ -16,7 +16,7 @@ import (
 //	value         version  fields
 //	Record        1        Size MtimeNs Inode Hash(8) ETag VersionID Checksum UploadedNs
 //	Pending       1        Seq QueuedNs
-//	SourceState   1        FullWalkNs
+//	SourceState   1        FullWalkNs [Root Destination]
 //	counts        1        records pending
 //	Retry         1        Dir(0/1) Size MtimeNs SeenNs
 //	retry count   1        entries
@@ -77,6 +77,8 @@ func decodePending(b []byte) (Pending, error) {
 func appendState(b []byte, s SourceState) []byte {
 	b = append(b, formatVersion)
 	b = binary.AppendVarint(b, s.FullWalkNs)
+	b = appendString(b, s.Root)
+	b = appendString(b, s.Destination)
 	return b
 }
 
@@ -84,6 +86,10 @@ func decodeState(b []byte) (SourceState, error) {
 	d := decoder{b: b}
 	d.version()
 	s := SourceState{FullWalkNs: d.varint()}
+	if d.err == nil && len(d.b) > 0 { // absent in states written before they were kept
+		s.Root = d.string()
+		s.Destination = d.string()
+	}
 	return s, d.finish("source state")
 }
 

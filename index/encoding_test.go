@@ -25,6 +25,16 @@ func TestDecodeRecordErrors(t *testing.T) {
 	}
 }
 
+// TestDecodeStateWithoutNames: a state written before Root and Destination
+// were kept still decodes, with them empty.
+func TestDecodeStateWithoutNames(t *testing.T) {
+	old := []byte{formatVersion, 10} // FullWalkNs 5, zig-zag
+	got, err := decodeState(old)
+	if want := (SourceState{FullWalkNs: 5}); err != nil || got != want {
+		t.Errorf("decode of an old state = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 func TestRecordSize(t *testing.T) {
 	// A typical record: the size limits what a million records cost.
 	r := Record{
@@ -65,7 +75,7 @@ func FuzzRecord(f *testing.F) {
 		if got, err := decodePending(appendPending(nil, p)); err != nil || got != p {
 			t.Fatalf("round trip of %+v = %+v, %v", p, got, err)
 		}
-		st := SourceState{FullWalkNs: up}
+		st := SourceState{FullWalkNs: up, Root: etag, Destination: vid}
 		if got, err := decodeState(appendState(nil, st)); err != nil || got != st {
 			t.Fatalf("round trip of %+v = %+v, %v", st, got, err)
 		}

@@ -42,6 +42,10 @@ type Retry struct {
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
+	// Root and Destination say which tree and s3://BUCKET/PREFIX/ the
+	// source is, so `s3ferry status` can list the sources of an index;
+	// empty in states written before they were kept.
+	Root, Destination string
 }
 
 // Store is the index: one record per uploaded file, the pending set, and
@@ -118,6 +122,10 @@ type Store interface {
 	// CountRetries returns how many entries source's retry set holds, in
 	// O(1).
 	CountRetries(source string) (int64, error)
+
+	// Sources returns, sorted, every source that has or had records,
+	// pending entries or a retry set, or a state. It costs O(sources), never O(records).
+	Sources() ([]string, error)
 
 	// GC reclaims the space of overwritten and deleted entries, if the
 	// implementation keeps any; what it holds is unchanged. Only one GC may

@@ -234,6 +234,19 @@ func (m *Memory) CountRetries(source string) (int64, error) {
 	return int64(len(m.source(source).retries)), nil
 }
 
+func (m *Memory) Sources() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for name, s := range m.sources {
+		if len(s.records) > 0 || len(s.pending) > 0 || len(s.retries) > 0 || s.state != (SourceState{}) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // GC does nothing: Memory frees what it drops at once.
 func (m *Memory) GC() error { return nil }
 
