@@ -41,7 +41,9 @@ type SourceStatus struct {
 	Destination      string    `json:"destination"`
 	Records          int64     `json:"records"`
 	Pending          int64     `json:"pending"`
+	Retry            int64     `json:"retry"` // files and directories in the retry set
 	LastFullWalk     time.Time `json:"last_full_walk,omitzero"`
+	NextFullWalk     time.Time `json:"next_full_walk,omitzero"` // daemon: when its next full rescan is due
 	WatchedDirs      int       `json:"watched_dirs"`
 	Uploaded         int64     `json:"uploaded"`
 	Bytes            int64     `json:"bytes"`
@@ -49,27 +51,64 @@ type SourceStatus struct {
 	LastUpload       time.Time `json:"last_upload,omitzero"`
 	LastError        string    `json:"last_error,omitempty"`
 	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
+	RescanError      string    `json:"rescan_error,omitempty"` // daemon: why its last rescan of the source failed; empty once one completes
 }
 
 // IndexStatus reads what the index knows of each source.
 func IndexStatus(idx index.Store, sources []*Source) (Status, error) {
 	st := Status{Healthy: true, Health: "ok"}
 	for _, src := range sources {
-		records, pending, err := idx.Count(src.ID())
+		ss, err := sourceStatus(idx, src.ID())
 		if err != nil {
-			return Status{}, fmt.Errorf("count %s: %w", src, err)
+			return Status{}, fmt.Errorf("%s: %w", src, err)
 		}
-		state, err := idx.State(src.ID())
+		ss.Root, ss.Destination = src.Root, src.Destination()
+		st.Sources = append(st.Sources, ss)
+	}
+	return st, nil
+}
+
+// KnownStatus is IndexStatus of every source the index knows (a source
+// whose full walk predates the index keeping its name shows as its ID).
+func KnownStatus(idx index.Store) (Status, error) {
+	ids, err := idx.Sources()
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Healthy: true, Health: "ok"}
+	for _, id := range ids {
+		ss, err := sourceStatus(idx, id)
 		if err != nil {
-			return Status{}, fmt.Errorf("read state of %s: %w", src, err)
+			return Status{}, fmt.Errorf("source %s: %w", id, err)
 		}
-		ss := SourceStatus{Root: src.Root, Destination: "s3://" + src.Bucket + "/" + src.Prefix, Records: records, Pending: pending}
-		if state.FullWalkNs != 0 {
-			ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+		if ss.Root == "" && ss.Destination == "" {
+			ss.Root, ss.Destination = "source "+id, "(not named in the index until its next full walk: s3ferry sync --full)"
 		}
 		st.Sources = append(st.Sources, ss)
 	}
 	return st, nil
+}
+
+// sourceStatus is what the index knows of the source id, with the names
+// its state keeps.
+func sourceStatus(idx index.Store, id string) (SourceStatus, error) {
+	records, pending, err := idx.Count(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count: %w", err)
+	}
+	state, err := idx.State(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("read state: %w", err)
+	}
+	retry, err := idx.CountRetries(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count the retry set: %w", err)
+	}
+	ss := SourceStatus{Root: state.Root, Destination: state.Destination, Records: records, Pending: pending, Retry: retry}
+	if state.FullWalkNs != 0 {
+		ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+	}
+	return ss, nil
 }
 
 // Status reports the running daemon's state.
@@ -86,16 +125,31 @@ func (d *Daemon) Status() (Status, error) {
 	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
 	st.Totals = d.pipe.Stats()
 	d.state.snapshot(&st, now)
+	if d.FullRescanInterval > 0 {
+		next := d.nextFullRescan()
+		for i := range st.Sources {
+			st.Sources[i].NextFullWalk = next
+		}
+	}
 	return st, nil
 }
 
 // health is /healthz's verdict:
 //
 //	condition                                                  healthy
+//	a file failed for lack of space under the index, none      no (at once)
+//	  succeeded since
+//	a source's last rescan failed (root missing, unmounted)    no, until one completes
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
 //	otherwise                                                  yes
 func (d *Daemon) health(now time.Time) (bool, string) {
+	if msg := d.state.indexFullError(); msg != "" {
+		return false, msg
+	}
+	if src, since, err := d.state.rescanFailing(); src != nil {
+		return false, fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, now.Sub(since).Round(time.Second), err)
+	}
 	failing, lastErr := d.state.failing()
 	if !failing.IsZero() && now.Sub(failing) > d.HealthFailAfter {
 		return false, fmt.Sprintf("uploads failing for %s; last error: %s", now.Sub(failing).Round(time.Second), lastErr)
@@ -111,7 +165,11 @@ func (d *Daemon) health(now time.Time) (bool, string) {
 //	GET  /metrics        Prometheus metrics
 //	GET  /healthz        200 "ok", or 503 with the reason
 //	GET  /status         Status as JSON
-//	POST /sync[?full=1]  a catch-up rescan; answers its Stats as JSON when its uploads are done
+//	POST /sync[?full=1][&lookback=48h]
+//	                     a catch-up rescan; answers its Stats as JSON when its uploads are done
+//
+// behind adminGuard: only programs of the host (or holders of AdminToken)
+// are served, never a web page in a browser.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
@@ -132,14 +190,22 @@ func (d *Daemon) Handler() http.Handler {
 		writeJSON(w, st)
 	})
 	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
-		stats, err := d.CatchUp(r.Context(), r.URL.Query().Get("full") == "1")
+		var lookback time.Duration
+		if v := r.URL.Query().Get("lookback"); v != "" {
+			var err error
+			if lookback, err = time.ParseDuration(v); err != nil || lookback <= 0 {
+				http.Error(w, fmt.Sprintf("lookback %q: want a positive duration such as 48h", v), http.StatusBadRequest)
+				return
+			}
+		}
+		stats, err := d.CatchUp(r.Context(), r.URL.Query().Get("full") == "1", lookback)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		writeJSON(w, stats)
 	})
-	return mux
+	return newAdminGuard(d.AdminListen, d.AdminToken).wrap(mux)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

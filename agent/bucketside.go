@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // What the bucket-side tools (package agent/bucket) use of the agent: the
 // local side of a Source, read the way the pipeline reads it.
 
-// Stat returns the file info of rel below the root, without following a
-// symbolic link the source does not follow.
+// Stat returns the file info of rel, resolved beneath the root through no
+// symbolic link the source does not follow (an error matching
+// beneath.ErrSymlink when one is on the way).
 func (s *Source) Stat(rel string) (fs.FileInfo, error) { return s.stat(rel) }
 
 // StatRecord returns what the index records of info: Size, MtimeNs and
@@ -23,14 +25,20 @@ func StatRecord(info fs.FileInfo) index.Record {
 	return index.Record{Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode}
 }
 
-// HashFile reads the file at abs once, through xxhash64 and also, when
-// extra is not nil, through extra (an ETag matcher), and returns the hash
-// and StatRecord of the file. A file that changes while it is read gives
-// an error wrapping uploader.ErrChanged.
-func HashFile(ctx context.Context, abs string, extra io.Writer) (uint64, index.Record, error) {
-	hash, st, err := hashFile(ctx, abs, extra)
+// HashFile reads the file rel of s once, opened beneath its root (not
+// through a link the source does not follow), through xxhash64 and also,
+// when extra is not nil, through extra (an ETag matcher), and returns the
+// hash and StatRecord of the file. A file that changes while it is read
+// gives an error wrapping uploader.ErrChanged.
+func (s *Source) HashFile(ctx context.Context, rel string, extra io.Writer) (uint64, index.Record, error) {
+	hash, st, err := hashFile(ctx, s, rel, extra)
 	return hash, index.Record{Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode}, err
 }
+
+// Writable is the source's tree as verify --repair writes into it:
+// beneath Root, never through a symbolic link, whether or not the source
+// follows them.
+func (s *Source) Writable() beneath.Root { return beneath.New(s.Root, beneath.Options{}) }
 
 // WithDefaults returns o with every zero value replaced by its default.
 func (o Options) WithDefaults() Options { return o.withDefaults() }

@@ -39,7 +39,7 @@ type Daemon struct {
 	Options  Options // Workers, Settle, Logger, Now
 
 	RescanInterval     time.Duration  // look-back partitions; 0: DefaultRescanInterval
-	FullRescanInterval time.Duration  // whole trees; 0: never
+	FullRescanInterval time.Duration  // whole trees, due this long after the last one the index recorded; 0: never
 	ShutdownTimeout    time.Duration  // drain of in-flight uploads; 0: DefaultShutdownTimeout
 	SettleCap          time.Duration  // upload a file that never stops changing after this; 0: 10 × settle
 	CheckInterval      time.Duration  // how often settling files are checked; 0: settle/4 within [50ms, 1s]
@@ -53,11 +53,29 @@ type Daemon struct {
 	// bound, so `s3ferry status` and `s3ferry sync` find the daemon.
 	AdminListen   string
 	AdminAddrFile string
-	Version       string // shown by /status
+	// AdminToken, when set, is the bearer token every admin request must
+	// carry; it must be set when AdminListen is not loopback.
+	AdminToken string
+	Version    string // shown by /status
 
 	// Stalls, when set, counts the S3 requests cancelled for lack of
 	// progress (uploader.Stalls), s3ferry_upload_stalls_total.
 	Stalls func() int64
+	// Adopt, when set, is called at start for each source the index knows
+	// nothing of, before anything is uploaded: see AdoptFunc.
+	Adopt AdoptFunc
+
+	// Notifier, when set, hears the daemon's readiness, summary, drain and
+	// watchdog pings (systemd). WatchdogTimeout is the service manager's
+	// watchdog timeout: pings go every half of it while the daemon makes
+	// progress (see progressJudge); 0: no pings. StatusInterval: how often
+	// the summary goes; 0: DefaultStatusInterval. Progress, when set, is a
+	// counter that grows whenever a byte moves to or from S3
+	// (uploader.Moved).
+	Notifier        Notifier
+	WatchdogTimeout time.Duration
+	StatusInterval  time.Duration
+	Progress        func() int64
 
 	// Probe, when set, is one cheap request to the endpoint (a bucket's
 	// Check). When uploads fail for network or server reasons the daemon
@@ -85,6 +103,7 @@ type Daemon struct {
 	stopping chan struct{}
 	// openWatcher starts the watcher; nil: newWatcher. Tests make it fail.
 	openWatcher func() (*watcher, error)
+	live        *liveness
 }
 
 type retryRequest struct {
@@ -101,8 +120,9 @@ const (
 )
 
 type rescanRequest struct {
-	kind  rescanKind
-	reply chan<- rescanResult // nil for timer rescans
+	kind     rescanKind
+	lookback time.Duration       // replaces the sources' look-back windows; 0: theirs
+	reply    chan<- rescanResult // nil for timer rescans
 }
 
 type rescanResult struct {
@@ -140,6 +160,9 @@ func (d Daemon) withDefaults() Daemon {
 	if d.StuckAfter <= 0 {
 		d.StuckAfter = DefaultStuckAfter
 	}
+	if d.StatusInterval <= 0 {
+		d.StatusInterval = DefaultStatusInterval
+	}
 	if d.Location == nil {
 		d.Location = time.Local
 	}
@@ -155,14 +178,17 @@ func (d *Daemon) init() {
 	*d = d.withDefaults()
 	o := d.Options
 	d.state = newDaemonState(d.Sources, o.Now())
+	d.live = &liveness{}
 	user := o.Observe
 	o.Observe = func(ev Event) {
 		d.metrics.observe(ev)
+		d.live.observe(ev, o.Now())
 		d.state.observe(ev, o.Now())
 		if user != nil {
 			user(ev)
 		}
 	}
+	o.KeepGoingOnFullIndex = true
 	d.Options = o
 	d.pipe = NewPipeline(d.Index, d.Uploader, o)
 	d.released = make(chan struct{}, 1)
@@ -181,7 +207,9 @@ func (d *Daemon) init() {
 		pendingBytes: func() float64 { _, b, _ := d.pipe.InFlight(); return float64(b) },
 		inFlight:     func() float64 { n, _, _ := d.pipe.InFlight(); return float64(n) },
 		stalls:       d.Stalls,
+		retries:      func() float64 { return float64(d.retrySetSize()) },
 	})
+	d.metrics.registerHealth(func() bool { ok, _ := d.health(o.Now()); return ok })
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
@@ -198,6 +226,17 @@ func (d *Daemon) counts() (records, pending int64) {
 		}
 	}
 	return records, pending
+}
+
+// retrySetSize sums the sizes of the sources' retry sets.
+func (d *Daemon) retrySetSize() int64 {
+	var n int64
+	for _, src := range d.Sources {
+		if c, err := d.Index.CountRetries(src.ID()); err == nil {
+			n += c
+		}
+	}
+	return n
 }
 
 // Run runs the daemon until ctx ends, then stops taking new files, lets the
@@ -218,12 +257,16 @@ func (d *Daemon) counts() (records, pending int64) {
 //	submitter          intake ends                            intake's errgroup
 //	rescanner          intake ends                            intake's errgroup
 //	index GC           intake ends                            intake's errgroup
+//	notifier           intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
 // the pool stops on a fatal error.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.init()
 	log := d.Options.Logger
+	if err := adoptFirstRun(ctx, d.Index, d.Sources, d.Adopt); err != nil {
+		return err
+	}
 	// The watcher first: if inotify cannot start, nothing else has.
 	w, err := d.openWatcher()
 	if err != nil {
@@ -256,6 +299,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// From here on, every path waits for the pool.
 	intakeErr := d.intake(intake, w)
 	close(d.stopping)
+	d.notifyStopping()
 	d.pipe.Close()
 	select {
 	case <-poolDone:
@@ -285,6 +329,7 @@ func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g.Go(func() error { return d.submitter(gctx) })
 	g.Go(func() error { return d.rescanner(gctx) })
 	g.Go(func() error { d.collectGarbage(gctx); return nil })
+	g.Go(func() error { d.notifier(gctx); return nil })
 	return g.Wait()
 }
 
@@ -328,6 +373,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 	w.watchSources(now())
 	d.publishWatch(w)
 	log.Info("watching", "directories", w.counts().dirs, "sources", len(d.Sources))
+	d.notifyReady()
 	// The catch-up walk: a full one for a source never fully walked.
 	d.requestRescan(rescanPartitions)
 
@@ -337,12 +383,6 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 	defer rescan.Stop()
 	summary := time.NewTicker(d.SummaryInterval)
 	defer summary.Stop()
-	var fullC <-chan time.Time
-	if d.FullRescanInterval > 0 {
-		full := time.NewTicker(d.FullRescanInterval)
-		defer full.Stop()
-		fullC = full.C
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -358,6 +398,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 			}
 			d.watchError(err)
 		case <-check.C:
+			d.live.tick(now())
 			for _, c := range st.ready(now()) {
 				d.submit.push(c)
 			}
@@ -373,8 +414,6 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 			w.watchSources(now()) // new partitions whose Create was missed, a freed watch limit
 			d.publishWatch(w)
 			d.requestRescan(rescanPartitions)
-		case <-fullC:
-			d.requestRescan(rescanFull)
 		case <-summary.C:
 			s := d.pipe.Stats()
 			_, pending := d.counts()
@@ -433,6 +472,15 @@ func (d *Daemon) consider(ctx context.Context, c Candidate, detected time.Time) 
 	k := fileKey{src: c.Source, rel: c.Path}
 	c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev) }
 	out, err := d.pipe.Consider(ctx, c)
+	if errors.Is(err, index.ErrDiskFull) {
+		// The index cannot take the file now: /healthz says so, and the
+		// file is tried again with a failed upload's back-off.
+		d.Options.Logger.Error("cannot queue file", "source", c.Source.Root, "path", c.Path, "err", err)
+		ev := Event{Source: c.Source, Path: c.Path, Outcome: Failed, Reason: ReasonIndexDiskFull, Err: err}
+		d.Options.Observe(ev)
+		d.afterUpload(ctx, k, detected, ev)
+		return Failed, nil
+	}
 	if out == Deferred || out == InFlight {
 		d.retry(ctx, k, detected, d.Options.Now().Add(d.Options.Settle))
 	}
@@ -477,16 +525,17 @@ func (d *Daemon) requestRescan(kind rescanKind) {
 
 // CatchUp runs a rescan (of the look-back partitions, or full) through the
 // daemon and returns, once every file it queued has been uploaded, what it
-// did. `s3ferry sync` calls it through the admin endpoint when the daemon
-// holds the index.
-func (d *Daemon) CatchUp(ctx context.Context, full bool) (Stats, error) {
+// did. lookback, when set, replaces the sources' look-back windows.
+// `s3ferry sync` calls it through the admin endpoint when the daemon holds
+// the index.
+func (d *Daemon) CatchUp(ctx context.Context, full bool, lookback time.Duration) (Stats, error) {
 	kind := rescanPartitions
 	if full {
 		kind = rescanFull
 	}
 	reply := make(chan rescanResult, 1)
 	select {
-	case d.rescans <- rescanRequest{kind: kind, reply: reply}:
+	case d.rescans <- rescanRequest{kind: kind, lookback: lookback, reply: reply}:
 	case <-ctx.Done():
 		return Stats{}, ctx.Err()
 	case <-d.stopping:
@@ -505,35 +554,91 @@ func (d *Daemon) CatchUp(ctx context.Context, full bool) (Stats, error) {
 // errStopping is CatchUp's answer once the daemon takes no more files.
 var errStopping = errors.New("the daemon is stopping; run the sync again once it has stopped or restarted")
 
-// rescanner runs one rescan at a time.
+// rescanner runs one rescan at a time: those asked for, and the full ones
+// when they are due (nextFullRescan), on a timer it owns.
 func (d *Daemon) rescanner(ctx context.Context) error {
+	var fullC <-chan time.Time
+	var full *time.Timer
+	if d.FullRescanInterval > 0 {
+		full = time.NewTimer(d.untilFullRescan(time.Time{}))
+		defer full.Stop()
+		fullC = full.C
+	}
+	var lastFull time.Time
 	for {
+		var req rescanRequest
 		select {
 		case <-ctx.Done():
 			return nil
-		case req := <-d.rescans:
-			stats, err := d.rescan(ctx, req.kind)
-			if req.reply != nil {
-				req.reply <- rescanResult{stats, err}
+		case req = <-d.rescans:
+		case <-fullC:
+			req = rescanRequest{kind: rescanFull}
+		}
+		stats, err := d.rescan(ctx, req.kind, req.lookback)
+		if req.reply != nil {
+			req.reply <- rescanResult{stats, err}
+		}
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		if full != nil {
+			if req.kind == rescanFull {
+				lastFull = d.Options.Now()
 			}
-			if err != nil && ctx.Err() == nil {
-				return err
-			}
+			full.Reset(d.untilFullRescan(lastFull))
 		}
 	}
 }
 
+// nextFullRescan is when the next full rescan is due: the earliest of the
+// sources' last complete full walks, as the index recorded them (so across
+// restarts), plus FullRescanInterval. A source never fully walked gets its
+// full walk from the next rescan of any kind and does not count; with none
+// recorded, one interval from now.
+func (d *Daemon) nextFullRescan() time.Time {
+	var next time.Time
+	for _, src := range d.Sources {
+		st, err := d.Index.State(src.ID())
+		if err != nil || st.FullWalkNs == 0 {
+			continue
+		}
+		due := time.Unix(0, st.FullWalkNs).Add(d.FullRescanInterval)
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	if next.IsZero() {
+		next = d.Options.Now().Add(d.FullRescanInterval)
+	}
+	return next
+}
+
+// untilFullRescan is how long until the next full rescan, but at least
+// RescanInterval after lastFull (the last full rescan this daemon ran):
+// a source whose full walks fail is not walked again and again.
+func (d *Daemon) untilFullRescan(lastFull time.Time) time.Duration {
+	now := d.Options.Now()
+	wait := d.nextFullRescan().Sub(now)
+	if !lastFull.IsZero() {
+		wait = max(wait, lastFull.Add(d.RescanInterval).Sub(now))
+	}
+	return max(wait, 0)
+}
+
 // rescan walks every source (Pipeline.walk decides how) and waits for the
 // uploads it queued; its Stats are the walk's own tally, which the pipeline
-// keeps. A source whose walk fails is logged and the others are walked.
-func (d *Daemon) rescan(ctx context.Context, kind rescanKind) (Stats, error) {
+// keeps. A source whose walk fails is logged, counted and shown by /healthz
+// until one succeeds, and the others are walked.
+func (d *Daemon) rescan(ctx context.Context, kind rescanKind, lookback time.Duration) (Stats, error) {
 	start := d.Options.Now()
 	tally := newWalkTally(start)
 	err := d.pipe.walk(ctx, d.Sources, walkPlan{
 		full:      kind == rescanFull,
+		lookback:  lookback,
 		loc:       d.Location,
 		tally:     tally,
 		keepGoing: true,
+		walked:    d.sourceRescanned,
 		logLevel:  slog.LevelDebug,
 		consider:  func(ctx context.Context, c Candidate) (Outcome, error) { return d.consider(ctx, c, start) },
 	})
@@ -552,6 +657,15 @@ func (d *Daemon) rescan(ctx context.Context, kind rescanKind) (Stats, error) {
 	d.state.rescanned(kind, start, stats)
 	d.Options.Logger.Info("rescan done", "kind", kind, "scanned", stats.Scanned, "uploaded", stats.Uploaded, "seconds", fmt.Sprintf("%.2f", stats.Seconds))
 	return stats, nil
+}
+
+// sourceRescanned records how the rescan of src ended (err nil: it
+// completed).
+func (d *Daemon) sourceRescanned(src *Source, err error) {
+	if err != nil {
+		d.metrics.rescanFailures.WithLabelValues(src.Root).Inc()
+	}
+	d.state.sourceRescanned(src, err, d.Options.Now())
 }
 
 // serveAdmin starts the admin endpoint, if one is configured, and returns

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,15 +156,7 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	src := newTestSource(t, root, "2006-01-02")
 	addrFile := filepath.Join(t.TempDir(), "admin.addr")
 	d := &Daemon{Sources: []*Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	ctx, _ := runDaemon(t, d)
 	catchUp := func(query string) Stats {
 		t.Helper()
 		return postSync(t, ctx, addrFile, query)
@@ -189,6 +182,21 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	}
 }
 
+// runDaemon runs d until the test ends, when Run must return nil; done
+// receives Run's result should it end before.
+func runDaemon(t *testing.T, d *Daemon) (ctx context.Context, done chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return ctx, done
+}
+
 // postSync asks the daemon whose admin address is in addrFile, once it has
 // written it, for a catch-up rescan, and returns its counts.
 func postSync(tb testing.TB, ctx context.Context, addrFile, query string) Stats {
@@ -210,6 +218,7 @@ func postSync(tb testing.TB, ctx context.Context, addrFile, query string) Stats 
 	if err != nil {
 		tb.Fatal(err)
 	}
+	req.Header.Set(AdminRequestHeader, "1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -223,4 +232,75 @@ func postSync(tb testing.TB, ctx context.Context, addrFile, query string) Stats 
 		tb.Fatalf("POST %s: %v", url, err)
 	}
 	return stats
+}
+
+// fullIndex is an index whose disk is full while full is set: every write
+// fails as index.DB's do then.
+type fullIndex struct {
+	index.Store
+	full atomic.Bool
+}
+
+func (x *fullIndex) err() error {
+	if x.full.Load() {
+		return &index.DiskFullError{Dir: "/var/lib/s3ferry", Free: 1 << 20, Min: index.DefaultMinFree}
+	}
+	return nil
+}
+
+func (x *fullIndex) Queue(source, path string) (index.Pending, error) {
+	if err := x.err(); err != nil {
+		return index.Pending{}, err
+	}
+	return x.Store.Queue(source, path)
+}
+
+func (x *fullIndex) Commit(source, path string, r index.Record, seq uint64) error {
+	if err := x.err(); err != nil {
+		return err
+	}
+	return x.Store.Commit(source, path, r, seq)
+}
+
+func (x *fullIndex) SetState(source string, s index.SourceState) error {
+	if err := x.err(); err != nil {
+		return err
+	}
+	return x.Store.SetState(source, s)
+}
+
+// TestDaemonSurvivesAFullIndexDisk: while the index's disk is full the
+// daemon is unhealthy, says why, and keeps running; once there is space
+// again its files are uploaded and it is healthy.
+func TestDaemonSurvivesAFullIndexDisk(t *testing.T) {
+	root, _, _ := partitionedTree(t)
+	idx, up := &fullIndex{Store: index.NewMemory()}, &fakeUploader{}
+	idx.full.Store(true)
+	src := newTestSource(t, root, "2006-01-02")
+	addrFile := filepath.Join(t.TempDir(), "admin.addr")
+	d := &Daemon{Sources: []*Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
+	ctx, done := runDaemon(t, d)
+
+	postSync(t, ctx, addrFile, "?full=1")
+	select {
+	case err := <-done:
+		done <- err
+		t.Fatalf("the daemon ended on a full index disk: %v", err)
+	default:
+	}
+	if ok, why := d.health(time.Now()); ok || !strings.Contains(why, "index disk full: free space on /var/lib/s3ferry") {
+		t.Fatalf("health = %t, %q; want unhealthy, saying the index disk is full", ok, why)
+	}
+	if up.count() != 0 {
+		t.Fatalf("%d files sent with nowhere to record them", up.count())
+	}
+
+	idx.full.Store(false)
+	postSync(t, ctx, addrFile, "?full=1")
+	if up.count() != 3 {
+		t.Fatalf("%d files sent once there is space, want 3", up.count())
+	}
+	if ok, why := d.health(time.Now()); !ok {
+		t.Fatalf("unhealthy once there is space again: %s", why)
+	}
 }

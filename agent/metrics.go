@@ -21,6 +21,7 @@ type metrics struct {
 	settling       prometheus.Gauge
 	rescanTime     *prometheus.GaugeVec
 	rescanDuration *prometheus.GaugeVec
+	rescanFailures *prometheus.CounterVec
 }
 
 // gauges are the values read at scrape time.
@@ -30,6 +31,7 @@ type gauges struct {
 	inFlight     func() float64 // files handed to the upload pool, not yet done
 	records      func() float64 // files recorded in the index
 	stalls       func() int64   // S3 requests cancelled by the stall watchdog; nil: 0
+	retries      func() float64 // entries of the retry set
 }
 
 func newMetrics(g gauges) *metrics {
@@ -70,9 +72,13 @@ func newMetrics(g gauges) *metrics {
 		rescanDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "s3ferry_last_rescan_duration_seconds", Help: "How long the last rescan of this kind took.",
 		}, []string{"kind"}),
+		rescanFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "s3ferry_rescan_failures_total", Help: "Rescans of a source that could not walk it (root missing, unmounted, unreadable), by source root.",
+		}, []string{"source"}),
 	}
 	m.reg.MustRegister(m.uploadedFiles, m.uploadedBytes, m.touchedFiles, m.failures, m.latency, m.watchedDirs,
-		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration,
+		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration, m.rescanFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_retry_files", Help: "Files and directories walks passed over (deferred, unreadable, bad names), retried first by every rescan until uploaded or gone."}, g.retries),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_queue_depth", Help: "Files pending upload (the durable queue in the index)."}, g.queueDepth),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_pending_bytes", Help: "Bytes of the files in the upload pool, not yet done."}, g.pendingBytes),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_uploads_in_flight", Help: "Files in the upload pool, not yet done."}, g.inFlight),
@@ -101,4 +107,17 @@ func (m *metrics) observe(ev Event) {
 	case Failed:
 		m.failures.WithLabelValues(ev.Reason).Inc()
 	}
+}
+
+// registerHealth adds s3ferry_healthy, 1 while /healthz answers 200 and 0
+// while it does not, read at scrape time from health.
+func (m *metrics) registerHealth(health func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "s3ferry_healthy", Help: "1 while /healthz reports healthy, 0 while it does not: uploads failing, or one upload in flight, for 10 minutes.",
+	}, func() float64 {
+		if health() {
+			return 1
+		}
+		return 0
+	}))
 }

@@ -89,8 +89,16 @@ func granularity(layout string) (func(time.Time) time.Time, error) {
 		if ref.Format(layout) != step(ref).Format(layout) {
 			// Check the layout parses back what it prints: a layout with
 			// stray letters would otherwise match nothing silently.
-			if _, err := time.Parse(layout, ref.Format(layout)); err != nil {
+			back, err := time.Parse(layout, ref.Format(layout))
+			if err != nil {
 				return nil, fmt.Errorf("not a usable time layout: %w", err)
+			}
+			// And that what it reads back is the partition holding ref: a
+			// layout without the year (01-02) or with a gap (2006/02) names
+			// directories that cannot be placed in time, so no partition
+			// walk would ever enter them.
+			if back.After(ref) || !step(back).After(ref) {
+				return nil, fmt.Errorf("a name such as %q does not say when it starts: give the year (2006) and every unit down to the finest", ref.Format(layout))
 			}
 			return step, nil
 		}

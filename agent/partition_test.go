@@ -10,7 +10,7 @@ import (
 )
 
 func TestParseLayoutErrors(t *testing.T) {
-	for _, layout := range []string{"*", "*/*", "foo", "2006/*/02", "2006//02"} {
+	for _, layout := range []string{"*", "*/*", "foo", "2006/*/02", "2006//02", "01-02", "2006/02", "01/2006", "Mon 15"} {
 		if _, err := ParseLayout(layout); err == nil {
 			t.Errorf("ParseLayout(%q) = nil error, want one", layout)
 		}
@@ -109,4 +109,38 @@ func TestTreeWalkVisitsRecentlyChangedDirsFirst(t *testing.T) {
 	if !slices.Equal(*got, want) {
 		t.Fatalf("visited %q, want the most recently changed directory first %q", *got, want)
 	}
+}
+
+// FuzzLayout: any layout string is accepted or refused without a panic,
+// and an accepted one recognises the names it prints itself: the partition
+// that holds an instant is always walked from that instant.
+func FuzzLayout(f *testing.F) {
+	for _, l := range []string{"2006-01-02", "2006/01/02", "2006/01/02/15", "*/2006-01-02", "*/*/2006/01", "06-01-02", "2006-002", "20060102T15", "Jan 2006", "2006/01/02/15/04/05", "foo", "2006//02", "*", "01-02"} {
+		f.Add(l, "2026-11-22", int64(1795000000))
+	}
+	f.Fuzz(func(t *testing.T, layout, dated string, sec int64) {
+		l, err := ParseLayout(layout)
+		if err != nil || l.IsZero() {
+			return
+		}
+		// Any directory name at any level: no panic.
+		for level := range l.Depth() {
+			l.match(level, dated, time.Unix(sec, 0), time.UTC)
+		}
+		// Instants from 1970 to 2068, where partition names live (a
+		// two-digit year reads back as 1969 to 2068).
+		const span = 98 * 365 * 86400
+		at := time.Unix((sec%span+span)%span, 0).UTC()
+		for level, lv := range l.levels {
+			if lv.wildcard {
+				continue
+			}
+			name := at.Format(lv.layout)
+			start, inside, ok := l.match(level, name, at, time.UTC)
+			if !ok || !inside || start.After(at) {
+				t.Fatalf("layout %q level %d: the name %q it prints for %s matches ok=%v inside=%v start=%s; want the partition holding that instant",
+					layout, level, name, at, ok, inside, start)
+			}
+		}
+	})
 }

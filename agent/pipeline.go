@@ -73,7 +73,17 @@ type Options struct {
 	Observe func(Event)
 	Logger  *slog.Logger
 	Now     func() time.Time // clock; nil: time.Now
+	// KeepGoingOnFullIndex fails a file whose upload the index cannot
+	// record for lack of disk space (index.ErrDiskFull), reason
+	// ReasonIndexDiskFull, instead of stopping the run: the daemon's
+	// choice, which retries it while /healthz says why. The file stays
+	// pending.
+	KeepGoingOnFullIndex bool
 }
+
+// ReasonIndexDiskFull is the Event.Reason of a file the index could not
+// take for lack of disk space.
+const ReasonIndexDiskFull = "index-disk-full"
 
 // DefaultWorkers is the upload pool size when none is set.
 const DefaultWorkers = 16
@@ -124,6 +134,9 @@ type Candidate struct {
 	// upload is the multipart upload the file's pending entry carries, to
 	// resume (see index.Store.SetUpload).
 	upload *index.Upload
+	// retry says the file is in the retry set: its upload's end takes it
+	// out (Uploaded, Touched, Vanished).
+	retry bool
 	// tally is the walk's own count (a daemon rescan), which the pipeline
 	// keeps beside its totals; nil: not found by such a walk.
 	tally *walkTally
@@ -402,6 +415,23 @@ func (p *Pipeline) finish(j job, ev Event) {
 	}
 }
 
+// notRecorded ends an upload whose result the index could not record: err
+// stops the run, unless the index's disk is full and the pipeline keeps
+// going (Options.KeepGoingOnFullIndex): then the file, still pending,
+// fails and is sent again later.
+func (p *Pipeline) notRecorded(ev Event, path string, err error) (Event, error) {
+	if !p.opts.KeepGoingOnFullIndex || !errors.Is(err, index.ErrDiskFull) {
+		return ev, err
+	}
+	p.stats.add(Failed, 0)
+	ev.Outcome, ev.Reason, ev.Err = Failed, ReasonIndexDiskFull, err
+	p.opts.Logger.Error("upload not recorded; it stays pending and is sent again", "path", path, "err", err)
+	if p.opts.Observe != nil {
+		p.opts.Observe(ev)
+	}
+	return ev, nil
+}
+
 // flightKey names a file in Pipeline.inflight.
 func flightKey(sourceID, rel string) string { return sourceID + "\x00" + rel }
 
@@ -444,7 +474,7 @@ func (p *Pipeline) work(ctx context.Context) error {
 func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	src, rel := j.Source, j.Path
 	id := src.ID()
-	uj := uploader.Job{Bucket: src.Bucket, Key: j.key, Path: filepath.Join(src.Root, filepath.FromSlash(rel))}
+	uj := src.uploadJob(rel, j.key, j.Info)
 	if j.prev != nil {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
 	}
@@ -462,7 +492,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		rec := *j.prev
 		rec.Size, rec.MtimeNs, rec.Inode = res.Size, res.MtimeNs, res.Inode
 		if err := p.idx.Touch(id, rel, rec, j.Seq); err != nil {
-			return ev, fmt.Errorf("record %s: %w", rel, err)
+			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
 		}
 		p.stats.add(Touched, 0)
 		ev.Outcome = Touched
@@ -474,7 +504,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 			UploadedNs: now.UnixNano(),
 		}
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
-			return ev, fmt.Errorf("record %s: %w", rel, err)
+			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
 		}
 		p.stats.add(Uploaded, res.Size)
 		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.Detected)
@@ -498,6 +528,11 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		p.stats.add(Failed, 0)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.Reason(err), err
 		p.opts.Logger.Error("upload failed", "path", uj.Path, "reason", ev.Reason, "err", err)
+	}
+	if j.retry && (ev.Outcome == Uploaded || ev.Outcome == Touched || ev.Outcome == Vanished) {
+		if err := p.idx.RemoveRetry(id, rel); err != nil {
+			return ev, fmt.Errorf("retry set: %w", err)
+		}
 	}
 	if p.opts.Observe != nil {
 		p.opts.Observe(ev)

@@ -403,3 +403,20 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 		t.Errorf("a walk with one changed file made %d Gets and %d GetManys; want 1 (that file, read again) and 3", get, many)
 	}
 }
+
+func TestSyncCountsResumedFilesOnce(t *testing.T) {
+	root, today, _ := partitionedTree(t)
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "2006-01-02")
+	if err := idx.SetState(src.ID(), index.SourceState{FullWalkNs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A crash left today's file pending; the partition walk finds it too.
+	if _, err := idx.Queue(src.ID(), today+"/a.wav"); err != nil {
+		t.Fatal(err)
+	}
+	got := runSync(t, &Sync{Sources: []*Source{src}, Index: idx, Uploader: up})
+	if got.Scanned != 1 || got.Uploaded != 1 || got.Unchanged != 0 {
+		t.Fatalf("got %+v, want the resumed file scanned once and uploaded once", got)
+	}
+}

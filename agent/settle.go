@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"time"
+
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // fileKey names a file across sources.
@@ -29,7 +31,7 @@ type settling struct {
 //	>= settle          < settle      < cap               wait (a write whose event was lost)
 //	>= settle          >= settle     -                   ready
 //	-                  -             >= cap              ready, forced (uploaded as it is now)
-//	gone or not a regular file                           dropped
+//	gone, not a regular file, or a link on the way       dropped
 type settler struct {
 	settle, cap time.Duration
 	stat        func(k fileKey) (fs.FileInfo, error)
@@ -103,7 +105,7 @@ func (s *settler) ready(now time.Time) []Candidate {
 		}
 		info, err := s.stat(k)
 		if err != nil || !info.Mode().IsRegular() {
-			if err == nil || errors.Is(err, fs.ErrNotExist) {
+			if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, beneath.ErrSymlink) {
 				delete(s.files, k)
 			}
 			continue // an unreadable path is tried again at the next check

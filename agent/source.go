@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // maxKeyLen is S3's limit on the length of an object key, in bytes.
@@ -47,19 +50,24 @@ func (s *Source) lookback() time.Duration {
 	return s.Lookback
 }
 
-// stat is lstat, or stat when links are followed.
+// root is the source's tree as files are opened in it: beneath Root, not
+// through a symbolic link unless links are followed.
+func (s *Source) root() beneath.Root {
+	return beneath.New(s.Root, beneath.Options{FollowSymlinks: s.FollowSymlinks})
+}
+
+// stat is lstat, or stat when links are followed, of rel beneath the root.
 func (s *Source) stat(rel string) (fs.FileInfo, error) {
-	abs := filepath.Join(s.Root, filepath.FromSlash(rel))
-	if s.FollowSymlinks {
-		return os.Stat(abs)
-	}
-	return os.Lstat(abs)
+	return s.root().Stat(rel)
 }
 
 // String is how logs and status name the source.
 func (s Source) String() string {
-	return s.Root + " -> s3://" + s.Bucket + "/" + s.Prefix
+	return s.Root + " -> " + s.Destination()
 }
+
+// Destination is the source's bucket and prefix as s3://bucket/prefix.
+func (s Source) Destination() string { return "s3://" + s.Bucket + "/" + s.Prefix }
 
 // ErrBadName is returned for a file whose path cannot be an S3 key.
 var ErrBadName = fmt.Errorf("name cannot be an S3 key")
@@ -95,4 +103,22 @@ func ParseDestination(dest string) (bucket, prefix string, err error) {
 		prefix += "/"
 	}
 	return bucket, prefix, nil
+}
+
+// uploadJob is the upload of rel, found with info (nil: not known), to key:
+// the uploader reads the file opened beneath the root, and only if it is
+// still the file that was found; the object records the mode of its
+// directory for restore.
+func (s *Source) uploadJob(rel, key string, info fs.FileInfo) uploader.Job {
+	root := s.root()
+	j := uploader.Job{Bucket: s.Bucket, Key: key, Path: root.Join(rel),
+		Open: func() (*os.File, error) { return root.Open(rel) }}
+	if info != nil {
+		id := idOf(info)
+		j.Dev, j.Inode = id.dev, id.ino
+	}
+	if dir, err := root.Stat(path.Dir(rel)); err == nil {
+		j.DirMode = dir.Mode() // best effort: restore falls back to 0777 less the umask
+	}
+	return j
 }

@@ -41,12 +41,18 @@ func idOf(info fs.FileInfo) fileID {
 	return fileID{}
 }
 
-// hashFile reads the file at abs once, through xxhash64 and also, when it
-// is not nil, through extra (an ETag matcher), and returns the hash and the
-// file's stat (uploader.HashFile). A file that changes while it is read
-// gives an error wrapping uploader.ErrChanged.
-func hashFile(ctx context.Context, abs string, extra io.Writer) (uint64, fileStat, error) {
-	hash, info, err := uploader.HashFile(ctx, abs, extra)
+// hashFile reads the file rel of src once, opened beneath its root,
+// through xxhash64 and also, when it is not nil, through extra (an ETag
+// matcher), and returns the hash and the file's stat (uploader.HashFile).
+// A file that changes while it is read gives an error wrapping
+// uploader.ErrChanged.
+func hashFile(ctx context.Context, src *Source, rel string, extra io.Writer) (uint64, fileStat, error) {
+	f, err := src.root().Open(rel)
+	if err != nil {
+		return 0, fileStat{}, err
+	}
+	defer f.Close()
+	hash, info, err := uploader.HashFile(ctx, f, extra)
 	if err != nil {
 		return 0, fileStat{}, err
 	}

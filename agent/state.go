@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // daemonState is what /status, /healthz and `s3ferry status` report. Many
@@ -18,6 +21,7 @@ type daemonState struct {
 	lastSuccess  time.Time
 	failingSince time.Time // first failure since the last success; zero when healthy
 	lastError    string
+	indexFull    string          // the error of a file the index had no space for; "" after a success
 	failures     map[fileKey]int // consecutive failures per file, for back-off
 	rescans      map[rescanKind]RescanStatus
 }
@@ -31,6 +35,11 @@ type sourceState struct {
 	bytes      int64
 	perSecond  [60]int64 // uploads in each of the last 60 seconds, by Unix second mod 60
 	secondOf   [60]int64 // which Unix second each slot counts
+
+	// rescanErr is the error of the source's last rescan, empty once one
+	// completes; rescanFailingSince is when they began failing.
+	rescanErr          string
+	rescanFailingSince time.Time
 }
 
 // RescanStatus is the last rescan of one kind.
@@ -63,7 +72,7 @@ func (s *daemonState) observe(ev Event, now time.Time) {
 	}
 	switch ev.Outcome {
 	case Uploaded, Touched:
-		s.lastSuccess, s.failingSince = now, time.Time{}
+		s.lastSuccess, s.failingSince, s.indexFull = now, time.Time{}, ""
 		if ev.Outcome == Uploaded {
 			ss.lastUpload = now
 			ss.uploaded++
@@ -84,6 +93,13 @@ func (s *daemonState) observe(ev Event, now time.Time) {
 			msg = ev.Err.Error()
 		}
 		s.lastError, ss.lastError, ss.lastErrAt = msg, msg, now
+		if ev.Reason == ReasonIndexDiskFull {
+			s.indexFull = msg
+			var full *index.DiskFullError
+			if errors.As(ev.Err, &full) {
+				s.indexFull = full.Error()
+			}
+		}
 	}
 }
 
@@ -118,10 +134,52 @@ func (s *daemonState) watching(c watchCounts) {
 	}
 }
 
+// sourceRescanned records how a rescan of src ended: a failure is the source's
+// last error and makes it unhealthy until a rescan completes.
+func (s *daemonState) sourceRescanned(src *Source, err error, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sources[src]
+	if ss == nil {
+		return
+	}
+	if err == nil {
+		ss.rescanErr, ss.rescanFailingSince = "", time.Time{}
+		return
+	}
+	if ss.rescanFailingSince.IsZero() {
+		ss.rescanFailingSince = now
+	}
+	ss.rescanErr = err.Error()
+	ss.lastError, ss.lastErrAt = "rescan: "+ss.rescanErr, now
+	s.lastError = ss.lastError
+}
+
+// rescanFailing returns a source whose rescans fail, since when, and the
+// error; src is nil when none does.
+func (s *daemonState) rescanFailing() (src *Source, since time.Time, err string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, src := range s.order {
+		if ss := s.sources[src]; ss.rescanErr != "" {
+			return src, ss.rescanFailingSince, ss.rescanErr
+		}
+	}
+	return nil, time.Time{}, ""
+}
+
 func (s *daemonState) rescanned(kind rescanKind, at time.Time, st Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rescans[kind] = RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}
+}
+
+// indexFullError is the last error of a file the index had no space for,
+// "" when none failed so since the last success.
+func (s *daemonState) indexFullError() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.indexFull
 }
 
 // failing is when uploads began failing (zero: they are not) and the last
@@ -146,6 +204,7 @@ func (s *daemonState) snapshot(st *Status, now time.Time) {
 		out := &st.Sources[i]
 		out.WatchedDirs, out.Uploaded, out.Bytes = ss.watched, ss.uploaded, ss.bytes
 		out.LastUpload, out.LastError, out.LastErrorAt = ss.lastUpload, ss.lastError, ss.lastErrAt
+		out.RescanError = ss.rescanErr
 		for slot, sec := range ss.secondOf {
 			if now.Unix()-sec < 60 {
 				out.UploadsPerMinute += ss.perSecond[slot]

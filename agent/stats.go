@@ -18,6 +18,7 @@ type Stats struct {
 	Failed    int64   `json:"failed"`                 // could not be read or sent; each is logged
 	WouldSend int64   `json:"would_upload,omitempty"` // --dry-run: new or changed files
 	Bytes     int64   `json:"bytes"`                  // bytes uploaded
+	Pending   int64   `json:"pending,omitempty"`      // sync: files left pending in the index at its end (an interruption), resumed by the next run
 	Seconds   float64 `json:"seconds"`                // wall time of the run
 }
 

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,6 +32,9 @@ type Sync struct {
 	// ProgressInterval and once at the end.
 	Progress         func(Stats)
 	ProgressInterval time.Duration
+	// Adopt, when set, is called first for each source the index knows
+	// nothing of (not in a dry run): see AdoptFunc.
+	Adopt AdoptFunc
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
@@ -43,29 +48,68 @@ func (s Sync) withDefaults() Sync {
 
 // Run performs the sync. It returns the totals and the first error that
 // stopped it (a fatal S3 error, an index error, ctx's end); files that fail
-// alone are counted in Stats.Failed and logged, and the run goes on.
+// alone are counted in Stats.Failed and logged, and the run goes on. When
+// ctx ends with files still pending, whatever the phase (walk, uploads in
+// flight or queued), it returns an error wrapping ctx's, and Stats.Pending
+// says how many files stay pending.
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	cfg := s.withDefaults()
+	if !cfg.Options.DryRun {
+		if err := adoptFirstRun(ctx, cfg.Index, cfg.Sources, cfg.Adopt); err != nil {
+			return Stats{}, err
+		}
+	}
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
 		defer p.Close()
-		consider := func(ctx context.Context, c Candidate) error {
+		// A file resumed from the pending set is considered once: when the
+		// walk finds it again it is counted already (scanned, and how its
+		// upload ended). Resume and the walk run in this goroutine only.
+		resumed := map[string]bool{}
+		resume := func(ctx context.Context, c Candidate) error {
+			resumed[flightKey(c.Source.ID(), c.Path)] = true
 			_, err := p.Consider(ctx, c)
 			return err
 		}
 		for _, src := range cfg.Sources {
-			if err := p.Resume(gctx, src, consider); err != nil {
+			if err := p.Resume(gctx, src, resume); err != nil {
 				return err
 			}
 		}
-		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, logLevel: slog.LevelInfo})
+		walked := func(ctx context.Context, c Candidate) (Outcome, error) {
+			if k := flightKey(c.Source.ID(), c.Path); resumed[k] {
+				delete(resumed, k)
+				return InFlight, nil
+			}
+			return p.Consider(ctx, c)
+		}
+		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
 	})
 	stop := cfg.report(p)
 	err := g.Wait()
 	stop()
-	return p.Stats(), err
+	stats := p.Stats()
+	if ctx.Err() == nil {
+		return stats, err
+	}
+	// Interrupted: the uploads the pool abandoned, or let end, left no
+	// error, but their files stay pending.
+	for _, src := range cfg.Sources {
+		_, n, cerr := cfg.Index.Count(src.ID())
+		if cerr != nil {
+			return stats, errors.Join(err, fmt.Errorf("count pending files of %s: %w", src, cerr))
+		}
+		stats.Pending += n
+	}
+	if err == nil && stats.Pending > 0 {
+		err = ctx.Err()
+	}
+	if err != nil && errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("interrupted with %d files pending: the next sync or run uploads them: %w", stats.Pending, err)
+	}
+	return stats, err
 }
 
 // report calls Progress on a timer, and once more when the returned stop

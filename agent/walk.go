@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // found is a file a walk came across: its path relative to the source root
@@ -50,6 +49,9 @@ type walker struct {
 	skip func(rel string)
 	// fail is called for a directory that cannot be read.
 	fail func(rel string, err error)
+	// flat walks a directory's files, not its subdirectories (the retry
+	// pass, which looks again at the files beside one it passed over).
+	flat bool
 	// seen holds the directories entered through links, against loops.
 	seen map[fileID]bool
 	// paths is visitAll's buffer.
@@ -64,16 +66,17 @@ type walker struct {
 // added, so new files are found, and their uploads start, early in a walk.
 func (w *walker) tree(ctx context.Context, rel string) error {
 	dir, entries, err := w.readDir(rel)
-	if err != nil {
+	if err != nil || dir == nil {
 		return err
 	}
+	defer dir.Close()
 	var subdirs, files []found
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		child := path.Join(rel, e.Name())
-		info, err := e.Info()
+		info, err := dir.Lstat(e.Name()) // relative to the directory's fd: no link on the way
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -86,20 +89,13 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 				w.skip(child)
 				continue
 			}
-			if info, err = os.Stat(filepath.Join(dir, e.Name())); err != nil {
+			if info, err = dir.Stat(e.Name()); err != nil {
 				w.skip(child) // a dangling link has nothing to back up
 				continue
 			}
-			if info.IsDir() {
-				id := idOf(info)
-				if w.seen[id] {
-					w.skip(child)
-					continue
-				}
-				if w.seen == nil {
-					w.seen = map[fileID]bool{}
-				}
-				w.seen[id] = true
+			if info.IsDir() && w.visited(info) {
+				w.skip(child)
+				continue
 			}
 		}
 		switch {
@@ -127,6 +123,9 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 	}
 	if err := w.visitAll(ctx, files); err != nil {
 		return err
+	}
+	if w.flat {
+		return nil
 	}
 	slices.SortStableFunc(subdirs, func(a, b found) int { return b.info.ModTime().Compare(a.info.ModTime()) })
 	for _, d := range subdirs {
@@ -161,22 +160,44 @@ func (w *walker) visitAll(ctx context.Context, files []found) error {
 	return nil
 }
 
-// readDir lists the directory rel. Only an unreadable root is an error; any
-// other directory that cannot be read is reported through fail, and one
-// removed during the walk simply held nothing to back up.
-func (w *walker) readDir(rel string) (dir string, entries []fs.DirEntry, err error) {
-	dir = filepath.Join(w.src.Root, filepath.FromSlash(rel))
-	entries, err = os.ReadDir(dir)
+// visited says whether the directory info, reached through a link, was
+// entered before, and marks it entered. The root counts as entered, so a
+// link back to it (x/loop -> ..) does not walk the tree twice.
+func (w *walker) visited(info fs.FileInfo) bool {
+	if w.seen == nil {
+		w.seen = map[fileID]bool{}
+		if root, err := w.src.stat(""); err == nil {
+			w.seen[idOf(root)] = true
+		}
+	}
+	id := idOf(info)
+	if w.seen[id] {
+		return true
+	}
+	w.seen[id] = true
+	return false
+}
+
+// readDir opens and lists the directory rel, beneath the root (through no
+// link, unless the source follows them); the caller closes dir. Only an
+// unreadable root is an error; any other directory that cannot be read is
+// reported through fail, and one removed during the walk (dir nil) simply
+// held nothing to back up.
+func (w *walker) readDir(rel string) (dir *beneath.Dir, entries []fs.DirEntry, err error) {
+	dir, err = w.src.root().OpenDir(rel)
 	if err == nil {
-		return dir, entries, nil
+		if entries, err = dir.ReadDir(); err == nil {
+			return dir, entries, nil
+		}
+		dir.Close()
 	}
 	if rel == "" {
-		return dir, nil, fmt.Errorf("read source %s: %w (check the path, and that s3ferry may read it)", w.src.Root, err)
+		return nil, nil, fmt.Errorf("read source %s: %w (check the path, and that s3ferry may read it)", w.src.Root, err)
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		w.fail(rel, err)
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, beneath.ErrSymlink) {
+		w.fail(rel, err) // a directory swapped for a link is passed over like a removed one
 	}
-	return dir, nil, nil
+	return nil, nil, nil
 }
 
 // partitions walks only the partition directories that end after from, as
@@ -190,9 +211,10 @@ func (w *walker) level(ctx context.Context, depth int, rel, dated string, from t
 		return w.tree(ctx, rel)
 	}
 	dir, entries, err := w.readDir(rel)
-	if err != nil {
+	if err != nil || dir == nil {
 		return err
 	}
+	defer dir.Close()
 	type partition struct {
 		rel, dated string
 		start      time.Time
@@ -201,7 +223,7 @@ func (w *walker) level(ctx context.Context, depth int, rel, dated string, from t
 	for _, e := range entries {
 		isDir := e.IsDir()
 		if e.Type()&fs.ModeSymlink != 0 && w.src.FollowSymlinks {
-			info, err := os.Stat(filepath.Join(dir, e.Name()))
+			info, err := dir.Stat(e.Name())
 			isDir = err == nil && info.IsDir()
 		}
 		if !isDir {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -132,9 +131,14 @@ func (w *watcher) addTree(k fileKey, now time.Time, onFile func(fileKey)) {
 			w.perSrc[k.src]++
 		}
 	}
-	entries, err := os.ReadDir(abs)
+	dir, err := k.src.root().OpenDir(k.rel) // not through a link swapped in for it
 	if err != nil {
 		return // removed meanwhile, or unreadable: the walks report that
+	}
+	entries, err := dir.ReadDir()
+	dir.Close()
+	if err != nil {
+		return
 	}
 	for _, e := range entries {
 		child := fileKey{src: k.src, rel: path.Join(k.rel, e.Name())}
@@ -188,14 +192,9 @@ func (w *watcher) handle(ev fsnotify.Event, now time.Time, touch, forget func(fi
 		forget(k)
 		return
 	}
-	info, err := os.Lstat(ev.Name)
+	info, err := k.src.stat(k.rel) // beneath the root, as every read of the file
 	if err != nil {
 		return
-	}
-	if info.Mode()&fs.ModeSymlink != 0 && k.src.FollowSymlinks {
-		if info, err = os.Stat(ev.Name); err != nil {
-			return
-		}
 	}
 	switch {
 	case info.IsDir():

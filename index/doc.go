@@ -17,6 +17,16 @@
 //	memory, reopened    15 MiB anonymous RSS after 100,000 random Gets
 //	                    into the 1M-record index, 5 µs per Get
 //
+// Damage: a panic or a memory fault inside Badger becomes a *DamagedError
+// (damage.go), every table's checksums are verified before Badger opens it
+// and each block's as it is read, and a marker file tells an index that
+// held records and opens empty (a MANIFEST that lost its entries) from a
+// new one. Measured on 100,000 records (verify_bench_test.go, 2 cores,
+// shared): the tables' check adds 12 ms to Open; a random Get takes 23 µs
+// with each block verified against 10 µs without. Below DefaultMinFree of
+// free space the index refuses to open or write (*DiskFullError): Badger
+// writes through memory maps, where a full disk is a SIGBUS, not an error.
+//
 // A walk reads the records of a directory's files with one GetMany, not a
 // Get each (BenchmarkGetMany, 200,000 records: 0.75 µs per path in batches
 // of 128, against 4.9 µs per Get).

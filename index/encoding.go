@@ -17,8 +17,10 @@ import (
 //	Record        1        Size MtimeNs Inode Hash(8) ETag VersionID Checksum UploadedNs
 //	Pending       1        Seq QueuedNs [Upload]
 //	Upload        -        ID Key PartSize Size MtimeNs Inode Hash(8) nparts {Number Size Checksum ETag}
-//	SourceState   1        FullWalkNs
+//	SourceState   1        FullWalkNs [Root Destination]
 //	counts        1        records pending
+//	Retry         1        Dir(0/1) Size MtimeNs SeenNs
+//	retry count   1        entries
 //
 // A Pending entry without an Upload ends after QueuedNs, as entries did
 // before uploads were resumable, so those still decode.
@@ -118,6 +120,8 @@ func decodePending(b []byte) (Pending, error) {
 func appendState(b []byte, s SourceState) []byte {
 	b = append(b, formatVersion)
 	b = binary.AppendVarint(b, s.FullWalkNs)
+	b = appendString(b, s.Root)
+	b = appendString(b, s.Destination)
 	return b
 }
 
@@ -125,6 +129,10 @@ func decodeState(b []byte) (SourceState, error) {
 	d := decoder{b: b}
 	d.version()
 	s := SourceState{FullWalkNs: d.varint()}
+	if d.err == nil && len(d.b) > 0 { // absent in states written before they were kept
+		s.Root = d.string()
+		s.Destination = d.string()
+	}
 	return s, d.finish("source state")
 }
 
@@ -145,6 +153,38 @@ func decodeCounts(b []byte) (counts, error) {
 	d.version()
 	c := counts{records: d.varint(), pending: d.varint()}
 	return c, d.finish("counts")
+}
+
+func appendRetry(b []byte, r Retry) []byte {
+	b = append(b, formatVersion)
+	dir := uint64(0)
+	if r.Dir {
+		dir = 1
+	}
+	b = binary.AppendUvarint(b, dir)
+	b = binary.AppendVarint(b, r.Size)
+	b = binary.AppendVarint(b, r.MtimeNs)
+	b = binary.AppendVarint(b, r.SeenNs)
+	return b
+}
+
+func decodeRetry(b []byte) (Retry, error) {
+	d := decoder{b: b}
+	d.version()
+	r := Retry{Dir: d.uvarint() == 1, Size: d.varint(), MtimeNs: d.varint(), SeenNs: d.varint()}
+	return r, d.finish("retry entry")
+}
+
+func appendRetryCount(b []byte, n int64) []byte {
+	b = append(b, formatVersion)
+	return binary.AppendVarint(b, n)
+}
+
+func decodeRetryCount(b []byte) (int64, error) {
+	d := decoder{b: b}
+	d.version()
+	n := d.varint()
+	return n, d.finish("retry count")
 }
 
 func appendString(b []byte, s string) []byte {

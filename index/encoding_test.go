@@ -48,6 +48,16 @@ func TestDecodePendingUpload(t *testing.T) {
 	}
 }
 
+// TestDecodeStateWithoutNames: a state written before Root and Destination
+// were kept still decodes, with them empty.
+func TestDecodeStateWithoutNames(t *testing.T) {
+	old := []byte{formatVersion, 10} // FullWalkNs 5, zig-zag
+	got, err := decodeState(old)
+	if want := (SourceState{FullWalkNs: 5}); err != nil || got != want {
+		t.Errorf("decode of an old state = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 func TestRecordSize(t *testing.T) {
 	// A typical record: the size limits what a million records cost.
 	r := Record{
@@ -67,12 +77,17 @@ func TestRecordSize(t *testing.T) {
 
 func FuzzRecord(f *testing.F) {
 	f.Add([]byte{1, 2, 3}, int64(1), int64(-2), uint64(3), uint64(math.MaxUint64), "etag", "", "CRC32C:x", int64(5))
+	f.Add(appendRecord(nil, Record{Size: 1, ETag: "e"}), int64(0), int64(0), uint64(0), uint64(0), "", "", "", int64(0))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, int64(0), int64(0), uint64(0), uint64(0), "", "", "", int64(0))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, int64(0), int64(0), uint64(0), uint64(0), "", "", "", int64(0))
 	f.Add([]byte{}, int64(math.MinInt64), int64(0), uint64(0), uint64(0), "", "\xff", "", int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, data []byte, size, mtime int64, inode, hash uint64, etag, vid, cs string, up int64) {
-		decodeRecord(data) // must not panic on any bytes
-		decodePending(data)
-		decodeState(data)
-		decodeCounts(data)
+		// Any bytes: a value or an error, never a panic; a value decoded
+		// without error encodes to bytes that decode to it again.
+		reencodes(t, data, decodeRecord, appendRecord)
+		reencodes(t, data, decodePending, appendPending)
+		reencodes(t, data, decodeState, appendState)
+		reencodes(t, data, decodeCounts, appendCounts)
 
 		want := Record{Size: size, MtimeNs: mtime, Inode: inode, Hash: hash, ETag: etag, VersionID: vid, Checksum: cs, UploadedNs: up}
 		got, err := decodeRecord(appendRecord(nil, want))
@@ -83,9 +98,26 @@ func FuzzRecord(f *testing.F) {
 		if got, err := decodePending(appendPending(nil, p)); err != nil || got != p {
 			t.Fatalf("round trip of %+v = %+v, %v", p, got, err)
 		}
+		st := SourceState{FullWalkNs: up, Root: etag, Destination: vid}
+		if got, err := decodeState(appendState(nil, st)); err != nil || got != st {
+			t.Fatalf("round trip of %+v = %+v, %v", st, got, err)
+		}
 		c := counts{records: size, pending: up}
 		if got, err := decodeCounts(appendCounts(nil, c)); err != nil || got != c {
 			t.Fatalf("round trip of %+v = %+v, %v", c, got, err)
 		}
 	})
+}
+
+// reencodes checks that a value decoded from data without error encodes to
+// bytes that decode to it again.
+func reencodes[T comparable](t *testing.T, data []byte, decode func([]byte) (T, error), encode func([]byte, T) []byte) {
+	t.Helper()
+	v, err := decode(data)
+	if err != nil {
+		return
+	}
+	if again, err := decode(encode(nil, v)); err != nil || again != v {
+		t.Fatalf("decoded %x to %+v; re-encoded and decoded: %+v, %v", data, v, again, err)
+	}
 }

@@ -53,9 +53,25 @@ type UploadedPart struct {
 	ETag     string
 }
 
+// Retry marks a file a walk found but could not back up (deferred as still
+// being written, a name that cannot be a key, unreadable), or a directory
+// it could not read. Every later walk retries it first, wherever it lives,
+// until it is uploaded or gone: a walk that passes over a file may count as
+// complete only because the file is here.
+type Retry struct {
+	Dir     bool  // a directory that could not be read: walk all of it
+	Size    int64 // the file's size when it was last seen
+	MtimeNs int64 // its mtime then, Unix nanoseconds
+	SeenNs  int64 // since when it has had this size and mtime, Unix nanoseconds
+}
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
+	// Root and Destination say which tree and s3://BUCKET/PREFIX/ the
+	// source is, so `s3ferry status` can list the sources of an index;
+	// empty in states written before they were kept.
+	Root, Destination string
 }
 
 // Store is the index: one record per uploaded file, the pending set, and
@@ -113,6 +129,29 @@ type Store interface {
 	// State and SetState read and write the per-source state.
 	State(source string) (SourceState, error)
 	SetState(source string, s SourceState) error
+
+	// The retry set: the files and directories walks passed over, kept
+	// apart from the pending set (which holds files on their way to the
+	// bucket) because what they need is another look, not an upload.
+
+	// AddRetry puts path in the retry set, replacing an earlier entry.
+	AddRetry(source, path string, r Retry) error
+
+	// RemoveRetry takes path out of the retry set. A missing entry is not
+	// an error.
+	RemoveRetry(source, path string) error
+
+	// Retries calls fn for every entry of source's retry set in path order.
+	// It costs O(entries), never O(records). Same rules for fn as Pending.
+	Retries(source string, fn func(path string, r Retry) error) error
+
+	// CountRetries returns how many entries source's retry set holds, in
+	// O(1).
+	CountRetries(source string) (int64, error)
+
+	// Sources returns, sorted, every source that has or had records,
+	// pending entries or a retry set, or a state. It costs O(sources), never O(records).
+	Sources() ([]string, error)
 
 	// Resumable multipart uploads: a pending entry may carry the
 	// multipart upload its file is being sent as (Pending.Upload).

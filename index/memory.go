@@ -18,6 +18,7 @@ type Memory struct {
 type memSource struct {
 	records map[string]Record
 	pending map[string]Pending
+	retries map[string]Retry
 	state   SourceState
 }
 
@@ -32,7 +33,7 @@ func NewMemory() *Memory {
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry)}
 		m.sources[name] = s
 	}
 	return s
@@ -187,6 +188,64 @@ func (m *Memory) SetState(source string, s SourceState) error {
 	defer m.mu.Unlock()
 	m.source(source).state = s
 	return nil
+}
+
+func (m *Memory) AddRetry(source, path string, r Retry) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.source(source).retries[path] = r
+	return nil
+}
+
+func (m *Memory) RemoveRetry(source, path string) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.source(source).retries, path)
+	return nil
+}
+
+// Retries calls fn on a snapshot, as Pending does.
+func (m *Memory) Retries(source string, fn func(path string, r Retry) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	retries := maps.Clone(m.source(source).retries)
+	m.mu.Unlock()
+	for _, path := range slices.Sorted(maps.Keys(retries)) {
+		if err := fn(path, retries[path]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Memory) CountRetries(source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.source(source).retries)), nil
+}
+
+func (m *Memory) Sources() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for name, s := range m.sources {
+		if len(s.records) > 0 || len(s.pending) > 0 || len(s.retries) > 0 || s.state != (SourceState{}) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // GC does nothing: Memory frees what it drops at once.

@@ -1,6 +1,10 @@
 package uploader
 
-import "time"
+import (
+	"io/fs"
+	"os"
+	"time"
+)
 
 // This file is the contract the agent codes against; the implementation
 // lives in client.go and uploader.go.
@@ -35,7 +39,20 @@ type Config struct {
 type Job struct {
 	Bucket string
 	Key    string
-	Path   string // absolute local path
+	Path   string // absolute local path, for messages (and to open, when Open is nil)
+
+	// Open opens the file to send; the upload reads from the file it
+	// returns and nothing else (the agent opens it beneath its source root,
+	// see package beneath). Nil: Path is opened as it is, following every
+	// link on it, for callers that trust each of its components.
+	Open func() (*os.File, error)
+	// Dev and Inode, when Inode is not 0, are the file's identity when it
+	// was found: an opened file that is not a regular file with them is
+	// not the file that was found, and the upload fails with ErrChanged.
+	Dev, Inode uint64
+	// DirMode, when not 0, is the mode of the file's directory, recorded
+	// in the object's metadata (MetaDirMode) for restore.
+	DirMode fs.FileMode
 
 	// KnownHash, when HasKnownHash, is the xxhash64 the index holds for an
 	// earlier version of this file. If the content still hashes to it,
@@ -80,6 +97,7 @@ type Result struct {
 	VersionID string
 	Checksum  string // "ALGO:value" as S3 stored it
 	Multipart bool
+	Perm      Perm // the file's mode and owner, as the object's metadata records them
 	// Kept is how many bytes of parts an earlier attempt sent were found
 	// in S3, verified and not sent again.
 	Kept int64

@@ -13,6 +13,10 @@ import (
 	"github.com/aws/smithy-go"
 )
 
+// ErrInvalidBucketName matches a CheckBucket error that says the bucket's
+// name is not one S3 accepts: a mistake in the destination, not a failure.
+var ErrInvalidBucketName = errors.New("invalid bucket name")
+
 // bucketError is a CheckBucket failure: a one-line message that says what
 // to do, and the SDK error it came from for errors.Is/As, Reason and Fatal.
 type bucketError struct {
@@ -24,6 +28,11 @@ type bucketError struct {
 
 func (e *bucketError) Error() string { return e.msg }
 func (e *bucketError) Unwrap() error { return e.err }
+
+// Is matches ErrInvalidBucketName for a name the store refused.
+func (e *bucketError) Is(target error) bool {
+	return target == ErrInvalidBucketName && e.reason == "invalid-bucket-name"
+}
 
 // CheckBucket verifies, before any upload, that client has credentials and
 // can reach bucket (HeadBucket, which needs s3:ListBucket). Its error is one
@@ -82,6 +91,11 @@ func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err e
 		e.msg = fmt.Sprintf("no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role (%v)", credErr.cause)
 	case reason == "credentials":
 		e.msg = fmt.Sprintf("credentials rejected by %s for bucket %s: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile (%s)", endpoint, bucket, errorCode(err))
+	case errorCode(err) == "InvalidBucketName" || status == http.StatusBadRequest:
+		// A HEAD answer has no body: a bare 400 to HeadBucket (the region
+		// was handled above) is a name the store does not accept.
+		e.reason, e.fatal = "invalid-bucket-name", true
+		e.msg = fmt.Sprintf("bucket name %q is not valid at %s: S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens; fix the destination", bucket, endpoint)
 	case reason == "no-such-bucket" || status == http.StatusNotFound:
 		e.reason, e.fatal = "no-such-bucket", true
 		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)

@@ -106,10 +106,12 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 
 // notRetryable stops the SDK from retrying an error that the same request
 // will meet again: a certificate that does not verify would otherwise cost
-// MaxAttempts backoffs before the user hears about AWS_CA_BUNDLE.
+// MaxAttempts backoffs before the user hears about AWS_CA_BUNDLE, and a
+// file that changed while its body was read (ErrChanged) is no longer the
+// file being sent.
 func notRetryable(err error) aws.Ternary {
 	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
+	if errors.As(err, &certErr) || errors.Is(err, ErrChanged) {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary

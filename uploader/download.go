@@ -9,11 +9,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // ErrCorrupt means downloaded bytes do not match what the object says they
@@ -24,8 +26,12 @@ var ErrCorrupt = errors.New("downloaded content does not match the object's chec
 type DownloadJob struct {
 	Key       string
 	VersionID string // empty: the current version
-	Path      string // the local file to write
-	// Overwrite replaces an existing file at Path; without it Download
+	// Root and Rel name the local file to write: Rel (slash-separated)
+	// beneath Root. Nothing is written through a symbolic link: a link on
+	// the way, or at Rel, is an error matching beneath.ErrSymlink.
+	Root beneath.Root
+	Rel  string
+	// Overwrite replaces an existing file at Rel; without it Download
 	// fails with an error matching fs.ErrExist and changes nothing.
 	Overwrite bool
 	// WantHash, when HasWantHash, is the xxhash64 the content must have
@@ -40,14 +46,21 @@ type DownloadResult struct {
 	Hash    uint64    // xxhash64 of the content
 	Mtime   time.Time // set on the file: MetaMtime, else the object's Last-Modified
 	Checked []string  // what the content was verified against: "xxhash64", "CRC32C", "MD5"...
+	Perm    Perm      // the object's mode and owner metadata (what of it was applied: see Download)
+	Created []string  // directories Download created on the way to Rel, parents first
 }
 
-// Download writes an object version to job.Path. The content is verified on
-// the way: the SDK checks a full-object S3 checksum (ChecksumMode enabled),
-// and Download checks s3ferry's xxhash64 metadata, or else a plain-MD5 ETag,
-// and the length. It is written to a temporary file beside Path, synced,
-// given the mtime the object recorded (MetaMtime) and only then renamed, so
-// Path never holds a partial or unverified file.
+// Download writes an object version to job.Rel beneath job.Root. The
+// content is verified on the way: the SDK checks a full-object S3 checksum
+// (ChecksumMode enabled), and Download checks s3ferry's xxhash64 metadata,
+// or else a plain-MD5 ETag, and the length. It is written to a temporary
+// file beside Rel, synced, given the mode the object recorded (MetaMode;
+// without it 0666 less the umask, as cp does), the owner it recorded
+// (MetaUID, MetaGID: only when run as root) and the mtime (MetaMtime), and
+// only then renamed in the same directory fd, so Rel never holds a partial
+// or unverified file. Missing directories are created with 0777 less the
+// umask; giving them MetaDirMode is the caller's (once it has written every
+// file into them).
 func Download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
 	res, err := download(ctx, b, job)
 	if err != nil {
@@ -57,9 +70,12 @@ func Download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 }
 
 func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
+	name := path.Base(job.Rel)
 	if !job.Overwrite {
-		if _, err := os.Lstat(job.Path); err == nil {
-			return DownloadResult{}, fmt.Errorf("%s: %w", job.Path, fs.ErrExist)
+		if _, err := job.Root.Stat(job.Rel); err == nil {
+			return DownloadResult{}, fmt.Errorf("%s: %w", job.Root.Join(job.Rel), fs.ErrExist)
+		} else if errors.Is(err, beneath.ErrSymlink) {
+			return DownloadResult{}, err
 		}
 	}
 	body, obj, err := b.Get(ctx, job.Key, job.VersionID, 0, -1)
@@ -68,18 +84,48 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	}
 	defer body.Close()
 
-	dir := filepath.Dir(job.Path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return DownloadResult{}, err
-	}
-	tmp := filepath.Join(dir, ".s3ferry-"+randomSuffix()+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	dir, created, err := job.Root.MkdirAll(path.Dir(job.Rel))
 	if err != nil {
-		return DownloadResult{}, err
+		return DownloadResult{Created: created}, err
 	}
-	defer os.Remove(tmp) // after a rename or link there is nothing left to remove
+	defer dir.Close()
+	f, tmp, err := dir.CreateTemp(".s3ferry-", randomSuffix())
+	if err != nil {
+		return DownloadResult{Created: created}, err
+	}
+	defer dir.Remove(tmp) // after a rename or link there is nothing left to remove
 	defer f.Close()
+	res, err := receive(f, body, obj, job)
+	res.Created = created
+	if err != nil {
+		return res, err
+	}
+	if err := applyPerm(f, res.Perm); err != nil {
+		return res, err
+	}
+	if err := f.Sync(); err != nil {
+		return res, err
+	}
+	if err := f.Close(); err != nil {
+		return res, err
+	}
+	res.Mtime = obj.LastModified
+	if t, err := time.Parse(time.RFC3339Nano, obj.Metadata[MetaMtime]); err == nil {
+		res.Mtime = t
+	}
+	if !res.Mtime.IsZero() {
+		if err := dir.Chtimes(tmp, res.Mtime); err != nil {
+			return res, err
+		}
+	}
+	if err := place(dir, tmp, name, job.Overwrite); err != nil {
+		return res, err
+	}
+	return res, nil
+}
 
+// receive writes body to f, verifying it as Download says.
+func receive(f *os.File, body io.Reader, obj Object, job DownloadJob) (DownloadResult, error) {
 	checks := contentChecks(obj)
 	h := xxhash.New()
 	w := io.MultiWriter(f, h)
@@ -92,7 +138,7 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	if err != nil {
 		return DownloadResult{}, err
 	}
-	res := DownloadResult{Size: n, Hash: h.Sum64(), Checked: checks.sdk}
+	res := DownloadResult{Size: n, Hash: h.Sum64(), Checked: checks.sdk, Perm: ParseMetaPerm(obj.Metadata)}
 	if n != obj.Size {
 		return DownloadResult{}, fmt.Errorf("%w: %d bytes received, the object has %d", ErrCorrupt, n, obj.Size)
 	}
@@ -112,43 +158,40 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	if job.HasWantHash && res.Hash != job.WantHash {
 		return DownloadResult{}, fmt.Errorf("%w: xxhash64 %016x, the index says %016x", ErrCorrupt, res.Hash, job.WantHash)
 	}
-	if err := f.Sync(); err != nil {
-		return DownloadResult{}, err
-	}
-	if err := f.Close(); err != nil {
-		return DownloadResult{}, err
-	}
-	res.Mtime = obj.LastModified
-	if t, err := time.Parse(time.RFC3339Nano, obj.Metadata[MetaMtime]); err == nil {
-		res.Mtime = t
-	}
-	if !res.Mtime.IsZero() {
-		if err := os.Chtimes(tmp, res.Mtime, res.Mtime); err != nil {
-			return DownloadResult{}, err
-		}
-	}
-	if err := place(tmp, job.Path, job.Overwrite); err != nil {
-		return DownloadResult{}, err
-	}
 	return res, nil
 }
 
-// place moves the finished file tmp to path. Without overwrite it links
-// instead of renaming, which fails if path exists, even if it appeared
-// during the download; on a file system without hard links it checks
-// first, which leaves a moment for a race.
-func place(tmp, path string, overwrite bool) error {
-	if overwrite {
-		return os.Rename(tmp, path)
+// applyPerm gives the file f what p records: the owner when run as root
+// (first: chown clears setuid and setgid), then the mode. Without a
+// recorded mode f keeps the one it was created with.
+func applyPerm(f *os.File, p Perm) error {
+	if p.HasOwner && os.Geteuid() == 0 {
+		if err := f.Chown(int(p.UID), int(p.GID)); err != nil {
+			return err
+		}
 	}
-	err := os.Link(tmp, path)
+	if p.HasMode {
+		return f.Chmod(p.Mode)
+	}
+	return nil
+}
+
+// place moves the finished file tmp to name, both in dir. Without
+// overwrite it links instead of renaming, which fails if name exists, even
+// if it appeared during the download; on a file system without hard links
+// it checks first, which leaves a moment for a race.
+func place(dir *beneath.Dir, tmp, name string, overwrite bool) error {
+	if overwrite {
+		return dir.Rename(tmp, name)
+	}
+	err := dir.Link(tmp, name)
 	if err == nil || errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	if _, serr := os.Lstat(path); serr == nil {
-		return fmt.Errorf("%s: %w", path, fs.ErrExist)
+	if _, serr := dir.Lstat(name); serr == nil {
+		return fmt.Errorf("%s: %w", dir.Join(name), fs.ErrExist)
 	}
-	return os.Rename(tmp, path)
+	return dir.Rename(tmp, name)
 }
 
 // downloadChecks says what a GetObject response lets Download verify.

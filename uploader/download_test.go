@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 func TestDownload(t *testing.T) {
@@ -39,8 +40,9 @@ func TestDownload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dst := filepath.Join(t.TempDir(), "a", "b", tt.name)
-			res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: tt.name, VersionID: up.VersionID, Path: dst, WantHash: up.Hash, HasWantHash: true})
+			to := t.TempDir()
+			dst := filepath.Join(to, "a", "b", tt.name)
+			res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: tt.name, VersionID: up.VersionID, Root: beneath.New(to, beneath.Options{}), Rel: "a/b/" + tt.name, WantHash: up.Hash, HasWantHash: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,16 +70,17 @@ func TestDownloadNeverReplacesWithoutOverwrite(t *testing.T) {
 	bucket := srv.NewBucket(t, true)
 	ctx := context.Background()
 	putObject(t, client, bucket, "k", "new content", nil)
-	dst := writeFile(t, t.TempDir(), "k", []byte("old"))
+	to := t.TempDir()
+	dst := writeFile(t, to, "k", []byte("old"))
 
-	_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Path: dst})
+	_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Root: beneath.New(to, beneath.Options{}), Rel: "k"})
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Download over an existing file: %v, want fs.ErrExist", err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "old" {
 		t.Fatalf("file is %q after a refused download, want it untouched", got)
 	}
-	if _, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Path: dst, Overwrite: true}); err != nil {
+	if _, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Root: beneath.New(to, beneath.Options{}), Rel: "k", Overwrite: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "new content" {
@@ -99,15 +102,15 @@ func TestDownloadCorrupt(t *testing.T) {
 		name string
 		job  uploader.DownloadJob
 	}{
-		{"metadata hash", uploader.DownloadJob{Key: "bad-meta", Path: filepath.Join(dir, "a")}},
-		{"wanted hash", uploader.DownloadJob{Key: "plain", Path: filepath.Join(dir, "b"), WantHash: 42, HasWantHash: true}},
+		{"metadata hash", uploader.DownloadJob{Key: "bad-meta", Root: beneath.New(dir, beneath.Options{}), Rel: "a"}},
+		{"wanted hash", uploader.DownloadJob{Key: "plain", Root: beneath.New(dir, beneath.Options{}), Rel: "b", WantHash: 42, HasWantHash: true}},
 	}
 	for _, tt := range tests {
 		_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), tt.job)
 		if !errors.Is(err, uploader.ErrCorrupt) || uploader.Reason(err) != "checksum-mismatch" {
 			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.Reason(err))
 		}
-		if _, err := os.Stat(tt.job.Path); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, tt.job.Rel)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: a file was written: %v", tt.name, err)
 		}
 	}
@@ -115,7 +118,7 @@ func TestDownloadCorrupt(t *testing.T) {
 		t.Errorf("files left behind: %v", entries)
 	}
 	// An object of another tool is checked against its MD5 ETag.
-	res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "plain", Path: filepath.Join(dir, "c")})
+	res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "plain", Root: beneath.New(dir, beneath.Options{}), Rel: "c"})
 	if err != nil || !slices.Contains(res.Checked, "MD5") {
 		t.Errorf("plain object: checked %v, %v; want MD5 among them", res.Checked, err)
 	}

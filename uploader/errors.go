@@ -40,7 +40,8 @@ var (
 // Reason returns a short, stable label for err, for metrics and logs:
 // "changed", "vanished", "permission", "no-such-bucket", "access-denied",
 // "credentials", "checksum-mismatch", "throttled", "server-error",
-// "network", "canceled" or "other". Reason(nil) is "".
+// "network", "canceled" or "other" (and "invalid-bucket-name" for a
+// CheckBucket error). Reason(nil) is "".
 func Reason(err error) string {
 	reason, _ := classify(err)
 	return reason

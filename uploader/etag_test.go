@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/s3ferry/s3ferry/uploader"
@@ -54,4 +55,45 @@ func TestETagMatcher(t *testing.T) {
 	if uploader.NewETagMatcher("opaque", 10).Known() {
 		t.Error("Known() for an ETag of no MD5 form = true, want false")
 	}
+}
+
+// FuzzETagMatcher: an ETag from the bucket is any string; the matcher
+// never panics on it, and never calls Mismatch the ETag S3 makes of the
+// very bytes (plain, or in parts of any size).
+func FuzzETagMatcher(f *testing.F) {
+	f.Add("opaque", []byte("content"), uint16(3))
+	f.Add(`"d41d8cd98f00b204e9800998ecf8427e"`, []byte{}, uint16(1))
+	f.Add("9e107d9d372bb6826bd81d3542a419d6-2", []byte("the quick brown fox"), uint16(10))
+	f.Add("9e107d9d372bb6826bd81d3542a419d6-9223372036854775807", []byte("x"), uint16(0))
+	f.Add("9E107D9D372BB6826BD81D3542A419D6--1", []byte("xy"), uint16(1))
+	f.Fuzz(func(t *testing.T, etag string, data []byte, partSize uint16) {
+		for _, size := range []int64{int64(len(data)), 0, -1, 1 << 62, math.MaxInt64} {
+			m := uploader.NewETagMatcher(etag, size)
+			m.Write(data)
+			m.Verdict()
+		}
+		plain := md5.Sum(data)
+		if got := verdictOf(hex.EncodeToString(plain[:]), data); got != uploader.ETagMatch {
+			t.Fatalf("the MD5 of %q: verdict %d, want ETagMatch", data, got)
+		}
+		if partSize == 0 || len(data) == 0 {
+			return
+		}
+		etag = multipartETag(data, int(partSize))
+		got := verdictOf(etag, data)
+		if got == uploader.ETagMismatch {
+			t.Fatalf("%q in parts of %d (%s): ETagMismatch for the bytes that make it", data, partSize, etag)
+		}
+		// Parts of the file's size split evenly are among the guesses.
+		n := (len(data) + int(partSize) - 1) / int(partSize)
+		if even := (len(data) + n - 1) / n; even == int(partSize) && got != uploader.ETagMatch {
+			t.Fatalf("%q in %d even parts of %d (%s): verdict %d, want ETagMatch", data, n, partSize, etag, got)
+		}
+	})
+}
+
+func verdictOf(etag string, data []byte) uploader.ETagVerdict {
+	m := uploader.NewETagMatcher(etag, int64(len(data)))
+	m.Write(data)
+	return m.Verdict()
 }

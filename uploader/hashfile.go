@@ -68,28 +68,27 @@ func hashSection(ctx context.Context, f *os.File, path string, size int64, buf [
 	return d.Sum64(), nil
 }
 
-// HashFile reads the file at path once, through xxhash64 and, when it is not
-// nil, through extra (which must not fail: an ETag matcher), and returns the
-// hash and what stat said of the file when it was opened. A file that
-// changes while it is read gives an error wrapping ErrChanged: its hash
-// describes no version of it.
-func HashFile(ctx context.Context, path string, extra io.Writer) (uint64, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, openFlags, 0)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer f.Close()
+// HashFile reads the open file f once, from its start, through xxhash64
+// and, when it is not nil, through extra (which must not fail: an ETag
+// matcher), and returns the hash and what fstat said of f before the
+// read. A file that changes while it is read gives an error wrapping
+// ErrChanged: its hash describes no version of it. The caller opens f (the
+// agent beneath its source root) and closes it.
+func HashFile(ctx context.Context, f *os.File, extra io.Writer) (uint64, fs.FileInfo, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, nil, err
 	}
+	if !fi.Mode().IsRegular() {
+		return 0, nil, fmt.Errorf("%s: %w (%s)", f.Name(), ErrNotRegular, fi.Mode().Type())
+	}
 	before := stateOf(fi)
 	buf := make([]byte, min(hashBufferSize, before.size+1)) // small files get small buffers
-	hash, err := hashSection(ctx, f, path, before.size, buf, extra)
+	hash, err := hashSection(ctx, f, f.Name(), before.size, buf, extra)
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := checkUnchanged(f, path, before); err != nil {
+	if err := checkUnchanged(f, f.Name(), before); err != nil {
 		return 0, nil, err
 	}
 	return hash, fi, nil

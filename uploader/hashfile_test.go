@@ -38,8 +38,17 @@ func TestHashFile(t *testing.T) {
 	if err := os.WriteFile(path, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	open := func(name string) *os.File {
+		t.Helper()
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
 	var seen bytes.Buffer
-	hash, info, err := HashFile(t.Context(), path, &seen)
+	hash, info, err := HashFile(t.Context(), open(path), &seen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +56,11 @@ func TestHashFile(t *testing.T) {
 		t.Fatalf("HashFile = %016x, size %d, %d bytes to extra; want %016x, %d, all of them", hash, info.Size(), seen.Len(), want, len(content))
 	}
 
-	_, _, err = HashFile(t.Context(), path, &appendOnWrite{path: path})
+	_, _, err = HashFile(t.Context(), open(path), &appendOnWrite{path: path})
 	if !errors.Is(err, ErrChanged) {
 		t.Fatalf("HashFile of a file appended to while read = %v, want ErrChanged", err)
 	}
-	if _, _, err := HashFile(t.Context(), filepath.Join(t.TempDir(), "gone"), nil); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("HashFile of a missing file = %v, want fs.ErrNotExist", err)
+	if _, _, err := HashFile(t.Context(), open(t.TempDir()), nil); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("HashFile of a directory = %v, want ErrNotRegular", err)
 	}
 }

@@ -7,14 +7,26 @@ import (
 	"syscall"
 )
 
-// openFlags opens without blocking on a FIFO that has no writer, so
-// statFile can reject it; O_NONBLOCK does nothing to a regular file.
-const openFlags = syscall.O_RDONLY | syscall.O_NONBLOCK
-
 // inode returns fi's inode number.
 func inode(fi fs.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return uint64(st.Ino)
 	}
 	return 0
+}
+
+// identity returns fi's device and inode numbers.
+func identity(fi fs.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), uint64(st.Ino)
+	}
+	return 0, 0
+}
+
+// owner returns fi's owner and group; ok is false when stat says nothing.
+func owner(fi fs.FileInfo) (uid, gid uint32, ok bool) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Uid, st.Gid, true
+	}
+	return 0, 0, false
 }

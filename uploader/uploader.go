@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -66,7 +64,8 @@ func New(client *s3.Client, cfg Config) *Uploader {
 // Upload sends the file at job.Path to job.Bucket/job.Key, unless it still
 // hashes to job.KnownHash. The object carries an S3 checksum of the
 // configured algorithm, which S3 verifies, and the metadata MetaHash and
-// MetaMtime. An Unchanged Result has only Size, MtimeNs, Inode and Hash.
+// MetaMtime, and the file's Perm (MetaMode...). An Unchanged Result has only
+// Size, MtimeNs, Inode, Hash and Perm.
 //
 // Errors wrap ErrChanged when the file changed while it was read or sent
 // (the object may then be in the bucket but must not be recorded),
@@ -85,15 +84,10 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 }
 
 func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
-	f, err := os.OpenFile(job.Path, openFlags, 0)
+	f, err := openJob(job)
 	if err != nil {
 		if job.Resume != nil {
 			u.drop(ctx, u.bucket(job.Bucket), job.Resume)
-		}
-		if errors.Is(err, syscall.ENOTDIR) {
-			// A directory on the way was replaced by a file: the file
-			// vanished as surely as with ENOENT.
-			err = fmt.Errorf("%w: %w", fs.ErrNotExist, err)
 		}
 		return Result{}, err
 	}
@@ -103,11 +97,14 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkIdentity(job, fi); err != nil {
+		return Result{}, err
+	}
 	if !fi.Mode().IsRegular() {
 		return Result{}, fmt.Errorf("%s: %w (%s)", job.Path, ErrNotRegular, fi.Mode().Type())
 	}
 	before := stateOf(fi)
-	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi)}
+	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi), Perm: permOf(fi, job.DirMode)}
 
 	if before.size < u.cfg.PartSize {
 		if job.Resume != nil { // it shrank below a part
@@ -117,13 +114,15 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	} else {
 		err = u.putLarge(ctx, f, job, &res)
 	}
-	if err != nil {
-		return Result{}, err
-	}
-
 	// Whatever was read must be the file as it was at open: a writer that
 	// appended, truncated or rewrote it meanwhile changed size or mtime.
-	if err := checkUnchanged(f, job.Path, before); err != nil {
+	// That is what a failure means too when the file changed: the bytes
+	// that failed (a short body, a checksum S3 did not get) were no
+	// version of it, and the reason is "changed", not the symptom.
+	if cerr := checkUnchanged(f, job.Path, before); cerr != nil && !errors.Is(err, ErrChanged) {
+		return Result{}, cerr
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -241,10 +240,11 @@ type upload struct {
 func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multipart bool, err error) {
 	b, key, res := up.b, up.job.Key, up.res
 	size, partSize := res.Size, u.cfg.PartSize
+	before := fileState{size: res.Size, mtimeNs: res.MtimeNs}
 	n := ceilDiv(size, partSize)
 	opts := PutOptions{Metadata: metadata(res)}
 	if n <= 1 {
-		w, err = u.put(ctx, b, key, io.NewSectionReader(up.f, 0, size), size, opts, res)
+		w, err = u.put(ctx, b, key, newGuardedSection(up.f, up.job.Path, before, 0, size), size, opts, res)
 		return w, false, err
 	}
 	prog := &progress{fn: up.job.Progress}
@@ -293,7 +293,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		}
 		off := i * partSize
 		g.Go(func() error {
-			p, err := b.UploadPart(gctx, key, id, int32(i+1), io.NewSectionReader(up.f, off, min(partSize, size-off)), min(partSize, size-off))
+			p, err := b.UploadPart(gctx, key, id, int32(i+1), newGuardedSection(up.f, up.job.Path, before, off, min(partSize, size-off)), min(partSize, size-off))
 			if err == nil {
 				parts[i] = p
 				prog.add(p)
@@ -330,10 +330,12 @@ func (u *Uploader) bucket(name string) Bucket {
 
 // metadata is what every object carries beside its content.
 func metadata(res *Result) map[string]string {
-	return map[string]string{
+	meta := map[string]string{
 		MetaHash:  FormatMetaHash(res.Hash),
 		MetaMtime: formatNs(res.MtimeNs),
 	}
+	FormatMetaPerm(res.Perm, meta)
+	return meta
 }
 
 // formatNs formats Unix nanoseconds as MetaMtime does.

@@ -188,7 +188,7 @@ func TestUploadUnchanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := uploader.Result{Unchanged: true, Size: first.Size, MtimeNs: first.MtimeNs, Inode: first.Inode, Hash: first.Hash}
+			want := uploader.Result{Unchanged: true, Size: first.Size, MtimeNs: first.MtimeNs, Inode: first.Inode, Hash: first.Hash, Perm: first.Perm}
 			if got != want {
 				t.Errorf("Upload with the known hash = %+v, want %+v", got, want)
 			}
@@ -758,4 +758,64 @@ func selfSignedCA(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestUploadChangedDuringPartsIsChangedAtOnce truncates or rewrites a
+// file from inside the HTTP client as its first part is sent: the upload
+// fails as changed, and no request is sent twice (a retry would only spend
+// the budget on a file that is no longer the one being sent).
+func TestUploadChangedDuringPartsIsChangedAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	tests := []struct {
+		name   string
+		change func(path string) error
+	}{
+		{"truncated", func(path string) error { return os.Truncate(path, 3<<20) }},
+		{"rewritten", func(path string) error {
+			// Same size, other bytes, an mtime that moved.
+			return os.WriteFile(path, randomBytes(11<<20 + 1)[1:], 0o644)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, t.TempDir(), "f", randomBytes(11<<20))
+			old := time.Now().Add(-time.Hour)
+			if err := os.Chtimes(path, old, old); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				mu        sync.Mutex
+				sent      = map[string]int{}
+				changeErr error
+				once      sync.Once
+			)
+			client := withHook(srv.Client(t), func(req *http.Request) {
+				part := req.URL.Query().Get("partNumber")
+				if req.Method != http.MethodPut || part == "" {
+					return
+				}
+				mu.Lock()
+				sent[part]++
+				mu.Unlock()
+				once.Do(func() { changeErr = tt.change(path) })
+			})
+			cfg := smallConfig(srv)
+			cfg.PartConcurrency = 1
+			_, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: tt.name, Path: path})
+			if changeErr != nil {
+				t.Fatalf("change the file: %v", changeErr)
+			}
+			if got, want := uploader.Reason(err), "changed"; got != want {
+				t.Fatalf("Reason = %q, want %q (err: %v)", got, want, err)
+			}
+			for part, n := range sent {
+				if n > 1 {
+					t.Errorf("part %s sent %d times, want once: a changed file is not retried", part, n)
+				}
+			}
+		})
+	}
 }

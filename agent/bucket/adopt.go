@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"sync/atomic"
 
 	"github.com/s3ferry/s3ferry/agent"
@@ -192,8 +191,7 @@ func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st
 		}
 		asked = true
 	}
-	abs := filepath.Join(j.src.Root, filepath.FromSlash(j.rel))
-	hash, st, err = agent.HashFile(ctx, abs, etag)
+	hash, st, err = j.src.HashFile(ctx, j.rel, etag)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, index.Record{}, false, ctx.Err()

@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // RestoreStats counts what a restore did.
@@ -36,6 +42,7 @@ type RestoreStats struct {
 //	a delete marker                 none: the file was deleted then (Deleted)
 //	none (every version is later)   none: the file did not exist yet (Later)
 //	(To/<path> exists, !Overwrite)  none: left alone (Existing)
+//	(a symbolic link on the way)    none: Failed, logged; nothing is written through it
 //
 // Downloads run in parallel and are verified (see uploader.Download); a
 // file appears only once complete, with the mtime it had when uploaded.
@@ -60,6 +67,9 @@ type Restore struct {
 
 type restoreRun struct {
 	*Restore
+	to                                                        beneath.Root
+	mu                                                        sync.Mutex
+	created                                                   map[string]fs.FileMode // directories made, and the mode their objects recorded (0: none)
 	log                                                       *slog.Logger
 	now                                                       func() time.Time
 	started                                                   time.Time
@@ -98,11 +108,16 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	produce := func(ctx context.Context, send func(restoreJob) error) error {
 		return r.Bucket.ListVersions(ctx, r.Prefix+r.Under, uploader.ListOptions{Workers: r.ListWorkers, Depth: depth},
 			func(h uploader.History) error {
-				rel, ok := strings.CutPrefix(h.Key, r.Prefix)
-				if !ok || rel == "" || strings.HasSuffix(rel, "/") {
+				rel, ok, err := KeyPath(r.Prefix, h.Key)
+				if !ok {
 					return nil // a "directory" key, which consoles create
 				}
 				run.listed.Add(1)
+				if err != nil {
+					run.failed.Add(1)
+					run.log.Error("not restored: its key leads outside the target directory", "key", h.Key, "err", err)
+					return nil
+				}
 				v, ok := h.Latest() // without At: whatever the clocks say
 				if !r.At.IsZero() {
 					v, ok = h.At(r.At)
@@ -118,7 +133,12 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 				return send(restoreJob{key: h.Key, rel: rel, v: v})
 			})
 	}
+	if err := os.MkdirAll(r.To, 0o777); err != nil {
+		return run.stats(), fmt.Errorf("restore to %s: %w (check the path, and that s3ferry may write there)", r.To, err)
+	}
+	run.to = beneath.New(r.To, beneath.Options{})
 	err := agent.RunPool(ctx, workers, produce, run.download)
+	run.dirModes()
 	stop()
 	if r.Progress != nil {
 		r.Progress(run.stats())
@@ -126,18 +146,30 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	return run.stats(), err
 }
 
+// KeyPath maps a key listed below prefix to the path of the file it
+// restores (slash-separated, relative to the target directory). ok is
+// false for a key that restores nothing: not below prefix, or a
+// "directory" key (ending in "/", which consoles create). A key that would
+// land outside the target ("../x", "/x") is an error. Writes go beneath the
+// target through no link as well (package beneath): this is the second
+// line.
+func KeyPath(prefix, key string) (rel string, ok bool, err error) {
+	rel, ok = strings.CutPrefix(key, prefix)
+	if !ok || rel == "" || strings.HasSuffix(rel, "/") {
+		return "", false, nil
+	}
+	if !filepath.IsLocal(filepath.FromSlash(rel)) || path.Clean(rel) == "." {
+		return "", true, fmt.Errorf("key %q leads outside the target directory", key)
+	}
+	return path.Clean(rel), true, nil
+}
+
 // download restores one file.
 func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
-	if !filepath.IsLocal(filepath.FromSlash(j.rel)) {
-		// "../x" or "/x" would land outside To.
-		r.failed.Add(1)
-		r.log.Error("not restored: its key leads outside the target directory", "key", j.key)
-		return nil
-	}
 	res, err := uploader.Download(ctx, r.Bucket, uploader.DownloadJob{
-		Key: j.key, VersionID: j.v.VersionID,
-		Path: filepath.Join(r.To, filepath.FromSlash(j.rel)), Overwrite: r.Overwrite,
+		Key: j.key, VersionID: j.v.VersionID, Root: r.to, Rel: j.rel, Overwrite: r.Overwrite,
 	})
+	r.noteDirs(j.rel, res)
 	switch {
 	case err == nil:
 		r.restored.Add(1)
@@ -150,11 +182,53 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 		return ctx.Err()
 	case uploader.Fatal(err):
 		return err
+	case errors.Is(err, beneath.ErrSymlink):
+		r.failed.Add(1)
+		r.log.Error("not restored: a symbolic link is on its way in the target directory; nothing was written through it", "key", j.key, "err", err)
 	default:
 		r.failed.Add(1)
 		r.log.Error("restore failed", "key", j.key, "version", j.v.VersionID, "reason", uploader.Reason(err), "err", err)
 	}
 	return nil
+}
+
+// noteDirs records the directories a download created, and the mode the
+// object says its directory had.
+func (r *restoreRun) noteDirs(rel string, res uploader.DownloadResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.created == nil {
+		r.created = map[string]fs.FileMode{}
+	}
+	for _, d := range res.Created {
+		if _, ok := r.created[d]; !ok {
+			r.created[d] = 0
+		}
+	}
+	if dir := path.Dir(rel); res.Perm.HasDirMode && dir != "." {
+		if _, ok := r.created[dir]; ok {
+			r.created[dir] = res.Perm.DirMode
+		}
+	}
+}
+
+// dirModes gives each directory the restore created the mode its files'
+// objects recorded for it (MetaDirMode), deepest first, once every file is
+// in it (a 0500 directory would refuse them); one without keeps 0777 less
+// the umask. A failure is logged and counted.
+func (r *restoreRun) dirModes() {
+	dirs := slices.Collect(maps.Keys(r.created))
+	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, d := range dirs {
+		mode := r.created[d]
+		if mode == 0 {
+			continue
+		}
+		if err := r.to.Chmod(d, mode); err != nil {
+			r.failed.Add(1)
+			r.log.Error("restored directory keeps its default mode", "path", d, "mode", mode.String(), "err", err)
+		}
+	}
 }
 
 func (r *restoreRun) stats() RestoreStats {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -303,12 +302,11 @@ func (r *verifyRun) compare(ctx context.Context, src *agent.Source, rel string, 
 
 // hashLocal reads the local file of a record and compares it with it.
 func (r *verifyRun) hashLocal(ctx context.Context, src *agent.Source, rel string, rec index.Record) {
-	abs := filepath.Join(src.Root, filepath.FromSlash(rel))
 	if _, err := src.Stat(rel); errors.Is(err, fs.ErrNotExist) {
 		r.add(src, rel, Finding{Kind: FindingLocalMissing, Detail: "deleted locally since its upload; the bucket keeps it"}, nil)
 		return
 	}
-	hash, st, err := agent.HashFile(ctx, abs, nil)
+	hash, st, err := src.HashFile(ctx, rel, nil)
 	switch {
 	case ctx.Err() != nil:
 		return
@@ -435,9 +433,8 @@ func (r *verifyRun) reupload(ctx context.Context, p *agent.Pipeline, it repairIt
 // verified against the recorded hash, and records the new file's stat.
 func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	key, _ := it.src.Key(it.rel)
-	abs := filepath.Join(it.src.Root, filepath.FromSlash(it.rel))
 	_, err := uploader.Download(ctx, r.Open(it.src.Bucket), uploader.DownloadJob{
-		Key: key, VersionID: it.rec.VersionID, Path: abs, Overwrite: true,
+		Key: key, VersionID: it.rec.VersionID, Root: it.src.Writable(), Rel: it.rel, Overwrite: true,
 		WantHash: it.rec.Hash, HasWantHash: true,
 	})
 	if err != nil {

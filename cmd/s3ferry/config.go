@@ -39,7 +39,7 @@ type s3Config struct {
 
 	ConnectTimeout *time.Duration `yaml:"connect-timeout"`
 	// MaxAttempts is the old place of upload.max-attempts, still read.
-	MaxAttempts int `yaml:"max-attempts"`
+	MaxAttempts int `yaml:"max-attempts,omitempty"`
 }
 
 type uploadConfig struct {
@@ -65,7 +65,8 @@ type sourceConfig struct {
 }
 
 type adminConfig struct {
-	Listen string `yaml:"listen"`
+	Listen    string `yaml:"listen"`
+	TokenFile string `yaml:"token-file"`
 }
 
 type daemonConfig struct {
@@ -101,23 +102,42 @@ func parseByteSize(s string) (int64, error) {
 
 // loadFile reads and strictly decodes a configuration file.
 func loadFile(path string) (fileConfig, error) {
-	var fc fileConfig
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fc, fmt.Errorf("read config: %w", err)
+		return fileConfig{}, fmt.Errorf("read config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return fc, nil // an empty file means all defaults
-		}
-		return fc, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+	fc, err := parseConfig(data)
+	if err != nil {
+		return fileConfig{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return fc, nil
 }
 
-// yamlMessage folds yaml.v3's multi-line errors into one line and says
+// parseConfig strictly decodes a configuration: an unknown key is an error.
+func parseConfig(data []byte) (fileConfig, error) {
+	var fc fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fileConfig{}, nil // an empty file means all defaults
+		}
+		return fileConfig{}, errors.New(yamlMessage(err))
+	}
+	// A second document (after "---") would be ignored, typos and all.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return fc, nil
+	case err != nil:
+		return fileConfig{}, errors.New(yamlMessage(err))
+	default:
+		return fileConfig{}, fmt.Errorf("line %d: a second YAML document: put the whole configuration in one, without ---", next.Line)
+	}
+}
+
+// yamlMessage folds yaml.v3's multi-line errors into one line (escaping
+// the line breaks of a quoted value) and says
 // "unknown key" where it says "field ... not found in type".
 func yamlMessage(err error) string {
 	var te *yaml.TypeError
@@ -132,7 +152,8 @@ func yamlMessage(err error) string {
 				m = before + ": unknown key " + name
 			}
 		}
-		msgs[i] = m
+		// A quoted multi-line value must not break the message's line.
+		msgs[i] = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(m)
 	}
 	return strings.Join(msgs, "; ")
 }

@@ -47,6 +47,13 @@ func TestEmptyConfigIsDefaults(t *testing.T) {
 	}
 }
 
+func TestConfigSecondDocumentRefused(t *testing.T) {
+	_, err := parseConfig([]byte("settle: 1s\n---\nsetle: 2s\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: a second YAML document") {
+		t.Fatalf("parseConfig of two documents: %v, want an error naming line 2 (the ---)", err)
+	}
+}
+
 func TestConfigRetryAndTimeoutKeys(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	yml := "s3:\n  connect-timeout: 3s\n  max-attempts: 4\nupload:\n  max-attempts: 12\n  stall-timeout: 2s\n"

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -74,6 +76,29 @@ func newBuckets(ctx context.Context, s settings) (open func(bucket string) uploa
 	}
 	open = func(bucket string) uploader.Bucket { return uploader.NewBucket(client, bucket, s.s3) }
 	return open, uploader.New(client, s.s3), nil
+}
+
+// warnUnversioned logs a warning for each destination bucket whose
+// versioning is not enabled: there an upload overwrites the object it
+// replaces, and s3ferry's promise of a backup (every version kept, the
+// bucket replicated) does not hold. A bucket that will not say (the
+// policy lacks s3:GetBucketVersioning) is passed over.
+func warnUnversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*agent.Source, log *slog.Logger) {
+	asked := map[string]bool{}
+	for _, src := range sources {
+		if asked[src.Bucket] {
+			continue
+		}
+		asked[src.Bucket] = true
+		status, err := open(src.Bucket).Versioning(ctx)
+		if err != nil {
+			log.Debug("cannot read the bucket's versioning", "bucket", src.Bucket, "err", err)
+			continue
+		}
+		if status != uploader.VersioningEnabled {
+			log.Warn(fmt.Sprintf("bucket %s is not versioned: an upload overwrites the object it replaces and a deleted object is gone; turn versioning on: aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", src.Bucket, src.Bucket))
+		}
+	}
 }
 
 // Close releases the index.

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Exit codes, in one place. README.md documents them.
@@ -27,6 +30,7 @@ const (
 	exitFilesFailed = 3   // the run finished, but some files failed (each is logged)
 	exitLocked      = 4   // another s3ferry holds the index
 	exitProblems    = 5   // doctor found an error, or verify a problem it did not repair
+	exitConfig      = 78  // run: bad flags, arguments or configuration (sysexits' EX_CONFIG)
 	exitInterrupted = 130 // stopped by a signal before it finished
 )
 
@@ -36,6 +40,14 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// configError is a usageError of the daemon, `run`: systemd's unit does
+// not restart it (RestartPreventExitStatus), while a crash, which exits 2
+// as every Go panic does, is restarted.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // errFilesFailed is returned when a run completed with per-file failures.
 var errFilesFailed = errors.New("some files failed")
@@ -52,10 +64,13 @@ func (e problemsError) Is(target error) bool { return target == errProblems }
 // exitCode maps an error to the process's exit code.
 func exitCode(err error) int {
 	var ue usageError
+	var ce configError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ce):
+		return exitConfig
+	case errors.As(err, &ue), errors.Is(err, uploader.ErrInvalidBucketName):
 		return exitUsage
 	case errors.Is(err, errFilesFailed):
 		return exitFilesFailed
@@ -92,9 +107,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil && !errors.Is(err, errFilesFailed) {
-		fmt.Fprintf(stderr, "s3ferry: %s\n", bucket.OneLine(err))
+		fmt.Fprintf(stderr, "s3ferry: %s\n", message(err))
 	}
 	return exitCode(err)
+}
+
+// message is err in one line. An index that is damaged or on a full disk
+// says so alone: which record was being written when it was found does
+// not help the reader, what to do does.
+func message(err error) string {
+	var damaged *index.DamagedError
+	var full *index.DiskFullError
+	switch {
+	case errors.As(err, &damaged):
+		err = damaged
+	case errors.As(err, &full):
+		err = full
+	}
+	return bucket.OneLine(err)
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -116,15 +146,44 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newAdoptCommand(),
 			newRestoreCommand(),
 			newManifestCommand(),
+			newIndexCommand(),
+			newConfigCommand(),
+			newDocsCommand(),
 		},
+		// bash and zsh complete by asking the binary (the scripts make
+		// packages installs run s3ferry ... --generate-bash-completion).
+		EnableBashCompletion: true,
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usage,
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usage
+		for _, sub := range c.Subcommands {
+			sub.OnUsageError = usage
+		}
 	}
+	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
+	setEnvVars(app.Commands)
 	return app
+}
+
+// setEnvVars gives every flag of cmds and their subcommands that has none
+// the environment variable S3FERRY_<NAME> (--lookback: S3FERRY_LOOKBACK,
+// --admin-listen: S3FERRY_ADMIN_LISTEN), in this one place rather than in
+// each flag's definition. Help and man page show them.
+func setEnvVars(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			env := flagField(f, "EnvVars")
+			if !env.IsValid() || env.Len() > 0 {
+				continue
+			}
+			name := "S3FERRY_" + strings.ToUpper(strings.ReplaceAll(f.Names()[0], "-", "_"))
+			env.Set(reflect.ValueOf([]string{name}))
+		}
+		setEnvVars(cmd.Subcommands)
+	}
 }
 
 // interspersed moves a command's flags before its arguments, so that
@@ -138,6 +197,11 @@ func interspersed(app *cli.App, args []string) []string {
 	if cmd == nil {
 		return args
 	}
+	head := 2 // the program and the command, then any subcommands
+	for head < len(args) && cmd.Command(args[head]) != nil {
+		cmd = cmd.Command(args[head])
+		head++
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
@@ -146,7 +210,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, positional []string
-	rest := args[2:]
+	rest := args[head:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -164,7 +228,7 @@ func interspersed(app *cli.App, args []string) []string {
 			positional = append(positional, a)
 		}
 	}
-	out := append([]string{args[0], args[1]}, flags...)
+	out := append(slices.Clone(args[:head]), flags...)
 	if len(positional) > 0 {
 		out = append(append(out, "--"), positional...)
 	}

@@ -112,10 +112,17 @@ func (e *testEnv) runWithin(tb testing.TB, limit time.Duration, prepare func(*ex
 	for i, a := range args {
 		args[i] = r.Replace(a)
 	}
+	return runBinary(tb, limit, e.srv.Env(), prepare, args...)
+}
+
+// runBinary runs the s3ferry binary with args and env added to the test's
+// environment; the test fails if it does not end within limit.
+func runBinary(tb testing.TB, limit time.Duration, env []string, prepare func(*exec.Cmd), args ...string) result {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), e.srv.Env()...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if prepare != nil {
@@ -166,15 +173,25 @@ func (e *testEnv) write(tb testing.TB, rel, content string, age time.Duration) {
 // keys lists the bucket's keys below rec/, without the prefix, sorted.
 func (e *testEnv) keys(tb testing.TB) []string {
 	tb.Helper()
+	keys := e.list(tb, "rec/")
+	for i, k := range keys {
+		keys[i] = strings.TrimPrefix(k, "rec/")
+	}
+	return keys
+}
+
+// list lists the bucket's keys below prefix, sorted.
+func (e *testEnv) list(tb testing.TB, prefix string) []string {
+	tb.Helper()
 	var keys []string
-	p := s3.NewListObjectsV2Paginator(e.client, &s3.ListObjectsV2Input{Bucket: aws.String(e.bucket), Prefix: aws.String("rec/")})
+	p := s3.NewListObjectsV2Paginator(e.client, &s3.ListObjectsV2Input{Bucket: aws.String(e.bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
 		if err != nil {
 			tb.Fatal(err)
 		}
 		for _, o := range page.Contents {
-			keys = append(keys, strings.TrimPrefix(aws.ToString(o.Key), "rec/"))
+			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
 	slices.Sort(keys)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultAdminListen is where the admin endpoint listens unless told
@@ -30,8 +32,9 @@ func daemonFlags() []cli.Flag {
 	const d = "Daemon"
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagAdminListen, Usage: "admin endpoint `ADDR` (/metrics, /healthz, /status); off disables it", Value: DefaultAdminListen, Category: d},
+		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every admin request must carry; required off loopback", Category: d},
 		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
-		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this often (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
+		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
 	}
 }
@@ -61,10 +64,17 @@ Examples:
 		Flags: append(configFlags(), daemonFlags()...),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
-			if err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				return configError(ue)
+			} else if err != nil {
 				return err
 			}
-			return runCmd{settings: s, log: log}.Run(c.Context)
+			token, err := daemonAdminToken(s)
+			if err != nil {
+				return usageError{err}
+			}
+			return runCmd{settings: s, adminToken: token, log: log}.Run(c.Context)
 		},
 	}
 }
@@ -72,15 +82,19 @@ Examples:
 // runCmd is `s3ferry run` with its flags turned into plain values.
 type runCmd struct {
 	settings
-	log *slog.Logger
+	adminToken string
+	log        *slog.Logger
 }
 
 func (cmd runCmd) Run(ctx context.Context) error {
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
-	if err != nil {
+	if errors.Is(err, uploader.ErrInvalidBucketName) {
+		return configError{err}
+	} else if err != nil {
 		return err
 	}
 	defer env.Close()
+	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	d := &agent.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -90,8 +104,18 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		FullRescanInterval: cmd.daemon.fullRescanInterval,
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
 		AdminListen:        cmd.admin,
+		AdminToken:         cmd.adminToken,
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
+		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
+		Progress:           env.uploader.Moved,
+	}
+	notifier, watchdog, ok, err := newSystemdNotifier()
+	if err != nil {
+		return usageError{err}
+	}
+	if ok {
+		d.Notifier, d.WatchdogTimeout = notifier, watchdog
 	}
 	if len(cmd.sources) > 0 {
 		d.Probe = env.open(cmd.sources[0].Bucket).Check

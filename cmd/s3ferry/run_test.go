@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -28,6 +27,7 @@ import (
 type daemon struct {
 	cmd   *exec.Cmd
 	admin string // http://host:port
+	token string // admin bearer token, from --admin-token-file
 	out   *syncBuffer
 	done  chan struct{}
 	err   error // Wait's result, once done is closed
@@ -55,11 +55,26 @@ func (s *syncBuffer) String() string {
 // settle, and waits until its admin endpoint answers.
 func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemon {
 	tb.Helper()
+	return e.startDaemonWith(tb, nil, flags...)
+}
+
+// startDaemonWith is startDaemon with env added to the daemon's environment.
+func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) *daemon {
+	tb.Helper()
 	_ = os.Remove(filepath.Join(e.index, "admin.addr"))
 	args := append([]string{"run", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index,
 		"--admin-listen", "127.0.0.1:0", "--settle", "500ms", "--rescan-interval", "1h", "--log-level", "debug"}, flags...)
 	d := &daemon{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd.Env = append(os.Environ(), e.srv.Env()...)
+	for i, f := range flags {
+		if f == "--"+flagAdminTokenFile && i+1 < len(flags) {
+			b, err := os.ReadFile(flags[i+1])
+			if err != nil {
+				tb.Fatal(err)
+			}
+			d.token = strings.TrimSpace(string(b))
+		}
+	}
+	d.cmd.Env = append(append(os.Environ(), e.srv.Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -77,7 +92,7 @@ func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemon {
 			return false
 		}
 		d.admin = "http://" + strings.TrimSpace(string(b))
-		resp, err := http.Get(d.admin + "/status")
+		resp, err := d.get("/status")
 		if err != nil {
 			return false
 		}
@@ -86,6 +101,18 @@ func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemon {
 		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Rescans) > 0
 	})
 	return d
+}
+
+// get sends GET path to the admin endpoint, with the daemon's token.
+func (d *daemon) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, d.admin+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 // kill ends the daemon with SIGKILL, as a crash would.
@@ -117,14 +144,8 @@ func (d *daemon) stop(tb testing.TB, limit time.Duration) int {
 // metric reads one unlabelled metric from /metrics.
 func (d *daemon) metric(tb testing.TB, name string) float64 {
 	tb.Helper()
-	resp, err := http.Get(d.admin + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for line := range strings.Lines(d.metrics(tb)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				tb.Fatal(err)
@@ -138,7 +159,7 @@ func (d *daemon) metric(tb testing.TB, name string) float64 {
 
 func (d *daemon) status(tb testing.TB) agent.Status {
 	tb.Helper()
-	resp, err := http.Get(d.admin + "/status")
+	resp, err := d.get("/status")
 	if err != nil {
 		tb.Fatal(err)
 	}

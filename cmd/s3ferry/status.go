@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -27,21 +25,26 @@ func newStatusCommand() *cli.Command {
 		Description: `Asks the running daemon (found through the admin address it writes into the
 index directory, or admin.listen) for its state: per source the watched
 directories, files pending, the last upload and error, upload rate. With no
-daemon running it reads the index directly.
+daemon running it reads the index directly. With no source (no SRC DEST and
+no --config) it lists every source the index knows.
 
 Examples:
  1. s3ferry status --config /etc/s3ferry/s3ferry.yml
- 2. s3ferry status --config /etc/s3ferry/s3ferry.yml --json | jq .sources`,
+ 2. s3ferry status --config /etc/s3ferry/s3ferry.yml --json | jq .sources
+ 3. Every source an index holds, daemon or not:
+    s3ferry status --index-dir /var/lib/s3ferry`,
 		Flags: append(configFlags(),
 			&cli.StringFlag{Name: flagAdminListen, Usage: "the daemon's admin endpoint `ADDR` (default: from the index directory, then the config)"},
+			&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the daemon's admin bearer token (default: admin.token-file of the config)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the state as JSON"},
 		),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c)
-			if err != nil {
+			all := errors.Is(err, errNoSource)
+			if err != nil && !all {
 				return usageError{err}
 			}
-			return statusCmd{settings: s, json: c.Bool("json"), stdout: c.App.Writer}.Run(c.Context)
+			return statusCmd{settings: s, all: all, json: c.Bool("json"), stdout: c.App.Writer}.Run(c.Context)
 		},
 	}
 }
@@ -49,6 +52,7 @@ Examples:
 // statusCmd is `s3ferry status` with its flags turned into plain values.
 type statusCmd struct {
 	settings
+	all    bool // no source given: every source the index knows
 	json   bool
 	stdout io.Writer
 }
@@ -79,6 +83,9 @@ func (cmd statusCmd) fromIndex() (agent.Status, error) {
 		return agent.Status{}, err
 	}
 	defer idx.Close()
+	if cmd.all {
+		return agent.KnownStatus(idx)
+	}
 	return agent.IndexStatus(idx, cmd.sources)
 }
 
@@ -112,13 +119,23 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 		}
 	} else {
 		fmt.Fprintln(w, "no daemon running; from the index:")
+		if len(st.Sources) == 0 {
+			fmt.Fprintln(w, "no source yet: s3ferry sync or s3ferry run records its sources here")
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range st.Sources {
 		fmt.Fprintf(tw, "\n%s -> %s\n", s.Root, s.Destination)
 		fmt.Fprintf(tw, "  files recorded\t%s\n", humanize.Comma(s.Records))
 		fmt.Fprintf(tw, "  pending\t%s\n", humanize.Comma(s.Pending))
+		fmt.Fprintf(tw, "  to retry\t%s\n", humanize.Comma(s.Retry))
 		fmt.Fprintf(tw, "  last full walk\t%s\n", ago(s.LastFullWalk))
+		if !s.NextFullWalk.IsZero() {
+			fmt.Fprintf(tw, "  next full walk\t%s\n", ago(s.NextFullWalk))
+		}
+		if s.RescanError != "" {
+			fmt.Fprintf(tw, "  RESCANS FAILING\t%s\n", s.RescanError)
+		}
 		if st.Daemon {
 			fmt.Fprintf(tw, "  watched directories\t%d\n", s.WatchedDirs)
 			fmt.Fprintf(tw, "  last upload\t%s (%d in the last minute)\n", ago(s.LastUpload), s.UploadsPerMinute)
@@ -133,53 +150,15 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 // errNoDaemon means no daemon answered at the admin address.
 var errNoDaemon = errors.New("no daemon running")
 
-// daemonURL finds the running daemon's admin endpoint: the address it wrote
-// into the index directory, else the configured one.
-func daemonURL(s settings) (string, error) {
-	addr := s.admin
-	if b, err := os.ReadFile(adminAddrFile(s.indexDir)); err == nil {
-		addr = strings.TrimSpace(string(b))
-	}
-	if addr == "" {
-		return "", errNoDaemon
-	}
-	return "http://" + addr, nil
-}
-
 // daemonStatus asks the daemon for its status.
 func daemonStatus(ctx context.Context, s settings) (agent.Status, error) {
 	var st agent.Status
-	base, err := daemonURL(s)
+	client, err := newDaemonClient(s)
 	if err != nil {
 		return st, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err = callDaemon(ctx, http.MethodGet, base+"/status", &st)
+	err = client.call(ctx, http.MethodGet, "/status", &st)
 	return st, err
-}
-
-// callDaemon sends one request to the admin endpoint and decodes the JSON
-// answer into out. A daemon that does not answer is errNoDaemon.
-func callDaemon(ctx context.Context, method, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return errNoDaemon
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("daemon at %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("read daemon answer from %s: %w", url, err)
-	}
-	return nil
 }

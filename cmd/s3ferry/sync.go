@@ -8,7 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -48,10 +52,18 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := checkRoots(s.sources); err != nil {
+				return usageError{err}
+			}
 			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
+			var lookback time.Duration
+			if c.IsSet(flagLookback) {
+				lookback = c.Duration(flagLookback)
+			}
 			return syncCmd{
 				settings: s,
 				full:     c.Bool("full"),
+				lookback: lookback,
 				dryRun:   c.Bool("dry-run"),
 				json:     c.Bool("json"),
 				progress: progress,
@@ -67,6 +79,7 @@ Examples:
 type syncCmd struct {
 	settings
 	full, dryRun, json, progress bool
+	lookback                     time.Duration // --lookback, when given: passed to a daemon that runs the sync
 	log                          *slog.Logger
 	stdout, stderr               io.Writer
 }
@@ -87,11 +100,13 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
+	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	sync := &agent.Sync{
 		Sources:  cmd.sources,
 		Index:    env.index,
 		Uploader: env.uploader,
 		Full:     cmd.full,
+		Adopt:    adoptFirstRun(env, cmd.settings, cmd.log),
 		Options: agent.Options{
 			Workers:   cmd.workers,
 			Settle:    cmd.settle,
@@ -111,21 +126,66 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 }
 
 // viaDaemon runs the catch-up in the daemon that holds the index and waits
-// for it.
+// for it, when the daemon serves every source the sync names (same root and
+// destination); otherwise it refuses, with an error that matches
+// index.ErrLocked.
 func (cmd syncCmd) viaDaemon(ctx context.Context) (agent.Stats, error) {
 	var stats agent.Stats
-	base, err := daemonURL(cmd.settings)
+	client, err := newDaemonClient(cmd.settings)
 	if err != nil {
 		return stats, err
 	}
-	url := base + "/sync"
-	if cmd.full {
-		url += "?full=1"
+	st, err := daemonStatus(ctx, cmd.settings)
+	if err != nil {
+		return stats, err
 	}
-	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "daemon", base, "full", cmd.full)
-	err = callDaemon(ctx, http.MethodPost, url, &stats)
+	if src := notServed(cmd.sources, st.Sources); src != nil {
+		return stats, &daemonSourceError{src: src, pid: st.PID, addr: strings.TrimPrefix(client.base, "http://"), indexDir: cmd.indexDir}
+	}
+	q := url.Values{}
+	if cmd.full {
+		q.Set("full", "1")
+	}
+	if cmd.lookback > 0 {
+		q.Set("lookback", cmd.lookback.String())
+	}
+	path := "/sync"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "daemon", client.base, "full", cmd.full)
+	err = client.call(ctx, http.MethodPost, path, &stats)
 	return stats, err
 }
+
+// notServed returns the first of sources that served does not list (by
+// root and destination), nil when the daemon serves them all.
+func notServed(sources []*agent.Source, served []agent.SourceStatus) *agent.Source {
+	for _, src := range sources {
+		if !slices.ContainsFunc(served, func(s agent.SourceStatus) bool {
+			return s.Root == src.Root && s.Destination == src.Destination()
+		}) {
+			return src
+		}
+	}
+	return nil
+}
+
+// daemonSourceError is a sync of a source the daemon holding the index
+// does not serve.
+type daemonSourceError struct {
+	src      *agent.Source
+	pid      int
+	addr     string
+	indexDir string
+}
+
+func (e *daemonSourceError) Error() string {
+	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin %s), which does not serve %s: give this sync another --index-dir, or add the source to the daemon's config",
+		e.indexDir, e.pid, e.addr, e.src)
+}
+
+func (e *daemonSourceError) Unwrap() error { return index.ErrLocked }
 
 // report prints the totals and turns them into the command's result.
 func (cmd syncCmd) report(stats agent.Stats, err error) error {
@@ -135,8 +195,12 @@ func (cmd syncCmd) report(stats agent.Stats, err error) error {
 			err = fmt.Errorf("write totals: %w", jerr)
 		}
 	}
-	cmd.log.Info("sync done", "scanned", stats.Scanned, "unchanged", stats.Unchanged, "uploaded", stats.Uploaded,
-		"touched", stats.Touched, "deferred", stats.Deferred, "failed", stats.Failed, "bytes", stats.Bytes,
+	msg := "sync done"
+	if errors.Is(err, context.Canceled) {
+		msg = "sync interrupted"
+	}
+	cmd.log.Info(msg, "scanned", stats.Scanned, "unchanged", stats.Unchanged, "uploaded", stats.Uploaded,
+		"touched", stats.Touched, "deferred", stats.Deferred, "failed", stats.Failed, "pending", stats.Pending, "bytes", stats.Bytes,
 		"seconds", fmt.Sprintf("%.1f", stats.Seconds))
 	if err != nil {
 		return err

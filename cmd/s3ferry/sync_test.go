@@ -237,6 +237,10 @@ func TestSyncRefusesIndexInUse(t *testing.T) {
 func TestSyncUsageAndConfigErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	file := filepath.Join(t.TempDir(), "a.wav")
+	if err := os.WriteFile(file, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(t.TempDir(), "s3ferry.yml")
 	if err := os.WriteFile(cfg, []byte("sources:\n  - path: /tmp\n    destination: s3://b/\n    partiton-layout: 2006-01-02\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -256,6 +260,15 @@ func TestSyncUsageAndConfigErrors(t *testing.T) {
 		{"no stall timeout", []string{"sync", "{root}", "{dest}", "--stall-timeout", "0s"}, exitUsage, "--stall-timeout must be positive"},
 		{"missing bucket", []string{"sync", "{root}", "s3://no-such-bucket-s3ferry/", "--index-dir", "{index}"}, exitError, "no-such-bucket-s3ferry"},
 		{"unknown flag", []string{"sync", "--frobnicate"}, exitUsage, "frobnicate"},
+		{"invalid bucket name", []string{"sync", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}"}, exitUsage, `bucket name "Bad_Bucket" is not valid`},
+		{"missing source", []string{"sync", "{root}/nope", "{dest}", "--index-dir", "{index}"}, exitUsage, "nope does not exist"},
+		{"file as source", []string{"sync", file, "{dest}", "--index-dir", "{index}"}, exitUsage, "is not a directory"},
+		// The daemon's configuration errors exit 78, EX_CONFIG, which the
+		// unit does not restart; a Go crash exits 2, and is restarted.
+		{"run: unknown config key", []string{"run", "--config", cfg}, exitConfig, "unknown key partiton-layout"},
+		{"run: unknown flag", []string{"run", "--frobnicate"}, exitConfig, "frobnicate"},
+		{"run: bad destination", []string{"run", "{root}", "bucket/x", "--index-dir", "{index}"}, exitConfig, "must look like s3://bucket/prefix/"},
+		{"run: invalid bucket name", []string{"run", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}", "--admin-listen", "off"}, exitConfig, "is not valid"},
 	}
 	for _, tt := range tests {
 		r := e.run(t, tt.args...)
@@ -346,5 +359,21 @@ func TestSyncFileDeletedBeforeItsUploadIsSkipped(t *testing.T) {
 	// Nothing is left pending for the vanished file.
 	if got := e.sync(t, 0); got.Uploaded != 0 || got.Vanished != 0 {
 		t.Fatalf("next run: %+v, want nothing left to do", got)
+	}
+}
+
+func TestSyncWarnsOfAnUnversionedBucket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.bucket = e.srv.NewBucket(t, false)
+	e.write(t, "a.wav", "a", time.Hour)
+	r := e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s")
+	if r.code != 0 || !strings.Contains(r.stderr, "is not versioned") || !strings.Contains(r.stderr, "aws s3api put-bucket-versioning --bucket "+e.bucket) {
+		t.Fatalf("exit %d, stderr %q; want 0 and a warning naming put-bucket-versioning", r.code, r.stderr)
+	}
+	versioned := newEnv(t)
+	versioned.write(t, "a.wav", "a", time.Hour)
+	if r := versioned.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s"); strings.Contains(r.stderr, "not versioned") {
+		t.Errorf("warning for a versioned bucket: %s", r.stderr)
 	}
 }

@@ -50,10 +50,13 @@ func Run(t *testing.T, f Factory) {
 		{"StopIteration", testStopIteration},
 		{"Paths", testPaths},
 		{"State", testState},
+		{"Sources", testSources},
 		{"NULSource", testNULSource},
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
 		{"Upload", testUpload},
+		{"RetrySet", testRetrySet},
+		{"RetryReopen", testRetryReopen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
@@ -716,6 +719,35 @@ func testState(t *testing.T, f Factory) {
 		t.Fatalf("State(%q) = %+v after SetState(%q), want zero", "ab", got, "a")
 	}
 	wantCount(t, s, "a", 0, 0)
+}
+
+// testSources: Sources lists, sorted, the sources with records, pending
+// entries or a state, and no other.
+func testSources(t *testing.T, f Factory) {
+	s := open(t, f)
+	list := func() []string {
+		t.Helper()
+		got, err := s.Sources()
+		if err != nil {
+			t.Fatalf("Sources: %v", err)
+		}
+		return got
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("Sources of an empty index = %q, want none", got)
+	}
+	commit(t, s, "b", "x", record(1), 0)
+	queue(t, s, "c", "y")
+	if err := s.SetState("a", index.SourceState{FullWalkNs: 1, Root: "/r", Destination: "s3://b/p/"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCount(t, s, "d", 0, 0) // reading a source does not make it known
+	if got, want := list(), []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Errorf("Sources = %q, want %q", got, want)
+	}
+	if st, err := s.State("a"); err != nil || st.Root != "/r" || st.Destination != "s3://b/p/" {
+		t.Errorf("State(a) = %+v, %v; want Root and Destination kept", st, err)
+	}
 }
 
 // testNULSource checks that every method refuses a source with a NUL byte,

@@ -310,6 +310,10 @@ func (p *FaultProxy) drop(w http.ResponseWriter) {
 	conn.Close()
 }
 
+// maxDrain bounds how much of a request body writeS3Error reads before it
+// answers: more than any part a test sends.
+const maxDrain = 256 << 20
+
 // writeS3Error answers as S3 does when it fails: 500 InternalError or 503
 // SlowDown, with the XML error body (none for HEAD).
 func writeS3Error(w http.ResponseWriter, r *http.Request, status int, n int64) {
@@ -317,8 +321,10 @@ func writeS3Error(w http.ResponseWriter, r *http.Request, status int, n int64) {
 	if status == http.StatusServiceUnavailable {
 		code, msg = "SlowDown", "Please reduce your request rate."
 	}
+	// Read the body first, as S3 does: answering while the client still
+	// sends makes its kernel see a reset instead of the answer.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
 	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Connection", "close") // the request body is not read
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>`+

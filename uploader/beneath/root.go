@@ -1,0 +1,454 @@
+//go:build linux
+
+package beneath
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrSymlink means a symbolic link (or a name that leads out of the root:
+// "..", an absolute path) was met on the way to a file: nothing was opened, read or written
+// through it.
+var ErrSymlink = errors.New("a symbolic link is on the way")
+
+// Options say how a Root resolves paths.
+type Options struct {
+	// FollowSymlinks resolves symbolic links met on the way, as open(2)
+	// does, wherever they lead: the operator vouches for the tree
+	// (--follow-symlinks). Writes never follow links.
+	FollowSymlinks bool
+	// NoOpenat2 never calls openat2 and always walks component by
+	// component, as on kernels before 5.6 or in sandboxes that refuse it.
+	// Tests set it so both ways are exercised on every machine.
+	NoOpenat2 bool
+}
+
+// Root is a directory whose files are opened beneath it. It holds no file
+// descriptor: each operation opens the root by its path (which the
+// operator configured, and is trusted) and resolves the rest beneath it,
+// so a root that is remounted or replaced is seen as it is now.
+type Root struct {
+	path string
+	opts Options
+}
+
+// New returns the Root at dir.
+func New(dir string, opts Options) Root { return Root{path: dir, opts: opts} }
+
+// Path is the root's path, as given to New.
+func (r Root) Path() string { return r.path }
+
+// Join is the full path of rel, for messages.
+func (r Root) Join(rel string) string { return filepath.Join(r.path, filepath.FromSlash(rel)) }
+
+// Open opens the file rel (slash-separated, relative to the root) for
+// reading, without blocking on a FIFO that has no writer. An error matches
+// ErrSymlink when a link is on the way (and links are not followed),
+// fs.ErrNotExist when rel is not there.
+func (r Root) Open(rel string) (*os.File, error) {
+	return r.open(rel, unix.O_RDONLY|unix.O_NONBLOCK, r.opts.FollowSymlinks)
+}
+
+// OpenDir opens the directory rel ("" or "." is the root itself).
+func (r Root) OpenDir(rel string) (*Dir, error) {
+	f, err := r.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, r.opts.FollowSymlinks)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{f: f, root: r, rel: clean(rel)}, nil
+}
+
+// Stat returns what lstat (stat, when links are followed) says of rel,
+// resolved beneath the root.
+func (r Root) Stat(rel string) (fs.FileInfo, error) {
+	rel = clean(rel)
+	if rel == "." {
+		f, err := r.open(".", unix.O_PATH|unix.O_DIRECTORY, true)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return f.Stat()
+	}
+	d, err := r.OpenDir(path.Dir(rel))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if r.opts.FollowSymlinks {
+		return d.Stat(path.Base(rel))
+	}
+	return d.Lstat(path.Base(rel))
+}
+
+// MkdirAll opens the directory rel, creating it and its missing parents
+// (mode 0777 less the umask), and returns it with the directories it
+// created, parents first. Existing directories are entered only if they
+// are directories, not links to one: a link is an ErrSymlink error.
+func (r Root) MkdirAll(rel string) (d *Dir, created []string, err error) {
+	w := r
+	w.opts.FollowSymlinks = false // writes never follow links
+	d, err = w.OpenDir(rel)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return d, nil, err
+	}
+	d, err = w.OpenDir(".")
+	if err != nil {
+		return nil, nil, err
+	}
+	rel = clean(rel)
+	cur := "."
+	for _, name := range strings.Split(rel, "/") {
+		cur = path.Join(cur, name)
+		err := unix.Mkdirat(int(d.f.Fd()), name, 0o777)
+		switch {
+		case err == nil:
+			created = append(created, cur)
+		case errors.Is(err, unix.EEXIST):
+		default:
+			d.Close()
+			return nil, created, &fs.PathError{Op: "mkdir", Path: r.Join(cur), Err: err}
+		}
+		next, err := openat(int(d.f.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY, 0, false, true)
+		d.Close()
+		if err != nil {
+			return nil, created, &fs.PathError{Op: "open", Path: r.Join(cur), Err: err}
+		}
+		d = &Dir{f: os.NewFile(uintptr(next), r.Join(cur)), root: w, rel: cur}
+	}
+	return d, created, nil
+}
+
+// Chmod sets the mode of the directory or file rel, without following a
+// link on the way.
+func (r Root) Chmod(rel string, mode fs.FileMode) error {
+	f, err := r.open(rel, unix.O_RDONLY|unix.O_NONBLOCK, false)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(mode)
+}
+
+// open opens rel beneath the root with flags.
+func (r Root) open(rel string, flags int, follow bool) (*os.File, error) {
+	if path.IsAbs(rel) || !filepath.IsLocal(clean(rel)) {
+		return nil, &fs.PathError{Op: "open", Path: r.Join(rel), Err: ErrSymlink}
+	}
+	rel = clean(rel)
+	root, err := unix.Open(r.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: r.path, Err: err}
+	}
+	defer unix.Close(root)
+	fd, err := openat(root, rel, flags, 0, follow, r.opts.NoOpenat2)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: r.Join(rel), Err: err}
+	}
+	return os.NewFile(uintptr(fd), r.Join(rel)), nil
+}
+
+// clean makes rel a clean slash path; "" is ".".
+func clean(rel string) string { return path.Clean("./" + rel) }
+
+// openat opens rel (clean and local) beneath dirfd. Without follow, a
+// symbolic link anywhere on the way is an ErrSymlink error:
+//
+//	kernel                    how
+//	openat2 (5.6 and later)   one call, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS
+//	ENOSYS, EPERM (seccomp)   openat(O_PATH|O_DIRECTORY|O_NOFOLLOW) per directory,
+//	or noOpenat2              then openat(O_NOFOLLOW) of the last name
+func openat(dirfd int, rel string, flags int, mode uint32, follow, noOpenat2 bool) (int, error) {
+	flags |= unix.O_CLOEXEC
+	if follow {
+		return retryEINTR(func() (int, error) { return unix.Openat(dirfd, rel, flags, mode) })
+	}
+	if !noOpenat2 {
+		how := unix.OpenHow{Flags: uint64(flags), Mode: uint64(mode),
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		var fd int
+		var err error
+		for range 8 { // EAGAIN: a rename raced the lookup
+			fd, err = retryEINTR(func() (int, error) { return unix.Openat2(dirfd, rel, &how) })
+			if err != unix.EAGAIN {
+				break
+			}
+		}
+		if err != unix.ENOSYS && err != unix.EPERM {
+			return fd, linkError(err)
+		}
+	}
+	return walk(dirfd, rel, flags, mode)
+}
+
+// walk is openat without openat2: one directory at a time, none of them
+// (nor the last name) a link.
+func walk(dirfd int, rel string, flags int, mode uint32) (int, error) {
+	names := strings.Split(rel, "/")
+	cur, owned := dirfd, false
+	defer func() {
+		if owned {
+			unix.Close(cur)
+		}
+	}()
+	for _, name := range names[:len(names)-1] {
+		if name == "." || name == ".." {
+			return -1, ErrSymlink
+		}
+		next, err := retryEINTR(func() (int, error) {
+			return unix.Openat(cur, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		})
+		if err != nil {
+			return -1, isLink(cur, name, err)
+		}
+		if owned {
+			unix.Close(cur)
+		}
+		cur, owned = next, true
+	}
+	last := names[len(names)-1]
+	if last == ".." {
+		return -1, ErrSymlink
+	}
+	fd, err := retryEINTR(func() (int, error) { return unix.Openat(cur, last, flags|unix.O_NOFOLLOW, mode) })
+	if err != nil {
+		return -1, isLink(cur, last, err)
+	}
+	if flags&unix.O_PATH == 0 {
+		// O_NOFOLLOW opens no link without O_PATH; with it, check.
+		return fd, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		unix.Close(fd)
+		return -1, ErrSymlink
+	}
+	return fd, nil
+}
+
+// linkError turns what the kernel says of a link on the way (ELOOP), or of
+// a path leading out of the root (EXDEV), into ErrSymlink.
+func linkError(err error) error {
+	if err == unix.ELOOP || err == unix.EXDEV {
+		return ErrSymlink
+	}
+	return err
+}
+
+// isLink is linkError, and ErrSymlink for the ENOTDIR that
+// openat(O_DIRECTORY|O_NOFOLLOW) gives for a link to a directory.
+func isLink(dirfd int, name string, err error) error {
+	if err != unix.ENOTDIR {
+		return linkError(err)
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return ErrSymlink
+	}
+	return err
+}
+
+func retryEINTR(fn func() (int, error)) (int, error) {
+	for {
+		fd, err := fn()
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// Dir is a directory opened beneath a Root; names given to its methods are
+// single names in it. Close it when done.
+type Dir struct {
+	f    *os.File
+	root Root
+	rel  string
+}
+
+// Close closes the directory.
+func (d *Dir) Close() error { return d.f.Close() }
+
+// Rel is the directory's path relative to the root ("." for the root).
+func (d *Dir) Rel() string { return d.rel }
+
+// Join is the full path of name in the directory, for messages.
+func (d *Dir) Join(name string) string { return d.root.Join(path.Join(d.rel, name)) }
+
+// ReadDir lists the directory, sorted by name.
+func (d *Dir) ReadDir() ([]fs.DirEntry, error) {
+	if _, err := d.f.Seek(0, 0); err != nil {
+		return nil, err
+	}
+	entries, err := d.f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, nil
+}
+
+// Lstat returns what lstat says of name, relative to the directory's fd.
+func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
+	return d.fstatat(name, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// Stat returns what stat says of name: a link is followed, wherever it
+// leads (for FollowSymlinks only).
+func (d *Dir) Stat(name string) (fs.FileInfo, error) { return d.fstatat(name, 0) }
+
+func (d *Dir) fstatat(name string, flags int) (fs.FileInfo, error) {
+	if err := checkName(name); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: d.Join(name), Err: err}
+	}
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(int(d.f.Fd()), name, &st, flags)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "stat", Path: d.Join(name), Err: err}
+		}
+		return newFileInfo(name, &st), nil
+	}
+}
+
+// CreateTemp creates a new file named prefix+random+".tmp" in the
+// directory, for writing, with mode 0666 less the umask (as cp does).
+func (d *Dir) CreateTemp(prefix, random string) (*os.File, string, error) {
+	name := prefix + random + ".tmp"
+	if err := checkName(name); err != nil {
+		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
+	}
+	fd, err := retryEINTR(func() (int, error) {
+		return unix.Openat(int(d.f.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
+	})
+	if err != nil {
+		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
+	}
+	return os.NewFile(uintptr(fd), d.Join(name)), name, nil
+}
+
+// Rename renames old to new within the directory, replacing new.
+func (d *Dir) Rename(old, new string) error {
+	if err := errors.Join(checkName(old), checkName(new)); err != nil {
+		return &fs.PathError{Op: "rename", Path: d.Join(new), Err: err}
+	}
+	fd := int(d.f.Fd())
+	if err := unix.Renameat(fd, old, fd, new); err != nil {
+		return &fs.PathError{Op: "rename", Path: d.Join(new), Err: err}
+	}
+	return nil
+}
+
+// Link makes new a hard link to old within the directory; it fails with
+// an error matching fs.ErrExist when new exists.
+func (d *Dir) Link(old, new string) error {
+	if err := errors.Join(checkName(old), checkName(new)); err != nil {
+		return &fs.PathError{Op: "link", Path: d.Join(new), Err: err}
+	}
+	fd := int(d.f.Fd())
+	if err := unix.Linkat(fd, old, fd, new, 0); err != nil {
+		return &fs.PathError{Op: "link", Path: d.Join(new), Err: err}
+	}
+	return nil
+}
+
+// Remove removes the file name from the directory.
+func (d *Dir) Remove(name string) error {
+	if err := checkName(name); err != nil {
+		return &fs.PathError{Op: "remove", Path: d.Join(name), Err: err}
+	}
+	if err := unix.Unlinkat(int(d.f.Fd()), name, 0); err != nil {
+		return &fs.PathError{Op: "remove", Path: d.Join(name), Err: err}
+	}
+	return nil
+}
+
+// Chtimes sets the access and modification times of name, not following
+// a link.
+func (d *Dir) Chtimes(name string, mtime time.Time) error {
+	if err := checkName(name); err != nil {
+		return &fs.PathError{Op: "chtimes", Path: d.Join(name), Err: err}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	if err := unix.UtimesNanoAt(int(d.f.Fd()), name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "chtimes", Path: d.Join(name), Err: err}
+	}
+	return nil
+}
+
+// checkName refuses anything but a single name in a directory.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("%q is not a name in a directory", name)
+	}
+	return nil
+}
+
+// fileInfo is an fs.FileInfo from fstatat; Sys is a *syscall.Stat_t, as
+// os.Lstat's is.
+type fileInfo struct {
+	name string
+	st   syscall.Stat_t
+}
+
+func newFileInfo(name string, st *unix.Stat_t) *fileInfo {
+	return &fileInfo{name: name, st: syscall.Stat_t{
+		Dev: st.Dev, Ino: st.Ino, Nlink: st.Nlink, Mode: st.Mode, Uid: st.Uid, Gid: st.Gid,
+		Rdev: st.Rdev, Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
+		Atim: syscall.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
+		Mtim: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+		Ctim: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec},
+	}}
+}
+
+func (fi *fileInfo) Name() string       { return fi.name }
+func (fi *fileInfo) Size() int64        { return fi.st.Size }
+func (fi *fileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Sec, fi.st.Mtim.Nsec) }
+func (fi *fileInfo) IsDir() bool        { return fi.Mode().IsDir() }
+func (fi *fileInfo) Sys() any           { return &fi.st }
+
+// Mode converts the stat mode as os does.
+func (fi *fileInfo) Mode() fs.FileMode {
+	m := fs.FileMode(fi.st.Mode & 0o777)
+	switch fi.st.Mode & unix.S_IFMT {
+	case unix.S_IFBLK:
+		m |= fs.ModeDevice
+	case unix.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		m |= fs.ModeSocket
+	}
+	if fi.st.Mode&unix.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if fi.st.Mode&unix.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if fi.st.Mode&unix.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
