@@ -685,7 +685,7 @@ func (d *Daemon) serveAdmin() (stop func(), err error) {
 		_ = srv.Serve(ln)
 	}()
 	if d.AdminAddrFile != "" {
-		if err := os.WriteFile(d.AdminAddrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+		if err := writeAtomically(d.AdminAddrFile, []byte(ln.Addr().String()+"\n")); err != nil {
 			_ = srv.Close()
 			<-served
 			return nil, fmt.Errorf("write admin address: %w", err)
@@ -728,4 +728,19 @@ func (d *Daemon) flight(now time.Time) flightStatus {
 		inFlight: n, stuck: d.pipe.Stuck(now.Add(-d.StuckAfter)), oldest: oldest,
 		downSince: d.probe.downSince(), now: now,
 	}
+}
+
+// writeAtomically writes data to path through a temporary file renamed
+// over it, so that a reader (s3ferry status, sync) sees the whole file or
+// none, never an empty one.
+func writeAtomically(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
