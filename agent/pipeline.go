@@ -375,12 +375,29 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.
 	if len(pending) > 0 {
 		p.opts.Logger.Info("resuming pending uploads", "source", src.String(), "files", len(pending))
 	}
+	if len(pending) == 0 {
+		return nil
+	}
+	// A root that cannot be read (unmounted, renamed) says nothing of its
+	// files: their entries stay for a later run, never dropped as vanished.
+	// The walk that follows reports the root.
+	if _, err := src.stat(""); err != nil {
+		p.opts.Logger.Warn("cannot read the source root; its pending files stay pending", "source", src.String(), "files", len(pending), "err", err)
+		return nil
+	}
 	for _, e := range pending {
 		info, err := src.stat(e.rel)
-		if err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel) {
+		switch {
+		case err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel):
 			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq, upload: e.upload}); err != nil {
 				return err
 			}
+			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			// Still there but unreadable (permission, I/O): it stays
+			// pending, and the run says a file stayed behind.
+			p.stats.add(Failed, 0)
+			p.opts.Logger.Error("cannot read a pending file; it stays pending", "source", src.Root, "path", e.rel, "err", err)
 			continue
 		}
 		p.abort(ctx, src, e.upload) // its file is gone: it cannot resume
