@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 func newVerifyCommand() *cli.Command {
@@ -29,6 +31,13 @@ and mtime did not is damaged. Exits 5 when a problem remains.
 object is missing or wrong, and with --deep writes the recorded version from
 the bucket over a damaged local file.
 
+--replica s3://REPLICA-BUCKET/PREFIX/ also lists the bucket the destination
+replicates to, beside it, and reports each recorded version the replica lacks
+or holds with another size or ETag; --repair uploads those files again (a new
+version, which replicates), or lists a version whose file is gone for
+s3ferry manifest --replication-failed. --replica-endpoint-url, -profile and
+-region reach a replica in another account or region.
+
 Examples:
  1. Check the backup of every source:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml
@@ -37,19 +46,37 @@ Examples:
  3. Fix what it finds, then check again:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml --repair && s3ferry verify --config /etc/s3ferry/s3ferry.yml
  4. One source, as JSON:
-    s3ferry verify /home/archive/RECORDINGS s3://call-recording-backup/recordings/ --json`,
+    s3ferry verify /home/archive/RECORDINGS s3://call-recording-backup/recordings/ --json
+ 5. Is every upload in the second region?
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml --replica s3://call-recording-replica/recordings/ \
+        --replica-region eu-central-1 --replica-profile replica-reader`,
 		Flags: append(configFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "also read every local file again and compare its hash with the index"},
 			&cli.BoolFlag{Name: "repair", Usage: "upload again what is missing or wrong in the bucket; with --deep, restore damaged local files"},
 			listWorkersFlag(),
 			jsonFlag("the report"),
+			&cli.StringFlag{Name: "replica", Usage: "also compare with the replica at `s3://BUCKET/PREFIX/`"},
+			&cli.StringFlag{Name: "replica-endpoint-url", Usage: "S3 endpoint `URL` of the replica (default: the bucket's)"},
+			&cli.StringFlag{Name: "replica-profile", Usage: "shared config `PROFILE` for the replica's credentials (default: the bucket's)"},
+			&cli.StringFlag{Name: "replica-region", Usage: "`REGION` of the replica (default: the bucket's)"},
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
 			if err != nil {
 				return err
 			}
+			var replica replicaTarget
+			if v := c.String("replica"); v != "" {
+				if replica.bucket, replica.prefix, err = agent.ParseDestination(v); err != nil {
+					return usageError{fmt.Errorf("--replica: %w", err)}
+				}
+				replica.s3 = s.s3
+				replica.s3.EndpointURL = cmp.Or(c.String("replica-endpoint-url"), s.s3.EndpointURL)
+				replica.s3.Profile = cmp.Or(c.String("replica-profile"), s.s3.Profile)
+				replica.s3.Region = cmp.Or(c.String("replica-region"), s.s3.Region)
+			}
 			return verifyCmd{
+				replica:     replica,
 				settings:    s,
 				deep:        c.Bool("deep"),
 				repair:      c.Bool("repair"),
@@ -67,6 +94,7 @@ type verifyCmd struct {
 	settings
 	deep, repair, json bool
 	listWorkers        int
+	replica            replicaTarget
 	log                *slog.Logger
 	stdout             io.Writer
 }
@@ -77,15 +105,29 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
+	var replica uploader.Bucket
+	if cmd.replica.bucket != "" {
+		client, err := uploader.NewClient(ctx, cmd.replica.s3)
+		if err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		replica = uploader.NewBucket(client, cmd.replica.bucket, cmd.replica.s3)
+		if err := replica.Check(ctx); err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	}
 	v := &bucket.Verify{
-		Sources:     cmd.sources,
-		Index:       env.index,
-		Open:        env.open,
-		Deep:        cmd.deep,
-		Repair:      cmd.repair,
-		Uploader:    env.uploader,
-		Options:     agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
-		ListWorkers: cmd.listWorkers,
+		Replica:       replica,
+		ReplicaPrefix: cmd.replica.prefix,
+		Sources:       cmd.sources,
+		Index:         env.index,
+		Open:          env.open,
+		Deep:          cmd.deep,
+		Repair:        cmd.repair,
+		Uploader:      env.uploader,
+		Options:       agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		ListWorkers:   cmd.listWorkers,
 	}
 	rep, err := v.Run(ctx)
 	if err != nil {
@@ -119,8 +161,18 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 		fmt.Fprintf(w, "; %d local files read: %d damaged, %d unreadable, %d changed since upload, %d deleted locally",
 			rep.Hashed, rep.LocalCorrupt, rep.LocalUnreadable, rep.LocalChanged, rep.LocalMissing)
 	}
+	if cmd.replica.bucket != "" {
+		fmt.Fprintf(w, "; replica: %d versions listed, %d missing, %d different", rep.ReplicaListed, rep.ReplicaMissing, rep.ReplicaDiffers)
+	}
 	if cmd.repair {
 		fmt.Fprintf(w, "; %d repaired", rep.Repaired)
 	}
 	fmt.Fprintln(w)
+}
+
+// replicaTarget is verify --replica: where the replica is and how to reach
+// it.
+type replicaTarget struct {
+	bucket, prefix string
+	s3             uploader.Config
 }
