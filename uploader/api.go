@@ -33,6 +33,13 @@ type Config struct {
 	PartConcurrency int     // parts in flight per multipart file; 0: DefaultPartConcurrency
 	BandwidthLimit  float64 // bytes per second over all uploads; 0: unlimited
 	Checksum        string  // "CRC32C" (default), "CRC32", "SHA1", "SHA256", "CRC64NVME"
+
+	// Memory bounds the bytes all uploads of an Uploader hold in buffers
+	// at once (a small file is read whole into one, a large one hashed
+	// through one; parts are sent straight from the file): an upload whose
+	// buffer does not fit waits. At least PartSize; 0: DefaultMemory, or
+	// PartSize when that is larger.
+	Memory int64
 }
 
 // Job is one file to send.

@@ -48,6 +48,7 @@ type uploadConfig struct {
 	PartConcurrency int      `yaml:"part-concurrency"`
 	BandwidthLimit  byteSize `yaml:"bwlimit"`
 	Checksum        string   `yaml:"checksum"`
+	Memory          byteSize `yaml:"memory"`
 
 	MaxAttempts  int            `yaml:"max-attempts"`
 	StallTimeout *time.Duration `yaml:"stall-timeout"`

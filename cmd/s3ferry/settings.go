@@ -58,6 +58,7 @@ const (
 	flagPartConcurrency = "part-concurrency"
 	flagBandwidthLimit  = "bwlimit"
 	flagChecksum        = "checksum"
+	flagUploadMemory    = "upload-memory"
 	flagMaxAttempts     = "max-attempts"
 	flagStallTimeout    = "stall-timeout"
 	flagConnectTimeout  = "connect-timeout"
@@ -100,6 +101,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagPartSize, Usage: "files of at least this `SIZE` go multipart", Value: "16MiB", Category: up},
 		&cli.IntFlag{Name: flagPartConcurrency, Usage: "parts in flight per multipart file", Value: uploader.DefaultPartConcurrency, Category: up},
 		&cli.StringFlag{Name: flagBandwidthLimit, Usage: "upload `RATE` over all workers, e.g. 50MiB/s (0: unlimited)", Category: up},
+		&cli.StringFlag{Name: flagUploadMemory, Usage: "buffers of all uploads at once hold at most this `SIZE` (at least --part-size); an upload that does not fit waits", Value: "64MiB", Category: up},
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
 		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", uploader.MaxMaxAttempts), Value: uploader.DefaultMaxAttempts, Category: up},
 		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: uploader.DefaultStallTimeout, Category: up},
@@ -182,6 +184,10 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	if err != nil {
 		return settings{}, err
 	}
+	memory, err := pickSize(c, flagUploadMemory, fc.Upload.Memory, max(uploader.DefaultMemory, partSize))
+	if err != nil {
+		return settings{}, err
+	}
 	s.s3 = uploader.Config{
 		EndpointURL:     pick(c, flagEndpointURL, fc.S3.EndpointURL, ""),
 		Region:          pick(c, flagRegion, fc.S3.Region, ""),
@@ -197,6 +203,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		PartConcurrency: pickInt(c, flagPartConcurrency, fc.Upload.PartConcurrency, uploader.DefaultPartConcurrency),
 		BandwidthLimit:  float64(bwlimit),
 		Checksum:        pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C"),
+		Memory:          memory,
 	}
 	if s.s3.MaxAttempts < 1 {
 		return settings{}, fmt.Errorf("--max-attempts must be at least 1, got %d", s.s3.MaxAttempts)
