@@ -48,10 +48,10 @@ type bench struct {
 	verify  bool
 	// indexScale: synthetic records added to the index (indexScaleRows).
 	indexScale int
-	srv     *s3test.Server
-	client  *s3.Client
-	bucket  string
-	rows    [][2]string
+	srv        *s3test.Server
+	client     *s3.Client
+	bucket     string
+	rows       [][2]string
 }
 
 func main() {
