@@ -3,6 +3,7 @@ package uploader
 import (
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,11 @@ type Config struct {
 	// buffer does not fit waits. At least PartSize; 0: DefaultMemory, or
 	// PartSize when that is larger.
 	Memory int64
+
+	// Throttled, when set, counts every request S3 throttled (503
+	// SlowDown and the like), also those the retries then got through:
+	// the adaptive upload pool backs off on it.
+	Throttled *atomic.Int64
 }
 
 // Job is one file to send.

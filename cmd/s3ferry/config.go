@@ -43,7 +43,8 @@ type s3Config struct {
 }
 
 type uploadConfig struct {
-	Workers         int      `yaml:"workers"`
+	Workers         string   `yaml:"workers"` // a number, or auto
+	MaxWorkers      int      `yaml:"max-workers"`
 	PartSize        byteSize `yaml:"part-size"`
 	PartConcurrency int      `yaml:"part-concurrency"`
 	BandwidthLimit  byteSize `yaml:"bwlimit"`

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -23,7 +25,10 @@ type settings struct {
 	logFormat string
 	logLevel  string
 	settle    time.Duration
-	workers   int
+	workers   int // files uploaded at once; with autoWorkers, at first
+	// autoWorkers adapts the number of uploads at once, up to maxWorkers.
+	autoWorkers bool
+	maxWorkers  int
 	s3        uploader.Config
 	sources   []*agent.Source
 	admin     string // admin endpoint address; "" is off
@@ -54,6 +59,7 @@ const (
 	flagSSE             = "sse"
 	flagSSEKMSKeyID     = "sse-kms-key-id"
 	flagWorkers         = "workers"
+	flagMaxWorkers      = "max-workers"
 	flagPartSize        = "part-size"
 	flagPartConcurrency = "part-concurrency"
 	flagBandwidthLimit  = "bwlimit"
@@ -97,7 +103,8 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
 		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: uploader.DefaultConnectTimeout, Category: s3},
 
-		&cli.IntFlag{Name: flagWorkers, Usage: "files uploaded at once", Value: agent.DefaultWorkers, Category: up},
+		&cli.StringFlag{Name: flagWorkers, Usage: fmt.Sprintf("files uploaded at once, or auto: start at %d and adapt to the link (more while the rate grows, fewer when throttled)", agent.DefaultWorkers), Value: "auto", Category: up},
+		&cli.IntFlag{Name: flagMaxWorkers, Usage: "with --workers auto, the most files uploaded at once", Value: agent.DefaultMaxWorkers, Category: up},
 		&cli.StringFlag{Name: flagPartSize, Usage: "files of at least this `SIZE` go multipart", Value: "16MiB", Category: up},
 		&cli.IntFlag{Name: flagPartConcurrency, Usage: "parts in flight per multipart file", Value: uploader.DefaultPartConcurrency, Category: up},
 		&cli.StringFlag{Name: flagBandwidthLimit, Usage: "upload `RATE` over all workers, e.g. 50MiB/s (0: unlimited)", Category: up},
@@ -161,7 +168,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
 		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
 		settle:         pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
-		workers:        pickInt(c, flagWorkers, fc.Upload.Workers, agent.DefaultWorkers),
+		maxWorkers:     pickInt(c, flagMaxWorkers, fc.Upload.MaxWorkers, agent.DefaultMaxWorkers),
 		admin:          pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
 		adminTokenFile: pick(c, flagAdminTokenFile, fc.Admin.TokenFile, ""),
 		daemon: daemonSettings{
@@ -214,8 +221,15 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	if err := s.s3.Validate(); err != nil {
 		return settings{}, err
 	}
-	if s.workers < 1 {
-		return settings{}, fmt.Errorf("--workers must be at least 1, got %d", s.workers)
+	if s.workers, s.autoWorkers, err = parseWorkers(pick(c, flagWorkers, fc.Upload.Workers, "auto")); err != nil {
+		return settings{}, err
+	}
+	if s.maxWorkers < 1 {
+		return settings{}, fmt.Errorf("--max-workers must be at least 1, got %d", s.maxWorkers)
+	}
+	if s.autoWorkers {
+		s.workers = min(s.workers, s.maxWorkers)
+		s.s3.Throttled = new(atomic.Int64)
 	}
 	if s.settle < 0 {
 		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
@@ -224,6 +238,28 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		return settings{}, err
 	}
 	return s, nil
+}
+
+// parseWorkers reads --workers: a number of files uploaded at once, or
+// "auto" (start at agent.DefaultWorkers and adapt).
+func parseWorkers(v string) (n int, auto bool, err error) {
+	if v == "auto" {
+		return agent.DefaultWorkers, true, nil
+	}
+	n, err = strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, false, fmt.Errorf("--workers %q: want auto or a number of files of at least 1", v)
+	}
+	return n, false, nil
+}
+
+// uploadOptions are the pipeline's options of a command that uploads.
+func (s settings) uploadOptions(log *slog.Logger) agent.Options {
+	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: s.settle, Logger: log}
+	if s.s3.Throttled != nil {
+		o.Throttled = s.s3.Throttled.Load
+	}
+	return o
 }
 
 // loadSources takes SRC DEST from the arguments, or the file's sources, and

@@ -107,14 +107,9 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		Uploader: env.uploader,
 		Full:     cmd.full,
 		Adopt:    adoptFirstRun(env, cmd.settings, cmd.log),
-		Options: agent.Options{
-			Workers:   cmd.workers,
-			Settle:    cmd.settle,
-			DryRun:    cmd.dryRun,
-			DryRunOut: cmd.stdout,
-			Logger:    cmd.log,
-		},
+		Options:  cmd.uploadOptions(cmd.log),
 	}
+	sync.Options.DryRun, sync.Options.DryRunOut = cmd.dryRun, cmd.stdout
 	finish := func() {}
 	if cmd.progress {
 		bar := newProgress(cmd.stderr)

@@ -257,6 +257,8 @@ func TestSyncUsageAndConfigErrors(t *testing.T) {
 		{"bad size", []string{"sync", "{root}", "{dest}", "--part-size", "lots"}, exitUsage, "is not a size"},
 		{"no attempts", []string{"sync", "{root}", "{dest}", "--max-attempts", "0"}, exitUsage, "--max-attempts must be at least 1"},
 		{"memory below a part", []string{"sync", "{root}", "{dest}", "--part-size", "32MiB", "--upload-memory", "16MiB"}, exitUsage, "raise upload.memory or lower part-size"},
+		{"bad workers", []string{"sync", "{root}", "{dest}", "--workers", "many"}, exitUsage, "want auto or a number of files"},
+		{"no max workers", []string{"sync", "{root}", "{dest}", "--max-workers", "0"}, exitUsage, "--max-workers must be at least 1"},
 		{"too many attempts", []string{"sync", "{root}", "{dest}", "--max-attempts", "99"}, exitUsage, "max attempts 99: want at most 30"},
 		{"no stall timeout", []string{"sync", "{root}", "{dest}", "--stall-timeout", "0s"}, exitUsage, "--stall-timeout must be positive"},
 		{"missing bucket", []string{"sync", "{root}", "s3://no-such-bucket-s3ferry/", "--index-dir", "{index}"}, exitError, "no-such-bucket-s3ferry"},
