@@ -29,9 +29,9 @@ type settings struct {
 	// autoWorkers adapts the number of uploads at once, up to maxWorkers.
 	autoWorkers bool
 	maxWorkers  int
-	s3        uploader.Config
-	sources   []*agent.Source
-	admin     string // admin endpoint address; "" is off
+	s3          uploader.Config
+	sources     []*agent.Source
+	admin       string // admin endpoint address; "" is off
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
 	daemon         daemonSettings
