@@ -91,25 +91,13 @@ func TestVerifyInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string][]string{}
-	for _, fd := range rep.Findings {
-		got[fd.Kind] = append(got[fd.Kind], fd.Path)
-	}
-	want := map[string][]string{
+	checkFindings(t, rep, map[string][]string{
 		FindingMissing:     {"deleted.wav"},
 		FindingContent:     {"overwritten.wav"},
 		FindingUnknown:     {"stranger.wav"},
 		FindingReplication: {"unreplicated.wav"},
 		FindingVersion:     {"again.wav"},
-	}
-	for kind, paths := range want {
-		if !slices.Equal(got[kind], paths) {
-			t.Errorf("%s: %q, want %q", kind, got[kind], paths)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("findings %v, want only %v", got, want)
-	}
+	})
 	// Current objects: ok, encoded, overwritten, unreplicated, again,
 	// stranger, outside; deleted.wav's rows are a delete marker and an old
 	// version.

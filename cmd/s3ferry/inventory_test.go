@@ -49,23 +49,14 @@ func TestVerifyInventory(t *testing.T) {
 	}
 	var rep bucket.VerifyReport
 	r.decode(t, &rep)
-	got := map[string][]string{}
-	for _, f := range rep.Findings {
-		got[f.Kind] = append(got[f.Kind], f.Path)
-	}
-	want := map[string][]string{
+	checkFindings(t, rep, map[string][]string{
 		bucket.FindingMissing:     {"d/deleted.wav"},
 		bucket.FindingContent:     {"d/overwritten.wav"},
 		bucket.FindingUnknown:     {"d/stranger.wav"},
 		bucket.FindingReplication: {"d/unreplicated.wav"},
-	}
-	for kind, paths := range want {
-		if !slices.Equal(got[kind], paths) {
-			t.Errorf("%s: %q, want %q", kind, got[kind], paths)
-		}
-	}
-	if len(got) != len(want) || rep.Listed != 5 || rep.Records != 5 {
-		t.Errorf("findings %v, %d objects, %d records; want only %v, 5 objects (one deleted, one added), 5 records", got, rep.Listed, rep.Records, want)
+	})
+	if rep.Listed != 5 || rep.Records != 5 {
+		t.Errorf("%d objects, %d records; want 5 objects (one deleted, one added), 5 records", rep.Listed, rep.Records)
 	}
 
 	// A report that is not one: a usage error, or one line saying what to do.
