@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 // Synthetic records: 20 agents × 500 calls a day, in the partitions
@@ -91,8 +95,54 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	}
 	b.add(tag+"run: start to ready (start-up walk of the window done)", fmt.Sprintf("%.1f s (100 ms polling)", ready.Seconds()))
 	b.add(tag+"run: steady RSS watching the window (target ≤ 128 MiB)", fmt.Sprintf("%.0f MiB (peak %.0f MiB)", float64(rss)/(1<<20), float64(hwm)/(1<<20)))
+	return b.inventoryRows(ctx, root, idx, src, tag)
+}
+
+// inventoryRowsPerFile is how many rows of the generated inventory go in
+// one data file.
+const inventoryRowsPerFile = 250_000
+
+// inventoryRows measures `s3ferry verify --inventory` against the large
+// index: an S3 Inventory report in AWS's layout with a row for every
+// record (what the bucket would hold, had the synthetic files been
+// uploaded) is written into the bucket, and verify reads it instead of
+// listing.
+func (b *bench) inventoryRows(ctx context.Context, root, idx string, src agent.Source, tag string) error {
+	fmt.Fprintln(os.Stderr, "writing an inventory report of every record...")
+	db, err := index.Open(idx, index.Options{})
+	if err != nil {
+		return err
+	}
+	var walkErr error
+	rows := func(yield func(buckettest.InventoryRow) bool) {
+		walkErr = db.Records(src.ID(), "", func(rel string, r index.Record) error {
+			if !yield(buckettest.InventoryRow{Key: src.Prefix + rel, VersionID: r.VersionID, IsLatest: true, Size: r.Size, ETag: r.ETag, ReplicationStatus: "COMPLETED"}) {
+				return errStop
+			}
+			return nil
+		})
+	}
+	manifest, err := buckettest.WriteInventory(ctx, uploader.NewBucket(b.client, b.bucket, b.srv.Config()), b.bucket, "inventory/"+b.bucket+"/daily/", inventoryRowsPerFile, rows)
+	if cerr := db.Close(); err == nil {
+		err = cmp.Or(walkErr, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rep, rss, err := b.runVerify(ctx, root, idx, b.srv.Endpoint, "--inventory", "s3://"+b.bucket+"/"+manifest)
+	if err != nil {
+		return err
+	}
+	if rep.Problems() != 0 || rep.Listed != rep.Records {
+		return fmt.Errorf("verify --inventory found %d problems in %d rows against %d records, want none", rep.Problems(), rep.Listed, rep.Records)
+	}
+	b.add(tag+"verify --inventory of every record (target ≤ 60 s, ≤ 128 MiB at 10M)", fmt.Sprintf("%.1f s, peak RSS %.0f MiB (%d rows in %d-row data files)", time.Since(start).Seconds(), float64(rss)/(1<<20), rep.Listed, inventoryRowsPerFile))
 	return nil
 }
+
+// errStop ends a walk of the index early.
+var errStop = errors.New("stop")
 
 // prefill commits n synthetic records of source, in the partitions before
 // the real tree's 365 days, to the index in dir, and checks that the
