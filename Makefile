@@ -18,16 +18,19 @@ MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 MC_VERSION          := v0.0.0-20250313080218-cf909e1063a9
 NFPM_VERSION        := v2.44.0
 STATICCHECK_VERSION := v0.8.2
+PROMTOOL_VERSION    := v0.303.0
 
 MINIO       := $(TOOLS)/minio-$(MINIO_VERSION)/minio
 MC          := $(TOOLS)/mc-$(MC_VERSION)/mc
 NFPM        := $(TOOLS)/nfpm-$(NFPM_VERSION)/nfpm
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+PROMTOOL    := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
 
 # Tests find the tools through these; under CI=true a test that needs MinIO
 # fails instead of skipping.
 export S3FERRY_MINIO := $(MINIO)
 export S3FERRY_MC    := $(MC)
+export S3FERRY_PROMTOOL := $(PROMTOOL)
 
 SCALE ?= 100000
 # fuzz: how long each fuzz target runs.
@@ -44,12 +47,13 @@ bin/s3ferry: FORCE
 
 FORCE:
 
-## run: a demo: local MinIO, a versioned bucket, a generated recordings tree, s3ferry sync.
+## run: a demo: local MinIO, a versioned bucket, a generated recordings tree, two s3ferry syncs,
+## then s3ferry run uploading a file dropped while it runs; both keep running until Ctrl-C.
 run: build $(MINIO)
 	$(GO) run ./cmd/s3ferry-demo -s3ferry bin/s3ferry -minio $(MINIO) -dir demo
 
 ## test: every test, unit and integration, with the race detector.
-test: $(MINIO) $(MC)
+test: $(MINIO) $(MC) $(PROMTOOL)
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 ## fuzz: every fuzz target for FUZZTIME each (go test -fuzz takes one at a time);
@@ -80,13 +84,29 @@ bench: build $(MINIO)
 	$(GO) run ./cmd/s3ferry-bench -s3ferry bin/s3ferry -minio $(MINIO) -scale $(SCALE)
 
 ## packages: dist/s3ferry_<version>_<arch>.deb and dist/s3ferry-<version>.<arch>.rpm for ARCH.
-packages: $(NFPM)
+packages: $(NFPM) docs
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/linux-$(ARCH)/s3ferry ./cmd/s3ferry
 	mkdir -p $(DIST)
 	$(NFPM_ENV) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/s3ferry_$(PKG_VERSION)_$(ARCH).deb
 	$(NFPM_ENV) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $(DIST)/s3ferry-$(PKG_VERSION).$(RPM_ARCH).rpm
 
-tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK)
+# docs: what the packages install beside the binary, generated from the
+# command definitions, never kept by hand: the man page and the fish
+# completion from `s3ferry docs` (the host's build, so any ARCH works), the
+# bash and zsh completions from urfave/cli's scripts of the pinned module,
+# which ask the binary itself (--generate-bash-completion).
+DOCS   := bin/docs
+URFAVE  = $(shell $(GO) list -m -f '{{.Dir}}' github.com/urfave/cli/v2)
+
+.PHONY: docs
+docs: build
+	mkdir -p $(DOCS)
+	bin/s3ferry docs man | gzip -n -9 > $(DOCS)/s3ferry.1.gz
+	bin/s3ferry docs fish > $(DOCS)/s3ferry.fish
+	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/bash_autocomplete > $(DOCS)/s3ferry.bash
+	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/zsh_autocomplete > $(DOCS)/_s3ferry
+
+tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK) $(PROMTOOL)
 
 $(MINIO):
 	GOBIN=$(dir $@) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
@@ -99,6 +119,16 @@ $(NFPM):
 
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# promtool's module has a replace directive, so `go install pkg@version`
+# refuses it: it is built in a scratch module that repeats the directive.
+$(PROMTOOL):
+	rm -rf $(dir $@)build && mkdir -p $(dir $@)build
+	cd $(dir $@)build && \
+	  printf 'module promtool-build\n\ngo 1.24\n\nreplace github.com/fsnotify/fsnotify v1.8.0 => github.com/fsnotify/fsnotify v1.7.0\n' > go.mod && \
+	  GOFLAGS=-mod=mod $(GO) get github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION) && \
+	  GOFLAGS=-mod=mod $(GO) build -o $@ github.com/prometheus/prometheus/cmd/promtool
+	rm -rf $(dir $@)build
 
 clean:
 	rm -rf bin dist demo

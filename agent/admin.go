@@ -25,6 +25,9 @@ type Status struct {
 	WatchLimitReached bool                    `json:"watch_limit_reached"`
 	Overflows         int64                   `json:"watch_overflows"`
 	InFlight          int                     `json:"in_flight"`
+	Stuck             int                     `json:"stuck"` // in flight for longer than Daemon.StuckAfter
+	OldestInFlight    time.Time               `json:"oldest_in_flight,omitzero"`
+	EndpointDownSince time.Time               `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
 	PendingBytes      int64                   `json:"pending_bytes"`
 	LastError         string                  `json:"last_error,omitempty"`
 	Totals            Stats                   `json:"totals"`
@@ -55,25 +58,57 @@ type SourceStatus struct {
 func IndexStatus(idx index.Store, sources []*Source) (Status, error) {
 	st := Status{Healthy: true, Health: "ok"}
 	for _, src := range sources {
-		records, pending, err := idx.Count(src.ID())
+		ss, err := sourceStatus(idx, src.ID())
 		if err != nil {
-			return Status{}, fmt.Errorf("count %s: %w", src, err)
+			return Status{}, fmt.Errorf("%s: %w", src, err)
 		}
-		state, err := idx.State(src.ID())
+		ss.Root, ss.Destination = src.Root, src.Destination()
+		st.Sources = append(st.Sources, ss)
+	}
+	return st, nil
+}
+
+// KnownStatus is IndexStatus of every source the index knows (a source
+// whose full walk predates the index keeping its name shows as its ID).
+func KnownStatus(idx index.Store) (Status, error) {
+	ids, err := idx.Sources()
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Healthy: true, Health: "ok"}
+	for _, id := range ids {
+		ss, err := sourceStatus(idx, id)
 		if err != nil {
-			return Status{}, fmt.Errorf("read state of %s: %w", src, err)
+			return Status{}, fmt.Errorf("source %s: %w", id, err)
 		}
-		retry, err := idx.CountRetries(src.ID())
-		if err != nil {
-			return Status{}, fmt.Errorf("count the retry set of %s: %w", src, err)
-		}
-		ss := SourceStatus{Root: src.Root, Destination: src.Destination(), Records: records, Pending: pending, Retry: retry}
-		if state.FullWalkNs != 0 {
-			ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+		if ss.Root == "" && ss.Destination == "" {
+			ss.Root, ss.Destination = "source "+id, "(not named in the index until its next full walk: s3ferry sync --full)"
 		}
 		st.Sources = append(st.Sources, ss)
 	}
 	return st, nil
+}
+
+// sourceStatus is what the index knows of the source id, with the names
+// its state keeps.
+func sourceStatus(idx index.Store, id string) (SourceStatus, error) {
+	records, pending, err := idx.Count(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count: %w", err)
+	}
+	state, err := idx.State(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("read state: %w", err)
+	}
+	retry, err := idx.CountRetries(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count the retry set: %w", err)
+	}
+	ss := SourceStatus{Root: state.Root, Destination: state.Destination, Records: records, Pending: pending, Retry: retry}
+	if state.FullWalkNs != 0 {
+		ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+	}
+	return ss, nil
 }
 
 // Status reports the running daemon's state.
@@ -86,6 +121,8 @@ func (d *Daemon) Status() (Status, error) {
 	st.Daemon, st.Version, st.PID = true, d.Version, os.Getpid()
 	st.Healthy, st.Health = d.health(now)
 	st.InFlight, st.PendingBytes, _ = d.pipe.InFlight()
+	f := d.flight(now)
+	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
 	st.Totals = d.pipe.Stats()
 	d.state.snapshot(&st, now)
 	if d.FullRescanInterval > 0 {

@@ -25,6 +25,7 @@ const (
 	DefaultHealthFailAfter    = 10 * time.Minute
 	DefaultSummaryInterval    = time.Minute
 	DefaultIndexGCInterval    = time.Hour
+	DefaultStuckAfter         = 5 * time.Minute
 )
 
 // Daemon is `s3ferry run`: it resumes what was pending, watches the sources
@@ -64,17 +65,45 @@ type Daemon struct {
 	// nothing of, before anything is uploaded: see AdoptFunc.
 	Adopt AdoptFunc
 
-	pipe    *Pipeline
-	metrics *metrics
-	state   *daemonState
-	submit  *candidateQueue
-	retries chan retryRequest
-	rescans chan rescanRequest
+	// Notifier, when set, hears the daemon's readiness, summary, drain and
+	// watchdog pings (systemd). WatchdogTimeout is the service manager's
+	// watchdog timeout: pings go every half of it while the daemon makes
+	// progress (see progressJudge); 0: no pings. StatusInterval: how often
+	// the summary goes; 0: DefaultStatusInterval. Progress, when set, is a
+	// counter that grows whenever a byte moves to or from S3
+	// (uploader.Moved).
+	Notifier        Notifier
+	WatchdogTimeout time.Duration
+	StatusInterval  time.Duration
+	Progress        func() int64
+
+	// Probe, when set, is one cheap request to the endpoint (a bucket's
+	// Check). When uploads fail for network or server reasons the daemon
+	// holds them and calls Probe every ProbeInterval (0:
+	// DefaultProbeInterval); the first success releases them all at once
+	// (see endpointProbe). Without it, failed files only back off.
+	Probe         func(context.Context) error
+	ProbeInterval time.Duration
+	// StuckAfter is how long a file may be queued or uploading before the
+	// summary and /status count it as stuck; 0: DefaultStuckAfter.
+	StuckAfter time.Duration
+
+	pipe  *Pipeline
+	probe *endpointProbe
+	// released tells the loop that the endpoint answers again: the
+	// back-offs of the files that failed meanwhile end.
+	released chan struct{}
+	metrics  *metrics
+	state    *daemonState
+	submit   *candidateQueue
+	retries  chan retryRequest
+	rescans  chan rescanRequest
 	// stopping is closed once the daemon takes no more files: CatchUp
 	// then gives up instead of waiting for a rescanner that is gone.
 	stopping chan struct{}
 	// openWatcher starts the watcher; nil: newWatcher. Tests make it fail.
 	openWatcher func() (*watcher, error)
+	live        *liveness
 }
 
 type retryRequest struct {
@@ -125,6 +154,15 @@ func (d Daemon) withDefaults() Daemon {
 	if d.IndexGCInterval <= 0 {
 		d.IndexGCInterval = DefaultIndexGCInterval
 	}
+	if d.ProbeInterval <= 0 {
+		d.ProbeInterval = DefaultProbeInterval
+	}
+	if d.StuckAfter <= 0 {
+		d.StuckAfter = DefaultStuckAfter
+	}
+	if d.StatusInterval <= 0 {
+		d.StatusInterval = DefaultStatusInterval
+	}
 	if d.Location == nil {
 		d.Location = time.Local
 	}
@@ -140,9 +178,11 @@ func (d *Daemon) init() {
 	*d = d.withDefaults()
 	o := d.Options
 	d.state = newDaemonState(d.Sources, o.Now())
+	d.live = &liveness{}
 	user := o.Observe
 	o.Observe = func(ev Event) {
 		d.metrics.observe(ev)
+		d.live.observe(ev, o.Now())
 		d.state.observe(ev, o.Now())
 		if user != nil {
 			user(ev)
@@ -151,6 +191,16 @@ func (d *Daemon) init() {
 	o.KeepGoingOnFullIndex = true
 	d.Options = o
 	d.pipe = NewPipeline(d.Index, d.Uploader, o)
+	d.released = make(chan struct{}, 1)
+	d.probe = newEndpointProbe(d.Probe, d.ProbeInterval, func() {
+		select {
+		case d.released <- struct{}{}:
+		default:
+		}
+	}, o.Logger)
+	if d.Probe != nil {
+		d.pipe.gate = d.probe.wait
+	}
 	d.metrics = newMetrics(gauges{
 		queueDepth:   func() float64 { _, p := d.counts(); return float64(p) },
 		records:      func() float64 { r, _ := d.counts(); return float64(r) },
@@ -159,6 +209,7 @@ func (d *Daemon) init() {
 		stalls:       d.Stalls,
 		retries:      func() float64 { return float64(d.retrySetSize()) },
 	})
+	d.metrics.registerHealth(func() bool { ok, _ := d.health(o.Now()); return ok })
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
@@ -201,10 +252,12 @@ func (d *Daemon) retrySetSize() int64 {
 //	goroutine          ends when                              ended by
 //	admin server       Run returns                            serveAdmin's stop
 //	upload pool        its queue drained, or ShutdownTimeout  pipe.Close, cancelUploads
+//	endpoint prober    the pool has ended                     cancelUploads
 //	loop (watcher)     intake ends                            intake's errgroup
 //	submitter          intake ends                            intake's errgroup
 //	rescanner          intake ends                            intake's errgroup
 //	index GC           intake ends                            intake's errgroup
+//	notifier           intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
 // the pool stops on a fatal error.
@@ -230,6 +283,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancelUploads()
 	intake, stopIntake := context.WithCancel(ctx)
 	defer stopIntake()
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		d.probe.run(uploadCtx)
+	}()
 	var fatal error
 	poolDone := make(chan struct{})
 	go func() {
@@ -241,6 +299,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// From here on, every path waits for the pool.
 	intakeErr := d.intake(intake, w)
 	close(d.stopping)
+	d.notifyStopping()
 	d.pipe.Close()
 	select {
 	case <-poolDone:
@@ -249,6 +308,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancelUploads()
 		<-poolDone
 	}
+	cancelUploads() // ends the prober
+	<-probeDone
 	switch {
 	case fatal != nil:
 		return fatal
@@ -268,6 +329,7 @@ func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g.Go(func() error { return d.submitter(gctx) })
 	g.Go(func() error { return d.rescanner(gctx) })
 	g.Go(func() error { d.collectGarbage(gctx); return nil })
+	g.Go(func() error { d.notifier(gctx); return nil })
 	return g.Wait()
 }
 
@@ -311,6 +373,7 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 	w.watchSources(now())
 	d.publishWatch(w)
 	log.Info("watching", "directories", w.counts().dirs, "sources", len(d.Sources))
+	d.notifyReady()
 	// The catch-up walk: a full one for a source never fully walked.
 	d.requestRescan(rescanPartitions)
 
@@ -335,13 +398,17 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 			}
 			d.watchError(err)
 		case <-check.C:
+			d.live.tick(now())
 			for _, c := range st.ready(now()) {
 				d.submit.push(c)
 			}
-			d.metrics.settling.Set(float64(st.len()))
+			settling, _ := st.counts(now())
+			d.metrics.settling.Set(float64(settling))
 			d.publishWatch(w)
 		case r := <-d.retries:
 			st.retry(r.key, r.detected, r.at)
+		case <-d.released:
+			st.release()
 		case <-rescan.C:
 			w.prune(now())
 			w.watchSources(now()) // new partitions whose Create was missed, a freed watch limit
@@ -350,7 +417,11 @@ func (d *Daemon) loop(ctx context.Context, w *watcher) error {
 		case <-summary.C:
 			s := d.pipe.Stats()
 			_, pending := d.counts()
-			log.Info("summary", "uploaded", s.Uploaded, "bytes", s.Bytes, "failed", s.Failed, "pending", pending, "settling", st.len(), "watched", w.counts().dirs)
+			settling, backedOff := st.counts(now())
+			flight := d.flight(now())
+			log.Info("summary", "uploaded", s.Uploaded, "bytes", s.Bytes, "failed", s.Failed, "pending", pending,
+				"settling", settling, "retrying", backedOff, "in_flight", flight.inFlight, "stuck", flight.stuck,
+				"oldest_in_flight", flight.oldestAge(), "endpoint_down", !flight.downSince.IsZero(), "watched", w.counts().dirs)
 		}
 	}
 }
@@ -399,14 +470,15 @@ func (d *Daemon) submitter(ctx context.Context) error {
 // upload does not end it (afterUpload).
 func (d *Daemon) consider(ctx context.Context, c Candidate, detected time.Time) (Outcome, error) {
 	k := fileKey{src: c.Source, rel: c.Path}
-	c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev.Outcome) }
+	c.Done = func(ev Event) { d.afterUpload(ctx, k, detected, ev) }
 	out, err := d.pipe.Consider(ctx, c)
 	if errors.Is(err, index.ErrDiskFull) {
 		// The index cannot take the file now: /healthz says so, and the
 		// file is tried again with a failed upload's back-off.
 		d.Options.Logger.Error("cannot queue file", "source", c.Source.Root, "path", c.Path, "err", err)
-		d.Options.Observe(Event{Source: c.Source, Path: c.Path, Outcome: Failed, Reason: ReasonIndexDiskFull, Err: err})
-		d.afterUpload(ctx, k, detected, Failed)
+		ev := Event{Source: c.Source, Path: c.Path, Outcome: Failed, Reason: ReasonIndexDiskFull, Err: err}
+		d.Options.Observe(ev)
+		d.afterUpload(ctx, k, detected, ev)
 		return Failed, nil
 	}
 	if out == Deferred || out == InFlight {
@@ -417,15 +489,18 @@ func (d *Daemon) consider(ctx context.Context, c Candidate, detected time.Time) 
 
 // afterUpload puts a file whose upload did not end it back to settle: one
 // that changed while it was sent once it settles again, one that failed
-// after a back-off that doubles per failure up to five minutes.
-func (d *Daemon) afterUpload(ctx context.Context, k fileKey, detected time.Time, o Outcome) {
+// after a back-off that doubles per failure (5 s, 10 s, 20 s, ...) up to
+// five minutes, or until the endpoint probe finds the endpoint back after
+// failures that were the endpoint's (then every back-off ends at once).
+func (d *Daemon) afterUpload(ctx context.Context, k fileKey, detected time.Time, ev Event) {
 	now := d.Options.Now()
-	switch o {
+	switch ev.Outcome {
 	case Deferred:
 		d.retry(ctx, k, detected, now.Add(d.Options.Settle))
 	case Failed:
+		d.probe.failed(ev.Reason, now)
 		n := d.state.failedAgain(k)
-		backoff := min(5*time.Second<<min(n, 6), 5*time.Minute)
+		backoff := min(5*time.Second<<min(n-1, 6), 5*time.Minute)
 		d.retry(ctx, k, detected, now.Add(backoff))
 	default:
 		d.state.succeeded(k)
@@ -610,7 +685,7 @@ func (d *Daemon) serveAdmin() (stop func(), err error) {
 		_ = srv.Serve(ln)
 	}()
 	if d.AdminAddrFile != "" {
-		if err := os.WriteFile(d.AdminAddrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+		if err := writeAtomically(d.AdminAddrFile, []byte(ln.Addr().String()+"\n")); err != nil {
 			_ = srv.Close()
 			<-served
 			return nil, fmt.Errorf("write admin address: %w", err)
@@ -626,4 +701,46 @@ func (d *Daemon) serveAdmin() (stop func(), err error) {
 		_ = srv.Shutdown(ctx)
 		<-served
 	}, nil
+}
+
+// flightStatus is what the summary and /status say of the uploads under way.
+type flightStatus struct {
+	inFlight  int
+	stuck     int       // in flight for longer than StuckAfter
+	oldest    time.Time // when the oldest file in flight was queued
+	downSince time.Time // uploads wait for the endpoint probe; zero: they do not
+	now       time.Time
+}
+
+// oldestAge is how long the oldest file in flight has been, to the second;
+// "0s" when none is.
+func (f flightStatus) oldestAge() string {
+	if f.oldest.IsZero() {
+		return "0s"
+	}
+	return f.now.Sub(f.oldest).Round(time.Second).String()
+}
+
+// flight reads the uploads under way at now.
+func (d *Daemon) flight(now time.Time) flightStatus {
+	n, _, oldest := d.pipe.InFlight()
+	return flightStatus{
+		inFlight: n, stuck: d.pipe.Stuck(now.Add(-d.StuckAfter)), oldest: oldest,
+		downSince: d.probe.downSince(), now: now,
+	}
+}
+
+// writeAtomically writes data to path through a temporary file renamed
+// over it, so that a reader (s3ferry status, sync) sees the whole file or
+// none, never an empty one.
+func writeAtomically(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ func runningDaemonGoroutines() []string {
 	}
 	var left []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, fn := range []string{"(*Pipeline).Run(", "(*Pipeline).work(", "(*Daemon).loop(", "(*Daemon).submitter(", "(*Daemon).rescanner(", "(*Daemon).collectGarbage(", "(*Daemon).Run in goroutine"} {
+		for _, fn := range []string{"(*Pipeline).Run(", "(*Pipeline).work(", "(*Daemon).loop(", "(*Daemon).submitter(", "(*Daemon).rescanner(", "(*Daemon).collectGarbage(", "(*endpointProbe).run(", "(*Daemon).Run in goroutine"} {
 			if strings.Contains(g, "agent."+fn) {
 				left = append(left, g)
 				break

@@ -108,3 +108,16 @@ func (m *metrics) observe(ev Event) {
 		m.failures.WithLabelValues(ev.Reason).Inc()
 	}
 }
+
+// registerHealth adds s3ferry_healthy, 1 while /healthz answers 200 and 0
+// while it does not, read at scrape time from health.
+func (m *metrics) registerHealth(health func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "s3ferry_healthy", Help: "1 while /healthz reports healthy, 0 while it does not: uploads failing, or one upload in flight, for 10 minutes.",
+	}, func() float64 {
+		if health() {
+			return 1
+		}
+		return 0
+	}))
+}

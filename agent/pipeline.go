@@ -148,6 +148,9 @@ type Candidate struct {
 	// recorded the file since.
 	rec     index.Record
 	indexed bool
+	// upload is the multipart upload the file's pending entry carries, to
+	// resume (see index.Store.SetUpload).
+	upload *index.Upload
 	// retry says the file is in the retry set: its upload's end takes it
 	// out (Uploaded, Touched, Vanished).
 	retry bool
@@ -185,6 +188,10 @@ type Pipeline struct {
 
 	mu       sync.Mutex
 	inflight map[string]time.Time // sourceID + "\x00" + path of every queued job → when queued
+
+	// gate, when set, is waited on by a worker before each upload: the
+	// daemon's endpointProbe holds uploads while the endpoint is down.
+	gate func(context.Context) error
 }
 
 // NewPipeline builds a pipeline; Run starts its workers.
@@ -299,6 +306,7 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 	if known && st.matches(rec) {
 		p.stats.add(Unchanged, 0)
 		if c.Seq != 0 {
+			p.abort(ctx, src, c.upload)
 			if err := p.idx.Unqueue(id, rel, c.Seq); err != nil {
 				return Failed, fmt.Errorf("unqueue %s: %w", rel, err)
 			}
@@ -331,7 +339,7 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 			p.land(flight)
 			return Failed, fmt.Errorf("queue %s: %w", rel, err)
 		}
-		c.Seq = pend.Seq
+		c.Seq, c.upload = pend.Seq, pend.Upload
 	}
 	if c.Detected.IsZero() {
 		c.Detected = now
@@ -357,6 +365,19 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 	}
 }
 
+// Stuck is the number of files queued or being uploaded since before t.
+func (p *Pipeline) Stuck(t time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, q := range p.inflight {
+		if q.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // InFlight is the number of files queued or being uploaded, their bytes, and
 // when the oldest of them was queued (zero when none is).
 func (p *Pipeline) InFlight() (files int, bytes int64, oldest time.Time) {
@@ -376,12 +397,13 @@ func (p *Pipeline) InFlight() (files int, bytes int64, oldest time.Time) {
 // longer wanted are dropped. It costs O(pending).
 func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.Context, Candidate) error) error {
 	type entry struct {
-		rel string
-		seq uint64
+		rel    string
+		seq    uint64
+		upload *index.Upload
 	}
 	var pending []entry
 	err := p.idx.Pending(src.ID(), func(rel string, pe index.Pending) error {
-		pending = append(pending, entry{rel, pe.Seq})
+		pending = append(pending, entry{rel, pe.Seq, pe.Upload})
 		return nil
 	})
 	if err != nil {
@@ -390,14 +412,32 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.
 	if len(pending) > 0 {
 		p.opts.Logger.Info("resuming pending uploads", "source", src.String(), "files", len(pending))
 	}
+	if len(pending) == 0 {
+		return nil
+	}
+	// A root that cannot be read (unmounted, renamed) says nothing of its
+	// files: their entries stay for a later run, never dropped as vanished.
+	// The walk that follows reports the root.
+	if _, err := src.stat(""); err != nil {
+		p.opts.Logger.Warn("cannot read the source root; its pending files stay pending", "source", src.String(), "files", len(pending), "err", err)
+		return nil
+	}
 	for _, e := range pending {
 		info, err := src.stat(e.rel)
-		if err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel) {
-			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq}); err != nil {
+		switch {
+		case err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel):
+			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq, upload: e.upload}); err != nil {
 				return err
 			}
 			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			// Still there but unreadable (permission, I/O): it stays
+			// pending, and the run says a file stayed behind.
+			p.stats.add(Failed, 0)
+			p.opts.Logger.Error("cannot read a pending file; it stays pending", "source", src.Root, "path", e.rel, "err", err)
+			continue
 		}
+		p.abort(ctx, src, e.upload) // its file is gone: it cannot resume
 		if err := p.idx.Unqueue(src.ID(), e.rel, e.seq); err != nil {
 			return fmt.Errorf("unqueue %s: %w", e.rel, err)
 		}
@@ -481,6 +521,10 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 		if !ok {
 			return true, nil
 		}
+		if p.gate != nil && p.gate(ctx) != nil {
+			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
+			return true, nil // stays pending: the next run resumes it
+		}
 		ev, err := p.upload(ctx, j)
 		p.finish(j, ev)
 		if lim != nil {
@@ -506,6 +550,13 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	uj := src.uploadJob(rel, j.key, j.Info)
 	if j.prev != nil {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
+	}
+	uj.Resume = multipartOf(j.upload)
+	uj.Progress = func(m uploader.Multipart) {
+		// Losing this costs re-sending the parts it lists, not the file.
+		if err := p.idx.SetUpload(id, rel, j.Seq, uploadOf(m)); err != nil {
+			p.opts.Logger.Warn("cannot record upload progress", "path", rel, "err", err)
+		}
 	}
 	res, err := p.up.Upload(ctx, uj)
 	ev := Event{Source: src, Path: rel, Key: j.key, Outcome: Failed}

@@ -250,6 +250,40 @@ func TestSyncResumesPendingWithoutWalking(t *testing.T) {
 	}
 }
 
+// TestResumeKeepsPendingOfAnUnreadableRoot: a source root that is gone
+// (an unmounted volume) drops none of its pending entries: they are not
+// vanished files, and the next run with the root back uploads them.
+func TestResumeKeepsPendingOfAnUnreadableRoot(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "d/a.wav", "a")
+	idx, up := index.NewMemory(), &fakeUploader{}
+	src := newTestSource(t, root, "")
+	if _, err := idx.Queue(src.ID(), "d/a.wav"); err != nil {
+		t.Fatal(err)
+	}
+	moved := root + ".unmounted"
+	if err := os.Rename(root, moved); err != nil {
+		t.Fatal(err)
+	}
+	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	got, err := s.Run(context.Background())
+	if err == nil {
+		t.Fatal("sync of a missing root: no error")
+	}
+	if got.Vanished != 0 {
+		t.Fatalf("got %+v: the pending file of a missing root counted as vanished", got)
+	}
+	if p := pendingOf(t, idx, src); len(p) != 1 {
+		t.Fatalf("pending = %q, want d/a.wav kept", p)
+	}
+	if err := os.Rename(moved, root); err != nil {
+		t.Fatal(err)
+	}
+	if got := runSync(t, s); got.Uploaded != 1 {
+		t.Fatalf("with the root back: %+v, want the pending file uploaded", got)
+	}
+}
+
 func TestSyncStopsOnFatalError(t *testing.T) {
 	root := t.TempDir()
 	for i := range 50 {

@@ -68,8 +68,29 @@ func (s *settler) retry(k fileKey, detected, at time.Time) {
 // forget drops k (the file was removed or renamed away).
 func (s *settler) forget(k fileKey) { delete(s.files, k) }
 
-// len is the number of files settling.
+// len is the number of files settling or backed off.
 func (s *settler) len() int { return len(s.files) }
+
+// counts splits the files between those settling and those waiting out a
+// retry back-off at now.
+func (s *settler) counts(now time.Time) (settling, backedOff int) {
+	for _, f := range s.files {
+		if now.Before(f.notBefore) {
+			backedOff++
+		} else {
+			settling++
+		}
+	}
+	return settling, backedOff
+}
+
+// release ends every back-off: the endpoint the failed files waited for
+// answers again.
+func (s *settler) release() {
+	for _, f := range s.files {
+		f.notBefore = time.Time{}
+	}
+}
 
 // ready removes and returns the files ready at now.
 func (s *settler) ready(now time.Time) []Candidate {

@@ -127,6 +127,7 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 		return nil
 	}
 	state.FullWalkNs = p.opts.Now().UnixNano()
+	state.Root, state.Destination = src.Root, src.Destination()
 	if err := p.idx.SetState(src.ID(), state); err != nil {
 		if plan.keepGoing && errors.Is(err, index.ErrDiskFull) {
 			log.Error("cannot record the full walk; the next one is a full walk too", "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -410,10 +411,11 @@ func (db *DB) Queue(source, path string) (Pending, error) {
 		}
 		// Badger's sequence starts at 0, which Commit reserves for "none".
 		p = Pending{Seq: n + 1, QueuedNs: now()}
-		found, err := exists(txn, key)
+		prev, found, err := get(txn, key, decodePending)
 		if err != nil {
 			return err
 		}
+		p.Upload = prev.Upload // see Store.SetUpload
 		if err := txn.Set(key, appendPending(nil, p)); err != nil {
 			return err
 		}
@@ -716,6 +718,24 @@ func addRetryCount(txn *badger.Txn, source string, d int64) error {
 	return txn.Set(key, appendRetryCount(nil, n+d))
 }
 
+func (db *DB) Sources() ([]string, error) {
+	seen := map[string]bool{}
+	err := db.view(func(txn *badger.Txn) error {
+		for _, kind := range []byte{kindCounts, kindState, kindRetryCount} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
+			for it.Rewind(); it.Valid(); it.Next() {
+				seen[string(it.Item().Key()[1:])] = true
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
 // update runs fn in a read-write transaction, one at a time (see DB.mu),
 // unless the disk is short of space (DiskFullError). See guard for what a
 // panic in Badger becomes.
@@ -814,4 +834,42 @@ func fileKey(kind byte, source, path string) []byte {
 
 func sourceKey(kind byte, source string) []byte {
 	return append([]byte{kind}, source...)
+}
+
+// Resumable multipart uploads (Store.GetPending, Store.SetUpload).
+
+func (db *DB) GetPending(source, path string) (Pending, bool, error) {
+	if err := checkSource(source); err != nil {
+		return Pending{}, false, err
+	}
+	var p Pending
+	var ok bool
+	err := db.db.View(func(txn *badger.Txn) error {
+		var err error
+		p, ok, err = get(txn, fileKey(kindPending, source, path), decodePending)
+		return err
+	})
+	if err != nil {
+		return Pending{}, false, fmt.Errorf("get pending %q in %q: %w", path, source, err)
+	}
+	return p, ok, nil
+}
+
+func (db *DB) SetUpload(source, path string, seq uint64, u *Upload) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kindPending, source, path)
+	err := db.update(func(txn *badger.Txn) error {
+		p, ok, err := get(txn, key, decodePending)
+		if err != nil || !ok || p.Seq != seq {
+			return err
+		}
+		p.Upload = u
+		return txn.Set(key, appendPending(nil, p))
+	})
+	if err != nil {
+		return fmt.Errorf("record upload of %q in %q: %w", path, source, err)
+	}
+	return nil
 }

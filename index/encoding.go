@@ -15,11 +15,15 @@ import (
 //
 //	value         version  fields
 //	Record        1        Size MtimeNs Inode Hash(8) ETag VersionID Checksum UploadedNs
-//	Pending       1        Seq QueuedNs
-//	SourceState   1        FullWalkNs
+//	Pending       1        Seq QueuedNs [Upload]
+//	Upload        -        ID Key PartSize Size MtimeNs Inode Hash(8) nparts {Number Size Checksum ETag}
+//	SourceState   1        FullWalkNs [Root Destination]
 //	counts        1        records pending
 //	Retry         1        Dir(0/1) Size MtimeNs SeenNs
 //	retry count   1        entries
+//
+// A Pending entry without an Upload ends after QueuedNs, as entries did
+// before uploads were resumable, so those still decode.
 const formatVersion = 1
 
 // checkSource rejects a source the key layout cannot represent: a NUL byte
@@ -64,6 +68,22 @@ func appendPending(b []byte, p Pending) []byte {
 	b = append(b, formatVersion)
 	b = binary.AppendUvarint(b, p.Seq)
 	b = binary.AppendVarint(b, p.QueuedNs)
+	if u := p.Upload; u != nil {
+		b = appendString(b, u.ID)
+		b = appendString(b, u.Key)
+		b = binary.AppendVarint(b, u.PartSize)
+		b = binary.AppendVarint(b, u.Size)
+		b = binary.AppendVarint(b, u.MtimeNs)
+		b = binary.AppendUvarint(b, u.Inode)
+		b = binary.LittleEndian.AppendUint64(b, u.Hash)
+		b = binary.AppendUvarint(b, uint64(len(u.Parts)))
+		for _, part := range u.Parts {
+			b = binary.AppendUvarint(b, uint64(part.Number))
+			b = binary.AppendVarint(b, part.Size)
+			b = appendString(b, part.Checksum)
+			b = appendString(b, part.ETag)
+		}
+	}
 	return b
 }
 
@@ -71,12 +91,37 @@ func decodePending(b []byte) (Pending, error) {
 	d := decoder{b: b}
 	d.version()
 	p := Pending{Seq: d.uvarint(), QueuedNs: d.varint()}
+	if d.err == nil && len(d.b) > 0 {
+		u := &Upload{ID: d.string(), Key: d.string()}
+		u.PartSize = d.varint()
+		u.Size = d.varint()
+		u.MtimeNs = d.varint()
+		u.Inode = d.uvarint()
+		u.Hash = d.fixed64()
+		n := d.uvarint()
+		if n > uint64(len(d.b)) { // every part takes at least one byte
+			d.err = errTruncated
+		}
+		for range n {
+			if d.err != nil {
+				break
+			}
+			part := UploadedPart{Number: int32(d.uvarint())}
+			part.Size = d.varint()
+			part.Checksum = d.string()
+			part.ETag = d.string()
+			u.Parts = append(u.Parts, part)
+		}
+		p.Upload = u
+	}
 	return p, d.finish("pending entry")
 }
 
 func appendState(b []byte, s SourceState) []byte {
 	b = append(b, formatVersion)
 	b = binary.AppendVarint(b, s.FullWalkNs)
+	b = appendString(b, s.Root)
+	b = appendString(b, s.Destination)
 	return b
 }
 
@@ -84,6 +129,10 @@ func decodeState(b []byte) (SourceState, error) {
 	d := decoder{b: b}
 	d.version()
 	s := SourceState{FullWalkNs: d.varint()}
+	if d.err == nil && len(d.b) > 0 { // absent in states written before they were kept
+		s.Root = d.string()
+		s.Destination = d.string()
+	}
 	return s, d.finish("source state")
 }
 

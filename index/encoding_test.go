@@ -2,6 +2,7 @@ package index
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,38 @@ func TestDecodeRecordErrors(t *testing.T) {
 	future := append([]byte{formatVersion + 1}, valid[1:]...)
 	if _, err := decodeRecord(future); err == nil || !strings.Contains(err.Error(), "version 2") {
 		t.Errorf("decode of version 2: error %v, want one naming the version", err)
+	}
+}
+
+func TestDecodePendingUpload(t *testing.T) {
+	// An entry written before uploads were resumable: Seq and QueuedNs.
+	old := []byte{formatVersion, 7, 4}
+	if p, err := decodePending(old); err != nil || p != (Pending{Seq: 7, QueuedNs: 2}) {
+		t.Fatalf("decode of an entry without upload = %+v, %v; want Seq 7, QueuedNs 2", p, err)
+	}
+	want := Pending{Seq: 9, QueuedNs: 5, Upload: &Upload{
+		ID: "id", Key: "k", PartSize: 8, Size: 20, MtimeNs: -1, Inode: 3, Hash: math.MaxUint64,
+		Parts: []UploadedPart{{Number: 1, Size: 8, Checksum: "c", ETag: "e"}, {Number: 2, Size: 8}},
+	}}
+	valid := appendPending(nil, want)
+	got, err := decodePending(valid)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip of %+v = %+v, %v", want, got, err)
+	}
+	for n := len(old) + 1; n < len(valid); n++ {
+		if _, err := decodePending(valid[:n]); err == nil {
+			t.Errorf("decode of the first %d of %d bytes: no error", n, len(valid))
+		}
+	}
+}
+
+// TestDecodeStateWithoutNames: a state written before Root and Destination
+// were kept still decodes, with them empty.
+func TestDecodeStateWithoutNames(t *testing.T) {
+	old := []byte{formatVersion, 10} // FullWalkNs 5, zig-zag
+	got, err := decodeState(old)
+	if want := (SourceState{FullWalkNs: 5}); err != nil || got != want {
+		t.Errorf("decode of an old state = %+v, %v; want %+v", got, err, want)
 	}
 }
 
@@ -65,7 +98,7 @@ func FuzzRecord(f *testing.F) {
 		if got, err := decodePending(appendPending(nil, p)); err != nil || got != p {
 			t.Fatalf("round trip of %+v = %+v, %v", p, got, err)
 		}
-		st := SourceState{FullWalkNs: up}
+		st := SourceState{FullWalkNs: up, Root: etag, Destination: vid}
 		if got, err := decodeState(appendState(nil, st)); err != nil || got != st {
 			t.Fatalf("round trip of %+v = %+v, %v", st, got, err)
 		}

@@ -25,6 +25,32 @@ type Record struct {
 type Pending struct {
 	Seq      uint64 // unique and increasing within one index
 	QueuedNs int64  // when the file was queued, Unix nanoseconds
+	// Upload is the multipart upload the file is being sent as, so a
+	// crash or restart resumes it; nil for none. See Store.SetUpload.
+	Upload *Upload
+}
+
+// Upload is a multipart upload in progress: which upload, of which file
+// as it was when the upload started, and the parts S3 acknowledged so far.
+type Upload struct {
+	ID       string // S3's UploadId
+	Key      string // the object key it completes to
+	PartSize int64
+	// The file's identity and content hash when the upload started: a
+	// file that no longer has them cannot resume it.
+	Size    int64
+	MtimeNs int64
+	Inode   uint64
+	Hash    uint64
+	Parts   []UploadedPart // acknowledged parts, by number
+}
+
+// UploadedPart is one acknowledged part of an Upload.
+type UploadedPart struct {
+	Number   int32
+	Size     int64
+	Checksum string // base64 value of the upload's checksum algorithm
+	ETag     string
 }
 
 // Retry marks a file a walk found but could not back up (deferred as still
@@ -42,6 +68,10 @@ type Retry struct {
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
+	// Root and Destination say which tree and s3://BUCKET/PREFIX/ the
+	// source is, so `s3ferry status` can list the sources of an index;
+	// empty in states written before they were kept.
+	Root, Destination string
 }
 
 // Store is the index: one record per uploaded file, the pending set, and
@@ -118,6 +148,24 @@ type Store interface {
 	// CountRetries returns how many entries source's retry set holds, in
 	// O(1).
 	CountRetries(source string) (int64, error)
+
+	// Sources returns, sorted, every source that has or had records,
+	// pending entries or a retry set, or a state. It costs O(sources), never O(records).
+	Sources() ([]string, error)
+
+	// Resumable multipart uploads: a pending entry may carry the
+	// multipart upload its file is being sent as (Pending.Upload).
+
+	// GetPending returns the pending entry of path; ok is false when
+	// there is none.
+	GetPending(source, path string) (p Pending, ok bool, err error)
+
+	// SetUpload records u (nil: none) in the pending entry of path if that
+	// entry's Seq is seq; without such an entry it does nothing. Queue
+	// keeps the Upload of the entry it replaces, so a re-queued file can
+	// still resume (or abort) it; Commit, Touch, Unqueue and Delete drop it
+	// with the entry.
+	SetUpload(source, path string, seq uint64, u *Upload) error
 
 	// GC reclaims the space of overwritten and deleted entries, if the
 	// implementation keeps any; what it holds is unchanged. Only one GC may

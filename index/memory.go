@@ -70,6 +70,7 @@ func (m *Memory) Queue(source, path string) (Pending, error) {
 	defer m.mu.Unlock()
 	m.seq++
 	p := Pending{Seq: m.seq, QueuedNs: now()}
+	p.Upload = m.source(source).pending[path].Upload // see Store.SetUpload
 	m.source(source).pending[path] = p
 	return p, nil
 }
@@ -234,8 +235,58 @@ func (m *Memory) CountRetries(source string) (int64, error) {
 	return int64(len(m.source(source).retries)), nil
 }
 
+func (m *Memory) Sources() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for name, s := range m.sources {
+		if len(s.records) > 0 || len(s.pending) > 0 || len(s.retries) > 0 || s.state != (SourceState{}) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // GC does nothing: Memory frees what it drops at once.
 func (m *Memory) GC() error { return nil }
 
 // Close does nothing; Memory keeps no resources.
 func (m *Memory) Close() error { return nil }
+
+// Resumable multipart uploads (Store.GetPending, Store.SetUpload). The
+// Upload is copied in and out, as an encoding would.
+
+func (m *Memory) GetPending(source, path string) (Pending, bool, error) {
+	if err := checkSource(source); err != nil {
+		return Pending{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.source(source).pending[path]
+	p.Upload = cloneUpload(p.Upload)
+	return p, ok, nil
+}
+
+func (m *Memory) SetUpload(source, path string, seq uint64, u *Upload) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.source(source)
+	if p, ok := s.pending[path]; ok && p.Seq == seq {
+		p.Upload = cloneUpload(u)
+		s.pending[path] = p
+	}
+	return nil
+}
+
+func cloneUpload(u *Upload) *Upload {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	c.Parts = slices.Clone(u.Parts)
+	return &c
+}

@@ -90,6 +90,14 @@ var shipped = []shippedFile{
 	{"/usr/share/doc/s3ferry/THIRD_PARTY_NOTICES", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/copyright", 0o644, false, "deb"},
 	{"/usr/share/licenses/s3ferry/LICENSE", 0o644, false, "rpm"},
+	{"/usr/share/man/man1/s3ferry.1.gz", 0o644, false, ""},
+	{"/usr/share/bash-completion/completions/s3ferry", 0o644, false, ""},
+	{"/usr/share/zsh/vendor-completions/_s3ferry", 0o644, false, ""},
+	{"/usr/share/fish/vendor_completions.d/s3ferry.fish", 0o644, false, ""},
+	{"/usr/share/s3ferry", fs.ModeDir | 0o755, false, ""},
+	{"/usr/share/s3ferry/monitoring", fs.ModeDir | 0o755, false, ""},
+	{"/usr/share/s3ferry/monitoring/s3ferry.rules.yml", 0o644, false, ""},
+	{"/usr/share/s3ferry/monitoring/s3ferry.json", 0o644, false, ""},
 }
 
 // shippedIn returns what the package of format ("deb" or "rpm") holds.
@@ -336,7 +344,10 @@ func TestUnitSettings(t *testing.T) {
 		{"Unit", "Wants", "network-online.target"},
 		{"Unit", "StartLimitIntervalSec", "10min"},
 		{"Unit", "StartLimitBurst", "5"},
+		{"Service", "Type", "notify"},
+		{"Service", "ExecStartPre", "/usr/bin/s3ferry config check --config /etc/s3ferry/s3ferry.yml"},
 		{"Service", "ExecStart", "/usr/bin/s3ferry run --config /etc/s3ferry/s3ferry.yml"},
+		{"Service", "WatchdogSec", "5min"},
 		{"Service", "Restart", "on-failure"},
 		// 78 (EX_CONFIG) is what `run` exits with on a configuration
 		// error; no Go crash exits with it (a panic or fatal error is 2).
@@ -614,21 +625,34 @@ func skipOrFail(tb testing.TB, why string) {
 	tb.Skip(why)
 }
 
-// needRPM makes sure rpm is there to read the .rpm: under CI=true or
-// S3FERRY_TEST_INSTALL=1, as root, it installs it with apt-get; otherwise
-// a missing rpm skips the test (and fails it under CI=true).
+// needRPM makes sure rpm is there to read the .rpm (see needAPT).
 func needRPM(tb testing.TB) {
 	tb.Helper()
-	if _, err := exec.LookPath("rpm"); err == nil {
+	needAPT(tb, "rpm", "rpm", "the .rpm is not checked")
+}
+
+// needAPT makes sure path (a command, or an absolute file) is there: under
+// CI=true or S3FERRY_TEST_INSTALL=1, as root, it installs pkg with apt-get;
+// otherwise a missing one skips the test (and fails it under CI=true),
+// saying what goes unchecked.
+func needAPT(tb testing.TB, path, pkg, unchecked string) {
+	tb.Helper()
+	var err error
+	if filepath.IsAbs(path) {
+		_, err = os.Stat(path)
+	} else {
+		_, err = exec.LookPath(path)
+	}
+	if err == nil {
 		return
 	}
 	_, aptErr := exec.LookPath("apt-get")
 	mayInstall := os.Getenv("CI") == "true" || os.Getenv("S3FERRY_TEST_INSTALL") == "1"
 	if !mayInstall || os.Geteuid() != 0 || aptErr != nil {
-		skipOrFail(tb, "rpm is not installed, so the .rpm is not checked: apt-get install rpm (CI installs it)")
+		skipOrFail(tb, fmt.Sprintf("%s is not installed, so %s: apt-get install %s (CI installs it)", path, unchecked, pkg))
 	}
-	tb.Log("installing rpm with apt-get")
+	tb.Logf("installing %s with apt-get", pkg)
 	tb.Setenv("DEBIAN_FRONTEND", "noninteractive")
 	run(tb, "apt-get", "update", "-qq")
-	run(tb, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "rpm")
+	run(tb, "apt-get", "install", "-y", "-qq", "--no-install-recommends", pkg)
 }

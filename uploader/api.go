@@ -72,6 +72,31 @@ type Job struct {
 	// nothing is sent and Result.Unchanged is true.
 	KnownHash    uint64
 	HasKnownHash bool
+
+	// Resume, when set, is a multipart upload of this file that an earlier
+	// attempt started (the caller kept what Progress reported). It is
+	// continued when the file still has the size, mtime, inode and hash
+	// it had then, and aborted otherwise.
+	Resume *Multipart
+	// Progress, when set, is called with the state of the file's
+	// multipart upload each time it changes (started, a part
+	// acknowledged), one call at a time; the caller records it for Resume.
+	// A job with Progress keeps its upload when it fails or is cancelled,
+	// for the next attempt to resume; one without aborts it.
+	Progress func(Multipart)
+}
+
+// Multipart is a multipart upload in progress: which upload, of the file
+// as it was when the upload started, and the parts S3 acknowledged.
+type Multipart struct {
+	ID       string
+	Key      string
+	PartSize int64
+	Size     int64
+	MtimeNs  int64
+	Inode    uint64
+	Hash     uint64
+	Parts    []Part // by number
 }
 
 // Result is what happened to a Job.
@@ -86,4 +111,7 @@ type Result struct {
 	Checksum  string // "ALGO:value" as S3 stored it
 	Multipart bool
 	Perm      Perm // the file's mode and owner, as the object's metadata records them
+	// Kept is how many bytes of parts an earlier attempt sent were found
+	// in S3, verified and not sent again.
+	Kept int64
 }

@@ -61,6 +61,12 @@ type Bucket interface {
 	// upload that is gone already is not an error.
 	AbortMultipart(ctx context.Context, key, uploadID string) error
 
+	// ListMultipartUploads calls emit for every multipart upload in
+	// progress (created, neither completed nor aborted) whose key starts
+	// with prefix, in no particular order (MinIO's is not S3's). An error
+	// from emit stops the listing and is returned.
+	ListMultipartUploads(ctx context.Context, prefix string, emit func(MultipartUpload) error) error
+
 	// Head describes a version of key without its content (versionID
 	// empty: the current version). ErrNotFound: no such key or version,
 	// or the current version is a delete marker.
@@ -123,6 +129,10 @@ type PutOptions struct {
 	// over the body, computed by the caller; "" lets the client compute
 	// it (by reading the body once more). The store verifies it.
 	Checksum string
+	// Once makes a Put one attempt, without the SDK's retries: the caller
+	// retries, and asks between attempts whether the last one stored the
+	// object although its answer was lost (Uploader.put).
+	Once bool
 }
 
 // Written is what a Put or CompleteMultipart stored.
@@ -141,6 +151,13 @@ type Part struct {
 	ETag     string // quotes stripped
 	Size     int64
 	Checksum string // base64 value of the upload's algorithm; "" none
+}
+
+// MultipartUpload is a multipart upload in progress.
+type MultipartUpload struct {
+	Key       string
+	ID        string
+	Initiated time.Time
 }
 
 // Object describes one object version.

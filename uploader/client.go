@@ -126,25 +126,32 @@ func notRetryable(err error) aws.Ternary {
 }
 
 // backoff is the wait before retry number attempt (1, 2, ...) of one
-// request: half to all of 2^(attempt-1) seconds, at most maxBackoff.
+// request: half to all of firstBackoff·2^(attempt-1), at most maxBackoff.
 // The SDK's own stops jittering at 20 s, so the requests of many workers
 // that failed together would retry together.
 //
-//	retry     1       2     3     4     5      6 and later
-//	wait      0.5–1s  1–2s  2–4s  4–8s  8–16s  10–20s
+//	retry     1            2          3          4          5         ...  9 and later
+//	wait      0.05–0.1s    0.1–0.2s   0.2–0.4s   0.4–0.8s   0.8–1.6s  ...  10–20s
 //
-// With DefaultMaxAttempts a request that keeps failing spends 55 to 111
+// The first retries come fast: a 5xx or a dropped connection is most often
+// one request's bad luck, and under 10% of errors a slow first retry made
+// a bulk upload 3.5 times slower than a clean one (make bench). With
+// DefaultMaxAttempts a request that keeps failing still spends 43 to 86
 // seconds waiting before its file counts as failed. A refused connection
-// (nothing listens at the endpoint) gets refusedAttempts at most: enough
-// for a server that restarts, and a wrong or dead endpoint is reported
-// in seconds, not minutes.
+// (nothing listens at the endpoint) waits from 0.5–1 s on, for
+// refusedAttempts at most (8 to 15 s): enough for a server that restarts,
+// and a wrong or dead endpoint is reported in seconds, not minutes.
 func backoff(attempt int, err error) (time.Duration, error) {
-	if attempt >= refusedAttempts && errors.Is(err, syscall.ECONNREFUSED) {
-		return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+	first := firstBackoff
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		if attempt >= refusedAttempts {
+			return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+		}
+		first = time.Second
 	}
 	d := maxBackoff
 	if attempt < 16 {
-		d = min(time.Second<<max(attempt-1, 0), maxBackoff)
+		d = min(first<<max(attempt-1, 0), maxBackoff)
 	}
 	return d/2 + rand.N(d/2+1), nil
 }

@@ -13,7 +13,8 @@ import (
 func TestBackoff(t *testing.T) {
 	serverErr := errors.New("500")
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
-	bounds := []time.Duration{time.Second, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, maxBackoff, maxBackoff}
+	ms := time.Millisecond
+	bounds := []time.Duration{0, 100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 6400 * ms, 12800 * ms, maxBackoff, maxBackoff}
 	for attempt := 1; attempt < len(bounds); attempt++ {
 		hi := bounds[attempt]
 		for range 20 {
@@ -23,8 +24,13 @@ func TestBackoff(t *testing.T) {
 			}
 		}
 	}
-	if _, err := backoff(refusedAttempts-1, refused); err != nil {
-		t.Errorf("backoff(%d, refused) = %v, want a retry", refusedAttempts-1, err)
+	for attempt, hi := range []time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second} {
+		if attempt == 0 {
+			continue
+		}
+		if d, err := backoff(attempt, refused); err != nil || d < hi/2 || d > hi {
+			t.Errorf("backoff(%d, refused) = %s, %v; want %s to %s", attempt, d, err, hi/2, hi)
+		}
 	}
 	var maxErr *retry.MaxAttemptsError
 	if _, err := backoff(refusedAttempts, refused); !errors.As(err, &maxErr) || !errors.Is(err, syscall.ECONNREFUSED) {

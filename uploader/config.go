@@ -13,7 +13,7 @@ import (
 const (
 	DefaultPartSize        int64 = 16 << 20 // 16 MiB
 	DefaultPartConcurrency       = 4
-	DefaultMaxAttempts           = 10
+	DefaultMaxAttempts           = 12
 	DefaultConnectTimeout        = 10 * time.Second
 	DefaultStallTimeout          = 60 * time.Second
 	DefaultChecksum              = "CRC32C"
@@ -34,8 +34,10 @@ const (
 	refusedAttempts = 5
 
 	// maxBackoff caps the jittered back-off between two attempts of one
-	// request (the SDK's default).
-	maxBackoff = 20 * time.Second
+	// request (the SDK's default); firstBackoff is the longest wait before
+	// the first retry (see backoff).
+	maxBackoff   = 20 * time.Second
+	firstBackoff = 100 * time.Millisecond
 
 	// defaultRegion is used when neither Config nor the SDK chain names one;
 	// MinIO and most S3-compatible stores accept it.

@@ -56,7 +56,7 @@ type partHasher struct {
 	partSize int64
 	inPart   int64
 	cur      hash.Hash
-	sums     []byte // MD5s of the finished parts
+	sums     []byte // digests (MD5s for an ETag) of the finished parts
 }
 
 // NewETagMatcher returns a matcher for an object of size bytes whose ETag

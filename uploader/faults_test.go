@@ -2,6 +2,7 @@ package uploader_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,4 +108,37 @@ func TestThrottledCounted(t *testing.T) {
 	if got := throttled.Load(); got < 1 || got > st.ServerErrors {
 		t.Errorf("throttled = %d, want 1 to %d (the 503s among the errors injected)", got, st.ServerErrors)
 	}
+}
+
+// TestUploadLostAnswerStoresOnce: the answer to a write that S3 carried
+// out is lost (the connection closes instead). The retry must not store the
+// file a second time: the upload finds its object and takes it.
+func TestUploadLostAnswerStoresOnce(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	_, up, p := proxied(t, srv, 1)
+	client := srv.Client(t)
+	for i, size := range []int{1000, 7 << 20} { // one Put; a multipart upload of two parts (its Create answer lost)
+		data := randomBytes(size)
+		path := writeFile(t, t.TempDir(), "f", data)
+		key := fmt.Sprintf("k%d", i)
+		p.Set(s3test.Faults{LostAnswers: 1})
+		lost := p.Stats().LostAnswers
+		go func() {
+			for p.Stats().LostAnswers == lost {
+				time.Sleep(time.Millisecond)
+			}
+			p.Set(s3test.Faults{})
+		}()
+		res, err := up.Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+		if err != nil {
+			t.Fatalf("upload of %d bytes: %v (proxy %+v)", size, err, p.Stats())
+		}
+		checkObject(t, client, bucket, key, res, uploader.DefaultChecksum, data)
+		if n := versionCount(t, client, bucket, key); n != 1 {
+			t.Errorf("%d bytes: %d versions after a lost answer, want 1", size, n)
+		}
+	}
+	wantNoUploads(t, uploader.NewBucket(client, bucket, smallConfig(srv)))
 }

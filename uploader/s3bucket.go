@@ -51,7 +51,11 @@ func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size
 			SHA1: &in.ChecksumSHA1, SHA256: &in.ChecksumSHA256,
 		}.set(b.algo, opts.Checksum)
 	}
-	out, err := b.client.PutObject(ctx, in)
+	var once []func(*s3.Options)
+	if opts.Once {
+		once = append(once, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	}
+	out, err := b.client.PutObject(ctx, in, once...)
 	if err != nil {
 		return Written{}, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -152,6 +156,29 @@ func (b *s3Bucket) AbortMultipart(ctx context.Context, key, uploadID string) err
 	})
 	if err != nil && !errors.Is(notFound(err), ErrNotFound) {
 		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
+	}
+	return nil
+}
+
+func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit func(MultipartUpload) error) error {
+	// The whole bucket's uploads, filtered here: MinIO takes the prefix
+	// as an exact key. Uploads in progress are few (a crash's worth), so
+	// this costs one or two requests.
+	pages := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.name)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
+		}
+		for _, u := range page.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
+				continue
+			}
+			err := emit(MultipartUpload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+			if err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -86,6 +86,9 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	f, err := openJob(job)
 	if err != nil {
+		if job.Resume != nil {
+			u.drop(ctx, u.bucket(job.Bucket), job.Resume)
+		}
 		return Result{}, err
 	}
 	defer f.Close()
@@ -104,6 +107,9 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 	res := Result{Size: before.size, MtimeNs: before.mtimeNs, Inode: inode(fi), Perm: permOf(fi, job.DirMode)}
 
 	if before.size < u.cfg.PartSize {
+		if job.Resume != nil { // it shrank below a part
+			u.drop(ctx, u.bucket(job.Bucket), job.Resume)
+		}
 		err = u.putSmall(ctx, f, job, &res)
 	} else {
 		err = u.putLarge(ctx, f, job, &res)
@@ -149,7 +155,7 @@ func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Resul
 	body := newBodyReader(b)
 	defer body.revoke() // before the deferred put above
 
-	w, err := u.bucket(job.Bucket).Put(ctx, job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum})
+	w, err := u.put(ctx, u.bucket(job.Bucket), job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum}, res)
 	if err != nil {
 		return err
 	}
@@ -159,23 +165,47 @@ func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Resul
 
 // putLarge hashes the file in one sequential pass, then sends it as a
 // multipart upload straight from the file, every part with its checksum.
+// With job.Resume it continues that upload instead, when the file is still
+// the one it started with (see keptParts), and aborts it otherwise.
 func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Result) error {
+	b := u.bucket(job.Bucket)
+	resume := job.Resume
+	if resume != nil && !resume.resumes(res, job.Key, u.cfg.PartSize) {
+		u.drop(ctx, b, resume)
+		resume = nil
+	}
+	var sums partSums
+	var extra io.Writer
+	if resume != nil {
+		sums = newPartSums(u.sum, resume.PartSize)
+		extra = sums
+	}
 	buf, err := u.buffers.get(ctx, hashBufferSize)
 	if err != nil {
 		return err
 	}
-	hash, err := hashSection(ctx, f, job.Path, res.Size, *buf, nil)
+	hash, err := hashSection(ctx, f, job.Path, res.Size, *buf, extra)
 	u.buffers.put(buf)
 	if err != nil {
 		return err
 	}
 	res.Hash = hash
+	if resume != nil && resume.Hash != hash {
+		u.drop(ctx, b, resume) // rewritten in place, with the same mtime
+		resume = nil
+	}
 	if job.HasKnownHash && res.Hash == job.KnownHash {
+		if resume != nil {
+			u.drop(ctx, b, resume)
+		}
 		res.Unchanged = true
 		return nil
 	}
-
-	w, multipart, err := u.sendParts(ctx, u.bucket(job.Bucket), job.Key, f, job.Path, res)
+	up := &upload{b: b, job: job, f: f, res: res, resume: resume}
+	if resume != nil {
+		up.sums = sums.done()
+	}
+	w, multipart, err := u.sendParts(ctx, up)
 	if err != nil {
 		return err
 	}
@@ -184,46 +214,119 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 	return nil
 }
 
-// sendParts sends the first res.Size bytes of f as a multipart upload of
-// PartSize parts, PartConcurrency of them in flight, each read straight
-// from the file (a section reader sends exactly the bytes that were
-// hashed, even if the file grows meanwhile) with its checksum. A file of
-// one part goes with one Put instead (multipart is then false). On
-// failure the upload is aborted, so no parts stay behind.
-func (u *Uploader) sendParts(ctx context.Context, b Bucket, key string, f *os.File, path string, res *Result) (w Written, multipart bool, err error) {
+// drop aborts an upload that cannot be resumed; a failure is logged
+// nowhere but costs only the parts a lifecycle rule removes later.
+func (u *Uploader) drop(ctx context.Context, b Bucket, m *Multipart) {
+	_ = abort(ctx, b, m.Key, m.ID)
+}
+
+// upload is one multipart upload on its way: the file, what the hash pass
+// learned, and the upload it resumes, if any.
+type upload struct {
+	b      Bucket
+	job    Job
+	f      *os.File
+	res    *Result
+	resume *Multipart // nil: a new upload
+	sums   []string   // with resume: each part's checksum of the local bytes
+}
+
+// sendParts sends the first res.Size bytes of the file as a multipart
+// upload of PartSize parts, PartConcurrency of them in flight, each read
+// straight from the file (a section reader sends exactly the bytes that
+// were hashed, even if the file grows meanwhile) with its checksum. A file
+// of one part goes with one Put instead (multipart is then false).
+//
+// A resumed upload first asks ListParts what S3 holds and sends only the
+// other parts. When S3 answers that the upload is gone (to ListParts or to
+// the completion), the object may be there already, its answer lost: if
+// the current version is this file's content (stored), it is the result.
+//
+// On failure a job that records its progress (Job.Progress) keeps the
+// upload for the next attempt to resume; any other aborts it.
+func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multipart bool, err error) {
+	b, key, res := up.b, up.job.Key, up.res
 	size, partSize := res.Size, u.cfg.PartSize
 	before := fileState{size: res.Size, mtimeNs: res.MtimeNs}
 	n := ceilDiv(size, partSize)
 	opts := PutOptions{Metadata: metadata(res)}
 	if n <= 1 {
-		w, err = b.Put(ctx, key, newGuardedSection(f, path, before, 0, size), size, opts)
+		w, err = u.put(ctx, b, key, newGuardedSection(up.f, up.job.Path, before, 0, size), size, opts, res)
 		return w, false, err
 	}
-	id, err := b.CreateMultipart(ctx, key, opts)
-	if err != nil {
-		return Written{}, false, err
+	prog := &progress{fn: up.job.Progress}
+	var kept []Part
+	if m := up.resume; m != nil {
+		held, err := b.ListParts(ctx, key, m.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			if w, ok, err := stored(ctx, b, key, res, string(u.sum.algorithm)); err != nil || ok {
+				return w, true, err
+			}
+		case err != nil:
+			return Written{}, false, err // kept: the next attempt resumes it
+		default:
+			kept = keptParts(held, m.Parts, up.sums, size, partSize)
+			prog.state = *m
+			prog.state.Parts = kept
+		}
 	}
+	if prog.state.ID == "" {
+		if up.resume != nil {
+			u.drop(ctx, b, up.resume)
+		}
+		id, err := b.CreateMultipart(ctx, key, opts)
+		if err != nil {
+			return Written{}, false, err
+		}
+		prog.state = Multipart{
+			ID: id, Key: key, PartSize: partSize,
+			Size: size, MtimeNs: res.MtimeNs, Inode: res.Inode, Hash: res.Hash,
+		}
+	}
+	prog.report()
+	id := prog.state.ID
+
 	parts := make([]Part, n)
+	for _, p := range kept {
+		parts[p.Number-1] = p
+		res.Kept += p.Size
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(u.cfg.PartConcurrency)
 	for i := range n {
+		if parts[i].Number != 0 {
+			continue
+		}
 		off := i * partSize
 		g.Go(func() error {
-			p, err := b.UploadPart(gctx, key, id, int32(i+1), newGuardedSection(f, path, before, off, min(partSize, size-off)), min(partSize, size-off))
-			parts[i] = p
+			p, err := b.UploadPart(gctx, key, id, int32(i+1), newGuardedSection(up.f, up.job.Path, before, off, min(partSize, size-off)), min(partSize, size-off))
+			if err == nil {
+				parts[i] = p
+				prog.add(p)
+			}
 			return err
 		})
 	}
 	err = g.Wait()
 	if err == nil {
 		w, err = b.CompleteMultipart(ctx, key, id, parts)
+		if errors.Is(err, ErrNotFound) {
+			// A retry of a completion whose answer was lost.
+			if sw, ok, serr := stored(ctx, b, key, res, string(u.sum.algorithm)); serr == nil && ok {
+				return sw, true, nil
+			}
+		}
 	}
 	if err != nil {
-		if aerr := b.AbortMultipart(ctx, key, id); aerr != nil && ctx.Err() == nil {
-			err = fmt.Errorf("%w (and the upload %s stays until a lifecycle rule aborts it: %v)", err, id, aerr)
+		if up.job.Progress == nil || errors.Is(err, ErrNotFound) {
+			if aerr := abort(ctx, b, key, id); aerr != nil {
+				err = fmt.Errorf("%w (and %v)", err, aerr)
+			}
 		}
 		return Written{}, false, err
 	}
+	sweep(ctx, b, key, id)
 	return w, true, nil
 }
 

@@ -38,6 +38,7 @@ type watchdogClient struct {
 	next    aws.HTTPClient
 	timeout time.Duration
 	stalls  atomic.Int64 // attempts cancelled, for Stalls
+	moved   atomic.Int64 // bytes of request and answer bodies read, for Moved
 }
 
 func (c *watchdogClient) Do(req *http.Request) (*http.Response, error) {
@@ -178,6 +179,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if n > 0 {
 		b.w.touch()
+		b.w.client.moved.Add(int64(n))
 	}
 	if err != nil && err != io.EOF && b.w.fired() {
 		phase := "sending the request"
@@ -198,3 +200,17 @@ func (b *watchedBody) Close() error {
 
 // Stalls is Stalls of the client u sends with.
 func (u *Uploader) Stalls() int64 { return Stalls(u.client) }
+
+// Moved returns how many bytes of request and answer bodies client's
+// requests have moved so far: a counter that grows while transfers make
+// progress, which the daemon's systemd watchdog reads. It is 0 for a client
+// NewClient did not build.
+func Moved(client *s3.Client) int64 {
+	if w, ok := client.Options().HTTPClient.(*watchdogClient); ok {
+		return w.moved.Load()
+	}
+	return 0
+}
+
+// Moved is Moved of the client u sends with.
+func (u *Uploader) Moved() int64 { return Moved(u.client) }

@@ -105,3 +105,24 @@ func TestWatchdogSparesSlowConsumers(t *testing.T) {
 		t.Errorf("stalls = %d, want 0", n)
 	}
 }
+
+// TestWatchdogCountsBytesMoved: Moved's counter grows by every byte of the
+// request body sent and of the answer read, the daemon's sign of progress.
+func TestWatchdogCountsBytesMoved(t *testing.T) {
+	srv := stallServer(t)
+	c := watchdog(&http.Client{})
+	body := make([]byte, 1000)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/slow-ok", bytes.NewReader(body))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.moved.Load(), int64(len(body)+len(answer)); got != want {
+		t.Errorf("moved = %d, want %d (request body and answer)", got, want)
+	}
+}

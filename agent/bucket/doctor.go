@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,8 @@ type Check struct {
 //	                                             tagged objects
 //	multipart    a rule aborts incomplete        none (the rule to add is printed)
 //	             multipart uploads
+//	uploads      no incomplete multipart upload  some (listed; s3ferry resumes those its
+//	             below the prefix                index knows, the rule aborts the rest)
 //	clock        skew under 1 min                up to 15 min                        15 min or more (S3 refuses)
 //	source       the directory can be read       -                                   cannot be read
 //	index        the directory is writable       -                                   not writable
@@ -121,6 +124,7 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		}
 		add(d.write(ctx, src))
 		out = append(out, d.bucketRules(ctx, src)...)
+		add(d.uploads(ctx, src))
 	}
 	for _, src := range d.Sources {
 		if src.Root != "" {
@@ -405,4 +409,37 @@ func (d *Doctor) watchedDirs(ctx context.Context, src *agent.Source) (int, error
 // OneLine keeps an error to one line, as every message a user meets is.
 func OneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// maxListedUploads is how many incomplete uploads the uploads check names.
+const maxListedUploads = 3
+
+// uploads lists the multipart uploads in progress below a source's prefix:
+// those of a running or interrupted s3ferry (its index knows them: the
+// next start resumes or aborts them) and any other writer's. Doctor does
+// not read the index, which a running daemon holds, so it cannot tell
+// them apart; it names them for a person to judge.
+func (d *Doctor) uploads(ctx context.Context, src *agent.Source) Check {
+	c := Check{Name: "uploads", Target: "s3://" + src.Bucket + "/" + src.Prefix}
+	var ups []uploader.MultipartUpload
+	err := d.Open(src.Bucket).ListMultipartUploads(ctx, src.Prefix, func(u uploader.MultipartUpload) error {
+		ups = append(ups, u)
+		return nil
+	})
+	switch {
+	case err != nil:
+		c.Status, c.Message, c.Fix = CheckWarning, "unknown: "+OneLine(err), "allow s3:ListBucketMultipartUploads, then run doctor again"
+	case len(ups) == 0:
+		c.Status, c.Message = CheckOK, "no incomplete multipart uploads"
+	default:
+		slices.SortFunc(ups, func(a, b uploader.MultipartUpload) int { return a.Initiated.Compare(b.Initiated) })
+		var names []string
+		for _, u := range ups[:min(len(ups), maxListedUploads)] {
+			names = append(names, fmt.Sprintf("%s (started %s, upload %s)", u.Key, u.Initiated.UTC().Format(time.RFC3339), u.ID))
+		}
+		c.Status = CheckWarning
+		c.Message = fmt.Sprintf("%d incomplete multipart uploads, oldest first: %s", len(ups), strings.Join(names, ", "))
+		c.Fix = "s3ferry resumes or aborts the ones it started at its next start; abort others with aws s3api abort-multipart-upload, or let the multipart check's lifecycle rule do it"
+	}
+	return c
 }

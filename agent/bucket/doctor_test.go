@@ -55,7 +55,7 @@ func TestDoctorVerdicts(t *testing.T) {
 	}{
 		{"healthy", healthy, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckOK, "object-lock": CheckInfo, "clock": CheckOK,
-			"write": CheckOK, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo,
+			"write": CheckOK, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"object-lock": "GOVERNANCE mode for 30 days", "old-versions": "90 days", "replication": "arn:aws:s3:::replica"}},
 		{"bare bucket", func(f *buckettest.Fake) {
@@ -63,7 +63,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			f.Skew = 5 * time.Minute
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckWarning,
-			"write": CheckOK, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo,
+			"write": CheckOK, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"versioning": "suspended", "object-lock": "off", "old-versions": "forever"}},
 		{"never versioned, clock far off", func(f *buckettest.Fake) {
@@ -73,7 +73,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			f.LifecycleRules = []uploader.LifecycleRule{{ID: "tagged", Enabled: true, Tagged: true, AbortIncompleteDays: 7}}
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckError,
-			"write": CheckOK, "replication": CheckOK, "multipart": CheckWarning, "old-versions": CheckInfo,
+			"write": CheckOK, "replication": CheckOK, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"versioning": "never enabled"}},
 		{"no credentials", func(f *buckettest.Fake) { f.CredentialsErr = uploader.ErrNoCredentials }, map[string]CheckStatus{
@@ -92,15 +92,27 @@ func TestDoctorVerdicts(t *testing.T) {
 			f.FailNext("Versioning", 1, denied)
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckWarning,
-			"write": CheckError, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo,
+			"write": CheckError, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"write": "cannot write", "replication": "unknown", "object-lock": "unknown"}},
+		{"uploads left", func(f *buckettest.Fake) {
+			healthy(f)
+			for _, key := range []string{"rec/a.wav", "rec/b.wav", "other/c.wav"} {
+				if _, err := f.CreateMultipart(context.Background(), key, uploader.PutOptions{}); err != nil {
+					panic(err)
+				}
+			}
+		}, map[string]CheckStatus{
+			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckOK, "object-lock": CheckInfo, "clock": CheckOK,
+			"write": CheckOK, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckWarning,
+			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
+		}, map[string]string{"uploads": "2 incomplete multipart uploads, oldest first: rec/a.wav"}},
 		{"probe not deleted", func(f *buckettest.Fake) {
 			healthy(f)
 			f.FailNext("Delete", 1, denied)
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckOK, "object-lock": CheckInfo, "clock": CheckOK,
-			"write": CheckWarning, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo,
+			"write": CheckWarning, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"write": "could not be deleted"}},
 	}

@@ -50,6 +50,8 @@ type bench struct {
 	workers int
 	daemon  bool
 	verify  bool
+	faults  bool // the fault scenarios (faults.go)
+	only    bool // only the fault scenarios
 	srv     *s3test.Server
 	client  *s3.Client
 	bucket  string
@@ -71,6 +73,8 @@ func main() {
 	flag.BoolVar(&b.verify, "verify", true, "also measure s3ferry verify: parallel listing against one sequential loop")
 	flag.BoolVar(&b.daemon, "daemon", true, "also measure s3ferry run: latency at a steady rate, idle CPU")
 	flag.IntVar(&b.indexScale, "index-scale", 0, "then add this many synthetic records of old partitions to the index (no files) and measure again")
+	flag.BoolVar(&b.faults, "faults", true, "also measure the fault scenarios: a 1 GiB upload killed and resumed, 2,000 files under 5xx")
+	flag.BoolVar(&b.only, "faults-only", false, "measure only the fault scenarios")
 	flag.Parse()
 	if *minio != "" {
 		os.Setenv("S3FERRY_MINIO", *minio)
@@ -110,6 +114,14 @@ func (b *bench) run(ctx context.Context) error {
 		Bucket: aws.String(b.bucket), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
 	}); err != nil {
 		return fmt.Errorf("enable versioning: %w", err)
+	}
+
+	if b.only {
+		if err := b.faultRows(ctx); err != nil {
+			return err
+		}
+		b.print()
+		return nil
 	}
 
 	root := filepath.Join(b.dir, "RECORDINGS")
@@ -153,6 +165,11 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if b.indexScale > 0 {
 		if err := b.indexScaleRows(ctx, root, idx); err != nil {
+			return err
+		}
+	}
+	if b.faults {
+		if err := b.faultRows(ctx); err != nil {
 			return err
 		}
 	}
@@ -201,7 +218,11 @@ func (b *bench) incremental(ctx context.Context, root, idx, tag string) error {
 func (b *bench) add(what, value string) { b.rows = append(b.rows, [2]string{what, value}) }
 
 func (b *bench) print() {
-	fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
+	if b.only {
+		fmt.Printf("\ns3ferry bench: fault scenarios only, %d workers, %d cores\n\n", b.workers, runtime.NumCPU())
+	} else {
+		fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(w, "| measure\t value\t")
 	fmt.Fprintln(w, "|---\t---\t")

@@ -39,7 +39,7 @@ type s3Config struct {
 
 	ConnectTimeout *time.Duration `yaml:"connect-timeout"`
 	// MaxAttempts is the old place of upload.max-attempts, still read.
-	MaxAttempts int `yaml:"max-attempts"`
+	MaxAttempts int `yaml:"max-attempts,omitempty"`
 }
 
 type uploadConfig struct {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -146,16 +147,43 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newRestoreCommand(),
 			newManifestCommand(),
 			newIndexCommand(),
+			newConfigCommand(),
+			newDocsCommand(),
 		},
+		// bash and zsh complete by asking the binary (the scripts make
+		// packages installs run s3ferry ... --generate-bash-completion).
+		EnableBashCompletion: true,
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usage,
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usage
+		for _, sub := range c.Subcommands {
+			sub.OnUsageError = usage
+		}
 	}
 	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
+	setEnvVars(app.Commands)
 	return app
+}
+
+// setEnvVars gives every flag of cmds and their subcommands that has none
+// the environment variable S3FERRY_<NAME> (--lookback: S3FERRY_LOOKBACK,
+// --admin-listen: S3FERRY_ADMIN_LISTEN), in this one place rather than in
+// each flag's definition. Help and man page show them.
+func setEnvVars(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			env := flagField(f, "EnvVars")
+			if !env.IsValid() || env.Len() > 0 {
+				continue
+			}
+			name := "S3FERRY_" + strings.ToUpper(strings.ReplaceAll(f.Names()[0], "-", "_"))
+			env.Set(reflect.ValueOf([]string{name}))
+		}
+		setEnvVars(cmd.Subcommands)
+	}
 }
 
 // interspersed moves a command's flags before its arguments, so that
@@ -165,14 +193,14 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
-	cmd, head := app.Command(args[1]), 2
+	cmd := app.Command(args[1])
 	if cmd == nil {
 		return args
 	}
-	if len(args) > 2 {
-		if sub := cmd.Command(args[2]); sub != nil {
-			cmd, head = sub, 3 // `s3ferry index rebuild SRC DEST --flag`
-		}
+	head := 2 // the program and the command, then any subcommands
+	for head < len(args) && cmd.Command(args[head]) != nil {
+		cmd = cmd.Command(args[head])
+		head++
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

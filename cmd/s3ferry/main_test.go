@@ -112,10 +112,17 @@ func (e *testEnv) runWithin(tb testing.TB, limit time.Duration, prepare func(*ex
 	for i, a := range args {
 		args[i] = r.Replace(a)
 	}
+	return runBinary(tb, limit, e.srv.Env(), prepare, args...)
+}
+
+// runBinary runs the s3ferry binary with args and env added to the test's
+// environment; the test fails if it does not end within limit.
+func runBinary(tb testing.TB, limit time.Duration, env []string, prepare func(*exec.Cmd), args ...string) result {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), e.srv.Env()...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if prepare != nil {

@@ -108,6 +108,17 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
+		Progress:           env.uploader.Moved,
+	}
+	notifier, watchdog, ok, err := newSystemdNotifier()
+	if err != nil {
+		return usageError{err}
+	}
+	if ok {
+		d.Notifier, d.WatchdogTimeout = notifier, watchdog
+	}
+	if len(cmd.sources) > 0 {
+		d.Probe = env.open(cmd.sources[0].Bucket).Check
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -55,6 +55,12 @@ func (s *syncBuffer) String() string {
 // settle, and waits until its admin endpoint answers.
 func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemon {
 	tb.Helper()
+	return e.startDaemonWith(tb, nil, flags...)
+}
+
+// startDaemonWith is startDaemon with env added to the daemon's environment.
+func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) *daemon {
+	tb.Helper()
 	_ = os.Remove(filepath.Join(e.index, "admin.addr"))
 	args := append([]string{"run", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index,
 		"--admin-listen", "127.0.0.1:0", "--settle", "500ms", "--rescan-interval", "1h", "--log-level", "debug"}, flags...)
@@ -68,7 +74,7 @@ func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemon {
 			d.token = strings.TrimSpace(string(b))
 		}
 	}
-	d.cmd.Env = append(os.Environ(), e.srv.Env()...)
+	d.cmd.Env = append(append(os.Environ(), e.srv.Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -35,6 +35,9 @@ type settings struct {
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
 	daemon         daemonSettings
+	// sourceConfigs are the sources as they take effect (file and flags
+	// merged), for `s3ferry config`.
+	sourceConfigs []sourceConfig
 }
 
 // daemonSettings are the knobs only `run` uses.
@@ -234,7 +237,10 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	if s.settle < 0 {
 		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
 	}
-	if s.sources, err = loadSources(c, fc.Sources, destOnly); err != nil {
+	if s.sources, s.sourceConfigs, err = loadSources(c, fc.Sources, destOnly); err != nil {
+		if errors.Is(err, errNoSource) {
+			return s, err // the rest is valid: status lists the index's sources
+		}
 		return settings{}, err
 	}
 	return s, nil
@@ -262,41 +268,66 @@ func (s settings) uploadOptions(log *slog.Logger) agent.Options {
 	return o
 }
 
+// errNoSource: neither arguments nor the configuration file name a source.
+// loadSettings returns it with the other settings valid.
+var errNoSource = errors.New("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
+
 // loadSources takes SRC DEST from the arguments, or the file's sources, and
-// applies the source flags to them. With destOnly a lone DEST is taken too.
-func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*agent.Source, error) {
+// applies the source flags to them; it returns them built and as they take
+// effect. With destOnly a lone DEST is taken too.
+func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*agent.Source, []sourceConfig, error) {
 	scs := fromFile
 	switch c.NArg() {
 	case 0:
 		if len(scs) == 0 {
-			return nil, fmt.Errorf("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
+			return nil, nil, errNoSource
 		}
 	case 1:
 		if !destOnly {
-			return nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got 1 argument")
+			return nil, nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got 1 argument")
 		}
 		sc, err := sourceOf(c.Args().Get(0), fromFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		scs = []sourceConfig{sc}
 	case 2:
 		scs = []sourceConfig{{Path: c.Args().Get(0), Destination: c.Args().Get(1)}}
 	default:
-		return nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got %d arguments", c.NArg())
+		return nil, nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got %d arguments", c.NArg())
 	}
 	var out []*agent.Source
+	var effective []sourceConfig
 	for i, sc := range scs {
-		src, err := buildSource(c, sc, destOnly && c.NArg() == 1)
+		sc = resolveSource(c, sc)
+		src, err := buildSource(sc, destOnly && c.NArg() == 1)
 		if err != nil {
 			if len(scs) > 1 {
-				return nil, fmt.Errorf("source %d (%s): %w", i+1, sc.Path, err)
+				return nil, nil, fmt.Errorf("source %d (%s): %w", i+1, sc.Path, err)
 			}
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, src)
+		sc.Path = src.Root
+		out, effective = append(out, src), append(effective, sc)
 	}
-	return out, nil
+	return out, effective, nil
+}
+
+// resolveSource applies the source flags to sc, and the defaults: the
+// source as it takes effect.
+func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
+	sc.PartitionLayout = pick(c, flagLayout, sc.PartitionLayout, "")
+	sc.Lookback = pickDuration(c, flagLookback, nonZero(sc.Lookback), agent.DefaultLookback)
+	if c.IsSet(flagInclude) {
+		sc.Include = c.StringSlice(flagInclude)
+	}
+	if c.IsSet(flagExclude) {
+		sc.Exclude = c.StringSlice(flagExclude)
+	}
+	defaults := (sc.DefaultExcludes == nil || *sc.DefaultExcludes) && !c.Bool(flagNoDefaultExcl)
+	sc.DefaultExcludes = &defaults
+	sc.FollowSymlinks = sc.FollowSymlinks || c.Bool(flagFollowSymlinks)
+	return sc
 }
 
 // checkRoots says, for a one-shot command, which source root is missing or
@@ -331,9 +362,9 @@ func sourceOf(dest string, fromFile []sourceConfig) (sourceConfig, error) {
 	return sourceConfig{Destination: dest}, nil
 }
 
-// buildSource builds one source; only a lone destination (destOnly) may
-// have no path.
-func buildSource(c *cli.Context, sc sourceConfig, destOnly bool) (*agent.Source, error) {
+// buildSource builds one resolved source; only a lone destination
+// (destOnly) may have no path.
+func buildSource(sc sourceConfig, destOnly bool) (*agent.Source, error) {
 	root := ""
 	if sc.Path == "" && !destOnly {
 		return nil, fmt.Errorf("source has no path")
@@ -348,33 +379,21 @@ func buildSource(c *cli.Context, sc sourceConfig, destOnly bool) (*agent.Source,
 	if err != nil {
 		return nil, err
 	}
-	layout, err := agent.ParseLayout(pick(c, flagLayout, sc.PartitionLayout, ""))
+	layout, err := agent.ParseLayout(sc.PartitionLayout)
 	if err != nil {
 		return nil, err
 	}
-	lookback := pickDuration(c, flagLookback, nonZero(sc.Lookback), agent.DefaultLookback)
-	if lookback <= 0 {
-		return nil, fmt.Errorf("--lookback must be positive, got %s", lookback)
+	if sc.Lookback <= 0 {
+		return nil, fmt.Errorf("--lookback must be positive, got %s", sc.Lookback)
 	}
-	include, exclude := sc.Include, sc.Exclude
-	if c.IsSet(flagInclude) {
-		include = c.StringSlice(flagInclude)
-	}
-	if c.IsSet(flagExclude) {
-		exclude = c.StringSlice(flagExclude)
-	}
-	defaults := sc.DefaultExcludes == nil || *sc.DefaultExcludes
-	if c.Bool(flagNoDefaultExcl) {
-		defaults = false
-	}
-	filter, err := agent.NewFilter(include, exclude, defaults)
+	filter, err := agent.NewFilter(sc.Include, sc.Exclude, *sc.DefaultExcludes)
 	if err != nil {
 		return nil, err
 	}
 	return &agent.Source{
 		Root: root, Bucket: bucket, Prefix: prefix,
-		Layout: layout, Lookback: lookback, Filter: filter,
-		FollowSymlinks: sc.FollowSymlinks || c.Bool(flagFollowSymlinks),
+		Layout: layout, Lookback: sc.Lookback, Filter: filter,
+		FollowSymlinks: sc.FollowSymlinks,
 	}, nil
 }
 

@@ -25,11 +25,14 @@ func newStatusCommand() *cli.Command {
 		Description: `Asks the running daemon (found through the admin address it writes into the
 index directory, or admin.listen) for its state: per source the watched
 directories, files pending, the last upload and error, upload rate. With no
-daemon running it reads the index directly.
+daemon running it reads the index directly. With no source (no SRC DEST and
+no --config) it lists every source the index knows.
 
 Examples:
  1. s3ferry status --config /etc/s3ferry/s3ferry.yml
- 2. s3ferry status --config /etc/s3ferry/s3ferry.yml --json | jq .sources`,
+ 2. s3ferry status --config /etc/s3ferry/s3ferry.yml --json | jq .sources
+ 3. Every source an index holds, daemon or not:
+    s3ferry status --index-dir /var/lib/s3ferry`,
 		Flags: append(configFlags(),
 			&cli.StringFlag{Name: flagAdminListen, Usage: "the daemon's admin endpoint `ADDR` (default: from the index directory, then the config)"},
 			&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the daemon's admin bearer token (default: admin.token-file of the config)"},
@@ -37,10 +40,11 @@ Examples:
 		),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c)
-			if err != nil {
+			all := errors.Is(err, errNoSource)
+			if err != nil && !all {
 				return usageError{err}
 			}
-			return statusCmd{settings: s, json: c.Bool("json"), stdout: c.App.Writer}.Run(c.Context)
+			return statusCmd{settings: s, all: all, json: c.Bool("json"), stdout: c.App.Writer}.Run(c.Context)
 		},
 	}
 }
@@ -48,6 +52,7 @@ Examples:
 // statusCmd is `s3ferry status` with its flags turned into plain values.
 type statusCmd struct {
 	settings
+	all    bool // no source given: every source the index knows
 	json   bool
 	stdout io.Writer
 }
@@ -78,6 +83,9 @@ func (cmd statusCmd) fromIndex() (agent.Status, error) {
 		return agent.Status{}, err
 	}
 	defer idx.Close()
+	if cmd.all {
+		return agent.KnownStatus(idx)
+	}
 	return agent.IndexStatus(idx, cmd.sources)
 }
 
@@ -100,11 +108,20 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, "; %d uploads in flight (%s); %d uploaded (%s) since start; %d failed; %d watch overflows\n",
 			st.InFlight, humanize.IBytes(uint64(st.PendingBytes)), st.Totals.Uploaded, humanize.IBytes(uint64(st.Totals.Bytes)), st.Totals.Failed, st.Overflows)
+		if st.Stuck > 0 || !st.OldestInFlight.IsZero() {
+			fmt.Fprintf(w, "oldest upload in flight queued %s; %d stuck\n", ago(st.OldestInFlight), st.Stuck)
+		}
+		if !st.EndpointDownSince.IsZero() {
+			fmt.Fprintf(w, "the endpoint has been failing since %s: uploads wait while it is probed\n", ago(st.EndpointDownSince))
+		}
 		for kind, r := range st.Rescans {
 			fmt.Fprintf(w, "last %s rescan %s: %d files in %.1f s\n", kind, ago(r.At), r.Scanned, r.Seconds)
 		}
 	} else {
 		fmt.Fprintln(w, "no daemon running; from the index:")
+		if len(st.Sources) == 0 {
+			fmt.Fprintln(w, "no source yet: s3ferry sync or s3ferry run records its sources here")
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range st.Sources {

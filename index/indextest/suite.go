@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -49,9 +50,11 @@ func Run(t *testing.T, f Factory) {
 		{"StopIteration", testStopIteration},
 		{"Paths", testPaths},
 		{"State", testState},
+		{"Sources", testSources},
 		{"NULSource", testNULSource},
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
+		{"Upload", testUpload},
 		{"RetrySet", testRetrySet},
 		{"RetryReopen", testRetryReopen},
 	}
@@ -718,6 +721,35 @@ func testState(t *testing.T, f Factory) {
 	wantCount(t, s, "a", 0, 0)
 }
 
+// testSources: Sources lists, sorted, the sources with records, pending
+// entries or a state, and no other.
+func testSources(t *testing.T, f Factory) {
+	s := open(t, f)
+	list := func() []string {
+		t.Helper()
+		got, err := s.Sources()
+		if err != nil {
+			t.Fatalf("Sources: %v", err)
+		}
+		return got
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("Sources of an empty index = %q, want none", got)
+	}
+	commit(t, s, "b", "x", record(1), 0)
+	queue(t, s, "c", "y")
+	if err := s.SetState("a", index.SourceState{FullWalkNs: 1, Root: "/r", Destination: "s3://b/p/"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCount(t, s, "d", 0, 0) // reading a source does not make it known
+	if got, want := list(), []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Errorf("Sources = %q, want %q", got, want)
+	}
+	if st, err := s.State("a"); err != nil || st.Root != "/r" || st.Destination != "s3://b/p/" {
+		t.Errorf("State(a) = %+v, %v; want Root and Destination kept", st, err)
+	}
+}
+
 // testNULSource checks that every method refuses a source with a NUL byte,
 // which would be ambiguous with the path.
 func testNULSource(t *testing.T, f Factory) {
@@ -866,4 +898,84 @@ func testReopen(t *testing.T, f Factory) {
 		maxSeq = p.Seq
 		unqueue(t, s, "src", fmt.Sprintf("after-reopen-%d", round), p.Seq)
 	}
+}
+
+// testUpload is the multipart upload a pending entry carries: kept by a
+// re-queue, changed only for the entry's Seq, dropped with the entry, and
+// (for a persistent Store) still there after a reopen.
+func testUpload(t *testing.T, f Factory) {
+	dir := t.TempDir()
+	s := f.Open(t, dir)
+	getPending := func(s index.Store) (index.Pending, bool) {
+		t.Helper()
+		p, ok, err := s.GetPending("src", "big.mp4")
+		if err != nil {
+			t.Fatalf("GetPending: %v", err)
+		}
+		return p, ok
+	}
+	if _, ok := getPending(s); ok {
+		t.Fatalf("GetPending of a file never queued: ok")
+	}
+	if err := s.SetUpload("src", "big.mp4", 1, &index.Upload{ID: "x"}); err != nil {
+		t.Fatalf("SetUpload without a pending entry: %v", err)
+	}
+	if _, ok := getPending(s); ok {
+		t.Fatalf("SetUpload without a pending entry made one")
+	}
+	p := queue(t, s, "src", "big.mp4")
+	u := &index.Upload{
+		ID: "upload-1", Key: "cam/big.mp4", PartSize: 8 << 20,
+		Size: 100 << 20, MtimeNs: 1_795_000_000_123_456_789, Inode: 77, Hash: math.MaxUint64,
+		Parts: []index.UploadedPart{
+			{Number: 1, Size: 8 << 20, Checksum: "yZRlqg==", ETag: "9b2cf535f27731c974343645a3985328"},
+			{Number: 3, Size: 8 << 20, Checksum: "", ETag: "e"},
+		},
+	}
+	if err := s.SetUpload("src", "big.mp4", p.Seq, u); err != nil {
+		t.Fatalf("SetUpload: %v", err)
+	}
+	if got, _ := getPending(s); !reflect.DeepEqual(got.Upload, u) || got.Seq != p.Seq {
+		t.Fatalf("GetPending after SetUpload = %+v, want Seq %d and upload %+v", got, p.Seq, u)
+	}
+	if got := wantPending(t, s, "src", "big.mp4")["big.mp4"]; !reflect.DeepEqual(got.Upload, u) {
+		t.Fatalf("Pending: upload %+v, want %+v", got.Upload, u)
+	}
+	if err := s.SetUpload("src", "big.mp4", p.Seq+1000, nil); err != nil {
+		t.Fatalf("SetUpload of another Seq: %v", err)
+	}
+	if got, _ := getPending(s); !reflect.DeepEqual(got.Upload, u) {
+		t.Fatalf("SetUpload of another Seq changed the upload to %+v", got.Upload)
+	}
+	p2 := queue(t, s, "src", "big.mp4")
+	if got, _ := getPending(s); got.Seq != p2.Seq || !reflect.DeepEqual(got.Upload, u) {
+		t.Fatalf("after a re-queue: %+v, want Seq %d and the upload kept", got, p2.Seq)
+	}
+	wantCount(t, s, "src", 0, 1)
+	if f.Persistent {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		s = f.Open(t, dir)
+		if got, _ := getPending(s); !reflect.DeepEqual(got.Upload, u) {
+			t.Fatalf("after reopen: upload %+v, want %+v", got.Upload, u)
+		}
+	}
+	if err := s.SetUpload("src", "big.mp4", p2.Seq, nil); err != nil {
+		t.Fatalf("SetUpload nil: %v", err)
+	}
+	if got, _ := getPending(s); got.Upload != nil {
+		t.Fatalf("after SetUpload nil: upload %+v", got.Upload)
+	}
+	if err := s.SetUpload("src", "big.mp4", p2.Seq, u); err != nil {
+		t.Fatalf("SetUpload: %v", err)
+	}
+	commit(t, s, "src", "big.mp4", record(1), p2.Seq)
+	if _, ok := getPending(s); ok {
+		t.Fatalf("a committed file is still pending")
+	}
+	if queue(t, s, "src", "big.mp4").Upload != nil {
+		t.Fatalf("Queue after Commit brought the upload back")
+	}
+	wantCount(t, s, "src", 1, 1)
 }

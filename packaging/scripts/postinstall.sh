@@ -1,8 +1,9 @@
 #!/bin/sh
 # s3ferry post-install: deb postinst (configure [OLD-VERSION]) and rpm %post
 # ($1: 1 on install, 2 on upgrade). Creates the s3ferry system user and group
-# and /var/lib/s3ferry. Never enables or starts anything: the configuration
-# must be edited first. On upgrade restarts s3ferry only if it was running.
+# and /var/lib/s3ferry, and checks the configuration. Never enables or starts
+# anything: the configuration must be edited first. On upgrade restarts
+# s3ferry only if it was running and its configuration checks.
 # Where systemd does not run (containers, chroots, CI) it touches nothing of
 # systemd's and leaves the kernel's settings alone.
 set -e
@@ -28,6 +29,14 @@ if [ ! -d /var/lib/s3ferry ]; then
 	install -d -o s3ferry -g s3ferry -m 0750 /var/lib/s3ferry
 fi
 
+# The configuration as the service would read it: a bad one is reported
+# here (the install goes on) and keeps a running service from restarting.
+config_ok=yes
+if ! /usr/bin/s3ferry config check --config /etc/s3ferry/s3ferry.yml >/dev/null; then
+	config_ok=
+	echo "s3ferry: /etc/s3ferry/s3ferry.yml has the error above: fix it, then systemctl restart s3ferry" >&2
+fi
+
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null 2>&1 || true
 	# Raise, never lower, the running inotify limits to those of the drop-in
@@ -39,7 +48,7 @@ if [ -d /run/systemd/system ]; then
 			echo "$value" >"$f" 2>/dev/null || true
 		fi
 	done
-	if [ -n "$upgrade" ]; then
+	if [ -n "$upgrade" ] && [ -n "$config_ok" ]; then
 		systemctl try-restart s3ferry.service ||
 			echo "s3ferry: restart after upgrade failed; see journalctl -u s3ferry" >&2
 	fi

@@ -65,9 +65,10 @@ type version struct {
 }
 
 type upload struct {
-	key   string
-	meta  map[string]string
-	parts map[int32]partData
+	key     string
+	meta    map[string]string
+	parts   map[int32]partData
+	started time.Time
 }
 
 type partData struct {
@@ -175,7 +176,7 @@ func (f *Fake) CreateMultipart(ctx context.Context, key string, opts uploader.Pu
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := "upload-" + f.nextID()
-	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), parts: map[int32]partData{}}
+	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), parts: map[int32]partData{}, started: f.Now()}
 	return id, nil
 }
 
@@ -279,6 +280,27 @@ func (f *Fake) AbortMultipart(ctx context.Context, key, uploadID string) error {
 	defer f.mu.Unlock()
 	if u := f.uploads[uploadID]; u != nil && u.key == key {
 		delete(f.uploads, uploadID)
+	}
+	return nil
+}
+
+func (f *Fake) ListMultipartUploads(ctx context.Context, prefix string, emit func(uploader.MultipartUpload) error) error {
+	if err := f.fail("ListMultipartUploads", ""); err != nil {
+		return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
+	}
+	f.mu.Lock()
+	var ups []uploader.MultipartUpload
+	for id, u := range f.uploads {
+		if strings.HasPrefix(u.key, prefix) {
+			ups = append(ups, uploader.MultipartUpload{Key: u.key, ID: id, Initiated: u.started})
+		}
+	}
+	f.mu.Unlock()
+	slices.SortFunc(ups, func(a, b uploader.MultipartUpload) int { return strings.Compare(a.Key+"\x00"+a.ID, b.Key+"\x00"+b.ID) })
+	for _, u := range ups {
+		if err := emit(u); err != nil {
+			return err
+		}
 	}
 	return nil
 }

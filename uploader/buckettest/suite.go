@@ -40,6 +40,7 @@ func Run(t *testing.T, newBucket Factory) {
 		{"RangedGet", testRangedGet},
 		{"Multipart", testMultipart},
 		{"Abort", testAbort},
+		{"ListMultipartUploads", testListMultipartUploads},
 		{"Configuration", testConfiguration},
 	}
 	for _, tt := range tests {
@@ -505,3 +506,49 @@ func md5Raw(b []byte) []byte {
 }
 
 func md5Hex(b []byte) string { return hex.EncodeToString(md5Raw(b)) }
+
+func testListMultipartUploads(t *testing.T, b uploader.Bucket) {
+	ctx := context.Background()
+	var ids []string
+	for _, key := range []string{"in/b", "in/a", "out/c"} {
+		id, err := b.CreateMultipart(ctx, key, uploader.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	listed := func() []string {
+		t.Helper()
+		var got []string
+		err := b.ListMultipartUploads(ctx, "in/", func(u uploader.MultipartUpload) error {
+			if u.Initiated.IsZero() {
+				t.Errorf("upload %s of %s: no Initiated time", u.ID, u.Key)
+			}
+			got = append(got, u.Key+" "+u.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	if got, want := listed(), []string{"in/a " + ids[1], "in/b " + ids[0]}; !slices.Equal(got, want) {
+		t.Errorf("ListMultipartUploads(in/) = %q, want %q", got, want)
+	}
+	if err := b.AbortMultipart(ctx, "in/a", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listed(), []string{"in/b " + ids[0]}; !slices.Equal(got, want) {
+		t.Errorf("ListMultipartUploads(in/) after an abort = %q, want %q", got, want)
+	}
+	stop := errors.New("stop")
+	if err := b.ListMultipartUploads(ctx, "", func(uploader.MultipartUpload) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("ListMultipartUploads with emit failing: %v, want emit's error", err)
+	}
+	for i, key := range []string{"in/b", "out/c"} {
+		if err := b.AbortMultipart(ctx, key, ids[i*2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
