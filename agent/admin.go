@@ -52,6 +52,9 @@ type SourceStatus struct {
 	LastError        string    `json:"last_error,omitempty"`
 	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
 	RescanError      string    `json:"rescan_error,omitempty"` // daemon: why its last rescan of the source failed; empty once one completes
+	// Replication is where the source's uploads stand in replication;
+	// nil when no replication rule covers it.
+	Replication *ReplicationSummary `json:"replication,omitempty"`
 }
 
 // IndexStatus reads what the index knows of each source.
@@ -63,6 +66,15 @@ func IndexStatus(idx index.Store, sources []*Source) (Status, error) {
 			return Status{}, fmt.Errorf("%s: %w", src, err)
 		}
 		ss.Root, ss.Destination = src.Root, src.Destination()
+		if n, err := idx.CountReplicas(src.ID()); err != nil {
+			return Status{}, fmt.Errorf("count the replica set of %s: %w", src, err)
+		} else if n > 0 || src.Replicated {
+			sum, err := SummarizeReplication(idx, src)
+			if err != nil {
+				return Status{}, err
+			}
+			ss.Replication = &sum
+		}
 		st.Sources = append(st.Sources, ss)
 	}
 	return st, nil
@@ -142,6 +154,8 @@ func (d *Daemon) Status() (Status, error) {
 //	a source's last rescan failed (root missing, unmounted)    no, until one completes
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
+//	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
+//	  upload, or FAILED with its file gone                       that starts "warning:"
 //	otherwise                                                  yes
 func (d *Daemon) health(now time.Time) (bool, string) {
 	if msg := d.state.indexFullError(); msg != "" {
@@ -157,13 +171,18 @@ func (d *Daemon) health(now time.Time) (bool, string) {
 	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
 		return false, fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
 	}
+	if d.replication != nil {
+		if msg := d.replication.warning(now); msg != "" {
+			return true, msg
+		}
+	}
 	return true, "ok"
 }
 
 // Handler serves the admin endpoint:
 //
 //	GET  /metrics        Prometheus metrics
-//	GET  /healthz        200 "ok", or 503 with the reason
+//	GET  /healthz        200 "ok", 200 "warning: ..." (replication late), or 503 with the reason
 //	GET  /status         Status as JSON
 //	POST /sync[?full=1][&lookback=48h]
 //	                     a catch-up rescan; answers its Stats as JSON when its uploads are done

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Defaults of the daemon's timing knobs.
@@ -64,6 +65,15 @@ type Daemon struct {
 	// Adopt, when set, is called at start for each source the index knows
 	// nothing of, before anything is uploaded: see AdoptFunc.
 	Adopt AdoptFunc
+	// Buckets opens a bucket by name for the replication checks of the
+	// sources with Replicated set; nil: no checks.
+	Buckets     func(bucket string) uploader.Bucket
+	Replication ReplicationOptions
+	// RetentionInterval is how often the sources with a LocalRetention
+	// are swept (with Buckets); 0: DefaultRetentionInterval.
+	RetentionInterval time.Duration
+
+	replication *replicationTracker // nil without Buckets
 
 	// Notifier, when set, hears the daemon's readiness, summary, drain and
 	// watchdog pings (systemd). WatchdogTimeout is the service manager's
@@ -209,6 +219,10 @@ func (d *Daemon) init() {
 		stalls:       d.Stalls,
 		retries:      func() float64 { return float64(d.retrySetSize()) },
 	})
+	if d.Buckets != nil {
+		d.replication = newReplicationTracker(d.Index, d.Sources, d.Buckets, d.Replication, o, d.resend)
+		d.replication.metrics.register(d.metrics.reg, d.replication)
+	}
 	d.metrics.registerHealth(func() bool { ok, _ := d.health(o.Now()); return ok })
 	d.submit = newCandidateQueue()
 	d.retries = make(chan retryRequest, 1024)
@@ -257,6 +271,8 @@ func (d *Daemon) retrySetSize() int64 {
 //	submitter          intake ends                            intake's errgroup
 //	rescanner          intake ends                            intake's errgroup
 //	index GC           intake ends                            intake's errgroup
+//	replication checks intake ends                            intake's errgroup
+//	retention sweeps   intake ends                            intake's errgroup
 //	notifier           intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
@@ -329,6 +345,12 @@ func (d *Daemon) intake(ctx context.Context, w *watcher) error {
 	g.Go(func() error { return d.submitter(gctx) })
 	g.Go(func() error { return d.rescanner(gctx) })
 	g.Go(func() error { d.collectGarbage(gctx); return nil })
+	if d.replication != nil {
+		g.Go(func() error { return d.replication.Run(gctx) })
+	}
+	if d.Buckets != nil {
+		g.Go(func() error { return d.retain(gctx) })
+	}
 	g.Go(func() error { d.notifier(gctx); return nil })
 	return g.Wait()
 }

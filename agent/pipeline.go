@@ -139,6 +139,9 @@ type Candidate struct {
 	// Force skips the settle rule: the daemon's hard cap for a file that
 	// never stops changing.
 	Force bool
+	// Resend uploads the file even when the index says it is unchanged:
+	// the replication of its version FAILED.
+	Resend bool
 	// Detected is when a detector first saw the file change; zero: when
 	// Consider was called. Upload latency is measured from it.
 	Detected time.Time
@@ -303,7 +306,7 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 			return Failed, fmt.Errorf("read index for %s: %w", rel, err)
 		}
 	}
-	if known && st.matches(rec) {
+	if known && st.matches(rec) && !c.Resend {
 		p.stats.add(Unchanged, 0)
 		if c.Seq != 0 {
 			p.abort(ctx, src, c.upload)
@@ -548,7 +551,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	src, rel := j.Source, j.Path
 	id := src.ID()
 	uj := src.uploadJob(rel, j.key, j.Info)
-	if j.prev != nil {
+	if j.prev != nil && !j.Resend {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
 	}
 	uj.Resume = multipartOf(j.upload)
@@ -579,6 +582,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
 			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
 		}
+		p.trackReplication(src, rel, rec)
 		p.stats.add(Uploaded, res.Size)
 		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.Detected)
 		p.opts.Logger.Debug("uploaded", "path", uj.Path, "key", j.key, "bytes", res.Size, "version", res.VersionID)

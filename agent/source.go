@@ -28,6 +28,19 @@ type Source struct {
 	Lookback       time.Duration // partitions ending less than this ago are walked
 	Filter         Filter        // which files are backed up
 	FollowSymlinks bool          // follow symbolic links to files and directories
+	// Replicated says a replication rule covers Prefix: each upload is
+	// tracked in the index until S3 says its replication COMPLETED.
+	Replicated bool
+	// LocalRetention, when positive, lets Retention delete the local
+	// files older than it that are safely in the bucket; RequireReplica
+	// also asks that their replication COMPLETED (when Replicated).
+	LocalRetention time.Duration
+	RequireReplica bool
+	// PropagateDeletes turns a recorded file deleted locally (not by the
+	// retention) into a delete marker on its key, PropagateDeletesAfter
+	// (0: DefaultPropagateDeletesAfter) after the delete was seen.
+	PropagateDeletes      bool
+	PropagateDeletesAfter time.Duration
 }
 
 // ID names the source in the index. It changes when the root, bucket or

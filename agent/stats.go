@@ -20,6 +20,10 @@ type Stats struct {
 	Bytes     int64   `json:"bytes"`                  // bytes uploaded
 	Pending   int64   `json:"pending,omitempty"`      // sync: files left pending in the index at its end (an interruption), resumed by the next run
 	Seconds   float64 `json:"seconds"`                // wall time of the run
+
+	// Retention is what the local retention deleted (or, in a dry run,
+	// would delete) at the end of a sync.
+	Retention *RetentionStats `json:"retention,omitempty"`
 }
 
 // counters is Stats under concurrent update: every goroutine of a run adds to

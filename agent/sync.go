@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultLookback is how far back a partition walk looks when a source sets
@@ -35,6 +37,14 @@ type Sync struct {
 	// Adopt, when set, is called first for each source the index knows
 	// nothing of (not in a dry run): see AdoptFunc.
 	Adopt AdoptFunc
+	// WaitReplication, with Buckets, makes Run return only once S3 says
+	// the replication of every version it uploaded of a source with
+	// Replicated set COMPLETED (a FAILED one is sent again), or
+	// ReplicationTimeout (0: none) has passed, which is an error.
+	WaitReplication    bool
+	ReplicationTimeout time.Duration
+	Buckets            func(bucket string) uploader.Bucket
+	Replication        ReplicationOptions
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
@@ -59,7 +69,19 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			return Stats{}, err
 		}
 	}
+	// The local sweep first: a file whose mirrored delete was undone is
+	// then uploaded by this walk.
+	var retained *RetentionStats
+	if cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, sweeps) {
+		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location, Options: cfg.Options}
+		rs, err := rt.Sweep(ctx)
+		if err != nil {
+			return Stats{Retention: &rs}, err
+		}
+		retained = &rs
+	}
 	p := NewPipeline(cfg.Index, cfg.Uploader, cfg.Options)
+	started := cfg.Options.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
@@ -85,12 +107,17 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			}
 			return p.Consider(ctx, c)
 		}
-		return p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
+		err := p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
+		if err != nil || !cfg.WaitReplication || cfg.Buckets == nil || cfg.Options.DryRun {
+			return err
+		}
+		return cfg.waitReplication(gctx, p, started)
 	})
 	stop := cfg.report(p)
 	err := g.Wait()
 	stop()
 	stats := p.Stats()
+	stats.Retention = retained
 	if ctx.Err() == nil {
 		return stats, err
 	}

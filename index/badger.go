@@ -30,6 +30,10 @@ import (
 //	'n'                           the badger.Sequence behind Pending.Seq
 //	't' source 0x00 path          Retry
 //	'u' source                    retry count
+//	'v' source 0x00 path          Replica
+//	'w' source                    replica count
+//	'x' source 0x00 path          Gone
+//	'y' source                    gone count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -38,6 +42,12 @@ const (
 
 	kindRetry      = 't'
 	kindRetryCount = 'u'
+
+	kindReplica      = 'v'
+	kindReplicaCount = 'w'
+
+	kindGone      = 'x'
+	kindGoneCount = 'y'
 )
 
 const seqKey = "n"
@@ -642,41 +652,14 @@ func (db *DB) SetState(source string, s SourceState) error {
 }
 
 func (db *DB) AddRetry(source, path string, r Retry) error {
-	if err := checkSource(source); err != nil {
-		return err
-	}
-	key := fileKey(kindRetry, source, path)
-	err := db.update(func(txn *badger.Txn) error {
-		found, err := exists(txn, key)
-		if err != nil {
-			return err
-		}
-		if err := txn.Set(key, appendRetry(nil, r)); err != nil {
-			return err
-		}
-		if found {
-			return nil
-		}
-		return addRetryCount(txn, source, 1)
-	})
-	if err != nil {
+	if err := db.addToSet(kindRetry, kindRetryCount, source, path, appendRetry(nil, r)); err != nil {
 		return fmt.Errorf("add %q in %q to the retry set: %w", path, source, err)
 	}
 	return nil
 }
 
 func (db *DB) RemoveRetry(source, path string) error {
-	if err := checkSource(source); err != nil {
-		return err
-	}
-	err := db.update(func(txn *badger.Txn) error {
-		removed, err := remove(txn, fileKey(kindRetry, source, path))
-		if err != nil || !removed {
-			return err
-		}
-		return addRetryCount(txn, source, -1)
-	})
-	if err != nil {
+	if err := db.removeFromSet(kindRetry, kindRetryCount, source, path, nil); err != nil {
 		return fmt.Errorf("remove %q in %q from the retry set: %w", path, source, err)
 	}
 	return nil
@@ -693,24 +676,143 @@ func (db *DB) Retries(source string, fn func(path string, r Retry) error) error 
 }
 
 func (db *DB) CountRetries(source string) (int64, error) {
-	if err := checkSource(source); err != nil {
-		return 0, err
-	}
-	var n int64
-	err := db.view(func(txn *badger.Txn) error {
-		var err error
-		n, _, err = get(txn, sourceKey(kindRetryCount, source), decodeRetryCount)
-		return err
-	})
+	n, err := db.countSet(kindRetryCount, source)
 	if err != nil {
 		return 0, fmt.Errorf("count the retry set of %q: %w", source, err)
 	}
 	return n, nil
 }
 
-// addRetryCount adds d to source's retry count.
-func addRetryCount(txn *badger.Txn, source string, d int64) error {
-	key := sourceKey(kindRetryCount, source)
+func (db *DB) AddReplica(source, path string, r Replica) error {
+	if err := db.addToSet(kindReplica, kindReplicaCount, source, path, appendReplica(nil, r)); err != nil {
+		return fmt.Errorf("add %q in %q to the replica set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) RemoveReplica(source, path, versionID string) error {
+	of := func(b []byte) (bool, error) {
+		r, err := decodeReplica(b)
+		return versionID == "" || r.VersionID == versionID, err
+	}
+	if err := db.removeFromSet(kindReplica, kindReplicaCount, source, path, of); err != nil {
+		return fmt.Errorf("remove %q in %q from the replica set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) Replicas(source string, fn func(path string, r Replica) error) error {
+	// As Pending: the count says when there is nothing to scan.
+	if n, err := db.CountReplicas(source); err != nil || n == 0 {
+		return err
+	}
+	return each(db, fileKey(kindReplica, source, ""), nil, decodeReplica, fn, func() string {
+		return fmt.Sprintf("replica set of %q", source)
+	})
+}
+
+func (db *DB) CountReplicas(source string) (int64, error) {
+	n, err := db.countSet(kindReplicaCount, source)
+	if err != nil {
+		return 0, fmt.Errorf("count the replica set of %q: %w", source, err)
+	}
+	return n, nil
+}
+
+func (db *DB) AddGone(source, path string, g Gone) error {
+	if err := db.addToSet(kindGone, kindGoneCount, source, path, appendGone(nil, g)); err != nil {
+		return fmt.Errorf("add %q in %q to the gone set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) RemoveGone(source, path string) error {
+	if err := db.removeFromSet(kindGone, kindGoneCount, source, path, nil); err != nil {
+		return fmt.Errorf("remove %q in %q from the gone set: %w", path, source, err)
+	}
+	return nil
+}
+
+func (db *DB) Gones(source string, fn func(path string, g Gone) error) error {
+	if n, err := db.CountGones(source); err != nil || n == 0 {
+		return err
+	}
+	return each(db, fileKey(kindGone, source, ""), nil, decodeGone, fn, func() string {
+		return fmt.Sprintf("gone set of %q", source)
+	})
+}
+
+func (db *DB) CountGones(source string) (int64, error) {
+	n, err := db.countSet(kindGoneCount, source)
+	if err != nil {
+		return 0, fmt.Errorf("count the gone set of %q: %w", source, err)
+	}
+	return n, nil
+}
+
+// The sets (retry, replica, gone) share a layout: an entry per path under
+// kind, and the entry count of each source under countKind.
+
+// addToSet writes value as path's entry, replacing an earlier one.
+func (db *DB) addToSet(kind, countKind byte, source, path string, value []byte) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kind, source, path)
+	return db.update(func(txn *badger.Txn) error {
+		found, err := exists(txn, key)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key, value); err != nil {
+			return err
+		}
+		if found {
+			return nil
+		}
+		return addSetCount(txn, sourceKey(countKind, source), 1)
+	})
+}
+
+// removeFromSet deletes path's entry, if there is one and of (when not
+// nil) accepts its value.
+func (db *DB) removeFromSet(kind, countKind byte, source, path string, of func(value []byte) (bool, error)) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	key := fileKey(kind, source, path)
+	return db.update(func(txn *badger.Txn) error {
+		if of != nil {
+			match, found, err := get(txn, key, of)
+			if err != nil || !found || !match {
+				return err
+			}
+		}
+		removed, err := remove(txn, key)
+		if err != nil || !removed {
+			return err
+		}
+		return addSetCount(txn, sourceKey(countKind, source), -1)
+	})
+}
+
+// countSet reads a set's entry count.
+func (db *DB) countSet(countKind byte, source string) (int64, error) {
+	if err := checkSource(source); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		n, _, err = get(txn, sourceKey(countKind, source), decodeRetryCount)
+		return err
+	})
+	return n, err
+}
+
+// addSetCount adds d to the entry count at key (encoded as the retry
+// count is).
+func addSetCount(txn *badger.Txn, key []byte, d int64) error {
 	n, _, err := get(txn, key, decodeRetryCount)
 	if err != nil {
 		return err

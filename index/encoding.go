@@ -21,6 +21,10 @@ import (
 //	counts        1        records pending
 //	Retry         1        Dir(0/1) Size MtimeNs SeenNs
 //	retry count   1        entries
+//	Replica       1        VersionID UploadedNs CheckNs Checks Failed(0/1)
+//	replica count 1        entries
+//	Gone          1        Reason VersionID SinceNs MarkerID
+//	gone count    1        entries
 //
 // A Pending entry without an Upload ends after QueuedNs, as entries did
 // before uploads were resumable, so those still decode.
@@ -275,4 +279,46 @@ func (d *decoder) finish(what string) error {
 		return fmt.Errorf("decode %s: %w", what, d.err)
 	}
 	return nil
+}
+
+func appendReplica(b []byte, r Replica) []byte {
+	b = append(b, formatVersion)
+	b = appendString(b, r.VersionID)
+	b = binary.AppendVarint(b, r.UploadedNs)
+	b = binary.AppendVarint(b, r.CheckNs)
+	b = binary.AppendVarint(b, r.Checks)
+	failed := uint64(0)
+	if r.Failed {
+		failed = 1
+	}
+	return binary.AppendUvarint(b, failed)
+}
+
+func decodeReplica(b []byte) (Replica, error) {
+	d := decoder{b: b}
+	d.version()
+	r := Replica{VersionID: d.string()}
+	r.UploadedNs = d.varint()
+	r.CheckNs = d.varint()
+	r.Checks = d.varint()
+	r.Failed = d.uvarint() == 1
+	return r, d.finish("replica entry")
+}
+
+func appendGone(b []byte, g Gone) []byte {
+	b = append(b, formatVersion)
+	b = binary.AppendUvarint(b, uint64(g.Reason))
+	b = appendString(b, g.VersionID)
+	b = binary.AppendVarint(b, g.SinceNs)
+	return appendString(b, g.MarkerID)
+}
+
+func decodeGone(b []byte) (Gone, error) {
+	d := decoder{b: b}
+	d.version()
+	g := Gone{Reason: GoneReason(d.uvarint())}
+	g.VersionID = d.string()
+	g.SinceNs = d.varint()
+	g.MarkerID = d.string()
+	return g, d.finish("gone entry")
 }

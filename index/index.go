@@ -65,6 +65,40 @@ type Retry struct {
 	SeenNs  int64 // since when it has had this size and mtime, Unix nanoseconds
 }
 
+// Replica marks an uploaded version whose copy in the replica bucket (the
+// bucket's replication rule) is not yet confirmed: it is checked until
+// HeadObject of the version says COMPLETED. A FAILED version whose file
+// could not be sent again stays with Failed set, for
+// `s3ferry manifest --replication-failed`.
+type Replica struct {
+	VersionID  string // the version uploaded
+	UploadedNs int64  // when, Unix nanoseconds
+	CheckNs    int64  // not checked before this, Unix nanoseconds; 0: at once
+	Checks     int64  // PENDING answers so far; the back-off grows with them
+	Failed     bool   // replication FAILED and the file could not be sent again
+}
+
+// Gone marks a recorded file that is not on the local disk on purpose:
+// s3ferry deleted it under the local retention, or it vanished and its
+// deletion is (to be) mirrored to the bucket. Its record stays: the bucket
+// still holds the version, which restore brings back.
+type Gone struct {
+	Reason    GoneReason
+	VersionID string // the version of the record when it went
+	SinceNs   int64  // when it was deleted, or first seen missing, Unix nanoseconds
+	MarkerID  string // GonePropagated: the delete marker written
+}
+
+// GoneReason says why a file is gone.
+type GoneReason uint8
+
+// The reasons of Gone.
+const (
+	GoneRetention  GoneReason = 1 // deleted by the local retention (the mark is written before the unlink)
+	GoneVanished   GoneReason = 2 // deleted by someone else; a delete marker follows after the grace period
+	GonePropagated GoneReason = 3 // deleted by someone else; its key has a delete marker
+)
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -148,6 +182,48 @@ type Store interface {
 	// CountRetries returns how many entries source's retry set holds, in
 	// O(1).
 	CountRetries(source string) (int64, error)
+
+	// The replica set: uploaded versions whose replication is not yet
+	// confirmed, kept apart from records (which say what reached the
+	// bucket) because what they need is a HeadObject, not an upload.
+
+	// AddReplica puts path's version in the replica set, replacing an
+	// earlier entry of path (an older version that a newer upload
+	// supersedes).
+	AddReplica(source, path string, r Replica) error
+
+	// RemoveReplica takes path out of the replica set if its entry is of
+	// versionID (any version when versionID is ""): an entry a newer
+	// upload replaced stays. A missing entry is not an error.
+	RemoveReplica(source, path, versionID string) error
+
+	// Replicas calls fn for every entry of source's replica set in path
+	// order. It costs O(entries), never O(records). Same rules for fn as
+	// Pending.
+	Replicas(source string, fn func(path string, r Replica) error) error
+
+	// CountReplicas returns how many entries source's replica set holds,
+	// in O(1).
+	CountReplicas(source string) (int64, error)
+
+	// The gone set: recorded files that are not on the local disk on
+	// purpose (see Gone), so verify does not call them missing and a
+	// deletion is mirrored once.
+
+	// AddGone puts path in the gone set, replacing an earlier entry.
+	AddGone(source, path string, g Gone) error
+
+	// RemoveGone takes path out of the gone set. A missing entry is not an
+	// error.
+	RemoveGone(source, path string) error
+
+	// Gones calls fn for every entry of source's gone set in path order.
+	// Same rules for fn as Pending.
+	Gones(source string, fn func(path string, g Gone) error) error
+
+	// CountGones returns how many entries source's gone set holds, in
+	// O(1).
+	CountGones(source string) (int64, error)
 
 	// Sources returns, sorted, every source that has or had records,
 	// pending entries or a retry set, or a state. It costs O(sources), never O(records).

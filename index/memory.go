@@ -20,6 +20,9 @@ type memSource struct {
 	pending map[string]Pending
 	retries map[string]Retry
 	state   SourceState
+
+	replicas map[string]Replica
+	gones    map[string]Gone
 }
 
 var _ Store = (*Memory)(nil)
@@ -33,7 +36,7 @@ func NewMemory() *Memory {
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), gones: make(map[string]Gone)}
 		m.sources[name] = s
 	}
 	return s
@@ -191,48 +194,109 @@ func (m *Memory) SetState(source string, s SourceState) error {
 }
 
 func (m *Memory) AddRetry(source, path string, r Retry) error {
-	if err := checkSource(source); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.source(source).retries[path] = r
-	return nil
+	return memAdd(m, source, path, r, retriesOf)
 }
 
 func (m *Memory) RemoveRetry(source, path string) error {
-	if err := checkSource(source); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.source(source).retries, path)
-	return nil
+	return memRemove(m, source, path, retriesOf, nil)
 }
 
 // Retries calls fn on a snapshot, as Pending does.
 func (m *Memory) Retries(source string, fn func(path string, r Retry) error) error {
+	return memEach(m, source, retriesOf, fn)
+}
+
+func (m *Memory) CountRetries(source string) (int64, error) {
+	return memCount(m, source, retriesOf)
+}
+
+func (m *Memory) AddReplica(source, path string, r Replica) error {
+	return memAdd(m, source, path, r, replicasOf)
+}
+
+func (m *Memory) RemoveReplica(source, path, versionID string) error {
+	return memRemove(m, source, path, replicasOf, func(r Replica) bool { return versionID == "" || r.VersionID == versionID })
+}
+
+// Replicas calls fn on a snapshot, as Pending does.
+func (m *Memory) Replicas(source string, fn func(path string, r Replica) error) error {
+	return memEach(m, source, replicasOf, fn)
+}
+
+func (m *Memory) CountReplicas(source string) (int64, error) {
+	return memCount(m, source, replicasOf)
+}
+
+func (m *Memory) AddGone(source, path string, g Gone) error {
+	return memAdd(m, source, path, g, gonesOf)
+}
+
+func (m *Memory) RemoveGone(source, path string) error {
+	return memRemove(m, source, path, gonesOf, nil)
+}
+
+// Gones calls fn on a snapshot, as Pending does.
+func (m *Memory) Gones(source string, fn func(path string, g Gone) error) error {
+	return memEach(m, source, gonesOf, fn)
+}
+
+func (m *Memory) CountGones(source string) (int64, error) {
+	return memCount(m, source, gonesOf)
+}
+
+// The sets of a source, for the helpers below.
+func retriesOf(s *memSource) map[string]Retry    { return s.retries }
+func replicasOf(s *memSource) map[string]Replica { return s.replicas }
+func gonesOf(s *memSource) map[string]Gone       { return s.gones }
+
+// memAdd puts v as path's entry of one of source's sets.
+func memAdd[T any](m *Memory, source, path string, v T, set func(*memSource) map[string]T) error {
 	if err := checkSource(source); err != nil {
 		return err
 	}
 	m.mu.Lock()
-	retries := maps.Clone(m.source(source).retries)
+	defer m.mu.Unlock()
+	set(m.source(source))[path] = v
+	return nil
+}
+
+// memRemove deletes path's entry if of (when not nil) accepts it.
+func memRemove[T any](m *Memory, source, path string, set func(*memSource) map[string]T, of func(T) bool) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	entries := set(m.source(source))
+	if v, ok := entries[path]; ok && (of == nil || of(v)) {
+		delete(entries, path)
+	}
+	return nil
+}
+
+// memEach calls fn on a snapshot of a set, in path order.
+func memEach[T any](m *Memory, source string, set func(*memSource) map[string]T, fn func(string, T) error) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	entries := maps.Clone(set(m.source(source)))
 	m.mu.Unlock()
-	for _, path := range slices.Sorted(maps.Keys(retries)) {
-		if err := fn(path, retries[path]); err != nil {
+	for _, path := range slices.Sorted(maps.Keys(entries)) {
+		if err := fn(path, entries[path]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (m *Memory) CountRetries(source string) (int64, error) {
+func memCount[T any](m *Memory, source string, set func(*memSource) map[string]T) (int64, error) {
 	if err := checkSource(source); err != nil {
 		return 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return int64(len(m.source(source).retries)), nil
+	return int64(len(set(m.source(source)))), nil
 }
 
 func (m *Memory) Sources() ([]string, error) {

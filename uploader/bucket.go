@@ -178,7 +178,24 @@ type Object struct {
 	// Encrypted says the ETag is not an MD5 of the content (SSE-KMS,
 	// SSE-C).
 	Encrypted bool
+	// Replication is the version's x-amz-replication-status, filled by
+	// Head: "" when no replication rule applies to it, else one of the
+	// Replication* constants.
+	Replication ReplicationStatus
 }
+
+// ReplicationStatus is where a version stands in the bucket's replication
+// to another: S3 never retries a FAILED one, it must be written again.
+type ReplicationStatus string
+
+// Replication states as HeadObject answers them on the source bucket
+// (REPLICA on the destination).
+const (
+	ReplicationPending   ReplicationStatus = "PENDING"
+	ReplicationCompleted ReplicationStatus = "COMPLETED"
+	ReplicationFailed    ReplicationStatus = "FAILED"
+	ReplicationReplica   ReplicationStatus = "REPLICA"
+)
 
 // Checksum returns, in the form of Result.Checksum ("CRC32C:<base64>"),
 // the checksum o carries for the algorithm of recorded (a Result.Checksum);

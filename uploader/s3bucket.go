@@ -192,11 +192,13 @@ func (b *s3Bucket) Head(ctx context.Context, key, versionID string) (Object, err
 	if err != nil {
 		return Object{}, fmt.Errorf("head %s: %w", key, notFound(err))
 	}
-	return objectOf(key, out.VersionId, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.Metadata,
+	o := objectOf(key, out.VersionId, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.Metadata,
 		checksumFields{
 			CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
 			SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
-		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm), nil
+		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm)
+	o.Replication = ReplicationStatus(out.ReplicationStatus)
+	return o, nil
 }
 
 func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, Object, error) {

@@ -58,7 +58,19 @@ type Check struct {
 //	inotify      dirs to watch ≤ half the limit  up to the limit                     over the limit
 //
 // and, as info: noncurrent-version expiration (how far back restore can
-// reach) and Object Lock. Checks that need the bucket are skipped when it
+// reach) and Object Lock. With Replication, per source:
+//
+//	check        ok                              warning
+//	replicated   no upload waits longer than     an upload waits longer, or a version FAILED
+//	             AlertAfter for its replica        and its file is gone (manifest --replication-failed)
+//
+// and for a source with a local retention (the bucket then holds the only
+// copy of what it deletes):
+//
+//	check        ok                              warning                             error
+//	retention    versioned, replicated, no       no replication rule, or a rule      versioning not Enabled
+//	             noncurrent-version expiry         expires noncurrent versions Checks that need the bucket are skipped when it
+//
 // cannot be reached: the bucket check says why.
 type Doctor struct {
 	Sources []*agent.Source
@@ -69,6 +81,11 @@ type Doctor struct {
 	Now      func() time.Time // nil: time.Now
 	// InotifyLimit is the path of max_user_watches; "" is the Linux one.
 	InotifyLimit string
+	// Replication, when set, says where a source's uploads stand in
+	// replication (from the index, or the daemon that holds it); ok is
+	// false when that is unknown.
+	Replication func(src *agent.Source) (s agent.ReplicationSummary, ok bool)
+	AlertAfter  time.Duration // 0: agent.DefaultReplicationAlertAfter
 }
 
 // DoctorProbeKey is the object doctor writes below a prefix to test write
@@ -124,6 +141,12 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		}
 		add(d.write(ctx, src))
 		out = append(out, d.bucketRules(ctx, src)...)
+		if c, ok := d.replicated(src); ok {
+			add(c)
+		}
+		if src.LocalRetention > 0 {
+			add(d.retention(ctx, src))
+		}
 		add(d.uploads(ctx, src))
 	}
 	for _, src := range d.Sources {
@@ -284,13 +307,25 @@ func replicationCheck(rules []uploader.ReplicationRule, prefix string) Check {
 		switch p := r.Prefix; {
 		case r.Tagged && strings.HasPrefix(prefix, p):
 			c.Message = fmt.Sprintf("rule %q replicates only tagged objects, and s3ferry tags none", r.ID)
-		case strings.HasPrefix(prefix, p):
+		case covers(r, prefix):
 			return Check{Name: "replication", Status: CheckOK, Message: fmt.Sprintf("rule %q replicates it to %s", r.ID, r.Destination)}
 		case strings.HasPrefix(p, prefix):
 			c.Message = fmt.Sprintf("rule %q replicates only %s, a part of this prefix", r.ID, p)
 		}
 	}
 	return c
+}
+
+// covers says whether rule r replicates every object s3ferry writes below
+// prefix.
+func covers(r uploader.ReplicationRule, prefix string) bool {
+	return r.Enabled && !r.Tagged && strings.HasPrefix(prefix, r.Prefix)
+}
+
+// Replicated says whether an enabled rule of rules replicates every
+// object s3ferry writes below prefix: its uploads are worth tracking.
+func Replicated(rules []uploader.ReplicationRule, prefix string) bool {
+	return slices.ContainsFunc(rules, func(r uploader.ReplicationRule) bool { return covers(r, prefix) })
 }
 
 func (d *Doctor) source(src *agent.Source) Check {
@@ -409,6 +444,72 @@ func (d *Doctor) watchedDirs(ctx context.Context, src *agent.Source) (int, error
 // OneLine keeps an error to one line, as every message a user meets is.
 func OneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// replicated reports the replication of src's uploads as the index has
+// tracked it; ok is false when nothing is known.
+func (d *Doctor) replicated(src *agent.Source) (Check, bool) {
+	if d.Replication == nil {
+		return Check{}, false
+	}
+	sum, ok := d.Replication(src)
+	if !ok {
+		return Check{}, false
+	}
+	alert := d.AlertAfter
+	if alert <= 0 {
+		alert = agent.DefaultReplicationAlertAfter
+	}
+	c := Check{Name: "replicated", Target: src.Destination(), Status: CheckOK}
+	lag := time.Duration(0)
+	if !sum.OldestPending.IsZero() {
+		lag = d.Now().Sub(sum.OldestPending).Round(time.Second)
+	}
+	c.Message = fmt.Sprintf("%d uploads not yet confirmed on the replica", sum.Pending)
+	if lag > 0 {
+		c.Message += fmt.Sprintf(", the oldest for %s", lag)
+	}
+	switch {
+	case sum.Failed > 0:
+		c.Status = CheckWarning
+		c.Message += fmt.Sprintf("; %d versions FAILED to replicate and their files are gone or changed", sum.Failed)
+		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (README: Seeding a replica)"
+	case lag > alert:
+		c.Status = CheckWarning
+		c.Fix = "check the replication rule, its IAM role and the replica bucket (aws s3api head-object --version-id shows x-amz-replication-status)"
+	}
+	return c, true
+}
+
+// retention judges whether the bucket is safe to be the only copy of what
+// src's local retention deletes.
+func (d *Doctor) retention(ctx context.Context, src *agent.Source) Check {
+	c := Check{Name: "retention", Target: src.Destination(), Status: CheckOK}
+	b := d.Open(src.Bucket)
+	days := int(src.LocalRetention / (24 * time.Hour))
+	if v, err := b.Versioning(ctx); err != nil || v != uploader.VersioningEnabled {
+		c.Status, c.Message = CheckError, fmt.Sprintf("local-retention deletes local files, and the bucket is not versioned (%q): an overwrite or delete in the bucket would lose the only copy", v)
+		c.Fix = fmt.Sprintf("aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled, or remove local-retention", src.Bucket)
+		return c
+	}
+	var warns []string
+	if rules, err := b.Replication(ctx); err != nil || !Replicated(rules, src.Prefix) {
+		warns = append(warns, "no replication rule covers the prefix: the files it deletes then live in one region only")
+	}
+	if rules, err := b.Lifecycle(ctx); err == nil {
+		for _, r := range rules {
+			if r.Enabled && r.NoncurrentDays > 0 && strings.HasPrefix(src.Prefix, r.Prefix) {
+				warns = append(warns, fmt.Sprintf("rule %q expires noncurrent versions after %d days: a file deleted locally (retention %d days) whose key is then overwritten or deleted in the bucket is gone for good that much later", r.ID, r.NoncurrentDays, days))
+			}
+		}
+	}
+	if len(warns) > 0 {
+		c.Status, c.Message = CheckWarning, strings.Join(warns, "; ")
+		c.Fix = "replicate the prefix and keep noncurrent versions as long as you may need the deleted files, or remove local-retention"
+		return c
+	}
+	c.Message = fmt.Sprintf("files older than %d days are deleted locally once versioned and replicated in the bucket", days)
+	return c
 }
 
 // maxListedUploads is how many incomplete uploads the uploads check names.

@@ -156,3 +156,49 @@ func TestDoctorVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorRetentionAndReplicated judges a source with a local retention
+// against buckets that make it safe or not, and the replication the index
+// tracked.
+func TestDoctorRetentionAndReplicated(t *testing.T) {
+	replicated := []uploader.ReplicationRule{{ID: "all", Enabled: true, Destination: "arn:aws:s3:::replica"}}
+	tests := []struct {
+		name       string
+		versioning uploader.VersioningStatus
+		rules      []uploader.ReplicationRule
+		lifecycle  []uploader.LifecycleRule
+		want       CheckStatus
+	}{
+		{"versioned and replicated", uploader.VersioningEnabled, replicated, nil, CheckOK},
+		{"not versioned", uploader.VersioningSuspended, replicated, nil, CheckError},
+		{"one region", uploader.VersioningEnabled, nil, nil, CheckWarning},
+		{"noncurrent versions expire", uploader.VersioningEnabled, replicated, []uploader.LifecycleRule{{ID: "old", Enabled: true, NoncurrentDays: 30}}, CheckWarning},
+	}
+	for _, tt := range tests {
+		f := newFixture(t)
+		f.src.LocalRetention = 90 * 24 * time.Hour
+		f.fake.VersioningStatus, f.fake.ReplicationRules, f.fake.LifecycleRules = tt.versioning, tt.rules, tt.lifecycle
+		d := &Doctor{Sources: []*agent.Source{f.src}, Open: f.open, Now: time.Now}
+		if got := d.retention(context.Background(), f.src); got.Status != tt.want || (got.Status != CheckOK && got.Fix == "") {
+			t.Errorf("%s: retention %s (%s, fix %q), want %s with a fix unless ok", tt.name, got.Status, got.Message, got.Fix, tt.want)
+		}
+	}
+
+	now := time.Now()
+	for _, tt := range []struct {
+		name string
+		sum  agent.ReplicationSummary
+		want CheckStatus
+	}{
+		{"caught up", agent.ReplicationSummary{}, CheckOK},
+		{"recent uploads pending", agent.ReplicationSummary{Pending: 3, OldestPending: now.Add(-time.Minute)}, CheckOK},
+		{"lagging", agent.ReplicationSummary{Pending: 3, OldestPending: now.Add(-2 * time.Hour)}, CheckWarning},
+		{"failed for good", agent.ReplicationSummary{Failed: 1}, CheckWarning},
+	} {
+		f := newFixture(t)
+		d := &Doctor{Now: func() time.Time { return now }, Replication: func(*agent.Source) (agent.ReplicationSummary, bool) { return tt.sum, true }}
+		if got, ok := d.replicated(f.src); !ok || got.Status != tt.want {
+			t.Errorf("%s: replicated %s (%s), want %s", tt.name, got.Status, got.Message, tt.want)
+		}
+	}
+}

@@ -34,6 +34,10 @@ type Manifest struct {
 	Index   index.Store
 	Before  time.Time // zero: every object; else only those uploaded before it
 	Out     io.Writer
+	// ReplicationFailed lists instead the versions whose replication
+	// FAILED and that s3ferry could not send again (their files gone or
+	// changed): the input of a Batch Replication job that retries them.
+	ReplicationFailed bool
 }
 
 // Run writes the manifest.
@@ -49,11 +53,11 @@ func (m *Manifest) Run(ctx context.Context) (ManifestStats, error) {
 	}
 	w := csv.NewWriter(m.Out)
 	for _, src := range m.Sources {
-		err := m.Index.Records(src.ID(), "", func(rel string, rec index.Record) error {
+		row := func(rel, version string, uploadedNs int64) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if !m.Before.IsZero() && rec.UploadedNs >= m.Before.UnixNano() {
+			if !m.Before.IsZero() && uploadedNs >= m.Before.UnixNano() {
 				st.Later++
 				return nil
 			}
@@ -61,13 +65,25 @@ func (m *Manifest) Run(ctx context.Context) (ManifestStats, error) {
 			if err != nil {
 				return err
 			}
-			version := rec.VersionID
 			if version == "" {
 				version = "null"
 			}
 			st.Objects++
 			return w.Write([]string{src.Bucket, EscapeKey(key), version})
-		})
+		}
+		var err error
+		if m.ReplicationFailed {
+			err = m.Index.Replicas(src.ID(), func(rel string, r index.Replica) error {
+				if !r.Failed {
+					return nil
+				}
+				return row(rel, r.VersionID, r.UploadedNs)
+			})
+		} else {
+			err = m.Index.Records(src.ID(), "", func(rel string, rec index.Record) error {
+				return row(rel, rec.VersionID, rec.UploadedNs)
+			})
+		}
 		if err != nil {
 			return st, fmt.Errorf("write manifest of %s: %w", src, err)
 		}

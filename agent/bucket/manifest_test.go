@@ -89,3 +89,29 @@ func TestManifestRun(t *testing.T) {
 		t.Error("a manifest of two buckets: nil error, want one")
 	}
 }
+
+// TestManifestReplicationFailed lists only the versions the replica set
+// keeps as failed for good, not those still pending nor the records.
+func TestManifestReplicationFailed(t *testing.T) {
+	f := newFixture(t)
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	for rel, r := range map[string]index.Replica{
+		"gone.wav":    {VersionID: "v1", UploadedNs: t0.UnixNano(), Failed: true},
+		"pending.wav": {VersionID: "v2", UploadedNs: t0.UnixNano()},
+	} {
+		if err := f.idx.Commit(f.src.ID(), rel, index.Record{VersionID: r.VersionID}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.idx.AddReplica(f.src.ID(), rel, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	st, err := (&Manifest{Sources: []*agent.Source{f.src}, Index: f.idx, Out: &out, ReplicationFailed: true}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "b,rec/gone.wav,v1\n"; out.String() != want || st.Objects != 1 {
+		t.Errorf("manifest --replication-failed (%d objects):\n%s\nwant:\n%s", st.Objects, out.String(), want)
+	}
+}

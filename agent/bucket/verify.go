@@ -31,6 +31,8 @@ const (
 	FindingLocalChanged    = "local-changed"    // modified since its upload
 	FindingLocalMissing    = "local-missing"    // deleted locally since its upload
 	FindingLocalUnreadable = "local-unreadable" // could not be read
+	FindingReplicaMissing  = "replica-missing"  // recorded, the replica lacks the version
+	FindingReplicaDiffers  = "replica-differs"  // the replica's version has another size or ETag
 )
 
 // Finding is one thing verify found. A problem means the backup is not
@@ -63,6 +65,9 @@ type VerifyReport struct {
 	LocalUnreadable int64     `json:"local_unreadable"`             // problem
 	LocalChanged    int64     `json:"local_changed"`                // info
 	LocalMissing    int64     `json:"local_missing"`                // info
+	ReplicaListed   int64     `json:"replica_listed,omitempty"`     // --replica: versions listed on the replica
+	ReplicaMissing  int64     `json:"replica_missing"`              // problem
+	ReplicaDiffers  int64     `json:"replica_differs"`              // problem
 	Repaired        int64     `json:"repaired,omitempty"`           // --repair: problems fixed
 	ListSeconds     float64   `json:"list_seconds"`                 // time spent listing the bucket
 	ObjectsPerSec   float64   `json:"objects_per_second"`           // listing rate
@@ -73,7 +78,7 @@ type VerifyReport struct {
 
 // Problems is the number of problems found (repaired or not).
 func (r VerifyReport) Problems() int64 {
-	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable
+	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers
 }
 
 // Unrepaired is the number of problems still there after Run.
@@ -101,6 +106,7 @@ const DefaultMaxInfo = 100
 //	bucket                       index          finding        problem  --repair
 //	object                       no record      unknown        no       -
 //	no object (or delete marker) record         missing        yes      upload the local file again
+//	delete marker             record, gone   (ok: a mirrored local delete)
 //	size differs                 record         size           yes      upload the local file again
 //	ETag as recorded             record         (ok)
 //	ETag differs, HEAD:
@@ -111,6 +117,7 @@ const DefaultMaxInfo = 100
 // With Deep, every recorded local file is read again:
 //
 //	local stat vs record    hash vs record   finding           problem  --repair
+//	in the index's gone set -                (ok: retention or a mirrored delete took it)
 //	gone                    -                local-missing     no       -
 //	same                    same             (ok)
 //	same                    differs          local-corrupt     yes      download the recorded version over it
@@ -147,6 +154,11 @@ type Verify struct {
 	// Inventory, when set, is the report read instead of listing the
 	// bucket; every source must be in its source bucket.
 	Inventory *Inventory
+	// Replica, when set, is the bucket the sources' bucket replicates
+	// to, its copy of each source below ReplicaPrefix: its versions are
+	// listed beside the bucket (see replica).
+	Replica       uploader.Bucket
+	ReplicaPrefix string
 }
 
 // verifyRun is the state of one Verify.Run, shared by its goroutines.
@@ -184,9 +196,20 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 	var err error
 	if v.Inventory != nil {
 		err = r.inventory(ctx)
+		for _, src := range v.Sources {
+			if err != nil || v.Replica == nil {
+				break
+			}
+			err = r.replica(ctx, src)
+		}
 	} else {
 		for _, src := range v.Sources {
-			if err = r.source(ctx, src); err != nil {
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return r.source(gctx, src) })
+			if v.Replica != nil {
+				g.Go(func() error { return r.replica(gctx, src) })
+			}
+			if err = g.Wait(); err != nil {
 				break
 			}
 		}
@@ -364,6 +387,13 @@ func (r *verifyRun) inventoryFields(src *agent.Source, rel string, row inventory
 func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, seen *seenSet) error {
 	id := src.ID()
 	slices.Sort(seen.keys)
+	// The files s3ferry took off the disk on purpose (local retention,
+	// mirrored deletes): not missing locally, and a mirrored delete's
+	// marker is not a missing object.
+	gone := map[string]index.GoneReason{}
+	if err := r.Index.Gones(id, func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
+		return fmt.Errorf("read index of %s: %w", src, err)
+	}
 
 	// The index pass; with Deep, each record's local file is read by a
 	// pool of workers meanwhile.
@@ -378,11 +408,11 @@ func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, seen *se
 	return agent.RunPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
 		err := r.Index.Records(id, "", func(rel string, rec index.Record) error {
 			r.records.Add(1)
-			if _, found := slices.BinarySearch(seen.keys, xxhash.Sum64String(rel)); !found {
+			if _, found := slices.BinarySearch(seen.keys, xxhash.Sum64String(rel)); !found && gone[rel] != index.GonePropagated {
 				r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
 					Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
 			}
-			if !r.Deep {
+			if !r.Deep || gone[rel] != 0 {
 				return nil
 			}
 			return send(hashJob{rel, rec})
@@ -491,6 +521,10 @@ func (r *verifyRun) add(src *agent.Source, rel string, f Finding, rec *index.Rec
 		rep.LocalChanged++
 	case FindingLocalMissing:
 		rep.LocalMissing++
+	case FindingReplicaMissing:
+		rep.ReplicaMissing++
+	case FindingReplicaDiffers:
+		rep.ReplicaDiffers++
 	}
 	if !f.Problem && int64(len(rep.Findings))-rep.Problems() >= int64(r.maxInfo) {
 		rep.InfoOmitted++
@@ -511,11 +545,22 @@ func (r *verifyRun) repair(ctx context.Context) error {
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
 		defer p.Close()
+		// A file both the bucket and the replica lack is sent once.
+		sent := map[string]bool{}
 		for _, it := range r.repairs {
 			var err error
-			if it.kind == FindingLocalCorrupt {
+			k := it.src.ID() + "\x00" + it.rel
+			if sent[k] && it.kind != FindingLocalCorrupt {
+				r.setRepair(it, true, "uploaded again, with the repair of the same file above")
+				continue
+			}
+			sent[k] = true
+			switch it.kind {
+			case FindingLocalCorrupt:
 				err = r.restoreLocal(gctx, it)
-			} else {
+			case FindingReplicaMissing, FindingReplicaDiffers:
+				err = r.resendReplica(gctx, p, it)
+			default:
 				err = r.reupload(gctx, p, it)
 			}
 			if err != nil {

@@ -26,6 +26,16 @@ type fileConfig struct {
 	Sources   []sourceConfig `yaml:"sources"`
 	Admin     adminConfig    `yaml:"admin"`
 	Daemon    daemonConfig   `yaml:"daemon"`
+
+	Replication replicationConfig `yaml:"replication"`
+}
+
+// replicationConfig tunes the tracking of uploads' replication.
+type replicationConfig struct {
+	CheckRate     float64        `yaml:"check-rate"`
+	AlertAfter    *time.Duration `yaml:"alert-after"`
+	CheckInterval *time.Duration `yaml:"check-interval"`
+	MaxBackoff    *time.Duration `yaml:"max-backoff"`
 }
 
 type s3Config struct {
@@ -64,6 +74,11 @@ type sourceConfig struct {
 	Exclude         []string      `yaml:"exclude"`
 	DefaultExcludes *bool         `yaml:"default-excludes"`
 	FollowSymlinks  bool          `yaml:"follow-symlinks"`
+	LocalRetention  string        `yaml:"local-retention"`
+	RequireReplica  *bool         `yaml:"require-replica"`
+
+	PropagateDeletes      bool           `yaml:"propagate-deletes"`
+	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
 }
 
 type adminConfig struct {
@@ -75,6 +90,7 @@ type daemonConfig struct {
 	RescanInterval     *time.Duration `yaml:"rescan-interval"`
 	FullRescanInterval *time.Duration `yaml:"full-rescan-interval"`
 	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
+	RetentionInterval  *time.Duration `yaml:"retention-interval"`
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
@@ -55,7 +59,9 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := &bucket.Doctor{Sources: cmd.sources, Open: open, IndexDir: cmd.indexDir}
+	markReplicated(ctx, open, cmd.sources, slog.New(slog.DiscardHandler))
+	d := &bucket.Doctor{Sources: cmd.sources, Open: open, IndexDir: cmd.indexDir, AlertAfter: cmd.replication.AlertAfter,
+		Replication: cmd.replicationOf(ctx)}
 	checks := d.Run(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -85,4 +91,28 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 		return problemsError{fmt.Sprintf("doctor found %d error(s): fix them as shown and run it again", errs)}
 	}
 	return nil
+}
+
+// replicationOf reads where each source's uploads stand in replication:
+// from the daemon that holds the index, or from the index itself when it
+// exists; nil when neither can say.
+func (cmd doctorCmd) replicationOf(ctx context.Context) func(*agent.Source) (agent.ReplicationSummary, bool) {
+	st, err := daemonStatus(ctx, cmd.settings)
+	if errors.Is(err, errNoDaemon) {
+		if _, serr := os.Stat(cmd.indexDir); serr != nil {
+			return nil
+		}
+		st, err = statusCmd{settings: cmd.settings}.fromIndex()
+	}
+	if err != nil {
+		return nil
+	}
+	return func(src *agent.Source) (agent.ReplicationSummary, bool) {
+		for _, ss := range st.Sources {
+			if ss.Root == src.Root && ss.Destination == src.Destination() && ss.Replication != nil {
+				return *ss.Replication, true
+			}
+		}
+		return agent.ReplicationSummary{}, false
+	}
 }

@@ -24,17 +24,22 @@ the index records as uploaded, from the index alone. Replication copies only
 objects written after it was turned on; an S3 Batch Replication job with
 this manifest copies the ones written before (README: "Seeding a replica").
 --before keeps only objects uploaded before a time, e.g. when replication
-was enabled.
+was enabled. --replication-failed lists instead the versions whose replication
+FAILED and that s3ferry could not upload again (their files gone or changed
+since): a Batch Replication job with it retries them.
 
 Examples:
  1. Every object of the configured sources (one bucket):
     s3ferry manifest --config /etc/s3ferry/s3ferry.yml --out manifest.csv
  2. Only what was uploaded before replication was turned on:
     s3ferry manifest s3://call-recording-backup/recordings/ --config /etc/s3ferry/s3ferry.yml \
-        --before 2026-11-22T08:00:00Z --out manifest.csv`,
+        --before 2026-11-22T08:00:00Z --out manifest.csv
+ 3. The versions whose replication failed for good (doctor and /healthz say when):
+    s3ferry manifest --config /etc/s3ferry/s3ferry.yml --replication-failed --out failed.csv`,
 		Flags: append(configFlags(),
 			&cli.PathFlag{Name: "out", Usage: "manifest `FILE` to write (- for standard output); required"},
 			&cli.StringFlag{Name: "before", Usage: "only objects uploaded before `TIME`: RFC 3339, a date, or -DURATION back from now"},
+			&cli.BoolFlag{Name: "replication-failed", Usage: "only the versions whose replication FAILED and that could not be uploaded again"},
 			jsonFlag("the totals (not with --out -)"),
 		),
 		Action: func(c *cli.Context) error {
@@ -58,7 +63,7 @@ Examples:
 			if out == "-" && c.Bool(flagJSON) {
 				return usageError{fmt.Errorf("--json prints to standard output, where --out - writes the manifest: give --out a file")}
 			}
-			return manifestCmd{settings: s, out: out, before: before, json: c.Bool(flagJSON), log: log, stdout: c.App.Writer}.Run(c.Context)
+			return manifestCmd{settings: s, out: out, before: before, failed: c.Bool("replication-failed"), json: c.Bool(flagJSON), log: log, stdout: c.App.Writer}.Run(c.Context)
 		},
 	}
 }
@@ -68,6 +73,7 @@ type manifestCmd struct {
 	settings
 	out    string
 	before time.Time
+	failed bool
 	json   bool
 	log    *slog.Logger
 	stdout io.Writer
@@ -79,7 +85,7 @@ func (cmd manifestCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer idx.Close()
-	m := &bucket.Manifest{Sources: cmd.sources, Index: idx, Before: cmd.before}
+	m := &bucket.Manifest{Sources: cmd.sources, Index: idx, Before: cmd.before, ReplicationFailed: cmd.failed}
 	var st bucket.ManifestStats
 	if cmd.out == "-" {
 		m.Out = cmd.stdout

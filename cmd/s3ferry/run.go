@@ -26,6 +26,7 @@ const (
 	flagRescanInterval     = "rescan-interval"
 	flagFullRescanInterval = "full-rescan-interval"
 	flagShutdownTimeout    = "shutdown-timeout"
+	flagRetentionInterval  = "retention-interval"
 )
 
 func daemonFlags() []cli.Flag {
@@ -36,6 +37,7 @@ func daemonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
+		&cli.DurationFlag{Name: flagRetentionInterval, Usage: "sweep the sources with a local-retention this often", Value: agent.DefaultRetentionInterval, Category: d},
 	}
 }
 
@@ -61,7 +63,7 @@ Examples:
  3. Look at it while it runs:
     s3ferry status --config /etc/s3ferry/s3ferry.yml
     curl -s http://127.0.0.1:9180/metrics | grep s3ferry_`,
-		Flags: append(configFlags(), daemonFlags()...),
+		Flags: append(append(configFlags(), daemonFlags()...), replicationFlags()...),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
 			var ue usageError
@@ -95,6 +97,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	}
 	defer env.Close()
 	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+	markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	d := &agent.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -108,6 +111,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Version:            versionString(),
 		Stalls:             env.uploader.Stalls,
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
+		Buckets:            env.open,
+		Replication:        cmd.replication,
+		RetentionInterval:  cmd.daemon.retentionInterval,
 		Progress:           env.uploader.Moved,
 	}
 	notifier, watchdog, ok, err := newSystemdNotifier()

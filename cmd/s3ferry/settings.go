@@ -35,6 +35,7 @@ type settings struct {
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
 	daemon         daemonSettings
+	replication    agent.ReplicationOptions
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
 	sourceConfigs []sourceConfig
@@ -45,6 +46,7 @@ type daemonSettings struct {
 	rescanInterval     time.Duration
 	fullRescanInterval time.Duration // 0: never
 	shutdownTimeout    time.Duration
+	retentionInterval  time.Duration
 }
 
 // DefaultSettle is how long a file must be unchanged before it is uploaded.
@@ -52,34 +54,38 @@ const DefaultSettle = 5 * time.Second
 
 // Flag names shared by every command that reads the configuration.
 const (
-	flagConfig          = "config"
-	flagIndexDir        = "index-dir"
-	flagEndpointURL     = "endpoint-url"
-	flagRegion          = "region"
-	flagPathStyle       = "path-style"
-	flagProfile         = "profile"
-	flagStorageClass    = "storage-class"
-	flagSSE             = "sse"
-	flagSSEKMSKeyID     = "sse-kms-key-id"
-	flagWorkers         = "workers"
-	flagMaxWorkers      = "max-workers"
-	flagPartSize        = "part-size"
-	flagPartConcurrency = "part-concurrency"
-	flagBandwidthLimit  = "bwlimit"
-	flagChecksum        = "checksum"
-	flagUploadMemory    = "upload-memory"
-	flagMaxAttempts     = "max-attempts"
-	flagStallTimeout    = "stall-timeout"
-	flagConnectTimeout  = "connect-timeout"
-	flagLayout          = "partition-layout"
-	flagLookback        = "lookback"
-	flagInclude         = "include"
-	flagExclude         = "exclude"
-	flagNoDefaultExcl   = "no-default-excludes"
-	flagFollowSymlinks  = "follow-symlinks"
-	flagSettle          = "settle"
-	flagLogFormat       = "log-format"
-	flagLogLevel        = "log-level"
+	flagConfig                = "config"
+	flagIndexDir              = "index-dir"
+	flagEndpointURL           = "endpoint-url"
+	flagRegion                = "region"
+	flagPathStyle             = "path-style"
+	flagProfile               = "profile"
+	flagStorageClass          = "storage-class"
+	flagSSE                   = "sse"
+	flagSSEKMSKeyID           = "sse-kms-key-id"
+	flagWorkers               = "workers"
+	flagMaxWorkers            = "max-workers"
+	flagPartSize              = "part-size"
+	flagPartConcurrency       = "part-concurrency"
+	flagBandwidthLimit        = "bwlimit"
+	flagChecksum              = "checksum"
+	flagUploadMemory          = "upload-memory"
+	flagMaxAttempts           = "max-attempts"
+	flagStallTimeout          = "stall-timeout"
+	flagConnectTimeout        = "connect-timeout"
+	flagLayout                = "partition-layout"
+	flagLookback              = "lookback"
+	flagInclude               = "include"
+	flagExclude               = "exclude"
+	flagNoDefaultExcl         = "no-default-excludes"
+	flagFollowSymlinks        = "follow-symlinks"
+	flagLocalRetention        = "local-retention"
+	flagNoRequireReplica      = "no-require-replica"
+	flagPropagateDeletes      = "propagate-deletes"
+	flagPropagateDeletesAfter = "propagate-deletes-after"
+	flagSettle                = "settle"
+	flagLogFormat             = "log-format"
+	flagLogLevel              = "log-level"
 )
 
 // configFlags are the flags of every command that takes sources: the same
@@ -123,6 +129,10 @@ func configFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
+		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
+		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
+		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: agent.DefaultPropagateDeletesAfter, Category: srcs},
+		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
 	}
 }
 
@@ -160,8 +170,8 @@ func loadDestSettings(c *cli.Context) (settings, error) { return loadSettingsWit
 
 func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	var fc fileConfig
+	var err error
 	if p := c.Path(flagConfig); p != "" {
-		var err error
 		if fc, err = loadFile(p); err != nil {
 			return settings{}, err
 		}
@@ -178,13 +188,20 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 			rescanInterval:     pickDuration(c, flagRescanInterval, fc.Daemon.RescanInterval, agent.DefaultRescanInterval),
 			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, agent.DefaultFullRescanInterval),
 			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, agent.DefaultShutdownTimeout),
+			retentionInterval:  pickDuration(c, flagRetentionInterval, fc.Daemon.RetentionInterval, agent.DefaultRetentionInterval),
 		},
+	}
+	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
+		return settings{}, err
 	}
 	if s.admin == "off" {
 		s.admin = ""
 	}
 	if s.daemon.rescanInterval <= 0 || s.daemon.fullRescanInterval < 0 || s.daemon.shutdownTimeout <= 0 {
 		return settings{}, fmt.Errorf("rescan-interval and shutdown-timeout must be positive, full-rescan-interval positive or 0 (never)")
+	}
+	if s.daemon.retentionInterval <= 0 {
+		return settings{}, fmt.Errorf("retention-interval must be positive, got %s", s.daemon.retentionInterval)
 	}
 	partSize, err := pickSize(c, flagPartSize, fc.Upload.PartSize, uploader.DefaultPartSize)
 	if err != nil {
@@ -327,6 +344,12 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	defaults := (sc.DefaultExcludes == nil || *sc.DefaultExcludes) && !c.Bool(flagNoDefaultExcl)
 	sc.DefaultExcludes = &defaults
 	sc.FollowSymlinks = sc.FollowSymlinks || c.Bool(flagFollowSymlinks)
+	sc.LocalRetention = pick(c, flagLocalRetention, sc.LocalRetention, "")
+	requireReplica := (sc.RequireReplica == nil || *sc.RequireReplica) && !c.Bool(flagNoRequireReplica)
+	sc.RequireReplica = &requireReplica
+	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
+	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, agent.DefaultPropagateDeletesAfter)
+	sc.PropagateDeletesAfter = &propagateAfter
 	return sc
 }
 
@@ -390,10 +413,26 @@ func buildSource(sc sourceConfig, destOnly bool) (*agent.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	retention, err := parseRetention(sc.LocalRetention)
+	if err != nil {
+		return nil, err
+	}
+	propagateAfter := agent.DefaultPropagateDeletesAfter
+	if sc.PropagateDeletesAfter != nil {
+		propagateAfter = *sc.PropagateDeletesAfter
+	}
+	if propagateAfter < 0 {
+		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
+	}
 	return &agent.Source{
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: sc.Lookback, Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,
+		LocalRetention: retention,
+		RequireReplica: sc.RequireReplica == nil || *sc.RequireReplica,
+
+		PropagateDeletes:      sc.PropagateDeletes,
+		PropagateDeletesAfter: propagateAfter,
 	}, nil
 }
 

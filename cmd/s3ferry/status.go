@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -98,6 +99,9 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 	}
 	if st.Daemon {
 		health := "healthy"
+		if strings.HasPrefix(st.Health, "warning") {
+			health = "healthy, " + st.Health
+		}
 		if !st.Healthy {
 			health = "UNHEALTHY: " + st.Health
 		}
@@ -130,6 +134,16 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 		fmt.Fprintf(tw, "  pending\t%s\n", humanize.Comma(s.Pending))
 		fmt.Fprintf(tw, "  to retry\t%s\n", humanize.Comma(s.Retry))
 		fmt.Fprintf(tw, "  last full walk\t%s\n", ago(s.LastFullWalk))
+		if r := s.Replication; r != nil {
+			oldest := ""
+			if r.Pending > 0 {
+				oldest = " (the oldest uploaded " + ago(r.OldestPending) + ")"
+			}
+			fmt.Fprintf(tw, "  not yet replicated\t%s%s\n", humanize.Comma(r.Pending), oldest)
+			if r.Failed > 0 {
+				fmt.Fprintf(tw, "  REPLICATION FAILED\t%s versions whose files are gone or changed: s3ferry manifest --replication-failed\n", humanize.Comma(r.Failed))
+			}
+		}
 		if !s.NextFullWalk.IsZero() {
 			fmt.Fprintf(tw, "  next full walk\t%s\n", ago(s.NextFullWalk))
 		}

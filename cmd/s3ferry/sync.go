@@ -40,12 +40,15 @@ Examples:
  3. See what would be uploaded, as JSON totals:
     s3ferry sync --config /etc/s3ferry/s3ferry.yml --dry-run --json
  4. Against MinIO or another S3-compatible store:
-    s3ferry sync ./data s3://backup/ --endpoint-url http://127.0.0.1:9000 --path-style`,
-		Flags: append(configFlags(),
+    s3ferry sync ./data s3://backup/ --endpoint-url http://127.0.0.1:9000 --path-style
+ 5. In a script that must know the uploads are in both regions (at most 2 hours):
+    s3ferry sync --config /etc/s3ferry/s3ferry.yml --wait-replication=2h`,
+		Flags: append(append(configFlags(), replicationFlags()...),
 			&cli.BoolFlag{Name: "full", Usage: "walk every source's whole tree, not only recent partitions"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "list what would be uploaded; change nothing"},
 			&cli.BoolFlag{Name: "json", Usage: "print the totals as one JSON object at the end"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress display, even on a terminal"},
+			&cli.GenericFlag{Name: flagWaitReplication, Value: &waitFlag{}, Usage: "return once S3 says the replication of every upload COMPLETED, re-sending what FAILED (`[=TIMEOUT]`: exit 1 when it passes first)"},
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
@@ -67,6 +70,7 @@ Examples:
 				dryRun:   c.Bool("dry-run"),
 				json:     c.Bool("json"),
 				progress: progress,
+				wait:     *c.Generic(flagWaitReplication).(*waitFlag),
 				log:      log,
 				stdout:   c.App.Writer,
 				stderr:   c.App.ErrWriter,
@@ -80,12 +84,16 @@ type syncCmd struct {
 	settings
 	full, dryRun, json, progress bool
 	lookback                     time.Duration // --lookback, when given: passed to a daemon that runs the sync
+	wait                         waitFlag
 	log                          *slog.Logger
 	stdout, stderr               io.Writer
 }
 
 func (cmd syncCmd) Run(ctx context.Context) error {
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	if errors.Is(err, index.ErrLocked) && !cmd.dryRun && cmd.wait.on {
+		return fmt.Errorf("--wait-replication cannot run through the daemon that holds the index: it tracks replication itself (s3ferry status, /metrics s3ferry_replication_pending): %w", err)
+	}
 	if errors.Is(err, index.ErrLocked) && !cmd.dryRun {
 		// The daemon holds the index: ask it to do the catch-up.
 		stats, derr := cmd.viaDaemon(ctx)
@@ -101,13 +109,21 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	}
 	defer env.Close()
 	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+	if needsReplication(cmd.sources, cmd.wait.on) {
+		markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	}
 	sync := &agent.Sync{
 		Sources:  cmd.sources,
 		Index:    env.index,
 		Uploader: env.uploader,
 		Full:     cmd.full,
 		Adopt:    adoptFirstRun(env, cmd.settings, cmd.log),
-		Options:  cmd.uploadOptions(cmd.log),
+
+		WaitReplication:    cmd.wait.on,
+		ReplicationTimeout: cmd.wait.timeout,
+		Buckets:            env.open,
+		Replication:        cmd.replication,
+		Options:            cmd.uploadOptions(cmd.log),
 	}
 	sync.Options.DryRun, sync.Options.DryRunOut = cmd.dryRun, cmd.stdout
 	finish := func() {}

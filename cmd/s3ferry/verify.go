@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 func newVerifyCommand() *cli.Command {
@@ -36,6 +38,13 @@ current version is not the one s3ferry uploaded (for information).
 object is missing or wrong, and with --deep writes the recorded version from
 the bucket over a damaged local file.
 
+--replica s3://REPLICA-BUCKET/PREFIX/ also lists the bucket the destination
+replicates to, beside it, and reports each recorded version the replica lacks
+or holds with another size or ETag; --repair uploads those files again (a new
+version, which replicates), or lists a version whose file is gone for
+s3ferry manifest --replication-failed. --replica-endpoint-url, -profile and
+-region reach a replica in another account or region.
+
 Examples:
  1. Check the backup of every source:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml
@@ -45,7 +54,10 @@ Examples:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml --repair && s3ferry verify --config /etc/s3ferry/s3ferry.yml
  4. One source, as JSON:
     s3ferry verify /home/archive/RECORDINGS s3://call-recording-backup/recordings/ --json
- 5. A bucket of 100 million objects, from last night's inventory report:
+ 5. Is every upload in the second region?
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml --replica s3://call-recording-replica/recordings/ \
+        --replica-region eu-central-1 --replica-profile replica-reader
+ 6. A bucket of 100 million objects, from last night's inventory report:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml \
       --inventory s3://inventory-reports/call-recording-backup/daily/2026-11-29T01-00Z/manifest.json`,
 		Flags: append(configFlags(),
@@ -54,6 +66,10 @@ Examples:
 			&cli.StringFlag{Name: "inventory", Usage: "read the S3 Inventory report (CSV) whose manifest is `s3://BUCKET/PATH/manifest.json` instead of listing the bucket"},
 			listWorkersFlag(),
 			jsonFlag("the report"),
+			&cli.StringFlag{Name: "replica", Usage: "also compare with the replica at `s3://BUCKET/PREFIX/`"},
+			&cli.StringFlag{Name: "replica-endpoint-url", Usage: "S3 endpoint `URL` of the replica (default: the bucket's)"},
+			&cli.StringFlag{Name: "replica-profile", Usage: "shared config `PROFILE` for the replica's credentials (default: the bucket's)"},
+			&cli.StringFlag{Name: "replica-region", Usage: "`REGION` of the replica (default: the bucket's)"},
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
@@ -68,7 +84,18 @@ Examples:
 				}
 				inv = &bucket.Inventory{Bucket: b, Manifest: key}
 			}
+			var replica replicaTarget
+			if v := c.String("replica"); v != "" {
+				if replica.bucket, replica.prefix, err = agent.ParseDestination(v); err != nil {
+					return usageError{fmt.Errorf("--replica: %w", err)}
+				}
+				replica.s3 = s.s3
+				replica.s3.EndpointURL = cmp.Or(c.String("replica-endpoint-url"), s.s3.EndpointURL)
+				replica.s3.Profile = cmp.Or(c.String("replica-profile"), s.s3.Profile)
+				replica.s3.Region = cmp.Or(c.String("replica-region"), s.s3.Region)
+			}
 			return verifyCmd{
+				replica:     replica,
 				settings:    s,
 				inventory:   inv,
 				deep:        c.Bool("deep"),
@@ -88,6 +115,7 @@ type verifyCmd struct {
 	deep, repair, json bool
 	inventory          *bucket.Inventory // nil: list the bucket
 	listWorkers        int
+	replica            replicaTarget
 	log                *slog.Logger
 	stdout             io.Writer
 }
@@ -98,16 +126,30 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
+	var replica uploader.Bucket
+	if cmd.replica.bucket != "" {
+		client, err := uploader.NewClient(ctx, cmd.replica.s3)
+		if err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		replica = uploader.NewBucket(client, cmd.replica.bucket, cmd.replica.s3)
+		if err := replica.Check(ctx); err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	}
 	v := &bucket.Verify{
-		Sources:     cmd.sources,
-		Index:       env.index,
-		Open:        env.open,
-		Deep:        cmd.deep,
-		Repair:      cmd.repair,
-		Uploader:    env.uploader,
-		Options:     agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
-		ListWorkers: cmd.listWorkers,
-		Inventory:   cmd.inventory,
+		Replica:       replica,
+		ReplicaPrefix: cmd.replica.prefix,
+		Sources:       cmd.sources,
+		Index:         env.index,
+		Open:          env.open,
+		Deep:          cmd.deep,
+		Repair:        cmd.repair,
+		Uploader:      env.uploader,
+		Options:       agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		ListWorkers:   cmd.listWorkers,
+		Inventory:     cmd.inventory,
 	}
 	rep, err := v.Run(ctx)
 	if err != nil {
@@ -148,8 +190,18 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 		fmt.Fprintf(w, "; %d local files read: %d damaged, %d unreadable, %d changed since upload, %d deleted locally",
 			rep.Hashed, rep.LocalCorrupt, rep.LocalUnreadable, rep.LocalChanged, rep.LocalMissing)
 	}
+	if cmd.replica.bucket != "" {
+		fmt.Fprintf(w, "; replica: %d versions listed, %d missing, %d different", rep.ReplicaListed, rep.ReplicaMissing, rep.ReplicaDiffers)
+	}
 	if cmd.repair {
 		fmt.Fprintf(w, "; %d repaired", rep.Repaired)
 	}
 	fmt.Fprintln(w)
+}
+
+// replicaTarget is verify --replica: where the replica is and how to reach
+// it.
+type replicaTarget struct {
+	bucket, prefix string
+	s3             uploader.Config
 }

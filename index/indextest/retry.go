@@ -11,25 +11,32 @@ import (
 // and that CountRetries agrees.
 func retries(tb testing.TB, s index.Store, source string) map[string]index.Retry {
 	tb.Helper()
-	got := map[string]index.Retry{}
+	return readSet(tb, "Retries", source, s.Retries, s.CountRetries)
+}
+
+// readSet reads one of source's sets with each (Retries, Replicas, ...),
+// checking that it comes in path order and that count agrees.
+func readSet[T any](tb testing.TB, name, source string, each func(string, func(string, T) error) error, count func(string) (int64, error)) map[string]T {
+	tb.Helper()
+	got := map[string]T{}
 	last := ""
-	err := s.Retries(source, func(path string, r index.Retry) error {
+	err := each(source, func(path string, v T) error {
 		if len(got) > 0 && path <= last {
-			tb.Errorf("Retries: %q after %q, want path order", path, last)
+			tb.Errorf("%s: %q after %q, want path order", name, path, last)
 		}
 		last = path
-		got[path] = r
+		got[path] = v
 		return nil
 	})
 	if err != nil {
-		tb.Fatalf("Retries(%q): %v", source, err)
+		tb.Fatalf("%s(%q): %v", name, source, err)
 	}
-	n, err := s.CountRetries(source)
+	n, err := count(source)
 	if err != nil {
-		tb.Fatalf("CountRetries(%q): %v", source, err)
+		tb.Fatalf("count of %s(%q): %v", name, source, err)
 	}
 	if n != int64(len(got)) {
-		tb.Fatalf("CountRetries(%q) = %d, Retries has %d", source, n, len(got))
+		tb.Fatalf("count of %s(%q) = %d, it has %d", name, source, n, len(got))
 	}
 	return got
 }
@@ -95,33 +102,34 @@ func testRetrySet(t *testing.T, f Factory) {
 		t.Fatalf("Retries after removing all = %v, want empty", got)
 	}
 
-	const nul = "a\x00b"
-	calls := map[string]func() error{
-		"AddRetry":     func() error { return s.AddRetry(nul, "p", index.Retry{}) },
-		"RemoveRetry":  func() error { return s.RemoveRetry(nul, "p") },
-		"Retries":      func() error { return s.Retries(nul, func(string, index.Retry) error { return nil }) },
-		"CountRetries": func() error { _, err := s.CountRetries(nul); return err },
-	}
-	for name, call := range calls {
-		if err := call(); err == nil {
-			t.Errorf("%s with source %q: no error", name, nul)
-		}
-	}
+	refusesNUL(t, map[string]func(string) error{
+		"AddRetry":     func(src string) error { return s.AddRetry(src, "p", index.Retry{}) },
+		"RemoveRetry":  func(src string) error { return s.RemoveRetry(src, "p") },
+		"Retries":      func(src string) error { return s.Retries(src, func(string, index.Retry) error { return nil }) },
+		"CountRetries": func(src string) error { _, err := s.CountRetries(src); return err },
+	})
 }
 
 // testRetryReopen checks that the retry set survives Close and Open.
 func testRetryReopen(t *testing.T, f Factory) {
+	checkReopen(t, f, map[string]index.Retry{
+		"2020-01-01/a.wav": {Size: 3, MtimeNs: 4, SeenNs: 5},
+		"2020-01-02":       {Dir: true},
+	}, index.Store.AddRetry, retries)
+}
+
+// checkReopen adds want to one of the sets of a new Store with add, closes
+// and opens it again, and checks that read finds want.
+func checkReopen[T comparable](t *testing.T, f Factory, want map[string]T, add func(index.Store, string, string, T) error, read func(testing.TB, index.Store, string) map[string]T) {
 	if !f.Persistent {
 		t.Skip("the Store does not persist")
 	}
 	dir := t.TempDir()
 	s := f.Open(t, dir)
-	want := map[string]index.Retry{
-		"2020-01-01/a.wav": {Size: 3, MtimeNs: 4, SeenNs: 5},
-		"2020-01-02":       {Dir: true},
-	}
-	for p, r := range want {
-		addRetry(t, s, "src", p, r)
+	for p, v := range want {
+		if err := add(s, "src", p, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -132,7 +140,18 @@ func testRetryReopen(t *testing.T, f Factory) {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	if got := retries(t, s, "src"); !maps.Equal(got, want) {
-		t.Fatalf("Retries after reopen = %v, want %v", got, want)
+	if got := read(t, s, "src"); !maps.Equal(got, want) {
+		t.Fatalf("after reopen = %v, want %v", got, want)
+	}
+}
+
+// refusesNUL checks that each call, given a source with a NUL byte, fails.
+func refusesNUL(t *testing.T, calls map[string]func(source string) error) {
+	t.Helper()
+	const nul = "a\x00b"
+	for name, call := range calls {
+		if err := call(nul); err == nil {
+			t.Errorf("%s with source %q: no error", name, nul)
+		}
 	}
 }

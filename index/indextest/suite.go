@@ -57,6 +57,9 @@ func Run(t *testing.T, f Factory) {
 		{"Upload", testUpload},
 		{"RetrySet", testRetrySet},
 		{"RetryReopen", testRetryReopen},
+		{"ReplicaSet", testReplicaSet},
+		{"ReplicaReopen", testReplicaReopen},
+		{"GoneSet", testGoneSet},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })

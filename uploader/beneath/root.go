@@ -380,6 +380,18 @@ func (d *Dir) Remove(name string) error {
 	return nil
 }
 
+// RemoveDir removes the empty directory name from the directory; one that
+// is not empty stays, with an error matching unix.ENOTEMPTY (or EEXIST).
+func (d *Dir) RemoveDir(name string) error {
+	if err := checkName(name); err != nil {
+		return &fs.PathError{Op: "rmdir", Path: d.Join(name), Err: err}
+	}
+	if err := unix.Unlinkat(int(d.f.Fd()), name, unix.AT_REMOVEDIR); err != nil {
+		return &fs.PathError{Op: "rmdir", Path: d.Join(name), Err: err}
+	}
+	return nil
+}
+
 // Chtimes sets the access and modification times of name, not following
 // a link.
 func (d *Dir) Chtimes(name string, mtime time.Time) error {

@@ -186,3 +186,34 @@ func slicesEqual(a, b []string) bool {
 	}
 	return true
 }
+
+// TestDirRemoveDir removes an empty directory, and neither one that is
+// not empty nor a link to one.
+func TestDirRemoveDir(t *testing.T) {
+	root, _ := tree(t)
+	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(root, Options{}).OpenDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.RemoveDir("dir"); err == nil {
+		t.Error("RemoveDir of a directory that is not empty: no error")
+	}
+	if err := d.RemoveDir("inlink"); err == nil {
+		t.Error("RemoveDir of a link to a directory: no error")
+	}
+	if err := d.RemoveDir("empty"); err != nil {
+		t.Errorf("RemoveDir of an empty directory: %v", err)
+	}
+	for name, want := range map[string]bool{"dir/inner": true, "inlink": true, "empty": false} {
+		if _, err := os.Lstat(filepath.Join(root, name)); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", name, err == nil, want)
+		}
+	}
+	if err := d.RemoveDir("../x"); err == nil {
+		t.Error("RemoveDir of a path, not a name: no error")
+	}
+}

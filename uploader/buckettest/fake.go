@@ -62,6 +62,7 @@ type version struct {
 	composite bool
 	meta      map[string]string
 	modified  time.Time
+	repl      uploader.ReplicationStatus
 }
 
 type upload struct {
@@ -338,7 +339,22 @@ func (f *Fake) object(key string, v *version) uploader.Object {
 	return uploader.Object{
 		Key: key, VersionID: v.id, Size: int64(len(v.data)), ETag: v.etag, LastModified: v.modified,
 		Metadata: copyMeta(v.meta), Checksums: map[string]string{f.algo: v.checksum}, Composite: v.composite,
+		Replication: v.repl,
 	}
+}
+
+// SetReplication sets the replication status Head answers for a version of
+// key, as a replicated bucket's would move from PENDING to COMPLETED or
+// FAILED; ErrNotFound when there is no such version.
+func (f *Fake) SetReplication(key, versionID string, status uploader.ReplicationStatus) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		return fmt.Errorf("set replication of %s: %w", key, err)
+	}
+	v.repl = status
+	return nil
 }
 
 func (f *Fake) Head(ctx context.Context, key, versionID string) (uploader.Object, error) {

@@ -85,6 +85,9 @@ func testPutHeadGet(t *testing.T, b uploader.Bucket) {
 			t.Fatalf("Head(%q): %v", version, err)
 		}
 		checkObject(t, "Head", o, "dir/k", w, data, meta)
+		if o.Replication != "" {
+			t.Errorf("Head(%q).Replication = %q on a bucket without replication, want \"\"", version, o.Replication)
+		}
 		body, o, err := b.Get(ctx, "dir/k", version, 0, -1)
 		if err != nil {
 			t.Fatalf("Get(%q): %v", version, err)
