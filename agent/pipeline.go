@@ -79,6 +79,16 @@ type Options struct {
 	// choice, which retries it while /healthz says why. The file stays
 	// pending.
 	KeepGoingOnFullIndex bool
+
+	// AutoWorkers adapts the number of files uploaded at once to the rate
+	// uploads end at and to throttling (see Pipeline.adapt), from Workers
+	// up to MaxWorkers (0: DefaultMaxWorkers), every AdaptInterval (0:
+	// DefaultAdaptInterval). Throttled, when set, counts the requests S3
+	// throttled so far (the ones the SDK retried too).
+	AutoWorkers   bool
+	MaxWorkers    int
+	AdaptInterval time.Duration
+	Throttled     func() int64
 }
 
 // ReasonIndexDiskFull is the Event.Reason of a file the index could not
@@ -98,6 +108,13 @@ const queuedPerWorker = 64
 func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
+	}
+	if o.MaxWorkers <= 0 {
+		o.MaxWorkers = DefaultMaxWorkers
+	}
+	o.MaxWorkers = max(o.MaxWorkers, o.Workers)
+	if o.AdaptInterval <= 0 {
+		o.AdaptInterval = DefaultAdaptInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -170,6 +187,7 @@ type Pipeline struct {
 	jobs  chan job
 
 	pendingBytes atomic.Int64 // sizes of the files queued and not yet done
+	workers      atomic.Int64 // uploads at once now (see Workers)
 
 	mu       sync.Mutex
 	inflight map[string]time.Time // sourceID + "\x00" + path of every queued job → when queued
@@ -182,7 +200,7 @@ type Pipeline struct {
 // NewPipeline builds a pipeline; Run starts its workers.
 func NewPipeline(idx index.Store, up Uploader, opts Options) *Pipeline {
 	opts = opts.withDefaults()
-	return &Pipeline{
+	p := &Pipeline{
 		idx:      idx,
 		up:       up,
 		opts:     opts,
@@ -190,6 +208,8 @@ func NewPipeline(idx index.Store, up Uploader, opts Options) *Pipeline {
 		jobs:     make(chan job, opts.Workers*queuedPerWorker),
 		inflight: map[string]time.Time{},
 	}
+	p.workers.Store(int64(opts.Workers))
+	return p
 }
 
 // Stats reads the pipeline's counters.
@@ -201,10 +221,27 @@ func (p *Pipeline) Stats() Stats { return p.stats.snapshot(p.opts.Now()) }
 // failures are counted and logged, not returned.
 func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx) // a fatal error stops every worker
-	for range p.opts.Workers {
-		g.Go(func() error { return p.work(gctx) })
+	n, lim := p.opts.Workers, (*limiter)(nil)
+	if p.opts.AutoWorkers {
+		// MaxWorkers goroutines, of which the limiter lets as many run as
+		// adapt decides.
+		n, lim = p.opts.MaxWorkers, newLimiter(p.opts.Workers)
+	}
+	for range n {
+		g.Go(func() error { return p.work(gctx, lim) })
+	}
+	var adapting sync.WaitGroup
+	actx, stop := context.WithCancel(gctx)
+	if lim != nil {
+		adapting.Add(1)
+		go func() {
+			defer adapting.Done()
+			p.adapt(actx, lim)
+		}()
 	}
 	err := g.Wait()
+	stop()
+	adapting.Wait()
 	p.abandon()
 	return err
 }
@@ -455,29 +492,48 @@ func (p *Pipeline) notRecorded(ev Event, path string, err error) (Event, error) 
 // flightKey names a file in Pipeline.inflight.
 func flightKey(sourceID, rel string) string { return sourceID + "\x00" + rel }
 
-// work runs one upload worker until the queue closes or ctx is done.
-func (p *Pipeline) work(ctx context.Context) error {
+// work runs one upload worker until the queue closes or ctx is done; with
+// lim, each upload waits for a slot of it.
+func (p *Pipeline) work(ctx context.Context, lim *limiter) error {
 	for {
 		if ctx.Err() != nil {
 			return nil // the queued files are abandoned, not started
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case j, ok := <-p.jobs:
-			if !ok {
+		if lim != nil {
+			if lim.acquire(ctx) != nil {
 				return nil
 			}
-			if p.gate != nil && p.gate(ctx) != nil {
-				p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
-				return nil // stays pending: the next run resumes it
-			}
-			ev, err := p.upload(ctx, j)
-			p.finish(j, ev)
-			if err != nil {
-				return err
-			}
 		}
+		done, err := p.workOne(ctx, lim)
+		if lim != nil {
+			lim.release()
+		}
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// workOne uploads the next queued file; done when there is none left or
+// ctx is done.
+func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err error) {
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case j, ok := <-p.jobs:
+		if !ok {
+			return true, nil
+		}
+		if p.gate != nil && p.gate(ctx) != nil {
+			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
+			return true, nil // stays pending: the next run resumes it
+		}
+		ev, err := p.upload(ctx, j)
+		p.finish(j, ev)
+		if lim != nil {
+			lim.ended(ev)
+		}
+		return false, err
 	}
 }
 

@@ -3,6 +3,7 @@ package uploader
 import (
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,18 @@ type Config struct {
 	PartConcurrency int     // parts in flight per multipart file; 0: DefaultPartConcurrency
 	BandwidthLimit  float64 // bytes per second over all uploads; 0: unlimited
 	Checksum        string  // "CRC32C" (default), "CRC32", "SHA1", "SHA256", "CRC64NVME"
+
+	// Memory bounds the bytes all uploads of an Uploader hold in buffers
+	// at once (a small file is read whole into one, a large one hashed
+	// through one; parts are sent straight from the file): an upload whose
+	// buffer does not fit waits. At least PartSize; 0: DefaultMemory, or
+	// PartSize when that is larger.
+	Memory int64
+
+	// Throttled, when set, counts every request S3 throttled (503
+	// SlowDown and the like), also those the retries then got through:
+	// the adaptive upload pool backs off on it.
+	Throttled *atomic.Int64
 }
 
 // Job is one file to send.

@@ -2,21 +2,39 @@ package uploader
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // bufferPool hands out byte slices in a few size classes, so that a 1 KiB
-// file does not hold a PartSize buffer. Each Uploader owns one; buffers
-// that sit unused are freed by the garbage collector (sync.Pool).
+// file does not hold a PartSize buffer, and bounds the bytes handed out at
+// once by a budget (Config.Memory): the capacity of every slice is taken
+// from it, and a get that does not fit waits until enough comes back
+// (first come, first served, so a large buffer is not starved by small
+// ones). In-flight upload memory is so bounded by the budget, whatever the
+// number of workers. Each Uploader owns one; buffers that sit unused are
+// freed by the garbage collector (sync.Pool).
 type bufferPool struct {
-	sizes []int       // ascending capacities of the classes
-	pools []sync.Pool // pools[i] holds *[]byte of capacity sizes[i]
+	sizes  []int       // ascending capacities of the classes
+	pools  []sync.Pool // pools[i] holds *[]byte of capacity sizes[i]
+	budget *semaphore.Weighted
+	total  int64 // the budget's size
+
+	// out and peak count the capacity handed out and not yet put back,
+	// now and at most, apart from the budget: tests check the bound with
+	// them.
+	out, peak atomic.Int64
 }
 
-// newBufferPool returns a pool whose largest class holds largest bytes.
-func newBufferPool(largest int) *bufferPool {
+// newBufferPool returns a pool whose largest class holds largest bytes and
+// that hands out at most budget bytes at once; budget is at least largest.
+func newBufferPool(largest int, budget int64) *bufferPool {
 	var sizes []int
 	for _, s := range []int{64 << 10, 1 << 20} {
 		if s < largest {
@@ -24,34 +42,46 @@ func newBufferPool(largest int) *bufferPool {
 		}
 	}
 	sizes = append(sizes, largest)
-	return &bufferPool{sizes: sizes, pools: make([]sync.Pool, len(sizes))}
+	return &bufferPool{sizes: sizes, pools: make([]sync.Pool, len(sizes)), budget: semaphore.NewWeighted(budget), total: budget}
 }
 
-// get returns a slice of length n; pass it to put when done. A slice larger
-// than the largest class is allocated and not kept.
-func (p *bufferPool) get(n int) *[]byte {
-	for i, s := range p.sizes {
-		if n <= s {
-			if b, ok := p.pools[i].Get().(*[]byte); ok {
-				*b = (*b)[:n]
-				return b
-			}
-			b := make([]byte, n, s)
-			return &b
-		}
+// get returns a slice of length n at most the largest class, once its
+// class's capacity fits in the budget; pass it to put when done. The error
+// is ctx's, when it is done first.
+func (p *bufferPool) get(ctx context.Context, n int) (*[]byte, error) {
+	i := 0
+	for i < len(p.sizes)-1 && n > p.sizes[i] {
+		i++
 	}
-	b := make([]byte, n)
-	return &b
+	c := p.sizes[i]
+	if n > c || int64(c) > p.total {
+		return nil, fmt.Errorf("buffer of %d bytes: more than the largest (%d) or the memory budget (%d)", n, c, p.total)
+	}
+	if err := p.budget.Acquire(ctx, int64(c)); err != nil {
+		return nil, fmt.Errorf("wait for %d bytes of the upload memory budget: %w", c, err)
+	}
+	now := p.out.Add(int64(c))
+	for peak := p.peak.Load(); now > peak && !p.peak.CompareAndSwap(peak, now); peak = p.peak.Load() {
+	}
+	if b, ok := p.pools[i].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b, nil
+	}
+	b := make([]byte, n, c)
+	return &b, nil
 }
 
-// put returns b to its class.
+// put returns b, from get, to its class and its capacity to the budget.
 func (p *bufferPool) put(b *[]byte) {
+	c := cap(*b)
 	for i, s := range p.sizes {
-		if cap(*b) == s {
+		if c == s {
 			p.pools[i].Put(b)
-			return
+			break
 		}
 	}
+	p.out.Add(-int64(c))
+	p.budget.Release(int64(c))
 }
 
 // errRevoked is what the SDK or net/http would read from a body after its

@@ -61,6 +61,14 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
 				o.Backoff = retry.BackoffDelayerFunc(backoff)
+				if cfg.Throttled != nil {
+					o.Backoff = retry.BackoffDelayerFunc(func(attempt int, err error) (time.Duration, error) {
+						if Reason(err) == "throttled" {
+							cfg.Throttled.Add(1)
+						}
+						return backoff(attempt, err)
+					})
+				}
 				// The default token bucket stops retrying after a burst
 				// of errors across the whole client, which a bulk upload
 				// of many files reaches at once; each request keeps its

@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ const (
 	DefaultConnectTimeout        = 10 * time.Second
 	DefaultStallTimeout          = 60 * time.Second
 	DefaultChecksum              = "CRC32C"
+	DefaultMemory          int64 = 64 << 20 // 64 MiB
 
 	// MinPartSize is S3's smallest part of a multipart upload (except the
 	// last); MaxPartSize its largest.
@@ -60,6 +62,9 @@ func (c Config) Validate() error {
 	if c.PartSize != 0 && (c.PartSize < MinPartSize || c.PartSize > MaxPartSize) {
 		return fmt.Errorf("%w: part size %d: want 0 (default) or %d to %d bytes", ErrInvalidConfig, c.PartSize, MinPartSize, MaxPartSize)
 	}
+	if c.Memory < 0 || (c.Memory != 0 && c.Memory < cmp.Or(c.PartSize, DefaultPartSize)) {
+		return fmt.Errorf("%w: upload memory %d: want at least the part size (%d bytes), as a file just below it is read whole: raise upload.memory or lower part-size", ErrInvalidConfig, c.Memory, cmp.Or(c.PartSize, DefaultPartSize))
+	}
 	if c.PartConcurrency < 0 {
 		return fmt.Errorf("%w: part concurrency %d: want 0 (default) or more", ErrInvalidConfig, c.PartConcurrency)
 	}
@@ -98,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PartConcurrency == 0 {
 		c.PartConcurrency = DefaultPartConcurrency
+	}
+	if c.Memory == 0 {
+		c.Memory = max(DefaultMemory, c.PartSize)
 	}
 	if c.Checksum == "" {
 		c.Checksum = DefaultChecksum

@@ -26,6 +26,10 @@ func TestConfigValidate(t *testing.T) {
 		{"part below 5 MiB", Config{PartSize: MinPartSize - 1}, false},
 		{"part above 5 GiB", Config{PartSize: MaxPartSize + 1}, false},
 		{"negative concurrency", Config{PartConcurrency: -1}, false},
+		{"memory of one part", Config{PartSize: MinPartSize, Memory: MinPartSize}, true},
+		{"memory below the part size", Config{PartSize: MinPartSize, Memory: MinPartSize - 1}, false},
+		{"memory below the default part size", Config{Memory: 8 << 20}, false},
+		{"negative memory", Config{Memory: -1}, false},
 		{"negative bandwidth", Config{BandwidthLimit: -1}, false},
 		{"unknown checksum", Config{Checksum: "MD5"}, false},
 		{"unknown sse", Config{SSE: "aws:kms:dsse"}, false},
@@ -44,8 +48,12 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigWithDefaults(t *testing.T) {
 	got := Config{Checksum: "sha1"}.withDefaults()
-	want := Config{MaxAttempts: DefaultMaxAttempts, ConnectTimeout: DefaultConnectTimeout, StallTimeout: DefaultStallTimeout, PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1"}
+	want := Config{MaxAttempts: DefaultMaxAttempts, ConnectTimeout: DefaultConnectTimeout, StallTimeout: DefaultStallTimeout, PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1", Memory: DefaultMemory}
 	if got != want {
 		t.Errorf("withDefaults() = %+v, want %+v", got, want)
+	}
+	// A part larger than the default budget raises it: one must fit.
+	if got := (Config{PartSize: 128 << 20}).withDefaults().Memory; got != 128<<20 {
+		t.Errorf("withDefaults() with a 128 MiB part: Memory = %d, want %d", got, 128<<20)
 	}
 }

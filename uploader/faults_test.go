@@ -3,6 +3,7 @@ package uploader_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,38 @@ func TestUploadStalledRequestIsRetried(t *testing.T) {
 func TestUploadChecksumMismatchIsRetried(t *testing.T) {
 	t.Parallel()
 	faultThenHeal(t, s3test.Faults{Corrupt: 1}, func(s s3test.ProxyStats) int64 { return s.Corrupted }, 1000, 11<<20)
+}
+
+// TestThrottledCounted: a request S3 throttles (503 SlowDown) counts in
+// Config.Throttled though its retry gets through; a 500 does not.
+func TestThrottledCounted(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, false)
+	p := s3test.NewFaultProxy(t, srv.Endpoint, 1)
+	cfg := smallConfig(srv)
+	cfg.EndpointURL = p.URL
+	var throttled atomic.Int64
+	cfg.Throttled = &throttled
+	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Set(s3test.Faults{ServerErrors: 1}) // every answer a 500 or a 503, at random
+	go func() {
+		for throttled.Load() == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.Set(s3test.Faults{})
+	}()
+	path := writeFile(t, t.TempDir(), "f", []byte("throttled"))
+	if _, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if got := throttled.Load(); got < 1 || got > st.ServerErrors {
+		t.Errorf("throttled = %d, want 1 to %d (the 503s among the errors injected)", got, st.ServerErrors)
+	}
 }
 
 // TestUploadLostAnswerStoresOnce: the answer to a write that S3 carried

@@ -57,7 +57,7 @@ func New(client *s3.Client, cfg Config) *Uploader {
 	}
 	u.cfg = cfg.withDefaults()
 	u.sum, _ = checksumByName(u.cfg.Checksum) // valid: checked above
-	u.buffers = newBufferPool(int(u.cfg.PartSize))
+	u.buffers = newBufferPool(int(u.cfg.PartSize), u.cfg.Memory)
 	return u
 }
 
@@ -130,9 +130,13 @@ func (u *Uploader) upload(ctx context.Context, job Job) (Result, error) {
 
 // putSmall reads the whole file into one pooled buffer, takes the xxhash
 // and the S3 checksum from it and sends it with one PutObject that carries
-// the checksum, so S3 verifies exactly the bytes that were hashed.
+// the checksum, so S3 verifies exactly the bytes that were hashed. The
+// buffer comes from the memory budget: the upload waits until it fits.
 func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Result) error {
-	buf := u.buffers.get(int(res.Size))
+	buf, err := u.buffers.get(ctx, int(res.Size))
+	if err != nil {
+		return err
+	}
 	defer u.buffers.put(buf)
 	b := *buf
 	if _, err := io.ReadFull(f, b); err != nil {
@@ -176,7 +180,10 @@ func (u *Uploader) putLarge(ctx context.Context, f *os.File, job Job, res *Resul
 		sums = newPartSums(u.sum, resume.PartSize)
 		extra = sums
 	}
-	buf := u.buffers.get(hashBufferSize)
+	buf, err := u.buffers.get(ctx, hashBufferSize)
+	if err != nil {
+		return err
+	}
 	hash, err := hashSection(ctx, f, job.Path, res.Size, *buf, extra)
 	u.buffers.put(buf)
 	if err != nil {

@@ -25,6 +25,8 @@ const (
 	FindingSize            = "size"             // the object's size differs from the record
 	FindingContent         = "content"          // the object's content (ETag, xxhash, checksum) differs
 	FindingUnknown         = "unknown"          // in the bucket, not in the index
+	FindingVersion         = "version"          // --inventory: same content, another current version
+	FindingReplication     = "replication"      // --inventory: its replication failed
 	FindingLocalCorrupt    = "local-corrupt"    // local content changed, size and mtime did not
 	FindingLocalChanged    = "local-changed"    // modified since its upload
 	FindingLocalMissing    = "local-missing"    // deleted locally since its upload
@@ -49,32 +51,34 @@ type Finding struct {
 
 // VerifyReport is what Verify found.
 type VerifyReport struct {
-	Listed          int64     `json:"listed"`                   // objects listed in the bucket
-	Records         int64     `json:"records"`                  // index records compared
-	Heads           int64     `json:"heads"`                    // objects whose ETag differed, asked for their metadata
-	Missing         int64     `json:"missing"`                  // problem
-	SizeMismatch    int64     `json:"size_mismatch"`            // problem
-	ContentMismatch int64     `json:"content_mismatch"`         // problem
-	Unknown         int64     `json:"unknown"`                  // info
-	Hashed          int64     `json:"hashed,omitempty"`         // --deep: local files read
-	LocalCorrupt    int64     `json:"local_corrupt"`            // problem
-	LocalUnreadable int64     `json:"local_unreadable"`         // problem
-	LocalChanged    int64     `json:"local_changed"`            // info
-	LocalMissing    int64     `json:"local_missing"`            // info
-	ReplicaListed   int64     `json:"replica_listed,omitempty"` // --replica: versions listed on the replica
-	ReplicaMissing  int64     `json:"replica_missing"`          // problem
-	ReplicaDiffers  int64     `json:"replica_differs"`          // problem
-	Repaired        int64     `json:"repaired,omitempty"`       // --repair: problems fixed
-	ListSeconds     float64   `json:"list_seconds"`             // time spent listing the bucket
-	ObjectsPerSec   float64   `json:"objects_per_second"`       // listing rate
-	Seconds         float64   `json:"seconds"`                  // wall time
-	Findings        []Finding `json:"findings"`                 // every problem, and the first MaxInfo others
-	InfoOmitted     int64     `json:"info_omitted,omitempty"`   // findings for information beyond MaxInfo
+	Listed          int64     `json:"listed"`                       // objects listed in the bucket
+	Records         int64     `json:"records"`                      // index records compared
+	Heads           int64     `json:"heads"`                        // objects whose ETag differed, asked for their metadata
+	Missing         int64     `json:"missing"`                      // problem
+	SizeMismatch    int64     `json:"size_mismatch"`                // problem
+	ContentMismatch int64     `json:"content_mismatch"`             // problem
+	Unknown         int64     `json:"unknown"`                      // info
+	OtherVersion    int64     `json:"other_version,omitempty"`      // --inventory, info
+	Replication     int64     `json:"replication_failed,omitempty"` // --inventory, problem
+	Hashed          int64     `json:"hashed,omitempty"`             // --deep: local files read
+	LocalCorrupt    int64     `json:"local_corrupt"`                // problem
+	LocalUnreadable int64     `json:"local_unreadable"`             // problem
+	LocalChanged    int64     `json:"local_changed"`                // info
+	LocalMissing    int64     `json:"local_missing"`                // info
+	ReplicaListed   int64     `json:"replica_listed,omitempty"`     // --replica: versions listed on the replica
+	ReplicaMissing  int64     `json:"replica_missing"`              // problem
+	ReplicaDiffers  int64     `json:"replica_differs"`              // problem
+	Repaired        int64     `json:"repaired,omitempty"`           // --repair: problems fixed
+	ListSeconds     float64   `json:"list_seconds"`                 // time spent listing the bucket
+	ObjectsPerSec   float64   `json:"objects_per_second"`           // listing rate
+	Seconds         float64   `json:"seconds"`                      // wall time
+	Findings        []Finding `json:"findings"`                     // every problem, and the first MaxInfo others
+	InfoOmitted     int64     `json:"info_omitted,omitempty"`       // findings for information beyond MaxInfo
 }
 
 // Problems is the number of problems found (repaired or not).
 func (r VerifyReport) Problems() int64 {
-	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers
+	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers
 }
 
 // Unrepaired is the number of problems still there after Run.
@@ -124,6 +128,16 @@ const DefaultMaxInfo = 100
 // A local file whose size and mtime are unchanged but whose bytes are not
 // was damaged (disk, controller, a careless tool): the bucket has the good
 // copy, and uploading the damaged one would make it current.
+//
+// With Inventory, the objects come from an S3 Inventory report instead of
+// a listing: its data files are streamed once for every source of the
+// report's bucket, at the cost of their GETs, not of a LIST per 1,000
+// objects. Its rows add two checks where the report has the fields:
+//
+//	inventory                    index          finding        problem  --repair
+//	VersionId differs, ETag as
+//	  recorded                   record         version        no       -
+//	ReplicationStatus FAILED     record         replication    yes      upload the local file again
 type Verify struct {
 	Sources []*agent.Source
 	Index   index.Store
@@ -135,8 +149,11 @@ type Verify struct {
 	Uploader agent.Uploader
 	// Options: Workers is also how many local files Deep reads at once.
 	Options     agent.Options
-	ListWorkers int // listings at once; 0: uploader.DefaultListWorkers
+	ListWorkers int // listings (or inventory data files read) at once; 0: uploader.DefaultListWorkers
 	MaxInfo     int // findings for information kept; 0: DefaultMaxInfo
+	// Inventory, when set, is the report read instead of listing the
+	// bucket; every source must be in its source bucket.
+	Inventory *Inventory
 	// Replica, when set, is the bucket the sources' bucket replicates
 	// to, its copy of each source below ReplicaPrefix: its versions are
 	// listed beside the bucket (see replica).
@@ -177,14 +194,24 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 	}
 	start := r.opts.Now()
 	var err error
-	for _, src := range v.Sources {
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return r.source(gctx, src) })
-		if v.Replica != nil {
-			g.Go(func() error { return r.replica(gctx, src) })
+	if v.Inventory != nil {
+		err = r.inventory(ctx)
+		for _, src := range v.Sources {
+			if err != nil || v.Replica == nil {
+				break
+			}
+			err = r.replica(ctx, src)
 		}
-		if err = g.Wait(); err != nil {
-			break
+	} else {
+		for _, src := range v.Sources {
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return r.source(gctx, src) })
+			if v.Replica != nil {
+				g.Go(func() error { return r.replica(gctx, src) })
+			}
+			if err = g.Wait(); err != nil {
+				break
+			}
 		}
 	}
 	if err == nil && v.Repair && len(r.repairs) > 0 {
@@ -210,25 +237,52 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 	return rep, err
 }
 
+// seenSet holds the keys of the objects that have a record, hashed: 8
+// bytes per object, to find the records that have no object.
+type seenSet struct {
+	mu   sync.Mutex
+	keys []uint64
+}
+
+// newSeenSet sizes the set for src's records, so it is not copied as it grows.
+func (r *verifyRun) newSeenSet(src *agent.Source) (*seenSet, error) {
+	n, _, err := r.Index.Count(src.ID())
+	if err != nil {
+		return nil, fmt.Errorf("read index of %s: %w", src, err)
+	}
+	return &seenSet{keys: make([]uint64, 0, n)}, nil
+}
+
+func (s *seenSet) add(rel string) {
+	h := xxhash.Sum64String(rel)
+	s.mu.Lock()
+	s.keys = append(s.keys, h)
+	s.mu.Unlock()
+}
+
+// object checks one object of src found in the bucket (rel: its path)
+// against its record, and adds it to seen.
+func (r *verifyRun) object(ctx context.Context, src *agent.Source, rel string, o uploader.Object, seen *seenSet) (index.Record, bool, error) {
+	rec, known, err := r.Index.Get(src.ID(), rel)
+	if err != nil {
+		return rec, false, fmt.Errorf("read index for %s: %w", rel, err)
+	}
+	if !known {
+		r.add(src, rel, Finding{Kind: FindingUnknown, Detail: "in the bucket, not in the index: uploaded by another tool or another index (s3ferry adopt records it)"}, nil)
+		return rec, false, nil
+	}
+	seen.add(rel)
+	return rec, true, r.compare(ctx, src, rel, o, rec)
+}
+
 // source verifies one source: the listing against the index, then the
 // index against what the listing saw.
 func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
-	id := src.ID()
 	nested := nestedPrefixes(r.Sources, src)
-	// The files s3ferry took off the disk on purpose (local retention,
-	// mirrored deletes): not missing locally, and a mirrored delete's
-	// marker is not a missing object.
-	gone := map[string]index.GoneReason{}
-	err := r.Index.Gones(id, func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil })
+	seen, err := r.newSeenSet(src)
 	if err != nil {
-		return fmt.Errorf("read index of %s: %w", src, err)
+		return err
 	}
-	// The keys of the objects that have a record, hashed: 8 bytes per
-	// object, to find the records that have no object.
-	var (
-		seenMu sync.Mutex
-		seen   []uint64
-	)
 	listStart := time.Now()
 	err = r.Open(src.Bucket).List(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
 		func(o uploader.Object) error {
@@ -237,18 +291,8 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 			if !ok {
 				return nil
 			}
-			rec, known, err := r.Index.Get(id, rel)
-			if err != nil {
-				return fmt.Errorf("read index for %s: %w", rel, err)
-			}
-			if !known {
-				r.add(src, rel, Finding{Kind: FindingUnknown, Detail: "in the bucket, not in the index: uploaded by another tool or another index (s3ferry adopt records it)"}, nil)
-				return nil
-			}
-			seenMu.Lock()
-			seen = append(seen, xxhash.Sum64String(rel))
-			seenMu.Unlock()
-			return r.compare(ctx, src, rel, o, rec)
+			_, _, err := r.object(ctx, src, rel, o, seen)
+			return err
 		})
 	r.mu.Lock()
 	r.listTime += time.Since(listStart)
@@ -256,7 +300,100 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 	if err != nil {
 		return err
 	}
-	slices.Sort(seen)
+	return r.recordsPass(ctx, src, seen)
+}
+
+// inventory verifies every source against the Inventory report: one pass
+// over its rows, each row to the source whose prefix holds its key, then
+// each source's index against what the report had.
+func (r *verifyRun) inventory(ctx context.Context) error {
+	inv := r.Inventory
+	type target struct {
+		src    *agent.Source
+		nested []string
+		seen   *seenSet
+	}
+	var targets []target
+	for _, src := range r.Sources {
+		seen, err := r.newSeenSet(src)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target{src, nestedPrefixes(r.Sources, src), seen})
+	}
+	workers := r.ListWorkers
+	if workers <= 0 {
+		workers = uploader.DefaultListWorkers
+	}
+	b := r.Open(inv.Bucket)
+	report, err := openInventory(ctx, b, inv.Manifest)
+	if err != nil {
+		return fmt.Errorf("verify against %s: %w", inv, err)
+	}
+	for _, t := range targets {
+		if t.src.Bucket != report.SourceBucket {
+			return fmt.Errorf("verify against %s: it is a report of bucket %s, not of %s (source %s): give a report of that bucket, or verify without --inventory", inv, report.SourceBucket, t.src.Bucket, t.src)
+		}
+	}
+	listStart := time.Now()
+	err = report.read(ctx, b, workers, func(row inventoryRow) error {
+		r.listed.Add(1)
+		for _, t := range targets {
+			rel, ok := relOf(t.src, row.Key, t.nested)
+			if !ok {
+				continue
+			}
+			rec, known, err := r.object(ctx, t.src, rel, row.Object, t.seen)
+			if err != nil || !known {
+				return err
+			}
+			r.inventoryFields(t.src, rel, row, rec)
+			return nil
+		}
+		return nil
+	})
+	r.mu.Lock()
+	r.listTime += time.Since(listStart)
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("verify against %s: %w", inv, err)
+	}
+	for _, t := range targets {
+		if err := r.recordsPass(ctx, t.src, t.seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inventoryFields checks what a report's row has beside size and ETag.
+func (r *verifyRun) inventoryFields(src *agent.Source, rel string, row inventoryRow, rec index.Record) {
+	if row.Size != rec.Size || row.ETag != rec.ETag {
+		return // not s3ferry's upload: compare judged it
+	}
+	if row.Replication == "FAILED" {
+		r.add(src, rel, Finding{Kind: FindingReplication, Problem: true,
+			Detail: "its replication to the other region failed (ReplicationStatus FAILED): run s3ferry verify --repair to upload it again, which replicates the new version"}, &rec)
+		return
+	}
+	if row.VersionID != "" && rec.VersionID != "" && row.VersionID != rec.VersionID {
+		r.add(src, rel, Finding{Kind: FindingVersion,
+			Detail: fmt.Sprintf("the current version is %s, s3ferry uploaded %s: the same content was written again behind its back", row.VersionID, rec.VersionID)}, nil)
+	}
+}
+
+// recordsPass goes through src's index once for the records whose object the
+// bucket did not have (not in seen).
+func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, seen *seenSet) error {
+	id := src.ID()
+	slices.Sort(seen.keys)
+	// The files s3ferry took off the disk on purpose (local retention,
+	// mirrored deletes): not missing locally, and a mirrored delete's
+	// marker is not a missing object.
+	gone := map[string]index.GoneReason{}
+	if err := r.Index.Gones(id, func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
+		return fmt.Errorf("read index of %s: %w", src, err)
+	}
 
 	// The index pass; with Deep, each record's local file is read by a
 	// pool of workers meanwhile.
@@ -271,7 +408,7 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 	return agent.RunPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
 		err := r.Index.Records(id, "", func(rel string, rec index.Record) error {
 			r.records.Add(1)
-			if _, found := slices.BinarySearch(seen, xxhash.Sum64String(rel)); !found && gone[rel] != index.GonePropagated {
+			if _, found := slices.BinarySearch(seen.keys, xxhash.Sum64String(rel)); !found && gone[rel] != index.GonePropagated {
 				r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
 					Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
 			}
@@ -372,6 +509,10 @@ func (r *verifyRun) add(src *agent.Source, rel string, f Finding, rec *index.Rec
 		rep.ContentMismatch++
 	case FindingUnknown:
 		rep.Unknown++
+	case FindingVersion:
+		rep.OtherVersion++
+	case FindingReplication:
+		rep.Replication++
 	case FindingLocalCorrupt:
 		rep.LocalCorrupt++
 	case FindingLocalUnreadable:

@@ -11,6 +11,25 @@ import (
 	"github.com/s3ferry/s3ferry/agent"
 )
 
+// checkFindings checks that a report has exactly the findings of want:
+// the paths of each kind, in any order.
+func checkFindings(tb testing.TB, rep VerifyReport, want map[string][]string) {
+	tb.Helper()
+	got := map[string][]string{}
+	for _, fd := range rep.Findings {
+		got[fd.Kind] = append(got[fd.Kind], fd.Path)
+	}
+	for kind, paths := range want {
+		slices.Sort(got[kind])
+		if !slices.Equal(got[kind], paths) {
+			tb.Errorf("%s: %q, want %q", kind, got[kind], paths)
+		}
+	}
+	if len(got) != len(want) {
+		tb.Errorf("findings %v, want only %v", got, want)
+	}
+}
+
 // TestVerifyFindings builds every row of Verify's bucket table and checks
 // the finding each gets, and that only a differing ETag costs a Head.
 func TestVerifyFindings(t *testing.T) {
@@ -42,25 +61,12 @@ func TestVerifyFindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string][]string{}
-	for _, fd := range rep.Findings {
-		got[fd.Kind] = append(got[fd.Kind], fd.Path)
-	}
-	want := map[string][]string{
+	checkFindings(t, rep, map[string][]string{
 		FindingMissing: {"deleted.wav"},
 		FindingSize:    {"resized.wav"},
 		FindingContent: {"overwritten.wav", "rehashed.wav"},
 		FindingUnknown: {"stranger.wav"},
-	}
-	for kind, paths := range want {
-		slices.Sort(got[kind])
-		if !slices.Equal(got[kind], paths) {
-			t.Errorf("%s: %q, want %q", kind, got[kind], paths)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("findings %v, want only %v", got, want)
-	}
+	})
 	if rep.Problems() != 4 || rep.Unknown != 1 || rep.Missing != 1 || rep.SizeMismatch != 1 || rep.ContentMismatch != 2 {
 		t.Errorf("counts %+v: want 4 problems, 1 unknown", rep)
 	}

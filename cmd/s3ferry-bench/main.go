@@ -6,6 +6,10 @@
 // partition and `s3ferry sync` with the look-back window uploads them. The
 // floor is the same number of files uploaded by the same pool with no
 // detection at all.
+//
+// With -index-scale N (issue 14), N synthetic records of older partitions
+// are then added to the index through its API, and the scenario measured
+// again: the cost of a large index without creating its files.
 package main
 
 import (
@@ -52,6 +56,9 @@ type bench struct {
 	client  *s3.Client
 	bucket  string
 	rows    [][2]string
+
+	// indexScale: synthetic records added to the index (indexScaleRows).
+	indexScale int
 }
 
 func main() {
@@ -65,6 +72,7 @@ func main() {
 	flag.IntVar(&b.workers, "workers", agent.DefaultWorkers, "upload workers, for s3ferry and the floor alike")
 	flag.BoolVar(&b.verify, "verify", true, "also measure s3ferry verify: parallel listing against one sequential loop")
 	flag.BoolVar(&b.daemon, "daemon", true, "also measure s3ferry run: latency at a steady rate, idle CPU")
+	flag.IntVar(&b.indexScale, "index-scale", 0, "then add this many synthetic records of old partitions to the index (no files) and measure again")
 	flag.BoolVar(&b.faults, "faults", true, "also measure the fault scenarios: a 1 GiB upload killed and resumed, 2,000 files under 5xx")
 	flag.BoolVar(&b.only, "faults-only", false, "measure only the fault scenarios")
 	flag.Parse()
@@ -142,11 +150,41 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.add("incremental sync, nothing new", fmt.Sprintf("%.3f s (%d scanned)", noop.wall.Seconds(), noop.stats.Scanned))
 
+	if err := b.incremental(ctx, root, idx, ""); err != nil {
+		return err
+	}
+	if b.verify {
+		if err := b.verifyRows(ctx, root, idx); err != nil {
+			return err
+		}
+	}
+	if b.daemon {
+		if err := b.daemonRows(ctx, root, idx); err != nil {
+			return err
+		}
+	}
+	if b.indexScale > 0 {
+		if err := b.indexScaleRows(ctx, root, idx); err != nil {
+			return err
+		}
+	}
+	if b.faults {
+		if err := b.faultRows(ctx); err != nil {
+			return err
+		}
+	}
+	b.print()
+	return nil
+}
+
+// incremental runs the rounds of the incremental scenario, each against
+// its own floor, and adds their rows, each named after tag.
+func (b *bench) incremental(ctx context.Context, root, idx, tag string) error {
 	var runs, floors []time.Duration
 	var rss int64
 	today := time.Now().Format("2006-01-02")
 	for r := range b.rounds {
-		if err := writeFiles(filepath.Join(root, today, "agent99"), fmt.Sprintf("new-%d-", r), b.newN, 1_000_000_000+r*b.newN); err != nil {
+		if err := writeFiles(filepath.Join(root, today, "agent99"), fmt.Sprintf("new%s-%d-", tag, r), b.newN, 1_000_000_000+r*b.newN); err != nil {
 			return err
 		}
 		res, err := b.sync(ctx, root, idx)
@@ -159,37 +197,21 @@ func (b *bench) run(ctx context.Context) error {
 		runs = append(runs, res.wall)
 		rss = max(rss, res.maxRSS)
 
-		floorDir := filepath.Join(b.dir, "floor", fmt.Sprint(r))
+		floorDir := filepath.Join(b.dir, "floor"+tag, fmt.Sprint(r))
 		if err := writeFiles(floorDir, "f-", b.newN, 2_000_000_000+r*b.newN); err != nil {
 			return err
 		}
-		d, err := b.floor(ctx, floorDir, fmt.Sprintf("floor/%d/", r))
+		d, err := b.floor(ctx, floorDir, fmt.Sprintf("floor%s/%d/", tag, r))
 		if err != nil {
 			return err
 		}
 		floors = append(floors, d)
 	}
 	run, floor := median(runs), median(floors)
-	b.add(fmt.Sprintf("incremental sync, %d new files", b.newN), fmt.Sprintf("%.3f s (median of %d)", run.Seconds(), b.rounds))
-	b.add(fmt.Sprintf("floor: %d files, same pool, no detection", b.newN), fmt.Sprintf("%.3f s (median of %d)", floor.Seconds(), b.rounds))
-	b.add("incremental / floor (target ≤ 1.3)", fmt.Sprintf("%.2f", run.Seconds()/floor.Seconds()))
-	b.add("incremental sync: peak RSS", fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)))
-	if b.verify {
-		if err := b.verifyRows(ctx, root, idx); err != nil {
-			return err
-		}
-	}
-	if b.daemon {
-		if err := b.daemonRows(ctx, root, idx); err != nil {
-			return err
-		}
-	}
-	if b.faults {
-		if err := b.faultRows(ctx); err != nil {
-			return err
-		}
-	}
-	b.print()
+	b.add(fmt.Sprintf("%sincremental sync, %d new files", tag, b.newN), fmt.Sprintf("%.3f s (median of %d)", run.Seconds(), b.rounds))
+	b.add(fmt.Sprintf("%sfloor: %d files, same pool, no detection", tag, b.newN), fmt.Sprintf("%.3f s (median of %d)", floor.Seconds(), b.rounds))
+	b.add(tag+"incremental / floor (target ≤ 1.3)", fmt.Sprintf("%.2f", run.Seconds()/floor.Seconds()))
+	b.add(tag+"incremental sync: peak RSS", fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,7 +85,7 @@ func (b *bench) compareListings(ctx context.Context, root, idx, endpoint string)
 			return res, err
 		}
 		seq = append(seq, float64(n)/d.Seconds())
-		rep, err := b.runVerify(ctx, root, idx, endpoint)
+		rep, _, err := b.runVerify(ctx, root, idx, endpoint)
 		if err != nil {
 			return res, err
 		}
@@ -114,22 +115,26 @@ func (b *bench) listSequential(ctx context.Context, client *s3.Client, prefix st
 	return n, time.Since(start), nil
 }
 
-// runVerify runs `s3ferry verify` as a user would, against endpoint, and
-// returns its report.
-func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string) (bucket.VerifyReport, error) {
-	cmd := exec.CommandContext(ctx, b.bin, "verify", root, "s3://"+b.bucket+"/rec/",
-		"--partition-layout", "2006-01-02", "--index-dir", idx, "--json", "--log-level", "warn")
+// runVerify runs `s3ferry verify` with flags as a user would, against
+// endpoint, and returns its report and peak RSS.
+func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string, flags ...string) (bucket.VerifyReport, int64, error) {
+	cmd := exec.CommandContext(ctx, b.bin, append([]string{"verify", root, "s3://" + b.bucket + "/rec/",
+		"--partition-layout", "2006-01-02", "--index-dir", idx, "--json", "--log-level", "warn"}, flags...)...)
 	cmd.Env = append(append(os.Environ(), b.srv.Env()...), "AWS_ENDPOINT_URL="+endpoint) // the last one counts
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	var rep bucket.VerifyReport
 	if err := cmd.Run(); err != nil {
-		return rep, fmt.Errorf("s3ferry verify: %w", err)
+		return rep, 0, fmt.Errorf("s3ferry verify: %w", err)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10
 	}
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		return rep, fmt.Errorf("decode report %q: %w", out.String(), err)
+		return rep, 0, fmt.Errorf("decode report %q: %w", out.String(), err)
 	}
-	return rep, nil
+	return rep, rss, nil
 }
 
 // delayingProxy forwards every request to endpoint after delay. The Host

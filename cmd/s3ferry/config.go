@@ -53,11 +53,13 @@ type s3Config struct {
 }
 
 type uploadConfig struct {
-	Workers         int      `yaml:"workers"`
+	Workers         string   `yaml:"workers"` // a number, or auto
+	MaxWorkers      int      `yaml:"max-workers"`
 	PartSize        byteSize `yaml:"part-size"`
 	PartConcurrency int      `yaml:"part-concurrency"`
 	BandwidthLimit  byteSize `yaml:"bwlimit"`
 	Checksum        string   `yaml:"checksum"`
+	Memory          byteSize `yaml:"memory"`
 
 	MaxAttempts  int            `yaml:"max-attempts"`
 	StallTimeout *time.Duration `yaml:"stall-timeout"`

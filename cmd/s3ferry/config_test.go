@@ -69,3 +69,23 @@ func TestConfigRetryAndTimeoutKeys(t *testing.T) {
 		t.Errorf("loaded %+v, %+v; want connect-timeout 3s, max-attempts 4 (old key) and 12, stall-timeout 2s", fc.S3, fc.Upload)
 	}
 }
+
+func TestConfigWorkersAuto(t *testing.T) {
+	for _, tt := range []struct {
+		yml      string
+		want     int
+		wantAuto bool
+	}{
+		{"upload:\n  workers: auto\n", 16, true},
+		{"upload:\n  workers: 64\n", 64, false},
+	} {
+		fc, err := parseConfig([]byte(tt.yml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, auto, err := parseWorkers(fc.Upload.Workers)
+		if err != nil || n != tt.want || auto != tt.wantAuto {
+			t.Errorf("%q: %d, %v, %v; want %d, %v", tt.yml, n, auto, err, tt.want, tt.wantAuto)
+		}
+	}
+}

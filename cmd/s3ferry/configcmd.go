@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -96,7 +97,9 @@ func effectiveConfig(s settings) fileConfig {
 			ConnectTimeout: d(s.s3.ConnectTimeout),
 		},
 		Upload: uploadConfig{
-			Workers:         s.workers,
+			Workers:         workersString(s),
+			MaxWorkers:      s.maxWorkers,
+			Memory:          byteSize(s.s3.Memory),
 			PartSize:        byteSize(s.s3.PartSize),
 			PartConcurrency: s.s3.PartConcurrency,
 			BandwidthLimit:  byteSize(s.s3.BandwidthLimit),
@@ -136,4 +139,12 @@ func (b byteSize) MarshalYAML() (any, error) {
 		}
 	}
 	return int64(b), nil
+}
+
+// workersString is how the configuration file says s's number of uploads.
+func workersString(s settings) string {
+	if s.autoWorkers {
+		return "auto"
+	}
+	return strconv.Itoa(s.workers)
 }

@@ -49,7 +49,7 @@ admin:
 	}{
 		{"index-dir (file)", fc.IndexDir, "/srv/index"},
 		{"upload.part-size (file)", int64(fc.Upload.PartSize), int64(32 << 20)},
-		{"upload.workers (S3FERRY_WORKERS)", fc.Upload.Workers, 3},
+		{"upload.workers (S3FERRY_WORKERS)", fc.Upload.Workers, "3"}, // a number, or auto
 		{"sources[0].lookback (flag)", fc.Sources[0].Lookback, 72 * time.Hour},
 		{"settle (default)", *fc.Settle, DefaultSettle},
 		{"admin.listen (default)", fc.Admin.Listen, DefaultAdminListen},

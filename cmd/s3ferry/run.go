@@ -102,7 +102,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Sources:            cmd.sources,
 		Index:              env.index,
 		Uploader:           env.uploader,
-		Options:            agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		Options:            cmd.uploadOptions(cmd.log),
 		RescanInterval:     cmd.daemon.rescanInterval,
 		FullRescanInterval: cmd.daemon.fullRescanInterval,
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -23,10 +25,13 @@ type settings struct {
 	logFormat string
 	logLevel  string
 	settle    time.Duration
-	workers   int
-	s3        uploader.Config
-	sources   []*agent.Source
-	admin     string // admin endpoint address; "" is off
+	workers   int // files uploaded at once; with autoWorkers, at first
+	// autoWorkers adapts the number of uploads at once, up to maxWorkers.
+	autoWorkers bool
+	maxWorkers  int
+	s3          uploader.Config
+	sources     []*agent.Source
+	admin       string // admin endpoint address; "" is off
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
 	daemon         daemonSettings
@@ -59,10 +64,12 @@ const (
 	flagSSE                   = "sse"
 	flagSSEKMSKeyID           = "sse-kms-key-id"
 	flagWorkers               = "workers"
+	flagMaxWorkers            = "max-workers"
 	flagPartSize              = "part-size"
 	flagPartConcurrency       = "part-concurrency"
 	flagBandwidthLimit        = "bwlimit"
 	flagChecksum              = "checksum"
+	flagUploadMemory          = "upload-memory"
 	flagMaxAttempts           = "max-attempts"
 	flagStallTimeout          = "stall-timeout"
 	flagConnectTimeout        = "connect-timeout"
@@ -105,10 +112,12 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
 		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: uploader.DefaultConnectTimeout, Category: s3},
 
-		&cli.IntFlag{Name: flagWorkers, Usage: "files uploaded at once", Value: agent.DefaultWorkers, Category: up},
+		&cli.StringFlag{Name: flagWorkers, Usage: fmt.Sprintf("files uploaded at once, or auto: start at %d and adapt to the link (more while the rate grows, fewer when throttled)", agent.DefaultWorkers), Value: "auto", Category: up},
+		&cli.IntFlag{Name: flagMaxWorkers, Usage: "with --workers auto, the most files uploaded at once", Value: agent.DefaultMaxWorkers, Category: up},
 		&cli.StringFlag{Name: flagPartSize, Usage: "files of at least this `SIZE` go multipart", Value: "16MiB", Category: up},
 		&cli.IntFlag{Name: flagPartConcurrency, Usage: "parts in flight per multipart file", Value: uploader.DefaultPartConcurrency, Category: up},
 		&cli.StringFlag{Name: flagBandwidthLimit, Usage: "upload `RATE` over all workers, e.g. 50MiB/s (0: unlimited)", Category: up},
+		&cli.StringFlag{Name: flagUploadMemory, Usage: "buffers of all uploads at once hold at most this `SIZE` (at least --part-size); an upload that does not fit waits", Value: "64MiB", Category: up},
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
 		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", uploader.MaxMaxAttempts), Value: uploader.DefaultMaxAttempts, Category: up},
 		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: uploader.DefaultStallTimeout, Category: up},
@@ -172,7 +181,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
 		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
 		settle:         pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
-		workers:        pickInt(c, flagWorkers, fc.Upload.Workers, agent.DefaultWorkers),
+		maxWorkers:     pickInt(c, flagMaxWorkers, fc.Upload.MaxWorkers, agent.DefaultMaxWorkers),
 		admin:          pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
 		adminTokenFile: pick(c, flagAdminTokenFile, fc.Admin.TokenFile, ""),
 		daemon: daemonSettings{
@@ -202,6 +211,10 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	if err != nil {
 		return settings{}, err
 	}
+	memory, err := pickSize(c, flagUploadMemory, fc.Upload.Memory, max(uploader.DefaultMemory, partSize))
+	if err != nil {
+		return settings{}, err
+	}
 	s.s3 = uploader.Config{
 		EndpointURL:     pick(c, flagEndpointURL, fc.S3.EndpointURL, ""),
 		Region:          pick(c, flagRegion, fc.S3.Region, ""),
@@ -217,6 +230,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		PartConcurrency: pickInt(c, flagPartConcurrency, fc.Upload.PartConcurrency, uploader.DefaultPartConcurrency),
 		BandwidthLimit:  float64(bwlimit),
 		Checksum:        pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C"),
+		Memory:          memory,
 	}
 	if s.s3.MaxAttempts < 1 {
 		return settings{}, fmt.Errorf("--max-attempts must be at least 1, got %d", s.s3.MaxAttempts)
@@ -227,8 +241,15 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	if err := s.s3.Validate(); err != nil {
 		return settings{}, err
 	}
-	if s.workers < 1 {
-		return settings{}, fmt.Errorf("--workers must be at least 1, got %d", s.workers)
+	if s.workers, s.autoWorkers, err = parseWorkers(pick(c, flagWorkers, fc.Upload.Workers, "auto")); err != nil {
+		return settings{}, err
+	}
+	if s.maxWorkers < 1 {
+		return settings{}, fmt.Errorf("--max-workers must be at least 1, got %d", s.maxWorkers)
+	}
+	if s.autoWorkers {
+		s.workers = min(s.workers, s.maxWorkers)
+		s.s3.Throttled = new(atomic.Int64)
 	}
 	if s.settle < 0 {
 		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
@@ -240,6 +261,28 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		return settings{}, err
 	}
 	return s, nil
+}
+
+// parseWorkers reads --workers: a number of files uploaded at once, or
+// "auto" (start at agent.DefaultWorkers and adapt).
+func parseWorkers(v string) (n int, auto bool, err error) {
+	if v == "auto" {
+		return agent.DefaultWorkers, true, nil
+	}
+	n, err = strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, false, fmt.Errorf("--workers %q: want auto or a number of files of at least 1", v)
+	}
+	return n, false, nil
+}
+
+// uploadOptions are the pipeline's options of a command that uploads.
+func (s settings) uploadOptions(log *slog.Logger) agent.Options {
+	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: s.settle, Logger: log}
+	if s.s3.Throttled != nil {
+		o.Throttled = s.s3.Throttled.Load
+	}
+	return o
 }
 
 // errNoSource: neither arguments nor the configuration file name a source.

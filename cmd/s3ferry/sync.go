@@ -123,14 +123,9 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		ReplicationTimeout: cmd.wait.timeout,
 		Buckets:            env.open,
 		Replication:        cmd.replication,
-		Options: agent.Options{
-			Workers:   cmd.workers,
-			Settle:    cmd.settle,
-			DryRun:    cmd.dryRun,
-			DryRunOut: cmd.stdout,
-			Logger:    cmd.log,
-		},
+		Options:            cmd.uploadOptions(cmd.log),
 	}
+	sync.Options.DryRun, sync.Options.DryRunOut = cmd.dryRun, cmd.stdout
 	finish := func() {}
 	if cmd.progress {
 		bar := newProgress(cmd.stderr)

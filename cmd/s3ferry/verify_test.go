@@ -11,6 +11,24 @@ import (
 	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
+// checkFindings checks that a report has exactly the findings of want:
+// the paths of each kind, in order.
+func checkFindings(tb testing.TB, rep bucket.VerifyReport, want map[string][]string) {
+	tb.Helper()
+	got := map[string][]string{}
+	for _, f := range rep.Findings {
+		got[f.Kind] = append(got[f.Kind], f.Path)
+	}
+	for kind, paths := range want {
+		if !slices.Equal(got[kind], paths) {
+			tb.Errorf("findings %s = %q, want %q", kind, got[kind], paths)
+		}
+	}
+	if len(got) != len(want) {
+		tb.Errorf("findings %v, want exactly %v", got, want)
+	}
+}
+
 // TestVerifyFindsAndRepairs damages the backup in every way verify knows,
 // checks that it says so, repairs, and checks again.
 func TestVerifyFindsAndRepairs(t *testing.T) {
@@ -64,24 +82,15 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 	}
 
 	rep := verify(exitProblems, "--deep")
-	got := map[string][]string{}
-	for _, f := range rep.Findings {
-		got[f.Kind] = append(got[f.Kind], f.Path)
-	}
-	want := map[string][]string{
+	checkFindings(t, rep, map[string][]string{
 		bucket.FindingMissing:      {"d/deleted.wav"},
 		bucket.FindingContent:      {"d/overwritten.wav"},
 		bucket.FindingSize:         {"d/resized.wav"},
 		bucket.FindingLocalCorrupt: {"d/corrupt.wav"},
 		bucket.FindingUnknown:      {"d/stranger.wav"},
-	}
-	for kind, paths := range want {
-		if !slices.Equal(got[kind], paths) {
-			t.Errorf("findings %s = %q, want %q", kind, got[kind], paths)
-		}
-	}
-	if len(got) != len(want) || rep.Problems() != 4 {
-		t.Errorf("findings %v (%d problems), want exactly %v (4 problems)", got, rep.Problems(), want)
+	})
+	if rep.Problems() != 4 {
+		t.Errorf("%d problems, want 4", rep.Problems())
 	}
 	if rep.Heads != 1 {
 		t.Errorf("%d HeadObject requests, want 1: only the object whose ETag differs and size does not", rep.Heads)

@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the adaptive pool (Options.AutoWorkers).
+const (
+	DefaultMaxWorkers    = 256
+	DefaultAdaptInterval = 500 * time.Millisecond
+
+	// adaptStep is the additive increase once doubling stopped paying.
+	adaptStep = 4
+	// adaptGain is how much a rate must beat the best one seen to count as
+	// grown: less is noise.
+	adaptGain = 1.05
+	// adaptDecay lowers the best rate seen at every interval that did not
+	// beat it, so the pool probes upwards again when the link changes.
+	adaptDecay = 0.97
+	// adaptBytesPerFile weighs bytes against files in the rate: a request
+	// costs about as much as this many bytes sent (latency against
+	// bandwidth), so both many small files and a few large ones count.
+	adaptBytesPerFile = 1 << 20
+)
+
+// limiter is the number of uploads the pool lets run at once, which the
+// controller (adapt) changes while workers wait on it. It counts what ends,
+// for the controller.
+type limiter struct {
+	mu        sync.Mutex
+	limit     int
+	active    int
+	maxActive int           // most active at once since the last take
+	wake      chan struct{} // closed and replaced when a slot may be free
+
+	files, bytes, throttled atomic.Int64 // since the last take
+}
+
+func newLimiter(limit int) *limiter {
+	return &limiter{limit: limit, wake: make(chan struct{})}
+}
+
+// acquire waits for a slot; the error is ctx's.
+func (l *limiter) acquire(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		if l.active < l.limit {
+			l.active++
+			l.maxActive = max(l.maxActive, l.active)
+			l.mu.Unlock()
+			return nil
+		}
+		wake := l.wake
+		l.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release gives a slot back.
+func (l *limiter) release() {
+	l.mu.Lock()
+	l.active--
+	l.signal()
+	l.mu.Unlock()
+}
+
+// signal wakes the waiters; l.mu is held.
+func (l *limiter) signal() {
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+// ended counts an upload that ended.
+func (l *limiter) ended(ev Event) {
+	if ev.Outcome == Uploaded || ev.Outcome == Touched {
+		l.files.Add(1)
+		l.bytes.Add(ev.Bytes)
+	}
+	if ev.Reason == "throttled" {
+		l.throttled.Add(1)
+	}
+}
+
+// set changes the limit.
+func (l *limiter) set(n int) {
+	l.mu.Lock()
+	l.limit = n
+	l.signal()
+	l.mu.Unlock()
+}
+
+// take returns what ended since the last take, and whether every slot was
+// in use at some point meanwhile (there was more to do than slots).
+func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
+	l.mu.Lock()
+	saturated = l.maxActive >= l.limit
+	l.maxActive = l.active
+	l.mu.Unlock()
+	return l.files.Swap(0), l.bytes.Swap(0), l.throttled.Swap(0), saturated
+}
+
+// adapt sets the number of uploads in flight every AdaptInterval until ctx
+// is done, from the rate at which they end (files, and bytes weighed by
+// adaptBytesPerFile) and throttling (a failed upload with reason
+// "throttled", or a throttled request the SDK retried, Options.Throttled):
+//
+//	interval                              next limit
+//	throttled                             half (at least 1); stop doubling
+//	not every slot was busy               same (nothing more to do)
+//	rate > best × adaptGain, doubling     double (at most MaxWorkers)
+//	rate > best × adaptGain               + adaptStep (at most MaxWorkers)
+//	otherwise                             the limit of the best rate; stop doubling
+//
+// The best rate decays by adaptDecay every interval it is not beaten, so a
+// link that got faster is probed again. Memory is not its concern: every
+// upload takes its buffer from the uploader's budget, so more uploads than
+// fit simply wait, and the rate stops growing.
+func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
+	t := time.NewTicker(p.opts.AdaptInterval)
+	defer t.Stop()
+	limit, bestLimit := p.opts.Workers, p.opts.Workers
+	best, doubling := 0.0, true
+	lastThrottles := p.throttles()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		files, bytes, throttled, saturated := l.take()
+		if n := p.throttles(); n != lastThrottles {
+			throttled += n - lastThrottles
+			lastThrottles = n
+		}
+		rate := float64(files) + float64(bytes)/adaptBytesPerFile
+		next := limit
+		switch {
+		case throttled > 0:
+			next, doubling, best, bestLimit = max(limit/2, 1), false, 0, max(limit/2, 1)
+		case !saturated:
+		case rate > best*adaptGain:
+			best, bestLimit = rate, limit
+			if doubling {
+				next = min(2*limit, p.opts.MaxWorkers)
+			} else {
+				next = min(limit+adaptStep, p.opts.MaxWorkers)
+			}
+		default:
+			next, doubling = bestLimit, false
+			best *= adaptDecay
+		}
+		if next != limit {
+			p.opts.Logger.Debug("upload concurrency", "from", limit, "to", next, "rate", rate, "throttled", throttled)
+			limit = next
+			l.set(limit)
+			p.workers.Store(int64(limit))
+		}
+	}
+}
+
+// throttles reads Options.Throttled; 0 without it.
+func (p *Pipeline) throttles() int64 {
+	if p.opts.Throttled == nil {
+		return 0
+	}
+	return p.opts.Throttled()
+}
+
+// Workers is the number of files the pool uploads at once now: Options.Workers,
+// or with AutoWorkers what it adapted to.
+func (p *Pipeline) Workers() int { return int(p.workers.Load()) }

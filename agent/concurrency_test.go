@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
+)
+
+// latencyUploader answers every upload after a fixed wait, as a distant
+// link does (no bandwidth limit: more uploads at once end more per
+// second), or with err.
+type latencyUploader struct {
+	wait time.Duration
+	err  error
+}
+
+func (u latencyUploader) Upload(ctx context.Context, job uploader.Job) (uploader.Result, error) {
+	select {
+	case <-time.After(u.wait):
+	case <-ctx.Done():
+		return uploader.Result{}, ctx.Err()
+	}
+	if u.err != nil {
+		return uploader.Result{}, u.err
+	}
+	return uploader.Result{Size: 1, ETag: "e", VersionID: "v"}, nil
+}
+
+// adaptUntil runs an adaptive pipeline fed with files until cond holds
+// of its Workers, and fails the test if it never does.
+func adaptUntil(t *testing.T, up Uploader, opts Options, what string, cond func(workers int) bool) {
+	t.Helper()
+	root := t.TempDir()
+	writeFile(t, root, "f", "x")
+	info, err := os.Lstat(filepath.Join(root, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newTestSource(t, root, "")
+	opts.AutoWorkers, opts.AdaptInterval = true, 10*time.Millisecond
+	p := NewPipeline(index.NewMemory(), up, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(time.Minute) // against a hang, not a speed
+	for i := 0; !cond(p.Workers()); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d files, %d uploads at once: want %s", i, p.Workers(), what)
+		}
+		// Distinct paths with the same stat: each one is new to the index.
+		if _, err := p.Consider(ctx, Candidate{Source: src, Path: fmt.Sprintf("f-%d", i), Info: info}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAutoWorkersGrowOnALatencyBoundLink: when more uploads at once end
+// more files per second, the pool grows beyond where it started, and
+// never beyond MaxWorkers.
+func TestAutoWorkersGrowOnALatencyBoundLink(t *testing.T) {
+	var most int
+	adaptUntil(t, latencyUploader{wait: 5 * time.Millisecond}, Options{Workers: 4, MaxWorkers: 24}, "more than 4 (the link is latency-bound)", func(n int) bool {
+		most = max(most, n)
+		if most > 24 {
+			t.Fatalf("%d uploads at once, above MaxWorkers 24", most)
+		}
+		return n >= 16
+	})
+}
+
+// TestAutoWorkersBackOffWhenThrottled: uploads that S3 throttles (503
+// SlowDown) halve the pool.
+func TestAutoWorkersBackOffWhenThrottled(t *testing.T) {
+	slow := &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}
+	adaptUntil(t, latencyUploader{wait: time.Millisecond, err: slow}, Options{Workers: 16}, "fewer than 16 (throttled)", func(n int) bool {
+		return n < 16
+	})
+}
+
+// TestAutoWorkersCountSDKRetries: throttling the SDK retried away
+// (Options.Throttled) backs the pool off too, though every upload succeeds.
+func TestAutoWorkersCountSDKRetries(t *testing.T) {
+	var n int64
+	throttled := func() int64 { n++; return n } // one more at every look
+	adaptUntil(t, latencyUploader{wait: time.Millisecond}, Options{Workers: 16, Throttled: throttled}, "fewer than 16 (throttled requests retried)", func(w int) bool {
+		return w < 16
+	})
+}
