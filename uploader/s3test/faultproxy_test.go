@@ -33,6 +33,13 @@ func newBackend(tb testing.TB) *backend {
 	tb.Helper()
 	b := &backend{}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A request that names this server itself did not come through a
+		// proxy (which keeps its own Host): a stray one from another test
+		// whose server had this port a moment ago. It is not counted.
+		if r.Host == b.Listener.Addr().String() {
+			http.Error(w, "not through the proxy", http.StatusMisdirectedRequest)
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		b.mu.Lock()
 		b.bodies = append(b.bodies, body)
