@@ -20,8 +20,10 @@ func (s *Source) Stat(rel string) (fs.FileInfo, error) { return s.stat(rel) }
 
 // StatRecord returns what the index records of info: Size, MtimeNs and
 // Inode are set.
-func StatRecord(info fs.FileInfo) index.Record {
-	st := statOf(info)
+func StatRecord(info fs.FileInfo) index.Record { return statOf(info).record() }
+
+// record is what the index records of st.
+func (st fileStat) record() index.Record {
 	return index.Record{Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode}
 }
 
@@ -32,7 +34,7 @@ func StatRecord(info fs.FileInfo) index.Record {
 // gives an error wrapping uploader.ErrChanged.
 func (s *Source) HashFile(ctx context.Context, rel string, extra io.Writer) (uint64, index.Record, error) {
 	hash, st, err := hashFile(ctx, s, rel, extra)
-	return hash, index.Record{Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode}, err
+	return hash, st.record(), err
 }
 
 // Writable is the source's tree as verify --repair writes into it:
