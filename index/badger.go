@@ -74,6 +74,15 @@ type Options struct {
 	// MinFree is the free space (bytes) below which the index refuses to
 	// open or write, with a *DiskFullError; 0: DefaultMinFree.
 	MinFree uint64
+
+	// MappedLimit is how much the pages of the index's tables may add to
+	// the process's resident memory before the kernel is asked to take
+	// them back (release.go); 0: DefaultMappedLimit, negative: never.
+	MappedLimit int64
+
+	// VerifyAll reads every table whole at open to verify its checksums,
+	// not only those not verified before (damage.go). Check sets it.
+	VerifyAll bool
 }
 
 // DB is the Store kept in a Badger database directory. One process at a time
@@ -94,6 +103,10 @@ type DB struct {
 	// writers took 6.7 tries per transaction and ran 2.5 times slower.
 	// Our flock makes this process the only writer.
 	mu sync.Mutex
+
+	// stopRelease ends the releaser (release.go); released is closed when
+	// it has. Both nil when it does not run.
+	stopRelease, released chan struct{}
 }
 
 var _ Store = (*DB)(nil)
@@ -126,7 +139,7 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 		return nil, err
 	}
 	bopts := badgerOptions(dir, opts)
-	if err := checkFiles(dir, bopts); err != nil {
+	if err := checkFiles(dir, bopts, opts.VerifyAll); err != nil {
 		return nil, err
 	}
 	var bdb *badger.DB
@@ -152,7 +165,30 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
+	db.startReleaser(opts)
 	return db, nil
+}
+
+// startReleaser starts the releaser of table pages unless opts turn it off.
+// Without /proc it does not start: there is nothing it could read.
+func (db *DB) startReleaser(opts Options) {
+	limit := cmp.Or(opts.MappedLimit, DefaultMappedLimit)
+	if limit < 0 {
+		return
+	}
+	logf := func(string, ...any) {}
+	if opts.Logger != nil {
+		logf = func(format string, args ...any) { opts.Logger.Warn(fmt.Sprintf(format, args...)) }
+	}
+	r, err := newReleaser(db.dir, limit, logf)
+	if err != nil {
+		return
+	}
+	db.stopRelease, db.released = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(db.released)
+		r.run(db.stopRelease)
+	}()
 }
 
 // empty says whether the database holds no key at all.
@@ -289,6 +325,11 @@ func (badgerLogger) Debugf(string, ...any) {}
 
 // Close flushes the index and releases the directory.
 func (db *DB) Close() error {
+	if db.stopRelease != nil {
+		close(db.stopRelease)
+		<-db.released
+		db.stopRelease = nil
+	}
 	var errSeq error
 	if db.seq != nil {
 		errSeq = db.seq.Release()

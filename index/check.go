@@ -10,12 +10,13 @@ import (
 )
 
 // Check opens the index in dir and reads every entry back: Badger's
-// checksums of every table (verified as Open opens them), each value
+// checksums of every table (all verified as Open opens them), each value
 // decoded as its kind, and each source's counts against its entries. It
 // returns one line per problem found; none means the index is healthy.
 // An index that does not open because it is damaged is a problem, not an
 // error; err is for what kept Check from looking (locked, permissions).
 func Check(dir string, opts Options) (problems []string, err error) {
+	opts.VerifyAll = true
 	db, err := Open(dir, opts)
 	var damaged *DamagedError
 	if errors.As(err, &damaged) {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -141,7 +143,7 @@ const manifestName = "MANIFEST"
 
 // checkFiles looks at the directory before Badger opens it, so that
 // damage Badger would paper over is reported with the tables still there.
-func checkFiles(dir string, opt badger.Options) error {
+func checkFiles(dir string, opt badger.Options, all bool) error {
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	if len(tables) == 0 {
 		return nil
@@ -155,7 +157,7 @@ func checkFiles(dir string, opt badger.Options) error {
 	case info.Size() <= manifestHeaderSize:
 		return &DamagedError{Dir: dir, Cause: fmt.Sprintf("%d tables and a %s that lists none", len(tables), manifestName)}
 	}
-	return verifyTables(dir, opt)
+	return verifyTables(dir, opt, all)
 }
 
 // verifyTables reads every table the MANIFEST lists and verifies its
@@ -165,7 +167,17 @@ func checkFiles(dir string, opt badger.Options) error {
 // records lost, which would make their files look new. Tables the
 // MANIFEST does not list (one cut short by a crash while it was written)
 // are Badger's to delete.
-func verifyTables(dir string, opt badger.Options) error {
+//
+// A table is never written again once Badger has synced it and listed it
+// in the MANIFEST, so each is read whole once: verifiedName keeps the
+// identity (size, inode, mtime and ctime) of every table verified, and a
+// table whose identity is unchanged is not read again unless all is set.
+// Anything that writes to a table changes its ctime, which no program can
+// set back; damage that does not pass through the file system (the disk's
+// own) is found when the damaged block is read (OnBlockRead). At 10M
+// records the tables are 1.3 GB: reading them at every open would cost a
+// one-shot run seconds and evict the page cache of the files it uploads.
+func verifyTables(dir string, opt badger.Options, all bool) error {
 	fp, err := os.Open(filepath.Join(dir, manifestName))
 	if err != nil {
 		return fmt.Errorf("open index %s: %w", dir, err)
@@ -180,17 +192,88 @@ func verifyTables(dir string, opt badger.Options) error {
 	if err != nil {
 		return openError(dir, fmt.Errorf("%s: %w", manifestName, err))
 	}
+	known := map[uint64]tableStamp{}
+	if !all {
+		known = readVerified(dir)
+	}
+	verified := make(map[uint64]tableStamp, len(m.Tables))
 	for id := range m.Tables {
 		name := table.NewFilename(id, dir)
-		err := guard(dir, func() error { return verifyTable(name) })
+		stamp, err := stampOf(name)
+		if err != nil {
+			return openError(dir, fmt.Errorf("%s: %w", filepath.Base(name), err))
+		}
+		if old, ok := known[id]; !ok || old != stamp {
+			err = guard(dir, func() error { return verifyTable(name) })
+		}
 		var damaged *DamagedError
 		if errors.As(err, &damaged) {
 			return &DamagedError{Dir: dir, Cause: filepath.Base(name) + ": " + damaged.Cause}
 		} else if err != nil {
 			return openError(dir, fmt.Errorf("%s: %w", filepath.Base(name), err))
 		}
+		verified[id] = stamp
+	}
+	if !maps.Equal(known, verified) {
+		writeVerified(dir, verified)
 	}
 	return nil
+}
+
+// verifiedName is the file in which verifyTables keeps what it verified:
+// a line "id size inode mtime-ns ctime-ns" per table.
+const verifiedName = "s3ferry.verified"
+
+// tableStamp is what identifies the content of a table file that has not
+// been written since: any write changes its ctime.
+type tableStamp struct {
+	size           int64
+	ino            uint64
+	mtimeNs, ctime int64
+}
+
+func stampOf(name string) (tableStamp, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(name, &st); err != nil {
+		return tableStamp{}, err
+	}
+	return tableStamp{size: st.Size, ino: st.Ino, mtimeNs: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// readVerified reads verifiedName; a missing or unreadable file is an
+// empty one: every table is verified again, and the file rewritten.
+func readVerified(dir string) map[uint64]tableStamp {
+	out := map[uint64]tableStamp{}
+	data, err := os.ReadFile(filepath.Join(dir, verifiedName))
+	if err != nil {
+		return out
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		var id uint64
+		var s tableStamp
+		if n, _ := fmt.Sscanf(line, "%d %d %d %d %d", &id, &s.size, &s.ino, &s.mtimeNs, &s.ctime); n == 5 {
+			out[id] = s
+		}
+	}
+	return out
+}
+
+// writeVerified replaces verifiedName. It is a cache: when it cannot be
+// written, the next open verifies those tables again.
+func writeVerified(dir string, verified map[uint64]tableStamp) {
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(verified)) {
+		s := verified[id]
+		fmt.Fprintf(&b, "%d %d %d %d %d\n", id, s.size, s.ino, s.mtimeNs, s.ctime)
+	}
+	tmp := filepath.Join(dir, verifiedName+".tmp")
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o640); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, verifiedName)); err != nil {
+		os.Remove(tmp)
+	}
 }
 
 func verifyTable(name string) error {

@@ -43,7 +43,7 @@ func BenchmarkVerifyTablesAtOpen(b *testing.B) {
 	dir := verifyBenchIndex(b)
 	opt := badgerOptions(dir, Options{})
 	for b.Loop() {
-		if err := verifyTables(dir, opt); err != nil {
+		if err := verifyTables(dir, opt, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -24,7 +24,9 @@ type env struct {
 //
 // The index opens (tens of milliseconds for millions of records) while the
 // check waits on S3 (a round trip or two); a failed check still wins.
+// From here on the process works with its soft memory limit (limitMemory).
 func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
+	limitMemory(s)
 	type opened struct {
 		idx *index.DB
 		err error
