@@ -86,7 +86,7 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	}
 	ready := time.Since(start)
 	time.Sleep(10 * time.Second) // steady: the start-up walk is over
-	rss, hwm, err := memStatus(d.cmd.Process.Pid)
+	m, err := readMem(d.cmd.Process.Pid)
 	if stopErr := d.stop(); err == nil {
 		err = stopErr
 	}
@@ -94,7 +94,7 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 		return err
 	}
 	b.add(tag+"run: start to ready (start-up walk of the window done)", fmt.Sprintf("%.1f s (100 ms polling)", ready.Seconds()))
-	b.add(tag+"run: steady RSS watching the window (target ≤ 128 MiB)", fmt.Sprintf("%.0f MiB (peak %.0f MiB)", float64(rss)/(1<<20), float64(hwm)/(1<<20)))
+	b.add(tag+"run: steady RSS watching the window (target ≤ 128 MiB)", fmt.Sprintf("%.0f MiB (anonymous %.0f, file-backed %.0f; peak %.0f MiB)", float64(m.rss)/(1<<20), float64(m.anon)/(1<<20), float64(m.file)/(1<<20), float64(m.hwm)/(1<<20)))
 	return b.inventoryRows(ctx, root, idx, src, tag)
 }
 
@@ -207,25 +207,53 @@ func fill(db *index.DB, source string, real, n int) error {
 	return nil
 }
 
-// memStatus reads a process's resident and peak resident memory.
-func memStatus(pid int) (rss, hwm int64, err error) {
+// mem is what /proc/PID/status says of a process's memory, in bytes.
+type mem struct{ rss, hwm, anon, file int64 }
+
+func readMem(pid int) (mem, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return mem{}, err
 	}
+	var m mem
 	for _, line := range strings.Split(string(data), "\n") {
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		switch {
-		case err != nil:
-		case name == "VmRSS":
-			rss = kb << 10
-		case name == "VmHWM":
-			hwm = kb << 10
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "VmRSS":
+			m.rss = kb << 10
+		case "VmHWM":
+			m.hwm = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		case "RssFile":
+			m.file = kb << 10
 		}
 	}
-	return rss, hwm, nil
+	return m, nil
+}
+
+// sampleMem reads the memory of process pid every 20 ms until stop is
+// closed, and returns the peaks of its anonymous and file-backed resident
+// memory (which the kernel's VmHWM does not tell apart): the Go heap and
+// runtime, and the pages of the index's memory-mapped tables.
+func sampleMem(pid int, stop <-chan struct{}) (peakAnon, peakFile int64) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if m, err := readMem(pid); err == nil {
+			peakAnon, peakFile = max(peakAnon, m.anon), max(peakFile, m.file)
+		}
+		select {
+		case <-stop:
+			return peakAnon, peakFile
+		case <-t.C:
+		}
+	}
 }
