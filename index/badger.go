@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -322,6 +323,30 @@ func (l badgerLogger) Warningf(format string, args ...any) {
 
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// Settle waits until Badger has no compaction left to do (no level over its
+// target), polling every 100 ms, or until ctx ends. A process that wrote
+// many records at once leaves compactions that otherwise run in whatever
+// process opens the index next, with their memory and CPU; an index built
+// over months, one file at a time, is settled.
+func (db *DB) Settle(ctx context.Context) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		settled := true
+		for _, l := range db.db.Levels() {
+			settled = settled && l.Score < 1
+		}
+		if settled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("settle index %s: %w", db.dir, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
 
 // Close flushes the index and releases the directory.
 func (db *DB) Close() error {
