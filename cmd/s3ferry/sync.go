@@ -108,7 +108,14 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
-	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+	// The warning costs a round trip per bucket; the sync need not wait
+	// for it, only end after it.
+	warned := make(chan struct{})
+	go func() {
+		defer close(warned)
+		warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+	}()
+	defer func() { <-warned }()
 	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
