@@ -113,24 +113,35 @@ func openInventory(ctx context.Context, b uploader.Bucket, manifest string) (*in
 	return &inventoryReport{m, cols}, nil
 }
 
-// read calls emit once for every current object (latest version, not a
-// delete marker) of the report: its data files are read from b in
-// parallel (workers at once, emit called from as many goroutines), each
-// streamed through gunzip and the CSV reader, never held in memory. Each
-// data file's MD5 is checked against the manifest once it is read whole:
-// one that differs fails the whole read, since its rows were emitted.
-func (rep *inventoryReport) read(ctx context.Context, b uploader.Bucket, workers int, emit func(inventoryRow) error) error {
+// read streams every data file of the report from b, workers at once:
+// file(i) gives the emit that data file i's current objects (latest
+// version, not a delete marker) are passed to, one at a time, and the done
+// called once all of them were. Each is streamed through gunzip and the CSV
+// reader, never held in memory, and its MD5 checked against the manifest
+// once it is read whole: one that differs fails the whole read, since its
+// rows were emitted.
+func (rep *inventoryReport) read(ctx context.Context, b uploader.Bucket, workers int, file func(ctx context.Context, i int) (emit func(inventoryRow) error, done func() error)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(workers, 1))
-	for _, f := range rep.Files {
+	for i := range rep.Files {
 		g.Go(func() error {
-			if err := readInventoryFile(gctx, b, f.Key, f.MD5checksum, rep.cols, rep.SourceBucket, emit); err != nil {
-				return fmt.Errorf("data file %s: %w", f.Key, err)
+			emit, done := file(gctx, i)
+			if err := rep.readFile(gctx, b, i, emit); err != nil {
+				return err
 			}
-			return nil
+			return done()
 		})
 	}
 	return g.Wait()
+}
+
+// readFile streams data file i, calling emit for each current object.
+func (rep *inventoryReport) readFile(ctx context.Context, b uploader.Bucket, i int, emit func(inventoryRow) error) error {
+	f := rep.Files[i]
+	if err := readInventoryFile(ctx, b, f.Key, f.MD5checksum, rep.cols, rep.SourceBucket, emit); err != nil {
+		return fmt.Errorf("data file %s: %w", f.Key, err)
+	}
+	return nil
 }
 
 // getManifest reads and checks manifest.json: against manifest.checksum

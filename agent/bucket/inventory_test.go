@@ -5,11 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
@@ -47,7 +50,14 @@ func (f *invFixture) report(tb testing.TB, edit func(*buckettest.InventoryRow)) 
 			edit(&rows[i])
 		}
 	}
-	key, err := buckettest.WriteInventory(ctx, f.inv, "b", "reports/b/daily/", 2, slices.Values(rows))
+	return f.reportRows(tb, rows, 2)
+}
+
+// reportRows writes an inventory of rows, as given, perFile rows a data
+// file; it returns the manifest's key.
+func (f *invFixture) reportRows(tb testing.TB, rows []buckettest.InventoryRow, perFile int) string {
+	tb.Helper()
+	key, err := buckettest.WriteInventory(context.Background(), f.inv, "b", "reports/b/daily/", perFile, slices.Values(rows))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,6 +113,72 @@ func TestVerifyInventory(t *testing.T) {
 	// version.
 	if rep.Problems() != 3 || rep.Listed != 7 || rep.Records != 6 || rep.Heads != 1 {
 		t.Errorf("problems %d, listed %d, records %d, heads %d; want 3, 7, 6, 1", rep.Problems(), rep.Listed, rep.Records, rep.Heads)
+	}
+}
+
+// TestVerifyInventoryOrder: the findings do not depend on the order of a
+// report's rows. In S3's order (each data file's rows in key order, no two
+// files' spans overlapping, whatever the order of the files) the records
+// no row has are found from the files' spans: before the first, between
+// two, after the last, and inside one (its file is read again). Rows out
+// of that order are read again as a set.
+func TestVerifyInventoryOrder(t *testing.T) {
+	f := newInvFixture(t)
+	ctx := context.Background()
+	for i := range 12 {
+		f.upload(t, fmt.Sprintf("d/%02d.wav", i), "x")
+	}
+	for _, rel := range []string{"00", "02", "04", "08", "11"} {
+		if _, err := f.fake.Delete(ctx, "rec/d/"+rel+".wav", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A delete s3ferry mirrored, inside a file's span: not missing.
+	if err := f.idx.AddGone(f.src.ID(), "d/02.wav", index.Gone{Reason: index.GonePropagated}); err != nil {
+		t.Fatal(err)
+	}
+	f.put(t, "d/05b.wav", "stranger", false)
+	rows, err := buckettest.InventoryOf(ctx, f.fake, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current []buckettest.InventoryRow // 01 03 05 05b 06 07 09 10
+	for _, r := range rows {
+		if r.IsLatest && !r.IsDeleteMarker {
+			current = append(current, r)
+		}
+	}
+	// 3 rows a file: [01 03 05] [05b 06 07] [09 10]; 00 before them, 04
+	// inside a span, 08 between two, 11 after.
+	files := slices.Collect(slices.Chunk(current, 3))
+	slices.Reverse(files)
+	reversed := slices.Clone(rows)
+	slices.Reverse(reversed)
+	shuffled := slices.Clone(rows)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for _, tt := range []struct {
+		name string
+		rows []buckettest.InventoryRow
+	}{
+		{"key order", rows},
+		{"current only", current},
+		{"files in reverse", slices.Concat(files...)},
+		{"rows in reverse", reversed},
+		{"shuffled", shuffled},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := f.verify(f.reportRows(t, tt.rows, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFindings(t, rep, map[string][]string{
+				FindingMissing: {"d/00.wav", "d/04.wav", "d/08.wav", "d/11.wav"},
+				FindingUnknown: {"d/05b.wav"},
+			})
+			if rep.Listed != 8 || rep.Records != 12 {
+				t.Errorf("listed %d, records %d; want 8, 12", rep.Listed, rep.Records)
+			}
+		})
 	}
 }
 

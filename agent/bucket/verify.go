@@ -240,8 +240,9 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 // seenSet holds the keys of the objects that have a record, hashed: 8
 // bytes per object, to find the records that have no object.
 type seenSet struct {
-	mu   sync.Mutex
-	keys []uint64
+	mu     sync.Mutex
+	keys   []uint64
+	sorted bool
 }
 
 // newSeenSet sizes the set for src's records, so it is not copied as it grows.
@@ -260,6 +261,17 @@ func (s *seenSet) add(rel string) {
 	s.mu.Unlock()
 }
 
+// has says whether rel was added. It sorts the set once, after the last
+// add: the records pass is its only reader.
+func (s *seenSet) has(rel string) bool {
+	if !s.sorted {
+		slices.Sort(s.keys)
+		s.sorted = true
+	}
+	_, found := slices.BinarySearch(s.keys, xxhash.Sum64String(rel))
+	return found
+}
+
 // object checks one object of src found in the bucket (rel: its path)
 // against its record, and adds it to seen.
 func (r *verifyRun) object(ctx context.Context, src *agent.Source, rel string, o uploader.Object, seen *seenSet) (index.Record, bool, error) {
@@ -268,11 +280,16 @@ func (r *verifyRun) object(ctx context.Context, src *agent.Source, rel string, o
 		return rec, false, fmt.Errorf("read index for %s: %w", rel, err)
 	}
 	if !known {
-		r.add(src, rel, Finding{Kind: FindingUnknown, Detail: "in the bucket, not in the index: uploaded by another tool or another index (s3ferry adopt records it)"}, nil)
+		r.unknown(src, rel)
 		return rec, false, nil
 	}
 	seen.add(rel)
 	return rec, true, r.compare(ctx, src, rel, o, rec)
+}
+
+// unknown reports an object that has no record.
+func (r *verifyRun) unknown(src *agent.Source, rel string) {
+	r.add(src, rel, Finding{Kind: FindingUnknown, Detail: "in the bucket, not in the index: uploaded by another tool or another index (s3ferry adopt records it)"}, nil)
 }
 
 // source verifies one source: the listing against the index, then the
@@ -300,100 +317,19 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 	if err != nil {
 		return err
 	}
-	return r.recordsPass(ctx, src, seen)
-}
-
-// inventory verifies every source against the Inventory report: one pass
-// over its rows, each row to the source whose prefix holds its key, then
-// each source's index against what the report had.
-func (r *verifyRun) inventory(ctx context.Context) error {
-	inv := r.Inventory
-	type target struct {
-		src    *agent.Source
-		nested []string
-		seen   *seenSet
-	}
-	var targets []target
-	for _, src := range r.Sources {
-		seen, err := r.newSeenSet(src)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, target{src, nestedPrefixes(r.Sources, src), seen})
-	}
-	workers := r.ListWorkers
-	if workers <= 0 {
-		workers = uploader.DefaultListWorkers
-	}
-	b := r.Open(inv.Bucket)
-	report, err := openInventory(ctx, b, inv.Manifest)
+	gone, err := r.gones(src)
 	if err != nil {
-		return fmt.Errorf("verify against %s: %w", inv, err)
+		return err
 	}
-	for _, t := range targets {
-		if t.src.Bucket != report.SourceBucket {
-			return fmt.Errorf("verify against %s: it is a report of bucket %s, not of %s (source %s): give a report of that bucket, or verify without --inventory", inv, report.SourceBucket, t.src.Bucket, t.src)
-		}
-	}
-	listStart := time.Now()
-	err = report.read(ctx, b, workers, func(row inventoryRow) error {
-		r.listed.Add(1)
-		for _, t := range targets {
-			rel, ok := relOf(t.src, row.Key, t.nested)
-			if !ok {
-				continue
-			}
-			rec, known, err := r.object(ctx, t.src, rel, row.Object, t.seen)
-			if err != nil || !known {
-				return err
-			}
-			r.inventoryFields(t.src, rel, row, rec)
-			return nil
-		}
-		return nil
-	})
-	r.mu.Lock()
-	r.listTime += time.Since(listStart)
-	r.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("verify against %s: %w", inv, err)
-	}
-	for _, t := range targets {
-		if err := r.recordsPass(ctx, t.src, t.seen); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.recordsPass(ctx, src, gone, seen.has)
 }
 
-// inventoryFields checks what a report's row has beside size and ETag.
-func (r *verifyRun) inventoryFields(src *agent.Source, rel string, row inventoryRow, rec index.Record) {
-	if row.Size != rec.Size || row.ETag != rec.ETag {
-		return // not s3ferry's upload: compare judged it
-	}
-	if row.Replication == "FAILED" {
-		r.add(src, rel, Finding{Kind: FindingReplication, Problem: true,
-			Detail: "its replication to the other region failed (ReplicationStatus FAILED): run s3ferry verify --repair to upload it again, which replicates the new version"}, &rec)
-		return
-	}
-	if row.VersionID != "" && rec.VersionID != "" && row.VersionID != rec.VersionID {
-		r.add(src, rel, Finding{Kind: FindingVersion,
-			Detail: fmt.Sprintf("the current version is %s, s3ferry uploaded %s: the same content was written again behind its back", row.VersionID, rec.VersionID)}, nil)
-	}
-}
-
-// recordsPass goes through src's index once for the records whose object the
-// bucket did not have (not in seen).
-func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, seen *seenSet) error {
+// recordsPass goes through src's index once, in path order, for the
+// records whose object the bucket did not have (seen false). gone is what
+// r.gones read: a mirrored delete is not missing, and seen is not asked
+// about it.
+func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, gone map[string]index.GoneReason, seen func(rel string) bool) error {
 	id := src.ID()
-	slices.Sort(seen.keys)
-	// The files s3ferry took off the disk on purpose (local retention,
-	// mirrored deletes): not missing locally, and a mirrored delete's
-	// marker is not a missing object.
-	gone := map[string]index.GoneReason{}
-	if err := r.Index.Gones(id, func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
-		return fmt.Errorf("read index of %s: %w", src, err)
-	}
 
 	// The index pass; with Deep, each record's local file is read by a
 	// pool of workers meanwhile.
@@ -408,9 +344,8 @@ func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, seen *se
 	return agent.RunPool(ctx, workers, func(ctx context.Context, send func(hashJob) error) error {
 		err := r.Index.Records(id, "", func(rel string, rec index.Record) error {
 			r.records.Add(1)
-			if _, found := slices.BinarySearch(seen.keys, xxhash.Sum64String(rel)); !found && gone[rel] != index.GonePropagated {
-				r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
-					Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
+			if gone[rel] != index.GonePropagated && !seen(rel) {
+				r.missing(src, rel, rec)
 			}
 			if !r.Deep || gone[rel] != 0 {
 				return nil
@@ -425,6 +360,23 @@ func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, seen *se
 		r.hashLocal(ctx, src, j.rel, j.rec)
 		return nil
 	})
+}
+
+// gones reads the files s3ferry took off the disk on purpose (local
+// retention, mirrored deletes): not missing locally, and a mirrored
+// delete's marker is not a missing object.
+func (r *verifyRun) gones(src *agent.Source) (map[string]index.GoneReason, error) {
+	gone := map[string]index.GoneReason{}
+	if err := r.Index.Gones(src.ID(), func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
+		return nil, fmt.Errorf("read index of %s: %w", src, err)
+	}
+	return gone, nil
+}
+
+// missing reports a record whose object the bucket does not have.
+func (r *verifyRun) missing(src *agent.Source, rel string, rec index.Record) {
+	r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
+		Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
 }
 
 // compare checks one listed object against its record.
