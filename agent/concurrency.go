@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -29,37 +30,53 @@ const (
 // limiter is the number of uploads the pool lets run at once, which the
 // controller (adapt) changes while workers wait on it. It counts what ends,
 // for the controller.
+//
+// The pool keeps MaxWorkers goroutines, most of them waiting here, so a
+// freed slot goes to one waiter, not to all (waking every waiter at each
+// upload's end cost more CPU than the uploads of small files), and to the
+// one that came last: the few goroutines that keep the slots busy stay the
+// same, their stacks grown for the SDK's deep calls, while the others sleep
+// (the runtime shrinks an idle goroutine's stack, and growing it again at
+// every upload cost a seventh of the CPU of a backfill).
 type limiter struct {
 	mu        sync.Mutex
 	limit     int
 	active    int
-	maxActive int           // most active at once since the last take
-	wake      chan struct{} // closed and replaced when a slot may be free
+	maxActive int       // most active at once since the last take
+	waiters   list.List // of chan struct{}, closed when given a slot; last in, first served
 
 	files, bytes, throttled atomic.Int64 // since the last take
 }
 
 func newLimiter(limit int) *limiter {
-	return &limiter{limit: limit, wake: make(chan struct{})}
+	return &limiter{limit: limit}
 }
 
 // acquire waits for a slot; the error is ctx's.
 func (l *limiter) acquire(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		if l.active < l.limit {
-			l.active++
-			l.maxActive = max(l.maxActive, l.active)
-			l.mu.Unlock()
-			return nil
-		}
-		wake := l.wake
+	l.mu.Lock()
+	if l.active < l.limit && l.waiters.Len() == 0 {
+		l.take1()
 		l.mu.Unlock()
+		return nil
+	}
+	given := make(chan struct{})
+	w := l.waiters.PushFront(given)
+	l.mu.Unlock()
+	select {
+	case <-given:
+		return nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		defer l.mu.Unlock()
 		select {
-		case <-wake:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-given: // given a slot meanwhile: pass it on
+			l.active--
+			l.grant()
+		default:
+			l.waiters.Remove(w)
 		}
+		return ctx.Err()
 	}
 }
 
@@ -67,14 +84,23 @@ func (l *limiter) acquire(ctx context.Context) error {
 func (l *limiter) release() {
 	l.mu.Lock()
 	l.active--
-	l.signal()
+	l.grant()
 	l.mu.Unlock()
 }
 
-// signal wakes the waiters; l.mu is held.
-func (l *limiter) signal() {
-	close(l.wake)
-	l.wake = make(chan struct{})
+// grant gives the free slots to the waiters that came last; l.mu is held.
+func (l *limiter) grant() {
+	for l.active < l.limit && l.waiters.Len() > 0 {
+		given := l.waiters.Remove(l.waiters.Front()).(chan struct{})
+		l.take1()
+		close(given)
+	}
+}
+
+// take1 counts a slot taken; l.mu is held.
+func (l *limiter) take1() {
+	l.active++
+	l.maxActive = max(l.maxActive, l.active)
 }
 
 // ended counts an upload that ended.
@@ -92,7 +118,7 @@ func (l *limiter) ended(ev Event) {
 func (l *limiter) set(n int) {
 	l.mu.Lock()
 	l.limit = n
-	l.signal()
+	l.grant()
 	l.mu.Unlock()
 }
 
