@@ -271,14 +271,11 @@ func (b *bench) sync(ctx context.Context, root, idx string) (syncResult, error) 
 	cmd.Env = append(os.Environ(), b.srv.Env()...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	run, err := measure(cmd)
+	if err != nil {
 		return syncResult{}, fmt.Errorf("s3ferry sync: %w", err)
 	}
-	res := syncResult{wall: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSS = ru.Maxrss << 10
-	}
+	res := syncResult{wall: run.wall, maxRSS: run.maxRSS}
 	if err := json.Unmarshal(out.Bytes(), &res.stats); err != nil {
 		return syncResult{}, fmt.Errorf("decode totals %q: %w", out.String(), err)
 	}
