@@ -55,6 +55,8 @@ type toolRun struct {
 	maxRSS int64 // bytes
 }
 
+// peerRows measures the peer scenarios and adds their rows: rates, the
+// ratios of the targets, and every tool's peak RSS.
 func (b *bench) peerRows(ctx context.Context) error {
 	var err error
 	if b.s5cmd, err = exec.LookPath(b.s5cmd); err != nil {
