@@ -25,6 +25,13 @@ const (
 	// costs about as much as this many bytes sent (latency against
 	// bandwidth), so both many small files and a few large ones count.
 	adaptBytesPerFile = 1 << 20
+	// While doubling, the controller looks slowStartLooks times per
+	// interval, and doubles as soon as the rate beat the best one over a
+	// window in which as many uploads as slowStartTurns times the limit
+	// ended (every slot turned over, whatever the link's latency). Only a
+	// whole interval stops the doubling: a short window is too noisy to.
+	slowStartLooks = 10
+	slowStartTurns = 2
 )
 
 // limiter is the number of uploads the pool lets run at once, which the
@@ -132,8 +139,8 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 	return l.files.Swap(0), l.bytes.Swap(0), l.throttled.Swap(0), saturated
 }
 
-// adapt sets the number of uploads in flight every AdaptInterval until ctx
-// is done, from the rate at which they end (files, and bytes weighed by
+// adapt sets the number of uploads in flight every AdaptInterval (sooner
+// while doubling: see slowStartTurns) until ctx is done, from the rate at which they end (files, and bytes weighed by
 // adaptBytesPerFile) and throttling (a failed upload with reason
 // "throttled", or a throttled request the SDK retried, Options.Throttled):
 //
@@ -149,23 +156,35 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 // upload takes its buffer from the uploader's budget, so more uploads than
 // fit simply wait, and the rate stops growing.
 func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
-	t := time.NewTicker(p.opts.AdaptInterval)
+	interval := p.opts.AdaptInterval
+	t := time.NewTicker(interval / slowStartLooks)
 	defer t.Stop()
 	limit, bestLimit := p.opts.Workers, p.opts.Workers
 	best, doubling := 0.0, true
 	lastThrottles := p.throttles()
+	// The window since the last decision.
+	var files, bytes, throttled int64
+	var saturated bool
+	since := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		files, bytes, throttled, saturated := l.take()
+		f, b, th, sat := l.take()
+		files, bytes, throttled, saturated = files+f, bytes+b, throttled+th, saturated || sat
 		if n := p.throttles(); n != lastThrottles {
 			throttled += n - lastThrottles
 			lastThrottles = n
 		}
-		rate := float64(files) + float64(bytes)/adaptBytesPerFile
+		elapsed := time.Since(since)
+		// Per interval, whatever the window's length.
+		rate := (float64(files) + float64(bytes)/adaptBytesPerFile) * float64(interval) / float64(max(elapsed, 1))
+		early := doubling && throttled == 0 && saturated && files >= slowStartTurns*int64(limit) && rate > best*adaptGain
+		if elapsed < interval && !early {
+			continue
+		}
 		next := limit
 		switch {
 		case throttled > 0:
@@ -187,6 +206,10 @@ func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 			limit = next
 			l.set(limit)
 			p.workers.Store(int64(limit))
+		}
+		files, bytes, throttled, saturated, since = 0, 0, 0, false, time.Now()
+		if !doubling {
+			t.Reset(interval)
 		}
 	}
 }
