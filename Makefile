@@ -19,12 +19,14 @@ MC_VERSION          := v0.0.0-20250313080218-cf909e1063a9
 NFPM_VERSION        := v2.44.0
 STATICCHECK_VERSION := v0.8.2
 PROMTOOL_VERSION    := v0.303.0
+S5CMD_VERSION       := v2.3.0
 
 MINIO       := $(TOOLS)/minio-$(MINIO_VERSION)/minio
 MC          := $(TOOLS)/mc-$(MC_VERSION)/mc
 NFPM        := $(TOOLS)/nfpm-$(NFPM_VERSION)/nfpm
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 PROMTOOL    := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
+S5CMD       := $(TOOLS)/s5cmd-$(S5CMD_VERSION)/s5cmd
 
 # Tests find the tools through these; under CI=true a test that needs MinIO
 # fails instead of skipping.
@@ -79,9 +81,10 @@ check: $(STATICCHECK)
 	  mv go.mod.check go.mod; mv go.sum.check go.sum; \
 	  if [ $$rc -ne 0 ]; then echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; fi
 
-## bench: the speed scenarios; prints a table. SCALE=1000000 for the large run.
-bench: build $(MINIO)
-	$(GO) run ./cmd/s3ferry-bench -s3ferry bin/s3ferry -minio $(MINIO) -scale $(SCALE)
+## bench: the speed scenarios, and s3ferry beside s5cmd and mc in the same run; prints a table.
+## SCALE=1000000 for the large run.
+bench: build $(MINIO) $(MC) $(S5CMD)
+	$(GO) run ./cmd/s3ferry-bench -s3ferry bin/s3ferry -minio $(MINIO) -mc $(MC) -s5cmd $(S5CMD) -scale $(SCALE)
 
 ## packages: dist/s3ferry_<version>_<arch>.deb and dist/s3ferry-<version>.<arch>.rpm for ARCH.
 packages: $(NFPM) docs
@@ -106,7 +109,7 @@ docs: build
 	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/bash_autocomplete > $(DOCS)/s3ferry.bash
 	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/zsh_autocomplete > $(DOCS)/_s3ferry
 
-tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK) $(PROMTOOL)
+tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK) $(PROMTOOL) $(S5CMD)
 
 $(MINIO):
 	GOBIN=$(dir $@) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
@@ -120,15 +123,26 @@ $(NFPM):
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# promtool's module has a replace directive, so `go install pkg@version`
-# refuses it: it is built in a scratch module that repeats the directive.
-$(PROMTOOL):
-	rm -rf $(dir $@)build && mkdir -p $(dir $@)build
+# $(call build_in_scratch,PACKAGE,VERSION,GO.MOD EXTRA): build PACKAGE@VERSION
+# into $@ inside a scratch module, for a tool `go install pkg@version`
+# refuses or cannot resolve; GO.MOD EXTRA (printf text) is added to the
+# scratch go.mod.
+build_in_scratch = rm -rf $(dir $@)build && mkdir -p $(dir $@)build && \
 	cd $(dir $@)build && \
-	  printf 'module promtool-build\n\ngo 1.24\n\nreplace github.com/fsnotify/fsnotify v1.8.0 => github.com/fsnotify/fsnotify v1.7.0\n' > go.mod && \
-	  GOFLAGS=-mod=mod $(GO) get github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION) && \
-	  GOFLAGS=-mod=mod $(GO) build -o $@ github.com/prometheus/prometheus/cmd/promtool
-	rm -rf $(dir $@)build
+	  printf 'module tool-build\n\ngo 1.24\n$(3)' > go.mod && \
+	  GOFLAGS=-mod=mod $(GO) get $(1)@$(2) && \
+	  GOFLAGS=-mod=mod $(GO) build -o $@ $(1) && \
+	  rm -rf $(dir $@)build
+
+# promtool's module has a replace directive, so `go install pkg@version`
+# refuses it: the scratch module repeats the directive.
+$(PROMTOOL):
+	$(call build_in_scratch,github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION),\nreplace github.com/fsnotify/fsnotify v1.8.0 => github.com/fsnotify/fsnotify v1.7.0\n)
+
+# s5cmd (make bench's peer): `go install pkg@version` fails resolving its
+# module's version list, `go get` of the exact version does not.
+$(S5CMD):
+	$(call build_in_scratch,github.com/peak/s5cmd/v2,$(S5CMD_VERSION))
 
 clean:
 	rm -rf bin dist demo

@@ -25,7 +25,8 @@ type Status struct {
 	WatchLimitReached bool                    `json:"watch_limit_reached"`
 	Overflows         int64                   `json:"watch_overflows"`
 	InFlight          int                     `json:"in_flight"`
-	Stuck             int                     `json:"stuck"` // in flight for longer than Daemon.StuckAfter
+	Workers           int                     `json:"workers"` // files uploaded at once now (with workers auto, what the pool adapted to)
+	Stuck             int                     `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
 	OldestInFlight    time.Time               `json:"oldest_in_flight,omitzero"`
 	EndpointDownSince time.Time               `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
 	PendingBytes      int64                   `json:"pending_bytes"`
@@ -133,6 +134,7 @@ func (d *Daemon) Status() (Status, error) {
 	st.Daemon, st.Version, st.PID = true, d.Version, os.Getpid()
 	st.Healthy, st.Health = d.health(now)
 	st.InFlight, st.PendingBytes, _ = d.pipe.InFlight()
+	st.Workers = d.pipe.Workers()
 	f := d.flight(now)
 	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
 	st.Totals = d.pipe.Stats()

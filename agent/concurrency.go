@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -24,42 +25,65 @@ const (
 	// costs about as much as this many bytes sent (latency against
 	// bandwidth), so both many small files and a few large ones count.
 	adaptBytesPerFile = 1 << 20
+	// While doubling, the controller looks slowStartLooks times per
+	// interval, and doubles as soon as the rate beat the best one over a
+	// window in which as many uploads as slowStartTurns times the limit
+	// ended (every slot turned over, whatever the link's latency). Only a
+	// whole interval stops the doubling: a short window is too noisy to.
+	slowStartLooks = 10
+	slowStartTurns = 2
 )
 
 // limiter is the number of uploads the pool lets run at once, which the
 // controller (adapt) changes while workers wait on it. It counts what ends,
 // for the controller.
+//
+// The pool keeps MaxWorkers goroutines, most of them waiting here, so a
+// freed slot goes to one waiter, not to all (waking every waiter at each
+// upload's end cost more CPU than the uploads of small files), and to the
+// one that came last: the few goroutines that keep the slots busy stay the
+// same, their stacks grown for the SDK's deep calls, while the others sleep
+// (the runtime shrinks an idle goroutine's stack, and growing it again at
+// every upload cost a seventh of the CPU of a backfill).
 type limiter struct {
 	mu        sync.Mutex
 	limit     int
 	active    int
-	maxActive int           // most active at once since the last take
-	wake      chan struct{} // closed and replaced when a slot may be free
+	maxActive int       // most active at once since the last take
+	waiters   list.List // of chan struct{}, closed when given a slot; last in, first served
 
 	files, bytes, throttled atomic.Int64 // since the last take
 }
 
 func newLimiter(limit int) *limiter {
-	return &limiter{limit: limit, wake: make(chan struct{})}
+	return &limiter{limit: limit}
 }
 
 // acquire waits for a slot; the error is ctx's.
 func (l *limiter) acquire(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		if l.active < l.limit {
-			l.active++
-			l.maxActive = max(l.maxActive, l.active)
-			l.mu.Unlock()
-			return nil
-		}
-		wake := l.wake
+	l.mu.Lock()
+	if l.active < l.limit && l.waiters.Len() == 0 {
+		l.take1()
 		l.mu.Unlock()
+		return nil
+	}
+	given := make(chan struct{})
+	w := l.waiters.PushFront(given)
+	l.mu.Unlock()
+	select {
+	case <-given:
+		return nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		defer l.mu.Unlock()
 		select {
-		case <-wake:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-given: // given a slot meanwhile: pass it on
+			l.active--
+			l.grant()
+		default:
+			l.waiters.Remove(w)
 		}
+		return ctx.Err()
 	}
 }
 
@@ -67,14 +91,23 @@ func (l *limiter) acquire(ctx context.Context) error {
 func (l *limiter) release() {
 	l.mu.Lock()
 	l.active--
-	l.signal()
+	l.grant()
 	l.mu.Unlock()
 }
 
-// signal wakes the waiters; l.mu is held.
-func (l *limiter) signal() {
-	close(l.wake)
-	l.wake = make(chan struct{})
+// grant gives the free slots to the waiters that came last; l.mu is held.
+func (l *limiter) grant() {
+	for l.active < l.limit && l.waiters.Len() > 0 {
+		given := l.waiters.Remove(l.waiters.Front()).(chan struct{})
+		l.take1()
+		close(given)
+	}
+}
+
+// take1 counts a slot taken; l.mu is held.
+func (l *limiter) take1() {
+	l.active++
+	l.maxActive = max(l.maxActive, l.active)
 }
 
 // ended counts an upload that ended.
@@ -92,7 +125,7 @@ func (l *limiter) ended(ev Event) {
 func (l *limiter) set(n int) {
 	l.mu.Lock()
 	l.limit = n
-	l.signal()
+	l.grant()
 	l.mu.Unlock()
 }
 
@@ -106,8 +139,8 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 	return l.files.Swap(0), l.bytes.Swap(0), l.throttled.Swap(0), saturated
 }
 
-// adapt sets the number of uploads in flight every AdaptInterval until ctx
-// is done, from the rate at which they end (files, and bytes weighed by
+// adapt sets the number of uploads in flight every AdaptInterval (sooner
+// while doubling: see slowStartTurns) until ctx is done, from the rate at which they end (files, and bytes weighed by
 // adaptBytesPerFile) and throttling (a failed upload with reason
 // "throttled", or a throttled request the SDK retried, Options.Throttled):
 //
@@ -123,23 +156,35 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 // upload takes its buffer from the uploader's budget, so more uploads than
 // fit simply wait, and the rate stops growing.
 func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
-	t := time.NewTicker(p.opts.AdaptInterval)
+	interval := p.opts.AdaptInterval
+	t := time.NewTicker(interval / slowStartLooks)
 	defer t.Stop()
 	limit, bestLimit := p.opts.Workers, p.opts.Workers
 	best, doubling := 0.0, true
 	lastThrottles := p.throttles()
+	// The window since the last decision.
+	var files, bytes, throttled int64
+	var saturated bool
+	since := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		files, bytes, throttled, saturated := l.take()
+		f, b, th, sat := l.take()
+		files, bytes, throttled, saturated = files+f, bytes+b, throttled+th, saturated || sat
 		if n := p.throttles(); n != lastThrottles {
 			throttled += n - lastThrottles
 			lastThrottles = n
 		}
-		rate := float64(files) + float64(bytes)/adaptBytesPerFile
+		elapsed := time.Since(since)
+		// Per interval, whatever the window's length.
+		rate := (float64(files) + float64(bytes)/adaptBytesPerFile) * float64(interval) / float64(max(elapsed, 1))
+		early := doubling && throttled == 0 && saturated && files >= slowStartTurns*int64(limit) && rate > best*adaptGain
+		if elapsed < interval && !early {
+			continue
+		}
 		next := limit
 		switch {
 		case throttled > 0:
@@ -161,6 +206,10 @@ func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 			limit = next
 			l.set(limit)
 			p.workers.Store(int64(limit))
+		}
+		files, bytes, throttled, saturated, since = 0, 0, 0, false, time.Now()
+		if !doubling {
+			t.Reset(interval)
 		}
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,4 +101,77 @@ func TestAutoWorkersCountSDKRetries(t *testing.T) {
 	adaptUntil(t, latencyUploader{wait: time.Millisecond}, Options{Workers: 16, Throttled: throttled}, "fewer than 16 (throttled requests retried)", func(w int) bool {
 		return w < 16
 	})
+}
+
+// TestLimiterBoundsUploads: however the limit changes and waiters give up,
+// no more slots are held at once than the limit allows, a raised limit
+// lets waiters in, and a waiter that gave up holds no slot.
+func TestLimiterBoundsUploads(t *testing.T) {
+	l := newLimiter(3)
+	var held, most atomic.Int64
+	var limitNow atomic.Int64
+	limitNow.Store(3)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				wctx, cancel := context.WithCancel(ctx)
+				switch (g + i) % 5 {
+				case 0:
+					cancel() // gives up before it waits
+				case 1:
+					go cancel() // gives up while it waits, or as it is given a slot
+				}
+				if l.acquire(wctx) == nil {
+					n := held.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					if lim := limitNow.Load(); n > 8 {
+						t.Errorf("%d slots held at once, limit at most 8 (now %d)", n, lim)
+					}
+					runtime.Gosched()
+					held.Add(-1)
+					l.release()
+				}
+				cancel()
+			}
+		}()
+	}
+	for _, n := range []int{1, 8, 2, 5} {
+		limitNow.Store(int64(n))
+		l.set(n)
+		runtime.Gosched()
+	}
+	wg.Wait()
+	l.mu.Lock()
+	active, waiting := l.active, l.waiters.Len()
+	l.mu.Unlock()
+	if active != 0 || waiting != 0 {
+		t.Fatalf("after every worker left: %d slots held, %d waiters; want none", active, waiting)
+	}
+
+	// A raised limit lets a waiter in; one that gave up left no slot taken.
+	l.set(1)
+	if err := l.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gaveUp, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.acquire(gaveUp); err == nil {
+		t.Fatal("acquire with every slot taken and ctx done returned nil")
+	}
+	in := make(chan error, 1)
+	go func() { in <- l.acquire(ctx) }()
+	l.set(2)
+	if err := <-in; err != nil {
+		t.Fatal(err)
+	}
+	l.release()
+	l.release()
+	if l.active != 0 {
+		t.Fatalf("%d slots held after every release", l.active)
+	}
 }

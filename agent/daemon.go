@@ -218,6 +218,7 @@ func (d *Daemon) init() {
 		inFlight:     func() float64 { n, _, _ := d.pipe.InFlight(); return float64(n) },
 		stalls:       d.Stalls,
 		retries:      func() float64 { return float64(d.retrySetSize()) },
+		workers:      func() float64 { return float64(d.pipe.Workers()) },
 	})
 	if d.Buckets != nil {
 		d.replication = newReplicationTracker(d.Index, d.Sources, d.Buckets, d.Replication, o, d.resend)

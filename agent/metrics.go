@@ -32,6 +32,7 @@ type gauges struct {
 	records      func() float64 // files recorded in the index
 	stalls       func() int64   // S3 requests cancelled by the stall watchdog; nil: 0
 	retries      func() float64 // entries of the retry set
+	workers      func() float64 // files the pool uploads at once now
 }
 
 func newMetrics(g gauges) *metrics {
@@ -82,6 +83,7 @@ func newMetrics(g gauges) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_queue_depth", Help: "Files pending upload (the durable queue in the index)."}, g.queueDepth),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_pending_bytes", Help: "Bytes of the files in the upload pool, not yet done."}, g.pendingBytes),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_uploads_in_flight", Help: "Files in the upload pool, not yet done."}, g.inFlight),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_upload_workers", Help: "Files the upload pool sends at once now: upload.workers, or with workers auto what it adapted to."}, g.workers),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_index_records", Help: "Files recorded in the index."}, g.records),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "s3ferry_upload_stalls_total", Help: "S3 requests cancelled and retried because no byte moved for upload.stall-timeout."}, func() float64 {
 			if g.stalls == nil {

@@ -20,6 +20,7 @@ type Stats struct {
 	Bytes     int64   `json:"bytes"`                  // bytes uploaded
 	Pending   int64   `json:"pending,omitempty"`      // sync: files left pending in the index at its end (an interruption), resumed by the next run
 	Seconds   float64 `json:"seconds"`                // wall time of the run
+	Workers   int     `json:"workers,omitempty"`      // sync: files uploaded at once at its end (with workers auto, what the pool adapted to)
 
 	// Retention is what the local retention deleted (or, in a dry run,
 	// would delete) at the end of a sync.

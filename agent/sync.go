@@ -117,7 +117,7 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	err := g.Wait()
 	stop()
 	stats := p.Stats()
-	stats.Retention = retained
+	stats.Retention, stats.Workers = retained, p.Workers()
 	if ctx.Err() == nil {
 		return stats, err
 	}

@@ -65,16 +65,18 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	b.add(tag+"index bytes per file (target ≤ 150)", fmt.Sprintf("%.0f (%.1f MiB)", float64(size)/float64(n), float64(size)/(1<<20)))
 
 	var noops []time.Duration
-	var noopRSS int64
+	var noopPeak syncResult
 	for range b.rounds {
 		res, err := b.sync(ctx, root, idx)
 		if err != nil {
 			return err
 		}
 		noops = append(noops, res.wall)
-		noopRSS = max(noopRSS, res.maxRSS)
+		if res.maxRSS > noopPeak.maxRSS {
+			noopPeak = res
+		}
 	}
-	b.add(tag+"incremental sync, nothing new (target ≤ 0.15 s)", fmt.Sprintf("%.3f s (median of %d), peak RSS %.0f MiB", median(noops).Seconds(), b.rounds, float64(noopRSS)/(1<<20)))
+	b.add(tag+"incremental sync, nothing new (target ≤ 0.15 s)", fmt.Sprintf("%.3f s (median of %d), peak RSS %s", median(noops).Seconds(), b.rounds, noopPeak.rss()))
 	if err := b.incremental(ctx, root, idx, tag); err != nil {
 		return err
 	}
@@ -243,23 +245,4 @@ func readMem(pid int) (mem, error) {
 		}
 	}
 	return m, nil
-}
-
-// sampleMem reads the memory of process pid every 20 ms until stop is
-// closed, and returns the peaks of its anonymous and file-backed resident
-// memory (which the kernel's VmHWM does not tell apart): the Go heap and
-// runtime, and the pages of the index's memory-mapped tables.
-func sampleMem(pid int, stop <-chan struct{}) (peakAnon, peakFile int64) {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if m, err := readMem(pid); err == nil {
-			peakAnon, peakFile = max(peakAnon, m.anon), max(peakFile, m.file)
-		}
-		select {
-		case <-stop:
-			return peakAnon, peakFile
-		case <-t.C:
-		}
-	}
 }

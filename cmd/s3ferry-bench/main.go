@@ -57,6 +57,10 @@ type bench struct {
 	bucket  string
 	rows    [][2]string
 
+	// The peer scenarios (peers.go), only them, the peers' binaries.
+	peers, peersOnly bool
+	s5cmd, mc        string
+
 	// indexScale: synthetic records added to the index (indexScaleRows).
 	indexScale int
 }
@@ -75,9 +79,16 @@ func main() {
 	flag.IntVar(&b.indexScale, "index-scale", 0, "then add this many synthetic records of old partitions to the index (no files) and measure again")
 	flag.BoolVar(&b.faults, "faults", true, "also measure the fault scenarios: a 1 GiB upload killed and resumed, 2,000 files under 5xx")
 	flag.BoolVar(&b.only, "faults-only", false, "measure only the fault scenarios")
+	flag.BoolVar(&b.peers, "peers", true, "also measure s3ferry beside s5cmd cp and mc cp: backfill on loopback and at +30 ms, 2 × 1 GiB")
+	flag.BoolVar(&b.peersOnly, "peers-only", false, "measure only the peer scenarios")
+	flag.StringVar(&b.s5cmd, "s5cmd", "s5cmd", "s5cmd binary, for the peer scenarios")
+	mc := flag.String("mc", "", "mc binary, for the peer scenarios (default: as the tests find it)")
 	flag.Parse()
 	if *minio != "" {
 		os.Setenv("S3FERRY_MINIO", *minio)
+	}
+	if *mc != "" {
+		os.Setenv("S3FERRY_MC", *mc)
 	}
 	if err := b.run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "s3ferry-bench:", err)
@@ -118,6 +129,13 @@ func (b *bench) run(ctx context.Context) error {
 
 	if b.only {
 		if err := b.faultRows(ctx); err != nil {
+			return err
+		}
+		b.print()
+		return nil
+	}
+	if b.peersOnly {
+		if err := b.peerRows(ctx); err != nil {
 			return err
 		}
 		b.print()
@@ -173,6 +191,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.peers {
+		if err := b.peerRows(ctx); err != nil {
+			return err
+		}
+	}
 	b.print()
 	return nil
 }
@@ -222,6 +245,8 @@ func (b *bench) add(what, value string) { b.rows = append(b.rows, [2]string{what
 func (b *bench) print() {
 	if b.only {
 		fmt.Printf("\ns3ferry bench: fault scenarios only, %d workers, %d cores\n\n", b.workers, runtime.NumCPU())
+	} else if b.peersOnly {
+		fmt.Printf("\ns3ferry bench: peer scenarios only, each tool with its defaults, %d cores\n\n", runtime.NumCPU())
 	} else {
 		fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
 	}
@@ -235,16 +260,12 @@ func (b *bench) print() {
 }
 
 type syncResult struct {
-	stats  agent.Stats
-	wall   time.Duration
-	maxRSS int64 // bytes
-	// peakAnon, peakFile: the sampled peaks of anonymous and file-backed
-	// resident memory (sampleMem).
-	peakAnon, peakFile int64
+	toolRun
+	stats agent.Stats
 }
 
 // rss formats a run's peak RSS with its parts.
-func (r syncResult) rss() string {
+func (r toolRun) rss() string {
 	return fmt.Sprintf("%.0f MiB (sampled peaks: anonymous %.0f, file-backed %.0f)", float64(r.maxRSS)/(1<<20), float64(r.peakAnon)/(1<<20), float64(r.peakFile)/(1<<20))
 }
 
@@ -256,25 +277,11 @@ func (b *bench) sync(ctx context.Context, root, idx string) (syncResult, error) 
 	cmd.Env = append(os.Environ(), b.srv.Env()...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return syncResult{}, fmt.Errorf("s3ferry sync: %w", err)
-	}
-	stop, sampled := make(chan struct{}), make(chan [2]int64, 1)
-	go func() {
-		a, f := sampleMem(cmd.Process.Pid, stop)
-		sampled <- [2]int64{a, f}
-	}()
-	err := cmd.Wait()
-	close(stop)
-	peaks := <-sampled
+	run, err := measure(cmd)
 	if err != nil {
 		return syncResult{}, fmt.Errorf("s3ferry sync: %w", err)
 	}
-	res := syncResult{wall: time.Since(start), peakAnon: peaks[0], peakFile: peaks[1]}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSS = ru.Maxrss << 10
-	}
+	res := syncResult{toolRun: run}
 	if err := json.Unmarshal(out.Bytes(), &res.stats); err != nil {
 		return syncResult{}, fmt.Errorf("decode totals %q: %w", out.String(), err)
 	}

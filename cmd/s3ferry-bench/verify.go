@@ -12,10 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
@@ -103,16 +101,8 @@ func (b *bench) compareListings(ctx context.Context, root, idx, endpoint string)
 // listSequential counts the objects below prefix with one paginated loop.
 func (b *bench) listSequential(ctx context.Context, client *s3.Client, prefix string) (int64, time.Duration, error) {
 	start := time.Now()
-	var n int64
-	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return 0, 0, fmt.Errorf("list: %w", err)
-		}
-		n += int64(len(page.Contents))
-	}
-	return n, time.Since(start), nil
+	n, _, err := b.listed(ctx, client, prefix)
+	return n, time.Since(start), err
 }
 
 // runVerify runs `s3ferry verify` with flags as a user would, against
@@ -124,13 +114,11 @@ func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string, flags
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	var rep bucket.VerifyReport
-	if err := cmd.Run(); err != nil {
+	run, err := measure(cmd)
+	if err != nil {
 		return rep, 0, fmt.Errorf("s3ferry verify: %w", err)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10
-	}
+	rss := run.maxRSS
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return rep, 0, fmt.Errorf("decode report %q: %w", out.String(), err)
 	}

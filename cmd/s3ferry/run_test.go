@@ -456,6 +456,33 @@ func TestRunSigtermDrainsThenRestartFinishes(t *testing.T) {
 	}
 }
 
+// The pool's size is visible where an operator looks: /metrics, /status
+// and sync's totals say the number of files uploaded at once, fixed or
+// (workers auto, before any upload made it adapt) the starting size.
+func TestUploadWorkersReported(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct {
+		flags []string
+		want  int
+	}{{[]string{"--workers", "3"}, 3}, {nil, agent.DefaultWorkers}} {
+		d := e.startDaemon(t, c.flags...)
+		if got := d.metric(t, "s3ferry_upload_workers"); got != float64(c.want) {
+			t.Errorf("with %q: s3ferry_upload_workers = %v, want %d", c.flags, got, c.want)
+		}
+		if got := d.status(t).Workers; got != c.want {
+			t.Errorf("with %q: /status workers = %d, want %d", c.flags, got, c.want)
+		}
+		if code := d.stop(t, 30*time.Second); code != 0 {
+			t.Fatalf("exit %d after SIGTERM\n%s", code, d.out)
+		}
+	}
+	e.write(t, "a.wav", "a", time.Hour)
+	if st := e.sync(t, 0, "--workers", "5"); st.Workers != 5 || st.Uploaded != 1 {
+		t.Errorf("sync --workers 5 totals = %+v, want workers 5 and 1 uploaded", st)
+	}
+}
+
 func TestSyncAsksTheRunningDaemon(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
