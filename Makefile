@@ -35,6 +35,10 @@ export S3FERRY_MC    := $(MC)
 export S3FERRY_PROMTOOL := $(PROMTOOL)
 
 SCALE ?= 100000
+# INDEX_SCALE=N: then N synthetic records in the index (10M indexed: SCALE=1000000
+# INDEX_SCALE=9000000). BENCH_FLAGS: more flags for s3ferry-bench (-h lists them).
+INDEX_SCALE ?= 0
+BENCH_FLAGS ?=
 # fuzz: how long each fuzz target runs.
 FUZZTIME ?= 30s
 
@@ -84,7 +88,7 @@ check: $(STATICCHECK)
 ## bench: the speed scenarios, and s3ferry beside s5cmd and mc in the same run; prints a table.
 ## SCALE=1000000 for the large run.
 bench: build $(MINIO) $(MC) $(S5CMD)
-	$(GO) run ./cmd/s3ferry-bench -s3ferry bin/s3ferry -minio $(MINIO) -mc $(MC) -s5cmd $(S5CMD) -scale $(SCALE)
+	$(GO) run ./cmd/s3ferry-bench -s3ferry bin/s3ferry -minio $(MINIO) -mc $(MC) -s5cmd $(S5CMD) -scale $(SCALE) -index-scale $(INDEX_SCALE) $(BENCH_FLAGS)
 
 ## packages: dist/s3ferry_<version>_<arch>.deb and dist/s3ferry-<version>.<arch>.rpm for ARCH.
 packages: $(NFPM) docs
