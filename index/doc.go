@@ -27,25 +27,37 @@
 // free space the index refuses to open or write (*DiskFullError): Badger
 // writes through memory maps, where a full disk is a SIGBUS, not an error.
 //
-// Tuning for issue 14, measured by writing 1,000,000 records through Commit
-// in one process (2 shared cores, so ±20%; peak from getrusage, anonymous
-// and file-backed resident memory sampled every 20 ms):
+// Tuning for issue 14, measured by writing 1,000,000 records (a Queue and
+// a Commit each) in one process on 2 cores shared with other work (±20%),
+// peaks of anonymous and file-backed resident memory sampled every 20 ms:
 //
-//	options (badger.go unless said)      write/rec  peak RSS  anon  file  disk/rec
-//	as in badgerOptions                  16 µs      294 MiB   161   163   134 B
-//	GOMEMLIMIT=96MiB                     15 µs      234 MiB   -     -     134 B
-//	NumLevelZeroTables 2, stall at 6     16 µs      245 MiB   -     -     133 B
-//	MemTableSize 4 MiB                   16 µs      260 MiB   -     -     134 B
-//	GOMEMLIMIT=64MiB                     22 µs      206 MiB   57    158   134 B
+//	options                                 write/rec  anon  file  disk/rec
+//	1 MiB tables, no limit, no releaser     34 µs      153   181   149 B
+//	+ GOMEMLIMIT=96MiB                      35 µs       86   178
+//	+ GOMEMLIMIT=64MiB                      86 µs       58   179
+//	+ releaser (16 MiB, 250 ms), 96MiB      +13%        87    44
+//	the same, a later and busier run        47 µs       87    50
+//	8 MiB tables, in that run               47 µs       85    56
 //
-// No Badger option brought the peak near 128 MiB, so badgerOptions is
-// unchanged: about half of the peak is the page cache of the mmapped
-// tables that compactions read (file-backed, the kernel's to reclaim),
-// the other half Go heap garbage of compactions, which a soft memory
-// limit (GOMEMLIMIT) bounds at the cost of more GC work. Opening the
-// index of 1M records after its compactions ended costs 0.1–0.26 s and
-// 35 MiB peak RSS; a no-op sync against it 0.12–0.14 s and 38–49 MiB.
-// The same measures at 10M records remain to be run.
+// Memory: most of the anonymous peak is Badger's table builders (a flushed
+// 8 MiB memtable builds its table in a 16-32 MiB buffer, and a pool keeps
+// up to 8 of them) and the garbage of compactions, which the soft memory
+// limit of the commands (upload.memory + 32 MiB, cmd/s3ferry/memory.go)
+// collects before it piles up; below ~80 MiB the collector runs all the
+// time (64 MiB: 2.5× the write time). The file-backed part is the tables
+// themselves, mapped: every page Badger wrote or read stays in the
+// process's RSS until reclaimed, so without the releaser (release.go) RSS
+// after writing the index was its whole size.
+//
+// Tables: 8 MiB at every level. Opening the index opens every table and
+// Close releases each: at 10M records, 1 MiB tables made 2,329 tables,
+// 0.15-0.2 s to open, 0.14 s to close and 104 MiB resident after Open; at
+// 1M, 8 MiB tables (21) open in 10 ms instead of 20-35 and close in 5
+// instead of 30-80. The first Open of tables not yet verified reads them
+// whole (3.2 s for 1.5 GB at 10M records); later ones only what changed
+// (damage.go). Memtables of 4 MiB lowered the file-backed peak (41 MiB)
+// but cost 25% more write time and are not used. The measures of a
+// large settled index, from s3ferry-bench -index-scale, are in README.
 //
 // A walk reads the records of a directory's files with one GetMany, not a
 // Get each (BenchmarkGetMany, 200,000 records: 0.75 µs per path in batches
