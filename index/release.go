@@ -33,11 +33,11 @@ const releaseInterval = 50 * time.Millisecond
 // them under pressure; the releaser does it sooner, so that what the
 // operator sees is what the agent holds.
 //
-// Once RssFile is more than Options.MappedLimit above what it was at Open,
-// the releaser finds the index's tables and logs in /proc/self/maps and
-// asks the kernel to reclaim their pages (madvise MADV_PAGEOUT, Linux 5.4): dirty
-// pages are written first, nothing is lost, and a page read again comes
-// from the page cache or the disk. A mapping may go away between reading
+// Once RssFile is more than Options.MappedLimit above what it was at Open
+// or right after the last release, the releaser finds the index's tables
+// and logs in /proc/self/maps and asks the kernel to reclaim their pages
+// (madvise MADV_PAGEOUT, Linux 5.4): dirty pages are written first,
+// nothing is lost, and a page read again comes from the disk. A mapping may go away between reading
 // the map and the call (a compaction deleted its table); the call then
 // fails, or reaches memory that replaced it, for which reclaiming is only
 // ever a cost, never a change of content (anonymous pages are swapped out,
@@ -46,7 +46,7 @@ const releaseInterval = 50 * time.Millisecond
 type releaser struct {
 	dir      string // the index directory, as /proc/self/maps names it
 	limit    int64
-	baseline int64 // RssFile at open
+	baseline int64 // RssFile at open, then right after each release
 	logf     func(string, ...any)
 }
 
@@ -82,6 +82,13 @@ func (r *releaser) run(stop <-chan struct{}) {
 		if err := r.release(); err != nil {
 			r.logf("index: stop releasing table pages: %v", err)
 			return
+		}
+		// What is left is not the index's to give back (the binary, other
+		// files), or pages in use: count from here, or a lower level would
+		// leave up to that much unreleased, and a higher one release at
+		// every check.
+		if rss, err := residentFile(); err == nil {
+			r.baseline = rss
 		}
 	}
 }
