@@ -41,7 +41,7 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	src := agent.Source{Root: root, Bucket: b.bucket, Prefix: "rec/"}
 	fmt.Fprintf(os.Stderr, "adding %d synthetic records to the index...\n", b.indexScale)
 	start := time.Now()
-	if err := prefill(idx, src.ID(), b.scale, b.indexScale); err != nil {
+	if err := prefill(ctx, idx, src.ID(), b.scale, b.indexScale); err != nil {
 		return err
 	}
 	b.add(tag+"prefill through the index API, and compactions", fmt.Sprintf("%.1f s (%.0f records/s)", time.Since(start).Seconds(), float64(b.indexScale)/time.Since(start).Seconds()))
@@ -149,7 +149,7 @@ var errStop = errors.New("stop")
 // prefill commits n synthetic records of source, in the partitions before
 // the real tree's 365 days, to the index in dir, and checks that the
 // index then holds them beside the real tree's.
-func prefill(dir, source string, real, n int) error {
+func prefill(ctx context.Context, dir, source string, real, n int) error {
 	db, err := index.Open(dir, index.Options{})
 	if err != nil {
 		return err
@@ -160,7 +160,11 @@ func prefill(dir, source string, real, n int) error {
 	}
 	// An index of this size is built over months and settled: its
 	// compactions are not the next run's to do (nor to measure).
-	if err := db.Settle(context.Background()); err != nil {
+	// The 9M-record prefill and its compactions took 208 s in all: fail
+	// rather than hang if they have not ended in half an hour.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	if err := db.Settle(ctx); err != nil {
 		db.Close()
 		return err
 	}
