@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -11,14 +12,14 @@ import (
 // for src that match its local files (same size and content), so that
 // they are not uploaded again. agent/bucket's Adopt is the one the
 // command wires in; agent does not import it.
-type AdoptFunc func(ctx context.Context, src *Source) error
+type AdoptFunc func(ctx context.Context, src *local.Source) error
 
-// adoptFirstRun calls adopt for every source the index knows nothing of
+// AdoptFirstRun calls adopt for every source the index knows nothing of
 // (no record, nothing pending, no full walk): the index is a cache of what
 // the bucket holds, and one that is new, lost, purged or rebuilt must cost
 // a listing, not a re-upload of what the bucket has. A nil adopt does
 // nothing.
-func adoptFirstRun(ctx context.Context, idx index.Store, sources []*Source, adopt AdoptFunc) error {
+func AdoptFirstRun(ctx context.Context, idx index.Store, sources []*local.Source, adopt AdoptFunc) error {
 	if adopt == nil {
 		return nil
 	}

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -51,7 +53,7 @@ func (o Outcome) String() string { return outcomeNames[o] }
 
 // Event reports an upload's end to an observer (logs, metrics).
 type Event struct {
-	Source  *Source
+	Source  *local.Source
 	Path    string        // relative to the source root
 	Key     string        // object key
 	Outcome Outcome       // Uploaded, Touched, Vanished, Deferred or Failed
@@ -89,6 +91,11 @@ type Options struct {
 	MaxWorkers    int
 	AdaptInterval time.Duration
 	Throttled     func() int64
+
+	// Gate, when set, is waited on by a worker before each upload: the
+	// daemon's endpoint probe holds uploads while the endpoint is down. An
+	// error (ctx's end) leaves the file pending for the next run.
+	Gate func(context.Context) error
 }
 
 // ReasonIndexDiskFull is the Event.Reason of a file the index could not
@@ -105,7 +112,8 @@ const DefaultWorkers = 16
 // bytes; it is pending in the index already.
 const queuedPerWorker = 64
 
-func (o Options) withDefaults() Options {
+// WithDefaults returns o with every zero value replaced by its default.
+func (o Options) WithDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}
@@ -130,7 +138,7 @@ func (o Options) withDefaults() Options {
 
 // Candidate is a file a detector found: a walk, the watcher, the pending set.
 type Candidate struct {
-	Source *Source
+	Source *local.Source
 	Path   string      // relative to the source root, slash-separated
 	Info   fs.FileInfo // lstat, or stat for a followed link
 	// Seq is the file's pending entry when it came from the pending set;
@@ -159,7 +167,7 @@ type Candidate struct {
 	retry bool
 	// tally is the walk's own count (a daemon rescan), which the pipeline
 	// keeps beside its totals; nil: not found by such a walk.
-	tally *walkTally
+	tally *Tally
 	// Done, when set, is called once, from the worker, with the end of the
 	// upload of a file Consider queued (Outcome Uploaded, Touched, Vanished,
 	// Deferred or Failed; Failed too when the pool stopped before it ended).
@@ -191,15 +199,11 @@ type Pipeline struct {
 
 	mu       sync.Mutex
 	inflight map[string]time.Time // sourceID + "\x00" + path of every queued job → when queued
-
-	// gate, when set, is waited on by a worker before each upload: the
-	// daemon's endpointProbe holds uploads while the endpoint is down.
-	gate func(context.Context) error
 }
 
 // NewPipeline builds a pipeline; Run starts its workers.
 func NewPipeline(idx index.Store, up Uploader, opts Options) *Pipeline {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	p := &Pipeline{
 		idx:      idx,
 		up:       up,
@@ -297,16 +301,16 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 		p.opts.Logger.Error("cannot back up file", "source", src.Root, "path", rel, "err", err)
 		return Failed, nil
 	}
-	st := statOf(c.Info)
+	st := local.StatOf(c.Info)
 	id := src.ID()
 	rec, known := c.rec, c.indexed
-	if !known || !st.matches(rec) {
+	if !known || !st.Matches(rec) {
 		var err error
 		if rec, known, err = p.idx.Get(id, rel); err != nil {
 			return Failed, fmt.Errorf("read index for %s: %w", rel, err)
 		}
 	}
-	if known && st.matches(rec) && !c.Resend {
+	if known && st.Matches(rec) && !c.Resend {
 		p.stats.add(Unchanged, 0)
 		if c.Seq != 0 {
 			p.abort(ctx, src, c.upload)
@@ -317,13 +321,13 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 		return Unchanged, nil
 	}
 	now := p.opts.Now()
-	if !c.Force && now.Sub(time.Unix(0, st.mtimeNs)) < p.opts.Settle {
+	if !c.Force && now.Sub(time.Unix(0, st.MtimeNs)) < p.opts.Settle {
 		p.stats.add(Deferred, 0)
 		return Deferred, nil
 	}
 	if p.opts.DryRun {
 		p.stats.add(WouldUpload, 0)
-		fmt.Fprintf(p.opts.DryRunOut, "would upload %s -> s3://%s/%s (%d bytes)\n", filepath.Join(src.Root, rel), src.Bucket, key, st.size)
+		fmt.Fprintf(p.opts.DryRunOut, "would upload %s -> s3://%s/%s (%d bytes)\n", filepath.Join(src.Root, rel), src.Bucket, key, st.Size)
 		return WouldUpload, nil
 	}
 	flight := flightKey(id, rel)
@@ -347,7 +351,7 @@ func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
 	if c.Detected.IsZero() {
 		c.Detected = now
 	}
-	j := job{Candidate: c, key: key, size: st.size}
+	j := job{Candidate: c, key: key, size: st.Size}
 	if known {
 		j.prev = &rec
 	}
@@ -398,7 +402,7 @@ func (p *Pipeline) InFlight() (files int, bytes int64, oldest time.Time) {
 // Seq: the files a crash, a stop or a failure left between queueing and
 // recording. Entries whose file is gone, no longer a regular file or no
 // longer wanted are dropped. It costs O(pending).
-func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.Context, Candidate) error) error {
+func (p *Pipeline) Resume(ctx context.Context, src *local.Source, submit func(context.Context, Candidate) error) error {
 	type entry struct {
 		rel    string
 		seq    uint64
@@ -421,12 +425,12 @@ func (p *Pipeline) Resume(ctx context.Context, src *Source, submit func(context.
 	// A root that cannot be read (unmounted, renamed) says nothing of its
 	// files: their entries stay for a later run, never dropped as vanished.
 	// The walk that follows reports the root.
-	if _, err := src.stat(""); err != nil {
+	if _, err := src.Stat(""); err != nil {
 		p.opts.Logger.Warn("cannot read the source root; its pending files stay pending", "source", src.String(), "files", len(pending), "err", err)
 		return nil
 	}
 	for _, e := range pending {
-		info, err := src.stat(e.rel)
+		info, err := src.Stat(e.rel)
 		switch {
 		case err == nil && info.Mode().IsRegular() && src.Filter.File(e.rel):
 			if err := submit(ctx, Candidate{Source: src, Path: e.rel, Info: info, Seq: e.seq, upload: e.upload}); err != nil {
@@ -524,7 +528,7 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 		if !ok {
 			return true, nil
 		}
-		if p.gate != nil && p.gate(ctx) != nil {
+		if p.opts.Gate != nil && p.opts.Gate(ctx) != nil {
 			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
 			return true, nil // stays pending: the next run resumes it
 		}
@@ -550,7 +554,7 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	src, rel := j.Source, j.Path
 	id := src.ID()
-	uj := src.uploadJob(rel, j.key, j.Info)
+	uj := src.UploadJob(rel, j.key, j.Info)
 	if j.prev != nil && !j.Resend {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
 	}
@@ -582,7 +586,9 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
 			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
 		}
-		p.trackReplication(src, rel, rec)
+		if err := replication.Track(p.idx, src, rel, rec); err != nil {
+			p.opts.Logger.Error("cannot track the replication of an upload", "path", rel, "version", rec.VersionID, "err", err)
+		}
 		p.stats.add(Uploaded, res.Size)
 		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.Detected)
 		p.opts.Logger.Debug("uploaded", "path", uj.Path, "key", j.key, "bytes", res.Size, "version", res.VersionID)

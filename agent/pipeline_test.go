@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -41,8 +42,8 @@ func (f *fakeUploader) Upload(_ context.Context, job uploader.Job) (uploader.Res
 	if err != nil {
 		return uploader.Result{}, err
 	}
-	st := statOf(info)
-	res := uploader.Result{Size: st.size, MtimeNs: st.mtimeNs, Inode: st.inode, Hash: xxhash.Sum64(data)}
+	st := local.StatOf(info)
+	res := uploader.Result{Size: st.Size, MtimeNs: st.MtimeNs, Inode: st.Inode, Hash: xxhash.Sum64(data)}
 	if job.HasKnownHash && job.KnownHash == res.Hash {
 		res.Unchanged = true
 		return res, nil
@@ -83,17 +84,17 @@ func writeFile(tb testing.TB, root, rel, content string) {
 	}
 }
 
-func newTestSource(tb testing.TB, root, layout string) *Source {
+func newTestSource(tb testing.TB, root, layout string) *local.Source {
 	tb.Helper()
-	l, err := ParseLayout(layout)
+	l, err := local.ParseLayout(layout)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f, err := NewFilter(nil, nil, true)
+	f, err := local.NewFilter(nil, nil, true)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Source{Root: root, Bucket: "b", Prefix: "p/", Layout: l, Lookback: 48 * time.Hour, Filter: f}
+	return &local.Source{Root: root, Bucket: "b", Prefix: "p/", Layout: l, Lookback: 48 * time.Hour, Filter: f}
 }
 
 func runSync(tb testing.TB, s *Sync) Stats {
@@ -105,7 +106,7 @@ func runSync(tb testing.TB, s *Sync) Stats {
 	return stats
 }
 
-func pendingOf(tb testing.TB, idx index.Store, src *Source) []string {
+func pendingOf(tb testing.TB, idx index.Store, src *local.Source) []string {
 	tb.Helper()
 	var got []string
 	if err := idx.Pending(src.ID(), func(p string, _ index.Pending) error { got = append(got, p); return nil }); err != nil {
@@ -132,7 +133,7 @@ func TestSyncFirstFullThenPartitions(t *testing.T) {
 	root, today, old := partitionedTree(t)
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "2006-01-02")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 
 	if got := runSync(t, s); got.Uploaded != 3 || got.Scanned != 3 {
 		t.Fatalf("first run: %+v, want 3 scanned and uploaded (a full walk)", got)
@@ -154,7 +155,7 @@ func TestSyncTouchedFileIsNotSentAgain(t *testing.T) {
 	writeFile(t, root, "x/a.wav", "same")
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	runSync(t, s)
 	later := time.Now().Add(-30 * time.Minute)
 	if err := os.Chtimes(filepath.Join(root, "x/a.wav"), later, later); err != nil {
@@ -176,7 +177,7 @@ func TestSyncDefersYoungFiles(t *testing.T) {
 	}
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up, Options: Options{Settle: time.Hour}}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{Settle: time.Hour}}
 	if got := runSync(t, s); got.Deferred != 1 || up.count() != 0 {
 		t.Fatalf("got %+v with %d sends, want the fresh file deferred", got, up.count())
 	}
@@ -188,7 +189,7 @@ func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
 	idx := index.NewMemory()
 	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("upload: %w", uploader.ErrChanged) }}
 	src := newTestSource(t, root, "")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	if got := runSync(t, s); got.Deferred != 1 || got.Uploaded != 0 {
 		t.Fatalf("got %+v, want the changing file deferred", got)
 	}
@@ -214,7 +215,7 @@ func TestSyncVanishedFile(t *testing.T) {
 	idx := index.NewMemory()
 	up := &fakeUploader{before: func(j uploader.Job) error { return os.Remove(j.Path) }}
 	src := newTestSource(t, root, "")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	got := runSync(t, s)
 	if got.Vanished != 1 || got.Failed != 0 {
 		t.Fatalf("got %+v, want 1 vanished and no failure", got)
@@ -240,7 +241,7 @@ func TestSyncResumesPendingWithoutWalking(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	got := runSync(t, s)
 	if got.Uploaded != 1 || got.Vanished != 1 {
 		t.Fatalf("got %+v, want the pending file uploaded and the deleted one dropped", got)
@@ -265,7 +266,7 @@ func TestResumeKeepsPendingOfAnUnreadableRoot(t *testing.T) {
 	if err := os.Rename(root, moved); err != nil {
 		t.Fatal(err)
 	}
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	got, err := s.Run(context.Background())
 	if err == nil {
 		t.Fatal("sync of a missing root: no error")
@@ -293,7 +294,7 @@ func TestSyncStopsOnFatalError(t *testing.T) {
 	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}
 	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("put: %w", denied) }}
 	src := newTestSource(t, root, "")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: up}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	stats, err := s.Run(context.Background())
 	if !errors.Is(err, denied) {
 		t.Fatalf("Run = %v, want the access-denied error", err)
@@ -416,7 +417,7 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 	}
 	idx := &countingStore{Store: index.NewMemory()}
 	src := newTestSource(t, root, "2006-01-02")
-	s := &Sync{Sources: []*Source{src}, Index: idx, Uploader: &fakeUploader{}}
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: &fakeUploader{}}
 	if got := runSync(t, s); got.Uploaded != 30 {
 		t.Fatalf("first run: %+v, want 30 uploaded", got)
 	}
@@ -449,7 +450,7 @@ func TestSyncCountsResumedFilesOnce(t *testing.T) {
 	if _, err := idx.Queue(src.ID(), today+"/a.wav"); err != nil {
 		t.Fatal(err)
 	}
-	got := runSync(t, &Sync{Sources: []*Source{src}, Index: idx, Uploader: up})
+	got := runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if got.Scanned != 1 || got.Uploaded != 1 || got.Unchanged != 0 {
 		t.Fatalf("got %+v, want the resumed file scanned once and uploaded once", got)
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -19,7 +20,7 @@ type Aborter interface {
 // gone, or unchanged after all). A failure is logged: the upload then
 // stays until the bucket's lifecycle rule removes it, and `doctor` lists
 // it meanwhile.
-func (p *Pipeline) abort(ctx context.Context, src *Source, u *index.Upload) {
+func (p *Pipeline) abort(ctx context.Context, src *local.Source, u *index.Upload) {
 	a, ok := p.up.(Aborter)
 	if u == nil || !ok {
 		return

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
-func retrySetOf(tb testing.TB, idx index.Store, src *Source) []string {
+func retrySetOf(tb testing.TB, idx index.Store, src *local.Source) []string {
 	tb.Helper()
 	var got []string
 	if err := idx.Retries(src.ID(), func(p string, _ index.Retry) error { got = append(got, p); return nil }); err != nil {
@@ -26,7 +27,7 @@ func TestSyncRetrySet(t *testing.T) {
 	root, _, old := partitionedTree(t)
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "2006-01-02")
-	runSync(t, &Sync{Sources: []*Source{src}, Index: idx, Uploader: up})
+	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if up.count() != 3 {
 		t.Fatalf("first run sent %d files, want 3", up.count())
 	}
@@ -40,11 +41,11 @@ func TestSyncRetrySet(t *testing.T) {
 	}
 	want := []string{old + "/gone.wav", old + "/sub"}
 
-	runSync(t, &Sync{Sources: []*Source{src}, Index: idx, Uploader: up, Options: Options{DryRun: true}})
+	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{DryRun: true}})
 	if got := retrySetOf(t, idx, src); !slices.Equal(got, want) || up.count() != 3 {
 		t.Fatalf("after a dry run: retry set %q, %d sent; want %q and nothing sent", got, up.count(), want)
 	}
-	runSync(t, &Sync{Sources: []*Source{src}, Index: idx, Uploader: up})
+	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if !slices.Contains(up.keys(), "p/"+old+"/sub/deep/late.wav") {
 		t.Fatalf("sent %q, want the file below the retried directory", up.keys())
 	}
@@ -60,14 +61,14 @@ func TestSyncRetrySetSurvivesAMissingRoot(t *testing.T) {
 	root, _, old := partitionedTree(t)
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "2006-01-02")
-	runSync(t, &Sync{Sources: []*Source{src}, Index: idx, Uploader: up})
+	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if err := idx.AddRetry(src.ID(), old+"/b.wav", index.Retry{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(root, root+".gone"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := (&Sync{Sources: []*Source{src}, Index: idx, Uploader: up}).Run(context.Background())
+	_, err := (&Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), root) {
 		t.Fatalf("sync without its root: %v, want an error naming %s", err, root)
 	}

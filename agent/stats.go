@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3ferry/s3ferry/agent/retention"
 )
 
 // Stats counts what a run did with the files it found.
@@ -24,7 +26,7 @@ type Stats struct {
 
 	// Retention is what the local retention deleted (or, in a dry run,
 	// would delete) at the end of a sync.
-	Retention *RetentionStats `json:"retention,omitempty"`
+	Retention *retention.Stats `json:"retention,omitempty"`
 }
 
 // counters is Stats under concurrent update: every goroutine of a run adds to
@@ -78,7 +80,7 @@ func (c *counters) add(o Outcome, bytes int64) {
 	}
 }
 
-// walkTally counts the files of one walk (a daemon rescan) apart from the
+// Tally counts the files of one walk (a daemon rescan) apart from the
 // pipeline's totals, by the outcome that ended each, and the files the walk
 // queued until their uploads end. The pipeline fills it: Consider for each
 // file found with Candidate.tally set, its worker when a queued upload ends.
@@ -88,19 +90,20 @@ func (c *counters) add(o Outcome, bytes int64) {
 //	InFlight                    deferred (the daemon settles it again)
 //	Failed with an error        failed (the walk stops)
 //	anything else               its outcome
-type walkTally struct {
+type Tally struct {
 	counters
 	queued atomic.Int64  // queued by the walk, upload not ended
 	ended  chan struct{} // a token after each upload ends
 }
 
-func newWalkTally(now time.Time) *walkTally {
-	return &walkTally{counters: counters{started: now}, ended: make(chan struct{}, 1)}
+// NewTally starts a Tally at now.
+func NewTally(now time.Time) *Tally {
+	return &Tally{counters: counters{started: now}, ended: make(chan struct{}, 1)}
 }
 
 // uploadEnded says that the upload of a file the walk queued has ended (and
 // been counted).
-func (t *walkTally) uploadEnded() {
+func (t *Tally) uploadEnded() {
 	t.queued.Add(-1)
 	select {
 	case t.ended <- struct{}{}:
@@ -108,9 +111,9 @@ func (t *walkTally) uploadEnded() {
 	}
 }
 
-// wait returns once every upload the walk queued has ended, or ctx's error.
+// Wait returns once every upload the walk queued has ended, or ctx's error.
 // Call it after the walk: nothing may be queued meanwhile.
-func (t *walkTally) wait(ctx context.Context) error {
+func (t *Tally) Wait(ctx context.Context) error {
 	for t.queued.Load() > 0 {
 		select {
 		case <-t.ended:
@@ -121,9 +124,9 @@ func (t *walkTally) wait(ctx context.Context) error {
 	return nil
 }
 
-// every calls fn every interval (250 ms when 0) until the returned stop is
+// Every calls fn every interval (250 ms when 0) until the returned stop is
 // called; stop returns once fn is no longer running.
-func every(interval time.Duration, fn func()) (stop func()) {
+func Every(interval time.Duration, fn func()) (stop func()) {
 	if interval <= 0 {
 		interval = 250 * time.Millisecond
 	}
@@ -144,3 +147,6 @@ func every(interval time.Duration, fn func()) (stop func()) {
 	}()
 	return func() { close(done); <-finished }
 }
+
+// Snapshot reads the walk's counts as of now.
+func (t *Tally) Snapshot(now time.Time) Stats { return t.snapshot(now) }

@@ -1,28 +1,29 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/agent/retention"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
-
-// DefaultLookback is how far back a partition walk looks when a source sets
-// no look-back window.
-const DefaultLookback = 48 * time.Hour
 
 // Sync is a one-shot run: resume what an earlier run left pending, walk each
 // source (its recent partitions, or the whole tree), upload what is new or
 // changed, and return when every upload has ended.
 type Sync struct {
-	Sources  []*Source
+	Sources  []*local.Source
 	Index    index.Store
 	Uploader Uploader
 	Options  Options
@@ -44,12 +45,12 @@ type Sync struct {
 	WaitReplication    bool
 	ReplicationTimeout time.Duration
 	Buckets            func(bucket string) uploader.Bucket
-	Replication        ReplicationOptions
+	Replication        replication.Options
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
 func (s Sync) withDefaults() Sync {
-	s.Options = s.Options.withDefaults()
+	s.Options = s.Options.WithDefaults()
 	if s.Location == nil {
 		s.Location = time.Local
 	}
@@ -65,16 +66,18 @@ func (s Sync) withDefaults() Sync {
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	cfg := s.withDefaults()
 	if !cfg.Options.DryRun {
-		if err := adoptFirstRun(ctx, cfg.Index, cfg.Sources, cfg.Adopt); err != nil {
+		if err := AdoptFirstRun(ctx, cfg.Index, cfg.Sources, cfg.Adopt); err != nil {
 			return Stats{}, err
 		}
 	}
 	// The local sweep first: a file whose mirrored delete was undone is
 	// then uploaded by this walk.
-	var retained *RetentionStats
-	if cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, sweeps) {
-		rt := &Retention{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location, Options: cfg.Options}
-		rs, err := rt.Sweep(ctx)
+	var retained *retention.Stats
+	if cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, retention.Applies) {
+		o := cfg.Options
+		sw := &retention.Sweeper{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
+			DryRun: o.DryRun, DryRunOut: o.DryRunOut, Logger: o.Logger, Now: o.Now}
+		rs, err := sw.Sweep(ctx)
 		if err != nil {
 			return Stats{Retention: &rs}, err
 		}
@@ -107,7 +110,7 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			}
 			return p.Consider(ctx, c)
 		}
-		err := p.walk(gctx, cfg.Sources, walkPlan{full: cfg.Full, loc: cfg.Location, recheck: true, logLevel: slog.LevelInfo, consider: walked})
+		err := p.Walk(gctx, cfg.Sources, WalkPlan{Full: cfg.Full, Location: cfg.Location, Recheck: true, LogLevel: slog.LevelInfo, Consider: walked})
 		if err != nil || !cfg.WaitReplication || cfg.Buckets == nil || cfg.Options.DryRun {
 			return err
 		}
@@ -145,9 +148,65 @@ func (s *Sync) report(p *Pipeline) (stop func()) {
 	if s.Progress == nil {
 		return func() {}
 	}
-	stopTicker := every(s.ProgressInterval, func() { s.Progress(p.Stats()) })
+	stopTicker := Every(s.ProgressInterval, func() { s.Progress(p.Stats()) })
 	return func() {
 		stopTicker()
 		s.Progress(p.Stats())
+	}
+}
+
+// ErrReplicationTimeout is returned by a Sync with WaitReplication whose
+// uploads were not all replicated within ReplicationTimeout.
+var ErrReplicationTimeout = errors.New("replication not confirmed in time")
+
+// waitReplication checks, while the pool may still be uploading, the
+// replication of what this sync uploaded (since started) until none is
+// left unconfirmed and nothing is in flight. A FAILED version whose file is
+// unchanged goes through p again; one whose file is gone is an error.
+func (s *Sync) waitReplication(ctx context.Context, p *Pipeline, started time.Time) error {
+	resend := func(ctx context.Context, src *local.Source, rel string, info fs.FileInfo) error {
+		_, err := p.Consider(ctx, Candidate{Source: src, Path: rel, Info: info, Resend: true, Force: true})
+		return err
+	}
+	opts := s.Replication
+	// A script is waiting: no long back-off between checks.
+	opts.MaxBackoff = min(cmp.Or(opts.MaxBackoff, replication.DefaultMaxBackoff), 10*time.Second)
+	opts.Interval = cmp.Or(opts.Interval, replication.DefaultInterval)
+	t := replication.NewTracker(s.Index, s.Sources, s.Buckets, opts, s.Options.Logger, s.Options.Now, resend, nil)
+	if !t.Tracks() {
+		return nil
+	}
+	if s.ReplicationTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.ReplicationTimeout)
+		defer cancel()
+	}
+	since := started.UnixNano()
+	tick := time.NewTicker(min(opts.Interval, time.Second))
+	defer tick.Stop()
+	for {
+		if err := t.Round(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+		left, failed, err := t.UnconfirmedSince(since)
+		if err != nil {
+			return err
+		}
+		inFlight, _, _ := p.InFlight()
+		switch {
+		case failed > 0:
+			return fmt.Errorf("replication of %d uploaded versions FAILED and their files are gone or changed: run s3ferry manifest --replication-failed and an S3 Batch Replication job", failed)
+		case left == 0 && inFlight == 0:
+			s.Options.Logger.Info("replication confirmed", "since", started)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if s.ReplicationTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%d uploaded versions not yet on the replica after %s; the daemon, or the next sync --wait-replication, keeps checking: %w", left, s.ReplicationTimeout, ErrReplicationTimeout)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
 	}
 }

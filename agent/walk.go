@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
@@ -25,7 +26,7 @@ type found struct {
 }
 
 // candidate is the file as the pipeline considers it.
-func (f found) candidate(src *Source) Candidate {
+func (f found) candidate(src *local.Source) Candidate {
 	return Candidate{Source: src, Path: f.rel, Info: f.info, rec: f.rec, indexed: f.indexed}
 }
 
@@ -38,7 +39,7 @@ const walkBatch = 1024
 // the index records of the files it finds: deciding what to do with a file
 // is the pipeline's job.
 type walker struct {
-	src *Source
+	src *local.Source
 	// idx, when set, is read for each directory's files at once (one
 	// GetMany instead of a Get per file), so visit gets found.rec.
 	idx index.Store
@@ -53,7 +54,7 @@ type walker struct {
 	// pass, which looks again at the files beside one it passed over).
 	flat bool
 	// seen holds the directories entered through links, against loops.
-	seen map[fileID]bool
+	seen map[local.FileID]bool
 	// paths is visitAll's buffer.
 	paths []string
 }
@@ -106,7 +107,7 @@ func (w *walker) tree(ctx context.Context, rel string) error {
 			}
 			subdirs = append(subdirs, found{rel: child, info: info})
 		case info.Mode().IsRegular():
-			if !w.src.Filter.fileInWalk(child) {
+			if !w.src.Filter.FileInWalk(child) {
 				w.skip(child)
 				continue
 			}
@@ -165,12 +166,12 @@ func (w *walker) visitAll(ctx context.Context, files []found) error {
 // link back to it (x/loop -> ..) does not walk the tree twice.
 func (w *walker) visited(info fs.FileInfo) bool {
 	if w.seen == nil {
-		w.seen = map[fileID]bool{}
-		if root, err := w.src.stat(""); err == nil {
-			w.seen[idOf(root)] = true
+		w.seen = map[local.FileID]bool{}
+		if root, err := w.src.Stat(""); err == nil {
+			w.seen[local.IDOf(root)] = true
 		}
 	}
-	id := idOf(info)
+	id := local.IDOf(info)
 	if w.seen[id] {
 		return true
 	}
@@ -184,7 +185,7 @@ func (w *walker) visited(info fs.FileInfo) bool {
 // reported through fail, and one removed during the walk (dir nil) simply
 // held nothing to back up.
 func (w *walker) readDir(rel string) (dir *beneath.Dir, entries []fs.DirEntry, err error) {
-	dir, err = w.src.root().OpenDir(rel)
+	dir, err = w.src.Tree().OpenDir(rel)
 	if err == nil {
 		if entries, err = dir.ReadDir(); err == nil {
 			return dir, entries, nil
@@ -234,10 +235,10 @@ func (w *walker) level(ctx context.Context, depth int, rel, dated string, from t
 			continue
 		}
 		d := dated
-		if !w.src.Layout.levels[depth].wildcard {
+		if !w.src.Layout.Wildcard(depth) {
 			d = path.Join(dated, e.Name())
 		}
-		start, in, ok := w.src.Layout.match(depth, d, from, loc)
+		start, in, ok := w.src.Layout.Match(depth, d, from, loc)
 		if ok && in {
 			inside = append(inside, partition{child, d, start})
 		}

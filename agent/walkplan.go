@@ -11,48 +11,49 @@ import (
 	"slices"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
-// walkPlan is one walk of the sources through a pipeline. `sync` runs one
-// per run, the daemon one per rescan; Pipeline.walk carries both out, so the
+// WalkPlan is one walk of the sources through a pipeline. `sync` runs one
+// per run, the daemon one per rescan; Pipeline.Walk carries both out, so the
 // rule for which walk a source gets, and when a full walk is complete, lives
 // in one place.
-type walkPlan struct {
-	// full walks every source's whole tree, even with a partition layout.
-	full bool
-	// lookback, when set, replaces every source's look-back window (a
+type WalkPlan struct {
+	// Full walks every source's whole tree, even with a partition layout.
+	Full bool
+	// Lookback, when set, replaces every source's look-back window (a
 	// `sync --lookback` the daemon runs).
-	lookback time.Duration
-	// loc is the time zone of partition names.
-	loc *time.Location
-	// tally, when set, counts this walk's files apart from the pipeline's
+	Lookback time.Duration
+	// Location is the time zone of partition names.
+	Location *time.Location
+	// Tally, when set, counts this walk's files apart from the pipeline's
 	// totals (a daemon rescan); without it, what the walk passes over or
 	// cannot read is counted in the totals (a sync, whose totals are its
 	// result).
-	tally *walkTally
-	// consider hands each file found to the pipeline; nil: Consider.
-	consider func(ctx context.Context, c Candidate) (Outcome, error)
-	// keepGoing logs a source whose tree cannot be walked (an unreadable
+	Tally *Tally
+	// Consider hands each file found to the pipeline; nil: Consider.
+	Consider func(ctx context.Context, c Candidate) (Outcome, error)
+	// KeepGoing logs a source whose tree cannot be walked (an unreadable
 	// root, a failed index read) and walks the others (the daemon); without
 	// it that ends the walk (sync). Failing to read or record the source's
 	// state, and ctx's end, always end it.
-	keepGoing bool
-	// walked, when set, is called after each source's walk with the error
+	KeepGoing bool
+	// Walked, when set, is called after each source's walk with the error
 	// that ended it (nil: it completed). keepGoing walks only.
-	walked func(src *Source, err error)
-	// recheck waits, once every source is walked, for the files deferred
+	Walked func(src *local.Source, err error)
+	// Recheck waits, once every source is walked, for the files deferred
 	// only because their mtime is in the future to stay unchanged for
 	// settle, and considers them again (sync, which has no later look).
-	recheck bool
-	// logLevel is the level of the line that says how a source is walked.
-	logLevel slog.Level
+	Recheck bool
+	// LogLevel is the level of the line that says how a source is walked.
+	LogLevel slog.Level
 }
 
-// walk walks every source, one after the other, and hands each file found
-// to plan.consider. Which walk a source gets:
+// Walk walks every source, one after the other, and hands each file found
+// to plan.Consider. Which walk a source gets:
 //
-//	plan.full   partition layout   full walk recorded   walk
+//	plan.Full   partition layout   full walk recorded   walk
 //	yes         -                  -                    whole tree
 //	-           none               -                    whole tree
 //	-           set                never                whole tree (first run)
@@ -67,8 +68,8 @@ type walkPlan struct {
 // recorded, pending, or in the retry set, so later walks may rely on
 // partitions. A walk that deferred or failed files still counts as complete
 // only because those files are in the retry set.
-func (p *Pipeline) walk(ctx context.Context, sources []*Source, plan walkPlan) error {
-	consider := plan.consider
+func (p *Pipeline) Walk(ctx context.Context, sources []*local.Source, plan WalkPlan) error {
+	consider := plan.Consider
 	if consider == nil {
 		consider = p.Consider
 	}
@@ -78,47 +79,47 @@ func (p *Pipeline) walk(ctx context.Context, sources []*Source, plan walkPlan) e
 			return err
 		}
 	}
-	if plan.recheck {
+	if plan.Recheck {
 		return p.recheck(ctx, later, consider)
 	}
 	return nil
 }
 
-func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
+func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
 	state, err := p.idx.State(src.ID())
 	if err != nil {
 		return fmt.Errorf("read index state of %s: %w", src, err)
 	}
-	full := plan.full || src.Layout.IsZero() || state.FullWalkNs == 0
+	full := plan.Full || src.Layout.IsZero() || state.FullWalkNs == 0
 	log := p.opts.Logger.With("source", src.String())
 	err = p.retrySource(ctx, src, plan, consider, later)
 	if err == nil {
 		w := p.walkerOf(src, plan, consider, nil, later)
 		if full {
-			log.Log(ctx, plan.logLevel, "walking the whole tree")
+			log.Log(ctx, plan.LogLevel, "walking the whole tree")
 			err = w.tree(ctx, "")
 		} else {
-			lookback := src.lookback()
-			if plan.lookback > 0 {
-				lookback = plan.lookback
+			lookback := src.Window()
+			if plan.Lookback > 0 {
+				lookback = plan.Lookback
 			}
 			from := p.opts.Now().Add(-lookback)
-			log.Log(ctx, plan.logLevel, "walking recent partitions", "since", from.Format(time.RFC3339))
-			err = w.partitions(ctx, from, plan.loc)
+			log.Log(ctx, plan.LogLevel, "walking recent partitions", "since", from.Format(time.RFC3339))
+			err = w.partitions(ctx, from, plan.Location)
 		}
 	}
 	if err != nil {
-		if plan.keepGoing && ctx.Err() == nil {
+		if plan.KeepGoing && ctx.Err() == nil {
 			log.Error("rescan failed", "err", err)
-			if plan.walked != nil {
-				plan.walked(src, err)
+			if plan.Walked != nil {
+				plan.Walked(src, err)
 			}
 			return nil
 		}
 		return err
 	}
-	if plan.walked != nil {
-		plan.walked(src, nil)
+	if plan.Walked != nil {
+		plan.Walked(src, nil)
 	}
 	// When a whole-tree walk counts as complete is decided here, for sync
 	// and the daemon alike: what it deferred or could not read is in the
@@ -129,7 +130,7 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 	state.FullWalkNs = p.opts.Now().UnixNano()
 	state.Root, state.Destination = src.Root, src.Destination()
 	if err := p.idx.SetState(src.ID(), state); err != nil {
-		if plan.keepGoing && errors.Is(err, index.ErrDiskFull) {
+		if plan.KeepGoing && errors.Is(err, index.ErrDiskFull) {
 			log.Error("cannot record the full walk; the next one is a full walk too", "err", err)
 			return nil
 		}
@@ -141,14 +142,14 @@ func (p *Pipeline) walkSource(ctx context.Context, src *Source, plan walkPlan, c
 // walkerOf returns a walker of src that hands each file to consider and
 // keeps the retry set: a file deferred or failed, and a path that cannot be
 // read, go into it; a file of it (in retrying) found unchanged leaves it.
-func (p *Pipeline) walkerOf(src *Source, plan walkPlan, consider func(context.Context, Candidate) (Outcome, error), retrying map[string]index.Retry, later *[]Candidate) *walker {
+func (p *Pipeline) walkerOf(src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), retrying map[string]index.Retry, later *[]Candidate) *walker {
 	id := src.ID()
 	return &walker{
 		src: src,
 		idx: p.idx,
 		visit: func(ctx context.Context, f found) error {
 			c := f.candidate(src)
-			c.tally = plan.tally
+			c.tally = plan.Tally
 			entry, retried := retrying[f.rel]
 			c.retry = retried
 			if retried && !entry.Dir {
@@ -160,14 +161,14 @@ func (p *Pipeline) walkerOf(src *Source, plan walkPlan, consider func(context.Co
 			}
 			return p.keepRetrySet(src, c, entry, retried, out, plan, later)
 		},
-		skip: func(string) { p.count(plan.tally, Excluded) },
+		skip: func(string) { p.count(plan.Tally, Excluded) },
 		fail: func(rel string, err error) {
-			p.count(plan.tally, Failed)
+			p.count(plan.Tally, Failed)
 			p.opts.Logger.Error("cannot read", "source", src.Root, "path", rel, "err", err)
 			if p.opts.DryRun {
 				return
 			}
-			info, serr := src.stat(rel)
+			info, serr := src.Stat(rel)
 			r := index.Retry{Dir: serr == nil && info.IsDir(), SeenNs: p.opts.Now().UnixNano()}
 			if err := p.idx.AddRetry(id, rel, r); err != nil {
 				p.opts.Logger.Error("cannot remember an unreadable path for the next run", "source", src.Root, "path", rel, "err", err)
@@ -181,12 +182,12 @@ func (p *Pipeline) walkerOf(src *Source, plan walkPlan, consider func(context.Co
 // mtime says it is younger (an mtime in the future, set by a writer whose
 // clock is ahead, would otherwise defer it forever).
 func (p *Pipeline) settledSince(c Candidate, entry index.Retry) bool {
-	st := statOf(c.Info)
+	st := local.StatOf(c.Info)
 	now := p.opts.Now()
-	if st.size != entry.Size || st.mtimeNs != entry.MtimeNs || now.Sub(time.Unix(0, entry.SeenNs)) < p.opts.Settle {
+	if st.Size != entry.Size || st.MtimeNs != entry.MtimeNs || now.Sub(time.Unix(0, entry.SeenNs)) < p.opts.Settle {
 		return false
 	}
-	if mtime := time.Unix(0, st.mtimeNs); mtime.After(now) {
+	if mtime := time.Unix(0, st.MtimeNs); mtime.After(now) {
 		p.opts.Logger.Warn("uploading a file whose mtime is in the future: it has not changed for settle; check the clock of the host that wrote it",
 			"source", c.Source.Root, "path", c.Path, "clock_skew", mtime.Sub(now).Round(time.Second))
 	}
@@ -203,8 +204,8 @@ func (p *Pipeline) settledSince(c Candidate, entry index.Retry) bool {
 //	anything else        unchanged
 //
 // A file deferred for an mtime in the future is warned about and, with
-// plan.recheck, added to later.
-func (p *Pipeline) keepRetrySet(src *Source, c Candidate, entry index.Retry, retried bool, out Outcome, plan walkPlan, later *[]Candidate) error {
+// plan.Recheck, added to later.
+func (p *Pipeline) keepRetrySet(src *local.Source, c Candidate, entry index.Retry, retried bool, out Outcome, plan WalkPlan, later *[]Candidate) error {
 	if p.opts.DryRun {
 		return nil
 	}
@@ -217,18 +218,18 @@ func (p *Pipeline) keepRetrySet(src *Source, c Candidate, entry index.Retry, ret
 			}
 		}
 	case Deferred, Failed:
-		st := statOf(c.Info)
+		st := local.StatOf(c.Info)
 		now := p.opts.Now()
-		if !retried || entry.Dir || st.size != entry.Size || st.mtimeNs != entry.MtimeNs {
-			r := index.Retry{Size: st.size, MtimeNs: st.mtimeNs, SeenNs: now.UnixNano()}
+		if !retried || entry.Dir || st.Size != entry.Size || st.MtimeNs != entry.MtimeNs {
+			r := index.Retry{Size: st.Size, MtimeNs: st.MtimeNs, SeenNs: now.UnixNano()}
 			if err := p.idx.AddRetry(id, c.Path, r); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}
-		if mtime := time.Unix(0, st.mtimeNs); out == Deferred && mtime.After(now) {
+		if mtime := time.Unix(0, st.MtimeNs); out == Deferred && mtime.After(now) {
 			p.opts.Logger.Warn("file's mtime is in the future (clock skew between this host and the writer?): it is uploaded once it has not changed for settle",
 				"source", src.Root, "path", c.Path, "clock_skew", mtime.Sub(now).Round(time.Second))
-			if plan.recheck {
+			if plan.Recheck {
 				c.Detected = now
 				*later = append(*later, c)
 			}
@@ -242,7 +243,7 @@ func (p *Pipeline) keepRetrySet(src *Source, c Candidate, entry index.Retry, ret
 // under its new name) and each directory in it whole, then drops the
 // entries whose file is gone. The source root must be readable first: an
 // unmounted tree must not pass for one whose files were all removed.
-func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
+func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
 	id := src.ID()
 	entries := map[string]index.Retry{}
 	err := p.idx.Retries(id, func(rel string, r index.Retry) error {
@@ -255,7 +256,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, 
 	if len(entries) == 0 {
 		return nil
 	}
-	p.opts.Logger.Log(ctx, plan.logLevel, "retrying the files earlier walks passed over", "source", src.String(), "entries", len(entries))
+	p.opts.Logger.Log(ctx, plan.LogLevel, "retrying the files earlier walks passed over", "source", src.String(), "entries", len(entries))
 	w := p.walkerOf(src, plan, consider, entries, later)
 	if _, _, err := w.readDir(""); err != nil {
 		return err
@@ -298,7 +299,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, 
 		if seen[rel] {
 			continue // keepRetrySet (or the upload) decided
 		}
-		info, err := src.stat(rel)
+		info, err := src.Stat(rel)
 		if err == nil && info.Mode().IsRegular() && src.Filter.File(rel) {
 			continue // there but not visited (a link not followed, say): keep it
 		}
@@ -335,15 +336,15 @@ func (p *Pipeline) recheck(ctx context.Context, files []Candidate, consider func
 			case <-t.C:
 			}
 		}
-		info, err := c.Source.stat(c.Path)
+		info, err := c.Source.Stat(c.Path)
 		if err != nil {
 			continue // gone or unreadable: the retry set keeps it until the next run
 		}
-		before, now := statOf(c.Info), statOf(info)
-		if now.size != before.size || now.mtimeNs != before.mtimeNs || now.inode != before.inode {
+		before, now := local.StatOf(c.Info), local.StatOf(info)
+		if now.Size != before.Size || now.MtimeNs != before.MtimeNs || now.Inode != before.Inode {
 			continue
 		}
-		entry := index.Retry{Size: before.size, MtimeNs: before.mtimeNs, SeenNs: c.Detected.UnixNano()}
+		entry := index.Retry{Size: before.Size, MtimeNs: before.MtimeNs, SeenNs: c.Detected.UnixNano()}
 		c.Info, c.retry = info, true
 		c.Force = p.settledSince(c, entry)
 		// Counted once, by its final outcome: take back the deferral.
@@ -364,7 +365,7 @@ func (p *Pipeline) recheck(ctx context.Context, files []Candidate, consider func
 
 // count counts a walk's finding that is no file to consider (Excluded,
 // Failed) in the walk's tally, or in the totals when the walk has none.
-func (p *Pipeline) count(t *walkTally, o Outcome) {
+func (p *Pipeline) count(t *Tally, o Outcome) {
 	if t != nil {
 		t.add(o, 0)
 		return

@@ -6,11 +6,11 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// runPool runs work on each job that produce sends, in workers goroutines
+// RunPool runs work on each job that produce sends, in workers goroutines
 // at once, and returns when produce has returned and every job is done.
 // send blocks while every worker is busy. The first error of produce or
 // work cancels the context the others got, and is returned.
-func runPool[J any](ctx context.Context, workers int, produce func(ctx context.Context, send func(J) error) error, work func(ctx context.Context, j J) error) error {
+func RunPool[J any](ctx context.Context, workers int, produce func(ctx context.Context, send func(J) error) error, work func(ctx context.Context, j J) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan J)
 	for range max(workers, 1) {

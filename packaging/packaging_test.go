@@ -20,7 +20,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/s3ferry/s3ferry/agent"
+	agentdaemon "github.com/s3ferry/s3ferry/agent/daemon"
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // Set once in TestMain, read-only after.
@@ -380,7 +381,7 @@ func TestUnitSettings(t *testing.T) {
 		} `yaml:"daemon"`
 	}
 	readYAML(t, "s3ferry.yml", &cfg)
-	for _, drain := range []time.Duration{agent.DefaultShutdownTimeout, cfg.Daemon.ShutdownTimeout} {
+	for _, drain := range []time.Duration{agentdaemon.DefaultShutdownTimeout, cfg.Daemon.ShutdownTimeout} {
 		if stop < drain+15*time.Second {
 			t.Errorf("TimeoutStopSec=%s leaves less than 15s after a %s drain", stop, drain)
 		}
@@ -449,7 +450,7 @@ func TestIAMPolicy(t *testing.T) {
 		Sources []struct{ Destination string } `yaml:"sources"`
 	}
 	readYAML(t, "s3ferry.yml", &cfg)
-	bucket, prefix, err := agent.ParseDestination(cfg.Sources[0].Destination)
+	bucket, prefix, err := local.ParseDestination(cfg.Sources[0].Destination)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // AdoptStats counts what Adopt did with the objects it listed.
@@ -50,7 +52,7 @@ type AdoptStats struct {
 // --deep does not compare it. Adopt records no full walk: the first sync
 // still walks the whole tree, and finds the files the bucket lacks.
 type Adopt struct {
-	Sources []*agent.Source
+	Sources []*local.Source
 	Index   index.Store
 	// Open returns the bucket of a source, by name.
 	Open        func(bucket string) uploader.Bucket
@@ -68,7 +70,7 @@ type adoptRun struct {
 
 // adoptJob is the current version of one object, for a local file.
 type adoptJob struct {
-	src *agent.Source
+	src *local.Source
 	rel string
 	key string
 	v   uploader.Version
@@ -96,7 +98,7 @@ func (a *Adopt) Run(ctx context.Context) (AdoptStats, error) {
 // source lists one source's prefix (versions, for each object's version
 // ID) and hands each current object to a pool that compares it with its
 // local file.
-func (r *adoptRun) source(ctx context.Context, src *agent.Source) error {
+func (r *adoptRun) source(ctx context.Context, src *local.Source) error {
 	nested := nestedPrefixes(r.Sources, src)
 	return agent.RunPool(ctx, r.opts.Workers, func(ctx context.Context, send func(adoptJob) error) error {
 		return r.Open(src.Bucket).ListVersions(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
@@ -148,7 +150,7 @@ func (r *adoptRun) adopt(ctx context.Context, j adoptJob) error {
 		r.deferred.Add(1)
 		return nil
 	}
-	st := agent.StatRecord(info)
+	st := local.StatOf(info)
 	var hash uint64
 	if !r.TrustSize {
 		var ok bool
@@ -175,29 +177,29 @@ func (r *adoptRun) adopt(ctx context.Context, j adoptJob) error {
 
 // sameContent reads the local file of j and decides whether the object
 // holds the same bytes. ok false means it does not or cannot tell; the
-// outcome is counted. st is the file's StatRecord.
-func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st index.Record, ok bool, err error) {
+// outcome is counted. st is the file's stat as it was read.
+func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st local.FileStat, ok bool, err error) {
 	etag := uploader.NewETagMatcher(j.v.ETag, j.v.Size)
 	var meta uint64
 	hasMeta, asked := false, false
 	if !etag.Known() {
 		// Only the metadata can tell: ask for it before reading the file.
 		if meta, hasMeta, ok, err = r.metaHash(ctx, j); !ok || err != nil {
-			return 0, index.Record{}, false, err
+			return 0, local.FileStat{}, false, err
 		}
 		if !hasMeta {
 			r.unverified.Add(1)
-			return 0, index.Record{}, false, nil
+			return 0, local.FileStat{}, false, nil
 		}
 		asked = true
 	}
 	hash, st, err = j.src.HashFile(ctx, j.rel, etag)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, index.Record{}, false, ctx.Err()
+			return 0, local.FileStat{}, false, ctx.Err()
 		}
 		r.fail(j.src, j.rel, err)
-		return 0, index.Record{}, false, nil
+		return 0, local.FileStat{}, false, nil
 	}
 	r.bytesRead.Add(st.Size)
 	verdict := etag.Verdict()
@@ -206,7 +208,7 @@ func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st
 	}
 	if !asked {
 		if meta, hasMeta, ok, err = r.metaHash(ctx, j); !ok || err != nil {
-			return 0, index.Record{}, false, err
+			return 0, local.FileStat{}, false, err
 		}
 	}
 	switch {
@@ -217,7 +219,7 @@ func (r *adoptRun) sameContent(ctx context.Context, j adoptJob) (hash uint64, st
 	default:
 		r.unverified.Add(1)
 	}
-	return 0, index.Record{}, false, nil
+	return 0, local.FileStat{}, false, nil
 }
 
 // metaHash returns the s3ferry xxhash64 metadata of j's version; has is
@@ -237,7 +239,7 @@ func (r *adoptRun) metaHash(ctx context.Context, j adoptJob) (hash uint64, has, 
 	return hash, has, true, nil
 }
 
-func (r *adoptRun) fail(src *agent.Source, rel string, err error) {
+func (r *adoptRun) fail(src *local.Source, rel string, err error) {
 	r.failed.Add(1)
 	r.opts.Logger.Error("cannot adopt", "source", src.Root, "path", rel, "err", err)
 }

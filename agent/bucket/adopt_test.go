@@ -7,8 +7,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // TestAdoptETagRules builds every row of Adopt's table and checks what is
@@ -41,13 +42,13 @@ func TestAdoptETagRules(t *testing.T) {
 	f.put(t, "nowhere.wav", "x", false)
 	f.write(t, "skip.tmp", "x")
 	f.put(t, "skip.tmp", "x", false)
-	filter, err := agent.NewFilter(nil, []string{"*.tmp"}, false)
+	filter, err := local.NewFilter(nil, []string{"*.tmp"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.src.Filter = filter
 
-	st, err := (&Adopt{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open}).Run(ctx)
+	st, err := (&Adopt{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open}).Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestAdoptETagRules(t *testing.T) {
 
 	// Again: the adopted ones are known now. With TrustSize the same size
 	// is enough, and the record has no hash.
-	st, err = (&Adopt{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open, TrustSize: true}).Run(ctx)
+	st, err = (&Adopt{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, TrustSize: true}).Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

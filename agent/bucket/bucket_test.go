@@ -10,17 +10,18 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // What the tool tests share: a local tree, an index and a fake bucket.
 
 // fixture is one source backed up to a Fake.
 type fixture struct {
-	src  *agent.Source
+	src  *local.Source
 	idx  *index.Memory
 	fake *buckettest.Fake
 }
@@ -28,7 +29,7 @@ type fixture struct {
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	return &fixture{
-		src:  &agent.Source{Root: tb.TempDir(), Bucket: "b", Prefix: "rec/"},
+		src:  &local.Source{Root: tb.TempDir(), Bucket: "b", Prefix: "rec/"},
 		idx:  index.NewMemory(),
 		fake: buckettest.NewFake("b", ""),
 	}
@@ -78,7 +79,7 @@ func (f *fixture) upload(tb testing.TB, rel, content string) index.Record {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rec := agent.StatRecord(info)
+	rec := local.StatOf(info).Record()
 	rec.Hash, rec.ETag, rec.VersionID, rec.Checksum = xxhash.Sum64String(content), w.ETag, w.VersionID, w.Checksum
 	if err := f.idx.Commit(f.src.ID(), rel, rec, 0); err != nil {
 		tb.Fatal(err)
@@ -109,7 +110,7 @@ func (u fakeUploader) Upload(ctx context.Context, job uploader.Job) (uploader.Re
 	if err != nil {
 		return uploader.Result{}, err
 	}
-	st := agent.StatRecord(info)
+	st := local.StatOf(info)
 	res := uploader.Result{Size: st.Size, MtimeNs: st.MtimeNs, Inode: st.Inode, Hash: xxhash.Sum64(data)}
 	w, err := u.fake.Put(ctx, job.Key, bytes.NewReader(data), int64(len(data)),
 		uploader.PutOptions{Metadata: map[string]string{uploader.MetaHash: uploader.FormatMetaHash(res.Hash)}})

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
 )
 
 // CheckStatus is the verdict of one doctor check.
@@ -73,7 +75,7 @@ type Check struct {
 //
 // cannot be reached: the bucket check says why.
 type Doctor struct {
-	Sources []*agent.Source
+	Sources []*local.Source
 	// Open returns the bucket of a source, by name.
 	Open     func(bucket string) uploader.Bucket
 	IndexDir string
@@ -84,8 +86,8 @@ type Doctor struct {
 	// Replication, when set, says where a source's uploads stand in
 	// replication (from the index, or the daemon that holds it); ok is
 	// false when that is unknown.
-	Replication func(src *agent.Source) (s agent.ReplicationSummary, ok bool)
-	AlertAfter  time.Duration // 0: agent.DefaultReplicationAlertAfter
+	Replication func(src *local.Source) (s replication.Summary, ok bool)
+	AlertAfter  time.Duration // 0: replication.DefaultAlertAfter
 }
 
 // DoctorProbeKey is the object doctor writes below a prefix to test write
@@ -230,7 +232,7 @@ func (d *Doctor) clock(ctx context.Context, bucket string) Check {
 // write puts a probe object below src's prefix and deletes its version, so
 // nothing stays in the bucket (a replica may keep a copy: S3 does not
 // replicate the deletion of a version).
-func (d *Doctor) write(ctx context.Context, src *agent.Source) Check {
+func (d *Doctor) write(ctx context.Context, src *local.Source) Check {
 	key := src.Prefix + DoctorProbeKey
 	c := Check{Name: "write", Target: "s3://" + src.Bucket + "/" + src.Prefix}
 	b := d.Open(src.Bucket)
@@ -253,7 +255,7 @@ func (d *Doctor) write(ctx context.Context, src *agent.Source) Check {
 
 // bucketRules checks the replication and lifecycle rules that apply to
 // src's prefix.
-func (d *Doctor) bucketRules(ctx context.Context, src *agent.Source) []Check {
+func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
 	target := "s3://" + src.Bucket + "/" + src.Prefix
 	repl := Check{Name: "replication", Target: target}
 	replRules, err := d.Open(src.Bucket).Replication(ctx)
@@ -328,7 +330,7 @@ func Replicated(rules []uploader.ReplicationRule, prefix string) bool {
 	return slices.ContainsFunc(rules, func(r uploader.ReplicationRule) bool { return covers(r, prefix) })
 }
 
-func (d *Doctor) source(src *agent.Source) Check {
+func (d *Doctor) source(src *local.Source) Check {
 	c := Check{Name: "source", Target: src.Root}
 	if _, err := os.ReadDir(src.Root); err != nil {
 		c.Status, c.Message, c.Fix = CheckError, "cannot read: "+OneLine(err), "check the path, and that the user s3ferry runs as may read it"
@@ -410,7 +412,7 @@ func (d *Doctor) inotify(ctx context.Context) Check {
 
 // watchedDirs counts the directories of src that run watches now (see
 // Source.Watched).
-func (d *Doctor) watchedDirs(ctx context.Context, src *agent.Source) (int, error) {
+func (d *Doctor) watchedDirs(ctx context.Context, src *local.Source) (int, error) {
 	now := d.Now()
 	n := 0
 	var count func(rel string) error
@@ -448,7 +450,7 @@ func OneLine(err error) string {
 
 // replicated reports the replication of src's uploads as the index has
 // tracked it; ok is false when nothing is known.
-func (d *Doctor) replicated(src *agent.Source) (Check, bool) {
+func (d *Doctor) replicated(src *local.Source) (Check, bool) {
 	if d.Replication == nil {
 		return Check{}, false
 	}
@@ -458,7 +460,7 @@ func (d *Doctor) replicated(src *agent.Source) (Check, bool) {
 	}
 	alert := d.AlertAfter
 	if alert <= 0 {
-		alert = agent.DefaultReplicationAlertAfter
+		alert = replication.DefaultAlertAfter
 	}
 	c := Check{Name: "replicated", Target: src.Destination(), Status: CheckOK}
 	lag := time.Duration(0)
@@ -483,7 +485,7 @@ func (d *Doctor) replicated(src *agent.Source) (Check, bool) {
 
 // retention judges whether the bucket is safe to be the only copy of what
 // src's local retention deletes.
-func (d *Doctor) retention(ctx context.Context, src *agent.Source) Check {
+func (d *Doctor) retention(ctx context.Context, src *local.Source) Check {
 	c := Check{Name: "retention", Target: src.Destination(), Status: CheckOK}
 	b := d.Open(src.Bucket)
 	days := int(src.LocalRetention / (24 * time.Hour))
@@ -520,7 +522,7 @@ const maxListedUploads = 3
 // next start resumes or aborts them) and any other writer's. Doctor does
 // not read the index, which a running daemon holds, so it cannot tell
 // them apart; it names them for a person to judge.
-func (d *Doctor) uploads(ctx context.Context, src *agent.Source) Check {
+func (d *Doctor) uploads(ctx context.Context, src *local.Source) Check {
 	c := Check{Name: "uploads", Target: "s3://" + src.Bucket + "/" + src.Prefix}
 	var ups []uploader.MultipartUpload
 	err := d.Open(src.Bucket).ListMultipartUploads(ctx, src.Prefix, func(u uploader.MultipartUpload) error {

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
+
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
 )
 
 func TestReplicationCheck(t *testing.T) {
@@ -124,7 +126,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			if err := os.WriteFile(limit, []byte("8192\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			d := &Doctor{Sources: []*agent.Source{f.src}, Open: f.open, IndexDir: filepath.Join(t.TempDir(), "index"), InotifyLimit: limit}
+			d := &Doctor{Sources: []*local.Source{f.src}, Open: f.open, IndexDir: filepath.Join(t.TempDir(), "index"), InotifyLimit: limit}
 			checks := d.Run(context.Background())
 			got := map[string]Check{}
 			for _, c := range checks {
@@ -178,7 +180,7 @@ func TestDoctorRetentionAndReplicated(t *testing.T) {
 		f := newFixture(t)
 		f.src.LocalRetention = 90 * 24 * time.Hour
 		f.fake.VersioningStatus, f.fake.ReplicationRules, f.fake.LifecycleRules = tt.versioning, tt.rules, tt.lifecycle
-		d := &Doctor{Sources: []*agent.Source{f.src}, Open: f.open, Now: time.Now}
+		d := &Doctor{Sources: []*local.Source{f.src}, Open: f.open, Now: time.Now}
 		if got := d.retention(context.Background(), f.src); got.Status != tt.want || (got.Status != CheckOK && got.Fix == "") {
 			t.Errorf("%s: retention %s (%s, fix %q), want %s with a fix unless ok", tt.name, got.Status, got.Message, got.Fix, tt.want)
 		}
@@ -187,16 +189,16 @@ func TestDoctorRetentionAndReplicated(t *testing.T) {
 	now := time.Now()
 	for _, tt := range []struct {
 		name string
-		sum  agent.ReplicationSummary
+		sum  replication.Summary
 		want CheckStatus
 	}{
-		{"caught up", agent.ReplicationSummary{}, CheckOK},
-		{"recent uploads pending", agent.ReplicationSummary{Pending: 3, OldestPending: now.Add(-time.Minute)}, CheckOK},
-		{"lagging", agent.ReplicationSummary{Pending: 3, OldestPending: now.Add(-2 * time.Hour)}, CheckWarning},
-		{"failed for good", agent.ReplicationSummary{Failed: 1}, CheckWarning},
+		{"caught up", replication.Summary{}, CheckOK},
+		{"recent uploads pending", replication.Summary{Pending: 3, OldestPending: now.Add(-time.Minute)}, CheckOK},
+		{"lagging", replication.Summary{Pending: 3, OldestPending: now.Add(-2 * time.Hour)}, CheckWarning},
+		{"failed for good", replication.Summary{Failed: 1}, CheckWarning},
 	} {
 		f := newFixture(t)
-		d := &Doctor{Now: func() time.Time { return now }, Replication: func(*agent.Source) (agent.ReplicationSummary, bool) { return tt.sum, true }}
+		d := &Doctor{Now: func() time.Time { return now }, Replication: func(*local.Source) (replication.Summary, bool) { return tt.sum, true }}
 		if got, ok := d.replicated(f.src); !ok || got.Status != tt.want {
 			t.Errorf("%s: replicated %s (%s), want %s", tt.name, got.Status, got.Message, tt.want)
 		}

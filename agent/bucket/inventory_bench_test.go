@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // The cost per row of verify --inventory, without the whole bench:
@@ -39,7 +40,7 @@ func BenchmarkVerifyInventory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	src := &agent.Source{Root: "/srv/bench", Bucket: "b", Prefix: "rec/"}
+	src := &local.Source{Root: "/srv/bench", Bucket: "b", Prefix: "rec/"}
 	if have, _, err := db.Count(src.ID()); err != nil {
 		b.Fatal(err)
 	} else if have != int64(n) {
@@ -69,7 +70,7 @@ func BenchmarkVerifyInventory(b *testing.B) {
 	if err != nil || walkErr != nil {
 		b.Fatal(err, walkErr)
 	}
-	v := &Verify{Sources: []*agent.Source{src}, Index: db, Open: func(string) uploader.Bucket { return inv },
+	v := &Verify{Sources: []*local.Source{src}, Index: db, Open: func(string) uploader.Bucket { return inv },
 		Inventory: &Inventory{Bucket: "inv", Manifest: manifest}}
 	b.ResetTimer()
 	for b.Loop() {

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // invFixture is a fixture whose bucket has an inventory report in another
@@ -65,7 +66,7 @@ func (f *invFixture) reportRows(tb testing.TB, rows []buckettest.InventoryRow, p
 }
 
 func (f *invFixture) verify(manifest string) (VerifyReport, error) {
-	v := &Verify{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open, Inventory: &Inventory{Bucket: "inv", Manifest: manifest}}
+	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Inventory: &Inventory{Bucket: "inv", Manifest: manifest}}
 	return v.Run(context.Background())
 }
 

@@ -11,15 +11,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // invTarget is a source the report's rows are checked against, and what
 // the data files told about it.
 type invTarget struct {
-	src    *agent.Source
+	src    *local.Source
 	nested []string
 	gone   map[string]index.GoneReason // read before the rows, then only read
 
@@ -195,7 +196,7 @@ func (j *fileJoin) done() error {
 }
 
 // inventoryFields checks what a report's row has beside size and ETag.
-func (r *verifyRun) inventoryFields(src *agent.Source, rel string, row inventoryRow, rec index.Record) {
+func (r *verifyRun) inventoryFields(src *local.Source, rel string, row inventoryRow, rec index.Record) {
 	if row.Size != rec.Size || row.ETag != rec.ETag {
 		return // not s3ferry's upload: compare judged it
 	}

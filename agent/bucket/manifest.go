@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // ManifestStats counts what Manifest wrote.
@@ -30,7 +31,7 @@ type ManifestStats struct {
 // that do not agree. A version ID is "null" for an object written while
 // versioning was off, which is what S3 calls it.
 type Manifest struct {
-	Sources []*agent.Source // all in one bucket: a manifest lists one
+	Sources []*local.Source // all in one bucket: a manifest lists one
 	Index   index.Store
 	Before  time.Time // zero: every object; else only those uploaded before it
 	Out     io.Writer

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func TestEscapeKey(t *testing.T) {
@@ -73,7 +74,7 @@ func TestManifestRun(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	st, err := (&Manifest{Sources: []*agent.Source{f.src}, Index: f.idx, Before: t0.Add(time.Minute), Out: &out}).Run(context.Background())
+	st, err := (&Manifest{Sources: []*local.Source{f.src}, Index: f.idx, Before: t0.Add(time.Minute), Out: &out}).Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func TestManifestRun(t *testing.T) {
 	if st.Objects != 2 || st.Later != 1 || st.Bucket != "b" {
 		t.Errorf("stats %+v: want 2 objects, 1 later, bucket b", st)
 	}
-	other := &agent.Source{Root: f.src.Root, Bucket: "other", Prefix: "x/"}
-	if _, err := (&Manifest{Sources: []*agent.Source{f.src, other}, Index: f.idx, Out: &out}).Run(context.Background()); err == nil {
+	other := &local.Source{Root: f.src.Root, Bucket: "other", Prefix: "x/"}
+	if _, err := (&Manifest{Sources: []*local.Source{f.src, other}, Index: f.idx, Out: &out}).Run(context.Background()); err == nil {
 		t.Error("a manifest of two buckets: nil error, want one")
 	}
 }
@@ -107,7 +108,7 @@ func TestManifestReplicationFailed(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	st, err := (&Manifest{Sources: []*agent.Source{f.src}, Index: f.idx, Out: &out, ReplicationFailed: true}).Run(context.Background())
+	st, err := (&Manifest{Sources: []*local.Source{f.src}, Index: f.idx, Out: &out, ReplicationFailed: true}).Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

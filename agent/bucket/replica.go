@@ -11,6 +11,8 @@ import (
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // replicaVersion is what the replica's listing says of one version.
@@ -31,7 +33,7 @@ type replicaVersion struct {
 //
 // A record without a version ID (an unversioned bucket) is not compared.
 // The listing costs 24 bytes per version of the replica.
-func (r *verifyRun) replica(ctx context.Context, src *agent.Source) error {
+func (r *verifyRun) replica(ctx context.Context, src *local.Source) error {
 	var mu sync.Mutex
 	have := map[uint64]replicaVersion{}
 	err := r.Replica.ListVersions(ctx, r.ReplicaPrefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)}, func(h uploader.History) error {

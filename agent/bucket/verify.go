@@ -17,6 +17,8 @@ import (
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // Kinds of Finding.
@@ -139,7 +141,7 @@ const DefaultMaxInfo = 100
 //	  recorded                   record         version        no       -
 //	ReplicationStatus FAILED     record         replication    yes      upload the local file again
 type Verify struct {
-	Sources []*agent.Source
+	Sources []*local.Source
 	Index   index.Store
 	// Open returns the bucket of a source, by name.
 	Open   func(bucket string) uploader.Bucket
@@ -177,7 +179,7 @@ type verifyRun struct {
 
 // repairItem is a problem Repair acts on.
 type repairItem struct {
-	src     *agent.Source
+	src     *local.Source
 	rel     string
 	kind    string
 	rec     index.Record
@@ -246,7 +248,7 @@ type seenSet struct {
 }
 
 // newSeenSet sizes the set for src's records, so it is not copied as it grows.
-func (r *verifyRun) newSeenSet(src *agent.Source) (*seenSet, error) {
+func (r *verifyRun) newSeenSet(src *local.Source) (*seenSet, error) {
 	n, _, err := r.Index.Count(src.ID())
 	if err != nil {
 		return nil, fmt.Errorf("read index of %s: %w", src, err)
@@ -274,7 +276,7 @@ func (s *seenSet) has(rel string) bool {
 
 // object checks one object of src found in the bucket (rel: its path)
 // against its record, and adds it to seen.
-func (r *verifyRun) object(ctx context.Context, src *agent.Source, rel string, o uploader.Object, seen *seenSet) (index.Record, bool, error) {
+func (r *verifyRun) object(ctx context.Context, src *local.Source, rel string, o uploader.Object, seen *seenSet) (index.Record, bool, error) {
 	rec, known, err := r.Index.Get(src.ID(), rel)
 	if err != nil {
 		return rec, false, fmt.Errorf("read index for %s: %w", rel, err)
@@ -288,13 +290,13 @@ func (r *verifyRun) object(ctx context.Context, src *agent.Source, rel string, o
 }
 
 // unknown reports an object that has no record.
-func (r *verifyRun) unknown(src *agent.Source, rel string) {
+func (r *verifyRun) unknown(src *local.Source, rel string) {
 	r.add(src, rel, Finding{Kind: FindingUnknown, Detail: "in the bucket, not in the index: uploaded by another tool or another index (s3ferry adopt records it)"}, nil)
 }
 
 // source verifies one source: the listing against the index, then the
 // index against what the listing saw.
-func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
+func (r *verifyRun) source(ctx context.Context, src *local.Source) error {
 	nested := nestedPrefixes(r.Sources, src)
 	seen, err := r.newSeenSet(src)
 	if err != nil {
@@ -328,7 +330,7 @@ func (r *verifyRun) source(ctx context.Context, src *agent.Source) error {
 // records whose object the bucket did not have (seen false). gone is what
 // r.gones read: a mirrored delete is not missing, and seen is not asked
 // about it.
-func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, gone map[string]index.GoneReason, seen func(rel string) bool) error {
+func (r *verifyRun) recordsPass(ctx context.Context, src *local.Source, gone map[string]index.GoneReason, seen func(rel string) bool) error {
 	id := src.ID()
 
 	// The index pass; with Deep, each record's local file is read by a
@@ -365,7 +367,7 @@ func (r *verifyRun) recordsPass(ctx context.Context, src *agent.Source, gone map
 // gones reads the files s3ferry took off the disk on purpose (local
 // retention, mirrored deletes): not missing locally, and a mirrored
 // delete's marker is not a missing object.
-func (r *verifyRun) gones(src *agent.Source) (map[string]index.GoneReason, error) {
+func (r *verifyRun) gones(src *local.Source) (map[string]index.GoneReason, error) {
 	gone := map[string]index.GoneReason{}
 	if err := r.Index.Gones(src.ID(), func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
 		return nil, fmt.Errorf("read index of %s: %w", src, err)
@@ -374,13 +376,13 @@ func (r *verifyRun) gones(src *agent.Source) (map[string]index.GoneReason, error
 }
 
 // missing reports a record whose object the bucket does not have.
-func (r *verifyRun) missing(src *agent.Source, rel string, rec index.Record) {
+func (r *verifyRun) missing(src *local.Source, rel string, rec index.Record) {
 	r.add(src, rel, Finding{Kind: FindingMissing, Problem: true,
 		Detail: "recorded as uploaded, not in the bucket (deleted behind s3ferry's back?): run s3ferry verify --repair"}, &rec)
 }
 
 // compare checks one listed object against its record.
-func (r *verifyRun) compare(ctx context.Context, src *agent.Source, rel string, o uploader.Object, rec index.Record) error {
+func (r *verifyRun) compare(ctx context.Context, src *local.Source, rel string, o uploader.Object, rec index.Record) error {
 	if o.Size != rec.Size {
 		r.add(src, rel, Finding{Kind: FindingSize, Problem: true,
 			Detail: fmt.Sprintf("the object has %d bytes, the uploaded file had %d: overwritten behind s3ferry's back; run s3ferry verify --repair", o.Size, rec.Size)}, &rec)
@@ -415,7 +417,7 @@ func (r *verifyRun) compare(ctx context.Context, src *agent.Source, rel string, 
 }
 
 // hashLocal reads the local file of a record and compares it with it.
-func (r *verifyRun) hashLocal(ctx context.Context, src *agent.Source, rel string, rec index.Record) {
+func (r *verifyRun) hashLocal(ctx context.Context, src *local.Source, rel string, rec index.Record) {
 	if _, err := src.Stat(rel); errors.Is(err, fs.ErrNotExist) {
 		r.add(src, rel, Finding{Kind: FindingLocalMissing, Detail: "deleted locally since its upload; the bucket keeps it"}, nil)
 		return
@@ -446,7 +448,7 @@ func (r *verifyRun) hashLocal(ctx context.Context, src *agent.Source, rel string
 }
 
 // add records a finding; rec, when set, makes it one Repair acts on.
-func (r *verifyRun) add(src *agent.Source, rel string, f Finding, rec *index.Record) {
+func (r *verifyRun) add(src *local.Source, rel string, f Finding, rec *index.Record) {
 	f.Source, f.Path = src.String(), rel
 	f.Key, _ = src.Key(rel)
 	r.mu.Lock()
@@ -582,7 +584,7 @@ func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 		return fmt.Errorf("repair %s: %w", it.rel, err)
 	}
 	rec := it.rec
-	st := agent.StatRecord(info)
+	st := local.StatOf(info)
 	rec.Size, rec.MtimeNs, rec.Inode = st.Size, st.MtimeNs, st.Inode
 	if err := r.Index.Touch(it.src.ID(), it.rel, rec, 0); err != nil {
 		return fmt.Errorf("repair %s: %w", it.rel, err)
@@ -600,7 +602,7 @@ func (r *verifyRun) setRepair(it repairItem, ok bool, what string) {
 
 // nestedPrefixes returns the prefixes of the other sources that back up
 // into a part of src's prefix: their objects are not src's.
-func nestedPrefixes(all []*agent.Source, src *agent.Source) []string {
+func nestedPrefixes(all []*local.Source, src *local.Source) []string {
 	var out []string
 	for _, o := range all {
 		if o != src && o.Bucket == src.Bucket && len(o.Prefix) > len(src.Prefix) && strings.HasPrefix(o.Prefix, src.Prefix) {
@@ -613,7 +615,7 @@ func nestedPrefixes(all []*agent.Source, src *agent.Source) []string {
 // relOf returns the path below src's root of the file whose object key is
 // key; false for a key outside the prefix, below a nested source's prefix,
 // or a "directory" (a key ending in "/", which consoles create).
-func relOf(src *agent.Source, key string, nested []string) (string, bool) {
+func relOf(src *local.Source, key string, nested []string) (string, bool) {
 	rel, ok := strings.CutPrefix(key, src.Prefix)
 	if !ok || rel == "" || strings.HasSuffix(rel, "/") {
 		return "", false
@@ -628,7 +630,7 @@ func relOf(src *agent.Source, key string, nested []string) (string, bool) {
 
 // listDepth is how deep a listing of src's prefix may split it: down to
 // its partitions, or two levels without a layout.
-func listDepth(src *agent.Source) int {
+func listDepth(src *local.Source) int {
 	if d := src.Layout.Depth(); d > 0 {
 		return d
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // checkFindings checks that a report has exactly the findings of want:
@@ -56,7 +56,7 @@ func TestVerifyFindings(t *testing.T) {
 	f.put(t, "stranger.wav", "unknown", false)
 	f.put(t, "dir/", "", false) // a console's "directory"
 
-	v := &Verify{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open}
+	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open}
 	rep, err := v.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestVerifyRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	v := &Verify{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true, Uploader: fakeUploader{f.fake}}
+	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true, Uploader: fakeUploader{f.fake}}
 	rep, err := v.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestVerifyRepair(t *testing.T) {
 		t.Errorf("record of the restored file = %+v, want version %s, hash %x", got, rec.VersionID, rec.Hash)
 	}
 
-	rep, err = (&Verify{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open, Deep: true}).Run(ctx)
+	rep, err = (&Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true}).Run(ctx)
 	if err != nil || rep.Problems() != 0 {
 		t.Errorf("verify after the repair: %d problems (%+v), %v; want none", rep.Problems(), rep.Findings, err)
 	}
@@ -126,7 +126,7 @@ func TestVerifyListingFails(t *testing.T) {
 	f := newFixture(t)
 	boom := errors.New("listing refused")
 	f.fake.FailNext("List", 1, boom)
-	_, err := (&Verify{Sources: []*agent.Source{f.src}, Index: f.idx, Open: f.open}).Run(context.Background())
+	_, err := (&Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open}).Run(context.Background())
 	if !errors.Is(err, boom) {
 		t.Errorf("err = %v, want the listing's", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
 )
 
 // daemonRows measures `s3ferry run` on the tree the sync scenario built
@@ -179,8 +179,8 @@ func (b *bench) startDaemon(ctx context.Context, idx, root string, flags ...stri
 	return nil, fmt.Errorf("s3ferry run did not finish its start-up walk")
 }
 
-func (d *benchDaemon) status(ctx context.Context) (agent.Status, error) {
-	var st agent.Status
+func (d *benchDaemon) status(ctx context.Context) (admin.Status, error) {
+	var st admin.Status
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.admin+"/status", nil)
 	if err != nil {
 		return st, err

@@ -14,10 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // Synthetic records: 20 agents × 500 calls a day, in the partitions
@@ -38,7 +39,7 @@ const (
 // (start to ready, steady RSS watching the window) are measured again.
 func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	tag := fmt.Sprintf("%d indexed: ", b.scale+b.indexScale)
-	src := agent.Source{Root: root, Bucket: b.bucket, Prefix: "rec/"}
+	src := local.Source{Root: root, Bucket: b.bucket, Prefix: "rec/"}
 	fmt.Fprintf(os.Stderr, "adding %d synthetic records to the index...\n", b.indexScale)
 	start := time.Now()
 	if err := prefill(ctx, idx, src.ID(), b.scale, b.indexScale); err != nil {
@@ -109,7 +110,7 @@ const inventoryRowsPerFile = 250_000
 // record (what the bucket would hold, had the synthetic files been
 // uploaded) is written into the bucket, and verify reads it instead of
 // listing.
-func (b *bench) inventoryRows(ctx context.Context, root, idx string, src agent.Source, tag string) error {
+func (b *bench) inventoryRows(ctx context.Context, root, idx string, src local.Source, tag string) error {
 	fmt.Fprintln(os.Stderr, "writing an inventory report of every record...")
 	db, err := index.Open(idx, index.Options{})
 	if err != nil {

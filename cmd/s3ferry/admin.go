@@ -12,7 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
 )
 
 // flagAdminTokenFile names the file holding the admin endpoint's bearer
@@ -112,7 +112,7 @@ func (c daemonClient) call(ctx context.Context, method, path string, out any) er
 	if err != nil {
 		return err
 	}
-	req.Header.Set(agent.AdminRequestHeader, "1")
+	req.Header.Set(admin.RequestHeader, "1")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

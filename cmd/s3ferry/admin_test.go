@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
 )
 
 // adminRequest sends one request to the daemon's admin endpoint and returns
 // the status code and body.
-func (d *daemon) request(tb testing.TB, method, path string, header map[string]string, host string) (int, string) {
+func (d *daemonProc) request(tb testing.TB, method, path string, header map[string]string, host string) (int, string) {
 	tb.Helper()
 	req, err := http.NewRequest(method, d.admin+path, strings.NewReader("full=1"))
 	if err != nil {
@@ -60,8 +60,8 @@ func TestAdminRefusesOtherSites(t *testing.T) {
 	}{
 		{"cross-site form POST", "POST", "/sync?full=1", map[string]string{"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"}, "", http.StatusForbidden},
 		{"POST without S3ferry-Request", "POST", "/sync?full=1", map[string]string{"Content-Type": "text/plain"}, "", http.StatusForbidden},
-		{"cross-site POST with the header", "POST", "/sync?full=1", map[string]string{"Origin": "http://evil.example", agent.AdminRequestHeader: "1"}, "", http.StatusForbidden},
-		{"DNS rebinding POST", "POST", "/sync?full=1", map[string]string{agent.AdminRequestHeader: "1"}, "evil.example:9180", http.StatusMisdirectedRequest},
+		{"cross-site POST with the header", "POST", "/sync?full=1", map[string]string{"Origin": "http://evil.example", admin.RequestHeader: "1"}, "", http.StatusForbidden},
+		{"DNS rebinding POST", "POST", "/sync?full=1", map[string]string{admin.RequestHeader: "1"}, "evil.example:9180", http.StatusMisdirectedRequest},
 		{"DNS rebinding GET /status", "GET", "/status", nil, "evil.example", http.StatusMisdirectedRequest},
 	}
 	for _, r := range refused {
@@ -83,7 +83,7 @@ func TestAdminRefusesOtherSites(t *testing.T) {
 		t.Fatalf("sync via the daemon: exit %d, %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = e.run(t, "status", "{root}", "{dest}", "--index-dir", "{index}", "--json")
-	var st agent.Status
+	var st admin.Status
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || !st.Daemon {
 		t.Fatalf("status: exit %d, %q (%v)", r.code, r.stdout+r.stderr, err)
 	}
@@ -168,7 +168,7 @@ func TestAdminTokenOffLoopback(t *testing.T) {
 		t.Fatalf("sync via the daemon with the token: exit %d, %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = e.run(t, "status", "{root}", "{dest}", "--index-dir", "{index}", "--config", cfg, "--json")
-	var st agent.Status
+	var st admin.Status
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || !st.Daemon {
 		t.Fatalf("status with the token: exit %d, %q (%v)", r.code, r.stdout+r.stderr, err)
 	}

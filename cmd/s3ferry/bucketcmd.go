@@ -9,8 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // What the commands about the bucket side (doctor, verify, adopt, restore,
@@ -32,7 +33,7 @@ func listWorkersFlag() cli.Flag {
 
 // withRoots fails unless every source has its local directory: the index
 // knows files by source directory and destination together.
-func withRoots(sources []*agent.Source) error {
+func withRoots(sources []*local.Source) error {
 	for _, src := range sources {
 		if src.Root == "" {
 			return usageError{fmt.Errorf("s3://%s/%s is not a destination of the configuration: give SRC s3://BUCKET/PREFIX/, or --config with a source for it", src.Bucket, src.Prefix)}

@@ -10,8 +10,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
+
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
 )
 
 func newDoctorCommand() *cli.Command {
@@ -96,7 +98,7 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 // replicationOf reads where each source's uploads stand in replication:
 // from the daemon that holds the index, or from the index itself when it
 // exists; nil when neither can say.
-func (cmd doctorCmd) replicationOf(ctx context.Context) func(*agent.Source) (agent.ReplicationSummary, bool) {
+func (cmd doctorCmd) replicationOf(ctx context.Context) func(*local.Source) (replication.Summary, bool) {
 	st, err := daemonStatus(ctx, cmd.settings)
 	if errors.Is(err, errNoDaemon) {
 		if _, serr := os.Stat(cmd.indexDir); serr != nil {
@@ -107,12 +109,12 @@ func (cmd doctorCmd) replicationOf(ctx context.Context) func(*agent.Source) (age
 	if err != nil {
 		return nil
 	}
-	return func(src *agent.Source) (agent.ReplicationSummary, bool) {
+	return func(src *local.Source) (replication.Summary, bool) {
 		for _, ss := range st.Sources {
 			if ss.Root == src.Root && ss.Destination == src.Destination() && ss.Replication != nil {
 				return *ss.Replication, true
 			}
 		}
-		return agent.ReplicationSummary{}, false
+		return replication.Summary{}, false
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // env is what a command that touches the bucket works with: the open index,
@@ -85,7 +86,7 @@ func newBuckets(ctx context.Context, s settings) (open func(bucket string) uploa
 // replaces, and s3ferry's promise of a backup (every version kept, the
 // bucket replicated) does not hold. A bucket that will not say (the
 // policy lacks s3:GetBucketVersioning) is passed over.
-func warnUnversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*agent.Source, log *slog.Logger) {
+func warnUnversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*local.Source, log *slog.Logger) {
 	asked := map[string]bool{}
 	for _, src := range sources {
 		if asked[src.Bucket] {

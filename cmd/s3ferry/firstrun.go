@@ -6,6 +6,8 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // adoptFirstRun is the agent's first-run step: for a source the index
@@ -13,9 +15,9 @@ import (
 // objects that match their local files (bucket.Adopt), so a new, lost or
 // rebuilt index costs a listing, not a re-upload.
 func adoptFirstRun(e *env, s settings, log *slog.Logger) agent.AdoptFunc {
-	return func(ctx context.Context, src *agent.Source) error {
+	return func(ctx context.Context, src *local.Source) error {
 		a := &bucket.Adopt{
-			Sources: []*agent.Source{src},
+			Sources: []*local.Source{src},
 			Index:   e.index,
 			Open:    e.open,
 			Options: agent.Options{Workers: s.workers, Settle: s.settle, Logger: log},

@@ -285,7 +285,7 @@ func TestRunUnhealthyWhileRescansFail(t *testing.T) {
 }
 
 // metrics reads /metrics whole.
-func (d *daemon) metrics(tb testing.TB) string {
+func (d *daemonProc) metrics(tb testing.TB) string {
 	tb.Helper()
 	resp, err := d.get("/metrics")
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 )
 
-// systemdNotifier is agent.Notifier over systemd's sd_notify protocol
+// systemdNotifier is daemon.Notifier over systemd's sd_notify protocol
 // (NOTIFY_SOCKET), for the unit's Type=notify and WatchdogSec=.
 type systemdNotifier struct{}
 

@@ -11,9 +11,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
 )
 
 // Replication flags (run and sync).
@@ -28,29 +30,29 @@ const (
 func replicationFlags() []cli.Flag {
 	const r = "Replication (tracked when a replication rule covers the destination)"
 	return []cli.Flag{
-		&cli.Float64Flag{Name: flagReplicationCheckRate, Usage: "HeadObject requests per second checking uploads' replication status", Value: agent.DefaultReplicationCheckRate, Category: r},
-		&cli.DurationFlag{Name: flagReplicationAlertAfter, Usage: "/healthz warns when an upload is not replicated this long after", Value: agent.DefaultReplicationAlertAfter, Category: r},
-		&cli.DurationFlag{Name: flagReplicationCheckInterval, Usage: "look for uploads due a replication check this often", Value: agent.DefaultReplicationInterval, Category: r},
-		&cli.DurationFlag{Name: flagReplicationMaxBackoff, Usage: "check a version whose replication is PENDING at least this often", Value: agent.DefaultReplicationMaxBackoff, Category: r},
+		&cli.Float64Flag{Name: flagReplicationCheckRate, Usage: "HeadObject requests per second checking uploads' replication status", Value: replication.DefaultCheckRate, Category: r},
+		&cli.DurationFlag{Name: flagReplicationAlertAfter, Usage: "/healthz warns when an upload is not replicated this long after", Value: replication.DefaultAlertAfter, Category: r},
+		&cli.DurationFlag{Name: flagReplicationCheckInterval, Usage: "look for uploads due a replication check this often", Value: replication.DefaultInterval, Category: r},
+		&cli.DurationFlag{Name: flagReplicationMaxBackoff, Usage: "check a version whose replication is PENDING at least this often", Value: replication.DefaultMaxBackoff, Category: r},
 	}
 }
 
 // loadReplication merges the replication flags over the file's settings.
-func loadReplication(c *cli.Context, fc replicationConfig) (agent.ReplicationOptions, error) {
-	o := agent.ReplicationOptions{
+func loadReplication(c *cli.Context, fc replicationConfig) (replication.Options, error) {
+	o := replication.Options{
 		CheckRate:  fc.CheckRate,
-		AlertAfter: pickDuration(c, flagReplicationAlertAfter, fc.AlertAfter, agent.DefaultReplicationAlertAfter),
-		Interval:   pickDuration(c, flagReplicationCheckInterval, fc.CheckInterval, agent.DefaultReplicationInterval),
-		MaxBackoff: pickDuration(c, flagReplicationMaxBackoff, fc.MaxBackoff, agent.DefaultReplicationMaxBackoff),
+		AlertAfter: pickDuration(c, flagReplicationAlertAfter, fc.AlertAfter, replication.DefaultAlertAfter),
+		Interval:   pickDuration(c, flagReplicationCheckInterval, fc.CheckInterval, replication.DefaultInterval),
+		MaxBackoff: pickDuration(c, flagReplicationMaxBackoff, fc.MaxBackoff, replication.DefaultMaxBackoff),
 	}
 	if c.IsSet(flagReplicationCheckRate) {
 		o.CheckRate = c.Float64(flagReplicationCheckRate)
 	}
 	if o.CheckRate == 0 {
-		o.CheckRate = agent.DefaultReplicationCheckRate
+		o.CheckRate = replication.DefaultCheckRate
 	}
 	if o.CheckRate < 0 || o.AlertAfter <= 0 || o.Interval <= 0 || o.MaxBackoff <= 0 {
-		return agent.ReplicationOptions{}, fmt.Errorf("replication check-rate, alert-after, check-interval and max-backoff must be positive")
+		return replication.Options{}, fmt.Errorf("replication check-rate, alert-after, check-interval and max-backoff must be positive")
 	}
 	return o, nil
 }
@@ -59,7 +61,7 @@ func loadReplication(c *cli.Context, fc replicationConfig) (agent.ReplicationOpt
 // enabled replication rule covers, as doctor judges it, so its uploads
 // are tracked until the replica has them. A bucket whose replication
 // cannot be read leaves its sources untracked, with a warning.
-func markReplicated(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*agent.Source, log *slog.Logger) {
+func markReplicated(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*local.Source, log *slog.Logger) {
 	rules := map[string][]uploader.ReplicationRule{}
 	failed := map[string]bool{}
 	for _, src := range sources {
@@ -135,6 +137,6 @@ func parseRetention(v string) (time.Duration, error) {
 // needsReplication says whether a command must know which sources a
 // replication rule covers: to wait for it, or for a retention that
 // requires it.
-func needsReplication(sources []*agent.Source, wait bool) bool {
-	return wait || slices.ContainsFunc(sources, func(s *agent.Source) bool { return s.LocalRetention > 0 })
+func needsReplication(sources []*local.Source, wait bool) bool {
+	return wait || slices.ContainsFunc(sources, func(s *local.Source) bool { return s.LocalRetention > 0 })
 }

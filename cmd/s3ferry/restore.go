@@ -11,8 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func newRestoreCommand() *cli.Command {
@@ -99,7 +100,7 @@ Examples:
 // restoreCmd is `s3ferry restore` with its flags turned into plain values.
 type restoreCmd struct {
 	settings
-	src                       *agent.Source
+	src                       *local.Source
 	at                        time.Time
 	to, under                 string
 	overwrite, json, progress bool

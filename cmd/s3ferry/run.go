@@ -12,8 +12,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/daemon"
+	"github.com/s3ferry/s3ferry/agent/retention"
 )
 
 // DefaultAdminListen is where the admin endpoint listens unless told
@@ -34,10 +36,10 @@ func daemonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagAdminListen, Usage: "admin endpoint `ADDR` (/metrics, /healthz, /status); off disables it", Value: DefaultAdminListen, Category: d},
 		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every admin request must carry; required off loopback", Category: d},
-		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: agent.DefaultRescanInterval, Category: d},
-		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: agent.DefaultFullRescanInterval, Category: d},
-		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: agent.DefaultShutdownTimeout, Category: d},
-		&cli.DurationFlag{Name: flagRetentionInterval, Usage: "sweep the sources with a local-retention this often", Value: agent.DefaultRetentionInterval, Category: d},
+		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: daemon.DefaultRescanInterval, Category: d},
+		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: daemon.DefaultFullRescanInterval, Category: d},
+		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: daemon.DefaultShutdownTimeout, Category: d},
+		&cli.DurationFlag{Name: flagRetentionInterval, Usage: "sweep the sources with a local-retention this often", Value: retention.DefaultInterval, Category: d},
 	}
 }
 
@@ -98,7 +100,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	defer env.Close()
 	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
 	markReplicated(ctx, env.open, cmd.sources, cmd.log)
-	d := &agent.Daemon{
+	d := &daemon.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
 		Uploader:           env.uploader,

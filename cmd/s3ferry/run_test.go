@@ -21,10 +21,13 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
+
+	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
-// daemon is a running `s3ferry run` under test.
-type daemon struct {
+// daemonProc is a running `s3ferry run` under test.
+type daemonProc struct {
 	cmd   *exec.Cmd
 	admin string // http://host:port
 	token string // admin bearer token, from --admin-token-file
@@ -53,18 +56,18 @@ func (s *syncBuffer) String() string {
 
 // startDaemon runs s3ferry run on the test's tree and index with a short
 // settle, and waits until its admin endpoint answers.
-func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemon {
+func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemonProc {
 	tb.Helper()
 	return e.startDaemonWith(tb, nil, flags...)
 }
 
 // startDaemonWith is startDaemon with env added to the daemon's environment.
-func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) *daemon {
+func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) *daemonProc {
 	tb.Helper()
 	_ = os.Remove(filepath.Join(e.index, "admin.addr"))
 	args := append([]string{"run", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index,
 		"--admin-listen", "127.0.0.1:0", "--settle", "500ms", "--rescan-interval", "1h", "--log-level", "debug"}, flags...)
-	d := &daemon{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	d := &daemonProc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	for i, f := range flags {
 		if f == "--"+flagAdminTokenFile && i+1 < len(flags) {
 			b, err := os.ReadFile(flags[i+1])
@@ -97,14 +100,14 @@ func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) 
 			return false
 		}
 		defer resp.Body.Close()
-		var st agent.Status
+		var st admin.Status
 		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Rescans) > 0
 	})
 	return d
 }
 
 // get sends GET path to the admin endpoint, with the daemon's token.
-func (d *daemon) get(path string) (*http.Response, error) {
+func (d *daemonProc) get(path string) (*http.Response, error) {
 	req, err := http.NewRequest(http.MethodGet, d.admin+path, nil)
 	if err != nil {
 		return nil, err
@@ -116,7 +119,7 @@ func (d *daemon) get(path string) (*http.Response, error) {
 }
 
 // kill ends the daemon with SIGKILL, as a crash would.
-func (d *daemon) kill() {
+func (d *daemonProc) kill() {
 	select {
 	case <-d.done:
 		return
@@ -128,7 +131,7 @@ func (d *daemon) kill() {
 
 // stop sends SIGTERM and returns the exit code, failing the test if the
 // process does not exit within limit.
-func (d *daemon) stop(tb testing.TB, limit time.Duration) int {
+func (d *daemonProc) stop(tb testing.TB, limit time.Duration) int {
 	tb.Helper()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		tb.Fatal(err)
@@ -142,7 +145,7 @@ func (d *daemon) stop(tb testing.TB, limit time.Duration) int {
 }
 
 // metric reads one unlabelled metric from /metrics.
-func (d *daemon) metric(tb testing.TB, name string) float64 {
+func (d *daemonProc) metric(tb testing.TB, name string) float64 {
 	tb.Helper()
 	for line := range strings.Lines(d.metrics(tb)) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
@@ -157,14 +160,14 @@ func (d *daemon) metric(tb testing.TB, name string) float64 {
 	return 0
 }
 
-func (d *daemon) status(tb testing.TB) agent.Status {
+func (d *daemonProc) status(tb testing.TB) admin.Status {
 	tb.Helper()
 	resp, err := d.get("/status")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st agent.Status
+	var st admin.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		tb.Fatal(err)
 	}
@@ -258,7 +261,7 @@ func TestRunUploadsNewFilesWherheverTheyAppear(t *testing.T) {
 		t.Errorf("status = %+v, want a healthy daemon with 9 records and nothing pending", st)
 	}
 	r := e.run(t, "status", e.root, "s3://"+e.bucket+"/rec/", "--index-dir", e.index, "--json")
-	var cli agent.Status
+	var cli admin.Status
 	if err := json.Unmarshal([]byte(r.stdout), &cli); err != nil || !cli.Daemon || cli.Sources[0].Records != 9 {
 		t.Errorf("s3ferry status --json = %q (%v), want the daemon's status", r.stdout, err)
 	}
@@ -422,7 +425,7 @@ func TestRunSurvivesKill9(t *testing.T) {
 // sourceID is the index's name for the test's source.
 func sourceID(tb testing.TB, e *testEnv) string {
 	tb.Helper()
-	src := agent.Source{Root: e.root, Bucket: e.bucket, Prefix: "rec/"}
+	src := local.Source{Root: e.root, Bucket: e.bucket, Prefix: "rec/"}
 	return src.ID()
 }
 

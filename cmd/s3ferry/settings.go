@@ -16,6 +16,11 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/daemon"
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/agent/retention"
 )
 
 // settings is the configuration of one command after the file and the flags
@@ -30,12 +35,12 @@ type settings struct {
 	autoWorkers bool
 	maxWorkers  int
 	s3          uploader.Config
-	sources     []*agent.Source
+	sources     []*local.Source
 	admin       string // admin endpoint address; "" is off
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
 	daemon         daemonSettings
-	replication    agent.ReplicationOptions
+	replication    replication.Options
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
 	sourceConfigs []sourceConfig
@@ -124,14 +129,14 @@ func configFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: DefaultSettle, Category: up},
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
-		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: agent.DefaultLookback, Category: srcs},
+		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: local.DefaultLookback, Category: srcs},
 		&cli.StringSliceFlag{Name: flagInclude, Usage: "back up only paths matching `GLOB` (** works; repeatable)", Category: srcs},
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
 		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
-		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: agent.DefaultPropagateDeletesAfter, Category: srcs},
+		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: retention.DefaultPropagateDeletesAfter, Category: srcs},
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
 	}
 }
@@ -185,10 +190,10 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		admin:          pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
 		adminTokenFile: pick(c, flagAdminTokenFile, fc.Admin.TokenFile, ""),
 		daemon: daemonSettings{
-			rescanInterval:     pickDuration(c, flagRescanInterval, fc.Daemon.RescanInterval, agent.DefaultRescanInterval),
-			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, agent.DefaultFullRescanInterval),
-			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, agent.DefaultShutdownTimeout),
-			retentionInterval:  pickDuration(c, flagRetentionInterval, fc.Daemon.RetentionInterval, agent.DefaultRetentionInterval),
+			rescanInterval:     pickDuration(c, flagRescanInterval, fc.Daemon.RescanInterval, daemon.DefaultRescanInterval),
+			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, daemon.DefaultFullRescanInterval),
+			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, daemon.DefaultShutdownTimeout),
+			retentionInterval:  pickDuration(c, flagRetentionInterval, fc.Daemon.RetentionInterval, retention.DefaultInterval),
 		},
 	}
 	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
@@ -292,7 +297,7 @@ var errNoSource = errors.New("no source: give SRC s3://BUCKET/PREFIX/ or --confi
 // loadSources takes SRC DEST from the arguments, or the file's sources, and
 // applies the source flags to them; it returns them built and as they take
 // effect. With destOnly a lone DEST is taken too.
-func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*agent.Source, []sourceConfig, error) {
+func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*local.Source, []sourceConfig, error) {
 	scs := fromFile
 	switch c.NArg() {
 	case 0:
@@ -313,7 +318,7 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*age
 	default:
 		return nil, nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got %d arguments", c.NArg())
 	}
-	var out []*agent.Source
+	var out []*local.Source
 	var effective []sourceConfig
 	for i, sc := range scs {
 		sc = resolveSource(c, sc)
@@ -334,7 +339,7 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*age
 // source as it takes effect.
 func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	sc.PartitionLayout = pick(c, flagLayout, sc.PartitionLayout, "")
-	sc.Lookback = pickDuration(c, flagLookback, nonZero(sc.Lookback), agent.DefaultLookback)
+	sc.Lookback = pickDuration(c, flagLookback, nonZero(sc.Lookback), local.DefaultLookback)
 	if c.IsSet(flagInclude) {
 		sc.Include = c.StringSlice(flagInclude)
 	}
@@ -348,7 +353,7 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	requireReplica := (sc.RequireReplica == nil || *sc.RequireReplica) && !c.Bool(flagNoRequireReplica)
 	sc.RequireReplica = &requireReplica
 	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
-	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, agent.DefaultPropagateDeletesAfter)
+	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter)
 	sc.PropagateDeletesAfter = &propagateAfter
 	return sc
 }
@@ -357,7 +362,7 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 // no directory: bad input, not a failure of the run. (The daemon starts
 // anyway and reports a root that is not there yet, a mount that is late,
 // through its rescans.)
-func checkRoots(sources []*agent.Source) error {
+func checkRoots(sources []*local.Source) error {
 	for _, src := range sources {
 		info, err := os.Stat(src.Root)
 		switch {
@@ -373,12 +378,12 @@ func checkRoots(sources []*agent.Source) error {
 // sourceOf returns the configured source that backs up to dest, or one
 // with only that destination.
 func sourceOf(dest string, fromFile []sourceConfig) (sourceConfig, error) {
-	bucket, prefix, err := agent.ParseDestination(dest)
+	bucket, prefix, err := local.ParseDestination(dest)
 	if err != nil {
 		return sourceConfig{}, err
 	}
 	for _, sc := range fromFile {
-		if b, p, err := agent.ParseDestination(sc.Destination); err == nil && b == bucket && p == prefix {
+		if b, p, err := local.ParseDestination(sc.Destination); err == nil && b == bucket && p == prefix {
 			return sc, nil
 		}
 	}
@@ -387,7 +392,7 @@ func sourceOf(dest string, fromFile []sourceConfig) (sourceConfig, error) {
 
 // buildSource builds one resolved source; only a lone destination
 // (destOnly) may have no path.
-func buildSource(sc sourceConfig, destOnly bool) (*agent.Source, error) {
+func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	root := ""
 	if sc.Path == "" && !destOnly {
 		return nil, fmt.Errorf("source has no path")
@@ -398,37 +403,37 @@ func buildSource(sc sourceConfig, destOnly bool) (*agent.Source, error) {
 			return nil, fmt.Errorf("source path %s: %w", sc.Path, err)
 		}
 	}
-	bucket, prefix, err := agent.ParseDestination(sc.Destination)
+	bucket, prefix, err := local.ParseDestination(sc.Destination)
 	if err != nil {
 		return nil, err
 	}
-	layout, err := agent.ParseLayout(sc.PartitionLayout)
+	layout, err := local.ParseLayout(sc.PartitionLayout)
 	if err != nil {
 		return nil, err
 	}
 	if sc.Lookback <= 0 {
 		return nil, fmt.Errorf("--lookback must be positive, got %s", sc.Lookback)
 	}
-	filter, err := agent.NewFilter(sc.Include, sc.Exclude, *sc.DefaultExcludes)
+	filter, err := local.NewFilter(sc.Include, sc.Exclude, *sc.DefaultExcludes)
 	if err != nil {
 		return nil, err
 	}
-	retention, err := parseRetention(sc.LocalRetention)
+	keep, err := parseRetention(sc.LocalRetention)
 	if err != nil {
 		return nil, err
 	}
-	propagateAfter := agent.DefaultPropagateDeletesAfter
+	propagateAfter := retention.DefaultPropagateDeletesAfter
 	if sc.PropagateDeletesAfter != nil {
 		propagateAfter = *sc.PropagateDeletesAfter
 	}
 	if propagateAfter < 0 {
 		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
 	}
-	return &agent.Source{
+	return &local.Source{
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: sc.Lookback, Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,
-		LocalRetention: retention,
+		LocalRetention: keep,
 		RequireReplica: sc.RequireReplica == nil || *sc.RequireReplica,
 
 		PropagateDeletes:      sc.PropagateDeletes,

@@ -14,8 +14,9 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
+
+	"github.com/s3ferry/s3ferry/agent/admin"
 )
 
 func newStatusCommand() *cli.Command {
@@ -75,22 +76,22 @@ func (cmd statusCmd) Run(ctx context.Context) error {
 	return nil
 }
 
-func (cmd statusCmd) fromIndex() (agent.Status, error) {
+func (cmd statusCmd) fromIndex() (admin.Status, error) {
 	idx, err := openIndex(cmd.indexDir, nil)
 	if err != nil {
 		if errors.Is(err, index.ErrLocked) {
-			return agent.Status{}, fmt.Errorf("%w; its admin endpoint does not answer (is admin.listen off?)", err)
+			return admin.Status{}, fmt.Errorf("%w; its admin endpoint does not answer (is admin.listen off?)", err)
 		}
-		return agent.Status{}, err
+		return admin.Status{}, err
 	}
 	defer idx.Close()
 	if cmd.all {
-		return agent.KnownStatus(idx)
+		return admin.KnownStatus(idx)
 	}
-	return agent.IndexStatus(idx, cmd.sources)
+	return admin.IndexStatus(idx, cmd.sources)
 }
 
-func printStatus(w io.Writer, st agent.Status, now time.Time) {
+func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	ago := func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -165,8 +166,8 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 var errNoDaemon = errors.New("no daemon running")
 
 // daemonStatus asks the daemon for its status.
-func daemonStatus(ctx context.Context, s settings) (agent.Status, error) {
-	var st agent.Status
+func daemonStatus(ctx context.Context, s settings) (admin.Status, error) {
+	var st admin.Status
 	client, err := newDaemonClient(s)
 	if err != nil {
 		return st, err

@@ -19,6 +19,9 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/index"
+
+	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func newSyncCommand() *cli.Command {
@@ -178,9 +181,9 @@ func (cmd syncCmd) viaDaemon(ctx context.Context) (agent.Stats, error) {
 
 // notServed returns the first of sources that served does not list (by
 // root and destination), nil when the daemon serves them all.
-func notServed(sources []*agent.Source, served []agent.SourceStatus) *agent.Source {
+func notServed(sources []*local.Source, served []admin.SourceStatus) *local.Source {
 	for _, src := range sources {
-		if !slices.ContainsFunc(served, func(s agent.SourceStatus) bool {
+		if !slices.ContainsFunc(served, func(s admin.SourceStatus) bool {
 			return s.Root == src.Root && s.Destination == src.Destination()
 		}) {
 			return src
@@ -192,7 +195,7 @@ func notServed(sources []*agent.Source, served []agent.SourceStatus) *agent.Sour
 // daemonSourceError is a sync of a source the daemon holding the index
 // does not serve.
 type daemonSourceError struct {
-	src      *agent.Source
+	src      *local.Source
 	pid      int
 	addr     string
 	indexDir string

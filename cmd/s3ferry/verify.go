@@ -13,6 +13,8 @@ import (
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func newVerifyCommand() *cli.Command {
@@ -86,7 +88,7 @@ Examples:
 			}
 			var replica replicaTarget
 			if v := c.String("replica"); v != "" {
-				if replica.bucket, replica.prefix, err = agent.ParseDestination(v); err != nil {
+				if replica.bucket, replica.prefix, err = local.ParseDestination(v); err != nil {
 					return usageError{fmt.Errorf("--replica: %w", err)}
 				}
 				replica.s3 = s.s3

@@ -1,0 +1,203 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/index"
+)
+
+// Status is the daemon's state as /status and `s3ferry status --json`
+// report it. Without a daemon, IndexStatus fills the index's part.
+type Status struct {
+	Daemon            bool                    `json:"daemon"` // false: read from the index, no daemon running
+	Version           string                  `json:"version,omitempty"`
+	PID               int                     `json:"pid,omitempty"`
+	Started           time.Time               `json:"started,omitzero"`
+	Healthy           bool                    `json:"healthy"`
+	Health            string                  `json:"health"`
+	WatchedDirs       int                     `json:"watched_dirs"`
+	WatchLimitReached bool                    `json:"watch_limit_reached"`
+	Overflows         int64                   `json:"watch_overflows"`
+	InFlight          int                     `json:"in_flight"`
+	Workers           int                     `json:"workers"` // files uploaded at once now (with workers auto, what the pool adapted to)
+	Stuck             int                     `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
+	OldestInFlight    time.Time               `json:"oldest_in_flight,omitzero"`
+	EndpointDownSince time.Time               `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
+	PendingBytes      int64                   `json:"pending_bytes"`
+	LastError         string                  `json:"last_error,omitempty"`
+	Totals            agent.Stats             `json:"totals"`
+	Rescans           map[string]RescanStatus `json:"rescans,omitempty"`
+	Sources           []SourceStatus          `json:"sources"`
+}
+
+// SourceStatus is one source in a Status.
+type SourceStatus struct {
+	Root             string    `json:"root"`
+	Destination      string    `json:"destination"`
+	Records          int64     `json:"records"`
+	Pending          int64     `json:"pending"`
+	Retry            int64     `json:"retry"` // files and directories in the retry set
+	LastFullWalk     time.Time `json:"last_full_walk,omitzero"`
+	NextFullWalk     time.Time `json:"next_full_walk,omitzero"` // daemon: when its next full rescan is due
+	WatchedDirs      int       `json:"watched_dirs"`
+	Uploaded         int64     `json:"uploaded"`
+	Bytes            int64     `json:"bytes"`
+	UploadsPerMinute int64     `json:"uploads_last_minute"`
+	LastUpload       time.Time `json:"last_upload,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
+	RescanError      string    `json:"rescan_error,omitempty"` // daemon: why its last rescan of the source failed; empty once one completes
+	// Replication is where the source's uploads stand in replication;
+	// nil when no replication rule covers it.
+	Replication *replication.Summary `json:"replication,omitempty"`
+}
+
+// RescanStatus is the last rescan of one kind.
+type RescanStatus struct {
+	At      time.Time `json:"at"`
+	Seconds float64   `json:"seconds"`
+	Scanned int64     `json:"scanned"`
+}
+
+// IndexStatus reads what the index knows of each source.
+func IndexStatus(idx index.Store, sources []*local.Source) (Status, error) {
+	st := Status{Healthy: true, Health: "ok"}
+	for _, src := range sources {
+		ss, err := sourceStatus(idx, src.ID())
+		if err != nil {
+			return Status{}, fmt.Errorf("%s: %w", src, err)
+		}
+		ss.Root, ss.Destination = src.Root, src.Destination()
+		if n, err := idx.CountReplicas(src.ID()); err != nil {
+			return Status{}, fmt.Errorf("count the replica set of %s: %w", src, err)
+		} else if n > 0 || src.Replicated {
+			sum, err := replication.Summarize(idx, src)
+			if err != nil {
+				return Status{}, err
+			}
+			ss.Replication = &sum
+		}
+		st.Sources = append(st.Sources, ss)
+	}
+	return st, nil
+}
+
+// KnownStatus is IndexStatus of every source the index knows (a source
+// whose full walk predates the index keeping its name shows as its ID).
+func KnownStatus(idx index.Store) (Status, error) {
+	ids, err := idx.Sources()
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Healthy: true, Health: "ok"}
+	for _, id := range ids {
+		ss, err := sourceStatus(idx, id)
+		if err != nil {
+			return Status{}, fmt.Errorf("source %s: %w", id, err)
+		}
+		if ss.Root == "" && ss.Destination == "" {
+			ss.Root, ss.Destination = "source "+id, "(not named in the index until its next full walk: s3ferry sync --full)"
+		}
+		st.Sources = append(st.Sources, ss)
+	}
+	return st, nil
+}
+
+// sourceStatus is what the index knows of the source id, with the names
+// its state keeps.
+func sourceStatus(idx index.Store, id string) (SourceStatus, error) {
+	records, pending, err := idx.Count(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count: %w", err)
+	}
+	state, err := idx.State(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("read state: %w", err)
+	}
+	retry, err := idx.CountRetries(id)
+	if err != nil {
+		return SourceStatus{}, fmt.Errorf("count the retry set: %w", err)
+	}
+	ss := SourceStatus{Root: state.Root, Destination: state.Destination, Records: records, Pending: pending, Retry: retry}
+	if state.FullWalkNs != 0 {
+		ss.LastFullWalk = time.Unix(0, state.FullWalkNs)
+	}
+	return ss, nil
+}
+
+// Server is what the admin endpoint serves: the daemon.
+type Server interface {
+	// Status reports the daemon's state.
+	Status() (Status, error)
+	// Health is /healthz's verdict, and why.
+	Health() (ok bool, why string)
+	// CatchUp runs a rescan (of the look-back partitions, or full, with
+	// lookback replacing the sources' windows when set) and returns what
+	// it did once its uploads are done.
+	CatchUp(ctx context.Context, full bool, lookback time.Duration) (agent.Stats, error)
+}
+
+// Handler serves the admin endpoint:
+//
+//	GET  /metrics        Prometheus metrics
+//	GET  /healthz        200 "ok", 200 "warning: ..." (replication late), or 503 with the reason
+//	GET  /status         Status as JSON
+//	POST /sync[?full=1][&lookback=48h]
+//	                     a catch-up rescan; answers its Stats as JSON when its uploads are done
+//
+// behind a guard: only programs of the host (or holders of token, which
+// must be set when listen is not loopback) are served, never a web page in
+// a browser. listen is the address the endpoint listens on.
+func Handler(s Server, m *Metrics, listen, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := s.Health()
+		if !ok {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, why)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Status()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, st)
+	})
+	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
+		var lookback time.Duration
+		if v := r.URL.Query().Get("lookback"); v != "" {
+			var err error
+			if lookback, err = time.ParseDuration(v); err != nil || lookback <= 0 {
+				http.Error(w, fmt.Sprintf("lookback %q: want a positive duration such as 48h", v), http.StatusBadRequest)
+				return
+			}
+		}
+		stats, err := s.CatchUp(r.Context(), r.URL.Query().Get("full") == "1", lookback)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, stats)
+	})
+	return newGuard(listen, token).wrap(mux)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3ferry/s3ferry/agent"
+)
+
+// TestProgressJudge walks the watchdog's table: an idle pool and a pool
+// that moves bytes are healthy, a pool with uploads in flight and nothing
+// moving for the timeout is stuck, as is a loop that stopped ticking.
+func TestProgressJudge(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	const timeout = 10 * time.Second
+	l := &liveness{}
+	j := progressJudge{timeout: timeout}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	steps := []struct {
+		name     string
+		sec      int
+		beat     int // the loop's last tick
+		inFlight int
+		moved    int64
+		want     string // "" or a prefix of what is stuck
+	}{
+		{"before ready nothing is judged", 0, -100, 3, 0, ""},
+		{"idle pool", 5, 5, 0, 0, ""},
+		{"uploads start", 10, 10, 2, 0, ""},
+		{"nothing moved for less than the timeout", 19, 19, 2, 0, ""},
+		{"nothing moved for more than the timeout", 21, 21, 2, 0, "upload pool stuck"},
+		{"bytes move again", 22, 22, 2, 100, ""},
+		{"still moving", 30, 30, 2, 200, ""},
+		{"idle again", 45, 45, 0, 200, ""},
+		{"the loop stopped ticking", 60, 45, 0, 200, "event loop stuck"},
+	}
+	for i, s := range steps {
+		if i == 1 {
+			l.ready.Store(true)
+		}
+		l.tick(at(s.beat))
+		got := j.judge(at(s.sec), l, s.inFlight, s.moved)
+		if s.want == "" && got != "" || s.want != "" && !strings.HasPrefix(got, s.want) {
+			t.Errorf("%s: judge = %q, want %q", s.name, got, s.want)
+		}
+	}
+}
+
+// TestLivenessCountsToday: the summary's "today" counts the uploads of the
+// current date only.
+func TestLivenessCountsToday(t *testing.T) {
+	l := &liveness{}
+	day1 := time.Date(2026, 11, 22, 23, 59, 0, 0, time.Local)
+	day2 := day1.Add(2 * time.Minute)
+	l.observe(agent.Event{Outcome: agent.Uploaded}, day1)
+	l.observe(agent.Event{Outcome: agent.Uploaded}, day1)
+	l.observe(agent.Event{Outcome: agent.Failed}, day1)
+	if got := l.today(day1); got != 2 {
+		t.Errorf("today = %d, want 2", got)
+	}
+	if got := l.today(day2); got != 0 {
+		t.Errorf("today after midnight = %d, want 0", got)
+	}
+	l.observe(agent.Event{Outcome: agent.Uploaded}, day2)
+	if got, ended := l.today(day2), l.ended.Load(); got != 1 || ended != 4 {
+		t.Errorf("today = %d, ended = %d; want 1 and 4", got, ended)
+	}
+}

@@ -1,0 +1,152 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DefaultProbeInterval is how often the daemon asks an endpoint that is
+// failing whether it answers again.
+const DefaultProbeInterval = 5 * time.Second
+
+// outage says whether an uploader.Reason says the endpoint, or the way to
+// it, is failing rather than one file: while it lasts every upload would
+// fail the same way.
+func outage(reason string) bool {
+	switch reason {
+	case "network", "server-error", "throttled":
+		return true
+	}
+	return false
+}
+
+// endpointProbe holds the daemon's uploads while the endpoint is down, and
+// releases them all at once when it answers again. An upload that fails
+// for an outage reason (after the SDK's retries) marks the endpoint down:
+// workers then wait before their next upload instead of each spending its
+// retry budget on it, and a prober asks the endpoint with one cheap
+// request (check) every interval. The first success lets every worker go
+// and calls onUp, which ends the back-off of the files that failed.
+//
+//	event                          state   workers          prober
+//	upload fails, outage reason    down    wait (wait)      checks now, then every interval
+//	first check succeeds           up      go               idle (not an outage: back-offs stay)
+//	check fails                    down    wait             checks again after interval
+//	a later check succeeds         up      all go at once   idle until the next outage; onUp
+//
+// Any goroutine may call failed and wait; run is one goroutine.
+type endpointProbe struct {
+	check    func(context.Context) error // nil: never down
+	interval time.Duration
+	onUp     func()
+	logger   *slog.Logger
+
+	mu    sync.Mutex
+	up    chan struct{} // closed while the endpoint is up; a new, open one per outage
+	since time.Time     // when the current outage began
+
+	outage chan struct{} // wakes run when an outage begins
+}
+
+func newEndpointProbe(check func(context.Context) error, interval time.Duration, onUp func(), logger *slog.Logger) *endpointProbe {
+	up := make(chan struct{})
+	close(up)
+	return &endpointProbe{check: check, interval: interval, onUp: onUp, logger: logger, up: up, outage: make(chan struct{}, 1)}
+}
+
+// failed is told of an upload that failed for reason at now.
+func (p *endpointProbe) failed(reason string, now time.Time) {
+	if p.check == nil || !outage(reason) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.up:
+	default:
+		return // down already
+	}
+	p.up, p.since = make(chan struct{}), now
+	select {
+	case p.outage <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once the endpoint is up, or with ctx's error.
+func (p *endpointProbe) wait(ctx context.Context) error {
+	p.mu.Lock()
+	up := p.up
+	p.mu.Unlock()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// downSince returns when the current outage began; zero when the
+// endpoint is up.
+func (p *endpointProbe) downSince() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.up:
+		return time.Time{}
+	default:
+		return p.since
+	}
+}
+
+// run probes during outages until ctx ends.
+func (p *endpointProbe) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.outage:
+		}
+		failed, ok := p.probe(ctx)
+		if !ok {
+			return
+		}
+		p.mu.Lock()
+		close(p.up)
+		since := p.since
+		p.mu.Unlock()
+		if failed == 0 {
+			// It answered at once: the failures were not an outage, and
+			// the files' own back-offs stay.
+			continue
+		}
+		p.logger.Info("the endpoint answers again: every waiting upload goes now", "down", time.Since(since).Round(time.Second).String())
+		p.onUp()
+	}
+}
+
+// probe checks the endpoint until it answers (ok) or ctx ends, and says
+// how many checks failed before. Each check gets interval: a check that
+// hangs is a failed one.
+func (p *endpointProbe) probe(ctx context.Context) (failed int, ok bool) {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for ; ; failed++ {
+		cctx, cancel := context.WithTimeout(ctx, p.interval)
+		err := p.check(cctx)
+		cancel()
+		if err == nil {
+			return failed, true
+		}
+		if failed == 0 {
+			p.logger.Warn("uploads are failing for the endpoint, not the files: uploads wait while it is probed", "every", p.interval, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return failed, false
+		case <-t.C:
+		}
+	}
+}

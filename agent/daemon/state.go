@@ -1,0 +1,213 @@
+package daemon
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/s3ferry/s3ferry/index"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/watch"
+
+	"github.com/s3ferry/s3ferry/agent/admin"
+)
+
+// daemonState is what /status, /healthz and `s3ferry status` report. Many
+// goroutines update it (workers, the loop, the rescanner); a mutex guards it.
+type daemonState struct {
+	mu           sync.Mutex
+	started      time.Time
+	sources      map[*local.Source]*sourceState
+	order        []*local.Source
+	watched      int
+	watchFull    bool
+	overflows    int64
+	lastSuccess  time.Time
+	failingSince time.Time // first failure since the last success; zero when healthy
+	lastError    string
+	indexFull    string                // the error of a file the index had no space for; "" after a success
+	failures     map[watch.FileKey]int // consecutive failures per file, for back-off
+	rescans      map[rescanKind]admin.RescanStatus
+}
+
+type sourceState struct {
+	watched    int
+	lastUpload time.Time
+	lastError  string
+	lastErrAt  time.Time
+	uploaded   int64
+	bytes      int64
+	perSecond  [60]int64 // uploads in each of the last 60 seconds, by Unix second mod 60
+	secondOf   [60]int64 // which Unix second each slot counts
+
+	// rescanErr is the error of the source's last rescan, empty once one
+	// completes; rescanFailingSince is when they began failing.
+	rescanErr          string
+	rescanFailingSince time.Time
+}
+
+func newDaemonState(sources []*local.Source, now time.Time) *daemonState {
+	s := &daemonState{
+		started:  now,
+		sources:  map[*local.Source]*sourceState{},
+		order:    sources,
+		failures: map[watch.FileKey]int{},
+		rescans:  map[rescanKind]admin.RescanStatus{},
+	}
+	for _, src := range sources {
+		s.sources[src] = &sourceState{}
+	}
+	return s
+}
+
+func (s *daemonState) observe(ev agent.Event, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sources[ev.Source]
+	if ss == nil {
+		return
+	}
+	switch ev.Outcome {
+	case agent.Uploaded, agent.Touched:
+		s.lastSuccess, s.failingSince, s.indexFull = now, time.Time{}, ""
+		if ev.Outcome == agent.Uploaded {
+			ss.lastUpload = now
+			ss.uploaded++
+			ss.bytes += ev.Bytes
+			sec := now.Unix()
+			slot := sec % 60
+			if ss.secondOf[slot] != sec {
+				ss.secondOf[slot], ss.perSecond[slot] = sec, 0
+			}
+			ss.perSecond[slot]++
+		}
+	case agent.Failed:
+		if s.failingSince.IsZero() {
+			s.failingSince = now
+		}
+		msg := ev.Path + ": " + ev.Reason
+		if ev.Err != nil {
+			msg = ev.Err.Error()
+		}
+		s.lastError, ss.lastError, ss.lastErrAt = msg, msg, now
+		if ev.Reason == agent.ReasonIndexDiskFull {
+			s.indexFull = msg
+			var full *index.DiskFullError
+			if errors.As(ev.Err, &full) {
+				s.indexFull = full.Error()
+			}
+		}
+	}
+}
+
+// failedAgain counts another failure of k and returns how many in a row.
+func (s *daemonState) failedAgain(k watch.FileKey) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[k]++
+	return s.failures[k]
+}
+
+// succeeded clears k's failures.
+func (s *daemonState) succeeded(k watch.FileKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, k)
+}
+
+func (s *daemonState) overflow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overflows++
+}
+
+// watching records the watcher's numbers.
+func (s *daemonState) watching(c watch.Counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watched, s.watchFull = c.Dirs, c.LimitReached
+	for src, ss := range s.sources {
+		ss.watched = c.PerSource[src]
+	}
+}
+
+// sourceRescanned records how a rescan of src ended: a failure is the source's
+// last error and makes it unhealthy until a rescan completes.
+func (s *daemonState) sourceRescanned(src *local.Source, err error, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sources[src]
+	if ss == nil {
+		return
+	}
+	if err == nil {
+		ss.rescanErr, ss.rescanFailingSince = "", time.Time{}
+		return
+	}
+	if ss.rescanFailingSince.IsZero() {
+		ss.rescanFailingSince = now
+	}
+	ss.rescanErr = err.Error()
+	ss.lastError, ss.lastErrAt = "rescan: "+ss.rescanErr, now
+	s.lastError = ss.lastError
+}
+
+// rescanFailing returns a source whose rescans fail, since when, and the
+// error; src is nil when none does.
+func (s *daemonState) rescanFailing() (src *local.Source, since time.Time, err string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, src := range s.order {
+		if ss := s.sources[src]; ss.rescanErr != "" {
+			return src, ss.rescanFailingSince, ss.rescanErr
+		}
+	}
+	return nil, time.Time{}, ""
+}
+
+func (s *daemonState) rescanned(kind rescanKind, at time.Time, st agent.Stats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rescans[kind] = admin.RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}
+}
+
+// indexFullError is the last error of a file the index had no space for,
+// "" when none failed so since the last success.
+func (s *daemonState) indexFullError() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.indexFull
+}
+
+// failing is when uploads began failing (zero: they are not) and the last
+// error.
+func (s *daemonState) failing() (since time.Time, lastError string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failingSince, s.lastError
+}
+
+// snapshot copies the state into st, whose Sources are in the daemon's order.
+func (s *daemonState) snapshot(st *admin.Status, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.Started, st.WatchedDirs, st.WatchLimitReached, st.Overflows, st.LastError = s.started, s.watched, s.watchFull, s.overflows, s.lastError
+	st.Rescans = map[string]admin.RescanStatus{}
+	for k, v := range s.rescans {
+		st.Rescans[string(k)] = v
+	}
+	for i, src := range s.order {
+		ss := s.sources[src]
+		out := &st.Sources[i]
+		out.WatchedDirs, out.Uploaded, out.Bytes = ss.watched, ss.uploaded, ss.bytes
+		out.LastUpload, out.LastError, out.LastErrorAt = ss.lastUpload, ss.lastError, ss.lastErrAt
+		out.RescanError = ss.rescanErr
+		for slot, sec := range ss.secondOf {
+			if now.Unix()-sec < 60 {
+				out.UploadsPerMinute += ss.perSecond[slot]
+			}
+		}
+	}
+}

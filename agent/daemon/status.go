@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/agent/retention"
+)
+
+// Status reports the running daemon's state.
+func (d *Daemon) Status() (admin.Status, error) {
+	st, err := admin.IndexStatus(d.Index, d.Sources)
+	if err != nil {
+		return admin.Status{}, err
+	}
+	now := d.Options.Now()
+	st.Daemon, st.Version, st.PID = true, d.Version, os.Getpid()
+	st.Healthy, st.Health = d.health(now)
+	st.InFlight, st.PendingBytes, _ = d.pipe.InFlight()
+	st.Workers = d.pipe.Workers()
+	f := d.flight(now)
+	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
+	st.Totals = d.pipe.Stats()
+	d.state.snapshot(&st, now)
+	if d.FullRescanInterval > 0 {
+		next := d.nextFullRescan()
+		for i := range st.Sources {
+			st.Sources[i].NextFullWalk = next
+		}
+	}
+	return st, nil
+}
+
+// Health is /healthz's verdict now (see health).
+func (d *Daemon) Health() (bool, string) { return d.health(d.Options.Now()) }
+
+// health is /healthz's verdict:
+//
+//	condition                                                  healthy
+//	a file failed for lack of space under the index, none      no (at once)
+//	  succeeded since
+//	a source's last rescan failed (root missing, unmounted)    no, until one completes
+//	uploads failing, none succeeded for HealthFailAfter        no
+//	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
+//	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
+//	  upload, or FAILED with its file gone                       that starts "warning:"
+//	otherwise                                                  yes
+func (d *Daemon) health(now time.Time) (bool, string) {
+	if msg := d.state.indexFullError(); msg != "" {
+		return false, msg
+	}
+	if src, since, err := d.state.rescanFailing(); src != nil {
+		return false, fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, now.Sub(since).Round(time.Second), err)
+	}
+	failing, lastErr := d.state.failing()
+	if !failing.IsZero() && now.Sub(failing) > d.HealthFailAfter {
+		return false, fmt.Sprintf("uploads failing for %s; last error: %s", now.Sub(failing).Round(time.Second), lastErr)
+	}
+	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
+		return false, fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
+	}
+	if d.replication != nil {
+		if msg := d.replication.Warning(now); msg != "" {
+			return true, msg
+		}
+	}
+	return true, "ok"
+}
+
+// resend hands a file whose version failed to replicate to the submitter,
+// to be uploaded again though the index says it is unchanged.
+func (d *Daemon) resend(_ context.Context, src *local.Source, rel string, info fs.FileInfo) error {
+	d.submit.Push(agent.Candidate{Source: src, Path: rel, Info: info, Resend: true, Detected: d.Options.Now()})
+	return nil
+}
+
+// retain sweeps the sources with a local retention (or that propagate
+// deletes) at start and every RetentionInterval until ctx ends. A failed
+// sweep is logged and tried again at the next.
+func (d *Daemon) retain(ctx context.Context) error {
+	if !slices.ContainsFunc(d.Sources, retention.Applies) {
+		return nil
+	}
+	o := d.Options
+	sw := &retention.Sweeper{Sources: d.Sources, Index: d.Index, Open: d.Buckets, CheckRate: d.Replication.CheckRate, Location: d.Location,
+		DryRun: o.DryRun, DryRunOut: o.DryRunOut, Logger: o.Logger, Now: o.Now,
+		Deleted: d.metrics.LocalDeleted, Marked: d.metrics.DeleteMarked}
+	interval := cmp.Or(d.RetentionInterval, retention.DefaultInterval)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		st, err := sw.Sweep(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			d.Options.Logger.Error("local retention sweep failed; trying again at the next", "err", err)
+		case st != (retention.Stats{}):
+			d.Options.Logger.Info("local sweep", "deleted", st.Deleted, "bytes", st.Bytes, "kept", st.Kept, "dirs_removed", st.DirsRemoved, "vanished", st.Vanished, "delete_markers", st.Propagated)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
