@@ -43,7 +43,7 @@ func (rt *Retention) propagate(ctx context.Context, src *Source, st *RetentionSt
 	// The retention's marks can be many: 8 bytes each.
 	var retained []uint64
 	marks := map[string]index.Gone{}
-	err := rt.Index.Gones(id, func(rel string, g index.Gone) error {
+	err := rt.Index.Removed().Each(id, func(rel string, g index.Gone) error {
 		if g.Reason == index.GoneRetention {
 			retained = append(retained, xxhash.Sum64String(rel))
 		} else {
@@ -99,13 +99,13 @@ func (rt *Retention) propagate(ctx context.Context, src *Source, st *RetentionSt
 				return err
 			}
 		}
-		if err := rt.Index.RemoveGone(id, f.rel); err != nil {
+		if err := rt.Index.Removed().Remove(id, f.rel); err != nil {
 			return err
 		}
 		rt.Options.Logger.Info("a file deleted locally is back", "path", f.rel)
 	}
 	for _, f := range vanished {
-		if err := rt.Index.AddGone(id, f.rel, index.Gone{Reason: index.GoneVanished, VersionID: f.rec.VersionID, SinceNs: now.UnixNano()}); err != nil {
+		if err := rt.Index.Removed().Add(id, f.rel, index.Gone{Reason: index.GoneVanished, VersionID: f.rec.VersionID, SinceNs: now.UnixNano()}); err != nil {
 			return err
 		}
 		st.Vanished++
@@ -158,5 +158,5 @@ func (rt *Retention) mirrorDelete(ctx context.Context, src *Source, rel string, 
 			rt.Marked()
 		}
 	}
-	return rt.Index.AddGone(id, rel, gone)
+	return rt.Index.Removed().Add(id, rel, gone)
 }

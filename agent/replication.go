@@ -85,7 +85,7 @@ type ReplicationSummary struct {
 // SummarizeReplication reads source src's replica set: O(entries).
 func SummarizeReplication(idx index.Store, src *Source) (ReplicationSummary, error) {
 	var s ReplicationSummary
-	err := idx.Replicas(src.ID(), func(_ string, r index.Replica) error {
+	err := idx.Replicas().Each(src.ID(), func(_ string, r index.Replica) error {
 		if r.Failed {
 			s.Failed++
 			return nil
@@ -323,7 +323,7 @@ func (t *replicationTracker) due(src *Source) ([]dueReplica, ReplicationSummary,
 	var due []dueReplica
 	newestFirst := func(a, b dueReplica) int { return cmp.Compare(b.r.UploadedNs, a.r.UploadedNs) }
 	var sum ReplicationSummary
-	err := t.idx.Replicas(src.ID(), func(path string, r index.Replica) error {
+	err := t.idx.Replicas().Each(src.ID(), func(path string, r index.Replica) error {
 		if r.Failed {
 			sum.Failed++
 			return nil
@@ -356,7 +356,9 @@ func (t *replicationTracker) due(src *Source) ([]dueReplica, ReplicationSummary,
 // on replicationTracker). It returns only index errors.
 func (t *replicationTracker) check(ctx context.Context, src *Source, rel string, r index.Replica) (checkOutcome, error) {
 	id := src.ID()
-	untrack := func() (checkOutcome, error) { return untracked, t.idx.RemoveReplica(id, rel, r.VersionID) }
+	untrack := func() (checkOutcome, error) {
+		return untracked, t.idx.Replicas().RemoveIf(id, rel, index.ReplicaOf(r.VersionID))
+	}
 	key, err := src.Key(rel)
 	if err != nil {
 		return untrack()
@@ -398,7 +400,7 @@ func (t *replicationTracker) later(id, rel string, r index.Replica, now time.Tim
 	}
 	r.Checks++
 	r.CheckNs = now.Add(wait).UnixNano()
-	return t.idx.AddReplica(id, rel, r)
+	return t.idx.Replicas().Add(id, rel, r)
 }
 
 // failed handles a version whose replication FAILED: S3 never retries it,
@@ -418,7 +420,7 @@ func (t *replicationTracker) failed(ctx context.Context, src *Source, rel, key s
 		if now.Before(rs.next) {
 			// Sent again not long ago, and that version failed too.
 			r.CheckNs = rs.next.UnixNano()
-			return kept, t.idx.AddReplica(id, rel, r)
+			return kept, t.idx.Replicas().Add(id, rel, r)
 		}
 		rs.n++
 		rs.next = now.Add(min(t.opts.MaxBackoff<<min(rs.n-1, 30), maxResendBackoff))
@@ -427,7 +429,7 @@ func (t *replicationTracker) failed(ctx context.Context, src *Source, rel, key s
 		// Not checked again while the new upload runs; its commit
 		// replaces this entry.
 		r.CheckNs, r.Checks = now.Add(t.opts.MaxBackoff).UnixNano(), r.Checks+1
-		if err := t.idx.AddReplica(id, rel, r); err != nil {
+		if err := t.idx.Replicas().Add(id, rel, r); err != nil {
 			return kept, err
 		}
 		if err := t.resend(ctx, src, rel, info); err != nil {
@@ -441,7 +443,7 @@ func (t *replicationTracker) failed(ctx context.Context, src *Source, rel, key s
 	}
 	t.log.Error("replication of a version FAILED and its file is gone or changed: run s3ferry manifest --replication-failed and an S3 Batch Replication job", "key", key, "version", r.VersionID)
 	r.Failed = true
-	return markedFailed, t.idx.AddReplica(id, rel, r)
+	return markedFailed, t.idx.Replicas().Add(id, rel, r)
 }
 
 // trackReplication puts the version just recorded in the replica set when
@@ -452,7 +454,7 @@ func (p *Pipeline) trackReplication(src *Source, rel string, rec index.Record) {
 	if !src.Replicated || rec.VersionID == "" {
 		return
 	}
-	if err := p.idx.AddReplica(src.ID(), rel, index.Replica{VersionID: rec.VersionID, UploadedNs: rec.UploadedNs}); err != nil {
+	if err := p.idx.Replicas().Add(src.ID(), rel, index.Replica{VersionID: rec.VersionID, UploadedNs: rec.UploadedNs}); err != nil {
 		p.opts.Logger.Error("cannot track the replication of an upload", "path", rel, "version", rec.VersionID, "err", err)
 	}
 }
@@ -523,7 +525,7 @@ func (s *Sync) waitReplication(ctx context.Context, p *Pipeline, started time.Ti
 // those still pending, and those failed for good.
 func (t *replicationTracker) unconfirmedSince(since int64) (pending, failed int64, err error) {
 	for _, src := range t.sources {
-		err := t.idx.Replicas(src.ID(), func(_ string, r index.Replica) error {
+		err := t.idx.Replicas().Each(src.ID(), func(_ string, r index.Replica) error {
 			switch {
 			case r.UploadedNs < since:
 			case r.Failed:

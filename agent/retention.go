@@ -103,7 +103,7 @@ func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limite
 	// Marks of files still there: a sweep killed between mark and unlink,
 	// or a file restored. Off they come; the file is judged again below.
 	var back []string
-	err := rt.Index.Gones(id, func(rel string, g index.Gone) error {
+	err := rt.Index.Removed().Each(id, func(rel string, g index.Gone) error {
 		if g.Reason != index.GoneRetention {
 			return nil
 		}
@@ -117,7 +117,7 @@ func (rt *Retention) source(ctx context.Context, src *Source, limit *rate.Limite
 	}
 	if !rt.Options.DryRun {
 		for _, rel := range back {
-			if err := rt.Index.RemoveGone(id, rel); err != nil {
+			if err := rt.Index.Removed().Remove(id, rel); err != nil {
 				return err
 			}
 		}
@@ -218,7 +218,7 @@ func (rt *Retention) safe(ctx context.Context, src *Source, rel string, rec inde
 // the recorded file; a file that changed meanwhile stays, unmarked.
 func (rt *Retention) remove(src *Source, rel string, rec index.Record) (bool, error) {
 	id := src.ID()
-	if err := rt.Index.AddGone(id, rel, index.Gone{Reason: index.GoneRetention, VersionID: rec.VersionID, SinceNs: rt.Options.Now().UnixNano()}); err != nil {
+	if err := rt.Index.Removed().Add(id, rel, index.Gone{Reason: index.GoneRetention, VersionID: rec.VersionID, SinceNs: rt.Options.Now().UnixNano()}); err != nil {
 		return false, err
 	}
 	dir, err := src.Writable().OpenDir(path.Dir(rel))
@@ -236,7 +236,7 @@ func (rt *Retention) remove(src *Source, rel string, rec index.Record) (bool, er
 	}
 	if err != nil {
 		rt.Options.Logger.Warn("retention keeps a file it could not delete", "path", rel, "err", err)
-		return false, rt.Index.RemoveGone(id, rel)
+		return false, rt.Index.Removed().Remove(id, rel)
 	}
 	return true, nil
 }

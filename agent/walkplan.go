@@ -169,7 +169,7 @@ func (p *Pipeline) walkerOf(src *Source, plan walkPlan, consider func(context.Co
 			}
 			info, serr := src.stat(rel)
 			r := index.Retry{Dir: serr == nil && info.IsDir(), SeenNs: p.opts.Now().UnixNano()}
-			if err := p.idx.AddRetry(id, rel, r); err != nil {
+			if err := p.idx.Retries().Add(id, rel, r); err != nil {
 				p.opts.Logger.Error("cannot remember an unreadable path for the next run", "source", src.Root, "path", rel, "err", err)
 			}
 		},
@@ -212,7 +212,7 @@ func (p *Pipeline) keepRetrySet(src *Source, c Candidate, entry index.Retry, ret
 	switch out {
 	case Unchanged:
 		if retried {
-			if err := p.idx.RemoveRetry(id, c.Path); err != nil {
+			if err := p.idx.Retries().Remove(id, c.Path); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}
@@ -221,7 +221,7 @@ func (p *Pipeline) keepRetrySet(src *Source, c Candidate, entry index.Retry, ret
 		now := p.opts.Now()
 		if !retried || entry.Dir || st.size != entry.Size || st.mtimeNs != entry.MtimeNs {
 			r := index.Retry{Size: st.size, MtimeNs: st.mtimeNs, SeenNs: now.UnixNano()}
-			if err := p.idx.AddRetry(id, c.Path, r); err != nil {
+			if err := p.idx.Retries().Add(id, c.Path, r); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}
@@ -245,7 +245,7 @@ func (p *Pipeline) keepRetrySet(src *Source, c Candidate, entry index.Retry, ret
 func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
 	id := src.ID()
 	entries := map[string]index.Retry{}
-	err := p.idx.Retries(id, func(rel string, r index.Retry) error {
+	err := p.idx.Retries().Each(id, func(rel string, r index.Retry) error {
 		entries[rel] = r
 		return nil
 	})
@@ -290,7 +290,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, 
 		}
 		if e.Dir {
 			// Read this time; its files were handed on like any walk's.
-			if err := p.idx.RemoveRetry(id, rel); err != nil {
+			if err := p.idx.Retries().Remove(id, rel); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 			continue
@@ -305,7 +305,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *Source, plan walkPlan, 
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			continue // cannot tell: keep it
 		}
-		if err := p.idx.RemoveRetry(id, rel); err != nil {
+		if err := p.idx.Retries().Remove(id, rel); err != nil {
 			return fmt.Errorf("retry set: %w", err)
 		}
 	}
@@ -354,7 +354,7 @@ func (p *Pipeline) recheck(ctx context.Context, files []Candidate, consider func
 			return err
 		}
 		if out == Unchanged {
-			if err := p.idx.RemoveRetry(c.Source.ID(), c.Path); err != nil {
+			if err := p.idx.Retries().Remove(c.Source.ID(), c.Path); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}
