@@ -613,7 +613,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		p.opts.Logger.Error("upload failed", "path", uj.Path, "reason", ev.Reason, "err", err)
 	}
 	if j.retry && (ev.Outcome == Uploaded || ev.Outcome == Touched || ev.Outcome == Vanished) {
-		if err := p.idx.RemoveRetry(id, rel); err != nil {
+		if err := p.idx.Retries().Remove(id, rel); err != nil {
 			return ev, fmt.Errorf("retry set: %w", err)
 		}
 	}

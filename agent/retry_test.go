@@ -14,7 +14,7 @@ import (
 func retrySetOf(tb testing.TB, idx index.Store, src *local.Source) []string {
 	tb.Helper()
 	var got []string
-	if err := idx.Retries(src.ID(), func(p string, _ index.Retry) error { got = append(got, p); return nil }); err != nil {
+	if err := idx.Retries().Each(src.ID(), func(p string, _ index.Retry) error { got = append(got, p); return nil }); err != nil {
 		tb.Fatal(err)
 	}
 	return got
@@ -35,7 +35,7 @@ func TestSyncRetrySet(t *testing.T) {
 	// being written, left behind.
 	writeFile(t, root, old+"/sub/deep/late.wav", "late")
 	for rel, r := range map[string]index.Retry{old + "/sub": {Dir: true}, old + "/gone.wav": {Size: 1}} {
-		if err := idx.AddRetry(src.ID(), rel, r); err != nil {
+		if err := idx.Retries().Add(src.ID(), rel, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +62,7 @@ func TestSyncRetrySetSurvivesAMissingRoot(t *testing.T) {
 	idx, up := index.NewMemory(), &fakeUploader{}
 	src := newTestSource(t, root, "2006-01-02")
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
-	if err := idx.AddRetry(src.ID(), old+"/b.wav", index.Retry{}); err != nil {
+	if err := idx.Retries().Add(src.ID(), old+"/b.wav", index.Retry{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(root, root+".gone"); err != nil {

@@ -170,7 +170,7 @@ func (p *Pipeline) walkerOf(src *local.Source, plan WalkPlan, consider func(cont
 			}
 			info, serr := src.Stat(rel)
 			r := index.Retry{Dir: serr == nil && info.IsDir(), SeenNs: p.opts.Now().UnixNano()}
-			if err := p.idx.AddRetry(id, rel, r); err != nil {
+			if err := p.idx.Retries().Add(id, rel, r); err != nil {
 				p.opts.Logger.Error("cannot remember an unreadable path for the next run", "source", src.Root, "path", rel, "err", err)
 			}
 		},
@@ -213,7 +213,7 @@ func (p *Pipeline) keepRetrySet(src *local.Source, c Candidate, entry index.Retr
 	switch out {
 	case Unchanged:
 		if retried {
-			if err := p.idx.RemoveRetry(id, c.Path); err != nil {
+			if err := p.idx.Retries().Remove(id, c.Path); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}
@@ -222,7 +222,7 @@ func (p *Pipeline) keepRetrySet(src *local.Source, c Candidate, entry index.Retr
 		now := p.opts.Now()
 		if !retried || entry.Dir || st.Size != entry.Size || st.MtimeNs != entry.MtimeNs {
 			r := index.Retry{Size: st.Size, MtimeNs: st.MtimeNs, SeenNs: now.UnixNano()}
-			if err := p.idx.AddRetry(id, c.Path, r); err != nil {
+			if err := p.idx.Retries().Add(id, c.Path, r); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}
@@ -246,7 +246,7 @@ func (p *Pipeline) keepRetrySet(src *local.Source, c Candidate, entry index.Retr
 func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
 	id := src.ID()
 	entries := map[string]index.Retry{}
-	err := p.idx.Retries(id, func(rel string, r index.Retry) error {
+	err := p.idx.Retries().Each(id, func(rel string, r index.Retry) error {
 		entries[rel] = r
 		return nil
 	})
@@ -291,7 +291,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan Walk
 		}
 		if e.Dir {
 			// Read this time; its files were handed on like any walk's.
-			if err := p.idx.RemoveRetry(id, rel); err != nil {
+			if err := p.idx.Retries().Remove(id, rel); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 			continue
@@ -306,7 +306,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan Walk
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			continue // cannot tell: keep it
 		}
-		if err := p.idx.RemoveRetry(id, rel); err != nil {
+		if err := p.idx.Retries().Remove(id, rel); err != nil {
 			return fmt.Errorf("retry set: %w", err)
 		}
 	}
@@ -355,7 +355,7 @@ func (p *Pipeline) recheck(ctx context.Context, files []Candidate, consider func
 			return err
 		}
 		if out == Unchanged {
-			if err := p.idx.RemoveRetry(c.Source.ID(), c.Path); err != nil {
+			if err := p.idx.Retries().Remove(c.Source.ID(), c.Path); err != nil {
 				return fmt.Errorf("retry set: %w", err)
 			}
 		}

@@ -33,8 +33,8 @@ import (
 //	'u' source                    retry count
 //	'v' source 0x00 path          Replica
 //	'w' source                    replica count
-//	'x' source 0x00 path          Gone
-//	'y' source                    gone count
+//	'x' source 0x00 path          Gone (the removed set)
+//	'y' source                    removed count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -47,8 +47,8 @@ const (
 	kindReplica      = 'v'
 	kindReplicaCount = 'w'
 
-	kindGone      = 'x'
-	kindGoneCount = 'y'
+	kindRemoved      = 'x'
+	kindRemovedCount = 'y'
 )
 
 const seqKey = "n"
@@ -105,6 +105,11 @@ type DB struct {
 	// Our flock makes this process the only writer.
 	mu sync.Mutex
 
+	// The sets of Store.Retries, Store.Replicas and Store.Removed.
+	retries  dbSet[Retry]
+	replicas dbSet[Replica]
+	removed  dbSet[Gone]
+
 	// stopRelease ends the releaser (release.go); released is closed when
 	// it has. Both nil when it does not run.
 	stopRelease, released chan struct{}
@@ -153,6 +158,7 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 		return nil, openError(dir, err)
 	}
 	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk}
+	db.initSets()
 	empty, err := db.empty()
 	if err == nil {
 		switch {
@@ -745,115 +751,41 @@ func (db *DB) SetState(source string, s SourceState) error {
 	return nil
 }
 
-func (db *DB) AddRetry(source, path string, r Retry) error {
-	if err := db.addToSet(kindRetry, kindRetryCount, source, path, appendRetry(nil, r)); err != nil {
-		return fmt.Errorf("add %q in %q to the retry set: %w", path, source, err)
+func (db *DB) Retries() Set[Retry]    { return &db.retries }
+func (db *DB) Replicas() Set[Replica] { return &db.replicas }
+func (db *DB) Removed() Set[Gone]     { return &db.removed }
+
+// initSets lays out the sets of db (see the key layout).
+func (db *DB) initSets() {
+	db.retries = dbSet[Retry]{db: db, name: "retry set", kind: kindRetry, countKind: kindRetryCount, encode: appendRetry, decode: decodeRetry}
+	db.replicas = dbSet[Replica]{db: db, name: "replica set", kind: kindReplica, countKind: kindReplicaCount, encode: appendReplica, decode: decodeReplica}
+	db.removed = dbSet[Gone]{db: db, name: "removed set", kind: kindRemoved, countKind: kindRemovedCount, encode: appendGone, decode: decodeGone}
+}
+
+// dbSet is a Set in a DB: an entry per path under kind, and the entry
+// count of each source under countKind.
+type dbSet[T any] struct {
+	db              *DB
+	name            string // for errors: "retry set"
+	kind, countKind byte
+	encode          func([]byte, T) []byte
+	decode          func([]byte) (T, error)
+}
+
+func (s *dbSet[T]) Add(source, path string, v T) error {
+	if err := s.add(source, path, v); err != nil {
+		return fmt.Errorf("add %q in %q to the %s: %w", path, source, s.name, err)
 	}
 	return nil
 }
 
-func (db *DB) RemoveRetry(source, path string) error {
-	if err := db.removeFromSet(kindRetry, kindRetryCount, source, path, nil); err != nil {
-		return fmt.Errorf("remove %q in %q from the retry set: %w", path, source, err)
-	}
-	return nil
-}
-
-func (db *DB) Retries(source string, fn func(path string, r Retry) error) error {
-	// As Pending: the count says when there is nothing to scan.
-	if n, err := db.CountRetries(source); err != nil || n == 0 {
-		return err
-	}
-	return each(db, fileKey(kindRetry, source, ""), nil, decodeRetry, fn, func() string {
-		return fmt.Sprintf("retry set of %q", source)
-	})
-}
-
-func (db *DB) CountRetries(source string) (int64, error) {
-	n, err := db.countSet(kindRetryCount, source)
-	if err != nil {
-		return 0, fmt.Errorf("count the retry set of %q: %w", source, err)
-	}
-	return n, nil
-}
-
-func (db *DB) AddReplica(source, path string, r Replica) error {
-	if err := db.addToSet(kindReplica, kindReplicaCount, source, path, appendReplica(nil, r)); err != nil {
-		return fmt.Errorf("add %q in %q to the replica set: %w", path, source, err)
-	}
-	return nil
-}
-
-func (db *DB) RemoveReplica(source, path, versionID string) error {
-	of := func(b []byte) (bool, error) {
-		r, err := decodeReplica(b)
-		return versionID == "" || r.VersionID == versionID, err
-	}
-	if err := db.removeFromSet(kindReplica, kindReplicaCount, source, path, of); err != nil {
-		return fmt.Errorf("remove %q in %q from the replica set: %w", path, source, err)
-	}
-	return nil
-}
-
-func (db *DB) Replicas(source string, fn func(path string, r Replica) error) error {
-	// As Pending: the count says when there is nothing to scan.
-	if n, err := db.CountReplicas(source); err != nil || n == 0 {
-		return err
-	}
-	return each(db, fileKey(kindReplica, source, ""), nil, decodeReplica, fn, func() string {
-		return fmt.Sprintf("replica set of %q", source)
-	})
-}
-
-func (db *DB) CountReplicas(source string) (int64, error) {
-	n, err := db.countSet(kindReplicaCount, source)
-	if err != nil {
-		return 0, fmt.Errorf("count the replica set of %q: %w", source, err)
-	}
-	return n, nil
-}
-
-func (db *DB) AddGone(source, path string, g Gone) error {
-	if err := db.addToSet(kindGone, kindGoneCount, source, path, appendGone(nil, g)); err != nil {
-		return fmt.Errorf("add %q in %q to the gone set: %w", path, source, err)
-	}
-	return nil
-}
-
-func (db *DB) RemoveGone(source, path string) error {
-	if err := db.removeFromSet(kindGone, kindGoneCount, source, path, nil); err != nil {
-		return fmt.Errorf("remove %q in %q from the gone set: %w", path, source, err)
-	}
-	return nil
-}
-
-func (db *DB) Gones(source string, fn func(path string, g Gone) error) error {
-	if n, err := db.CountGones(source); err != nil || n == 0 {
-		return err
-	}
-	return each(db, fileKey(kindGone, source, ""), nil, decodeGone, fn, func() string {
-		return fmt.Sprintf("gone set of %q", source)
-	})
-}
-
-func (db *DB) CountGones(source string) (int64, error) {
-	n, err := db.countSet(kindGoneCount, source)
-	if err != nil {
-		return 0, fmt.Errorf("count the gone set of %q: %w", source, err)
-	}
-	return n, nil
-}
-
-// The sets (retry, replica, gone) share a layout: an entry per path under
-// kind, and the entry count of each source under countKind.
-
-// addToSet writes value as path's entry, replacing an earlier one.
-func (db *DB) addToSet(kind, countKind byte, source, path string, value []byte) error {
+func (s *dbSet[T]) add(source, path string, v T) error {
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	key := fileKey(kind, source, path)
-	return db.update(func(txn *badger.Txn) error {
+	key := fileKey(s.kind, source, path)
+	value := s.encode(nil, v)
+	return s.db.update(func(txn *badger.Txn) error {
 		found, err := exists(txn, key)
 		if err != nil {
 			return err
@@ -864,21 +796,32 @@ func (db *DB) addToSet(kind, countKind byte, source, path string, value []byte) 
 		if found {
 			return nil
 		}
-		return addSetCount(txn, sourceKey(countKind, source), 1)
+		return addSetCount(txn, sourceKey(s.countKind, source), 1)
 	})
 }
 
-// removeFromSet deletes path's entry, if there is one and of (when not
-// nil) accepts its value.
-func (db *DB) removeFromSet(kind, countKind byte, source, path string, of func(value []byte) (bool, error)) error {
+func (s *dbSet[T]) Remove(source, path string) error {
+	return s.RemoveIf(source, path, nil)
+}
+
+// RemoveIf with a nil match removes path's entry whatever it is, without
+// reading it.
+func (s *dbSet[T]) RemoveIf(source, path string, match func(T) bool) error {
+	if err := s.remove(source, path, match); err != nil {
+		return fmt.Errorf("remove %q in %q from the %s: %w", path, source, s.name, err)
+	}
+	return nil
+}
+
+func (s *dbSet[T]) remove(source, path string, match func(T) bool) error {
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	key := fileKey(kind, source, path)
-	return db.update(func(txn *badger.Txn) error {
-		if of != nil {
-			match, found, err := get(txn, key, of)
-			if err != nil || !found || !match {
+	key := fileKey(s.kind, source, path)
+	return s.db.update(func(txn *badger.Txn) error {
+		if match != nil {
+			v, found, err := get(txn, key, s.decode)
+			if err != nil || !found || !match(v) {
 				return err
 			}
 		}
@@ -886,32 +829,48 @@ func (db *DB) removeFromSet(kind, countKind byte, source, path string, of func(v
 		if err != nil || !removed {
 			return err
 		}
-		return addSetCount(txn, sourceKey(countKind, source), -1)
+		return addSetCount(txn, sourceKey(s.countKind, source), -1)
 	})
 }
 
-// countSet reads a set's entry count.
-func (db *DB) countSet(countKind byte, source string) (int64, error) {
+func (s *dbSet[T]) Each(source string, fn func(path string, v T) error) error {
+	// As Pending: the count says when there is nothing to scan.
+	if n, err := s.Count(source); err != nil || n == 0 {
+		return err
+	}
+	return each(s.db, fileKey(s.kind, source, ""), nil, s.decode, fn, func() string {
+		return fmt.Sprintf("%s of %q", s.name, source)
+	})
+}
+
+func (s *dbSet[T]) Count(source string) (int64, error) {
+	n, err := s.count(source)
+	if err != nil {
+		return 0, fmt.Errorf("count the %s of %q: %w", s.name, source, err)
+	}
+	return n, nil
+}
+
+func (s *dbSet[T]) count(source string) (int64, error) {
 	if err := checkSource(source); err != nil {
 		return 0, err
 	}
 	var n int64
-	err := db.view(func(txn *badger.Txn) error {
+	err := s.db.view(func(txn *badger.Txn) error {
 		var err error
-		n, _, err = get(txn, sourceKey(countKind, source), decodeRetryCount)
+		n, _, err = get(txn, sourceKey(s.countKind, source), decodeSetCount)
 		return err
 	})
 	return n, err
 }
 
-// addSetCount adds d to the entry count at key (encoded as the retry
-// count is).
+// addSetCount adds d to the entry count at key.
 func addSetCount(txn *badger.Txn, key []byte, d int64) error {
-	n, _, err := get(txn, key, decodeRetryCount)
+	n, _, err := get(txn, key, decodeSetCount)
 	if err != nil {
 		return err
 	}
-	return txn.Set(key, appendRetryCount(nil, n+d))
+	return txn.Set(key, appendSetCount(nil, n+d))
 }
 
 func (db *DB) Sources() ([]string, error) {

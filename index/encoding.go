@@ -24,7 +24,7 @@ import (
 //	Replica       1        VersionID UploadedNs CheckNs Checks Failed(0/1)
 //	replica count 1        entries
 //	Gone          1        Reason VersionID SinceNs MarkerID
-//	gone count    1        entries
+//	removed count 1        entries
 //
 // A Pending entry without an Upload ends after QueuedNs, as entries did
 // before uploads were resumable, so those still decode.
@@ -179,16 +179,16 @@ func decodeRetry(b []byte) (Retry, error) {
 	return r, d.finish("retry entry")
 }
 
-func appendRetryCount(b []byte, n int64) []byte {
+func appendSetCount(b []byte, n int64) []byte {
 	b = append(b, formatVersion)
 	return binary.AppendVarint(b, n)
 }
 
-func decodeRetryCount(b []byte) (int64, error) {
+func decodeSetCount(b []byte) (int64, error) {
 	d := decoder{b: b}
 	d.version()
 	n := d.varint()
-	return n, d.finish("retry count")
+	return n, d.finish("set count")
 }
 
 func appendString(b []byte, s string) []byte {

@@ -108,8 +108,9 @@ type SourceState struct {
 	Root, Destination string
 }
 
-// Store is the index: one record per uploaded file, the pending set, and
-// per-source state. Records are addressed by (source, path): source is an
+// Store is the index: one record per uploaded file, the pending set,
+// per-source state, and the sets of files that need something other than
+// an upload (Set). Records are addressed by (source, path): source is an
 // opaque identifier the caller chooses (one per local root and destination),
 // path the file's slash-separated path relative to that root, any bytes.
 // A source must not contain a NUL byte; methods given one return an error.
@@ -164,66 +165,24 @@ type Store interface {
 	State(source string) (SourceState, error)
 	SetState(source string, s SourceState) error
 
-	// The retry set: the files and directories walks passed over, kept
-	// apart from the pending set (which holds files on their way to the
-	// bucket) because what they need is another look, not an upload.
+	// Retries is the retry set: the files and directories walks passed
+	// over, kept apart from the pending set (which holds files on their
+	// way to the bucket) because what they need is another look, not an
+	// upload.
+	Retries() Set[Retry]
 
-	// AddRetry puts path in the retry set, replacing an earlier entry.
-	AddRetry(source, path string, r Retry) error
+	// Replicas is the replica set: uploaded versions whose replication is
+	// not yet confirmed, kept apart from records (which say what reached
+	// the bucket) because what they need is a HeadObject, not an upload.
+	// Add replaces the entry of an older version that a newer upload
+	// supersedes; RemoveIf with ReplicaOf removes one version's entry
+	// only, so the entry of a newer upload stays.
+	Replicas() Set[Replica]
 
-	// RemoveRetry takes path out of the retry set. A missing entry is not
-	// an error.
-	RemoveRetry(source, path string) error
-
-	// Retries calls fn for every entry of source's retry set in path order.
-	// It costs O(entries), never O(records). Same rules for fn as Pending.
-	Retries(source string, fn func(path string, r Retry) error) error
-
-	// CountRetries returns how many entries source's retry set holds, in
-	// O(1).
-	CountRetries(source string) (int64, error)
-
-	// The replica set: uploaded versions whose replication is not yet
-	// confirmed, kept apart from records (which say what reached the
-	// bucket) because what they need is a HeadObject, not an upload.
-
-	// AddReplica puts path's version in the replica set, replacing an
-	// earlier entry of path (an older version that a newer upload
-	// supersedes).
-	AddReplica(source, path string, r Replica) error
-
-	// RemoveReplica takes path out of the replica set if its entry is of
-	// versionID (any version when versionID is ""): an entry a newer
-	// upload replaced stays. A missing entry is not an error.
-	RemoveReplica(source, path, versionID string) error
-
-	// Replicas calls fn for every entry of source's replica set in path
-	// order. It costs O(entries), never O(records). Same rules for fn as
-	// Pending.
-	Replicas(source string, fn func(path string, r Replica) error) error
-
-	// CountReplicas returns how many entries source's replica set holds,
-	// in O(1).
-	CountReplicas(source string) (int64, error)
-
-	// The gone set: recorded files that are not on the local disk on
-	// purpose (see Gone), so verify does not call them missing and a
-	// deletion is mirrored once.
-
-	// AddGone puts path in the gone set, replacing an earlier entry.
-	AddGone(source, path string, g Gone) error
-
-	// RemoveGone takes path out of the gone set. A missing entry is not an
-	// error.
-	RemoveGone(source, path string) error
-
-	// Gones calls fn for every entry of source's gone set in path order.
-	// Same rules for fn as Pending.
-	Gones(source string, fn func(path string, g Gone) error) error
-
-	// CountGones returns how many entries source's gone set holds, in
-	// O(1).
-	CountGones(source string) (int64, error)
+	// Removed is the removed set: recorded files that are not on the
+	// local disk on purpose (see Gone), so verify does not call them
+	// missing and a deletion is mirrored once.
+	Removed() Set[Gone]
 
 	// Sources returns, sorted, every source that has or had records,
 	// pending entries or a retry set, or a state. It costs O(sources), never O(records).
@@ -251,6 +210,41 @@ type Store interface {
 
 	// Close flushes and releases the index. The Store is unusable after.
 	Close() error
+}
+
+// Set is one of a Store's sets of paths (Store.Retries, Store.Replicas,
+// Store.Removed): per source, at most one entry of type T per path, kept
+// apart from records, pending entries and the other sets. Sources and paths
+// follow the Store's rules. Like the Store's, every method that writes is
+// atomic, and an implementation is safe for concurrent use.
+type Set[T any] interface {
+	// Add puts v as path's entry, replacing an earlier one.
+	Add(source, path string, v T) error
+
+	// Remove takes path out of the set. A missing entry is not an error.
+	Remove(source, path string) error
+
+	// RemoveIf takes path out of the set if match accepts its entry. The
+	// entry is read, matched and removed in one transaction: if an Add
+	// replaced the entry the caller last saw, match is given the new one.
+	// match runs while the Store's writes wait: it must be quick and must
+	// not call the Store. A missing entry is not an error, and match is
+	// not called then.
+	RemoveIf(source, path string, match func(v T) bool) error
+
+	// Each calls fn for every entry of source in path order. It costs
+	// O(entries), never O(records). Same rules for fn as Store.Pending.
+	Each(source string, fn func(path string, v T) error) error
+
+	// Count returns how many entries source has, in O(1).
+	Count(source string) (int64, error)
+}
+
+// ReplicaOf matches the replica set entry of versionID, or any entry when
+// versionID is "" (a bucket without versioning): with Replicas().RemoveIf
+// it removes a checked version and leaves the entry of a newer upload.
+func ReplicaOf(versionID string) func(Replica) bool {
+	return func(r Replica) bool { return versionID == "" || r.VersionID == versionID }
 }
 
 // ErrLocked is returned (wrapped in a *LockedError) when another process

@@ -10,9 +10,14 @@ import (
 // Memory is a Store kept in memory, for tests of code that uses a Store.
 // Nothing survives Close.
 type Memory struct {
-	mu      sync.Mutex // guards everything below
+	mu      sync.Mutex // guards seq and sources
 	seq     uint64     // last Seq handed out
 	sources map[string]*memSource
+
+	// The sets of Store.Retries, Store.Replicas and Store.Removed.
+	retries  memSet[Retry]
+	replicas memSet[Replica]
+	removed  memSet[Gone]
 }
 
 type memSource struct {
@@ -22,21 +27,25 @@ type memSource struct {
 	state   SourceState
 
 	replicas map[string]Replica
-	gones    map[string]Gone
+	removed  map[string]Gone
 }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty Memory.
 func NewMemory() *Memory {
-	return &Memory{sources: make(map[string]*memSource)}
+	m := &Memory{sources: make(map[string]*memSource)}
+	m.retries = memSet[Retry]{m, func(s *memSource) map[string]Retry { return s.retries }}
+	m.replicas = memSet[Replica]{m, func(s *memSource) map[string]Replica { return s.replicas }}
+	m.removed = memSet[Gone]{m, func(s *memSource) map[string]Gone { return s.removed }}
+	return m
 }
 
 // source returns the data of name, creating it; m.mu must be held.
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), gones: make(map[string]Gone)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), removed: make(map[string]Gone)}
 		m.sources[name] = s
 	}
 	return s
@@ -193,95 +202,51 @@ func (m *Memory) SetState(source string, s SourceState) error {
 	return nil
 }
 
-func (m *Memory) AddRetry(source, path string, r Retry) error {
-	return memAdd(m, source, path, r, retriesOf)
+func (m *Memory) Retries() Set[Retry]    { return &m.retries }
+func (m *Memory) Replicas() Set[Replica] { return &m.replicas }
+func (m *Memory) Removed() Set[Gone]     { return &m.removed }
+
+// memSet is a Set in a Memory: of picks its map out of a source.
+type memSet[T any] struct {
+	m  *Memory
+	of func(*memSource) map[string]T
 }
 
-func (m *Memory) RemoveRetry(source, path string) error {
-	return memRemove(m, source, path, retriesOf, nil)
-}
-
-// Retries calls fn on a snapshot, as Pending does.
-func (m *Memory) Retries(source string, fn func(path string, r Retry) error) error {
-	return memEach(m, source, retriesOf, fn)
-}
-
-func (m *Memory) CountRetries(source string) (int64, error) {
-	return memCount(m, source, retriesOf)
-}
-
-func (m *Memory) AddReplica(source, path string, r Replica) error {
-	return memAdd(m, source, path, r, replicasOf)
-}
-
-func (m *Memory) RemoveReplica(source, path, versionID string) error {
-	return memRemove(m, source, path, replicasOf, func(r Replica) bool { return versionID == "" || r.VersionID == versionID })
-}
-
-// Replicas calls fn on a snapshot, as Pending does.
-func (m *Memory) Replicas(source string, fn func(path string, r Replica) error) error {
-	return memEach(m, source, replicasOf, fn)
-}
-
-func (m *Memory) CountReplicas(source string) (int64, error) {
-	return memCount(m, source, replicasOf)
-}
-
-func (m *Memory) AddGone(source, path string, g Gone) error {
-	return memAdd(m, source, path, g, gonesOf)
-}
-
-func (m *Memory) RemoveGone(source, path string) error {
-	return memRemove(m, source, path, gonesOf, nil)
-}
-
-// Gones calls fn on a snapshot, as Pending does.
-func (m *Memory) Gones(source string, fn func(path string, g Gone) error) error {
-	return memEach(m, source, gonesOf, fn)
-}
-
-func (m *Memory) CountGones(source string) (int64, error) {
-	return memCount(m, source, gonesOf)
-}
-
-// The sets of a source, for the helpers below.
-func retriesOf(s *memSource) map[string]Retry    { return s.retries }
-func replicasOf(s *memSource) map[string]Replica { return s.replicas }
-func gonesOf(s *memSource) map[string]Gone       { return s.gones }
-
-// memAdd puts v as path's entry of one of source's sets.
-func memAdd[T any](m *Memory, source, path string, v T, set func(*memSource) map[string]T) error {
+func (s *memSet[T]) Add(source, path string, v T) error {
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	set(m.source(source))[path] = v
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	s.of(s.m.source(source))[path] = v
 	return nil
 }
 
-// memRemove deletes path's entry if of (when not nil) accepts it.
-func memRemove[T any](m *Memory, source, path string, set func(*memSource) map[string]T, of func(T) bool) error {
+func (s *memSet[T]) Remove(source, path string) error {
+	return s.RemoveIf(source, path, func(T) bool { return true })
+}
+
+func (s *memSet[T]) RemoveIf(source, path string, match func(T) bool) error {
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	entries := set(m.source(source))
-	if v, ok := entries[path]; ok && (of == nil || of(v)) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	entries := s.of(s.m.source(source))
+	if v, ok := entries[path]; ok && match(v) {
 		delete(entries, path)
 	}
 	return nil
 }
 
-// memEach calls fn on a snapshot of a set, in path order.
-func memEach[T any](m *Memory, source string, set func(*memSource) map[string]T, fn func(string, T) error) error {
+// Each calls fn on a snapshot, as Pending does.
+func (s *memSet[T]) Each(source string, fn func(path string, v T) error) error {
 	if err := checkSource(source); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	entries := maps.Clone(set(m.source(source)))
-	m.mu.Unlock()
+	s.m.mu.Lock()
+	entries := maps.Clone(s.of(s.m.source(source)))
+	s.m.mu.Unlock()
 	for _, path := range slices.Sorted(maps.Keys(entries)) {
 		if err := fn(path, entries[path]); err != nil {
 			return err
@@ -290,13 +255,13 @@ func memEach[T any](m *Memory, source string, set func(*memSource) map[string]T,
 	return nil
 }
 
-func memCount[T any](m *Memory, source string, set func(*memSource) map[string]T) (int64, error) {
+func (s *memSet[T]) Count(source string) (int64, error) {
 	if err := checkSource(source); err != nil {
 		return 0, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return int64(len(set(m.source(source)))), nil
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return int64(len(s.of(s.m.source(source)))), nil
 }
 
 func (m *Memory) Sources() ([]string, error) {

@@ -77,7 +77,7 @@ func IndexStatus(idx index.Store, sources []*local.Source) (Status, error) {
 			return Status{}, fmt.Errorf("%s: %w", src, err)
 		}
 		ss.Root, ss.Destination = src.Root, src.Destination()
-		if n, err := idx.CountReplicas(src.ID()); err != nil {
+		if n, err := idx.Replicas().Count(src.ID()); err != nil {
 			return Status{}, fmt.Errorf("count the replica set of %s: %w", src, err)
 		} else if n > 0 || src.Replicated {
 			sum, err := replication.Summarize(idx, src)
@@ -123,7 +123,7 @@ func sourceStatus(idx index.Store, id string) (SourceStatus, error) {
 	if err != nil {
 		return SourceStatus{}, fmt.Errorf("read state: %w", err)
 	}
-	retry, err := idx.CountRetries(id)
+	retry, err := idx.Retries().Count(id)
 	if err != nil {
 		return SourceStatus{}, fmt.Errorf("count the retry set: %w", err)
 	}

@@ -135,7 +135,7 @@ func TestVerifyInventoryOrder(t *testing.T) {
 		}
 	}
 	// A delete s3ferry mirrored, inside a file's span: not missing.
-	if err := f.idx.AddGone(f.src.ID(), "d/02.wav", index.Gone{Reason: index.GonePropagated}); err != nil {
+	if err := f.idx.Removed().Add(f.src.ID(), "d/02.wav", index.Gone{Reason: index.GonePropagated}); err != nil {
 		t.Fatal(err)
 	}
 	f.put(t, "d/05b.wav", "stranger", false)

@@ -74,7 +74,7 @@ func (m *Manifest) Run(ctx context.Context) (ManifestStats, error) {
 		}
 		var err error
 		if m.ReplicationFailed {
-			err = m.Index.Replicas(src.ID(), func(rel string, r index.Replica) error {
+			err = m.Index.Replicas().Each(src.ID(), func(rel string, r index.Replica) error {
 				if !r.Failed {
 					return nil
 				}

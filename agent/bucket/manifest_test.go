@@ -103,7 +103,7 @@ func TestManifestReplicationFailed(t *testing.T) {
 		if err := f.idx.Commit(f.src.ID(), rel, index.Record{VersionID: r.VersionID}, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.idx.AddReplica(f.src.ID(), rel, r); err != nil {
+		if err := f.idx.Replicas().Add(f.src.ID(), rel, r); err != nil {
 			t.Fatal(err)
 		}
 	}

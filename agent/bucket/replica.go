@@ -93,7 +93,7 @@ func (r *verifyRun) resendReplica(ctx context.Context, p *agent.Pipeline, it rep
 		return r.reupload(ctx, p, it)
 	}
 	failed := index.Replica{VersionID: it.rec.VersionID, UploadedNs: it.rec.UploadedNs, Failed: true}
-	if err := r.Index.AddReplica(it.src.ID(), it.rel, failed); err != nil {
+	if err := r.Index.Replicas().Add(it.src.ID(), it.rel, failed); err != nil {
 		return fmt.Errorf("repair %s: %w", it.rel, err)
 	}
 	r.setRepair(it, false, "not repaired: the local file is gone; s3ferry manifest --replication-failed lists the version for an S3 Batch Replication job")

@@ -369,7 +369,7 @@ func (r *verifyRun) recordsPass(ctx context.Context, src *local.Source, gone map
 // delete's marker is not a missing object.
 func (r *verifyRun) gones(src *local.Source) (map[string]index.GoneReason, error) {
 	gone := map[string]index.GoneReason{}
-	if err := r.Index.Gones(src.ID(), func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
+	if err := r.Index.Removed().Each(src.ID(), func(rel string, g index.Gone) error { gone[rel] = g.Reason; return nil }); err != nil {
 		return nil, fmt.Errorf("read index of %s: %w", src, err)
 	}
 	return gone, nil

@@ -256,7 +256,7 @@ func (d *Daemon) counts() (records, pending int64) {
 func (d *Daemon) retrySetSize() int64 {
 	var n int64
 	for _, src := range d.Sources {
-		if c, err := d.Index.CountRetries(src.ID()); err == nil {
+		if c, err := d.Index.Retries().Count(src.ID()); err == nil {
 			n += c
 		}
 	}

@@ -85,7 +85,7 @@ type Summary struct {
 // Summarize reads source src's replica set: O(entries).
 func Summarize(idx index.Store, src *local.Source) (Summary, error) {
 	var s Summary
-	err := idx.Replicas(src.ID(), func(_ string, r index.Replica) error {
+	err := idx.Replicas().Each(src.ID(), func(_ string, r index.Replica) error {
 		if r.Failed {
 			s.Failed++
 			return nil
@@ -324,7 +324,7 @@ func (t *Tracker) due(src *local.Source) ([]dueReplica, Summary, error) {
 	var due []dueReplica
 	newestFirst := func(a, b dueReplica) int { return cmp.Compare(b.r.UploadedNs, a.r.UploadedNs) }
 	var sum Summary
-	err := t.idx.Replicas(src.ID(), func(path string, r index.Replica) error {
+	err := t.idx.Replicas().Each(src.ID(), func(path string, r index.Replica) error {
 		if r.Failed {
 			sum.Failed++
 			return nil
@@ -357,7 +357,9 @@ func (t *Tracker) due(src *local.Source) ([]dueReplica, Summary, error) {
 // on replicationTracker). It returns only index errors.
 func (t *Tracker) check(ctx context.Context, src *local.Source, rel string, r index.Replica) (checkOutcome, error) {
 	id := src.ID()
-	untrack := func() (checkOutcome, error) { return untracked, t.idx.RemoveReplica(id, rel, r.VersionID) }
+	untrack := func() (checkOutcome, error) {
+		return untracked, t.idx.Replicas().RemoveIf(id, rel, index.ReplicaOf(r.VersionID))
+	}
 	key, err := src.Key(rel)
 	if err != nil {
 		return untrack()
@@ -399,7 +401,7 @@ func (t *Tracker) later(id, rel string, r index.Replica, now time.Time) error {
 	}
 	r.Checks++
 	r.CheckNs = now.Add(wait).UnixNano()
-	return t.idx.AddReplica(id, rel, r)
+	return t.idx.Replicas().Add(id, rel, r)
 }
 
 // failed handles a version whose replication FAILED: S3 never retries it,
@@ -419,7 +421,7 @@ func (t *Tracker) failed(ctx context.Context, src *local.Source, rel, key string
 		if now.Before(rs.next) {
 			// Sent again not long ago, and that version failed too.
 			r.CheckNs = rs.next.UnixNano()
-			return kept, t.idx.AddReplica(id, rel, r)
+			return kept, t.idx.Replicas().Add(id, rel, r)
 		}
 		rs.n++
 		rs.next = now.Add(min(t.opts.MaxBackoff<<min(rs.n-1, 30), maxResendBackoff))
@@ -428,7 +430,7 @@ func (t *Tracker) failed(ctx context.Context, src *local.Source, rel, key string
 		// Not checked again while the new upload runs; its commit
 		// replaces this entry.
 		r.CheckNs, r.Checks = now.Add(t.opts.MaxBackoff).UnixNano(), r.Checks+1
-		if err := t.idx.AddReplica(id, rel, r); err != nil {
+		if err := t.idx.Replicas().Add(id, rel, r); err != nil {
 			return kept, err
 		}
 		if err := t.resend(ctx, src, rel, info); err != nil {
@@ -442,7 +444,7 @@ func (t *Tracker) failed(ctx context.Context, src *local.Source, rel, key string
 	}
 	t.log.Error("replication of a version FAILED and its file is gone or changed: run s3ferry manifest --replication-failed and an S3 Batch Replication job", "key", key, "version", r.VersionID)
 	r.Failed = true
-	return markedFailed, t.idx.AddReplica(id, rel, r)
+	return markedFailed, t.idx.Replicas().Add(id, rel, r)
 }
 
 // Track puts the version rec just recorded of rel in the replica set
@@ -453,7 +455,7 @@ func Track(idx index.Store, src *local.Source, rel string, rec index.Record) err
 	if !src.Replicated || rec.VersionID == "" {
 		return nil
 	}
-	return idx.AddReplica(src.ID(), rel, index.Replica{VersionID: rec.VersionID, UploadedNs: rec.UploadedNs})
+	return idx.Replicas().Add(src.ID(), rel, index.Replica{VersionID: rec.VersionID, UploadedNs: rec.UploadedNs})
 }
 
 // fileOf names a file of a source in the tracker's maps.
@@ -463,7 +465,7 @@ func fileOf(sourceID, rel string) string { return sourceID + "\x00" + rel }
 // those still pending, and those failed for good.
 func (t *Tracker) UnconfirmedSince(since int64) (pending, failed int64, err error) {
 	for _, src := range t.sources {
-		err := t.idx.Replicas(src.ID(), func(_ string, r index.Replica) error {
+		err := t.idx.Replicas().Each(src.ID(), func(_ string, r index.Replica) error {
 			switch {
 			case r.UploadedNs < since:
 			case r.Failed:

@@ -57,7 +57,7 @@ func replicatedFixture(tb testing.TB) (*local.Source, index.Store, *buckettest.F
 func replicaSet(tb testing.TB, idx index.Store, src *local.Source) map[string]index.Replica {
 	tb.Helper()
 	got := map[string]index.Replica{}
-	if err := idx.Replicas(src.ID(), func(p string, r index.Replica) error { got[p] = r; return nil }); err != nil {
+	if err := idx.Replicas().Each(src.ID(), func(p string, r index.Replica) error { got[p] = r; return nil }); err != nil {
 		tb.Fatal(err)
 	}
 	return got

@@ -44,7 +44,7 @@ func (sw *Sweeper) propagate(ctx context.Context, src *local.Source, st *Stats) 
 	// The retention's marks can be many: 8 bytes each.
 	var retained []uint64
 	marks := map[string]index.Gone{}
-	err := sw.Index.Gones(id, func(rel string, g index.Gone) error {
+	err := sw.Index.Removed().Each(id, func(rel string, g index.Gone) error {
 		if g.Reason == index.GoneRetention {
 			retained = append(retained, xxhash.Sum64String(rel))
 		} else {
@@ -100,13 +100,13 @@ func (sw *Sweeper) propagate(ctx context.Context, src *local.Source, st *Stats) 
 				return err
 			}
 		}
-		if err := sw.Index.RemoveGone(id, f.rel); err != nil {
+		if err := sw.Index.Removed().Remove(id, f.rel); err != nil {
 			return err
 		}
 		sw.Logger.Info("a file deleted locally is back", "path", f.rel)
 	}
 	for _, f := range vanished {
-		if err := sw.Index.AddGone(id, f.rel, index.Gone{Reason: index.GoneVanished, VersionID: f.rec.VersionID, SinceNs: now.UnixNano()}); err != nil {
+		if err := sw.Index.Removed().Add(id, f.rel, index.Gone{Reason: index.GoneVanished, VersionID: f.rec.VersionID, SinceNs: now.UnixNano()}); err != nil {
 			return err
 		}
 		st.Vanished++
@@ -159,5 +159,5 @@ func (sw *Sweeper) mirrorDelete(ctx context.Context, src *local.Source, rel stri
 			sw.Marked()
 		}
 	}
-	return sw.Index.AddGone(id, rel, gone)
+	return sw.Index.Removed().Add(id, rel, gone)
 }

@@ -121,7 +121,7 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 	// Marks of files still there: a sweep killed between mark and unlink,
 	// or a file restored. Off they come; the file is judged again below.
 	var back []string
-	err := sw.Index.Gones(id, func(rel string, g index.Gone) error {
+	err := sw.Index.Removed().Each(id, func(rel string, g index.Gone) error {
 		if g.Reason != index.GoneRetention {
 			return nil
 		}
@@ -135,7 +135,7 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 	}
 	if !sw.DryRun {
 		for _, rel := range back {
-			if err := sw.Index.RemoveGone(id, rel); err != nil {
+			if err := sw.Index.Removed().Remove(id, rel); err != nil {
 				return err
 			}
 		}
@@ -236,7 +236,7 @@ func (sw *Sweeper) safe(ctx context.Context, src *local.Source, rel string, rec 
 // the recorded file; a file that changed meanwhile stays, unmarked.
 func (sw *Sweeper) remove(src *local.Source, rel string, rec index.Record) (bool, error) {
 	id := src.ID()
-	if err := sw.Index.AddGone(id, rel, index.Gone{Reason: index.GoneRetention, VersionID: rec.VersionID, SinceNs: sw.Now().UnixNano()}); err != nil {
+	if err := sw.Index.Removed().Add(id, rel, index.Gone{Reason: index.GoneRetention, VersionID: rec.VersionID, SinceNs: sw.Now().UnixNano()}); err != nil {
 		return false, err
 	}
 	dir, err := src.Writable().OpenDir(path.Dir(rel))
@@ -254,7 +254,7 @@ func (sw *Sweeper) remove(src *local.Source, rel string, rec index.Record) (bool
 	}
 	if err != nil {
 		sw.Logger.Warn("retention keeps a file it could not delete", "path", rel, "err", err)
-		return false, sw.Index.RemoveGone(id, rel)
+		return false, sw.Index.Removed().Remove(id, rel)
 	}
 	return true, nil
 }

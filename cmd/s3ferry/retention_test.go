@@ -202,7 +202,7 @@ func goneSet(tb testing.TB, e *testEnv) map[string]index.GoneReason {
 	}
 	defer idx.Close()
 	got := map[string]index.GoneReason{}
-	if err := idx.Gones(sourceID(tb, e), func(rel string, g index.Gone) error { got[rel] = g.Reason; return nil }); err != nil {
+	if err := idx.Removed().Each(sourceID(tb, e), func(rel string, g index.Gone) error { got[rel] = g.Reason; return nil }); err != nil {
 		tb.Fatal(err)
 	}
 	return got

@@ -55,11 +55,10 @@ func Run(t *testing.T, f Factory) {
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
 		{"Upload", testUpload},
-		{"RetrySet", testRetrySet},
-		{"RetryReopen", testRetryReopen},
-		{"ReplicaSet", testReplicaSet},
-		{"ReplicaReopen", testReplicaReopen},
-		{"GoneSet", testGoneSet},
+		{retrySuite().name, retrySuite().run},
+		{replicaSuite().name, replicaSuite().run},
+		{removedSuite().name, removedSuite().run},
+		{"ReplicaOf", testReplicaOf},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
