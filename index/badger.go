@@ -245,7 +245,7 @@ func (db *DB) sequence() (*badger.Sequence, error) {
 // compete for memory with the files being uploaded. The aim is memory that
 // stays bounded as the index grows, with the OS page cache (shared, and
 // reclaimable) doing the caching. The numbers measured with these options
-// are in doc.go.
+// are in docs/benchmarks.md.
 func badgerOptions(dir string, o Options) badger.Options {
 	opt := badger.DefaultOptions(dir)
 
@@ -329,7 +329,7 @@ func badgerOptions(dir string, o Options) badger.Options {
 	// (verifyTables: Badger's own check at open drops a damaged table, or
 	// panics where we cannot recover), and each block's when it is read,
 	// so damage found later is an error, not records silently missing.
-	// The cost, measured on 100,000 records, is in doc.go. Values live in
+	// The cost, measured on 100,000 records, is in docs/benchmarks.md. Values live in
 	// the LSM tree, so VerifyValueChecksum costs nothing and guards the
 	// value log should one ever be written.
 	opt.ChecksumVerificationMode = options.OnBlockRead

@@ -17,7 +17,7 @@ import (
 	"github.com/s3ferry/s3ferry/index"
 )
 
-// The numbers in doc.go come from
+// The numbers in docs/benchmarks.md come from
 //
 //	go test -run '^$' -bench 'QueueCommit$' -benchtime 1000000x ./index
 //	go test -run '^$' -bench 'Get' ./index

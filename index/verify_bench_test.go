@@ -9,7 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 )
 
-// The cost of verifying checksums, quoted in doc.go:
+// The cost of verifying checksums, quoted in docs/benchmarks.md:
 //
 //	go test -run '^$' -bench 'Verify' ./index
 //

@@ -7,7 +7,7 @@ import (
 
 // memoryHeadroom is what the process needs beside the upload buffers: the
 // index's memtables and the tables its compactions build, the walk, the
-// queues and the HTTP clients. Measured writing 1M records (index/doc.go):
+// queues and the HTTP clients. Measured writing 1M records (docs/benchmarks.md):
 // a soft limit of upload.memory + 16 MiB did not slow the index down; 32
 // leaves room for the rest.
 const memoryHeadroom = 32 << 20
