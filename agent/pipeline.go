@@ -282,14 +282,14 @@ func (p *Pipeline) Close() { close(p.jobs) }
 //	present                   any differs              >= settle     Queued (hash; upload or touch)
 //	(already in the pool)     -                        -             InFlight
 func (p *Pipeline) Consider(ctx context.Context, c Candidate) (Outcome, error) {
-	out, err := p.consider(ctx, c)
+	out, err := p.decide(ctx, c)
 	if c.tally != nil && out != Queued {
 		c.tally.add(out, 0)
 	}
 	return out, err
 }
 
-func (p *Pipeline) consider(ctx context.Context, c Candidate) (Outcome, error) {
+func (p *Pipeline) decide(ctx context.Context, c Candidate) (Outcome, error) {
 	p.stats.scanned.Add(1)
 	if c.tally != nil {
 		c.tally.scanned.Add(1)

@@ -8,10 +8,9 @@ import (
 	"sync/atomic"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // AdoptStats counts what Adopt did with the objects it listed.

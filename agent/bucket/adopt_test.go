@@ -7,9 +7,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // TestAdoptETagRules builds every row of Adopt's table and checks what is

@@ -10,11 +10,10 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // What the tool tests share: a local tree, an index and a fake bucket.

@@ -14,10 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // CheckStatus is the verdict of one doctor check.

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/uploader"
-	"github.com/s3ferry/s3ferry/uploader/buckettest"
-
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 func TestReplicationCheck(t *testing.T) {

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // The cost per row of verify --inventory, without the whole bench:

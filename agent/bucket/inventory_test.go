@@ -11,11 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // invFixture is a fixture whose bucket has an inventory report in another

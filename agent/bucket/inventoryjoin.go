@@ -11,10 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // invTarget is a source the report's rows are checked against, and what

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // ManifestStats counts what Manifest wrote.

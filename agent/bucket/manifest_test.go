@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 func TestEscapeKey(t *testing.T) {

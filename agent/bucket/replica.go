@@ -9,10 +9,9 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // replicaVersion is what the replica's listing says of one version.

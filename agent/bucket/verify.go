@@ -15,10 +15,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // Kinds of Finding.

@@ -109,7 +109,7 @@ type Daemon struct {
 	// back-offs of the files that failed meanwhile end.
 	released chan struct{}
 	metrics  *admin.Metrics
-	state    *daemonState
+	state    *ledger
 	submit   *watch.Queue
 	retries  chan retryRequest
 	rescans  chan rescanRequest
@@ -192,7 +192,7 @@ func (d Daemon) withDefaults() Daemon {
 func (d *Daemon) init() {
 	*d = d.withDefaults()
 	o := d.Options
-	d.state = newDaemonState(d.Sources, o.Now())
+	d.state = newLedger(d.Sources, o.Now())
 	d.live = &liveness{}
 	user := o.Observe
 	o.Observe = func(ev agent.Event) {
@@ -485,7 +485,7 @@ func (d *Daemon) submitter(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		if _, err := d.consider(ctx, c, c.Detected); err != nil {
+		if _, err := d.submitOne(ctx, c, c.Detected); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -494,10 +494,10 @@ func (d *Daemon) submitter(ctx context.Context) error {
 	}
 }
 
-// consider hands c, detected at detected, to the pipeline. A file still
+// submitOne hands c, detected at detected, to the pipeline. A file still
 // being written or already being sent settles again, as does one whose
 // upload does not end it (afterUpload).
-func (d *Daemon) consider(ctx context.Context, c agent.Candidate, detected time.Time) (agent.Outcome, error) {
+func (d *Daemon) submitOne(ctx context.Context, c agent.Candidate, detected time.Time) (agent.Outcome, error) {
 	k := watch.FileKey{Src: c.Source, Rel: c.Path}
 	c.Done = func(ev agent.Event) { d.afterUpload(ctx, k, detected, ev) }
 	out, err := d.pipe.Consider(ctx, c)
@@ -669,7 +669,7 @@ func (d *Daemon) rescan(ctx context.Context, kind rescanKind, lookback time.Dura
 		KeepGoing: true,
 		Walked:    d.sourceRescanned,
 		LogLevel:  slog.LevelDebug,
-		Consider:  func(ctx context.Context, c agent.Candidate) (agent.Outcome, error) { return d.consider(ctx, c, start) },
+		Consider:  func(ctx context.Context, c agent.Candidate) (agent.Outcome, error) { return d.submitOne(ctx, c, start) },
 	})
 	if err == nil {
 		err = tally.Wait(ctx)

@@ -18,15 +18,12 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/watch"
-
-	"github.com/s3ferry/s3ferry/agent/agenttest"
-
-	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 func TestWatchOverflowTriggersRescan(t *testing.T) {

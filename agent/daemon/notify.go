@@ -10,7 +10,6 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/s3ferry/s3ferry/agent"
-
 	"github.com/s3ferry/s3ferry/agent/admin"
 )
 

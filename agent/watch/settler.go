@@ -5,10 +5,9 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/s3ferry/s3ferry/uploader/beneath"
-
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 // FileKey names a file across sources.

@@ -14,11 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // Synthetic records: 20 agents × 500 calls a day, in the partitions

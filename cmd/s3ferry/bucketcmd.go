@@ -9,9 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // What the commands about the bucket side (doctor, verify, adopt, restore,

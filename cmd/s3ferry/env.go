@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
-
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // env is what a command that touches the bucket works with: the open index,

@@ -6,7 +6,6 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
-
 	"github.com/s3ferry/s3ferry/agent/local"
 )
 

@@ -12,10 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Replication flags (run and sync).

@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
-
 	"github.com/s3ferry/s3ferry/agent/local"
 )
 

@@ -12,10 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/retention"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultAdminListen is where the admin endpoint listens unless told

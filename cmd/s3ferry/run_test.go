@@ -20,10 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ferry/s3ferry/agent"
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // daemonProc is a running `s3ferry run` under test.

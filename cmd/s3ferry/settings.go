@@ -15,12 +15,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
 	"github.com/s3ferry/s3ferry/agent/retention"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // settings is the configuration of one command after the file and the flags

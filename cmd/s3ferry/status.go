@@ -14,9 +14,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 func newStatusCommand() *cli.Command {

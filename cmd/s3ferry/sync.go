@@ -18,10 +18,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/s3ferry/s3ferry/agent"
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 func newSyncCommand() *cli.Command {

@@ -12,9 +12,8 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
-	"github.com/s3ferry/s3ferry/uploader"
-
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 func newVerifyCommand() *cli.Command {

@@ -5,18 +5,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/s3ferry/s3ferry/index"
-
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/watch"
-
-	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/index"
 )
 
-// daemonState is what /status, /healthz and `s3ferry status` report. Many
+// ledger is what the daemon saw happen, which /status, /healthz and
+// `s3ferry status` report. Many
 // goroutines update it (workers, the loop, the rescanner); a mutex guards it.
-type daemonState struct {
+type ledger struct {
 	mu           sync.Mutex
 	started      time.Time
 	sources      map[*local.Source]*sourceState
@@ -48,8 +47,8 @@ type sourceState struct {
 	rescanFailingSince time.Time
 }
 
-func newDaemonState(sources []*local.Source, now time.Time) *daemonState {
-	s := &daemonState{
+func newLedger(sources []*local.Source, now time.Time) *ledger {
+	s := &ledger{
 		started:  now,
 		sources:  map[*local.Source]*sourceState{},
 		order:    sources,
@@ -62,7 +61,7 @@ func newDaemonState(sources []*local.Source, now time.Time) *daemonState {
 	return s
 }
 
-func (s *daemonState) observe(ev agent.Event, now time.Time) {
+func (s *ledger) observe(ev agent.Event, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sources[ev.Source]
@@ -103,7 +102,7 @@ func (s *daemonState) observe(ev agent.Event, now time.Time) {
 }
 
 // failedAgain counts another failure of k and returns how many in a row.
-func (s *daemonState) failedAgain(k watch.FileKey) int {
+func (s *ledger) failedAgain(k watch.FileKey) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[k]++
@@ -111,20 +110,20 @@ func (s *daemonState) failedAgain(k watch.FileKey) int {
 }
 
 // succeeded clears k's failures.
-func (s *daemonState) succeeded(k watch.FileKey) {
+func (s *ledger) succeeded(k watch.FileKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.failures, k)
 }
 
-func (s *daemonState) overflow() {
+func (s *ledger) overflow() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.overflows++
 }
 
 // watching records the watcher's numbers.
-func (s *daemonState) watching(c watch.Counts) {
+func (s *ledger) watching(c watch.Counts) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.watched, s.watchFull = c.Dirs, c.LimitReached
@@ -135,7 +134,7 @@ func (s *daemonState) watching(c watch.Counts) {
 
 // sourceRescanned records how a rescan of src ended: a failure is the source's
 // last error and makes it unhealthy until a rescan completes.
-func (s *daemonState) sourceRescanned(src *local.Source, err error, now time.Time) {
+func (s *ledger) sourceRescanned(src *local.Source, err error, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sources[src]
@@ -156,7 +155,7 @@ func (s *daemonState) sourceRescanned(src *local.Source, err error, now time.Tim
 
 // rescanFailing returns a source whose rescans fail, since when, and the
 // error; src is nil when none does.
-func (s *daemonState) rescanFailing() (src *local.Source, since time.Time, err string) {
+func (s *ledger) rescanFailing() (src *local.Source, since time.Time, err string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, src := range s.order {
@@ -167,7 +166,7 @@ func (s *daemonState) rescanFailing() (src *local.Source, since time.Time, err s
 	return nil, time.Time{}, ""
 }
 
-func (s *daemonState) rescanned(kind rescanKind, at time.Time, st agent.Stats) {
+func (s *ledger) rescanned(kind rescanKind, at time.Time, st agent.Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rescans[kind] = admin.RescanStatus{At: at, Seconds: st.Seconds, Scanned: st.Scanned}
@@ -175,7 +174,7 @@ func (s *daemonState) rescanned(kind rescanKind, at time.Time, st agent.Stats) {
 
 // indexFullError is the last error of a file the index had no space for,
 // "" when none failed so since the last success.
-func (s *daemonState) indexFullError() string {
+func (s *ledger) indexFullError() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.indexFull
@@ -183,14 +182,14 @@ func (s *daemonState) indexFullError() string {
 
 // failing is when uploads began failing (zero: they are not) and the last
 // error.
-func (s *daemonState) failing() (since time.Time, lastError string) {
+func (s *ledger) failing() (since time.Time, lastError string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.failingSince, s.lastError
 }
 
 // snapshot copies the state into st, whose Sources are in the daemon's order.
-func (s *daemonState) snapshot(st *admin.Status, now time.Time) {
+func (s *ledger) snapshot(st *admin.Status, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Started, st.WatchedDirs, st.WatchLimitReached, st.Overflows, st.LastError = s.started, s.watched, s.watchFull, s.overflows, s.lastError
