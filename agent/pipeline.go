@@ -65,9 +65,11 @@ type Event struct {
 
 // Options are the knobs a pipeline shares between sync and run.
 type Options struct {
-	Workers int           // files uploaded at once; 0: DefaultWorkers
-	Settle  time.Duration // a file younger than this (by mtime) is deferred
-	DryRun  bool          // decide, but queue and upload nothing
+	Workers int // files uploaded at once; 0: DefaultWorkers
+	// Settle: a file younger than this (by mtime) is deferred; 0:
+	// DefaultSettle, NoSettle: none.
+	Settle time.Duration
+	DryRun bool // decide, but queue and upload nothing
 	// DryRunOut receives one line per file a dry run would upload.
 	DryRunOut io.Writer
 	// Observe, when set, is called after each upload ends, from the worker
@@ -102,6 +104,14 @@ type Options struct {
 // take for lack of disk space.
 const ReasonIndexDiskFull = "index-disk-full"
 
+// DefaultSettle is how long a file must be unchanged before it is
+// uploaded, when Options.Settle is 0.
+const DefaultSettle = 5 * time.Second
+
+// NoSettle, as Options.Settle, uploads a file however young it is (a
+// file dated in the future still waits for its mtime).
+const NoSettle time.Duration = -1
+
 // DefaultWorkers is the upload pool size when none is set.
 const DefaultWorkers = 16
 
@@ -114,6 +124,9 @@ const queuedPerWorker = 64
 
 // WithDefaults returns o with every zero value replaced by its default.
 func (o Options) WithDefaults() Options {
+	if o.Settle == 0 {
+		o.Settle = DefaultSettle
+	}
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -168,10 +167,9 @@ func (s *Sync) waitReplication(ctx context.Context, p *Pipeline, started time.Ti
 		_, err := p.Consider(ctx, Candidate{Source: src, Path: rel, Info: info, Resend: true, Force: true})
 		return err
 	}
-	opts := s.Replication
+	opts := s.Replication.WithDefaults()
 	// A script is waiting: no long back-off between checks.
-	opts.MaxBackoff = min(cmp.Or(opts.MaxBackoff, replication.DefaultMaxBackoff), 10*time.Second)
-	opts.Interval = cmp.Or(opts.Interval, replication.DefaultInterval)
+	opts.MaxBackoff = min(opts.MaxBackoff, 10*time.Second)
 	t := replication.NewTracker(s.Index, s.Sources, s.Buckets, opts, s.Options.Logger, s.Options.Now, resend, nil)
 	if !t.Tracks() {
 		return nil

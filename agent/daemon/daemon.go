@@ -18,6 +18,7 @@ import (
 	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/agent/retention"
 	"github.com/s3ferry/s3ferry/agent/watch"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
@@ -75,7 +76,7 @@ type Daemon struct {
 	Buckets     func(bucket string) uploader.Bucket
 	Replication replication.Options
 	// RetentionInterval is how often the sources with a LocalRetention
-	// are swept (with Buckets); 0: DefaultRetentionInterval.
+	// are swept (with Buckets); 0: retention.DefaultInterval.
 	RetentionInterval time.Duration
 
 	replication *replication.Tracker // nil without Buckets
@@ -177,6 +178,9 @@ func (d Daemon) withDefaults() Daemon {
 	}
 	if d.StatusInterval <= 0 {
 		d.StatusInterval = DefaultStatusInterval
+	}
+	if d.RetentionInterval <= 0 {
+		d.RetentionInterval = retention.DefaultInterval
 	}
 	if d.Location == nil {
 		d.Location = time.Local

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -93,8 +92,7 @@ func (d *Daemon) retain(ctx context.Context) error {
 	sw := &retention.Sweeper{Sources: d.Sources, Index: d.Index, Open: d.Buckets, CheckRate: d.Replication.CheckRate, Location: d.Location,
 		DryRun: o.DryRun, DryRunOut: o.DryRunOut, Logger: o.Logger, Now: o.Now,
 		Deleted: d.metrics.LocalDeleted, Marked: d.metrics.DeleteMarked}
-	interval := cmp.Or(d.RetentionInterval, retention.DefaultInterval)
-	t := time.NewTicker(interval)
+	t := time.NewTicker(d.RetentionInterval)
 	defer t.Stop()
 	for {
 		st, err := sw.Sweep(ctx)

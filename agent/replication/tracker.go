@@ -50,7 +50,8 @@ type Options struct {
 	Interval time.Duration
 }
 
-func (o Options) withDefaults() Options {
+// WithDefaults returns o with every zero value replaced by its default.
+func (o Options) WithDefaults() Options {
 	if o.CheckRate <= 0 {
 		o.CheckRate = DefaultCheckRate
 	}
@@ -170,7 +171,7 @@ const maxResendBackoff = 24 * time.Hour
 // time.Now).
 func NewTracker(idx index.Store, sources []*local.Source, open func(string) uploader.Bucket, opts Options, log *slog.Logger, now func() time.Time,
 	resend ResendFunc, observe Observer) *Tracker {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -82,19 +82,8 @@ type Stats struct {
 // the local deletes of those with PropagateDeletes (see propagate).
 func (sw *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 	var st Stats
-	if sw.Location == nil {
-		sw.Location = time.Local
-	}
-	if sw.DryRunOut == nil {
-		sw.DryRunOut = io.Discard
-	}
-	if sw.Logger == nil {
-		sw.Logger = slog.New(slog.DiscardHandler)
-	}
-	if sw.Now == nil {
-		sw.Now = time.Now
-	}
-	limit := rate.NewLimiter(rate.Limit(cmp.Or(sw.CheckRate, DefaultCheckRate)), 1)
+	*sw = sw.withDefaults()
+	limit := rate.NewLimiter(rate.Limit(sw.CheckRate), 1)
 	for _, src := range sw.Sources {
 		if src.LocalRetention > 0 {
 			if err := sw.source(ctx, src, limit, &st); err != nil {
@@ -108,6 +97,26 @@ func (sw *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// withDefaults returns sw with every zero value replaced by its default.
+func (sw Sweeper) withDefaults() Sweeper {
+	if sw.CheckRate <= 0 {
+		sw.CheckRate = DefaultCheckRate
+	}
+	if sw.Location == nil {
+		sw.Location = time.Local
+	}
+	if sw.DryRunOut == nil {
+		sw.DryRunOut = io.Discard
+	}
+	if sw.Logger == nil {
+		sw.Logger = slog.New(slog.DiscardHandler)
+	}
+	if sw.Now == nil {
+		sw.Now = time.Now
+	}
+	return sw
 }
 
 type retentionCandidate struct {

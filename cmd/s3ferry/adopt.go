@@ -76,7 +76,7 @@ func (cmd adoptCmd) Run(ctx context.Context) error {
 		Index:       env.index,
 		Open:        env.open,
 		TrustSize:   cmd.trustSize,
-		Options:     agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		Options:     agent.Options{Workers: cmd.workers, Settle: agentSettle(cmd.settle), Logger: cmd.log},
 		ListWorkers: cmd.listWorkers,
 	}
 	st, err := a.Run(ctx)

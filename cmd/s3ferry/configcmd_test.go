@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/s3ferry/s3ferry/agent"
 )
 
 func writeFile(tb testing.TB, name, content string) string {
@@ -51,7 +53,7 @@ admin:
 		{"upload.part-size (file)", int64(fc.Upload.PartSize), int64(32 << 20)},
 		{"upload.workers (S3FERRY_WORKERS)", fc.Upload.Workers, "3"}, // a number, or auto
 		{"sources[0].lookback (flag)", fc.Sources[0].Lookback, 72 * time.Hour},
-		{"settle (default)", *fc.Settle, DefaultSettle},
+		{"settle (default)", *fc.Settle, agent.DefaultSettle},
 		{"admin.listen (default)", fc.Admin.Listen, DefaultAdminListen},
 		{"admin.token-file (a path, never its content)", fc.Admin.TokenFile, "/etc/s3ferry/admin.token"},
 	}

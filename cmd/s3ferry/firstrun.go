@@ -19,7 +19,7 @@ func adoptFirstRun(e *env, s settings, log *slog.Logger) agent.AdoptFunc {
 			Sources: []*local.Source{src},
 			Index:   e.index,
 			Open:    e.open,
-			Options: agent.Options{Workers: s.workers, Settle: s.settle, Logger: log},
+			Options: agent.Options{Workers: s.workers, Settle: agentSettle(s.settle), Logger: log},
 		}
 		log.Info("index empty for this source: adopting what the bucket already holds before uploading", "source", src.String())
 		st, err := a.Run(ctx)

@@ -53,8 +53,14 @@ type daemonSettings struct {
 	retentionInterval  time.Duration
 }
 
-// DefaultSettle is how long a file must be unchanged before it is uploaded.
-const DefaultSettle = 5 * time.Second
+// agentSettle is the agent's Options.Settle for settle as configured,
+// where 0 means none (the agent's 0 means its default).
+func agentSettle(settle time.Duration) time.Duration {
+	if settle == 0 {
+		return agent.NoSettle
+	}
+	return settle
+}
 
 // Flag names shared by every command that reads the configuration.
 const (
@@ -125,7 +131,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
 		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", uploader.MaxMaxAttempts), Value: uploader.DefaultMaxAttempts, Category: up},
 		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: uploader.DefaultStallTimeout, Category: up},
-		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: DefaultSettle, Category: up},
+		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: agent.DefaultSettle, Category: up},
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
 		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: local.DefaultLookback, Category: srcs},
@@ -184,7 +190,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		indexDir:       pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
 		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
 		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
-		settle:         pickDuration(c, flagSettle, fc.Settle, DefaultSettle),
+		settle:         pickDuration(c, flagSettle, fc.Settle, agent.DefaultSettle),
 		maxWorkers:     pickInt(c, flagMaxWorkers, fc.Upload.MaxWorkers, agent.DefaultMaxWorkers),
 		admin:          pick(c, flagAdminListen, fc.Admin.Listen, DefaultAdminListen),
 		adminTokenFile: pick(c, flagAdminTokenFile, fc.Admin.TokenFile, ""),
@@ -282,7 +288,7 @@ func parseWorkers(v string) (n int, auto bool, err error) {
 
 // uploadOptions are the pipeline's options of a command that uploads.
 func (s settings) uploadOptions(log *slog.Logger) agent.Options {
-	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: s.settle, Logger: log}
+	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: agentSettle(s.settle), Logger: log}
 	if s.s3.Throttled != nil {
 		o.Throttled = s.s3.Throttled.Load
 	}

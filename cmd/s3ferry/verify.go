@@ -148,7 +148,7 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		Deep:          cmd.deep,
 		Repair:        cmd.repair,
 		Uploader:      env.uploader,
-		Options:       agent.Options{Workers: cmd.workers, Settle: cmd.settle, Logger: cmd.log},
+		Options:       agent.Options{Workers: cmd.workers, Settle: agentSettle(cmd.settle), Logger: cmd.log},
 		ListWorkers:   cmd.listWorkers,
 		Inventory:     cmd.inventory,
 	}
