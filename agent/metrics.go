@@ -107,7 +107,7 @@ func (m *metrics) observe(ev Event) {
 	case Touched:
 		m.touchedFiles.Inc()
 	case Failed:
-		m.failures.WithLabelValues(ev.Reason).Inc()
+		m.failures.WithLabelValues(string(ev.Reason)).Inc()
 	}
 }
 

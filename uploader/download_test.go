@@ -107,8 +107,8 @@ func TestDownloadCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), tt.job)
-		if !errors.Is(err, uploader.ErrCorrupt) || uploader.Reason(err) != "checksum-mismatch" {
-			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.Reason(err))
+		if !errors.Is(err, uploader.ErrCorrupt) || uploader.ReasonOf(err) != uploader.ReasonChecksumMismatch {
+			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.ReasonOf(err))
 		}
 		if _, err := os.Stat(filepath.Join(dir, tt.job.Rel)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: a file was written: %v", tt.name, err)

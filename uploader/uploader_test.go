@@ -249,7 +249,7 @@ func TestUploadChanged(t *testing.T) {
 			if !errors.Is(err, uploader.ErrChanged) {
 				t.Fatalf("Upload of a file changed during the upload: err = %v, want ErrChanged", err)
 			}
-			if got, want := uploader.Reason(err), "changed"; got != want {
+			if got, want := uploader.ReasonOf(err), uploader.ReasonChanged; got != want {
 				t.Errorf("Reason = %q, want %q", got, want)
 			}
 			if uploader.Fatal(err) {
@@ -270,7 +270,7 @@ func TestUploadVanished(t *testing.T) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Upload %s: err = %v, want fs.ErrNotExist", path, err)
 		}
-		if got, want := uploader.Reason(err), "vanished"; got != want {
+		if got, want := uploader.ReasonOf(err), uploader.ReasonVanished; got != want {
 			t.Errorf("Upload %s: Reason = %q, want %q", path, got, want)
 		}
 	}
@@ -290,7 +290,7 @@ func TestUploadPermissionDenied(t *testing.T) {
 	if !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("err = %v, want fs.ErrPermission", err)
 	}
-	if got, want := uploader.Reason(err), "permission"; got != want {
+	if got, want := uploader.ReasonOf(err), uploader.ReasonPermission; got != want {
 		t.Errorf("Reason = %q, want %q", got, want)
 	}
 }
@@ -633,7 +633,7 @@ func checkClass(tb testing.TB, op string, err error, reason string, fatal bool) 
 		tb.Errorf("%s: err = nil, want a %s error", op, reason)
 		return
 	}
-	if got := uploader.Reason(err); got != reason {
+	if got := uploader.ReasonOf(err); got != reason {
 		tb.Errorf("%s: Reason(%v) = %q, want %q", op, err, got, reason)
 	}
 	if got := uploader.Fatal(err); got != fatal {
@@ -808,7 +808,7 @@ func TestUploadChangedDuringPartsIsChangedAtOnce(t *testing.T) {
 			if changeErr != nil {
 				t.Fatalf("change the file: %v", changeErr)
 			}
-			if got, want := uploader.Reason(err), "changed"; got != want {
+			if got, want := uploader.ReasonOf(err), uploader.ReasonChanged; got != want {
 				t.Fatalf("Reason = %q, want %q (err: %v)", got, want, err)
 			}
 			for part, n := range sent {
