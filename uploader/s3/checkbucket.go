@@ -28,6 +28,15 @@ type bucketError struct {
 func (e *bucketError) Error() string { return e.msg }
 func (e *bucketError) Unwrap() error { return e.err }
 
+// Class is the check's own classification, which for a bucket that does
+// not exist or an endpoint that cannot be reached says more than its
+// cause's: it makes bucketError the uploader.Classifier ReasonOf and Fatal
+// ask first.
+func (e *bucketError) Class() (uploader.Reason, bool) { return e.reason, e.fatal }
+
+// Describe keeps the message, which already says what to do.
+func (e *bucketError) Describe() string { return "" }
+
 // Is matches uploader.ErrInvalidBucketName for a name the store refused.
 func (e *bucketError) Is(target error) bool {
 	return target == uploader.ErrInvalidBucketName && e.reason == uploader.ReasonInvalidBucketName
