@@ -68,11 +68,13 @@ func (c *Client) Retry(attempt int, err error) (time.Duration, error) {
 		return 0, err
 	}
 	if attempt >= c.cfg.MaxAttempts {
-		return 0, classified(&retry.MaxAttemptsError{Attempt: attempt, Err: err})
+		return 0, &sdkError{err: &retry.MaxAttemptsError{Attempt: attempt, Err: err}}
 	}
-	wait, err := backoff(attempt, err)
-	if err != nil {
-		return 0, classified(err)
+	wait, berr := backoff(attempt, err)
+	if berr != nil {
+		// Outside err's own sdkError, so that what describes it counts
+		// the attempts.
+		return 0, &sdkError{err: berr}
 	}
 	return wait, nil
 }
