@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Defaults of the adaptive pool (Options.AutoWorkers).
@@ -116,7 +118,7 @@ func (l *limiter) ended(ev Event) {
 		l.files.Add(1)
 		l.bytes.Add(ev.Bytes)
 	}
-	if ev.Reason == "throttled" {
+	if ev.Reason == uploader.ReasonThrottled {
 		l.throttled.Add(1)
 	}
 }

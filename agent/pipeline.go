@@ -54,13 +54,13 @@ func (o Outcome) String() string { return outcomeNames[o] }
 // Event reports an upload's end to an observer (logs, metrics).
 type Event struct {
 	Source  *local.Source
-	Path    string        // relative to the source root
-	Key     string        // object key
-	Outcome Outcome       // Uploaded, Touched, Vanished, Deferred or Failed
-	Reason  string        // for Failed and Deferred: uploader.Reason of the error
-	Err     error         // for Failed
-	Bytes   int64         // for Uploaded
-	Latency time.Duration // from detection to the index recording the upload
+	Path    string          // relative to the source root
+	Key     string          // object key
+	Outcome Outcome         // Uploaded, Touched, Vanished, Deferred or Failed
+	Reason  uploader.Reason // for Failed and Deferred: uploader.ReasonOf the error, or one of the agent's
+	Err     error           // for Failed
+	Bytes   int64           // for Uploaded
+	Latency time.Duration   // from detection to the index recording the upload
 }
 
 // Options are the knobs a pipeline shares between sync and run.
@@ -100,9 +100,15 @@ type Options struct {
 	Gate func(context.Context) error
 }
 
-// ReasonIndexDiskFull is the Event.Reason of a file the index could not
-// take for lack of disk space.
-const ReasonIndexDiskFull = "index-disk-full"
+// Event.Reasons of the agent's own, beside the uploader's.
+const (
+	// ReasonIndexDiskFull is the Event.Reason of a file the index could
+	// not take for lack of disk space.
+	ReasonIndexDiskFull uploader.Reason = "index-disk-full"
+	// ReasonStopped is the Event.Reason of a file whose upload the run's
+	// end stopped before it began.
+	ReasonStopped uploader.Reason = "stopped"
+)
 
 // DefaultSettle is how long a file must be unchanged before it is
 // uploaded, when Options.Settle is 0.
@@ -273,7 +279,7 @@ func (p *Pipeline) abandon() {
 			if !ok {
 				return
 			}
-			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
+			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: ReasonStopped})
 		default:
 			return
 		}
@@ -542,7 +548,7 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 			return true, nil
 		}
 		if p.opts.Gate != nil && p.opts.Gate(ctx) != nil {
-			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: "stopped"})
+			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: ReasonStopped})
 			return true, nil // stays pending: the next run resumes it
 		}
 		ev, err := p.upload(ctx, j)
@@ -609,7 +615,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		return ev, nil // stays pending; resumed by the next run
 	case errors.Is(err, uploader.ErrChanged):
 		p.stats.add(Deferred, 0)
-		ev.Outcome, ev.Reason = Deferred, uploader.Reason(err)
+		ev.Outcome, ev.Reason = Deferred, uploader.ReasonOf(err)
 		p.opts.Logger.Info("file changed while uploading; will upload again once it settles", "path", uj.Path)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := p.idx.Unqueue(id, rel, j.Seq); err != nil {
@@ -618,11 +624,11 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		p.stats.add(Vanished, 0)
 		ev.Outcome = Vanished
 	case uploader.Fatal(err):
-		ev.Reason, ev.Err = uploader.Reason(err), err
+		ev.Reason, ev.Err = uploader.ReasonOf(err), err
 		return ev, err
 	default:
 		p.stats.add(Failed, 0)
-		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.Reason(err), err
+		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.ReasonOf(err), err
 		p.opts.Logger.Error("upload failed", "path", uj.Path, "reason", ev.Reason, "err", err)
 	}
 	if j.retry && (ev.Outcome == Uploaded || ev.Outcome == Touched || ev.Outcome == Vanished) {

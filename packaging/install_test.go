@@ -102,7 +102,7 @@ func TestInstallDeb(t *testing.T) {
 
 	t.Log("run the installed binary as the unit does")
 	d := startAsUnit(t, u)
-	client := srv.Client(t)
+	client := srv.Client(t).SDK()
 	waitForObject(t, client, bucket, "installed/"+day+"/agent07/before-start.wav", d)
 	writeFile(t, filepath.Join(partition, "while-running.wav"), "recorded while the service ran")
 	waitForObject(t, client, bucket, "installed/"+day+"/agent07/while-running.wav", d)

@@ -13,13 +13,13 @@ import (
 // version), or its version or upload removed. Match it with errors.Is.
 var ErrNotFound = errors.New("not found")
 
-// Bucket is everything s3ferry asks of one bucket. NewBucket returns the
-// S3 implementation; buckettest.Fake is an in-memory one, and
+// Bucket is everything s3ferry asks of one bucket. Package s3's
+// Client.Bucket returns the S3 implementation; buckettest.Fake is an in-memory one, and
 // buckettest.Run is the suite both pass.
 //
 // Every method of the S3 implementation is retried by the SDK's retryer
-// (Config.MaxAttempts, with backoff) on throttling, 5xx answers and
-// network errors before it returns an error; Reason and Fatal classify
+// (s3.Config.MaxAttempts, with backoff) on throttling, 5xx answers and
+// network errors before it returns an error; ReasonOf and Fatal classify
 // what it returns. Methods are safe for concurrent use. Errors name the
 // operation and key, and wrap the cause.
 type Bucket interface {
@@ -28,10 +28,10 @@ type Bucket interface {
 
 	// Put stores body (exactly size bytes) as a new version of key in one
 	// request, with opts' metadata and a checksum of the bucket's
-	// algorithm (Config.Checksum, which every write carries), and returns
+	// algorithm (s3.Config.Checksum, which every write carries), and returns
 	// what was written. Not idempotent on a versioned bucket: each call makes a
 	// version. A body whose checksum differs from opts.Checksum is
-	// refused (Reason "checksum-mismatch") and nothing is stored.
+	// refused (ReasonChecksumMismatch) and nothing is stored.
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts PutOptions) (Written, error)
 
 	// CreateMultipart starts a multipart upload of key with opts' metadata
@@ -99,8 +99,9 @@ type Bucket interface {
 	Delete(ctx context.Context, key, versionID string) (markerVersionID string, err error)
 
 	// Check verifies that there are credentials and that the bucket can
-	// be reached; its error is one line a user can act on (see
-	// CheckBucket).
+	// be reached; its error is one line a user can act on ("bucket x does
+	// not exist: create it or fix --destination"), which ReasonOf and
+	// Fatal classify as any other.
 	Check(ctx context.Context) error
 
 	// Credentials returns where the credentials come from (e.g.

@@ -4,18 +4,31 @@ import (
 	"cmp"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
+
+// Config is how the Uploader sends files, as plain values. Where the
+// bytes go (the store, its client, storage class and encryption) is the
+// Bucket's.
+type Config struct {
+	PartSize        int64 // files of at least this size go multipart; 0: DefaultPartSize
+	PartConcurrency int   // parts in flight per multipart file; 0: DefaultPartConcurrency
+	// Checksum is the algorithm of the checksum every write carries:
+	// "CRC32C" (default), "CRC32", "SHA1", "SHA256", "CRC64NVME". It
+	// must be the Buckets' (package s3: its Config.Checksum).
+	Checksum string
+
+	// Memory bounds the bytes all uploads of an Uploader hold in buffers
+	// at once (a small file is read whole into one, a large one hashed
+	// through one; parts are sent straight from the file): an upload whose
+	// buffer does not fit waits. At least PartSize; 0: DefaultMemory, or
+	// PartSize when that is larger.
+	Memory int64
+}
 
 // Defaults for the zero values of Config.
 const (
 	DefaultPartSize        int64 = 16 << 20 // 16 MiB
 	DefaultPartConcurrency       = 4
-	DefaultMaxAttempts           = 12
-	DefaultConnectTimeout        = 10 * time.Second
-	DefaultStallTimeout          = 60 * time.Second
 	DefaultChecksum              = "CRC32C"
 	DefaultMemory          int64 = 64 << 20 // 64 MiB
 
@@ -23,42 +36,11 @@ const (
 	// last); MaxPartSize its largest.
 	MinPartSize int64 = 5 << 20
 	MaxPartSize int64 = 5 << 30
-
-	// MaxMaxAttempts bounds Config.MaxAttempts: with the back-off capped at
-	// maxBackoff, 30 attempts of a request that never succeeds already wait
-	// 4 to 9 minutes between them.
-	MaxMaxAttempts = 30
-
-	// refusedAttempts is the retry budget of a refused connection (see
-	// backoff), when MaxAttempts is larger.
-	refusedAttempts = 5
-
-	// maxBackoff caps the jittered back-off between two attempts of one
-	// request (the SDK's default); firstBackoff is the longest wait before
-	// the first retry (see backoff).
-	maxBackoff   = 20 * time.Second
-	firstBackoff = 100 * time.Millisecond
-
-	// defaultRegion is used when neither Config nor the SDK chain names one;
-	// MinIO and most S3-compatible stores accept it.
-	defaultRegion = "us-east-1"
 )
 
 // Validate reports the first field of c that no upload could work with.
-// NewClient calls it; the command can call it earlier to fail at startup.
+// New calls it; the command can call it earlier to fail at startup.
 func (c Config) Validate() error {
-	if c.MaxAttempts < 0 {
-		return fmt.Errorf("%w: max attempts %d: want 0 (default) or more", ErrInvalidConfig, c.MaxAttempts)
-	}
-	if c.MaxAttempts > MaxMaxAttempts {
-		return fmt.Errorf("%w: max attempts %d: want at most %d (each attempt can wait up to the stall timeout)", ErrInvalidConfig, c.MaxAttempts, MaxMaxAttempts)
-	}
-	if c.ConnectTimeout < 0 {
-		return fmt.Errorf("%w: connect timeout %s: want 0 (default) or more", ErrInvalidConfig, c.ConnectTimeout)
-	}
-	if c.StallTimeout < 0 {
-		return fmt.Errorf("%w: stall timeout %s: want 0 (default) or more", ErrInvalidConfig, c.StallTimeout)
-	}
 	if c.PartSize != 0 && (c.PartSize < MinPartSize || c.PartSize > MaxPartSize) {
 		return fmt.Errorf("%w: part size %d: want 0 (default) or %d to %d bytes", ErrInvalidConfig, c.PartSize, MinPartSize, MaxPartSize)
 	}
@@ -68,20 +50,8 @@ func (c Config) Validate() error {
 	if c.PartConcurrency < 0 {
 		return fmt.Errorf("%w: part concurrency %d: want 0 (default) or more", ErrInvalidConfig, c.PartConcurrency)
 	}
-	if c.BandwidthLimit < 0 {
-		return fmt.Errorf("%w: bandwidth limit %g: want 0 (unlimited) or more bytes per second", ErrInvalidConfig, c.BandwidthLimit)
-	}
 	if _, err := checksumByName(c.Checksum); err != nil {
 		return err
-	}
-	switch types.ServerSideEncryption(c.SSE) {
-	case "", types.ServerSideEncryptionAes256:
-		if c.SSEKMSKeyID != "" {
-			return fmt.Errorf("%w: sse kms key id is set but sse is %q: set sse to aws:kms", ErrInvalidConfig, c.SSE)
-		}
-	case types.ServerSideEncryptionAwsKms:
-	default:
-		return fmt.Errorf("%w: sse %q: want \"\", AES256 or aws:kms", ErrInvalidConfig, c.SSE)
 	}
 	return nil
 }
@@ -89,15 +59,6 @@ func (c Config) Validate() error {
 // withDefaults returns c with every zero value replaced by its default.
 // It expects a valid c.
 func (c Config) withDefaults() Config {
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
-	if c.StallTimeout == 0 {
-		c.StallTimeout = DefaultStallTimeout
-	}
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
 	}

@@ -3,7 +3,6 @@ package uploader
 import (
 	"errors"
 	"testing"
-	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -13,16 +12,8 @@ func TestConfigValidate(t *testing.T) {
 		valid bool
 	}{
 		{"zero", Config{}, true},
-		{"everything", Config{MaxAttempts: 10, PartSize: MinPartSize, PartConcurrency: 8, BandwidthLimit: 1e6,
-			Checksum: "sha256", SSE: "aws:kms", SSEKMSKeyID: "key", StorageClass: "STANDARD_IA"}, true},
+		{"everything", Config{PartSize: MinPartSize, PartConcurrency: 8, Checksum: "sha256", Memory: MinPartSize}, true},
 		{"largest part", Config{PartSize: MaxPartSize}, true},
-		{"AES256", Config{SSE: "AES256"}, true},
-		{"negative attempts", Config{MaxAttempts: -1}, false},
-		{"most attempts", Config{MaxAttempts: MaxMaxAttempts}, true},
-		{"too many attempts", Config{MaxAttempts: MaxMaxAttempts + 1}, false},
-		{"timeouts", Config{ConnectTimeout: time.Second, StallTimeout: 2 * time.Second}, true},
-		{"negative connect timeout", Config{ConnectTimeout: -1}, false},
-		{"negative stall timeout", Config{StallTimeout: -1}, false},
 		{"part below 5 MiB", Config{PartSize: MinPartSize - 1}, false},
 		{"part above 5 GiB", Config{PartSize: MaxPartSize + 1}, false},
 		{"negative concurrency", Config{PartConcurrency: -1}, false},
@@ -30,10 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		{"memory below the part size", Config{PartSize: MinPartSize, Memory: MinPartSize - 1}, false},
 		{"memory below the default part size", Config{Memory: 8 << 20}, false},
 		{"negative memory", Config{Memory: -1}, false},
-		{"negative bandwidth", Config{BandwidthLimit: -1}, false},
 		{"unknown checksum", Config{Checksum: "MD5"}, false},
-		{"unknown sse", Config{SSE: "aws:kms:dsse"}, false},
-		{"kms key without kms", Config{SSE: "AES256", SSEKMSKeyID: "key"}, false},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
@@ -48,7 +36,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigWithDefaults(t *testing.T) {
 	got := Config{Checksum: "sha1"}.withDefaults()
-	want := Config{MaxAttempts: DefaultMaxAttempts, ConnectTimeout: DefaultConnectTimeout, StallTimeout: DefaultStallTimeout, PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1", Memory: DefaultMemory}
+	want := Config{PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency, Checksum: "SHA1", Memory: DefaultMemory}
 	if got != want {
 		t.Errorf("withDefaults() = %+v, want %+v", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
+	ferrys3 "github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 func TestDownload(t *testing.T) {
@@ -36,13 +37,13 @@ func TestDownload(t *testing.T) {
 			if err := os.Chtimes(src, mtime, mtime); err != nil {
 				t.Fatal(err)
 			}
-			up, err := uploader.New(client, smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: bucket, Key: tt.name, Path: src})
+			up, err := use(client, smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: bucket, Key: tt.name, Path: src})
 			if err != nil {
 				t.Fatal(err)
 			}
 			to := t.TempDir()
 			dst := filepath.Join(to, "a", "b", tt.name)
-			res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: tt.name, VersionID: up.VersionID, Root: beneath.New(to, beneath.Options{}), Rel: "a/b/" + tt.name, WantHash: up.Hash, HasWantHash: true})
+			res, err := uploader.Download(ctx, client.Bucket(bucket), uploader.DownloadJob{Key: tt.name, VersionID: up.VersionID, Root: beneath.New(to, beneath.Options{}), Rel: "a/b/" + tt.name, WantHash: up.Hash, HasWantHash: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,14 +74,14 @@ func TestDownloadNeverReplacesWithoutOverwrite(t *testing.T) {
 	to := t.TempDir()
 	dst := writeFile(t, to, "k", []byte("old"))
 
-	_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Root: beneath.New(to, beneath.Options{}), Rel: "k"})
+	_, err := uploader.Download(ctx, client.Bucket(bucket), uploader.DownloadJob{Key: "k", Root: beneath.New(to, beneath.Options{}), Rel: "k"})
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Download over an existing file: %v, want fs.ErrExist", err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "old" {
 		t.Fatalf("file is %q after a refused download, want it untouched", got)
 	}
-	if _, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "k", Root: beneath.New(to, beneath.Options{}), Rel: "k", Overwrite: true}); err != nil {
+	if _, err := uploader.Download(ctx, client.Bucket(bucket), uploader.DownloadJob{Key: "k", Root: beneath.New(to, beneath.Options{}), Rel: "k", Overwrite: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "new content" {
@@ -106,9 +107,9 @@ func TestDownloadCorrupt(t *testing.T) {
 		{"wanted hash", uploader.DownloadJob{Key: "plain", Root: beneath.New(dir, beneath.Options{}), Rel: "b", WantHash: 42, HasWantHash: true}},
 	}
 	for _, tt := range tests {
-		_, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), tt.job)
-		if !errors.Is(err, uploader.ErrCorrupt) || uploader.Reason(err) != "checksum-mismatch" {
-			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.Reason(err))
+		_, err := uploader.Download(ctx, client.Bucket(bucket), tt.job)
+		if !errors.Is(err, uploader.ErrCorrupt) || uploader.ReasonOf(err) != uploader.ReasonChecksumMismatch {
+			t.Errorf("%s: %v (reason %q), want ErrCorrupt", tt.name, err, uploader.ReasonOf(err))
 		}
 		if _, err := os.Stat(filepath.Join(dir, tt.job.Rel)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: a file was written: %v", tt.name, err)
@@ -118,7 +119,7 @@ func TestDownloadCorrupt(t *testing.T) {
 		t.Errorf("files left behind: %v", entries)
 	}
 	// An object of another tool is checked against its MD5 ETag.
-	res, err := uploader.Download(ctx, uploader.NewBucket(client, bucket, uploader.Config{}), uploader.DownloadJob{Key: "plain", Root: beneath.New(dir, beneath.Options{}), Rel: "c"})
+	res, err := uploader.Download(ctx, client.Bucket(bucket), uploader.DownloadJob{Key: "plain", Root: beneath.New(dir, beneath.Options{}), Rel: "c"})
 	if err != nil || !slices.Contains(res.Checked, "MD5") {
 		t.Errorf("plain object: checked %v, %v; want MD5 among them", res.Checked, err)
 	}
@@ -129,15 +130,15 @@ func TestDownloadCorrupt(t *testing.T) {
 func TestVersioningUnset(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
-	b := uploader.NewBucket(srv.Client(t), srv.NewBucket(t, false), uploader.Config{})
+	b := srv.Client(t).Bucket(srv.NewBucket(t, false))
 	if v, err := b.Versioning(context.Background()); err != nil || v != "" {
 		t.Errorf("Versioning of a fresh bucket = %q, %v; want \"\"", v, err)
 	}
 }
 
-func putObject(tb testing.TB, client *s3.Client, bucket, key, body string, meta map[string]string) {
+func putObject(tb testing.TB, client *ferrys3.Client, bucket, key, body string, meta map[string]string) {
 	tb.Helper()
-	_, err := client.PutObject(context.Background(), &s3.PutObjectInput{
+	_, err := client.SDK().PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader([]byte(body)), Metadata: meta,
 	})
 	if err != nil {

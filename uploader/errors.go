@@ -3,20 +3,7 @@ package uploader
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
-	"net"
-	"net/http"
-	"net/url"
-	"strings"
-	"syscall"
-
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 var (
@@ -25,8 +12,8 @@ var (
 	// record the upload and sends the file again once it has settled.
 	ErrChanged = errors.New("file changed while uploading")
 
-	// ErrNoCredentials means the SDK's credential chain found no
-	// credentials, or could not refresh them.
+	// ErrNoCredentials means the credential chain found no credentials,
+	// or could not refresh them.
 	ErrNoCredentials = errors.New("no credentials")
 
 	// ErrInvalidConfig means a Config field no upload can work with.
@@ -35,14 +22,49 @@ var (
 	// ErrNotRegular means the path is not a regular file (a directory,
 	// FIFO, device or socket); nothing is read from it.
 	ErrNotRegular = errors.New("not a regular file")
+
+	// ErrInvalidBucketName matches a Bucket.Check error that says the
+	// bucket's name is not one the store accepts: a mistake in the
+	// destination, not a failure.
+	ErrInvalidBucketName = errors.New("invalid bucket name")
 )
 
-// Reason returns a short, stable label for err, for metrics and logs:
-// "changed", "vanished", "permission", "no-such-bucket", "access-denied",
-// "credentials", "checksum-mismatch", "throttled", "server-error",
-// "network", "canceled" or "other" (and "invalid-bucket-name" for a
-// CheckBucket error). Reason(nil) is "".
-func Reason(err error) string {
+// Reason is a short, stable label for why an upload or a bucket request
+// failed, for metrics, logs and JSON: its values never change.
+type Reason string
+
+// Reasons; ReasonOf says which rows of its table give each.
+const (
+	ReasonChanged           Reason = "changed"
+	ReasonVanished          Reason = "vanished"
+	ReasonPermission        Reason = "permission"
+	ReasonNoSuchBucket      Reason = "no-such-bucket"
+	ReasonInvalidBucketName Reason = "invalid-bucket-name" // only from Bucket.Check
+	ReasonAccessDenied      Reason = "access-denied"
+	ReasonCredentials       Reason = "credentials"
+	ReasonChecksumMismatch  Reason = "checksum-mismatch"
+	ReasonThrottled         Reason = "throttled"
+	ReasonServerError       Reason = "server-error"
+	ReasonNetwork           Reason = "network"
+	ReasonCanceled          Reason = "canceled"
+	ReasonOther             Reason = "other"
+)
+
+// Classifier is an error of a Bucket implementation that knows what its
+// transport's failure means: package s3 wraps every SDK error it returns
+// in one. ReasonOf and Fatal ask it for the causes they cannot tell
+// themselves (see classify), and Upload tells its Describe.
+type Classifier interface {
+	error
+	// Class returns the error's Reason and whether it is Fatal.
+	Class() (reason Reason, fatal bool)
+	// Describe says in one line a user can act on what happened, for a
+	// failure whose own text misleads; "" keeps the error's text.
+	Describe() string
+}
+
+// ReasonOf returns the Reason of err; ReasonOf(nil) is "".
+func ReasonOf(err error) Reason {
 	reason, _ := classify(err)
 	return reason
 }
@@ -56,133 +78,58 @@ func Fatal(err error) bool {
 	return fatal
 }
 
-// apiErrorClass returns what an S3 (or MinIO) error code means for Reason
-// and Fatal, and false for a code it does not know; see classify.
-func apiErrorClass(code string) (reason string, fatal bool, ok bool) {
-	switch code {
-	case "NoSuchBucket":
-		return "no-such-bucket", true, true
-	case "AccessDenied", "AllAccessDisabled":
-		return "access-denied", true, true
-	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired":
-		return "credentials", true, true
-	case "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch":
-		return "checksum-mismatch", false, true
-	case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled", "ServiceUnavailable":
-		return "throttled", false, true
-	case "RequestTimeout":
-		return "network", false, true
-	case "InternalError", "InternalServerError", "BadGateway", "GatewayTimeout":
-		return "server-error", false, true
-	case "InvalidBucketName", "InvalidStorageClass", "AuthorizationHeaderMalformed", "PermanentRedirect",
-		"KMS.NotFoundException", "KMS.DisabledException", "NotImplemented":
-		return "other", true, true
-	}
-	return "", false, false
-}
-
-// classify implements Reason and Fatal. The first matching row wins:
+// classify implements ReasonOf and Fatal. The first matching row wins:
 //
 //	err matches                                          reason             fatal
 //	nil                                                  ""                 no
 //	ErrChanged                                           changed            no
 //	ErrCorrupt (a download did not match its checksum)   checksum-mismatch  no
 //	context.Canceled, context.DeadlineExceeded           canceled           no
-//	a CheckBucket error                                  its own            its own
 //	ErrNoCredentials (the chain found none or
 //	  could not refresh them)                            credentials        yes
 //	ErrInvalidConfig                                     other              yes
 //	fs.ErrNotExist (open: ENOENT, ENOTDIR)               vanished           no
 //	fs.ErrPermission (open: EACCES, EPERM)               permission         no
-//	S3 code NoSuchBucket                                 no-such-bucket     yes
-//	S3 code AccessDenied, AllAccessDisabled              access-denied      yes [1]
-//	S3 code InvalidAccessKeyId, SignatureDoesNotMatch,
-//	  ExpiredToken, InvalidToken, TokenRefreshRequired   credentials        yes
-//	S3 code BadDigest, InvalidDigest,
-//	  XAmzContentChecksumMismatch,
-//	  XAmzContentSHA256Mismatch                          checksum-mismatch  no  [2]
-//	S3 code SlowDown, Throttling, ThrottlingException,
-//	  RequestLimitExceeded, RequestThrottled,
-//	  ServiceUnavailable; the SDK's retry quota spent    throttled          no
-//	S3 code RequestTimeout                               network            no
-//	S3 code InternalError, InternalServerError,
-//	  BadGateway, GatewayTimeout                         server-error       no
-//	S3 code InvalidBucketName, InvalidStorageClass,
-//	  AuthorizationHeaderMalformed (wrong region),
-//	  PermanentRedirect, KMS.NotFoundException,
-//	  KMS.DisabledException, NotImplemented (the store
-//	  lacks a feature Config asks for, e.g. SSE)         other              yes
-//	no response: the request was not sent or its
-//	  answer not received (net.Error, RequestSendError)  network            no
-//	HTTP 503, 429 without a known code                   throttled          no
-//	HTTP 500, 502, 504 without a known code              server-error       no
-//	HTTP 403 without a known code (HEAD answers)         access-denied      yes
+//	a Classifier (the outermost)                         its Class          its Class
 //	anything else                                        other              no
 //
-// [1] S3 does not say whether a denial is for the bucket or for one key;
-// a policy that allows only some prefixes stops the run at the first file
-// outside them, which is what its owner has to fix anyway.
-// [2] the bytes were damaged on the way; sending them again is the cure.
-func classify(err error) (reason string, fatal bool) {
+// Package s3's table says what its Classifier answers for S3's error codes
+// and HTTP failures.
+func classify(err error) (reason Reason, fatal bool) {
 	if err == nil {
 		return "", false
 	}
 	if errors.Is(err, ErrChanged) {
-		return "changed", false
+		return ReasonChanged, false
 	}
 	if errors.Is(err, ErrCorrupt) {
-		return "checksum-mismatch", false
+		return ReasonChecksumMismatch, false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return "canceled", false
-	}
-	var be *bucketError
-	if errors.As(err, &be) {
-		return be.reason, be.fatal
+		return ReasonCanceled, false
 	}
 	if errors.Is(err, ErrNoCredentials) {
-		return "credentials", true
+		return ReasonCredentials, true
 	}
 	if errors.Is(err, ErrInvalidConfig) {
-		return "other", true
+		return ReasonOther, true
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return "vanished", false
+		return ReasonVanished, false
 	}
 	if errors.Is(err, fs.ErrPermission) {
-		return "permission", false
+		return ReasonPermission, false
 	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		if reason, fatal, ok := apiErrorClass(apiErr.ErrorCode()); ok {
-			return reason, fatal
-		}
+	var c Classifier
+	if errors.As(err, &c) {
+		return c.Class()
 	}
-	var quotaErr ratelimit.QuotaExceededError
-	if errors.As(err, &quotaErr) {
-		return "throttled", false
-	}
-	var sendErr *smithyhttp.RequestSendError
-	var netErr net.Error
-	if errors.As(err, &sendErr) || errors.As(err, &netErr) {
-		return "network", false
-	}
-	var respErr *awshttp.ResponseError
-	if errors.As(err, &respErr) {
-		switch respErr.HTTPStatusCode() {
-		case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-			return "throttled", false
-		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
-			return "server-error", false
-		case http.StatusForbidden:
-			return "access-denied", true
-		}
-	}
-	return "other", false
+	return ReasonOther, false
 }
 
-// describedError is an SDK error told in one line a user can act on; it
-// unwraps to the SDK's error, so Reason and Fatal see through it.
+// describedError is an error told in one line a user can act on (a
+// Classifier's Describe); it unwraps to the error, so ReasonOf and Fatal
+// see through it.
 type describedError struct {
 	msg string
 	err error
@@ -191,86 +138,14 @@ type describedError struct {
 func (e *describedError) Error() string { return e.msg }
 func (e *describedError) Unwrap() error { return e.err }
 
-// describe returns err with a message that says what happened and what to
-// check, for the failures whose SDK text misleads: a request that got no
-// answer reads "https response error StatusCode: 0" even for an http://
-// endpoint. Other errors are returned as they are.
-//
-//	cause                                  says
-//	the stall watchdog cancelled it        no byte moved for T; check the path for idle-connection drops
-//	connection refused                     the endpoint refused the connection; check it runs, scheme, host and port
-//	host not found                         the endpoint's host does not resolve; check the URL and DNS
-//	a timeout while connecting             no connection within the connect timeout; check network, firewall, proxy
-//	connection reset, closed, EOF          the endpoint closed the connection
-//	TLS to a plain-HTTP server             the endpoint does not speak TLS; use http://
-//	an S3 answer with a status             its status, code and message
+// describe returns err with the message its outermost Classifier gives,
+// if any, in place of its own; other errors are returned as they are.
 func describe(err error) error {
-	what, check := explain(err)
-	if what == "" {
-		return err
-	}
-	msg := what
-	var opErr *smithy.OperationError
-	if errors.As(err, &opErr) {
-		msg = opErr.OperationName + ": " + what
-	}
-	var maxErr *retry.MaxAttemptsError
-	if errors.As(err, &maxErr) {
-		msg += fmt.Sprintf(" (%d attempts)", maxErr.Attempt)
-		if maxErr.Attempt == 1 {
-			msg = strings.TrimSuffix(msg, "s)") + ")"
+	var c Classifier
+	if errors.As(err, &c) {
+		if msg := c.Describe(); msg != "" {
+			return &describedError{msg: msg, err: err}
 		}
 	}
-	if check != "" {
-		msg += ": " + check
-	}
-	return &describedError{msg: msg, err: err}
-}
-
-// explain returns what describe says of err, or "" to leave it as it is.
-func explain(err error) (what, check string) {
-	var stall *stallError
-	if errors.As(err, &stall) {
-		return stall.Error(), "check the network path to the endpoint for firewalls, NAT or VPN timeouts that drop idle connections"
-	}
-	endpoint := "the endpoint"
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		if u, perr := url.Parse(urlErr.URL); perr == nil && u.Host != "" {
-			endpoint = "endpoint " + u.Scheme + "://" + u.Host
-		}
-	}
-	var dnsErr *net.DNSError
-	var netErr net.Error
-	var sendErr *smithyhttp.RequestSendError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return endpoint + " refused the connection", "check that the S3 server runs and that --endpoint-url (or AWS_ENDPOINT_URL) names its scheme, host and port"
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("the host of %s does not resolve (%s)", endpoint, dnsErr.Err), "check --endpoint-url (or AWS_ENDPOINT_URL) and DNS"
-	case strings.Contains(errText(urlErr), "first record does not look like a TLS handshake"),
-		strings.Contains(errText(urlErr), "server gave HTTP response to HTTPS client"):
-		return endpoint + " does not speak TLS", "write its URL with http://, not https://"
-	case errors.As(err, &sendErr) && errors.As(err, &netErr) && netErr.Timeout():
-		return "no connection to " + strings.TrimPrefix(endpoint, "endpoint ") + " within the connect timeout", "check the network, firewalls and proxies on the way"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return endpoint + " closed the connection", "check the endpoint and any proxy or load balancer in front of it"
-	}
-	var respErr *awshttp.ResponseError
-	var apiErr smithy.APIError
-	if errors.As(err, &respErr) && respErr.HTTPStatusCode() != 0 && errors.As(err, &apiErr) {
-		if req := respErr.Response.Request; req != nil && req.URL != nil {
-			endpoint = "endpoint " + req.URL.Scheme + "://" + req.URL.Host
-		}
-		return fmt.Sprintf("%s answered HTTP %d %s: %s", endpoint, respErr.HTTPStatusCode(), apiErr.ErrorCode(), apiErr.ErrorMessage()), ""
-	}
-	return "", ""
-}
-
-// errText is err's text, or "" for a nil *url.Error.
-func errText(err *url.Error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
+	return err
 }

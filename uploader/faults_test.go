@@ -3,13 +3,11 @@ package uploader_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -19,13 +17,14 @@ func proxied(tb testing.TB, srv *s3test.Server, seed uint64) (*s3.Client, *uploa
 	tb.Helper()
 	p := s3test.NewFaultProxy(tb, srv.Endpoint, seed)
 	cfg := smallConfig(srv)
-	cfg.EndpointURL = p.URL
-	cfg.StallTimeout = 500 * time.Millisecond
-	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	clientCfg := srv.Config()
+	clientCfg.EndpointURL = p.URL
+	clientCfg.StallTimeout = 500 * time.Millisecond
+	client, err := srv.NewClient(context.Background(), clientCfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return client, uploader.New(client, cfg), p
+	return client, use(client, cfg), p
 }
 
 // faultThenHeal uploads files of the given sizes while the proxy injects
@@ -66,7 +65,7 @@ func faultThenHeal(t *testing.T, f s3test.Faults, counted func(s3test.ProxyStats
 func TestUploadStalledRequestIsRetried(t *testing.T) {
 	t.Parallel()
 	client := faultThenHeal(t, s3test.Faults{Hangs: 1}, func(s s3test.ProxyStats) int64 { return s.Hangs }, 1000, 11<<20)
-	if got := uploader.Stalls(client); got < 1 {
+	if got := client.Counters().Stalls; got < 1 {
 		t.Errorf("Stalls = %d, want at least 1", got)
 	}
 }
@@ -86,26 +85,25 @@ func TestThrottledCounted(t *testing.T) {
 	bucket := srv.NewBucket(t, false)
 	p := s3test.NewFaultProxy(t, srv.Endpoint, 1)
 	cfg := smallConfig(srv)
-	cfg.EndpointURL = p.URL
-	var throttled atomic.Int64
-	cfg.Throttled = &throttled
-	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	clientCfg := srv.Config()
+	clientCfg.EndpointURL = p.URL
+	client, err := srv.NewClient(context.Background(), clientCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Set(s3test.Faults{ServerErrors: 1}) // every answer a 500 or a 503, at random
 	go func() {
-		for throttled.Load() == 0 {
+		for client.Counters().Throttled == 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
 		p.Set(s3test.Faults{})
 	}()
 	path := writeFile(t, t.TempDir(), "f", []byte("throttled"))
-	if _, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
+	if _, err := use(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
 		t.Fatal(err)
 	}
 	st := p.Stats()
-	if got := throttled.Load(); got < 1 || got > st.ServerErrors {
+	if got := client.Counters().Throttled; got < 1 || got > st.ServerErrors {
 		t.Errorf("throttled = %d, want 1 to %d (the 503s among the errors injected)", got, st.ServerErrors)
 	}
 }
@@ -140,5 +138,5 @@ func TestUploadLostAnswerStoresOnce(t *testing.T) {
 			t.Errorf("%d bytes: %d versions after a lost answer, want 1", size, n)
 		}
 	}
-	wantNoUploads(t, uploader.NewBucket(client, bucket, smallConfig(srv)))
+	wantNoUploads(t, client.Bucket(bucket))
 }

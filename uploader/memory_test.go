@@ -20,7 +20,7 @@ func TestUploadMemoryBudget(t *testing.T) {
 	bucket := srv.NewBucket(t, false)
 	cfg := smallConfig(srv) // 5 MiB parts
 	cfg.Memory = 6 << 20
-	up := uploader.New(client, cfg)
+	up := use(client, cfg)
 
 	// Buffers of 5 MiB (below the part size), 1 MiB (a multipart file's
 	// hash pass and a 600 KiB file) and 64 KiB: 4×5 + 14×1 + 30×64 KiB, over

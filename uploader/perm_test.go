@@ -68,11 +68,11 @@ func TestRestorePerm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := uploader.New(client, srv.Config()).Upload(ctx, uploader.Job{Bucket: bucket, Key: "secret.wav", Path: src, DirMode: 0o710}); err != nil {
+	if _, err := use(client, uploader.Config{}).Upload(ctx, uploader.Job{Bucket: bucket, Key: "secret.wav", Path: src, DirMode: 0o710}); err != nil {
 		t.Fatal(err)
 	}
 	to := t.TempDir()
-	b := uploader.NewBucket(client, bucket, uploader.Config{})
+	b := client.Bucket(bucket)
 	res, err := uploader.Download(ctx, b, uploader.DownloadJob{Key: "secret.wav", Root: beneath.New(to, beneath.Options{}), Rel: "d/secret.wav"})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestDownloadRefusesLinks(t *testing.T) {
 	if err := os.Symlink(elsewhere, filepath.Join(to, "link")); err != nil {
 		t.Fatal(err)
 	}
-	b := uploader.NewBucket(client, bucket, uploader.Config{})
+	b := client.Bucket(bucket)
 	for _, overwrite := range []bool{false, true} {
 		_, err := uploader.Download(ctx, b, uploader.DownloadJob{Key: "link/x.txt", Root: beneath.New(to, beneath.Options{FollowSymlinks: true}), Rel: "link/x.txt", Overwrite: overwrite})
 		if !errors.Is(err, beneath.ErrSymlink) || !strings.Contains(err.Error(), filepath.Join(to, "link")) {
@@ -139,7 +139,7 @@ func TestUploadIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	up := uploader.New(client, srv.Config())
+	up := use(client, uploader.Config{})
 	open := func(name string) func() (*os.File, error) { return func() (*os.File, error) { return os.Open(name) } }
 	job := uploader.Job{Bucket: bucket, Key: "k", Path: found, Open: open(found), Dev: uint64(st.Dev), Inode: st.Ino}
 	if _, err := up.Upload(context.Background(), job); err != nil {

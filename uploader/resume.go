@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
 // abortTimeout bounds the abort of a multipart upload that will not be
@@ -159,35 +157,31 @@ func (p *progress) report() {
 }
 
 // put stores body as key with Bucket.Put, retried here rather than by the
-// SDK: a Put whose answer was lost stored its object, and the SDK's retry
-// would store it again, a second version of the same bytes. Before each
-// retry put asks (stored) whether the last attempt's object is the current
-// version, and takes it if so. The retries and their back-off are the
-// SDK's: its retryer decides what is retryable, backoff how long to wait.
+// Bucket: a Put whose answer was lost stored its object, and the Bucket's
+// retry would store it again, a second version of the same bytes. Before
+// each retry put asks (stored) whether the last attempt's object is the
+// current version, and takes it if so. What is retried, and after how
+// long, is the RetryPolicy's.
 func (u *Uploader) put(ctx context.Context, b Bucket, key string, body io.ReadSeeker, size int64, opts PutOptions, res *Result) (Written, error) {
 	opts.Once = true
-	retryer := u.client.Options().Retryer
 	for attempt := 1; ; attempt++ {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return Written{}, err
 		}
 		w, err := b.Put(ctx, key, body, size, opts)
-		if err == nil || ctx.Err() != nil || !retryer.IsErrorRetryable(err) {
+		if err == nil || ctx.Err() != nil || u.retry == nil {
 			return w, err
 		}
-		if attempt >= u.cfg.MaxAttempts {
-			return Written{}, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
-		}
-		wait, berr := backoff(attempt, err)
-		if berr != nil {
-			return Written{}, berr
+		wait, stop := u.retry.Retry(attempt, err)
+		if stop != nil {
+			return Written{}, stop
 		}
 		select {
 		case <-ctx.Done():
 			return Written{}, err
 		case <-time.After(wait):
 		}
-		if w, ok, herr := stored(ctx, b, key, res, string(u.sum.algorithm)); herr == nil && ok {
+		if w, ok, herr := stored(ctx, b, key, res, u.sum.algorithm); herr == nil && ok {
 			return w, nil
 		}
 	}

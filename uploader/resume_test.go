@@ -46,7 +46,7 @@ func TestUploadResume(t *testing.T) {
 	bucket := srv.NewBucket(t, true)
 	cfg := smallConfig(srv)
 	cfg.PartConcurrency = 1 // parts in order: the cancel lands after part 2
-	up := uploader.New(client, cfg)
+	up := use(client, cfg)
 	data := randomBytes(4*int(uploader.MinPartSize) + 11)
 	path := writeFile(t, t.TempDir(), "big.bin", data)
 
@@ -68,7 +68,7 @@ func TestUploadResume(t *testing.T) {
 	if n := versionCount(t, client, bucket, "big"); n != 1 {
 		t.Errorf("%d versions, want 1", n)
 	}
-	wantNoUploads(t, uploader.NewBucket(client, bucket, cfg))
+	wantNoUploads(t, client.Bucket(bucket))
 }
 
 func TestUploadResumeChangedFile(t *testing.T) {
@@ -78,7 +78,7 @@ func TestUploadResumeChangedFile(t *testing.T) {
 	bucket := srv.NewBucket(t, true)
 	cfg := smallConfig(srv)
 	cfg.PartConcurrency = 1
-	up := uploader.New(client, cfg)
+	up := use(client, cfg)
 	data := randomBytes(3*int(uploader.MinPartSize) + 5)
 	path := writeFile(t, t.TempDir(), "big.bin", data)
 	state := interrupted(t, up, bucket, "big", path, 1)
@@ -99,7 +99,7 @@ func TestUploadResumeChangedFile(t *testing.T) {
 		t.Errorf("Kept = %d bytes of a file that changed, want 0", res.Kept)
 	}
 	checkObject(t, client, bucket, "big", res, "CRC32C", data)
-	wantNoUploads(t, uploader.NewBucket(client, bucket, cfg)) // the old upload was aborted
+	wantNoUploads(t, client.Bucket(bucket)) // the old upload was aborted
 }
 
 // TestUploadLostCompletion is a completion whose answer was lost: the
@@ -110,7 +110,7 @@ func TestUploadLostCompletion(t *testing.T) {
 	srv := server(t)
 	client := srv.Client(t)
 	bucket := srv.NewBucket(t, true)
-	up := uploader.New(client, smallConfig(srv))
+	up := use(client, smallConfig(srv))
 	data := randomBytes(2*int(uploader.MinPartSize) + 1)
 	path := writeFile(t, t.TempDir(), "big.bin", data)
 	var state uploader.Multipart
@@ -145,7 +145,7 @@ func TestUploadAbortsWithoutProgress(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	parts := 0
-	client := withHook(srv.Client(t), func(req *http.Request) {
+	client := withHook(t, srv, func(req *http.Request) {
 		if req.URL.Query().Has("partNumber") {
 			mu.Lock()
 			defer mu.Unlock()
@@ -154,13 +154,13 @@ func TestUploadAbortsWithoutProgress(t *testing.T) {
 			}
 		}
 	})
-	up := uploader.New(client, cfg)
+	up := use(client, cfg)
 	path := writeFile(t, t.TempDir(), "big.bin", randomBytes(4*int(uploader.MinPartSize)))
 	_, err := up.Upload(ctx, uploader.Job{Bucket: bucket, Key: "big", Path: path})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Upload: %v, want context.Canceled", err)
 	}
-	wantNoUploads(t, uploader.NewBucket(srv.Client(t), bucket, cfg))
+	wantNoUploads(t, srv.Client(t).Bucket(bucket))
 }
 
 func wantNoUploads(tb testing.TB, b uploader.Bucket) {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
 )
@@ -38,20 +37,34 @@ func ParseMetaHash(meta map[string]string) (hash uint64, ok bool) {
 // hashBufferSize is the read size of the hash pass over a large file.
 const hashBufferSize = 1 << 20
 
-// Uploader sends local files to S3. It is safe for concurrent use: the
-// caller's worker pool calls Upload from many goroutines.
+// Uploader sends local files to Buckets. It is safe for concurrent use:
+// the caller's worker pool calls Upload from many goroutines.
 type Uploader struct {
-	client  *s3.Client
-	cfg     Config // with defaults
-	cfgErr  error  // from Config.Validate; every Upload returns it
+	open    func(name string) Bucket
+	retry   RetryPolicy // nil: a Put sent once is not retried
+	cfg     Config      // with defaults
+	cfgErr  error       // from Config.Validate; every Upload returns it
 	sum     checksum
 	buffers *bufferPool
 }
 
-// New returns an Uploader that sends with client. An invalid cfg (see
+// RetryPolicy decides the retries the Uploader makes itself rather than
+// leaving them to the Bucket: those of a Put sent once (PutOptions.Once),
+// between which it asks whether the last attempt stored the object
+// although its answer was lost. Package s3's Client is the S3 SDK's.
+type RetryPolicy interface {
+	// Retry returns how long to wait before retrying a request whose
+	// attempt number attempt (1, 2, ...) failed with err, or an error to
+	// stop with instead: err itself when it is not worth retrying, or one
+	// that says the attempts are spent.
+	Retry(attempt int, err error) (time.Duration, error)
+}
+
+// New returns an Uploader that sends a Job to open(Job.Bucket), retrying
+// the Puts it sends once by retry (nil: not at all). An invalid cfg (see
 // Config.Validate) makes every Upload fail with an ErrInvalidConfig error.
-func New(client *s3.Client, cfg Config) *Uploader {
-	u := &Uploader{client: client, cfgErr: cfg.Validate()}
+func New(open func(name string) Bucket, retry RetryPolicy, cfg Config) *Uploader {
+	u := &Uploader{open: open, retry: retry, cfgErr: cfg.Validate()}
 	if u.cfgErr != nil {
 		return u
 	}
@@ -70,7 +83,7 @@ func New(client *s3.Client, cfg Config) *Uploader {
 // Errors wrap ErrChanged when the file changed while it was read or sent
 // (the object may then be in the bucket but must not be recorded),
 // fs.ErrNotExist when it vanished, fs.ErrPermission when it cannot be read
-// and ErrNotRegular when it is not a regular file. Reason and Fatal
+// and ErrNotRegular when it is not a regular file. ReasonOf and Fatal
 // classify every error.
 func (u *Uploader) Upload(ctx context.Context, job Job) (Result, error) {
 	if u.cfgErr != nil {
@@ -260,7 +273,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		held, err := b.ListParts(ctx, key, m.ID)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			if w, ok, err := stored(ctx, b, key, res, string(u.sum.algorithm)); err != nil || ok {
+			if w, ok, err := stored(ctx, b, key, res, u.sum.algorithm); err != nil || ok {
 				return w, true, err
 			}
 		case err != nil:
@@ -313,7 +326,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		w, err = b.CompleteMultipart(ctx, key, id, parts)
 		if errors.Is(err, ErrNotFound) {
 			// A retry of a completion whose answer was lost.
-			if sw, ok, serr := stored(ctx, b, key, res, string(u.sum.algorithm)); serr == nil && ok {
+			if sw, ok, serr := stored(ctx, b, key, res, u.sum.algorithm); serr == nil && ok {
 				return sw, true, nil
 			}
 		}
@@ -331,9 +344,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 }
 
 // bucket returns the Bucket a job goes to.
-func (u *Uploader) bucket(name string) Bucket {
-	return NewBucket(u.client, name, u.cfg)
-}
+func (u *Uploader) bucket(name string) Bucket { return u.open(name) }
 
 // metadata is what every object carries beside its content.
 func metadata(res *Result) map[string]string {

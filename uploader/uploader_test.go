@@ -3,19 +3,11 @@ package uploader_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +23,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/s3ferry/s3ferry/uploader"
+	ferrys3 "github.com/s3ferry/s3ferry/uploader/s3"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -56,9 +49,7 @@ func server(tb testing.TB) *s3test.Server {
 // smallConfig makes 5 MiB the multipart threshold, so multipart tests
 // need only a few MiB.
 func smallConfig(srv *s3test.Server) uploader.Config {
-	cfg := srv.Config()
-	cfg.PartSize = uploader.MinPartSize
-	return cfg
+	return uploader.Config{PartSize: uploader.MinPartSize}
 }
 
 func TestUploadSmall(t *testing.T) {
@@ -72,10 +63,9 @@ func TestUploadSmall(t *testing.T) {
 	for _, algo := range []string{"", "CRC32C", "CRC32", "CRC64NVME", "SHA1", "SHA256"} {
 		t.Run("checksum="+algo, func(t *testing.T) {
 			t.Parallel()
-			cfg := srv.Config()
-			cfg.Checksum = algo
+			cfg := uploader.Config{Checksum: algo}
 			key := "small-" + algo // never ending in "/": MinIO keeps no versions of such "folders"
-			res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+			res, err := use(checksumClient(t, srv, cfg), cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +93,7 @@ func TestUploadEmptyFile(t *testing.T) {
 	bucket := srv.NewBucket(t, true)
 	path := writeFile(t, t.TempDir(), "empty", nil)
 
-	res, err := uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "empty", Path: path})
+	res, err := use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "empty", Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +119,7 @@ func TestUploadMultipart(t *testing.T) {
 			cfg := smallConfig(srv)
 			cfg.Checksum = algo
 			key := "large/" + algo
-			res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+			res, err := use(checksumClient(t, srv, cfg), cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +143,7 @@ func TestUploadExactlyPartSize(t *testing.T) {
 	data := randomBytes(int(uploader.MinPartSize))
 	path := writeFile(t, t.TempDir(), "part.bin", data)
 
-	res, err := uploader.New(client, smallConfig(srv)).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "part", Path: path})
+	res, err := use(client, smallConfig(srv)).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "part", Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +166,7 @@ func TestUploadUnchanged(t *testing.T) {
 			bucket := srv.NewBucket(t, true)
 			data := randomBytes(size)
 			path := writeFile(t, t.TempDir(), "f", data)
-			up := uploader.New(client, smallConfig(srv))
+			up := use(client, smallConfig(srv))
 			job := uploader.Job{Bucket: bucket, Key: "f", Path: path}
 			first, err := up.Upload(context.Background(), job)
 			if err != nil {
@@ -236,20 +226,20 @@ func TestUploadChanged(t *testing.T) {
 				once      sync.Once
 				changeErr error
 			)
-			client := withHook(srv.Client(t), func(req *http.Request) {
+			client := withHook(t, srv, func(req *http.Request) {
 				if req.Method == http.MethodPut {
 					once.Do(func() { changeErr = tt.change(path) })
 				}
 			})
 
-			_, err := uploader.New(client, smallConfig(srv)).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: tt.name, Path: path})
+			_, err := use(client, smallConfig(srv)).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: tt.name, Path: path})
 			if changeErr != nil {
 				t.Fatalf("change the file: %v", changeErr)
 			}
 			if !errors.Is(err, uploader.ErrChanged) {
 				t.Fatalf("Upload of a file changed during the upload: err = %v, want ErrChanged", err)
 			}
-			if got, want := uploader.Reason(err), "changed"; got != want {
+			if got, want := uploader.ReasonOf(err), uploader.ReasonChanged; got != want {
 				t.Errorf("Reason = %q, want %q", got, want)
 			}
 			if uploader.Fatal(err) {
@@ -264,13 +254,13 @@ func TestUploadVanished(t *testing.T) {
 	srv := server(t)
 	dir := t.TempDir()
 	notDir := writeFile(t, dir, "file", []byte("x"))
-	up := uploader.New(srv.Client(t), srv.Config())
+	up := use(srv.Client(t), uploader.Config{})
 	for _, path := range []string{filepath.Join(dir, "missing"), filepath.Join(notDir, "below-a-file")} {
 		_, err := up.Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Upload %s: err = %v, want fs.ErrNotExist", path, err)
 		}
-		if got, want := uploader.Reason(err), "vanished"; got != want {
+		if got, want := uploader.ReasonOf(err), uploader.ReasonVanished; got != want {
 			t.Errorf("Upload %s: Reason = %q, want %q", path, got, want)
 		}
 	}
@@ -286,11 +276,11 @@ func TestUploadPermissionDenied(t *testing.T) {
 	if err := os.Chmod(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := uploader.New(srv.Client(t), srv.Config()).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	_, err := use(srv.Client(t), uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
 	if !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("err = %v, want fs.ErrPermission", err)
 	}
-	if got, want := uploader.Reason(err), "permission"; got != want {
+	if got, want := uploader.ReasonOf(err), uploader.ReasonPermission; got != want {
 		t.Errorf("Reason = %q, want %q", got, want)
 	}
 }
@@ -303,7 +293,7 @@ func TestUploadNotRegular(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	up := uploader.New(srv.Client(t), srv.Config())
+	up := use(srv.Client(t), uploader.Config{})
 	// A FIFO without a writer must not block the upload.
 	for _, path := range []string{dir, fifo} {
 		_, err := up.Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
@@ -313,225 +303,27 @@ func TestUploadNotRegular(t *testing.T) {
 	}
 }
 
-func TestUploadNoSuchBucket(t *testing.T) {
-	t.Parallel()
-	srv := server(t)
-	client := srv.Client(t)
-	path := writeFile(t, t.TempDir(), "f", []byte("data"))
-	_, err := uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: "no-such-bucket-here", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "no-such-bucket", true)
-
-	err = uploader.CheckBucket(context.Background(), client, "no-such-bucket-here")
-	checkClass(t, "CheckBucket", err, "no-such-bucket", true)
-	if want := "bucket no-such-bucket-here does not exist"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
-	}
-}
-
-func TestWrongCredentials(t *testing.T) {
-	t.Parallel()
-	srv := server(t)
-	bucket := srv.NewBucket(t, false)
-	path := writeFile(t, t.TempDir(), "f", []byte("data"))
-	tests := []struct {
-		name        string
-		key, secret string
-	}{
-		{"unknown access key", "nobody", "secret-of-nobody"},
-		{"wrong secret", srv.AccessKey, "not-the-secret"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			client, err := uploader.NewClient(context.Background(), srv.Config(),
-				s3test.StaticCredentials(tt.key, tt.secret))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path})
-			checkClass(t, "Upload", err, "credentials", true)
-
-			err = uploader.CheckBucket(context.Background(), client, bucket)
-			checkClass(t, "CheckBucket", err, "credentials", true)
-			if want := "credentials rejected"; err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
-			}
-		})
-	}
-}
-
-// TestNoCredentials empties the SDK's credential chain, so it changes the
-// environment and cannot run in parallel.
-func TestNoCredentials(t *testing.T) {
-	srv := server(t)
-	isolateAWSEnv(t)
-
-	client, err := uploader.NewClient(context.Background(), srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = uploader.CheckBucket(context.Background(), client, "any")
-	checkClass(t, "CheckBucket", err, "credentials", true)
-	if !errors.Is(err, uploader.ErrNoCredentials) {
-		t.Errorf("CheckBucket: err = %v, want ErrNoCredentials", err)
-	}
-	if want := "no credentials: set AWS_PROFILE"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
-	}
-
-	path := writeFile(t, t.TempDir(), "f", []byte("data"))
-	_, err = uploader.New(client, srv.Config()).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "credentials", true)
-}
-
-// TestEnv runs a client configured only by the environment Env returns,
-// as the built binary is: no endpoint, path style or region in Config.
-func TestEnv(t *testing.T) {
-	srv := server(t)
-	isolateAWSEnv(t)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	bucket := srv.NewBucket(t, false)
-
-	client, err := uploader.NewClient(context.Background(), uploader.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
-		t.Errorf("CheckBucket: %v", err)
-	}
-	path := writeFile(t, t.TempDir(), "f", []byte("data"))
-	if _, err := uploader.New(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
-		t.Errorf("Upload: %v", err)
-	}
-}
-
-// TestCABundle checks that the client still loads and talks to MinIO with
-// AWS_CA_BUNDLE set, which the SDK applies only to its own HTTP client type.
-func TestCABundle(t *testing.T) {
-	srv := server(t)
-	t.Setenv("AWS_CA_BUNDLE", writeFile(t, t.TempDir(), "ca.pem", selfSignedCA(t)))
-	cfg := srv.Config()
-	cfg.BandwidthLimit = 1 << 30 // the limiter wraps the SDK's client too
-	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket := srv.NewBucket(t, false)
-	if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
-		t.Errorf("CheckBucket: %v", err)
-	}
-}
-
-// TestTLSWithCABundle talks HTTPS to a MinIO whose certificate only
-// AWS_CA_BUNDLE makes trusted, as a private S3-compatible store is; over
-// TLS the SDK sends multipart parts with trailing checksums.
-func TestTLSWithCABundle(t *testing.T) {
-	srv := s3test.StartTLS(t)
-	bucket := srv.NewBucket(t, true)
-	cfg := smallConfig(srv)
-	cfg.BandwidthLimit = 1 << 30 // the limiter wraps the SDK's client too
-	creds := s3test.StaticCredentials(srv.AccessKey, srv.SecretKey)
-
-	t.Run("without", func(t *testing.T) {
-		t.Setenv("AWS_CA_BUNDLE", "")
-		client, err := uploader.NewClient(context.Background(), cfg, creds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = uploader.CheckBucket(context.Background(), client, bucket)
-		checkClass(t, "CheckBucket", err, "network", true)
-		if want := "cannot verify the certificate of " + srv.Endpoint; err == nil || !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
-		}
-	})
-	t.Run("with", func(t *testing.T) {
-		t.Setenv("AWS_CA_BUNDLE", srv.CAFile)
-		client, err := uploader.NewClient(context.Background(), cfg, creds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := uploader.CheckBucket(context.Background(), client, bucket); err != nil {
-			t.Fatalf("CheckBucket: %v", err)
-		}
-		uploadSizes(t, client, cfg, bucket, 0, 1000, 11<<20)
-	})
-}
-
-func TestCheckBucket(t *testing.T) {
-	t.Parallel()
-	srv := server(t)
-	bucket := srv.NewBucket(t, true)
-	if err := uploader.CheckBucket(context.Background(), srv.Client(t), bucket); err != nil {
-		t.Errorf("CheckBucket of an existing bucket: %v", err)
-	}
-}
-
-func TestCheckBucketUnreachable(t *testing.T) {
-	t.Parallel()
-	srv := server(t)
-	cfg := srv.Config()
-	cfg.EndpointURL = "http://" + closedAddr(t)
-	cfg.MaxAttempts = 1
-	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = uploader.CheckBucket(context.Background(), client, "any")
-	checkClass(t, "CheckBucket", err, "network", true)
-	if want := "cannot reach bucket any: endpoint " + cfg.EndpointURL + " refused the connection: check that the S3 server runs"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
-	}
-	if strings.Contains(err.Error(), "StatusCode: 0") {
-		t.Errorf("CheckBucket: err = %v, want no SDK response-error text for a connection that never answered", err)
-	}
-
-	// An upload says the same.
-	path := writeFile(t, t.TempDir(), "f", []byte("data"))
-	_, err = uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "network", false)
-	if want := "upload k: PutObject: endpoint " + cfg.EndpointURL + " refused the connection (1 attempt): check"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("Upload: err = %v, want it to start with %q", err, want)
-	}
-}
-
-func TestUploadBandwidthLimit(t *testing.T) {
-	t.Parallel()
-	srv := server(t)
-	bucket := srv.NewBucket(t, false)
-	cfg := smallConfig(srv)
-	cfg.BandwidthLimit = 256 << 20 // limited, but not slow
-	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uploadSizes(t, client, cfg, bucket, 0, 300<<10, 6<<20)
-}
-
 func TestUploadCanceled(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	path := writeFile(t, t.TempDir(), "f", randomBytes(6<<20))
-	_, err := uploader.New(srv.Client(t), smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: "any", Key: "k", Path: path})
+	_, err := use(srv.Client(t), smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: "any", Key: "k", Path: path})
 	checkClass(t, "Upload", err, "canceled", false)
 }
 
 func TestUploadInvalidConfig(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
-	cfg := srv.Config()
-	cfg.Checksum = "MD4"
+	cfg := uploader.Config{Checksum: "MD4"}
 	path := writeFile(t, t.TempDir(), "f", []byte("data"))
-	_, err := uploader.New(srv.Client(t), cfg).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	_, err := use(srv.Client(t), cfg).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
 	if !errors.Is(err, uploader.ErrInvalidConfig) {
 		t.Errorf("err = %v, want ErrInvalidConfig", err)
 	}
 	checkClass(t, "Upload", err, "other", true)
-	if _, err := uploader.NewClient(context.Background(), cfg); !errors.Is(err, uploader.ErrInvalidConfig) {
+	if _, err := srv.NewClient(context.Background(), s3Config(srv, cfg)); !errors.Is(err, uploader.ErrInvalidConfig) {
 		t.Errorf("NewClient: err = %v, want ErrInvalidConfig", err)
 	}
 }
@@ -565,24 +357,9 @@ func checkResult(tb testing.TB, res uploader.Result, path string, data []byte) {
 }
 
 // checkObject checks the object as S3 stored it against res and data.
-// uploadSizes uploads a file of random bytes of each size (key: the size)
-// with cfg and checks each object against its file.
-func uploadSizes(tb testing.TB, client *s3.Client, cfg uploader.Config, bucket string, sizes ...int) {
+func checkObject(tb testing.TB, c *ferrys3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
 	tb.Helper()
-	for _, size := range sizes {
-		data := randomBytes(size)
-		path := writeFile(tb, tb.TempDir(), "f", data)
-		key := fmt.Sprint(size)
-		res, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
-		if err != nil {
-			tb.Fatalf("Upload of %d bytes: %v", size, err)
-		}
-		checkObject(tb, client, bucket, key, res, "CRC32C", data)
-	}
-}
-
-func checkObject(tb testing.TB, client *s3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
-	tb.Helper()
+	client := c.SDK()
 	ctx := context.Background()
 	get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
@@ -627,13 +404,13 @@ func checkObject(tb testing.TB, client *s3.Client, bucket, key string, res uploa
 	}
 }
 
-func checkClass(tb testing.TB, op string, err error, reason string, fatal bool) {
+func checkClass(tb testing.TB, op string, err error, reason uploader.Reason, fatal bool) {
 	tb.Helper()
 	if err == nil {
 		tb.Errorf("%s: err = nil, want a %s error", op, reason)
 		return
 	}
-	if got := uploader.Reason(err); got != reason {
+	if got := uploader.ReasonOf(err); got != reason {
 		tb.Errorf("%s: Reason(%v) = %q, want %q", op, err, got, reason)
 	}
 	if got := uploader.Fatal(err); got != fatal {
@@ -641,32 +418,15 @@ func checkClass(tb testing.TB, op string, err error, reason string, fatal bool) 
 	}
 }
 
-func versionCount(tb testing.TB, client *s3.Client, bucket, key string) int {
+func versionCount(tb testing.TB, client *ferrys3.Client, bucket, key string) int {
 	tb.Helper()
-	out, err := client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{
+	out, err := client.SDK().ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{
 		Bucket: aws.String(bucket), Prefix: aws.String(key),
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return len(out.Versions)
-}
-
-// hookClient calls before on every request, then sends it.
-type hookClient struct {
-	next   s3.HTTPClient
-	before func(*http.Request)
-}
-
-func (c hookClient) Do(req *http.Request) (*http.Response, error) {
-	c.before(req)
-	return c.next.Do(req)
-}
-
-func withHook(client *s3.Client, before func(*http.Request)) *s3.Client {
-	return s3.New(client.Options(), func(o *s3.Options) {
-		o.HTTPClient = hookClient{next: o.HTTPClient, before: before}
-	})
 }
 
 // appendByte appends one byte to the file at path.
@@ -709,57 +469,6 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// isolateAWSEnv empties the SDK's credential chain and settings for the
-// rest of the test: no credentials, profile, endpoint or instance role.
-func isolateAWSEnv(tb testing.TB) {
-	tb.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") && k != "AWS_CA_BUNDLE" {
-			tb.Setenv(k, "") // restores the value when tb ends
-			os.Unsetenv(k)
-		}
-	}
-	missing := filepath.Join(tb.TempDir(), "missing")
-	tb.Setenv("AWS_CONFIG_FILE", missing)
-	tb.Setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
-	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// selfSignedCA returns the PEM of a CA certificate no server uses.
-func selfSignedCA(tb testing.TB) []byte {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "s3ferry test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 // TestUploadChangedDuringPartsIsChangedAtOnce truncates or rewrites a
 // file from inside the HTTP client as its first part is sent: the upload
 // fails as changed, and no request is sent twice (a retry would only spend
@@ -792,7 +501,7 @@ func TestUploadChangedDuringPartsIsChangedAtOnce(t *testing.T) {
 				changeErr error
 				once      sync.Once
 			)
-			client := withHook(srv.Client(t), func(req *http.Request) {
+			client := withHook(t, srv, func(req *http.Request) {
 				part := req.URL.Query().Get("partNumber")
 				if req.Method != http.MethodPut || part == "" {
 					return
@@ -804,11 +513,11 @@ func TestUploadChangedDuringPartsIsChangedAtOnce(t *testing.T) {
 			})
 			cfg := smallConfig(srv)
 			cfg.PartConcurrency = 1
-			_, err := uploader.New(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: tt.name, Path: path})
+			_, err := use(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: tt.name, Path: path})
 			if changeErr != nil {
 				t.Fatalf("change the file: %v", changeErr)
 			}
-			if got, want := uploader.Reason(err), "changed"; got != want {
+			if got, want := uploader.ReasonOf(err), uploader.ReasonChanged; got != want {
 				t.Fatalf("Reason = %q, want %q (err: %v)", got, want, err)
 			}
 			for part, n := range sent {

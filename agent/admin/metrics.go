@@ -185,7 +185,7 @@ func (m *Metrics) Observe(ev agent.Event) {
 	case agent.Touched:
 		m.touchedFiles.Inc()
 	case agent.Failed:
-		m.failures.WithLabelValues(ev.Reason).Inc()
+		m.failures.WithLabelValues(string(ev.Reason)).Inc()
 	}
 }
 

@@ -187,7 +187,7 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 		r.log.Error("not restored: a symbolic link is on its way in the target directory; nothing was written through it", "key", j.key, "err", err)
 	default:
 		r.failed.Add(1)
-		r.log.Error("restore failed", "key", j.key, "version", j.v.VersionID, "reason", uploader.Reason(err), "err", err)
+		r.log.Error("restore failed", "key", j.key, "version", j.v.VersionID, "reason", uploader.ReasonOf(err), "err", err)
 	}
 	return nil
 }

@@ -86,7 +86,7 @@ func (s *ledger) observe(ev agent.Event, now time.Time) {
 		if s.failingSince.IsZero() {
 			s.failingSince = now
 		}
-		msg := ev.Path + ": " + ev.Reason
+		msg := ev.Path + ": " + string(ev.Reason)
 		if ev.Err != nil {
 			msg = ev.Err.Error()
 		}

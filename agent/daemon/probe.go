@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultProbeInterval is how often the daemon asks an endpoint that is
@@ -14,9 +16,9 @@ const DefaultProbeInterval = 5 * time.Second
 // outage says whether an uploader.Reason says the endpoint, or the way to
 // it, is failing rather than one file: while it lasts every upload would
 // fail the same way.
-func outage(reason string) bool {
+func outage(reason uploader.Reason) bool {
 	switch reason {
-	case "network", "server-error", "throttled":
+	case uploader.ReasonNetwork, uploader.ReasonServerError, uploader.ReasonThrottled:
 		return true
 	}
 	return false
@@ -57,7 +59,7 @@ func newEndpointProbe(check func(context.Context) error, interval time.Duration,
 }
 
 // failed is told of an upload that failed for reason at now.
-func (p *endpointProbe) failed(reason string, now time.Time) {
+func (p *endpointProbe) failed(reason uploader.Reason, now time.Time) {
 	if p.check == nil || !outage(reason) {
 		return
 	}

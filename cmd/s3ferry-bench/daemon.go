@@ -15,10 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // daemonRows measures `s3ferry run` on the tree the sync scenario built
@@ -133,19 +131,13 @@ func (b *bench) daemonRows(ctx context.Context, root, idx string) error {
 // listSeen records when each key under prefix was first listed.
 func (b *bench) listSeen(ctx context.Context, prefix string, seen map[string]time.Time) error {
 	now := time.Now()
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return err
+	// One part (Depth 0): emit is never called concurrently.
+	return b.client.Bucket(b.bucket).List(ctx, prefix, uploader.ListOptions{Workers: 1}, func(o uploader.Object) error {
+		if _, ok := seen[o.Key]; !ok {
+			seen[o.Key] = now
 		}
-		for _, o := range page.Contents {
-			if _, ok := seen[*o.Key]; !ok {
-				seen[*o.Key] = now
-			}
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 type benchDaemon struct {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
-	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
@@ -124,7 +123,7 @@ func (b *bench) inventoryRows(ctx context.Context, root, idx string, src local.S
 			return nil
 		})
 	}
-	manifest, err := buckettest.WriteInventory(ctx, uploader.NewBucket(b.client, b.bucket, b.srv.Config()), b.bucket, "inventory/"+b.bucket+"/daily/", inventoryRowsPerFile, rows)
+	manifest, err := buckettest.WriteInventory(ctx, b.client.Bucket(b.bucket), b.bucket, "inventory/"+b.bucket+"/daily/", inventoryRowsPerFile, rows)
 	if cerr := db.Close(); err == nil {
 		err = cmp.Or(walkErr, cerr)
 	}

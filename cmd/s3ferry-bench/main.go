@@ -29,13 +29,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -113,18 +111,12 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	defer stop()
 	b.srv = srv
-	cfg := srv.Config()
-	if b.client, err = uploader.NewClient(ctx, cfg, srv.LoadOptions()...); err != nil {
+	if b.client, err = srv.NewClient(ctx, srv.Config()); err != nil {
 		return err
 	}
 	b.bucket = "bench"
-	if _, err := b.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.bucket)}); err != nil {
-		return fmt.Errorf("create bucket: %w", err)
-	}
-	if _, err := b.client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
-		Bucket: aws.String(b.bucket), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
-	}); err != nil {
-		return fmt.Errorf("enable versioning: %w", err)
+	if err := srv.CreateBucket(ctx, b.bucket, true); err != nil {
+		return err
 	}
 
 	if b.only {
@@ -297,11 +289,11 @@ func (b *bench) floor(ctx context.Context, dir, prefix string) (time.Duration, e
 		return 0, err
 	}
 	start := time.Now()
-	client, err := uploader.NewClient(ctx, b.srv.Config(), b.srv.LoadOptions()...)
+	client, err := b.srv.NewClient(ctx, b.srv.Config())
 	if err != nil {
 		return 0, err
 	}
-	up := uploader.New(client, b.srv.Config())
+	up := uploader.New(client.Bucket, client, uploader.Config{})
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.workers)
 	for _, e := range entries {

@@ -12,11 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -263,17 +261,16 @@ func measure(cmd *exec.Cmd) (toolRun, error) {
 }
 
 // listed counts the objects below prefix and their bytes.
+// One listing of one part (Depth 0), page after page: emit is never
+// called concurrently.
 func (b *bench) listed(ctx context.Context, client *s3.Client, prefix string) (n, size int64, err error) {
-	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return 0, 0, fmt.Errorf("list %s: %w", prefix, err)
-		}
-		for _, o := range page.Contents {
-			n++
-			size += aws.ToInt64(o.Size)
-		}
+	err = client.Bucket(b.bucket).List(ctx, prefix, uploader.ListOptions{Workers: 1}, func(o uploader.Object) error {
+		n++
+		size += o.Size
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list %s: %w", prefix, err)
 	}
 	return n, size, nil
 }
@@ -281,31 +278,7 @@ func (b *bench) listed(ctx context.Context, client *s3.Client, prefix string) (n
 // purge deletes every version below prefix, so the peers' runs do not
 // fill the disk.
 func (b *bench) purge(ctx context.Context, prefix string) error {
-	p := s3.NewListObjectVersionsPaginator(b.client, &s3.ListObjectVersionsInput{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list versions of %s: %w", prefix, err)
-		}
-		var ids []types.ObjectIdentifier
-		for _, v := range page.Versions {
-			ids = append(ids, types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
-		}
-		for _, m := range page.DeleteMarkers {
-			ids = append(ids, types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		res, err := b.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(b.bucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
-		if err != nil {
-			return fmt.Errorf("delete versions of %s: %w", prefix, err)
-		}
-		if len(res.Errors) > 0 {
-			return fmt.Errorf("delete versions of %s: %d not deleted, the first %s: %s", prefix, len(res.Errors), aws.ToString(res.Errors[0].Key), aws.ToString(res.Errors[0].Message))
-		}
-	}
-	return nil
+	return b.srv.DeleteAll(ctx, b.bucket, prefix)
 }
 
 // summarize is the median wall time of runs and their peak RSS.

@@ -14,10 +14,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 // remoteDelay is what the proxy adds to each request to stand for an
@@ -70,7 +69,7 @@ type listingRates struct {
 func (b *bench) compareListings(ctx context.Context, root, idx, endpoint string) (listingRates, error) {
 	cfg := b.srv.Config()
 	cfg.EndpointURL = endpoint
-	client, err := uploader.NewClient(ctx, cfg, b.srv.LoadOptions()...)
+	client, err := b.srv.NewClient(ctx, cfg)
 	if err != nil {
 		return listingRates{}, err
 	}

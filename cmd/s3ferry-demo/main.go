@@ -21,11 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -63,19 +58,15 @@ func run(out io.Writer, bin, dir string, wait bool) error {
 		return err
 	}
 	defer stopMinIO()
-	client, err := uploader.NewClient(ctx, srv.Config(), srv.LoadOptions()...)
+	client, err := srv.NewClient(ctx, srv.Config())
 	if err != nil {
 		return err
 	}
 	const bucket = "call-recording-backup"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return fmt.Errorf("create bucket: %w", err)
+	if err := srv.CreateBucket(ctx, bucket, true); err != nil {
+		return err
 	}
-	if _, err := client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
-		Bucket: aws.String(bucket), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
-	}); err != nil {
-		return fmt.Errorf("enable versioning: %w", err)
-	}
+	b := client.Bucket(bucket)
 	fmt.Fprintf(out, "   bucket %s (versioned) at %s\n", bucket, srv.Endpoint)
 
 	step(out, "generating a recordings tree: 7 days x 3 agents x 10 calls")
@@ -128,7 +119,7 @@ func run(out io.Writer, bin, dir string, wait bool) error {
 		return err
 	}
 	for {
-		if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err == nil {
+		if _, err := b.Head(ctx, key, ""); err == nil {
 			break
 		}
 		if time.Since(written) > time.Minute {

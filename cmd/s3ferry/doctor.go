@@ -56,10 +56,11 @@ type doctorCmd struct {
 
 func (cmd doctorCmd) Run(ctx context.Context) error {
 	// No bucket check first: doctor reports a bucket it cannot reach.
-	open, _, err := newBuckets(ctx, cmd.settings)
+	client, _, err := newBuckets(ctx, cmd.settings)
 	if err != nil {
 		return err
 	}
+	open := client.Bucket
 	markReplicated(ctx, open, cmd.sources, slog.New(slog.DiscardHandler))
 	d := &bucket.Doctor{Sources: cmd.sources, Open: open, IndexDir: cmd.indexDir, AlertAfter: cmd.replication.AlertAfter,
 		Replication: cmd.replicationOf(ctx)}

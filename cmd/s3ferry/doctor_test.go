@@ -43,7 +43,7 @@ func TestDoctorWithReplication(t *testing.T) {
 	e.write(t, day(-1)+"/agent02/b.wav", "bb", time.Hour)
 	e.sync(t, 0, "--partition-layout", "2006-01-02")
 	want := []string{"rec/" + day(-1) + "/agent02/b.wav", "rec/" + day(0) + "/agent01/a.wav"}
-	replicaClient := replica.Client(t)
+	replicaClient := replica.Client(t).SDK()
 	eventually(t, time.Minute, "the uploads to reach the replica", func() bool {
 		out, err := replicaClient.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(target)})
 		if err != nil {

@@ -8,12 +8,15 @@ import (
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 // env is what a command that touches the bucket works with: the open index,
-// the buckets and the uploader built from the settings.
+// the buckets and the uploader built from the settings, and the client
+// both go through.
 type env struct {
 	index    *index.DB
+	client   *s3.Client
 	open     func(bucket string) uploader.Bucket
 	uploader *uploader.Uploader
 }
@@ -36,7 +39,7 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 		idx, err := openIndex(s.indexDir, log)
 		indexed <- opened{idx, err}
 	}()
-	open, up, err := openBucket(ctx, s)
+	client, up, err := openBucket(ctx, s)
 	o := <-indexed
 	if err != nil {
 		if o.idx != nil {
@@ -47,14 +50,14 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
-	return &env{index: o.idx, open: open, uploader: up}, nil
+	return &env{index: o.idx, client: client, open: client.Bucket, uploader: up}, nil
 }
 
 // openBucket builds the S3 client and checks that every destination bucket
-// is reachable, for a command that needs no index. open returns a bucket
-// by name; up sends files with the same client.
-func openBucket(ctx context.Context, s settings) (open func(bucket string) uploader.Bucket, up *uploader.Uploader, err error) {
-	if open, up, err = newBuckets(ctx, s); err != nil {
+// is reachable, for a command that needs no index. client.Bucket returns
+// a bucket by name; up sends files with the same client.
+func openBucket(ctx context.Context, s settings) (client *s3.Client, up *uploader.Uploader, err error) {
+	if client, up, err = newBuckets(ctx, s); err != nil {
 		return nil, nil, err
 	}
 	checked := map[string]bool{}
@@ -63,21 +66,20 @@ func openBucket(ctx context.Context, s settings) (open func(bucket string) uploa
 			continue
 		}
 		checked[src.Bucket] = true
-		if err := open(src.Bucket).Check(ctx); err != nil {
+		if err := client.Bucket(src.Bucket).Check(ctx); err != nil {
 			return nil, nil, err
 		}
 	}
-	return open, up, nil
+	return client, up, nil
 }
 
 // newBuckets builds the S3 client, without asking the buckets anything.
-func newBuckets(ctx context.Context, s settings) (open func(bucket string) uploader.Bucket, up *uploader.Uploader, err error) {
-	client, err := uploader.NewClient(ctx, s.s3)
+func newBuckets(ctx context.Context, s settings) (client *s3.Client, up *uploader.Uploader, err error) {
+	client, err = s3.NewClient(ctx, s.s3)
 	if err != nil {
 		return nil, nil, err
 	}
-	open = func(bucket string) uploader.Bucket { return uploader.NewBucket(client, bucket, s.s3) }
-	return open, uploader.New(client, s.s3), nil
+	return client, uploader.New(client.Bucket, client, s.upload), nil
 }
 
 // warnUnversioned logs a warning for each destination bucket whose

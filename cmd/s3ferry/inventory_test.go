@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
-	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
@@ -27,8 +26,7 @@ func TestVerifyInventory(t *testing.T) {
 	e.put(t, "d/overwritten.wav", strings.ToUpper("content of d/overwritten.wav")) // same size, other bytes
 	e.put(t, "d/stranger.wav", "not s3ferry's")
 
-	cfg := e.srv.Config()
-	rows, err := buckettest.InventoryOf(ctx, uploader.NewBucket(e.client, e.bucket, cfg), "")
+	rows, err := buckettest.InventoryOf(ctx, e.srv.Client(t).Bucket(e.bucket), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +36,7 @@ func TestVerifyInventory(t *testing.T) {
 		}
 	}
 	reports := e.srv.NewBucket(t, false)
-	manifest, err := buckettest.WriteInventory(ctx, uploader.NewBucket(e.client, reports, cfg), e.bucket, "inv/"+e.bucket+"/daily/", 3, slices.Values(rows))
+	manifest, err := buckettest.WriteInventory(ctx, e.srv.Client(t).Bucket(reports), e.bucket, "inv/"+e.bucket+"/daily/", 3, slices.Values(rows))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func newEnv(tb testing.TB) *testEnv {
 		root:   tb.TempDir(),
 		index:  tb.TempDir(),
 		bucket: srv.NewBucket(tb, true),
-		client: srv.Client(tb),
+		client: srv.Client(tb).SDK(),
 	}
 }
 

@@ -23,5 +23,5 @@ func limitMemory(s settings) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	debug.SetMemoryLimit(s.s3.Memory + memoryHeadroom)
+	debug.SetMemoryLimit(s.upload.Memory + memoryHeadroom)
 }

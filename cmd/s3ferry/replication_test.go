@@ -39,7 +39,7 @@ func newReplicatedEnv(tb testing.TB) replicated {
 // replicaHas says whether the replica holds key below rec/ with content.
 func (r replicated) replicaHas(tb testing.TB, key, content string) bool {
 	tb.Helper()
-	out, err := r.replica.Client(tb).GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(r.target), Key: aws.String("rec/" + key)})
+	out, err := r.replica.Client(tb).SDK().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(r.target), Key: aws.String("rec/" + key)})
 	if err != nil {
 		return false
 	}
@@ -180,7 +180,7 @@ func TestVerifyReplica(t *testing.T) {
 		t.Fatalf("verify --replica of a complete replica: exit %d, %d versions listed\n%s", res.code, rep.ReplicaListed, res.stderr)
 	}
 
-	rc := r.replica.Client(t)
+	rc := r.replica.Client(t).SDK()
 	out, err := rc.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(r.target), Key: aws.String("rec/d/b.wav")})
 	if err != nil {
 		t.Fatal(err)

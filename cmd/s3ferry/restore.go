@@ -109,10 +109,11 @@ type restoreCmd struct {
 }
 
 func (cmd restoreCmd) Run(ctx context.Context) error {
-	open, _, err := openBucket(ctx, cmd.settings)
+	client, _, err := openBucket(ctx, cmd.settings)
 	if err != nil {
 		return err
 	}
+	open := client.Bucket
 	r := &bucket.Restore{
 		Bucket:      open(cmd.src.Bucket),
 		Prefix:      cmd.src.Prefix,

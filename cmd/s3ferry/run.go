@@ -103,19 +103,19 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Sources:            cmd.sources,
 		Index:              env.index,
 		Uploader:           env.uploader,
-		Options:            cmd.uploadOptions(cmd.log),
+		Options:            cmd.uploadOptions(cmd.log, env.client),
 		RescanInterval:     cmd.daemon.rescanInterval,
 		FullRescanInterval: cmd.daemon.fullRescanInterval,
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
 		AdminListen:        cmd.admin,
 		AdminToken:         cmd.adminToken,
 		Version:            versionString(),
-		Stalls:             env.uploader.Stalls,
+		Stalls:             func() int64 { return env.client.Counters().Stalls },
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
 		Buckets:            env.open,
 		Replication:        cmd.replication,
 		RetentionInterval:  cmd.daemon.retentionInterval,
-		Progress:           env.uploader.Moved,
+		Progress:           func() int64 { return env.client.Counters().Moved },
 	}
 	notifier, watchdog, ok, err := newSystemdNotifier()
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,6 +19,7 @@ import (
 	"github.com/s3ferry/s3ferry/agent/replication"
 	"github.com/s3ferry/s3ferry/agent/retention"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 // settings is the configuration of one command after the file and the flags
@@ -33,7 +33,8 @@ type settings struct {
 	// autoWorkers adapts the number of uploads at once, up to maxWorkers.
 	autoWorkers bool
 	maxWorkers  int
-	s3          uploader.Config
+	s3          s3.Config       // the client, and what every write carries
+	upload      uploader.Config // how files are sent
 	sources     []*local.Source
 	admin       string // admin endpoint address; "" is off
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
@@ -101,6 +102,9 @@ const (
 // configFlags are the flags of every command that takes sources: the same
 // settings as the configuration file.
 func configFlags() []cli.Flag {
+	// Before the category s3 hides the package.
+	connectTimeout, maxAttempts, stallTimeout := s3.DefaultConnectTimeout, s3.DefaultMaxAttempts, s3.DefaultStallTimeout
+	const maxMaxAttempts = s3.MaxMaxAttempts
 	const (
 		cfg  = "Configuration"
 		s3   = "S3"
@@ -120,7 +124,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagStorageClass, Usage: "storage `CLASS` of new objects (STANDARD_IA, INTELLIGENT_TIERING, ...)", Category: s3},
 		&cli.StringFlag{Name: flagSSE, Usage: "server-side encryption: AES256 or aws:kms", Category: s3},
 		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
-		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: uploader.DefaultConnectTimeout, Category: s3},
+		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: connectTimeout, Category: s3},
 
 		&cli.StringFlag{Name: flagWorkers, Usage: fmt.Sprintf("files uploaded at once, or auto: start at %d and adapt to the link (more while the rate grows, fewer when throttled)", agent.DefaultWorkers), Value: "auto", Category: up},
 		&cli.IntFlag{Name: flagMaxWorkers, Usage: "with --workers auto, the most files uploaded at once", Value: agent.DefaultMaxWorkers, Category: up},
@@ -129,8 +133,8 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagBandwidthLimit, Usage: "upload `RATE` over all workers, e.g. 50MiB/s (0: unlimited)", Category: up},
 		&cli.StringFlag{Name: flagUploadMemory, Usage: "buffers of all uploads at once hold at most this `SIZE` (at least --part-size); an upload that does not fit waits", Value: "64MiB", Category: up},
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
-		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", uploader.MaxMaxAttempts), Value: uploader.DefaultMaxAttempts, Category: up},
-		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: uploader.DefaultStallTimeout, Category: up},
+		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", maxMaxAttempts), Value: maxAttempts, Category: up},
+		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: stallTimeout, Category: up},
 		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: agent.DefaultSettle, Category: up},
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
@@ -225,21 +229,25 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	if err != nil {
 		return settings{}, err
 	}
-	s.s3 = uploader.Config{
-		EndpointURL:     pick(c, flagEndpointURL, fc.S3.EndpointURL, ""),
-		Region:          pick(c, flagRegion, fc.S3.Region, ""),
-		PathStyle:       c.Bool(flagPathStyle) || fc.S3.PathStyle,
-		Profile:         pick(c, flagProfile, fc.S3.Profile, ""),
-		MaxAttempts:     pickInt(c, flagMaxAttempts, cmp.Or(fc.Upload.MaxAttempts, fc.S3.MaxAttempts), uploader.DefaultMaxAttempts),
-		ConnectTimeout:  pickDuration(c, flagConnectTimeout, fc.S3.ConnectTimeout, uploader.DefaultConnectTimeout),
-		StallTimeout:    pickDuration(c, flagStallTimeout, fc.Upload.StallTimeout, uploader.DefaultStallTimeout),
-		StorageClass:    pick(c, flagStorageClass, fc.S3.StorageClass, ""),
-		SSE:             pick(c, flagSSE, fc.S3.SSE, ""),
-		SSEKMSKeyID:     pick(c, flagSSEKMSKeyID, fc.S3.SSEKMSKeyID, ""),
+	checksum := pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C")
+	s.s3 = s3.Config{
+		EndpointURL:    pick(c, flagEndpointURL, fc.S3.EndpointURL, ""),
+		Region:         pick(c, flagRegion, fc.S3.Region, ""),
+		PathStyle:      c.Bool(flagPathStyle) || fc.S3.PathStyle,
+		Profile:        pick(c, flagProfile, fc.S3.Profile, ""),
+		MaxAttempts:    pickInt(c, flagMaxAttempts, cmp.Or(fc.Upload.MaxAttempts, fc.S3.MaxAttempts), s3.DefaultMaxAttempts),
+		ConnectTimeout: pickDuration(c, flagConnectTimeout, fc.S3.ConnectTimeout, s3.DefaultConnectTimeout),
+		StallTimeout:   pickDuration(c, flagStallTimeout, fc.Upload.StallTimeout, s3.DefaultStallTimeout),
+		BandwidthLimit: float64(bwlimit),
+		StorageClass:   pick(c, flagStorageClass, fc.S3.StorageClass, ""),
+		SSE:            pick(c, flagSSE, fc.S3.SSE, ""),
+		SSEKMSKeyID:    pick(c, flagSSEKMSKeyID, fc.S3.SSEKMSKeyID, ""),
+		Checksum:       checksum,
+	}
+	s.upload = uploader.Config{
 		PartSize:        partSize,
 		PartConcurrency: pickInt(c, flagPartConcurrency, fc.Upload.PartConcurrency, uploader.DefaultPartConcurrency),
-		BandwidthLimit:  float64(bwlimit),
-		Checksum:        pick(c, flagChecksum, fc.Upload.Checksum, "CRC32C"),
+		Checksum:        checksum,
 		Memory:          memory,
 	}
 	if s.s3.MaxAttempts < 1 {
@@ -247,6 +255,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	}
 	if s.s3.ConnectTimeout <= 0 || s.s3.StallTimeout <= 0 {
 		return settings{}, fmt.Errorf("--connect-timeout and --stall-timeout must be positive, got %s and %s", s.s3.ConnectTimeout, s.s3.StallTimeout)
+	}
+	if err := s.upload.Validate(); err != nil {
+		return settings{}, err
 	}
 	if err := s.s3.Validate(); err != nil {
 		return settings{}, err
@@ -259,7 +270,6 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	}
 	if s.autoWorkers {
 		s.workers = min(s.workers, s.maxWorkers)
-		s.s3.Throttled = new(atomic.Int64)
 	}
 	if s.settle < 0 {
 		return settings{}, fmt.Errorf("--settle must not be negative, got %s", s.settle)
@@ -286,11 +296,12 @@ func parseWorkers(v string) (n int, auto bool, err error) {
 	return n, false, nil
 }
 
-// uploadOptions are the pipeline's options of a command that uploads.
-func (s settings) uploadOptions(log *slog.Logger) agent.Options {
-	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: agentSettle(s.settle), Logger: log}
-	if s.s3.Throttled != nil {
-		o.Throttled = s.s3.Throttled.Load
+// uploadOptions are the pipeline's options of a command that uploads
+// through client.
+func (s settings) uploadOptions(log *slog.Logger, client *s3.Client) agent.Options {
+	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: s.settle, Logger: log}
+	if s.autoWorkers {
+		o.Throttled = func() int64 { return client.Counters().Throttled }
 	}
 	return o
 }

@@ -132,7 +132,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		ReplicationTimeout: cmd.wait.timeout,
 		Buckets:            env.open,
 		Replication:        cmd.replication,
-		Options:            cmd.uploadOptions(cmd.log),
+		Options:            cmd.uploadOptions(cmd.log, env.client),
 	}
 	sync.Options.DryRun, sync.Options.DryRunOut = cmd.dryRun, cmd.stdout
 	finish := func() {}

@@ -14,6 +14,7 @@ import (
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 func newVerifyCommand() *cli.Command {
@@ -129,11 +130,11 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 	defer env.Close()
 	var replica uploader.Bucket
 	if cmd.replica.bucket != "" {
-		client, err := uploader.NewClient(ctx, cmd.replica.s3)
+		client, err := s3.NewClient(ctx, cmd.replica.s3)
 		if err != nil {
 			return fmt.Errorf("replica: %w", err)
 		}
-		replica = uploader.NewBucket(client, cmd.replica.bucket, cmd.replica.s3)
+		replica = client.Bucket(cmd.replica.bucket)
 		if err := replica.Check(ctx); err != nil {
 			return fmt.Errorf("replica: %w", err)
 		}
@@ -204,5 +205,5 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 // it.
 type replicaTarget struct {
 	bucket, prefix string
-	s3             uploader.Config
+	s3             s3.Config
 }

@@ -106,7 +106,7 @@ func testPutBadChecksum(t *testing.T, b uploader.Bucket) {
 	if err == nil {
 		t.Fatal("Put with a checksum of other bytes succeeded")
 	}
-	if got := uploader.Reason(err); got != "checksum-mismatch" {
+	if got := uploader.ReasonOf(err); got != uploader.ReasonChecksumMismatch {
 		t.Errorf("Reason = %q, want checksum-mismatch (%v)", got, err)
 	}
 	if _, err := b.Head(ctx, "k", ""); !errors.Is(err, uploader.ErrNotFound) {

@@ -16,8 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // backend is a plain HTTP server behind a proxy: it answers 200 with the
@@ -217,10 +215,11 @@ func TestFaultProxyMinIO(t *testing.T) {
 	p := NewFaultProxy(t, srv.Endpoint, 5)
 	cfg := srv.Config()
 	cfg.EndpointURL = p.URL
-	client, err := uploader.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	c, err := srv.NewClient(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	client := c.SDK()
 	data := make([]byte, 256<<10)
 	rand.Read(data)
 	p.Set(Faults{CutBodies: 0.3})

@@ -25,10 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 // ErrNoMinIO means no MinIO binary was found. Start skips the test on it,
@@ -55,7 +55,7 @@ type Server struct {
 	out    *tailBuffer
 	exited chan struct{} // closed once the process has exited
 	caPEM  []byte        // CAFile's content
-	admin  *s3.Client
+	admin  *awss3.Client
 }
 
 // Start starts a MinIO for tb and stops it when tb ends. It looks for the
@@ -185,10 +185,10 @@ func skipOrFail(tb testing.TB, err error) {
 	}
 }
 
-// Config returns the uploader config that reaches s (endpoint, path-style,
+// Config returns the client config that reaches s (endpoint, path-style,
 // region); credentials come from LoadOptions or Env.
-func (s *Server) Config() uploader.Config {
-	return uploader.Config{EndpointURL: s.Endpoint, PathStyle: true, Region: s.Region}
+func (s *Server) Config() s3.Config {
+	return s3.Config{EndpointURL: s.Endpoint, PathStyle: true, Region: s.Region}
 }
 
 // LoadOptions are the SDK load options a client of s needs besides Config:
@@ -201,15 +201,21 @@ func (s *Server) LoadOptions() []func(*config.LoadOptions) error {
 	return opts
 }
 
-// Client returns a client for s built by uploader.NewClient, as the agent
+// Client returns a client for s built by s3.NewClient, as the agent
 // builds its own.
 func (s *Server) Client(tb testing.TB) *s3.Client {
 	tb.Helper()
-	c, err := uploader.NewClient(context.Background(), s.Config(), s.LoadOptions()...)
+	c, err := s.NewClient(context.Background(), s.Config())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// NewClient returns a client for s built by s3.NewClient from cfg (s's
+// Config with changes), with s's LoadOptions.
+func (s *Server) NewClient(ctx context.Context, cfg s3.Config) (*s3.Client, error) {
+	return s3.NewClient(ctx, cfg, s.LoadOptions()...)
 }
 
 // Env returns the environment that points the SDK of a child process (the
@@ -228,21 +234,61 @@ func (s *Server) Env() []string {
 // enabled when versioned, and returns its name.
 func (s *Server) NewBucket(tb testing.TB, versioned bool) string {
 	tb.Helper()
-	ctx := context.Background()
 	name := "s3test-" + randomHex(8)
-	if _, err := s.admin.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		tb.Fatalf("create bucket %s: %v", name, err)
+	if err := s.CreateBucket(context.Background(), name, versioned); err != nil {
+		tb.Fatal(err)
+	}
+	return name
+}
+
+// CreateBucket creates the bucket name on s, with versioning enabled when
+// versioned: NewBucket for a program that is not a test (the demo, the
+// benchmarks).
+func (s *Server) CreateBucket(ctx context.Context, name string, versioned bool) error {
+	if _, err := s.admin.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", name, err)
 	}
 	if versioned {
-		_, err := s.admin.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		_, err := s.admin.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{
 			Bucket:                  aws.String(name),
 			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
 		})
 		if err != nil {
-			tb.Fatalf("enable versioning on bucket %s: %v", name, err)
+			return fmt.Errorf("enable versioning on bucket %s: %w", name, err)
 		}
 	}
-	return name
+	return nil
+}
+
+// DeleteAll removes every version and delete marker below prefix in
+// bucket for good, a thousand at a time (DeleteObjects): the benchmarks
+// empty their bucket between rounds so.
+func (s *Server) DeleteAll(ctx context.Context, bucket, prefix string) error {
+	p := awss3.NewListObjectVersionsPaginator(s.admin, &awss3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
+		}
+		var ids []types.ObjectIdentifier
+		for _, v := range page.Versions {
+			ids = append(ids, types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
+		}
+		for _, m := range page.DeleteMarkers {
+			ids = append(ids, types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		res, err := s.admin.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return fmt.Errorf("delete below s3://%s/%s: %w", bucket, prefix, err)
+		}
+		if len(res.Errors) > 0 {
+			return fmt.Errorf("delete %s in s3://%s: %s", aws.ToString(res.Errors[0].Key), bucket, aws.ToString(res.Errors[0].Message))
+		}
+	}
+	return nil
 }
 
 // start runs MinIO on dir, retrying with new ports when it exits before
@@ -340,12 +386,12 @@ func startOnce(bin, dir string, caPEM []byte) (*Server, error) {
 		return nil, fmt.Errorf("start minio %s: %w\n--- minio output ---\n%s", bin, err, s.out.String())
 	}
 
-	admin, err := uploader.NewClient(context.Background(), s.Config(), s.LoadOptions()...)
+	admin, err := s.NewClient(context.Background(), s.Config())
 	if err != nil {
 		s.stop()
 		return nil, fmt.Errorf("start minio: %w", err)
 	}
-	s.admin = admin
+	s.admin = admin.SDK()
 	return s, nil
 }
 
@@ -448,7 +494,7 @@ func (b *tailBuffer) String() string {
 }
 
 // StaticCredentials is the SDK load option for fixed credentials, for
-// uploader.NewClient; tests use it with wrong ones too.
+// s3.NewClient; tests use it with wrong ones too.
 func StaticCredentials(accessKey, secretKey string) func(*config.LoadOptions) error {
 	return config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""))
 }

@@ -24,13 +24,13 @@ func TestTwoServers(t *testing.T) {
 	}
 	bucket := a.NewBucket(t, true)
 	ctx := context.Background()
-	if _, err := a.Client(t).HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	if _, err := a.Client(t).SDK().HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Errorf("bucket %s on the server that made it: %v", bucket, err)
 	}
-	if _, err := b.Client(t).HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
+	if _, err := b.Client(t).SDK().HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
 		t.Errorf("bucket %s of one server exists on the other", bucket)
 	}
-	out, err := a.Client(t).GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+	out, err := a.Client(t).SDK().GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestStartMain(t *testing.T) {
 	srv = Require(t, srv, err)
 	client := srv.Client(t)
 	bucket := srv.NewBucket(t, false)
-	if _, err := client.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	if _, err := client.SDK().HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Errorf("HeadBucket: %v", err)
 	}
 	pid := srv.cmd.Process.Pid
@@ -150,7 +150,7 @@ func TestReplicate(t *testing.T) {
 	bucket, replica := src.NewBucket(t, true), dst.NewBucket(t, true)
 	src.Replicate(t, bucket, dst, replica)
 	ctx := context.Background()
-	if _, err := src.Client(t).PutObject(ctx, &s3.PutObjectInput{
+	if _, err := src.Client(t).SDK().PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(bucket), Key: aws.String("a/b.txt"), Body: strings.NewReader("replicate me"),
 	}); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestReplicate(t *testing.T) {
 	client := dst.Client(t)
 	deadline := time.Now().Add(time.Minute)
 	for {
-		_, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(replica), Key: aws.String("a/b.txt")})
+		_, err := client.SDK().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(replica), Key: aws.String("a/b.txt")})
 		if err == nil {
 			break
 		}

@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // ErrStalled means no byte moved on a request for the stall timeout: the
@@ -33,12 +32,12 @@ var ErrStalled = errors.New("connection stalled")
 // fails with an error that wraps ErrStalled and is a net.Error with
 // Timeout() true, which the SDK's retryer retries with its back-off, and
 // classify counts as "network". It is the outermost HTTP client of every
-// client NewClient builds, so Stalls finds it.
+// client NewClient builds, and its counters are the Client's Counters.
 type watchdogClient struct {
 	next    aws.HTTPClient
 	timeout time.Duration
-	stalls  atomic.Int64 // attempts cancelled, for Stalls
-	moved   atomic.Int64 // bytes of request and answer bodies read, for Moved
+	stalls  atomic.Int64 // attempts cancelled, for Counters.Stalls
+	moved   atomic.Int64 // bytes of request and answer bodies read, for Counters.Moved
 }
 
 func (c *watchdogClient) Do(req *http.Request) (*http.Response, error) {
@@ -72,16 +71,6 @@ func (c *watchdogClient) Do(req *http.Request) (*http.Response, error) {
 	w.pause()
 	resp.Body = &watchedBody{body: resp.Body, w: w, answer: true}
 	return resp, nil
-}
-
-// Stalls returns how many request attempts of client the stall watchdog
-// cancelled so far (see Config.StallTimeout): the value of
-// s3ferry_upload_stalls_total. It is 0 for a client NewClient did not build.
-func Stalls(client *s3.Client) int64 {
-	if w, ok := client.Options().HTTPClient.(*watchdogClient); ok {
-		return w.stalls.Load()
-	}
-	return 0
 }
 
 // Watch states.
@@ -197,20 +186,3 @@ func (b *watchedBody) Close() error {
 	}
 	return b.body.Close()
 }
-
-// Stalls is Stalls of the client u sends with.
-func (u *Uploader) Stalls() int64 { return Stalls(u.client) }
-
-// Moved returns how many bytes of request and answer bodies client's
-// requests have moved so far: a counter that grows while transfers make
-// progress, which the daemon's systemd watchdog reads. It is 0 for a client
-// NewClient did not build.
-func Moved(client *s3.Client) int64 {
-	if w, ok := client.Options().HTTPClient.(*watchdogClient); ok {
-		return w.moved.Load()
-	}
-	return 0
-}
-
-// Moved is Moved of the client u sends with.
-func (u *Uploader) Moved() int64 { return Moved(u.client) }

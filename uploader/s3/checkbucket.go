@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"context"
@@ -11,16 +11,15 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
-// ErrInvalidBucketName matches a CheckBucket error that says the bucket's
-// name is not one S3 accepts: a mistake in the destination, not a failure.
-var ErrInvalidBucketName = errors.New("invalid bucket name")
-
-// bucketError is a CheckBucket failure: a one-line message that says what
-// to do, and the SDK error it came from for errors.Is/As, Reason and Fatal.
+// bucketError is a checkBucket failure: a one-line message that says what
+// to do, and the SDK error it came from for errors.Is/As; it is its own
+// classification (classify).
 type bucketError struct {
-	reason string
+	reason uploader.Reason
 	fatal  bool
 	msg    string
 	err    error
@@ -29,16 +28,26 @@ type bucketError struct {
 func (e *bucketError) Error() string { return e.msg }
 func (e *bucketError) Unwrap() error { return e.err }
 
-// Is matches ErrInvalidBucketName for a name the store refused.
+// Class is the check's own classification, which for a bucket that does
+// not exist or an endpoint that cannot be reached says more than its
+// cause's: it makes bucketError the uploader.Classifier ReasonOf and Fatal
+// ask first.
+func (e *bucketError) Class() (uploader.Reason, bool) { return e.reason, e.fatal }
+
+// Describe keeps the message, which already says what to do.
+func (e *bucketError) Describe() string { return "" }
+
+// Is matches uploader.ErrInvalidBucketName for a name the store refused.
 func (e *bucketError) Is(target error) bool {
-	return target == ErrInvalidBucketName && e.reason == "invalid-bucket-name"
+	return target == uploader.ErrInvalidBucketName && e.reason == uploader.ReasonInvalidBucketName
 }
 
-// CheckBucket verifies, before any upload, that client has credentials and
-// can reach bucket (HeadBucket, which needs s3:ListBucket). Its error is one
-// line a user can act on ("bucket x does not exist: create it or fix
-// --destination"); Reason and Fatal work on it as on an upload error.
-func CheckBucket(ctx context.Context, client *s3.Client, bucket string) error {
+// checkBucket is Bucket.Check: it verifies, before any upload, that client
+// has credentials and can reach bucket (HeadBucket, which needs
+// s3:ListBucket). Its error is one line a user can act on ("bucket x does
+// not exist: create it or fix --destination"); uploader.ReasonOf and Fatal
+// work on it as on an upload error.
+func checkBucket(ctx context.Context, client *s3.Client, bucket string) error {
 	opts := client.Options()
 	if opts.Credentials != nil {
 		if _, err := opts.Credentials.Retrieve(ctx); err != nil {
@@ -65,14 +74,14 @@ func CheckBucket(ctx context.Context, client *s3.Client, bucket string) error {
 // bucketCheckError turns a CheckBucket failure into its one-line message.
 func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("check bucket %s: %w", bucket, err)
+		return fmt.Errorf("check bucket %s: %w", bucket, classified(err))
 	}
 	endpoint := aws.ToString(opts.BaseEndpoint)
 	if endpoint == "" {
 		endpoint = "S3 in " + opts.Region
 	}
-	reason, fatal := classify(err)
-	e := &bucketError{reason: reason, fatal: fatal, err: err}
+	reason, fatal := reasonOf(err)
+	e := &bucketError{reason: reason, fatal: fatal, err: classified(err)}
 	var certErr *tls.CertificateVerificationError
 	var credErr *credentialsError
 
@@ -81,30 +90,30 @@ func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err e
 	if errors.As(err, &respErr) && respErr.Response != nil && respErr.Response.Response != nil {
 		status = respErr.HTTPStatusCode()
 		if region := respErr.Response.Header.Get("X-Amz-Bucket-Region"); region != "" && region != opts.Region {
-			e.reason, e.fatal = "other", true
+			e.reason, e.fatal = uploader.ReasonOther, true
 			e.msg = fmt.Sprintf("bucket %s is in region %s, not %s: set --region %s", bucket, region, opts.Region, region)
 			return e
 		}
 	}
 	switch {
-	case reason == "credentials" && errors.As(err, &credErr):
+	case reason == uploader.ReasonCredentials && errors.As(err, &credErr):
 		e.msg = fmt.Sprintf("no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role (%v)", credErr.cause)
-	case reason == "credentials":
+	case reason == uploader.ReasonCredentials:
 		e.msg = fmt.Sprintf("credentials rejected by %s for bucket %s: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile (%s)", endpoint, bucket, errorCode(err))
 	case errorCode(err) == "InvalidBucketName" || status == http.StatusBadRequest:
 		// A HEAD answer has no body: a bare 400 to HeadBucket (the region
 		// was handled above) is a name the store does not accept.
-		e.reason, e.fatal = "invalid-bucket-name", true
+		e.reason, e.fatal = uploader.ReasonInvalidBucketName, true
 		e.msg = fmt.Sprintf("bucket name %q is not valid at %s: S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens; fix the destination", bucket, endpoint)
-	case reason == "no-such-bucket" || status == http.StatusNotFound:
-		e.reason, e.fatal = "no-such-bucket", true
+	case reason == uploader.ReasonNoSuchBucket || status == http.StatusNotFound:
+		e.reason, e.fatal = uploader.ReasonNoSuchBucket, true
 		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)
-	case reason == "access-denied":
+	case reason == uploader.ReasonAccessDenied:
 		e.msg = fmt.Sprintf("access denied to bucket %s: check the credentials' policy allows s3:ListBucket and s3:PutObject on it", bucket)
-	case reason == "network" && errors.As(err, &certErr):
+	case reason == uploader.ReasonNetwork && errors.As(err, &certErr):
 		e.fatal = true
 		e.msg = fmt.Sprintf("cannot verify the certificate of %s: set AWS_CA_BUNDLE to the CA that signed it (%v)", endpoint, certErr)
-	case reason == "network":
+	case reason == uploader.ReasonNetwork:
 		e.fatal = true
 		e.msg = fmt.Sprintf("cannot reach endpoint %s: check --endpoint-url, the network and proxies (%v)", endpoint, err)
 		if what, check := explain(err); what != "" {

@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 const testStall = 300 * time.Millisecond
@@ -71,8 +73,8 @@ func TestWatchdogCancelsStalledAttempts(t *testing.T) {
 			if !errors.As(err, &netErr) || !netErr.Timeout() {
 				t.Errorf("err = %v, want a net.Error with Timeout() (the SDK retries those)", err)
 			}
-			if Reason(err) != "network" {
-				t.Errorf("Reason = %q, want network", Reason(err))
+			if reason, _ := reasonOf(err); reason != uploader.ReasonNetwork {
+				t.Errorf("reason = %q, want network", reason)
 			}
 			if ctx.Err() != nil {
 				t.Errorf("the caller's context ended (%v): only the attempt may be cancelled", ctx.Err())

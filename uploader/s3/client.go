@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,12 +20,68 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // maxIdleConnsPerHost keeps a connection per request in flight for many
 // workers times PartConcurrency; the SDK's default of 10 would make most
 // of them dial anew for every request.
 const maxIdleConnsPerHost = 256
+
+// Client is an S3 client built from a Config: the SDK's client with
+// s3ferry's retries, timeouts, stall watchdog and bandwidth limit, and the
+// counters of what they did. Bucket returns a bucket reached through it;
+// it is the uploader.RetryPolicy of the Puts the Uploader retries itself.
+type Client struct {
+	api       *s3.Client
+	cfg       Config // with defaults
+	watchdog  *watchdogClient
+	throttled atomic.Int64
+}
+
+// Counters are what a Client's requests met so far, for metrics and the
+// adaptive upload pool.
+type Counters struct {
+	// Throttled counts every request S3 throttled (503 SlowDown and the
+	// like), also those the retries then got through.
+	Throttled int64
+	// Stalls counts the request attempts the stall watchdog cancelled
+	// (Config.StallTimeout): s3ferry_upload_stalls_total.
+	Stalls int64
+	// Moved counts the bytes of request and answer bodies moved: it grows
+	// while transfers make progress, which the daemon's systemd watchdog
+	// reads.
+	Moved int64
+}
+
+// Counters returns c's counters as they are now.
+func (c *Client) Counters() Counters {
+	return Counters{Throttled: c.throttled.Load(), Stalls: c.watchdog.stalls.Load(), Moved: c.watchdog.moved.Load()}
+}
+
+// Retry is the SDK's retry decision for a request the caller retries
+// itself (uploader.PutOptions.Once): what its retryer retries, within
+// Config.MaxAttempts, after backoff.
+func (c *Client) Retry(attempt int, err error) (time.Duration, error) {
+	if !c.api.Options().Retryer.IsErrorRetryable(err) {
+		return 0, err
+	}
+	if attempt >= c.cfg.MaxAttempts {
+		return 0, &sdkError{err: &retry.MaxAttemptsError{Attempt: attempt, Err: err}}
+	}
+	wait, berr := backoff(attempt, err)
+	if berr != nil {
+		// Outside err's own sdkError, so that what describes it counts
+		// the attempts.
+		return 0, &sdkError{err: berr}
+	}
+	return wait, nil
+}
+
+// SDK returns the SDK's client c wraps, for tests that make a request no
+// Bucket method makes.
+func (c *Client) SDK() *s3.Client { return c.api }
 
 // NewClient returns an S3 client for cfg. Credentials come only from the
 // SDK's default chain (environment, shared profile, SSO, web identity,
@@ -33,12 +90,13 @@ const maxIdleConnsPerHost = 256
 //
 // The SDK's own environment handling still applies: AWS_REGION,
 // AWS_ENDPOINT_URL, AWS_CA_BUNDLE and the shared config files. Nothing is
-// sent over the network here; CheckBucket does that.
-func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions) error) (*s3.Client, error) {
+// sent over the network here; Bucket.Check does that.
+func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions) error) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	c := &Client{cfg: cfg.withDefaults()}
+	cfg = c.cfg
 
 	// The HTTP client must be a *BuildableClient while loading: that is
 	// the only kind LoadDefaultConfig applies AWS_CA_BUNDLE to.
@@ -60,15 +118,12 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
-				o.Backoff = retry.BackoffDelayerFunc(backoff)
-				if cfg.Throttled != nil {
-					o.Backoff = retry.BackoffDelayerFunc(func(attempt int, err error) (time.Duration, error) {
-						if Reason(err) == "throttled" {
-							cfg.Throttled.Add(1)
-						}
-						return backoff(attempt, err)
-					})
-				}
+				o.Backoff = retry.BackoffDelayerFunc(func(attempt int, err error) (time.Duration, error) {
+					if reason, _ := reasonOf(err); reason == uploader.ReasonThrottled {
+						c.throttled.Add(1)
+					}
+					return backoff(attempt, err)
+				})
 				// The default token bucket stops retrying after a burst
 				// of errors across the whole client, which a bulk upload
 				// of many files reaches at once; each request keeps its
@@ -89,7 +144,7 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 
 	awsCfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, fmt.Errorf("load aws config: %w", classified(err))
 	}
 	if awsCfg.Credentials != nil {
 		awsCfg.Credentials = markedCredentials{awsCfg.Credentials}
@@ -98,9 +153,10 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 		lim := newLimiter(cfg.BandwidthLimit)
 		awsCfg.HTTPClient = &limitedClient{next: awsCfg.HTTPClient, lim: lim, burst: lim.Burst()}
 	}
-	awsCfg.HTTPClient = &watchdogClient{next: awsCfg.HTTPClient, timeout: cfg.StallTimeout}
+	c.watchdog = &watchdogClient{next: awsCfg.HTTPClient, timeout: cfg.StallTimeout}
+	awsCfg.HTTPClient = c.watchdog
 
-	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+	c.api = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(cfg.EndpointURL)
 		}
@@ -109,17 +165,18 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 		// the SDK cannot verify on download; it would log that on every
 		// such GetObject.
 		o.DisableLogOutputChecksumValidationSkipped = true
-	}), nil
+	})
+	return c, nil
 }
 
 // notRetryable stops the SDK from retrying an error that the same request
 // will meet again: a certificate that does not verify would otherwise cost
 // MaxAttempts backoffs before the user hears about AWS_CA_BUNDLE, and a
-// file that changed while its body was read (ErrChanged) is no longer the
+// file that changed while its body was read (uploader.ErrChanged) is no longer the
 // file being sent.
 func notRetryable(err error) aws.Ternary {
 	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) || errors.Is(err, ErrChanged) {
+	if errors.As(err, &certErr) || errors.Is(err, uploader.ErrChanged) {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary
@@ -163,7 +220,7 @@ func backoff(attempt int, err error) (time.Duration, error) {
 func retryChecksumMismatch(err error) aws.Ternary {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
-		if reason, _, ok := apiErrorClass(apiErr.ErrorCode()); ok && reason == "checksum-mismatch" {
+		if reason, _, ok := apiErrorClass(apiErr.ErrorCode()); ok && reason == uploader.ReasonChecksumMismatch {
 			return aws.TrueTernary
 		}
 	}
@@ -171,7 +228,7 @@ func retryChecksumMismatch(err error) aws.Ternary {
 }
 
 // markedCredentials makes a failure to find or refresh credentials
-// recognisable: it wraps it in ErrNoCredentials, which the SDK's errors do
+// recognisable: it wraps it in uploader.ErrNoCredentials, which the SDK's errors do
 // not otherwise tell apart from any other failure before sending.
 type markedCredentials struct {
 	aws.CredentialsProvider
@@ -186,14 +243,14 @@ func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error
 }
 
 // credentialsError is a failure of the credential chain; it is
-// ErrNoCredentials for errors.Is.
+// uploader.ErrNoCredentials for errors.Is.
 type credentialsError struct {
 	cause error
 }
 
 func (e *credentialsError) Error() string        { return "no credentials: " + e.cause.Error() }
 func (e *credentialsError) Unwrap() error        { return e.cause }
-func (e *credentialsError) Is(target error) bool { return target == ErrNoCredentials }
+func (e *credentialsError) Is(target error) bool { return target == uploader.ErrNoCredentials }
 
 // ProviderSources passes the wrapped provider's sources on to the SDK's
 // user agent.

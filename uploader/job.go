@@ -3,50 +3,10 @@ package uploader
 import (
 	"io/fs"
 	"os"
-	"sync/atomic"
-	"time"
 )
 
-// This file is the contract the agent codes against; the implementation
-// lives in client.go and uploader.go.
-
-// Config is everything the S3 side needs, as plain values.
-type Config struct {
-	Region      string // empty: from the SDK chain (AWS_REGION, profile); still empty: us-east-1
-	EndpointURL string // empty: AWS_ENDPOINT_URL or AWS's own endpoints
-	PathStyle   bool   // path-style addressing (MinIO, Ceph)
-	Profile     string // shared config profile; empty: the SDK default
-	MaxAttempts int    // per request, SDK retryer with jittered back-off; 0: DefaultMaxAttempts
-
-	// ConnectTimeout bounds a TCP connect and, separately, a TLS handshake;
-	// 0: DefaultConnectTimeout. StallTimeout bounds the time without a byte
-	// moving on a request in flight: its body being sent, its answer's
-	// headers awaited, its answer's body being read. An attempt that
-	// stalls is cancelled and retried; 0: DefaultStallTimeout.
-	ConnectTimeout time.Duration
-	StallTimeout   time.Duration
-
-	StorageClass string // empty: the bucket's default
-	SSE          string // "", "AES256" or "aws:kms"
-	SSEKMSKeyID  string // with SSE "aws:kms"
-
-	PartSize        int64   // files of at least this size go multipart; 0: DefaultPartSize
-	PartConcurrency int     // parts in flight per multipart file; 0: DefaultPartConcurrency
-	BandwidthLimit  float64 // bytes per second over all uploads; 0: unlimited
-	Checksum        string  // "CRC32C" (default), "CRC32", "SHA1", "SHA256", "CRC64NVME"
-
-	// Memory bounds the bytes all uploads of an Uploader hold in buffers
-	// at once (a small file is read whole into one, a large one hashed
-	// through one; parts are sent straight from the file): an upload whose
-	// buffer does not fit waits. At least PartSize; 0: DefaultMemory, or
-	// PartSize when that is larger.
-	Memory int64
-
-	// Throttled, when set, counts every request S3 throttled (503
-	// SlowDown and the like), also those the retries then got through:
-	// the adaptive upload pool backs off on it.
-	Throttled *atomic.Int64
-}
+// This file is what one upload is asked and answers; Uploader.Upload
+// (uploader.go) does it.
 
 // Job is one file to send.
 type Job struct {

@@ -1,10 +1,12 @@
-package uploader
+package s3
 
 import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // TestReplicationRule reads the filters of both schemas, and what MinIO
@@ -24,14 +26,14 @@ func TestReplicationRule(t *testing.T) {
 	tests := []struct {
 		name string
 		rule types.ReplicationRule
-		want ReplicationRule
+		want uploader.ReplicationRule
 	}{
-		{"whole bucket", rule(types.ReplicationRuleStatusEnabled, prefix("")), ReplicationRule{Enabled: true}},
-		{"MinIO's empty filter", rule(types.ReplicationRuleStatusEnabled, minioAll), ReplicationRule{Enabled: true}},
-		{"no filter, old schema prefix", oldSchema, ReplicationRule{Enabled: true, Prefix: "rec/"}},
-		{"the prefix", rule(types.ReplicationRuleStatusEnabled, prefix("rec/")), ReplicationRule{Enabled: true, Prefix: "rec/"}},
-		{"disabled", rule(types.ReplicationRuleStatusDisabled, prefix("rec/")), ReplicationRule{Prefix: "rec/"}},
-		{"tagged only", rule(types.ReplicationRuleStatusEnabled, tagged), ReplicationRule{Enabled: true, Tagged: true}},
+		{"whole bucket", rule(types.ReplicationRuleStatusEnabled, prefix("")), uploader.ReplicationRule{Enabled: true}},
+		{"MinIO's empty filter", rule(types.ReplicationRuleStatusEnabled, minioAll), uploader.ReplicationRule{Enabled: true}},
+		{"no filter, old schema prefix", oldSchema, uploader.ReplicationRule{Enabled: true, Prefix: "rec/"}},
+		{"the prefix", rule(types.ReplicationRuleStatusEnabled, prefix("rec/")), uploader.ReplicationRule{Enabled: true, Prefix: "rec/"}},
+		{"disabled", rule(types.ReplicationRuleStatusDisabled, prefix("rec/")), uploader.ReplicationRule{Prefix: "rec/"}},
+		{"tagged only", rule(types.ReplicationRuleStatusEnabled, tagged), uploader.ReplicationRule{Enabled: true, Tagged: true}},
 	}
 	for _, tt := range tests {
 		got := replicationRule(tt.rule)
@@ -67,7 +69,7 @@ func TestLifecycleScope(t *testing.T) {
 	r := lifecycleRule(types.LifecycleRule{ID: aws.String("x"), Status: types.ExpirationStatusEnabled,
 		AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(7)},
 		NoncurrentVersionExpiration:    &types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(30)}})
-	if want := (LifecycleRule{ID: "x", Enabled: true, AbortIncompleteDays: 7, NoncurrentDays: 30}); r != want {
+	if want := (uploader.LifecycleRule{ID: "x", Enabled: true, AbortIncompleteDays: 7, NoncurrentDays: 30}); r != want {
 		t.Errorf("lifecycleRule = %+v, want %+v", r, want)
 	}
 }

@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"cmp"
@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // A bucket of ten million objects takes 10,000 ListObjectsV2 pages; one
@@ -30,10 +32,10 @@ type listFunc[T any] func(ctx context.Context, prefix, delimiter string, emit fu
 // listParallel lists everything below prefix with list, as described above.
 // emit is called from several goroutines at once, each with the items of
 // one part in key order; an error from it stops the listing.
-func listParallel[T any](ctx context.Context, list listFunc[T], prefix string, opts ListOptions, emit func(T) error) error {
+func listParallel[T any](ctx context.Context, list listFunc[T], prefix string, opts uploader.ListOptions, emit func(T) error) error {
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = DefaultListWorkers
+		workers = uploader.DefaultListWorkers
 	}
 	target := 4 * workers // parts enough to even out their sizes
 	frontier := []string{prefix}
@@ -67,19 +69,19 @@ func listParallel[T any](ctx context.Context, list listFunc[T], prefix string, o
 	return g.Wait()
 }
 
-func (b *s3Bucket) List(ctx context.Context, prefix string, opts ListOptions, emit func(Object) error) error {
+func (b *s3Bucket) List(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.Object) error) error {
 	return listParallel(ctx, b.listObjects(opts.PageSize), prefix, opts, emit)
 }
 
-func (b *s3Bucket) ListVersions(ctx context.Context, prefix string, opts ListOptions, emit func(History) error) error {
+func (b *s3Bucket) ListVersions(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.History) error) error {
 	return listParallel(ctx, b.listVersions(opts.PageSize), prefix, opts, emit)
 }
 
 // listObjects is the listFunc of current objects; pageSize 0 is S3's
 // default (and largest), 1,000.
-func (b *s3Bucket) listObjects(pageSize int32) listFunc[Object] {
+func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 	bucket := b.name
-	return func(ctx context.Context, prefix, delimiter string, emit func(Object) error, dir func(string)) error {
+	return func(ctx context.Context, prefix, delimiter string, emit func(uploader.Object) error, dir func(string)) error {
 		in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
 		if pageSize > 0 {
 			in.MaxKeys = aws.Int32(pageSize)
@@ -94,7 +96,7 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[Object] {
 				return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 			}
 			for _, o := range page.Contents {
-				err := emit(Object{
+				err := emit(uploader.Object{
 					Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size),
 					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				})
@@ -113,9 +115,9 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[Object] {
 // listVersions is the listFunc of key histories. ListObjectVersions sends
 // versions and delete markers as two lists, each by key and newest first;
 // they are merged back into one history per key, which may span pages.
-func (b *s3Bucket) listVersions(pageSize int32) listFunc[History] {
+func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 	bucket := b.name
-	return func(ctx context.Context, prefix, delimiter string, emit func(History) error, dir func(string)) error {
+	return func(ctx context.Context, prefix, delimiter string, emit func(uploader.History) error, dir func(string)) error {
 		in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
 		if pageSize > 0 {
 			in.MaxKeys = aws.Int32(pageSize)
@@ -123,7 +125,7 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[History] {
 		if delimiter != "" {
 			in.Delimiter = aws.String(delimiter)
 		}
-		var cur History
+		var cur uploader.History
 		pages := s3.NewListObjectVersionsPaginator(b.client, in)
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
@@ -132,17 +134,17 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[History] {
 			}
 			type entry struct {
 				key string
-				v   Version
+				v   uploader.Version
 			}
 			var entries []entry
 			for _, o := range page.Versions {
-				entries = append(entries, entry{aws.ToString(o.Key), Version{
+				entries = append(entries, entry{aws.ToString(o.Key), uploader.Version{
 					VersionID: aws.ToString(o.VersionId), Latest: aws.ToBool(o.IsLatest), Size: aws.ToInt64(o.Size),
 					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				}})
 			}
 			for _, d := range page.DeleteMarkers {
-				entries = append(entries, entry{aws.ToString(d.Key), Version{
+				entries = append(entries, entry{aws.ToString(d.Key), uploader.Version{
 					VersionID: aws.ToString(d.VersionId), Deleted: true, Latest: aws.ToBool(d.IsLatest),
 					LastModified: aws.ToTime(d.LastModified),
 				}})
@@ -163,7 +165,7 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[History] {
 					if err := emit(cur); err != nil {
 						return err
 					}
-					cur = History{}
+					cur = uploader.History{}
 				}
 				cur.Key = e.key
 				cur.Versions = append(cur.Versions, e.v)

@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"context"
@@ -13,10 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
-// s3Bucket is the Bucket of an S3 (or S3-compatible) store: every SDK call
-// s3ferry makes on objects is in this file, listing.go and bucketconfig.go.
+// s3Bucket is the uploader.Bucket of an S3 (or S3-compatible) store:
+// every SDK call s3ferry makes on objects is in this file, listing.go and
+// bucketconfig.go. Every error it returns is classified (an sdkError).
 type s3Bucket struct {
 	client *s3.Client
 	name   string
@@ -24,21 +27,15 @@ type s3Bucket struct {
 	algo   types.ChecksumAlgorithm // Config.Checksum: of every Put, part and completed upload
 }
 
-// NewBucket returns the Bucket name reached through client (see
-// NewClient). cfg's Checksum, StorageClass and SSE settings apply to what
-// it writes; the rest of cfg is the client's. An invalid cfg (see
-// Config.Validate) makes writes carry no checksum; NewClient refuses it.
-func NewBucket(client *s3.Client, name string, cfg Config) Bucket {
-	b := &s3Bucket{client: client, name: name, cfg: cfg}
-	if c, err := checksumByName(cfg.Checksum); err == nil {
-		b.algo = c.algorithm
-	}
-	return b
+// Bucket returns the bucket name reached through c. c's Config's
+// Checksum, StorageClass and SSE settings apply to what it writes.
+func (c *Client) Bucket(name string) uploader.Bucket {
+	return &s3Bucket{client: c.api, name: name, cfg: c.cfg, algo: types.ChecksumAlgorithm(c.cfg.Checksum)}
 }
 
 func (b *s3Bucket) Name() string { return b.name }
 
-func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts PutOptions) (Written, error) {
+func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts uploader.PutOptions) (uploader.Written, error) {
 	in := &s3.PutObjectInput{
 		Bucket: aws.String(b.name), Key: aws.String(key), Body: body, ContentLength: aws.Int64(size),
 		Metadata: opts.Metadata,
@@ -57,9 +54,9 @@ func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size
 	}
 	out, err := b.client.PutObject(ctx, in, once...)
 	if err != nil {
-		return Written{}, fmt.Errorf("put %s: %w", key, err)
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, classified(err))
 	}
-	w := Written{ETag: trimETag(out.ETag), VersionID: aws.ToString(out.VersionId)}
+	w := uploader.Written{ETag: trimETag(out.ETag), VersionID: aws.ToString(out.VersionId)}
 	w.Checksum = checksumFields{
 		CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
 		SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
@@ -71,7 +68,7 @@ func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size
 	return w, nil
 }
 
-func (b *s3Bucket) CreateMultipart(ctx context.Context, key string, opts PutOptions) (string, error) {
+func (b *s3Bucket) CreateMultipart(ctx context.Context, key string, opts uploader.PutOptions) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(b.name), Key: aws.String(key), Metadata: opts.Metadata,
 		ChecksumAlgorithm: b.algo,
@@ -79,21 +76,21 @@ func (b *s3Bucket) CreateMultipart(ctx context.Context, key string, opts PutOpti
 	b.encryption(&in.StorageClass, &in.ServerSideEncryption, &in.SSEKMSKeyId)
 	out, err := b.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
-		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
+		return "", fmt.Errorf("create multipart upload of %s: %w", key, classified(err))
 	}
 	return aws.ToString(out.UploadId), nil
 }
 
-func (b *s3Bucket) UploadPart(ctx context.Context, key, uploadID string, n int32, body io.ReadSeeker, size int64) (Part, error) {
+func (b *s3Bucket) UploadPart(ctx context.Context, key, uploadID string, n int32, body io.ReadSeeker, size int64) (uploader.Part, error) {
 	in := &s3.UploadPartInput{
 		Bucket: aws.String(b.name), Key: aws.String(key), UploadId: aws.String(uploadID),
 		PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size), ChecksumAlgorithm: b.algo,
 	}
 	out, err := b.client.UploadPart(ctx, in)
 	if err != nil {
-		return Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, notFound(err))
+		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, notFound(err))
 	}
-	p := Part{Number: n, ETag: trimETag(out.ETag), Size: size}
+	p := uploader.Part{Number: n, ETag: trimETag(out.ETag), Size: size}
 	p.Checksum = checksumFields{
 		CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
 		SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
@@ -101,8 +98,8 @@ func (b *s3Bucket) UploadPart(ctx context.Context, key, uploadID string, n int32
 	return p, nil
 }
 
-func (b *s3Bucket) ListParts(ctx context.Context, key, uploadID string) ([]Part, error) {
-	var parts []Part
+func (b *s3Bucket) ListParts(ctx context.Context, key, uploadID string) ([]uploader.Part, error) {
+	var parts []uploader.Part
 	pages := s3.NewListPartsPaginator(b.client, &s3.ListPartsInput{
 		Bucket: aws.String(b.name), Key: aws.String(key), UploadId: aws.String(uploadID),
 	})
@@ -112,7 +109,7 @@ func (b *s3Bucket) ListParts(ctx context.Context, key, uploadID string) ([]Part,
 			return nil, fmt.Errorf("list parts of %s: %w", key, notFound(err))
 		}
 		for _, p := range page.Parts {
-			part := Part{Number: aws.ToInt32(p.PartNumber), ETag: trimETag(p.ETag), Size: aws.ToInt64(p.Size)}
+			part := uploader.Part{Number: aws.ToInt32(p.PartNumber), ETag: trimETag(p.ETag), Size: aws.ToInt64(p.Size)}
 			part.Checksum = checksumFields{
 				CRC32: &p.ChecksumCRC32, CRC32C: &p.ChecksumCRC32C, CRC64NVME: &p.ChecksumCRC64NVME,
 				SHA1: &p.ChecksumSHA1, SHA256: &p.ChecksumSHA256,
@@ -123,7 +120,7 @@ func (b *s3Bucket) ListParts(ctx context.Context, key, uploadID string) ([]Part,
 	return parts, nil
 }
 
-func (b *s3Bucket) CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) (Written, error) {
+func (b *s3Bucket) CompleteMultipart(ctx context.Context, key, uploadID string, parts []uploader.Part) (uploader.Written, error) {
 	done := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
 		done[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag)}
@@ -139,9 +136,9 @@ func (b *s3Bucket) CompleteMultipart(ctx context.Context, key, uploadID string, 
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
 	})
 	if err != nil {
-		return Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, notFound(err))
+		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, notFound(err))
 	}
-	return Written{
+	return uploader.Written{
 		ETag: trimETag(out.ETag), VersionID: aws.ToString(out.VersionId),
 		Checksum: checksumFields{
 			CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
@@ -154,13 +151,13 @@ func (b *s3Bucket) AbortMultipart(ctx context.Context, key, uploadID string) err
 	_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket: aws.String(b.name), Key: aws.String(key), UploadId: aws.String(uploadID),
 	})
-	if err != nil && !errors.Is(notFound(err), ErrNotFound) {
-		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
+	if err != nil && !errors.Is(notFound(err), uploader.ErrNotFound) {
+		return fmt.Errorf("abort multipart upload of %s: %w", key, classified(err))
 	}
 	return nil
 }
 
-func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit func(MultipartUpload) error) error {
+func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit func(uploader.MultipartUpload) error) error {
 	// The whole bucket's uploads, filtered here: MinIO takes the prefix
 	// as an exact key. Uploads in progress are few (a crash's worth), so
 	// this costs one or two requests.
@@ -168,13 +165,13 @@ func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
+			return fmt.Errorf("list multipart uploads below %q: %w", prefix, classified(err))
 		}
 		for _, u := range page.Uploads {
 			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
 				continue
 			}
-			err := emit(MultipartUpload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+			err := emit(uploader.MultipartUpload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
 			if err != nil {
 				return err
 			}
@@ -183,32 +180,32 @@ func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit
 	return nil
 }
 
-func (b *s3Bucket) Head(ctx context.Context, key, versionID string) (Object, error) {
+func (b *s3Bucket) Head(ctx context.Context, key, versionID string) (uploader.Object, error) {
 	in := &s3.HeadObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}
 	if versionID != "" {
 		in.VersionId = aws.String(versionID)
 	}
 	out, err := b.client.HeadObject(ctx, in)
 	if err != nil {
-		return Object{}, fmt.Errorf("head %s: %w", key, notFound(err))
+		return uploader.Object{}, fmt.Errorf("head %s: %w", key, notFound(err))
 	}
 	o := objectOf(key, out.VersionId, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.Metadata,
 		checksumFields{
 			CRC32: &out.ChecksumCRC32, CRC32C: &out.ChecksumCRC32C, CRC64NVME: &out.ChecksumCRC64NVME,
 			SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
 		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm)
-	o.Replication = ReplicationStatus(out.ReplicationStatus)
+	o.Replication = uploader.ReplicationStatus(out.ReplicationStatus)
 	return o, nil
 }
 
-func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, Object, error) {
+func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, uploader.Object, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}
 	if versionID != "" {
 		in.VersionId = aws.String(versionID)
 	}
 	switch {
 	case length == 0:
-		return nil, Object{}, fmt.Errorf("get %s: a range of 0 bytes", key)
+		return nil, uploader.Object{}, fmt.Errorf("get %s: a range of 0 bytes", key)
 	case length > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
 	case offset > 0:
@@ -216,7 +213,7 @@ func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, lengt
 	}
 	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, Object{}, fmt.Errorf("get %s: %w", key, notFound(err))
+		return nil, uploader.Object{}, fmt.Errorf("get %s: %w", key, notFound(err))
 	}
 	size := aws.ToInt64(out.ContentLength)
 	if r := aws.ToString(out.ContentRange); r != "" {
@@ -234,10 +231,10 @@ func (b *s3Bucket) Get(ctx context.Context, key, versionID string, offset, lengt
 		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm), nil
 }
 
-// objectOf is the Object a HeadObject or GetObject answer describes.
+// objectOf is the uploader.Object a HeadObject or GetObject answer describes.
 func objectOf(key string, version *string, size int64, etag *string, modified *time.Time, meta map[string]string,
-	sums checksumFields, sumType types.ChecksumType, sse types.ServerSideEncryption, customerAlgorithm *string) Object {
-	return Object{
+	sums checksumFields, sumType types.ChecksumType, sse types.ServerSideEncryption, customerAlgorithm *string) uploader.Object {
+	return uploader.Object{
 		Key: key, VersionID: aws.ToString(version), Size: size,
 		ETag: trimETag(etag), LastModified: aws.ToTime(modified), Metadata: meta,
 		Checksums: sums.values(),
@@ -255,7 +252,7 @@ func (b *s3Bucket) Delete(ctx context.Context, key, versionID string) (string, e
 	}
 	out, err := b.client.DeleteObject(ctx, in)
 	if err != nil {
-		return "", fmt.Errorf("delete %s: %w", key, err)
+		return "", fmt.Errorf("delete %s: %w", key, classified(err))
 	}
 	if versionID != "" {
 		return "", nil
@@ -263,16 +260,16 @@ func (b *s3Bucket) Delete(ctx context.Context, key, versionID string) (string, e
 	return aws.ToString(out.VersionId), nil
 }
 
-func (b *s3Bucket) Check(ctx context.Context) error { return CheckBucket(ctx, b.client, b.name) }
+func (b *s3Bucket) Check(ctx context.Context) error { return checkBucket(ctx, b.client, b.name) }
 
 func (b *s3Bucket) Credentials(ctx context.Context) (string, error) {
 	creds := b.client.Options().Credentials
 	if creds == nil {
-		return "", fmt.Errorf("%w: no credential provider", ErrNoCredentials)
+		return "", fmt.Errorf("%w: no credential provider", uploader.ErrNoCredentials)
 	}
 	c, err := creds.Retrieve(ctx)
 	if err != nil {
-		return "", err
+		return "", classified(err)
 	}
 	return c.Source, nil
 }
@@ -291,25 +288,18 @@ func (b *s3Bucket) encryption(class *types.StorageClass, sse *types.ServerSideEn
 	}
 }
 
-// notFound makes an S3 answer that the key, version or upload does not
-// exist match ErrNotFound; the SDK error stays in the chain for Reason.
+// notFound classifies an SDK error and makes an S3 answer that the key,
+// version or upload does not exist match uploader.ErrNotFound.
 // NoSuchBucket is not one: a missing bucket is Fatal.
 func notFound(err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
 		case "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchUpload":
-			return &notFoundError{err}
+			return &sdkError{err: err, notFound: true}
 		}
 	}
-	return err
+	return classified(err)
 }
-
-// notFoundError is an SDK error that is ErrNotFound for errors.Is.
-type notFoundError struct{ err error }
-
-func (e *notFoundError) Error() string        { return e.err.Error() }
-func (e *notFoundError) Unwrap() error        { return e.err }
-func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 func trimETag(etag *string) string { return strings.Trim(aws.ToString(etag), `"`) }

@@ -1,4 +1,4 @@
-package uploader_test
+package s3_test
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,7 +19,8 @@ import (
 // several depths and page sizes, and compares with one sequential listing.
 func TestListParallelListsEveryKeyOnce(t *testing.T) {
 	srv := s3test.Start(t)
-	client := srv.Client(t)
+	c := srv.Client(t)
+	client := c.SDK()
 	bucket := srv.NewBucket(t, true)
 	ctx := context.Background()
 	var keys []string
@@ -53,7 +53,7 @@ func TestListParallelListsEveryKeyOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("depth %d workers %d page %d", tt.depth, tt.workers, tt.pageSize), func(t *testing.T) {
 			var mu sync.Mutex
 			var got []string
-			b := uploader.NewBucket(client, bucket, uploader.Config{})
+			b := c.Bucket(bucket)
 			err := b.List(ctx, "rec/", uploader.ListOptions{Workers: tt.workers, Depth: tt.depth, PageSize: tt.pageSize},
 				func(o uploader.Object) error {
 					mu.Lock()
@@ -77,7 +77,8 @@ func TestListParallelListsEveryKeyOnce(t *testing.T) {
 // span pages.
 func TestListVersionsHistories(t *testing.T) {
 	srv := s3test.Start(t)
-	client := srv.Client(t)
+	c := srv.Client(t)
+	client := c.SDK()
 	bucket := srv.NewBucket(t, true)
 	ctx := context.Background()
 	put(t, client, bucket, "p/a", "a1")
@@ -91,7 +92,7 @@ func TestListVersionsHistories(t *testing.T) {
 	for _, pageSize := range []int32{0, 1, 2} {
 		var mu sync.Mutex
 		got := map[string][]string{}
-		b := uploader.NewBucket(client, bucket, uploader.Config{})
+		b := c.Bucket(bucket)
 		err := b.ListVersions(ctx, "p/", uploader.ListOptions{Workers: 2, Depth: 2, PageSize: pageSize},
 			func(h uploader.History) error {
 				var desc []string
@@ -126,36 +127,6 @@ func TestListVersionsHistories(t *testing.T) {
 		if len(got) != len(want) {
 			t.Errorf("page size %d: %d keys, want %d", pageSize, len(got), len(want))
 		}
-	}
-}
-
-func TestHistoryAt(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
-	h := uploader.History{Key: "k", Versions: []uploader.Version{
-		{VersionID: "v3", LastModified: at(30)},
-		{VersionID: "dm", Deleted: true, LastModified: at(20)},
-		{VersionID: "v1", LastModified: at(10)},
-	}}
-	tests := []struct {
-		t      time.Time
-		want   string
-		exists bool
-	}{
-		{at(5), "", false},   // before the first version
-		{at(10), "v1", true}, // exactly at a version
-		{at(15), "v1", true}, // between v1 and the delete
-		{at(25), "", false},  // deleted then
-		{at(40), "v3", true}, // written again later
-	}
-	for _, tt := range tests {
-		v, ok := h.At(tt.t)
-		if ok != tt.exists || v.VersionID != tt.want && ok {
-			t.Errorf("At(%s) = %q, %v; want %q, %v", tt.t.Format(time.TimeOnly), v.VersionID, ok, tt.want, tt.exists)
-		}
-	}
-	if _, ok := (uploader.History{Versions: []uploader.Version{{Deleted: true}}}).Latest(); ok {
-		t.Error("Latest of a deleted key: ok, want not")
 	}
 }
 

@@ -1,4 +1,4 @@
-package uploader
+package s3
 
 import (
 	"context"
@@ -11,20 +11,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // These implement the Bucket methods that read the bucket's configuration,
 // and turn the SDK's rules into plain ones.
 
-func (b *s3Bucket) Versioning(ctx context.Context) (VersioningStatus, error) {
+func (b *s3Bucket) Versioning(ctx context.Context) (uploader.VersioningStatus, error) {
 	out, err := b.client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(b.name)})
 	if err != nil {
 		return "", fmt.Errorf("get versioning of bucket %s: %w", b.name, err)
 	}
-	return VersioningStatus(out.Status), nil
+	return uploader.VersioningStatus(out.Status), nil
 }
 
-func (b *s3Bucket) Replication(ctx context.Context) ([]ReplicationRule, error) {
+func (b *s3Bucket) Replication(ctx context.Context) ([]uploader.ReplicationRule, error) {
 	out, err := b.client.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(b.name)})
 	if notConfigured(err, "ReplicationConfigurationNotFoundError") {
 		return nil, nil
@@ -35,7 +37,7 @@ func (b *s3Bucket) Replication(ctx context.Context) ([]ReplicationRule, error) {
 	if out.ReplicationConfiguration == nil {
 		return nil, nil
 	}
-	var rules []ReplicationRule
+	var rules []uploader.ReplicationRule
 	for _, r := range out.ReplicationConfiguration.Rules {
 		rules = append(rules, replicationRule(r))
 	}
@@ -43,16 +45,16 @@ func (b *s3Bucket) Replication(ctx context.Context) ([]ReplicationRule, error) {
 }
 
 // replicationRule reads one SDK replication rule.
-func replicationRule(r types.ReplicationRule) ReplicationRule {
+func replicationRule(r types.ReplicationRule) uploader.ReplicationRule {
 	prefix, tagged := replicationScope(r)
-	out := ReplicationRule{ID: aws.ToString(r.ID), Enabled: r.Status == types.ReplicationRuleStatusEnabled, Prefix: prefix, Tagged: tagged}
+	out := uploader.ReplicationRule{ID: aws.ToString(r.ID), Enabled: r.Status == types.ReplicationRuleStatusEnabled, Prefix: prefix, Tagged: tagged}
 	if r.Destination != nil {
 		out.Destination = aws.ToString(r.Destination.Bucket)
 	}
 	return out
 }
 
-func (b *s3Bucket) Lifecycle(ctx context.Context) ([]LifecycleRule, error) {
+func (b *s3Bucket) Lifecycle(ctx context.Context) ([]uploader.LifecycleRule, error) {
 	out, err := b.client.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String(b.name)})
 	if notConfigured(err, "NoSuchLifecycleConfiguration") {
 		return nil, nil
@@ -60,7 +62,7 @@ func (b *s3Bucket) Lifecycle(ctx context.Context) ([]LifecycleRule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get lifecycle of bucket %s: %w", b.name, err)
 	}
-	var rules []LifecycleRule
+	var rules []uploader.LifecycleRule
 	for _, r := range out.Rules {
 		rules = append(rules, lifecycleRule(r))
 	}
@@ -68,9 +70,9 @@ func (b *s3Bucket) Lifecycle(ctx context.Context) ([]LifecycleRule, error) {
 }
 
 // lifecycleRule reads one SDK lifecycle rule.
-func lifecycleRule(r types.LifecycleRule) LifecycleRule {
+func lifecycleRule(r types.LifecycleRule) uploader.LifecycleRule {
 	prefix, tagged := lifecycleScope(r)
-	out := LifecycleRule{ID: aws.ToString(r.ID), Enabled: r.Status == types.ExpirationStatusEnabled, Prefix: prefix, Tagged: tagged}
+	out := uploader.LifecycleRule{ID: aws.ToString(r.ID), Enabled: r.Status == types.ExpirationStatusEnabled, Prefix: prefix, Tagged: tagged}
 	if a := r.AbortIncompleteMultipartUpload; a != nil {
 		out.AbortIncompleteDays = int(aws.ToInt32(a.DaysAfterInitiation))
 	}
@@ -80,7 +82,7 @@ func lifecycleRule(r types.LifecycleRule) LifecycleRule {
 	return out
 }
 
-func (b *s3Bucket) ObjectLock(ctx context.Context) (*ObjectLock, error) {
+func (b *s3Bucket) ObjectLock(ctx context.Context) (*uploader.ObjectLock, error) {
 	out, err := b.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(b.name)})
 	if notConfigured(err, "ObjectLockConfigurationNotFoundError") {
 		return nil, nil
@@ -92,10 +94,10 @@ func (b *s3Bucket) ObjectLock(ctx context.Context) (*ObjectLock, error) {
 	if cfg == nil || cfg.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return nil, nil
 	}
-	lock := &ObjectLock{}
+	lock := &uploader.ObjectLock{}
 	if cfg.Rule != nil && cfg.Rule.DefaultRetention != nil {
 		r := cfg.Rule.DefaultRetention
-		lock.DefaultRetention = &Retention{Mode: string(r.Mode), Days: int(aws.ToInt32(r.Days)), Years: int(aws.ToInt32(r.Years))}
+		lock.DefaultRetention = &uploader.Retention{Mode: string(r.Mode), Days: int(aws.ToInt32(r.Days)), Years: int(aws.ToInt32(r.Years))}
 	}
 	return lock, nil
 }

@@ -1,0 +1,416 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
+)
+
+// Tests of what a client built by NewClient does for an Uploader and a
+// bucket check: credentials, endpoints, TLS, the bandwidth limit.
+
+// The MinIO the tests of this package that need no server of their own
+// share; set only by TestMain.
+var (
+	minio    *s3test.Server
+	minioErr error
+)
+
+func TestMain(m *testing.M) {
+	srv, stop, err := s3test.StartMain()
+	minio, minioErr = srv, err
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func server(tb testing.TB) *s3test.Server {
+	tb.Helper()
+	return s3test.Require(tb, minio, minioErr)
+}
+
+// smallConfig makes 5 MiB the multipart threshold, so multipart uploads
+// need only a few MiB.
+func smallConfig() uploader.Config {
+	return uploader.Config{PartSize: uploader.MinPartSize}
+}
+
+// use returns an Uploader with cfg over client's buckets, as the agent
+// builds one.
+func use(client *s3.Client, cfg uploader.Config) *uploader.Uploader {
+	return uploader.New(client.Bucket, client, cfg)
+}
+
+// checkBucket is what CheckBucket was: Check of the bucket name through
+// client.
+func checkBucket(client *s3.Client, name string) error {
+	return client.Bucket(name).Check(context.Background())
+}
+
+// uploadSizes uploads a file of random bytes of each size (key: the size)
+// with cfg and checks each object against its file.
+func uploadSizes(tb testing.TB, client *s3.Client, cfg uploader.Config, bucket string, sizes ...int) {
+	tb.Helper()
+	for _, size := range sizes {
+		data := randomBytes(size)
+		path := writeFile(tb, tb.TempDir(), "f", data)
+		key := fmt.Sprint(size)
+		res, err := use(client, cfg).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: key, Path: path})
+		if err != nil {
+			tb.Fatalf("Upload of %d bytes: %v", size, err)
+		}
+		checkObject(tb, client, bucket, key, res, "CRC32C", data)
+	}
+}
+
+func TestUploadNoSuchBucket(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err := use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "no-such-bucket-here", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "no-such-bucket", true)
+
+	err = checkBucket(client, "no-such-bucket-here")
+	checkClass(t, "CheckBucket", err, "no-such-bucket", true)
+	if want := "bucket no-such-bucket-here does not exist"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
+	}
+}
+
+func TestWrongCredentials(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, false)
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	tests := []struct {
+		name        string
+		key, secret string
+	}{
+		{"unknown access key", "nobody", "secret-of-nobody"},
+		{"wrong secret", srv.AccessKey, "not-the-secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, err := s3.NewClient(context.Background(), srv.Config(),
+				s3test.StaticCredentials(tt.key, tt.secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path})
+			checkClass(t, "Upload", err, "credentials", true)
+
+			err = checkBucket(client, bucket)
+			checkClass(t, "CheckBucket", err, "credentials", true)
+			if want := "credentials rejected"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
+			}
+		})
+	}
+}
+
+// TestNoCredentials empties the SDK's credential chain, so it changes the
+// environment and cannot run in parallel.
+func TestNoCredentials(t *testing.T) {
+	srv := server(t)
+	isolateAWSEnv(t)
+
+	client, err := s3.NewClient(context.Background(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkBucket(client, "any")
+	checkClass(t, "CheckBucket", err, "credentials", true)
+	if !errors.Is(err, uploader.ErrNoCredentials) {
+		t.Errorf("CheckBucket: err = %v, want ErrNoCredentials", err)
+	}
+	if want := "no credentials: set AWS_PROFILE"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+	}
+
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err = use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "credentials", true)
+}
+
+// TestEnv runs a client configured only by the environment Env returns,
+// as the built binary is: no endpoint, path style or region in Config.
+func TestEnv(t *testing.T) {
+	srv := server(t)
+	isolateAWSEnv(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	bucket := srv.NewBucket(t, false)
+
+	client, err := s3.NewClient(context.Background(), s3.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBucket(client, bucket); err != nil {
+		t.Errorf("CheckBucket: %v", err)
+	}
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	if _, err := use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
+		t.Errorf("Upload: %v", err)
+	}
+}
+
+// TestCABundle checks that the client still loads and talks to MinIO with
+// AWS_CA_BUNDLE set, which the SDK applies only to its own HTTP client type.
+func TestCABundle(t *testing.T) {
+	srv := server(t)
+	t.Setenv("AWS_CA_BUNDLE", writeFile(t, t.TempDir(), "ca.pem", selfSignedCA(t)))
+	cfg := srv.Config()
+	cfg.BandwidthLimit = 1 << 30 // the limiter wraps the SDK's client too
+	client, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := srv.NewBucket(t, false)
+	if err := checkBucket(client, bucket); err != nil {
+		t.Errorf("CheckBucket: %v", err)
+	}
+}
+
+// TestTLSWithCABundle talks HTTPS to a MinIO whose certificate only
+// AWS_CA_BUNDLE makes trusted, as a private S3-compatible store is; over
+// TLS the SDK sends multipart parts with trailing checksums.
+func TestTLSWithCABundle(t *testing.T) {
+	srv := s3test.StartTLS(t)
+	bucket := srv.NewBucket(t, true)
+	cfg := srv.Config()
+	cfg.BandwidthLimit = 1 << 30 // the limiter wraps the SDK's client too
+	creds := s3test.StaticCredentials(srv.AccessKey, srv.SecretKey)
+
+	t.Run("without", func(t *testing.T) {
+		t.Setenv("AWS_CA_BUNDLE", "")
+		client, err := s3.NewClient(context.Background(), cfg, creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkBucket(client, bucket)
+		checkClass(t, "CheckBucket", err, "network", true)
+		if want := "cannot verify the certificate of " + srv.Endpoint; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+		}
+	})
+	t.Run("with", func(t *testing.T) {
+		t.Setenv("AWS_CA_BUNDLE", srv.CAFile)
+		client, err := s3.NewClient(context.Background(), cfg, creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkBucket(client, bucket); err != nil {
+			t.Fatalf("CheckBucket: %v", err)
+		}
+		uploadSizes(t, client, smallConfig(), bucket, 0, 1000, 11<<20)
+	})
+}
+
+func TestCheckBucket(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	if err := checkBucket(srv.Client(t), bucket); err != nil {
+		t.Errorf("CheckBucket of an existing bucket: %v", err)
+	}
+}
+
+func TestCheckBucketUnreachable(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	cfg := srv.Config()
+	cfg.EndpointURL = "http://" + closedAddr(t)
+	cfg.MaxAttempts = 1
+	client, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkBucket(client, "any")
+	checkClass(t, "CheckBucket", err, "network", true)
+	if want := "cannot reach bucket any: endpoint " + cfg.EndpointURL + " refused the connection: check that the S3 server runs"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
+	}
+	if strings.Contains(err.Error(), "StatusCode: 0") {
+		t.Errorf("CheckBucket: err = %v, want no SDK response-error text for a connection that never answered", err)
+	}
+
+	// An upload says the same.
+	path := writeFile(t, t.TempDir(), "f", []byte("data"))
+	_, err = use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
+	checkClass(t, "Upload", err, "network", false)
+	if want := "upload k: PutObject: endpoint " + cfg.EndpointURL + " refused the connection (1 attempt): check"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Upload: err = %v, want it to start with %q", err, want)
+	}
+}
+
+func TestUploadBandwidthLimit(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, false)
+	cfg := srv.Config()
+	cfg.BandwidthLimit = 256 << 20 // limited, but not slow
+	client, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadSizes(t, client, smallConfig(), bucket, 0, 300<<10, 6<<20)
+}
+
+// checkObject checks the object as S3 stored it against res and data.
+func checkObject(tb testing.TB, c *s3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
+	tb.Helper()
+	client := c.SDK()
+	ctx := context.Background()
+	get, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		tb.Fatalf("get %s: %v", key, err)
+	}
+	got, err := io.ReadAll(get.Body)
+	get.Body.Close()
+	if err != nil {
+		tb.Fatalf("get %s: %v", key, err)
+	}
+	if !bytes.Equal(got, data) {
+		tb.Errorf("object %s: %d bytes differ from the %d bytes of the file", key, len(got), len(data))
+	}
+
+	head, err := client.HeadObject(ctx, &awss3.HeadObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		tb.Fatalf("head %s: %v", key, err)
+	}
+	if got, want := head.Metadata[uploader.MetaHash], fmt.Sprintf("%016x", xxhash.Sum64(data)); got != want {
+		tb.Errorf("metadata %s = %q, want %q", uploader.MetaHash, got, want)
+	}
+	if got, want := head.Metadata[uploader.MetaMtime], time.Unix(0, res.MtimeNs).UTC().Format(time.RFC3339Nano); got != want {
+		tb.Errorf("metadata %s = %q, want %q", uploader.MetaMtime, got, want)
+	}
+	if got, want := strings.Trim(aws.ToString(head.ETag), `"`), res.ETag; got != want {
+		tb.Errorf("ETag = %q, Upload said %q", got, want)
+	}
+	if got, want := aws.ToString(head.VersionId), res.VersionID; got != want && want != "" {
+		tb.Errorf("VersionId = %q, Upload said %q", got, want)
+	}
+	stored := map[string]*string{
+		"CRC32": head.ChecksumCRC32, "CRC32C": head.ChecksumCRC32C, "CRC64NVME": head.ChecksumCRC64NVME,
+		"SHA1": head.ChecksumSHA1, "SHA256": head.ChecksumSHA256,
+	}[algo]
+	if stored == nil {
+		tb.Fatalf("head %s: no %s checksum stored", key, algo)
+	}
+	if got, want := res.Checksum, algo+":"+*stored; got != want {
+		tb.Errorf("Checksum = %q, S3 stored %q", got, want)
+	}
+}
+
+func checkClass(tb testing.TB, op string, err error, reason uploader.Reason, fatal bool) {
+	tb.Helper()
+	if err == nil {
+		tb.Errorf("%s: err = nil, want a %s error", op, reason)
+		return
+	}
+	if got := uploader.ReasonOf(err); got != reason {
+		tb.Errorf("%s: Reason(%v) = %q, want %q", op, err, got, reason)
+	}
+	if got := uploader.Fatal(err); got != fatal {
+		tb.Errorf("%s: Fatal(%v) = %t, want %t", op, err, got, fatal)
+	}
+}
+
+func writeFile(tb testing.TB, dir, name string, data []byte) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// randomBytes returns n bytes that are the same on every run.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
+	r.Read(b)
+	return b
+}
+
+// isolateAWSEnv empties the SDK's credential chain and settings for the
+// rest of the test: no credentials, profile, endpoint or instance role.
+func isolateAWSEnv(tb testing.TB) {
+	tb.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") && k != "AWS_CA_BUNDLE" {
+			tb.Setenv(k, "") // restores the value when tb ends
+			os.Unsetenv(k)
+		}
+	}
+	missing := filepath.Join(tb.TempDir(), "missing")
+	tb.Setenv("AWS_CONFIG_FILE", missing)
+	tb.Setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
+	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// selfSignedCA returns the PEM of a CA certificate no server uses.
+func selfSignedCA(tb testing.TB) []byte {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "s3ferry test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
