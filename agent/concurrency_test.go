@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go"
-
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 // latencyUploader answers every upload after a fixed wait, as a distant
@@ -87,7 +86,7 @@ func TestAutoWorkersGrowOnALatencyBoundLink(t *testing.T) {
 // TestAutoWorkersBackOffWhenThrottled: uploads that S3 throttles (503
 // SlowDown) halve the pool.
 func TestAutoWorkersBackOffWhenThrottled(t *testing.T) {
-	slow := &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}
+	slow := buckettest.SlowDown()
 	adaptUntil(t, latencyUploader{wait: time.Millisecond, err: slow}, Options{Workers: 16}, "fewer than 16 (throttled)", func(n int) bool {
 		return n < 16
 	})

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go"
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 // fakeUploader reads the file like the real one and answers as told; it
@@ -291,7 +291,7 @@ func TestSyncStopsOnFatalError(t *testing.T) {
 		writeFile(t, root, fmt.Sprintf("d/%02d.wav", i), "x")
 	}
 	idx := index.NewMemory()
-	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}
+	denied := buckettest.AccessDenied()
 	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("put: %w", denied) }}
 	src := newTestSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
