@@ -299,7 +299,7 @@ func parseWorkers(v string) (n int, auto bool, err error) {
 // uploadOptions are the pipeline's options of a command that uploads
 // through client.
 func (s settings) uploadOptions(log *slog.Logger, client *s3.Client) agent.Options {
-	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: s.settle, Logger: log}
+	o := agent.Options{Workers: s.workers, AutoWorkers: s.autoWorkers, MaxWorkers: s.maxWorkers, Settle: agentSettle(s.settle), Logger: log}
 	if s.autoWorkers {
 		o.Throttled = func() int64 { return client.Counters().Throttled }
 	}
