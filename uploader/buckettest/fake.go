@@ -22,8 +22,9 @@ import (
 // content, "MD5 of the parts' MD5s-N" for a multipart upload) and
 // checksums of its algorithm (a multipart object's of the parts'
 // checksums, "value-N"), verifies a Put's checksum, and enforces S3's
-// smallest part. Failures are injected per operation with Fail or
-// FailNext, lost answers with LoseNext; Calls counts the requests.
+// smallest part. A call with a done context fails with its error.
+// Failures are injected per operation with Fail or FailNext, lost answers
+// with LoseNext; Calls counts the requests.
 //
 // The exported fields configure what the configuration reads answer, and
 // which other servers' ways the Fake takes where they differ from AWS's;
@@ -171,10 +172,16 @@ func (f *Fake) Keys(prefix string) []string {
 	return f.keys(prefix)
 }
 
-// fail counts one call of op and returns its injected error, if any.
-func (f *Fake) fail(op, key string) error {
+// fail counts one call of op and returns its error: ctx's when it is
+// done (the S3 implementation sends nothing then), else the injected one,
+// if any.
+func (f *Fake) fail(ctx context.Context, op, key string) error {
 	f.mu.Lock()
 	f.calls[op]++
+	if err := ctx.Err(); err != nil {
+		f.mu.Unlock()
+		return err
+	}
 	if errs := f.failNext[op]; len(errs) > 0 {
 		f.failNext[op] = errs[1:]
 		f.mu.Unlock()
@@ -220,7 +227,7 @@ func (f *Fake) written(v *version) uploader.Written {
 }
 
 func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts uploader.PutOptions) (uploader.Written, error) {
-	if err := f.fail("Put", key); err != nil {
+	if err := f.fail(ctx, "Put", key); err != nil {
 		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	data, err := readN(body, size)
@@ -245,7 +252,7 @@ func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int
 }
 
 func (f *Fake) CreateMultipart(ctx context.Context, key string, opts uploader.PutOptions) (string, error) {
-	if err := f.fail("CreateMultipart", key); err != nil {
+	if err := f.fail(ctx, "CreateMultipart", key); err != nil {
 		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -268,7 +275,7 @@ func (f *Fake) upload(key, id string) (*upload, error) {
 }
 
 func (f *Fake) UploadPart(ctx context.Context, key, uploadID string, n int32, body io.ReadSeeker, size int64) (uploader.Part, error) {
-	if err := f.fail("UploadPart", key); err != nil {
+	if err := f.fail(ctx, "UploadPart", key); err != nil {
 		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
 	}
 	if n < 1 || n > 10000 {
@@ -301,7 +308,7 @@ func (f *Fake) UploadPart(ctx context.Context, key, uploadID string, n int32, bo
 }
 
 func (f *Fake) ListParts(ctx context.Context, key, uploadID string) ([]uploader.Part, error) {
-	if err := f.fail("ListParts", key); err != nil {
+	if err := f.fail(ctx, "ListParts", key); err != nil {
 		return nil, fmt.Errorf("list parts of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -330,7 +337,7 @@ func (f *Fake) ListParts(ctx context.Context, key, uploadID string) ([]uploader.
 }
 
 func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, parts []uploader.Part) (uploader.Written, error) {
-	if err := f.fail("CompleteMultipart", key); err != nil {
+	if err := f.fail(ctx, "CompleteMultipart", key); err != nil {
 		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -374,7 +381,7 @@ func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, part
 }
 
 func (f *Fake) AbortMultipart(ctx context.Context, key, uploadID string) error {
-	if err := f.fail("AbortMultipart", key); err != nil {
+	if err := f.fail(ctx, "AbortMultipart", key); err != nil {
 		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -386,7 +393,7 @@ func (f *Fake) AbortMultipart(ctx context.Context, key, uploadID string) error {
 }
 
 func (f *Fake) ListMultipartUploads(ctx context.Context, prefix string, emit func(uploader.MultipartUpload) error) error {
-	if err := f.fail("ListMultipartUploads", ""); err != nil {
+	if err := f.fail(ctx, "ListMultipartUploads", ""); err != nil {
 		return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
 	}
 	f.mu.Lock()
@@ -458,7 +465,7 @@ func (f *Fake) SetReplication(key, versionID string, status uploader.Replication
 }
 
 func (f *Fake) Head(ctx context.Context, key, versionID string) (uploader.Object, error) {
-	if err := f.fail("Head", key); err != nil {
+	if err := f.fail(ctx, "Head", key); err != nil {
 		return uploader.Object{}, fmt.Errorf("head %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -471,7 +478,7 @@ func (f *Fake) Head(ctx context.Context, key, versionID string) (uploader.Object
 }
 
 func (f *Fake) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, uploader.Object, error) {
-	if err := f.fail("Get", key); err != nil {
+	if err := f.fail(ctx, "Get", key); err != nil {
 		return nil, uploader.Object{}, fmt.Errorf("get %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -504,7 +511,7 @@ func (f *Fake) keys(prefix string) []string {
 }
 
 func (f *Fake) List(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.Object) error) error {
-	if err := f.fail("List", prefix); err != nil {
+	if err := f.fail(ctx, "List", prefix); err != nil {
 		return fmt.Errorf("list %s: %w", prefix, err)
 	}
 	f.mu.Lock()
@@ -529,7 +536,7 @@ func (f *Fake) List(ctx context.Context, prefix string, opts uploader.ListOption
 }
 
 func (f *Fake) ListVersions(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.History) error) error {
-	if err := f.fail("ListVersions", prefix); err != nil {
+	if err := f.fail(ctx, "ListVersions", prefix); err != nil {
 		return fmt.Errorf("list versions of %s: %w", prefix, err)
 	}
 	f.mu.Lock()
@@ -576,7 +583,7 @@ func shiftedTime(vs []*version, i int) time.Time {
 }
 
 func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error) {
-	if err := f.fail("Delete", key); err != nil {
+	if err := f.fail(ctx, "Delete", key); err != nil {
 		return "", fmt.Errorf("delete %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -601,14 +608,14 @@ func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error
 }
 
 func (f *Fake) Check(ctx context.Context) error {
-	if err := f.fail("Check", ""); err != nil {
+	if err := f.fail(ctx, "Check", ""); err != nil {
 		return err
 	}
 	return f.CheckErr
 }
 
 func (f *Fake) Credentials(ctx context.Context) (string, error) {
-	if err := f.fail("Credentials", ""); err != nil {
+	if err := f.fail(ctx, "Credentials", ""); err != nil {
 		return "", err
 	}
 	if f.CredentialsErr != nil {
@@ -618,35 +625,35 @@ func (f *Fake) Credentials(ctx context.Context) (string, error) {
 }
 
 func (f *Fake) Versioning(ctx context.Context) (uploader.VersioningStatus, error) {
-	if err := f.fail("Versioning", ""); err != nil {
+	if err := f.fail(ctx, "Versioning", ""); err != nil {
 		return "", fmt.Errorf("get versioning of bucket %s: %w", f.name, err)
 	}
 	return f.VersioningStatus, nil
 }
 
 func (f *Fake) Replication(ctx context.Context) ([]uploader.ReplicationRule, error) {
-	if err := f.fail("Replication", ""); err != nil {
+	if err := f.fail(ctx, "Replication", ""); err != nil {
 		return nil, fmt.Errorf("get replication of bucket %s: %w", f.name, err)
 	}
 	return f.ReplicationRules, nil
 }
 
 func (f *Fake) Lifecycle(ctx context.Context) ([]uploader.LifecycleRule, error) {
-	if err := f.fail("Lifecycle", ""); err != nil {
+	if err := f.fail(ctx, "Lifecycle", ""); err != nil {
 		return nil, fmt.Errorf("get lifecycle of bucket %s: %w", f.name, err)
 	}
 	return f.LifecycleRules, nil
 }
 
 func (f *Fake) ObjectLock(ctx context.Context) (*uploader.ObjectLock, error) {
-	if err := f.fail("ObjectLock", ""); err != nil {
+	if err := f.fail(ctx, "ObjectLock", ""); err != nil {
 		return nil, fmt.Errorf("get object lock of bucket %s: %w", f.name, err)
 	}
 	return f.Lock, nil
 }
 
 func (f *Fake) ClockSkew(ctx context.Context) (time.Duration, error) {
-	if err := f.fail("ClockSkew", ""); err != nil {
+	if err := f.fail(ctx, "ClockSkew", ""); err != nil {
 		return 0, fmt.Errorf("head bucket %s: %w", f.name, err)
 	}
 	return f.Skew, nil
