@@ -137,6 +137,12 @@ func TestFakeRequirePartChecksums(t *testing.T) {
 	}
 }
 
+// TestFakeShiftedVersionTimes. s3ferry misreads such a history today, so
+// no test of it runs on this option yet (a later issue, after issue 21,
+// does): History.At trusts LastModified, so restore --at a time between
+// two versions finds none (the older one has the newer's time), and one
+// between a version and the delete marker above it finds the key deleted
+// already (the marker has the version's time).
 func TestFakeShiftedVersionTimes(t *testing.T) {
 	ctx := context.Background()
 	f := buckettest.NewFake("fake", "")
