@@ -6,65 +6,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
+	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
-// fakeUploader reads the file like the real one and answers as told; it
-// records what it was asked to send. The S3 side is tested against MinIO in
-// package uploader and end to end in cmd/s3ferry.
-type fakeUploader struct {
-	mu     sync.Mutex
-	sent   []string
-	before func(job uploader.Job) error // runs first; an error is returned as is
-}
+// uploadFunc is an Uploader of a function: a test's step before the real
+// uploader's.
+type uploadFunc func(ctx context.Context, job uploader.Job) (uploader.Result, error)
 
-func (f *fakeUploader) Upload(_ context.Context, job uploader.Job) (uploader.Result, error) {
-	if f.before != nil {
-		if err := f.before(job); err != nil {
-			return uploader.Result{}, err
-		}
-	}
-	data, err := os.ReadFile(job.Path)
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	info, err := os.Stat(job.Path)
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	st := local.StatOf(info)
-	res := uploader.Result{Size: st.Size, MtimeNs: st.MtimeNs, Inode: st.Inode, Hash: xxhash.Sum64(data)}
-	if job.HasKnownHash && job.KnownHash == res.Hash {
-		res.Unchanged = true
-		return res, nil
-	}
-	f.mu.Lock()
-	f.sent = append(f.sent, job.Key)
-	res.ETag, res.VersionID = fmt.Sprintf("etag%d", len(f.sent)), fmt.Sprintf("v%d", len(f.sent))
-	f.mu.Unlock()
-	return res, nil
-}
-
-func (f *fakeUploader) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.sent)
-}
-
-func (f *fakeUploader) keys() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
+func (f uploadFunc) Upload(ctx context.Context, job uploader.Job) (uploader.Result, error) {
+	return f(ctx, job)
 }
 
 // writeFile writes rel below root with the given content and an mtime an
@@ -131,7 +89,8 @@ func partitionedTree(tb testing.TB) (root, today, old string) {
 
 func TestSyncFirstFullThenPartitions(t *testing.T) {
 	root, today, old := partitionedTree(t)
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, _ := agenttest.NewUploader()
 	src := newTestSource(t, root, "2006-01-02")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 
@@ -153,7 +112,8 @@ func TestSyncFirstFullThenPartitions(t *testing.T) {
 func TestSyncTouchedFileIsNotSentAgain(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, root, "x/a.wav", "same")
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, fake := agenttest.NewUploader()
 	src := newTestSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	runSync(t, s)
@@ -162,8 +122,8 @@ func TestSyncTouchedFileIsNotSentAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := runSync(t, s)
-	if got.Touched != 1 || got.Uploaded != 0 || up.count() != 1 {
-		t.Fatalf("after touch: %+v, %d sends; want 1 touched and nothing sent again", got, up.count())
+	if got.Touched != 1 || got.Uploaded != 0 || fake.Calls("Put") != 1 {
+		t.Fatalf("after touch: %+v, %d sends; want 1 touched and nothing sent again", got, fake.Calls("Put"))
 	}
 	if got := runSync(t, s); got.Unchanged != 1 {
 		t.Fatalf("after touch was recorded: %+v, want unchanged", got)
@@ -175,11 +135,12 @@ func TestSyncDefersYoungFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "fresh.wav"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, fake := agenttest.NewUploader()
 	src := newTestSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{Settle: time.Hour}}
-	if got := runSync(t, s); got.Deferred != 1 || up.count() != 0 {
-		t.Fatalf("got %+v with %d sends, want the fresh file deferred", got, up.count())
+	if got := runSync(t, s); got.Deferred != 1 || fake.Calls("Put") != 0 {
+		t.Fatalf("got %+v with %d sends, want the fresh file deferred", got, fake.Calls("Put"))
 	}
 }
 
@@ -187,7 +148,18 @@ func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, root, "a.wav", "a")
 	idx := index.NewMemory()
-	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("upload: %w", uploader.ErrChanged) }}
+	up, fake := agenttest.NewUploader()
+	// As the file is sent, it grows and settles again: changed while read.
+	fake.Fail = func(op, key string) error {
+		if op == "Put" {
+			writeFile(t, root, "a.wav", "ab")
+			later := time.Now().Add(-50 * time.Minute)
+			if err := os.Chtimes(filepath.Join(root, "a.wav"), later, later); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	}
 	src := newTestSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	if got := runSync(t, s); got.Deferred != 1 || got.Uploaded != 0 {
@@ -200,7 +172,7 @@ func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
 		t.Fatalf("pending = %q, want a.wav still pending", got)
 	}
 	// The next run resumes it from the pending set and records it.
-	up.before = nil
+	fake.Fail = nil
 	if got := runSync(t, s); got.Uploaded != 1 {
 		t.Fatalf("second run: %+v, want the file uploaded", got)
 	}
@@ -213,7 +185,13 @@ func TestSyncVanishedFile(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, root, "a.wav", "a")
 	idx := index.NewMemory()
-	up := &fakeUploader{before: func(j uploader.Job) error { return os.Remove(j.Path) }}
+	real, _ := agenttest.NewUploader()
+	up := uploadFunc(func(ctx context.Context, job uploader.Job) (uploader.Result, error) {
+		if err := os.Remove(job.Path); err != nil {
+			return uploader.Result{}, err
+		}
+		return real.Upload(ctx, job)
+	})
 	src := newTestSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	got := runSync(t, s)
@@ -230,7 +208,8 @@ func TestSyncResumesPendingWithoutWalking(t *testing.T) {
 	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
 	writeFile(t, root, old+"/a.wav", "a")
 	writeFile(t, root, old+"/b.wav", "b")
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, _ := agenttest.NewUploader()
 	src := newTestSource(t, root, "2006-01-02")
 	if err := idx.SetState(src.ID(), index.SourceState{FullWalkNs: 1}); err != nil {
 		t.Fatal(err)
@@ -257,7 +236,8 @@ func TestSyncResumesPendingWithoutWalking(t *testing.T) {
 func TestResumeKeepsPendingOfAnUnreadableRoot(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, root, "d/a.wav", "a")
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, _ := agenttest.NewUploader()
 	src := newTestSource(t, root, "")
 	if _, err := idx.Queue(src.ID(), "d/a.wav"); err != nil {
 		t.Fatal(err)
@@ -292,7 +272,13 @@ func TestSyncStopsOnFatalError(t *testing.T) {
 	}
 	idx := index.NewMemory()
 	denied := buckettest.AccessDenied()
-	up := &fakeUploader{before: func(uploader.Job) error { return fmt.Errorf("put: %w", denied) }}
+	up, fake := agenttest.NewUploader()
+	fake.Fail = func(op, key string) error {
+		if op == "Put" {
+			return denied
+		}
+		return nil
+	}
 	src := newTestSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	stats, err := s.Run(context.Background())
@@ -417,7 +403,8 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 	}
 	idx := &countingStore{Store: index.NewMemory()}
 	src := newTestSource(t, root, "2006-01-02")
-	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: &fakeUploader{}}
+	up, _ := agenttest.NewUploader()
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	if got := runSync(t, s); got.Uploaded != 30 {
 		t.Fatalf("first run: %+v, want 30 uploaded", got)
 	}
@@ -441,7 +428,8 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 
 func TestSyncCountsResumedFilesOnce(t *testing.T) {
 	root, today, _ := partitionedTree(t)
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, _ := agenttest.NewUploader()
 	src := newTestSource(t, root, "2006-01-02")
 	if err := idx.SetState(src.ID(), index.SourceState{FullWalkNs: 1}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
@@ -25,11 +26,12 @@ func retrySetOf(tb testing.TB, idx index.Store, src *local.Source) []string {
 // whose file is gone is dropped, and a dry run changes nothing.
 func TestSyncRetrySet(t *testing.T) {
 	root, _, old := partitionedTree(t)
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, fake := agenttest.NewUploader()
 	src := newTestSource(t, root, "2006-01-02")
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
-	if up.count() != 3 {
-		t.Fatalf("first run sent %d files, want 3", up.count())
+	if fake.Calls("Put") != 3 {
+		t.Fatalf("first run sent %d files, want 3", fake.Calls("Put"))
 	}
 	// What a walk that could not read old/sub, and met gone.wav still
 	// being written, left behind.
@@ -42,12 +44,12 @@ func TestSyncRetrySet(t *testing.T) {
 	want := []string{old + "/gone.wav", old + "/sub"}
 
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{DryRun: true}})
-	if got := retrySetOf(t, idx, src); !slices.Equal(got, want) || up.count() != 3 {
-		t.Fatalf("after a dry run: retry set %q, %d sent; want %q and nothing sent", got, up.count(), want)
+	if got := retrySetOf(t, idx, src); !slices.Equal(got, want) || fake.Calls("Put") != 3 {
+		t.Fatalf("after a dry run: retry set %q, %d sent; want %q and nothing sent", got, fake.Calls("Put"), want)
 	}
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
-	if !slices.Contains(up.keys(), "p/"+old+"/sub/deep/late.wav") {
-		t.Fatalf("sent %q, want the file below the retried directory", up.keys())
+	if !slices.Contains(fake.Keys(""), "p/"+old+"/sub/deep/late.wav") {
+		t.Fatalf("sent %q, want the file below the retried directory", fake.Keys(""))
 	}
 	if got := retrySetOf(t, idx, src); len(got) != 0 {
 		t.Fatalf("retry set %q after the retry, want empty", got)
@@ -59,7 +61,8 @@ func TestSyncRetrySet(t *testing.T) {
 // in it had been removed.
 func TestSyncRetrySetSurvivesAMissingRoot(t *testing.T) {
 	root, _, old := partitionedTree(t)
-	idx, up := index.NewMemory(), &fakeUploader{}
+	idx := index.NewMemory()
+	up, _ := agenttest.NewUploader()
 	src := newTestSource(t, root, "2006-01-02")
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if err := idx.Retries().Add(src.ID(), old+"/b.wav", index.Retry{}); err != nil {

@@ -83,14 +83,7 @@ func TestUploadResumeChangedFile(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "big.bin", data)
 	state := interrupted(t, up, bucket, "big", path, 1)
 
-	data[0] ^= 1 // rewritten in place: same size, a new mtime
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	later := time.Now().Add(time.Second)
-	if err := os.Chtimes(path, later, later); err != nil {
-		t.Fatal(err)
-	}
+	rewriteInPlace(t, path, data)
 	res, err := up.Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "big", Path: path, Resume: &state})
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +154,20 @@ func TestUploadAbortsWithoutProgress(t *testing.T) {
 		t.Fatalf("Upload: %v, want context.Canceled", err)
 	}
 	wantNoUploads(t, srv.Client(t).Bucket(bucket))
+}
+
+// rewriteInPlace changes the first byte of the file at path, whose
+// content is data (changed too): same size, a new mtime.
+func rewriteInPlace(tb testing.TB, path string, data []byte) {
+	tb.Helper()
+	data[0] ^= 1
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	if err := os.Chtimes(path, later, later); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func wantNoUploads(tb testing.TB, b uploader.Bucket) {

@@ -1,21 +1,17 @@
 // Package agenttest has what the agent's packages' tests share: local
-// trees written as a test wants them, and sources over them.
+// trees written as a test wants them, sources over them, and the real
+// uploader over a buckettest.Fake.
 package agenttest
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 // WriteFile writes rel below root with the given content and an mtime an
@@ -50,55 +46,20 @@ func NewSource(tb testing.TB, root, layout string) *local.Source {
 	return &local.Source{Root: root, Bucket: "b", Prefix: "p/", Layout: l, Lookback: 48 * time.Hour, Filter: f}
 }
 
-// Uploader reads the file like the real one and answers as told; it
-// records what it was asked to send.
-type Uploader struct {
-	mu   sync.Mutex
-	sent []string
-	// Before, when set, runs first; an error is returned as is.
-	Before func(job uploader.Job) error
+// NewUploader returns the uploader the agent uses over a new Fake named
+// "b", the bucket of NewSource's sources, and the Fake, where a test
+// counts what was sent (Calls, Keys) and injects failures (Fail,
+// FailNext).
+func NewUploader() (*uploader.Uploader, *buckettest.Fake) {
+	fake := buckettest.NewFake("b", "")
+	return UploaderOf(fake), fake
 }
 
-// Upload implements agent.Uploader.
-func (f *Uploader) Upload(_ context.Context, job uploader.Job) (uploader.Result, error) {
-	if f.Before != nil {
-		if err := f.Before(job); err != nil {
-			return uploader.Result{}, err
-		}
-	}
-	data, err := os.ReadFile(job.Path)
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	info, err := os.Stat(job.Path)
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	st := local.StatOf(info)
-	res := uploader.Result{Size: st.Size, MtimeNs: st.MtimeNs, Inode: st.Inode, Hash: xxhash.Sum64(data)}
-	if job.HasKnownHash && job.KnownHash == res.Hash {
-		res.Unchanged = true
-		return res, nil
-	}
-	f.mu.Lock()
-	f.sent = append(f.sent, job.Key)
-	res.ETag, res.VersionID = fmt.Sprintf("etag%d", len(f.sent)), fmt.Sprintf("v%d", len(f.sent))
-	f.mu.Unlock()
-	return res, nil
-}
-
-// Count is how many files were sent.
-func (f *Uploader) Count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.sent)
-}
-
-// Keys are the keys of the files sent, in the order they were.
-func (f *Uploader) Keys() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
+// UploaderOf returns an uploader.Uploader with the default configuration
+// that sends every job to fake, whatever its bucket, and retries as
+// buckettest.Retry does.
+func UploaderOf(fake *buckettest.Fake) *uploader.Uploader {
+	return uploader.New(func(string) uploader.Bucket { return fake }, buckettest.Retry{}, uploader.Config{})
 }
 
 // PartitionedTree writes a tree of daily partitions (2006-01-02): a.wav in

@@ -95,27 +95,3 @@ func (f *fixture) record(tb testing.TB, rel string) (index.Record, bool) {
 	}
 	return rec, ok
 }
-
-// fakeUploader sends a job's file to a Fake as the uploader would: with
-// its hash in the metadata.
-type fakeUploader struct{ fake *buckettest.Fake }
-
-func (u fakeUploader) Upload(ctx context.Context, job uploader.Job) (uploader.Result, error) {
-	data, err := os.ReadFile(job.Path)
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	info, err := os.Stat(job.Path)
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	st := local.StatOf(info)
-	res := uploader.Result{Size: st.Size, MtimeNs: st.MtimeNs, Inode: st.Inode, Hash: xxhash.Sum64(data)}
-	w, err := u.fake.Put(ctx, job.Key, bytes.NewReader(data), int64(len(data)),
-		uploader.PutOptions{Metadata: map[string]string{uploader.MetaHash: uploader.FormatMetaHash(res.Hash)}})
-	if err != nil {
-		return uploader.Result{}, err
-	}
-	res.ETag, res.VersionID, res.Checksum = w.ETag, w.VersionID, w.Checksum
-	return res, nil
-}

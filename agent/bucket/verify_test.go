@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
 )
 
@@ -97,7 +98,7 @@ func TestVerifyRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true, Uploader: fakeUploader{f.fake}}
+	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true, Uploader: agenttest.UploaderOf(f.fake)}
 	rep, err := v.Run(ctx)
 	if err != nil {
 		t.Fatal(err)

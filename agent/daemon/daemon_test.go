@@ -27,7 +27,8 @@ import (
 )
 
 func TestWatchOverflowTriggersRescan(t *testing.T) {
-	d := &Daemon{Index: index.NewMemory(), Uploader: &agenttest.Uploader{}}
+	up, _ := agenttest.NewUploader()
+	d := &Daemon{Index: index.NewMemory(), Uploader: up}
 	d.init()
 	d.watchError(errors.New("some other error"))
 	select {
@@ -54,9 +55,10 @@ func TestWatchOverflowTriggersRescan(t *testing.T) {
 // start, Run returns its error with none of its goroutines (the upload pool
 // above all) still running, so the caller may close the index.
 func TestDaemonRunWaitsForThePoolWhenTheWatcherFails(t *testing.T) {
+	up, _ := agenttest.NewUploader()
 	d := &Daemon{
 		Index:       index.NewMemory(),
-		Uploader:    &agenttest.Uploader{},
+		Uploader:    up,
 		openWatcher: func() (*watch.Watcher, error) { return nil, errors.New("start inotify: too many open files") },
 	}
 	err := d.Run(t.Context())
@@ -134,7 +136,8 @@ func TestDaemonIndexGCEndsBeforeRunReturns(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	idx := &gcIndex{Store: index.NewMemory(), stop: cancel}
-	d := &Daemon{Index: idx, Uploader: &agenttest.Uploader{}, IndexGCInterval: time.Millisecond}
+	up, _ := agenttest.NewUploader()
+	d := &Daemon{Index: idx, Uploader: up, IndexGCInterval: time.Millisecond}
 	if err := d.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +161,8 @@ func TestDaemonIndexGCEndsBeforeRunReturns(t *testing.T) {
 // counts.
 func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	root, today, old := agenttest.PartitionedTree(t)
-	idx, up := index.NewMemory(), &agenttest.Uploader{}
+	idx := index.NewMemory()
+	up, fake := agenttest.NewUploader()
 	src := agenttest.NewSource(t, root, "2006-01-02")
 	addrFile := filepath.Join(t.TempDir(), "admin.addr")
 	d := &Daemon{Sources: []*local.Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
@@ -170,8 +174,8 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 
 	// The first rescan, at start or this one, walks the whole tree.
 	catchUp("")
-	if up.Count() != 3 {
-		t.Fatalf("%d files sent after the first rescan, want 3 (a full walk)", up.Count())
+	if fake.Calls("Put") != 3 {
+		t.Fatalf("%d files sent after the first rescan, want 3 (a full walk)", fake.Calls("Put"))
 	}
 	if st, err := idx.State(src.ID()); err != nil || st.FullWalkNs == 0 {
 		t.Fatalf("state %+v, %v: the full walk is not recorded", st, err)
@@ -180,11 +184,11 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	agenttest.WriteFile(t, root, today+"/new.wav", "n")
 	agenttest.WriteFile(t, root, old+"/late.wav", "l")
 	late := "p/" + old + "/late.wav"
-	if got := catchUp(""); got.Scanned != 2 || slices.Contains(up.Keys(), late) {
-		t.Fatalf("partition rescan: %+v, sent %v; want today's 2 files scanned and the old partition left alone", got, up.Keys())
+	if got := catchUp(""); got.Scanned != 2 || slices.Contains(fake.Keys(""), late) {
+		t.Fatalf("partition rescan: %+v, sent %v; want today's 2 files scanned and the old partition left alone", got, fake.Keys(""))
 	}
-	if got := catchUp("?full=1"); got.Scanned != 5 || !slices.Contains(up.Keys(), late) {
-		t.Fatalf("full rescan: %+v, sent %v; want 5 scanned and the late file sent", got, up.Keys())
+	if got := catchUp("?full=1"); got.Scanned != 5 || !slices.Contains(fake.Keys(""), late) {
+		t.Fatalf("full rescan: %+v, sent %v; want 5 scanned and the late file sent", got, fake.Keys(""))
 	}
 }
 
@@ -280,7 +284,8 @@ func (x *fullIndex) SetState(source string, s index.SourceState) error {
 // again its files are uploaded and it is healthy.
 func TestDaemonSurvivesAFullIndexDisk(t *testing.T) {
 	root, _, _ := agenttest.PartitionedTree(t)
-	idx, up := &fullIndex{Store: index.NewMemory()}, &agenttest.Uploader{}
+	idx := &fullIndex{Store: index.NewMemory()}
+	up, fake := agenttest.NewUploader()
 	idx.full.Store(true)
 	src := agenttest.NewSource(t, root, "2006-01-02")
 	addrFile := filepath.Join(t.TempDir(), "admin.addr")
@@ -297,14 +302,14 @@ func TestDaemonSurvivesAFullIndexDisk(t *testing.T) {
 	if ok, why := d.health(time.Now()); ok || !strings.Contains(why, "index disk full: free space on /var/lib/s3ferry") {
 		t.Fatalf("health = %t, %q; want unhealthy, saying the index disk is full", ok, why)
 	}
-	if up.Count() != 0 {
-		t.Fatalf("%d files sent with nowhere to record them", up.Count())
+	if fake.Calls("Put") != 0 {
+		t.Fatalf("%d files sent with nowhere to record them", fake.Calls("Put"))
 	}
 
 	idx.full.Store(false)
 	postSync(t, ctx, addrFile, "?full=1")
-	if up.Count() != 3 {
-		t.Fatalf("%d files sent once there is space, want 3", up.Count())
+	if fake.Calls("Put") != 3 {
+		t.Fatalf("%d files sent once there is space, want 3", fake.Calls("Put"))
 	}
 	if ok, why := d.health(time.Now()); !ok {
 		t.Fatalf("unhealthy once there is space again: %s", why)

@@ -31,3 +31,9 @@ func SlowDown() *APIError {
 func InternalError() *APIError {
 	return &APIError{Code: "InternalError", Message: "We encountered an internal error. Please try again.", Reason: uploader.ReasonServerError}
 }
+
+// InvalidRequest is S3's 400 InvalidRequest, saying msg: a request the
+// server will refuse however often it is sent again.
+func InvalidRequest(msg string) *APIError {
+	return &APIError{Code: "InvalidRequest", Message: msg, Reason: uploader.ReasonOther}
+}

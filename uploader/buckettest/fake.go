@@ -22,12 +22,14 @@ import (
 // content, "MD5 of the parts' MD5s-N" for a multipart upload) and
 // checksums of its algorithm (a multipart object's of the parts'
 // checksums, "value-N"), verifies a Put's checksum, and enforces S3's
-// smallest part. Failures are injected per operation with Fail or
-// FailNext.
+// smallest part. A call with a done context fails with its error.
+// Failures are injected per operation with Fail or FailNext, lost answers
+// with LoseNext; Calls counts the requests.
 //
-// The exported fields configure what the configuration reads answer; set
-// them before the Fake is in use. It lists sequentially: ListOptions only
-// tune the S3 implementation.
+// The exported fields configure what the configuration reads answer, and
+// which other servers' ways the Fake takes where they differ from AWS's;
+// set them before the Fake is in use. It lists sequentially: ListOptions
+// only tune the S3 implementation.
 type Fake struct {
 	VersioningStatus uploader.VersioningStatus // what Versioning answers; NewFake: Enabled
 	ReplicationRules []uploader.ReplicationRule
@@ -43,6 +45,29 @@ type Fake struct {
 	// an error it returns is the operation's.
 	Fail func(op, key string) error
 
+	// UnlistedPartChecksums makes ListParts answer parts without their
+	// checksums, as SeaweedFS does. AWS lists each part's checksum of the
+	// algorithm the upload was created with.
+	UnlistedPartChecksums bool
+	// ListReplacedParts makes ListParts list a part number that was sent
+	// more than once once per time it was sent, oldest first, as
+	// SeaweedFS does; CompleteMultipart still takes the last one. AWS
+	// lists each number once, with the part sent last.
+	ListReplacedParts bool
+	// RequirePartChecksums makes CompleteMultipart refuse with a 400
+	// InvalidRequest (InvalidRequest) a request that lacks a part's
+	// checksum, as SeaweedFS does. AWS refuses so too when the upload was
+	// created with a checksum algorithm, as every upload of package s3 is;
+	// MinIO does not.
+	RequirePartChecksums bool
+	// ShiftedVersionTimes makes ListVersions answer LastModified as
+	// VersityGW does: a version that was overwritten (or deleted) gets the
+	// time of the version or delete marker above it, and a delete marker
+	// the time of the version it hides, so that the times disagree with
+	// IsLatest and with the order. AWS answers each version's own time of
+	// writing, newest first.
+	ShiftedVersionTimes bool
+
 	name string
 	algo string
 
@@ -50,6 +75,8 @@ type Fake struct {
 	objects  map[string][]*version // oldest first
 	uploads  map[string]*upload
 	failNext map[string][]error
+	loseNext map[string][]error
+	calls    map[string]int
 	seq      int
 }
 
@@ -66,10 +93,12 @@ type version struct {
 }
 
 type upload struct {
-	key     string
-	meta    map[string]string
-	parts   map[int32]partData
-	started time.Time
+	key   string
+	meta  map[string]string
+	parts map[int32]partData
+	// replaced are parts sent again since, in the order they were sent.
+	replaced []partData
+	started  time.Time
 }
 
 type partData struct {
@@ -89,6 +118,7 @@ func NewFake(name, algorithm string) *Fake {
 		VersioningStatus: uploader.VersioningEnabled, Now: time.Now,
 		name: name, algo: strings.ToUpper(algorithm),
 		objects: map[string][]*version{}, uploads: map[string]*upload{}, failNext: map[string][]error{},
+		loseNext: map[string][]error{}, calls: map[string]int{},
 	}
 }
 
@@ -101,9 +131,57 @@ func (f *Fake) FailNext(op string, n int, err error) {
 	}
 }
 
-// fail returns the injected error of one call of op, if any.
-func (f *Fake) fail(op, key string) error {
+// LoseNext makes the next n calls of op (Put, CreateMultipart,
+// UploadPart or CompleteMultipart) do their work and then fail with err,
+// as a request whose answer was lost on its way back: the write is
+// stored, its caller does not know. An err wrapping uploader.ErrNotFound
+// on CompleteMultipart is what the S3 implementation returns when the
+// SDK's retry of a completion whose answer was lost finds the upload gone.
+func (f *Fake) LoseNext(op string, n int, err error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.loseNext[op] = append(f.loseNext[op], err)
+	}
+}
+
+// lost returns the error of one call of op whose answer LoseNext lost, if
+// any; under mu.
+func (f *Fake) lost(op string) error {
+	errs := f.loseNext[op]
+	if len(errs) == 0 {
+		return nil
+	}
+	f.loseNext[op] = errs[1:]
+	return errs[0]
+}
+
+// Calls returns how many times op (a method name) was called, the calls
+// that failed included.
+func (f *Fake) Calls(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+// Keys returns the keys below prefix that have versions or delete
+// markers, in order.
+func (f *Fake) Keys(prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.keys(prefix)
+}
+
+// fail counts one call of op and returns its error: ctx's when it is
+// done (the S3 implementation sends nothing then), else the injected one,
+// if any.
+func (f *Fake) fail(ctx context.Context, op, key string) error {
+	f.mu.Lock()
+	f.calls[op]++
+	if err := ctx.Err(); err != nil {
+		f.mu.Unlock()
+		return err
+	}
 	if errs := f.failNext[op]; len(errs) > 0 {
 		f.failNext[op] = errs[1:]
 		f.mu.Unlock()
@@ -149,7 +227,7 @@ func (f *Fake) written(v *version) uploader.Written {
 }
 
 func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts uploader.PutOptions) (uploader.Written, error) {
-	if err := f.fail("Put", key); err != nil {
+	if err := f.fail(ctx, "Put", key); err != nil {
 		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	data, err := readN(body, size)
@@ -167,17 +245,23 @@ func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]), checksum: sum, meta: copyMeta(opts.Metadata)})
+	if err := f.lost("Put"); err != nil {
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
+	}
 	return f.written(v), nil
 }
 
 func (f *Fake) CreateMultipart(ctx context.Context, key string, opts uploader.PutOptions) (string, error) {
-	if err := f.fail("CreateMultipart", key); err != nil {
+	if err := f.fail(ctx, "CreateMultipart", key); err != nil {
 		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := "upload-" + f.nextID()
 	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), parts: map[int32]partData{}, started: f.Now()}
+	if err := f.lost("CreateMultipart"); err != nil {
+		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
+	}
 	return id, nil
 }
 
@@ -191,7 +275,7 @@ func (f *Fake) upload(key, id string) (*upload, error) {
 }
 
 func (f *Fake) UploadPart(ctx context.Context, key, uploadID string, n int32, body io.ReadSeeker, size int64) (uploader.Part, error) {
-	if err := f.fail("UploadPart", key); err != nil {
+	if err := f.fail(ctx, "UploadPart", key); err != nil {
 		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
 	}
 	if n < 1 || n > 10000 {
@@ -213,12 +297,18 @@ func (f *Fake) UploadPart(ctx context.Context, key, uploadID string, n int32, bo
 	if err != nil {
 		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
 	}
+	if old, ok := u.parts[n]; ok {
+		u.replaced = append(u.replaced, old)
+	}
 	u.parts[n] = partData{p, data}
+	if err := f.lost("UploadPart"); err != nil {
+		return uploader.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
+	}
 	return p, nil
 }
 
 func (f *Fake) ListParts(ctx context.Context, key, uploadID string) ([]uploader.Part, error) {
-	if err := f.fail("ListParts", key); err != nil {
+	if err := f.fail(ctx, "ListParts", key); err != nil {
 		return nil, fmt.Errorf("list parts of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -228,15 +318,26 @@ func (f *Fake) ListParts(ctx context.Context, key, uploadID string) ([]uploader.
 		return nil, fmt.Errorf("list parts of %s: %w", key, err)
 	}
 	var parts []uploader.Part
+	if f.ListReplacedParts {
+		for _, p := range u.replaced {
+			parts = append(parts, p.part)
+		}
+	}
 	for _, p := range u.parts {
 		parts = append(parts, p.part)
 	}
-	slices.SortFunc(parts, func(a, b uploader.Part) int { return int(a.Number - b.Number) })
+	// Stable: a replaced part before the one that replaced it.
+	slices.SortStableFunc(parts, func(a, b uploader.Part) int { return int(a.Number - b.Number) })
+	if f.UnlistedPartChecksums {
+		for i := range parts {
+			parts[i].Checksum = ""
+		}
+	}
 	return parts, nil
 }
 
 func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, parts []uploader.Part) (uploader.Written, error) {
-	if err := f.fail("CompleteMultipart", key); err != nil {
+	if err := f.fail(ctx, "CompleteMultipart", key); err != nil {
 		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -258,6 +359,9 @@ func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, part
 			return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: part %d: %w", key, p.Number, uploader.ErrNotFound)
 		case i < len(parts)-1 && stored.part.Size < uploader.MinPartSize:
 			return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: part %d has %d bytes, S3 wants at least %d", key, p.Number, stored.part.Size, uploader.MinPartSize)
+		case f.RequirePartChecksums && p.Checksum == "":
+			return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key,
+				InvalidRequest(fmt.Sprintf("The upload was created using a %s checksum. The complete request must include the checksum for each part. It was missing for part %d in the request.", strings.ToLower(f.algo), p.Number)))
 		}
 		data = append(data, stored.data...)
 		m, _ := hex.DecodeString(stored.part.ETag)
@@ -270,11 +374,14 @@ func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, part
 	sum, _ := uploader.SumChecksum(f.algo, sums) // the algorithm worked for every part
 	delete(f.uploads, uploadID)
 	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]) + "-" + n, checksum: sum + "-" + n, composite: true, meta: u.meta})
+	if err := f.lost("CompleteMultipart"); err != nil {
+		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
+	}
 	return f.written(v), nil
 }
 
 func (f *Fake) AbortMultipart(ctx context.Context, key, uploadID string) error {
-	if err := f.fail("AbortMultipart", key); err != nil {
+	if err := f.fail(ctx, "AbortMultipart", key); err != nil {
 		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -286,7 +393,7 @@ func (f *Fake) AbortMultipart(ctx context.Context, key, uploadID string) error {
 }
 
 func (f *Fake) ListMultipartUploads(ctx context.Context, prefix string, emit func(uploader.MultipartUpload) error) error {
-	if err := f.fail("ListMultipartUploads", ""); err != nil {
+	if err := f.fail(ctx, "ListMultipartUploads", ""); err != nil {
 		return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
 	}
 	f.mu.Lock()
@@ -358,7 +465,7 @@ func (f *Fake) SetReplication(key, versionID string, status uploader.Replication
 }
 
 func (f *Fake) Head(ctx context.Context, key, versionID string) (uploader.Object, error) {
-	if err := f.fail("Head", key); err != nil {
+	if err := f.fail(ctx, "Head", key); err != nil {
 		return uploader.Object{}, fmt.Errorf("head %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -371,7 +478,7 @@ func (f *Fake) Head(ctx context.Context, key, versionID string) (uploader.Object
 }
 
 func (f *Fake) Get(ctx context.Context, key, versionID string, offset, length int64) (io.ReadCloser, uploader.Object, error) {
-	if err := f.fail("Get", key); err != nil {
+	if err := f.fail(ctx, "Get", key); err != nil {
 		return nil, uploader.Object{}, fmt.Errorf("get %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -404,7 +511,7 @@ func (f *Fake) keys(prefix string) []string {
 }
 
 func (f *Fake) List(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.Object) error) error {
-	if err := f.fail("List", prefix); err != nil {
+	if err := f.fail(ctx, "List", prefix); err != nil {
 		return fmt.Errorf("list %s: %w", prefix, err)
 	}
 	f.mu.Lock()
@@ -429,7 +536,7 @@ func (f *Fake) List(ctx context.Context, prefix string, opts uploader.ListOption
 }
 
 func (f *Fake) ListVersions(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.History) error) error {
-	if err := f.fail("ListVersions", prefix); err != nil {
+	if err := f.fail(ctx, "ListVersions", prefix); err != nil {
 		return fmt.Errorf("list versions of %s: %w", prefix, err)
 	}
 	f.mu.Lock()
@@ -440,6 +547,9 @@ func (f *Fake) ListVersions(ctx context.Context, prefix string, opts uploader.Li
 		for i := len(vs) - 1; i >= 0; i-- {
 			v := vs[i]
 			e := uploader.Version{VersionID: v.id, Deleted: v.deleted, Latest: i == len(vs)-1, LastModified: v.modified}
+			if f.ShiftedVersionTimes {
+				e.LastModified = shiftedTime(vs, i)
+			}
 			if !v.deleted {
 				e.Size, e.ETag = int64(len(v.data)), v.etag
 			}
@@ -459,8 +569,21 @@ func (f *Fake) ListVersions(ctx context.Context, prefix string, opts uploader.Li
 	return nil
 }
 
+// shiftedTime is the LastModified VersityGW answers for vs[i] (vs oldest
+// first): a delete marker's is the time of the version it hides, an
+// overwritten version's the time of the one above it.
+func shiftedTime(vs []*version, i int) time.Time {
+	switch {
+	case vs[i].deleted && i > 0:
+		return vs[i-1].modified
+	case !vs[i].deleted && i < len(vs)-1:
+		return vs[i+1].modified
+	}
+	return vs[i].modified
+}
+
 func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error) {
-	if err := f.fail("Delete", key); err != nil {
+	if err := f.fail(ctx, "Delete", key); err != nil {
 		return "", fmt.Errorf("delete %s: %w", key, err)
 	}
 	f.mu.Lock()
@@ -485,14 +608,14 @@ func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error
 }
 
 func (f *Fake) Check(ctx context.Context) error {
-	if err := f.fail("Check", ""); err != nil {
+	if err := f.fail(ctx, "Check", ""); err != nil {
 		return err
 	}
 	return f.CheckErr
 }
 
 func (f *Fake) Credentials(ctx context.Context) (string, error) {
-	if err := f.fail("Credentials", ""); err != nil {
+	if err := f.fail(ctx, "Credentials", ""); err != nil {
 		return "", err
 	}
 	if f.CredentialsErr != nil {
@@ -502,35 +625,35 @@ func (f *Fake) Credentials(ctx context.Context) (string, error) {
 }
 
 func (f *Fake) Versioning(ctx context.Context) (uploader.VersioningStatus, error) {
-	if err := f.fail("Versioning", ""); err != nil {
+	if err := f.fail(ctx, "Versioning", ""); err != nil {
 		return "", fmt.Errorf("get versioning of bucket %s: %w", f.name, err)
 	}
 	return f.VersioningStatus, nil
 }
 
 func (f *Fake) Replication(ctx context.Context) ([]uploader.ReplicationRule, error) {
-	if err := f.fail("Replication", ""); err != nil {
+	if err := f.fail(ctx, "Replication", ""); err != nil {
 		return nil, fmt.Errorf("get replication of bucket %s: %w", f.name, err)
 	}
 	return f.ReplicationRules, nil
 }
 
 func (f *Fake) Lifecycle(ctx context.Context) ([]uploader.LifecycleRule, error) {
-	if err := f.fail("Lifecycle", ""); err != nil {
+	if err := f.fail(ctx, "Lifecycle", ""); err != nil {
 		return nil, fmt.Errorf("get lifecycle of bucket %s: %w", f.name, err)
 	}
 	return f.LifecycleRules, nil
 }
 
 func (f *Fake) ObjectLock(ctx context.Context) (*uploader.ObjectLock, error) {
-	if err := f.fail("ObjectLock", ""); err != nil {
+	if err := f.fail(ctx, "ObjectLock", ""); err != nil {
 		return nil, fmt.Errorf("get object lock of bucket %s: %w", f.name, err)
 	}
 	return f.Lock, nil
 }
 
 func (f *Fake) ClockSkew(ctx context.Context) (time.Duration, error) {
-	if err := f.fail("ClockSkew", ""); err != nil {
+	if err := f.fail(ctx, "ClockSkew", ""); err != nil {
 		return 0, fmt.Errorf("head bucket %s: %w", f.name, err)
 	}
 	return f.Skew, nil
