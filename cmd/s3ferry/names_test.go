@@ -140,17 +140,7 @@ func TestVerifyRepairKeepsEditedBytes(t *testing.T) {
 	e.write(t, "d/beside.wav", "first take", time.Hour)
 	e.sync(t, 0)
 	for _, rel := range []string{"d/asVersion.wav", "d/beside.wav"} {
-		p := filepath.Join(e.root, rel)
-		info, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte("second tak"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, info.ModTime(), info.ModTime()); err != nil {
-			t.Fatal(err)
-		}
+		rewriteKeepingMtime(t, filepath.Join(e.root, rel), "second tak")
 	}
 	repair := func(rel string, flags ...string) bucket.Finding {
 		t.Helper()
@@ -186,16 +176,7 @@ func TestVerifyRepairKeepsEditedBytes(t *testing.T) {
 	}
 
 	p := filepath.Join(e.root, "d/beside.wav")
-	info, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte("third take"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(p, info.ModTime(), info.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	rewriteKeepingMtime(t, p, "third take")
 	f = repair("d/beside.wav", "--replaced", "beside")
 	kept, _ := filepath.Glob(p + bucket.ReplacedSuffix + "*")
 	if len(kept) != 1 {
@@ -212,6 +193,22 @@ func TestVerifyRepairKeepsEditedBytes(t *testing.T) {
 	}
 	if st := e.sync(t, 0); st.Uploaded != 1 {
 		t.Errorf("sync after the repairs: %+v, want the kept file uploaded", st)
+	}
+}
+
+// rewriteKeepingMtime writes content over the file at p and gives it back
+// its mtime, as an editor that keeps it does.
+func rewriteKeepingMtime(tb testing.TB, p, content string) {
+	tb.Helper()
+	info, err := os.Stat(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chtimes(p, info.ModTime(), info.ModTime()); err != nil {
+		tb.Fatal(err)
 	}
 }
 
