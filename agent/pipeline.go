@@ -346,7 +346,7 @@ func (p *Pipeline) decide(ctx context.Context, c Candidate) (Outcome, error) {
 	}
 	if p.opts.DryRun {
 		p.stats.add(WouldUpload, 0)
-		fmt.Fprintf(p.opts.DryRunOut, "would upload %s -> s3://%s/%s (%d bytes)\n", filepath.Join(src.Root, rel), src.Bucket, key, st.Size)
+		fmt.Fprintf(p.opts.DryRunOut, "would upload %s -> s3://%s/%s (%d bytes)\n", local.Printable(filepath.Join(src.Root, rel)), src.Bucket, local.Printable(key), st.Size)
 		return WouldUpload, nil
 	}
 	flight := flightKey(id, rel)

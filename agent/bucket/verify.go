@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -121,14 +122,17 @@ const DefaultMaxInfo = 100
 //	in the index's gone set -                (ok: retention or a mirrored delete took it)
 //	gone                    -                local-missing     no       -
 //	same                    same             (ok)
-//	same                    differs          local-corrupt     yes      download the recorded version over it
+//	same                    differs          local-corrupt     yes      keep its bytes (Replaced), then download the recorded version over it
 //	differs                 same             (ok: only metadata changed)
 //	differs                 differs          local-changed     no       - (sync uploads it)
 //	cannot be read          -                local-unreadable  yes      -
 //
 // A local file whose size and mtime are unchanged but whose bytes are not
 // was damaged (disk, controller, a careless tool): the bucket has the good
-// copy, and uploading the damaged one would make it current.
+// copy, and uploading the damaged one would make it current. Or it was
+// edited by a tool that keeps the mtime (cp then touch -r): verify cannot
+// tell, so the repair never destroys those bytes; Replaced says where they
+// go before the recorded version is written over the file.
 //
 // With Inventory, the objects come from an S3 Inventory report instead of
 // a listing: its data files are streamed once for every source of the
@@ -146,6 +150,9 @@ type Verify struct {
 	Open   func(bucket string) uploader.Bucket
 	Deep   bool
 	Repair bool
+	// Replaced is where the repair of a local-corrupt file keeps its
+	// current bytes; zero: ReplacedAsVersion.
+	Replaced Replaced
 	// Uploader uploads for Repair, through the same pipeline as sync.
 	Uploader agent.Uploader
 	// Options: Workers is also how many local files Deep reads at once.
@@ -161,6 +168,24 @@ type Verify struct {
 	Replica       uploader.Bucket
 	ReplicaPrefix string
 }
+
+// Replaced is where verify --deep --repair keeps the bytes of a local file
+// before it writes the recorded version over it.
+type Replaced int
+
+const (
+	// ReplacedAsVersion uploads them as a new version of the file's key,
+	// then the recorded content again, so the current version is the
+	// recorded content and the replaced bytes are the version below it.
+	ReplacedAsVersion Replaced = iota
+	// ReplacedBeside keeps them beside the file, as
+	// <name>.s3ferry-replaced-<UTC time> (a hard link to the old file),
+	// which the next sync backs up as any new file.
+	ReplacedBeside
+)
+
+// ReplacedSuffix starts the name suffix of ReplacedBeside.
+const ReplacedSuffix = ".s3ferry-replaced-"
 
 // verifyRun is the state of one Verify.Run, shared by its goroutines.
 type verifyRun struct {
@@ -563,11 +588,21 @@ func (r *verifyRun) reupload(ctx context.Context, p *agent.Pipeline, it repairIt
 	return nil
 }
 
-// restoreLocal writes the recorded version of a damaged local file over it,
-// verified against the recorded hash, and records the new file's stat.
+// restoreLocal keeps the current bytes of a damaged (or edited) local file
+// where Replaced says, then writes the recorded version over it, verified
+// against the recorded hash, and records the new file's stat. Nothing is
+// written over a file whose bytes could not be kept.
 func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	key, _ := it.src.Key(it.rel)
-	_, err := uploader.Download(ctx, r.Open(it.src.Bucket), uploader.DownloadJob{
+	kept, err := r.keepReplaced(ctx, it, key)
+	if err != nil {
+		if ctx.Err() != nil || uploader.Fatal(err) {
+			return err
+		}
+		r.setRepair(it, false, fmt.Sprintf("not repaired: its current bytes could not be kept: %v", err))
+		return nil
+	}
+	_, err = uploader.Download(ctx, r.Open(it.src.Bucket), uploader.DownloadJob{
 		Key: key, VersionID: it.rec.VersionID, Root: it.src.Writable(), Rel: it.rel, Overwrite: true,
 		WantHash: it.rec.Hash, HasWantHash: true,
 	})
@@ -575,7 +610,7 @@ func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 		if ctx.Err() != nil || uploader.Fatal(err) {
 			return err
 		}
-		r.setRepair(it, false, fmt.Sprintf("not repaired: %v", err))
+		r.setRepair(it, false, fmt.Sprintf("not repaired (%s): %v", kept, err))
 		return nil
 	}
 	info, err := it.src.Stat(it.rel)
@@ -585,11 +620,55 @@ func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	rec := it.rec
 	st := local.StatOf(info)
 	rec.Size, rec.MtimeNs, rec.Inode = st.Size, st.MtimeNs, st.Inode
+	what := "restored from version " + it.rec.VersionID + " in the bucket; " + kept
+	if r.Replaced == ReplacedAsVersion {
+		// The replaced bytes are the current version now: the recorded
+		// content goes on top again.
+		res, err := r.Uploader.Upload(ctx, it.src.UploadJob(it.rel, key, info))
+		if err != nil {
+			if ctx.Err() != nil || uploader.Fatal(err) {
+				return err
+			}
+			r.setRepair(it, false, fmt.Sprintf("%s; but uploading the restored file failed (the next sync retries): %v", what, err))
+			return nil
+		}
+		rec.ETag, rec.VersionID, rec.Checksum = res.ETag, res.VersionID, res.Checksum
+		rec.Size, rec.MtimeNs, rec.Inode = res.Size, res.MtimeNs, res.Inode
+		rec.UploadedNs = r.opts.Now().UnixNano()
+		what += ", and the restored content uploaded again as version " + res.VersionID
+	}
 	if err := r.Index.Touch(it.src.ID(), it.rel, rec, 0); err != nil {
 		return fmt.Errorf("repair %s: %w", it.rel, err)
 	}
-	r.setRepair(it, true, "restored from version "+it.rec.VersionID+" in the bucket")
+	r.setRepair(it, true, what)
 	return nil
+}
+
+// keepReplaced keeps the current bytes of the local file of it where
+// r.Replaced says and returns a sentence that says where.
+func (r *verifyRun) keepReplaced(ctx context.Context, it repairItem, key string) (string, error) {
+	if r.Replaced == ReplacedBeside {
+		dir, err := it.src.Writable().OpenDir(path.Dir(it.rel))
+		if err != nil {
+			return "", err
+		}
+		defer dir.Close()
+		name := path.Base(it.rel)
+		beside := name + ReplacedSuffix + r.opts.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := dir.Link(name, beside); err != nil {
+			return "", err
+		}
+		return "its replaced bytes are kept beside it as " + path.Join(path.Dir(it.rel), beside), nil
+	}
+	info, err := it.src.Stat(it.rel)
+	if err != nil {
+		return "", err
+	}
+	res, err := r.Uploader.Upload(ctx, it.src.UploadJob(it.rel, key, info))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("its replaced bytes are kept as version %s of %s", res.VersionID, key), nil
 }
 
 func (r *verifyRun) setRepair(it repairItem, ok bool, what string) {

@@ -3,13 +3,16 @@ package bucket
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // checkFindings checks that a report has exactly the findings of want:
@@ -78,8 +81,64 @@ func TestVerifyFindings(t *testing.T) {
 	}
 }
 
+// rewriteKeepingMtime writes content over the local file rel, of the same
+// size, and gives it back its mtime: a damaged disk, or an editor that
+// keeps the mtime.
+func (f *fixture) rewriteKeepingMtime(tb testing.TB, rel, content string) string {
+	tb.Helper()
+	abs := filepath.Join(f.src.Root, rel)
+	info, err := os.Stat(abs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if info.Size() != int64(len(content)) {
+		tb.Fatalf("%s has %d bytes, %q %d", rel, info.Size(), content, len(content))
+	}
+	if err := os.WriteFile(abs, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chtimes(abs, info.ModTime(), info.ModTime()); err != nil {
+		tb.Fatal(err)
+	}
+	return abs
+}
+
+// versionsHolding returns the IDs of the versions of key whose content is
+// content.
+func (f *fixture) versionsHolding(tb testing.TB, key, content string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	var ids []string
+	err := f.fake.ListVersions(ctx, key, uploader.ListOptions{}, func(h uploader.History) error {
+		for _, v := range h.Versions {
+			if h.Key != key || v.Deleted {
+				continue
+			}
+			body, _, err := f.fake.Get(ctx, key, v.VersionID, 0, -1)
+			if err != nil {
+				return err
+			}
+			b, err := io.ReadAll(body)
+			body.Close()
+			if err != nil {
+				return err
+			}
+			if string(b) == content {
+				ids = append(ids, v.VersionID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ids
+}
+
 // TestVerifyRepair repairs a missing object by uploading it again and a
-// damaged local file by bringing the recorded version back.
+// damaged local file by bringing the recorded version back, after keeping
+// its bytes as a version of its key: verify cannot tell damage from an
+// edit that kept the mtime, so the repair must not destroy them.
 func TestVerifyRepair(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -88,15 +147,7 @@ func TestVerifyRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := f.upload(t, "corrupt.wav", "good bytes")
-	abs := filepath.Join(f.src.Root, "corrupt.wav")
-	// Same size and mtime, other bytes: the disk damaged it.
-	info, _ := os.Stat(abs)
-	if err := os.WriteFile(abs, []byte("bad  bytes"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(abs, info.ModTime(), info.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	abs := f.rewriteKeepingMtime(t, "corrupt.wav", "bad  bytes")
 
 	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true, Uploader: agenttest.UploaderOf(f.fake)}
 	rep, err := v.Run(ctx)
@@ -112,13 +163,67 @@ func TestVerifyRepair(t *testing.T) {
 	if b, err := os.ReadFile(abs); err != nil || string(b) != "good bytes" {
 		t.Errorf("corrupt.wav after repair = %q, %v; want the recorded content", b, err)
 	}
-	if got, ok := f.record(t, "corrupt.wav"); !ok || got.VersionID != rec.VersionID || got.Hash != rec.Hash {
-		t.Errorf("record of the restored file = %+v, want version %s, hash %x", got, rec.VersionID, rec.Hash)
+	kept := f.versionsHolding(t, "rec/corrupt.wav", "bad  bytes")
+	if len(kept) != 1 {
+		t.Fatalf("versions of rec/corrupt.wav holding the replaced bytes: %q, want one", kept)
+	}
+	for _, fd := range rep.Findings {
+		if fd.Kind == FindingLocalCorrupt && !strings.Contains(fd.Repair, "kept as version "+kept[0]) {
+			t.Errorf("repair of corrupt.wav says %q, want where its bytes are (version %s)", fd.Repair, kept[0])
+		}
+	}
+	cur, err := f.fake.Head(ctx, "rec/corrupt.wav", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := f.record(t, "corrupt.wav"); !ok || got.VersionID != cur.VersionID || got.Hash != rec.Hash {
+		t.Errorf("record of the restored file = %+v, want the current version %s, hash %x", got, cur.VersionID, rec.Hash)
+	}
+	if got := f.versionsHolding(t, "rec/corrupt.wav", "good bytes"); len(got) != 2 || got[0] != cur.VersionID {
+		t.Errorf("versions holding the recorded content: %q, want the current one %s and the first upload", got, cur.VersionID)
 	}
 
 	rep, err = (&Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true}).Run(ctx)
 	if err != nil || rep.Problems() != 0 {
 		t.Errorf("verify after the repair: %d problems (%+v), %v; want none", rep.Problems(), rep.Findings, err)
+	}
+}
+
+// TestVerifyRepairKeepsBeside: with ReplacedBeside, the bytes of the file
+// the repair replaces stay beside it, under a name that says so.
+func TestVerifyRepairKeepsBeside(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rec := f.upload(t, "d/edited.wav", "first take")
+	abs := f.rewriteKeepingMtime(t, "d/edited.wav", "second tak")
+	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true,
+		Uploader: fakeUploader{f.fake}, Replaced: ReplacedBeside}
+	rep, err := v.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.LocalCorrupt != 1 || rep.Repaired != 1 {
+		t.Fatalf("report %+v: want one local-corrupt, repaired", rep)
+	}
+	if b, err := os.ReadFile(abs); err != nil || string(b) != "first take" {
+		t.Errorf("edited.wav after repair = %q, %v; want the recorded content", b, err)
+	}
+	beside, err := filepath.Glob(abs + ReplacedSuffix + "*")
+	if err != nil || len(beside) != 1 {
+		t.Fatalf("files beside it: %q, %v; want one", beside, err)
+	}
+	if b, err := os.ReadFile(beside[0]); err != nil || string(b) != "second tak" {
+		t.Errorf("%s = %q, %v; want the replaced bytes", beside[0], b, err)
+	}
+	rel, _ := filepath.Rel(f.src.Root, beside[0])
+	if got := rep.Findings[0].Repair; !strings.Contains(got, rel) {
+		t.Errorf("repair says %q, want the name %s", got, rel)
+	}
+	if got, ok := f.record(t, "d/edited.wav"); !ok || got.VersionID != rec.VersionID {
+		t.Errorf("record = %+v, want the recorded version %s", got, rec.VersionID)
+	}
+	if n := len(f.versionsHolding(t, "rec/d/edited.wav", "second tak")); n != 0 {
+		t.Errorf("%d versions of the replaced bytes in the bucket, want none", n)
 	}
 }
 

@@ -99,8 +99,15 @@ var ErrBadName = fmt.Errorf("name cannot be an S3 key")
 // Key is the object key of the file at rel (slash-separated, relative to
 // Root). S3 keys are UTF-8 of at most 1024 bytes; a path that is not gets an
 // error saying so, and the file is reported instead of being renamed behind
-// the operator's back.
+// the operator's back. Every other name round-trips: with url-encoded
+// listings, a key holding any C0 control character but NUL, or DEL, lists
+// back exactly (buckettest's ControlKeys proves it against MinIO). NUL,
+// which no Linux name holds, is refused too. The local retention deletes
+// only a file that has a key, so never one the listing cannot return.
 func (s Source) Key(rel string) (string, error) {
+	if strings.IndexByte(rel, 0) >= 0 {
+		return "", fmt.Errorf("%w: %q holds a NUL byte", ErrBadName, rel)
+	}
 	if !utf8.ValidString(rel) {
 		return "", fmt.Errorf("%w: %q is not valid UTF-8; rename the file (e.g. convmv -f latin1 -t utf8)", ErrBadName, rel)
 	}

@@ -87,7 +87,7 @@ func (sw *Sweeper) propagate(ctx context.Context, src *local.Source, st *Stats) 
 	if sw.DryRun {
 		for _, f := range due {
 			key, _ := src.Key(f.rel)
-			fmt.Fprintf(sw.DryRunOut, "would put a delete marker on s3://%s/%s (deleted locally: %s)\n", src.Bucket, key, src.Tree().Join(f.rel))
+			fmt.Fprintf(sw.DryRunOut, "would put a delete marker on s3://%s/%s (deleted locally: %s)\n", src.Bucket, local.Printable(key), local.Printable(src.Tree().Join(f.rel)))
 			st.Propagated++
 		}
 		return nil

@@ -184,7 +184,7 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 		}
 		key, _ := src.Key(c.rel)
 		if sw.DryRun {
-			fmt.Fprintf(sw.DryRunOut, "would delete %s (s3://%s/%s version %s, %d bytes)\n", src.Tree().Join(c.rel), src.Bucket, key, c.rec.VersionID, c.rec.Size)
+			fmt.Fprintf(sw.DryRunOut, "would delete %s (s3://%s/%s version %s, %d bytes)\n", local.Printable(src.Tree().Join(c.rel)), src.Bucket, local.Printable(key), c.rec.VersionID, c.rec.Size)
 			st.Deleted++
 			st.Bytes += c.rec.Size
 			continue

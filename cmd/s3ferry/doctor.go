@@ -74,9 +74,9 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 			if c.Target != "" {
 				msg = c.Target + ": " + msg
 			}
-			fmt.Fprintf(w, "%-8s %-13s %s\n", c.Status, c.Name, msg)
+			fmt.Fprintf(w, "%-8s %-13s %s\n", c.Status, c.Name, local.Printable(msg))
 			if c.Fix != "" {
-				fmt.Fprintf(w, "%-8s %-13s fix: %s\n", "", "", c.Fix)
+				fmt.Fprintf(w, "%-8s %-13s fix: %s\n", "", "", local.Printable(c.Fix))
 			}
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -86,7 +87,7 @@ func indexCheck(c *cli.Context) error {
 		return err
 	}
 	for _, p := range problems {
-		fmt.Fprintf(c.App.Writer, "index %s: %s\n", dir, p)
+		fmt.Fprintf(c.App.Writer, "index %s: %s\n", dir, local.Printable(p))
 	}
 	if len(problems) > 0 {
 		return errDamaged

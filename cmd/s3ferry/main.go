@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -107,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil && !errors.Is(err, errFilesFailed) {
-		fmt.Fprintf(stderr, "s3ferry: %s\n", message(err))
+		fmt.Fprintf(stderr, "s3ferry: %s\n", local.Printable(message(err)))
 	}
 	return exitCode(err)
 }

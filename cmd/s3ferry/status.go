@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -129,7 +130,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range st.Sources {
-		fmt.Fprintf(tw, "\n%s -> %s\n", s.Root, s.Destination)
+		fmt.Fprintf(tw, "\n%s -> %s\n", local.Printable(s.Root), local.Printable(s.Destination))
 		fmt.Fprintf(tw, "  files recorded\t%s\n", humanize.Comma(s.Records))
 		fmt.Fprintf(tw, "  pending\t%s\n", humanize.Comma(s.Pending))
 		fmt.Fprintf(tw, "  to retry\t%s\n", humanize.Comma(s.Retry))
@@ -148,13 +149,13 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			fmt.Fprintf(tw, "  next full walk\t%s\n", ago(s.NextFullWalk))
 		}
 		if s.RescanError != "" {
-			fmt.Fprintf(tw, "  RESCANS FAILING\t%s\n", s.RescanError)
+			fmt.Fprintf(tw, "  RESCANS FAILING\t%s\n", local.Printable(s.RescanError))
 		}
 		if st.Daemon {
 			fmt.Fprintf(tw, "  watched directories\t%d\n", s.WatchedDirs)
 			fmt.Fprintf(tw, "  last upload\t%s (%d in the last minute)\n", ago(s.LastUpload), s.UploadsPerMinute)
 			if s.LastError != "" {
-				fmt.Fprintf(tw, "  last error\t%s: %s\n", ago(s.LastErrorAt), s.LastError)
+				fmt.Fprintf(tw, "  last error\t%s: %s\n", ago(s.LastErrorAt), local.Printable(s.LastError))
 			}
 		}
 	}

@@ -38,7 +38,11 @@ current version is not the one s3ferry uploaded (for information).
 
 --repair uploads again, through the same pipeline as sync, every file whose
 object is missing or wrong, and with --deep writes the recorded version from
-the bucket over a damaged local file.
+the bucket over a damaged local file. Its bytes are kept first (the file may
+have been edited by a tool that keeps the mtime): --replaced version (the
+default) uploads them as a new version of its key, below the recorded
+content uploaded again; --replaced beside keeps them next to it as
+NAME.s3ferry-replaced-TIME. The finding's repair line says where.
 
 --replica s3://REPLICA-BUCKET/PREFIX/ also lists the bucket the destination
 replicates to, beside it, and reports each recorded version the replica lacks
@@ -65,6 +69,7 @@ Examples:
 		Flags: append(configFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "also read every local file again and compare its hash with the index"},
 			&cli.BoolFlag{Name: "repair", Usage: "upload again what is missing or wrong in the bucket; with --deep, restore damaged local files"},
+			&cli.StringFlag{Name: "replaced", Value: "version", Usage: "where --deep --repair keeps a damaged file's bytes before restoring it: `version` (of its key in the bucket) or beside (NAME.s3ferry-replaced-TIME)"},
 			&cli.StringFlag{Name: "inventory", Usage: "read the S3 Inventory report (CSV) whose manifest is `s3://BUCKET/PATH/manifest.json` instead of listing the bucket"},
 			listWorkersFlag(),
 			jsonFlag("the report"),
@@ -86,6 +91,14 @@ Examples:
 				}
 				inv = &bucket.Inventory{Bucket: b, Manifest: key}
 			}
+			var replaced bucket.Replaced
+			switch v := c.String("replaced"); v {
+			case "version":
+			case "beside":
+				replaced = bucket.ReplacedBeside
+			default:
+				return usageError{fmt.Errorf("--replaced %q: want version or beside", v)}
+			}
 			var replica replicaTarget
 			if v := c.String("replica"); v != "" {
 				if replica.bucket, replica.prefix, err = local.ParseDestination(v); err != nil {
@@ -102,6 +115,7 @@ Examples:
 				inventory:   inv,
 				deep:        c.Bool("deep"),
 				repair:      c.Bool("repair"),
+				replaced:    replaced,
 				json:        c.Bool(flagJSON),
 				listWorkers: c.Int(flagListWorkers),
 				log:         log,
@@ -115,6 +129,7 @@ Examples:
 type verifyCmd struct {
 	settings
 	deep, repair, json bool
+	replaced           bucket.Replaced
 	inventory          *bucket.Inventory // nil: list the bucket
 	listWorkers        int
 	replica            replicaTarget
@@ -148,6 +163,7 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		Open:          env.open,
 		Deep:          cmd.deep,
 		Repair:        cmd.repair,
+		Replaced:      cmd.replaced,
 		Uploader:      env.uploader,
 		Options:       agent.Options{Workers: cmd.workers, Settle: agentSettle(cmd.settle), Logger: cmd.log},
 		ListWorkers:   cmd.listWorkers,
@@ -171,9 +187,9 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 
 func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 	for _, f := range rep.Findings {
-		fmt.Fprintf(w, "%-16s %s: %s\n", f.Kind, f.Key, f.Detail)
+		fmt.Fprintf(w, "%-16s %s: %s\n", f.Kind, local.Printable(f.Key), local.Printable(f.Detail))
 		if f.Repair != "" {
-			fmt.Fprintf(w, "%-16s repair: %s\n", "", f.Repair)
+			fmt.Fprintf(w, "%-16s repair: %s\n", "", local.Printable(f.Repair))
 		}
 	}
 	if rep.InfoOmitted > 0 {

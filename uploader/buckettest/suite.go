@@ -41,6 +41,7 @@ func Run(t *testing.T, newBucket Factory) {
 		{"Multipart", testMultipart},
 		{"Abort", testAbort},
 		{"ListMultipartUploads", testListMultipartUploads},
+		{"ControlKeys", testControlKeys},
 		{"Configuration", testConfiguration},
 	}
 	for _, tt := range tests {
@@ -551,6 +552,75 @@ func testListMultipartUploads(t *testing.T, b uploader.Bucket) {
 	}
 	for i, key := range []string{"in/b", "out/c"} {
 		if err := b.AbortMultipart(ctx, key, ids[i*2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// controlKeys are keys holding each C0 control character but NUL, and
+// DEL, in a name and in a directory, and the characters a URL encoding
+// could confuse ('+', '%', space), sorted. S3's XML cannot carry most of
+// them unless the listing asks for url-encoded keys.
+func controlKeys() []string {
+	keys := []string{"ctl/a b+c%41.wav", "ctl/d\x07ir/x.wav", "ctl/d\x1bir/y\x1b[2J.wav"}
+	for c := byte(1); c < 0x20; c++ {
+		keys = append(keys, fmt.Sprintf("ctl/call%c-%02x.wav", c, c))
+	}
+	keys = append(keys, "ctl/call\x7f-7f.wav")
+	slices.Sort(keys)
+	return keys
+}
+
+// testControlKeys: a key with a control character lists back exactly, in
+// every listing and on every page, and can be read by the listed key.
+func testControlKeys(t *testing.T, b uploader.Bucket) {
+	ctx := context.Background()
+	keys := controlKeys()
+	for _, k := range keys {
+		put(t, b, k, []byte(k), nil, false)
+	}
+	for _, opts := range append(listOptions(), uploader.ListOptions{Workers: 2, Depth: 2, PageSize: 2}) {
+		if got := list(t, b, "ctl/", opts); !slices.Equal(got, keys) {
+			t.Errorf("List(ctl/, %+v):\ngot  %q\nwant %q", opts, got, keys)
+		}
+		h := histories(t, b, "ctl/", opts)
+		got := slices.Sorted(maps.Keys(h))
+		if !slices.Equal(got, keys) {
+			t.Errorf("ListVersions(ctl/, %+v):\ngot  %q\nwant %q", opts, got, keys)
+		}
+	}
+	for _, k := range keys {
+		r, o, err := b.Get(ctx, k, "", 0, -1)
+		if err != nil {
+			t.Errorf("get %q: %v", k, err)
+			continue
+		}
+		if data := readAll(t, r); string(data) != k || o.Size != int64(len(k)) {
+			t.Errorf("get %q = %q", k, data)
+		}
+	}
+	var ids []string
+	for _, k := range keys[:3] {
+		id, err := b.CreateMultipart(ctx, k, uploader.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	var got []string
+	err := b.ListMultipartUploads(ctx, "ctl/", func(u uploader.MultipartUpload) error {
+		got = append(got, u.Key)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads(ctl/): %v", err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, keys[:3]) {
+		t.Errorf("ListMultipartUploads(ctl/) = %q, want %q", got, keys[:3])
+	}
+	for i, k := range keys[:3] {
+		if err := b.AbortMultipart(ctx, k, ids[i]); err != nil {
 			t.Fatal(err)
 		}
 	}

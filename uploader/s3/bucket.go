@@ -161,17 +161,22 @@ func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit
 	// The whole bucket's uploads, filtered here: MinIO takes the prefix
 	// as an exact key. Uploads in progress are few (a crash's worth), so
 	// this costs one or two requests.
-	pages := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.name)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(b.name), EncodingType: types.EncodingTypeUrl}
+	for more := true; more; {
+		page, err := b.client.ListMultipartUploads(ctx, in)
 		if err != nil {
 			return fmt.Errorf("list multipart uploads below %q: %w", prefix, classified(err))
 		}
+		more, err = nextMarker(aws.ToBool(page.IsTruncated), page.NextKeyMarker, page.NextUploadIdMarker, &in.KeyMarker, &in.UploadIdMarker)
+		if err != nil {
+			return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
+		}
 		for _, u := range page.Uploads {
-			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
+			key, ok := decodeKey(b.name, u.Key)
+			if !ok || !strings.HasPrefix(key, prefix) {
 				continue
 			}
-			err := emit(uploader.MultipartUpload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+			err := emit(uploader.MultipartUpload{Key: key, ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
 			if err != nil {
 				return err
 			}

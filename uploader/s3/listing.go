@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/uploader"
@@ -82,7 +85,7 @@ func (b *s3Bucket) ListVersions(ctx context.Context, prefix string, opts uploade
 func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 	bucket := b.name
 	return func(ctx context.Context, prefix, delimiter string, emit func(uploader.Object) error, dir func(string)) error {
-		in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+		in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), EncodingType: types.EncodingTypeUrl}
 		if pageSize > 0 {
 			in.MaxKeys = aws.Int32(pageSize)
 		}
@@ -96,8 +99,12 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 				return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 			}
 			for _, o := range page.Contents {
+				key, ok := decodeKey(bucket, o.Key)
+				if !ok {
+					continue
+				}
 				err := emit(uploader.Object{
-					Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size),
+					Key: key, Size: aws.ToInt64(o.Size),
 					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				})
 				if err != nil {
@@ -105,7 +112,9 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 				}
 			}
 			for _, p := range page.CommonPrefixes {
-				dir(aws.ToString(p.Prefix))
+				if d, ok := decodeKey(bucket, p.Prefix); ok {
+					dir(d)
+				}
 			}
 		}
 		return nil
@@ -118,7 +127,7 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 	bucket := b.name
 	return func(ctx context.Context, prefix, delimiter string, emit func(uploader.History) error, dir func(string)) error {
-		in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+		in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix), EncodingType: types.EncodingTypeUrl}
 		if pageSize > 0 {
 			in.MaxKeys = aws.Int32(pageSize)
 		}
@@ -126,9 +135,14 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 			in.Delimiter = aws.String(delimiter)
 		}
 		var cur uploader.History
-		pages := s3.NewListObjectVersionsPaginator(b.client, in)
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
+		// Not the SDK's paginator: it would send NextKeyMarker back as it
+		// came, url-encoded, where S3 takes the key itself.
+		for more := true; more; {
+			page, err := b.client.ListObjectVersions(ctx, in)
+			if err != nil {
+				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
+			}
+			more, err = nextMarker(aws.ToBool(page.IsTruncated), page.NextKeyMarker, page.NextVersionIdMarker, &in.KeyMarker, &in.VersionIdMarker)
 			if err != nil {
 				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
 			}
@@ -138,13 +152,21 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 			}
 			var entries []entry
 			for _, o := range page.Versions {
-				entries = append(entries, entry{aws.ToString(o.Key), uploader.Version{
+				key, ok := decodeKey(bucket, o.Key)
+				if !ok {
+					continue
+				}
+				entries = append(entries, entry{key, uploader.Version{
 					VersionID: aws.ToString(o.VersionId), Latest: aws.ToBool(o.IsLatest), Size: aws.ToInt64(o.Size),
 					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				}})
 			}
 			for _, d := range page.DeleteMarkers {
-				entries = append(entries, entry{aws.ToString(d.Key), uploader.Version{
+				key, ok := decodeKey(bucket, d.Key)
+				if !ok {
+					continue
+				}
+				entries = append(entries, entry{key, uploader.Version{
 					VersionID: aws.ToString(d.VersionId), Deleted: true, Latest: aws.ToBool(d.IsLatest),
 					LastModified: aws.ToTime(d.LastModified),
 				}})
@@ -171,7 +193,9 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 				cur.Versions = append(cur.Versions, e.v)
 			}
 			for _, p := range page.CommonPrefixes {
-				dir(aws.ToString(p.Prefix))
+				if d, ok := decodeKey(bucket, p.Prefix); ok {
+					dir(d)
+				}
 			}
 		}
 		if len(cur.Versions) > 0 {
@@ -186,4 +210,42 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Every listing asks for url-encoded keys (EncodingType=url): S3's XML 1.0
+// cannot carry most control characters, so a single key holding U+0007
+// made the whole page fail to parse, and ESC or U+0008 came back as
+// U+FFFD, a key that does not exist. The SDK decodes nothing of it: the
+// keys, common prefixes and key markers of an answer are decoded here,
+// with S3's encoding ('+' is a space). Continuation tokens, version and
+// upload ID markers are not encoded.
+
+// decodeKey decodes a url-encoded key of a listing. A key that does not
+// decode (a store that encoded it wrong) is logged by name, quoted, and
+// left out: one bad key must not stop the listing of the rest.
+func decodeKey(bucket string, encoded *string) (string, bool) {
+	key, err := url.QueryUnescape(aws.ToString(encoded))
+	if err != nil {
+		slog.Warn("listing: a key that cannot be decoded is left out", "bucket", bucket, "key", aws.ToString(encoded), "err", err)
+		return "", false
+	}
+	return key, true
+}
+
+// nextMarker sets the markers of the next request of a listing paged by
+// key marker from an answer's (keyMarker url-encoded), and says whether
+// there is a next page.
+func nextMarker(truncated bool, nextKey, nextID *string, keyMarker, idMarker **string) (bool, error) {
+	if !truncated {
+		return false, nil
+	}
+	key, err := url.QueryUnescape(aws.ToString(nextKey))
+	if err != nil {
+		return false, fmt.Errorf("next key marker %q: %w", aws.ToString(nextKey), err)
+	}
+	if key == "" && aws.ToString(nextID) == "" || key == aws.ToString(*keyMarker) && aws.ToString(nextID) == aws.ToString(*idMarker) {
+		return false, fmt.Errorf("truncated answer without a new marker after %q", key)
+	}
+	*keyMarker, *idMarker = aws.String(key), nextID
+	return true, nil
 }
