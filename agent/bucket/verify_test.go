@@ -197,7 +197,7 @@ func TestVerifyRepairKeepsBeside(t *testing.T) {
 	rec := f.upload(t, "d/edited.wav", "first take")
 	abs := f.rewriteKeepingMtime(t, "d/edited.wav", "second tak")
 	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true,
-		Uploader: fakeUploader{f.fake}, Replaced: ReplacedBeside}
+		Uploader: agenttest.UploaderOf(f.fake), Replaced: ReplacedBeside}
 	rep, err := v.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
