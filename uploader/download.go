@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,13 @@ type DownloadJob struct {
 	// Overwrite replaces an existing file at Rel; without it Download
 	// fails with an error matching fs.ErrExist and changes nothing.
 	Overwrite bool
+	// KeepSpecialBits gives the file the mode its object records as it
+	// is; without it, what Sanitize removes is removed (the bucket's
+	// metadata is not trusted).
+	KeepSpecialBits bool
+	// DefaultMode is the mode of a file whose object records none; 0:
+	// 0666 less the umask, as cp makes it.
+	DefaultMode fs.FileMode
 	// WantHash, when HasWantHash, is the xxhash64 the content must have
 	// (the index's): a mismatch is ErrCorrupt.
 	WantHash    uint64
@@ -48,23 +57,32 @@ type DownloadResult struct {
 	Checked []string  // what the content was verified against: "xxhash64", "CRC32C", "MD5"...
 	Perm    Perm      // the object's mode and owner metadata (what of it was applied: see Download)
 	Created []string  // directories Download created on the way to Rel, parents first
+	// Sanitized is set when the file's recorded mode lost setuid, setgid
+	// or write for others (see Sanitize).
+	Sanitized bool
+	// BadMtime is the object's MetaMtime when it was ignored: outside what
+	// a timespec holds in nanoseconds (before 1678, after 2262). Mtime is
+	// then the object's Last-Modified.
+	BadMtime string
 }
 
 // Download writes an object version to job.Rel beneath job.Root. The
 // content is verified on the way: the SDK checks a full-object S3 checksum
 // (ChecksumMode enabled), and Download checks s3ferry's xxhash64 metadata,
 // or else a plain-MD5 ETag, and the length. It is written to a temporary
-// file beside Rel, synced, given the mode the object recorded (MetaMode;
-// without it 0666 less the umask, as cp does), the owner it recorded
-// (MetaUID, MetaGID: only when run as root) and the mtime (MetaMtime), and
-// only then renamed in the same directory fd, so Rel never holds a partial
-// or unverified file. Missing directories are created with 0777 less the
-// umask; giving them MetaDirMode is the caller's (once it has written every
-// file into them).
+// file beside Rel created 0600 (no other user reads it while it is
+// written), synced, given the owner the object recorded (MetaUID, MetaGID:
+// only when run as root), then the mode (MetaMode less what Sanitize
+// removes, unless KeepSpecialBits; without it DefaultMode) and the mtime
+// (MetaMtime), and only then renamed in the same directory fd, so Rel
+// never holds a partial, unverified or wider-open file. Missing
+// directories are created 0700; giving them their mode is the caller's
+// (once it has written every file into them).
 func Download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
 	res, err := download(ctx, b, job)
 	if err != nil {
-		return DownloadResult{}, fmt.Errorf("download %s: %w", job.Key, err)
+		// res.Created stays: the caller gives those directories their mode.
+		return DownloadResult{Created: res.Created}, fmt.Errorf("download %s: %w", job.Key, err)
 	}
 	return res, nil
 }
@@ -100,7 +118,17 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	if err != nil {
 		return res, err
 	}
-	if err := applyPerm(f, res.Perm); err != nil {
+	mode := job.DefaultMode
+	if mode == 0 {
+		mode = 0o666 &^ Umask()
+	}
+	if res.Perm.HasMode {
+		mode = res.Perm.Mode
+		if !job.KeepSpecialBits {
+			mode, res.Sanitized = Sanitize(mode, false)
+		}
+	}
+	if err := applyPerm(f, res.Perm, mode); err != nil {
 		return res, err
 	}
 	if err := f.Sync(); err != nil {
@@ -111,7 +139,11 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	}
 	res.Mtime = obj.LastModified
 	if t, err := time.Parse(time.RFC3339Nano, obj.Metadata[MetaMtime]); err == nil {
-		res.Mtime = t
+		if inNanoRange(t) {
+			res.Mtime = t
+		} else {
+			res.BadMtime = obj.Metadata[MetaMtime]
+		}
 	}
 	if !res.Mtime.IsZero() {
 		if err := dir.Chtimes(tmp, res.Mtime); err != nil {
@@ -161,19 +193,40 @@ func receive(f *os.File, body io.Reader, obj Object, job DownloadJob) (DownloadR
 	return res, nil
 }
 
-// applyPerm gives the file f what p records: the owner when run as root
-// (first: chown clears setuid and setgid), then the mode. Without a
-// recorded mode f keeps the one it was created with.
-func applyPerm(f *os.File, p Perm) error {
+// applyPerm gives the file f the owner p records when run as root
+// (first: chown clears setuid and setgid), then mode.
+func applyPerm(f *os.File, p Perm, mode fs.FileMode) error {
 	if p.HasOwner && os.Geteuid() == 0 {
 		if err := f.Chown(int(p.UID), int(p.GID)); err != nil {
 			return err
 		}
 	}
-	if p.HasMode {
-		return f.Chmod(p.Mode)
+	return f.Chmod(mode)
+}
+
+// inNanoRange says whether t is within what int64 nanoseconds since 1970
+// hold (1677-09-21 to 2262-04-11), which is how a timespec is set here:
+// outside it, UnixNano wraps (2263 becomes 1678).
+func inNanoRange(t time.Time) bool {
+	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
+}
+
+// Umask is the process's file mode creation mask, read from
+// /proc/self/status (setting and restoring it would race other threads'
+// creates); 0022 where the kernel does not say.
+func Umask() fs.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o022
 	}
-	return nil
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return fs.FileMode(m) & fs.ModePerm
+			}
+		}
+	}
+	return 0o022
 }
 
 // place moves the finished file tmp to name, both in dir. Without

@@ -110,3 +110,20 @@ func parseMode(s string) (fs.FileMode, bool) {
 	}
 	return m, true
 }
+
+// Untrusted is what Sanitize removes from a mode a bucket recorded unless
+// the caller keeps special bits: setuid, setgid, and write for others
+// (on a directory, only without the sticky bit, as /tmp has it).
+//
+//	mode recorded           file               directory
+//	setuid, setgid          removed            removed
+//	o+w, sticky             removed            kept (like /tmp)
+//	o+w, no sticky          removed            removed
+//	anything else           kept               kept
+func Sanitize(m fs.FileMode, dir bool) (safe fs.FileMode, removed bool) {
+	safe = m &^ (fs.ModeSetuid | fs.ModeSetgid)
+	if safe&0o002 != 0 && (!dir || safe&fs.ModeSticky == 0) {
+		safe &^= 0o002
+	}
+	return safe, safe != m
+}

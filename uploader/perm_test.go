@@ -80,12 +80,19 @@ func TestRestorePerm(t *testing.T) {
 	if !res.Perm.HasDirMode || res.Perm.DirMode != 0o710 || len(res.Created) != 1 || res.Created[0] != "d" {
 		t.Errorf("Download = dir mode %v (%v), created %q; want 0710 recorded and d created", res.Perm.DirMode, res.Perm.HasDirMode, res.Created)
 	}
+	// setgid from the bucket is not trusted: removed, and said.
 	uid, gid, mode := owner(t, filepath.Join(to, "d/secret.wav"))
-	if mode != 0o600|fs.ModeSetgid || uid != wantUID || gid != wantGID {
-		t.Errorf("restored file: %v %d:%d, want %v %d:%d", mode, uid, gid, 0o600|fs.ModeSetgid, wantUID, wantGID)
+	if mode != 0o600 || uid != wantUID || gid != wantGID || !res.Sanitized {
+		t.Errorf("restored file: %v %d:%d, sanitized %v; want %v %d:%d, sanitized", mode, uid, gid, res.Sanitized, fs.FileMode(0o600), wantUID, wantGID)
 	}
-	if _, _, mode := owner(t, filepath.Join(to, "d")); mode != fs.ModeDir|(0o777&^umask(t)) {
-		t.Errorf("created directory: %v, want %v (0777 less the umask)", mode, fs.ModeDir|(0o777&^umask(t)))
+	if _, _, mode := owner(t, filepath.Join(to, "d")); mode != fs.ModeDir|0o700 {
+		t.Errorf("created directory: %v, want drwx------ (its mode is the caller's to give)", mode)
+	}
+	if _, err := uploader.Download(ctx, b, uploader.DownloadJob{Key: "secret.wav", Root: beneath.New(to, beneath.Options{}), Rel: "d/kept.wav", KeepSpecialBits: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, mode := owner(t, filepath.Join(to, "d/kept.wav")); mode != 0o600|fs.ModeSetgid {
+		t.Errorf("restored file with KeepSpecialBits: %v, want %v", mode, 0o600|fs.ModeSetgid)
 	}
 
 	putObject(t, client, bucket, "plain", "from another tool", nil)

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// FuzzKeyPath: no key maps outside the target directory. A key KeyPath
-// accepts gives a clean relative path with no ".." and no leading "/",
-// which joined to the target stays below it.
+// FuzzKeyPath: no key maps outside the target directory, and no two keys
+// map to one path. A key KeyPath accepts gives a clean relative path with
+// no ".." and no leading "/", which joined to the target stays below it,
+// and which is the key less the prefix, as it is.
 func FuzzKeyPath(f *testing.F) {
 	for _, k := range [][2]string{
 		{"rec/", "rec/2026-11-22/a.wav"}, {"rec/", "rec/../etc/passwd"}, {"rec/", "rec//etc/passwd"},
@@ -29,6 +30,9 @@ func FuzzKeyPath(f *testing.F) {
 		}
 		if rel != path.Clean(rel) || path.IsAbs(rel) || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
 			t.Fatalf("KeyPath(%q, %q) = %q: not a clean path below the target", prefix, key, rel)
+		}
+		if rel != strings.TrimPrefix(key, prefix) {
+			t.Fatalf("KeyPath(%q, %q) = %q: not the key less its prefix, so another key may map there too", prefix, key, rel)
 		}
 		if abs := filepath.Join(to, filepath.FromSlash(rel)); !strings.HasPrefix(abs, to+"/") {
 			t.Fatalf("KeyPath(%q, %q) = %q: lands at %s, outside %s", prefix, key, rel, abs, to)

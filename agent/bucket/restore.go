@@ -1,16 +1,16 @@
 package bucket
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,14 +23,18 @@ import (
 
 // RestoreStats counts what a restore did.
 type RestoreStats struct {
-	Listed   int64   `json:"listed"`   // keys with any version below the prefix
-	Restored int64   `json:"restored"` // files written
-	Bytes    int64   `json:"bytes"`    // bytes written
-	Existing int64   `json:"existing"` // already there, left alone (no Overwrite)
-	Deleted  int64   `json:"deleted"`  // deleted at the time (a delete marker was current)
-	Later    int64   `json:"later"`    // created after the time
-	Failed   int64   `json:"failed"`   // could not be downloaded or verified; each is logged
-	Seconds  float64 `json:"seconds"`
+	Listed   int64 `json:"listed"`   // keys with any version below the prefix
+	Restored int64 `json:"restored"` // files written
+	Bytes    int64 `json:"bytes"`    // bytes written
+	Existing int64 `json:"existing"` // already there, left alone (no Overwrite)
+	Deleted  int64 `json:"deleted"`  // deleted at the time (a delete marker was current)
+	Later    int64 `json:"later"`    // created after the time
+	Failed   int64 `json:"failed"`   // could not be downloaded or verified, or a key s3ferry does not write; each is logged
+	// Sanitized counts files and directories whose recorded mode lost
+	// setuid, setgid or write for others (uploader.Sanitize), without
+	// KeepSpecialBits.
+	Sanitized int64   `json:"sanitized"`
+	Seconds   float64 `json:"seconds"`
 }
 
 // Restore writes the files of a destination as they were at a point in
@@ -43,21 +47,35 @@ type RestoreStats struct {
 //	none (every version is later)   none: the file did not exist yet (Later)
 //	(To/<path> exists, !Overwrite)  none: left alone (Existing)
 //	(a symbolic link on the way)    none: Failed, logged; nothing is written through it
+//	(a key s3ferry does not write)  none: Failed, logged (see KeyPath)
 //
 // Downloads run in parallel and are verified (see uploader.Download); a
 // file appears only once complete, with the mtime it had when uploaded.
+// What the bucket says is not trusted: To is opened once, from "/",
+// through no symbolic link (beneath.OpenRoot) and written beneath that fd;
+// files are written 0600 and given their mode before they appear;
+// directories restore creates stay 0700 until every file is in, then get
+// the mode their files record for them (dirModes); setuid, setgid and
+// write for others are removed unless KeepSpecialBits; an mtime no
+// timespec holds is ignored.
 type Restore struct {
 	Bucket uploader.Bucket
 	Prefix string    // the destination's key prefix; empty or ending in "/"
 	Under  string    // only paths below this one (relative to Prefix)
 	At     time.Time // zero: now, i.e. the current versions
-	To     string    // directory to write into
+	To     string    // directory to write into (absolute); created 0700 if missing
 	// Overwrite replaces files that exist in To.
-	Overwrite   bool
-	Workers     int // downloads at once; 0: agent.DefaultWorkers
-	ListWorkers int // listings at once; 0: uploader.DefaultListWorkers
-	Depth       int // levels the listing may split the prefix into; 0: 2
-	Logger      *slog.Logger
+	Overwrite bool
+	// KeepSpecialBits restores setuid, setgid and write for others as the
+	// bucket records them (see uploader.Sanitize).
+	KeepSpecialBits bool
+	// AllowSharedParent accepts a To below a directory another user may
+	// change (see beneath.OpenRoot).
+	AllowSharedParent bool
+	Workers           int // downloads at once; 0: agent.DefaultWorkers
+	ListWorkers       int // listings at once; 0: uploader.DefaultListWorkers
+	Depth             int // levels the listing may split the prefix into; 0: 2
+	Logger            *slog.Logger
 	// Progress, when set, is called with the running totals every
 	// ProgressInterval and once at the end.
 	Progress         func(RestoreStats)
@@ -67,13 +85,21 @@ type Restore struct {
 
 type restoreRun struct {
 	*Restore
-	to                                                        beneath.Root
-	mu                                                        sync.Mutex
-	created                                                   map[string]fs.FileMode // directories made, and the mode their objects recorded (0: none)
-	log                                                       *slog.Logger
-	now                                                       func() time.Time
-	started                                                   time.Time
-	listed, restored, bytes, existing, deleted, later, failed atomic.Int64
+	to      beneath.Root
+	umask   fs.FileMode
+	mu      sync.Mutex
+	created map[string]dirMode // directories made, and the mode their files record; under mu
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+
+	listed, restored, bytes, existing, deleted, later, failed, sanitized atomic.Int64
+}
+
+// dirMode is what the files restored into a directory record for it.
+type dirMode struct {
+	mode fs.FileMode // the AND of every recorded mode
+	has  bool        // some file recorded one
 }
 
 // restoreJob is one version to download.
@@ -115,7 +141,7 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 				run.listed.Add(1)
 				if err != nil {
 					run.failed.Add(1)
-					run.log.Error("not restored: its key leads outside the target directory", "key", h.Key, "err", err)
+					run.log.Error("not restored", "key", h.Key, "err", err)
 					return nil
 				}
 				v, ok := h.Latest() // without At: whatever the clocks say
@@ -133,11 +159,13 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 				return send(restoreJob{key: h.Key, rel: rel, v: v})
 			})
 	}
-	if err := os.MkdirAll(r.To, 0o777); err != nil {
-		return run.stats(), fmt.Errorf("restore to %s: %w (check the path, and that s3ferry may write there)", r.To, err)
+	to, _, err := beneath.OpenRoot(r.To, beneath.RootOptions{Create: true, AllowSharedParent: r.AllowSharedParent})
+	if err != nil {
+		return run.stats(), fmt.Errorf("restore to %s: %w", r.To, err)
 	}
-	run.to = beneath.New(r.To, beneath.Options{})
-	err := agent.RunPool(ctx, workers, produce, run.download)
+	defer to.Close()
+	run.to, run.umask = to, uploader.Umask()
+	err = agent.RunPool(ctx, workers, produce, run.download)
 	run.dirModes()
 	stop()
 	if r.Progress != nil {
@@ -146,30 +174,47 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	return run.stats(), err
 }
 
+// ErrUncleanKey means a key is not one s3ferry writes: below the prefix
+// it has an empty segment ("a//b", "/a"), a "." or a "..". S3 stores
+// "a//b", "a/./b" and "a/b" as three keys; restoring them all to a/b would
+// let a planted key race the genuine one, so none of them is written.
+var ErrUncleanKey = errors.New("not a key s3ferry writes")
+
 // KeyPath maps a key listed below prefix to the path of the file it
-// restores (slash-separated, relative to the target directory). ok is
+// restores (slash-separated, relative to the target directory): the key
+// less the prefix, as it is, so no two keys restore to one path. ok is
 // false for a key that restores nothing: not below prefix, or a
-// "directory" key (ending in "/", which consoles create). A key that would
-// land outside the target ("../x", "/x") is an error. Writes go beneath the
-// target through no link as well (package beneath): this is the second
-// line.
+// "directory" key (ending in "/", which consoles create). A key that is not
+// clean ("a//b", "./a", "a/../b", "/a") is an ErrUncleanKey error. Writes
+// go beneath the target through no link as well (package beneath): this
+// is the second line.
 func KeyPath(prefix, key string) (rel string, ok bool, err error) {
 	rel, ok = strings.CutPrefix(key, prefix)
 	if !ok || rel == "" || strings.HasSuffix(rel, "/") {
 		return "", false, nil
 	}
-	if !filepath.IsLocal(filepath.FromSlash(rel)) || path.Clean(rel) == "." {
-		return "", true, fmt.Errorf("key %q leads outside the target directory", key)
+	for seg := range strings.SplitSeq(rel, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", true, fmt.Errorf("key %s: %w (an empty, \".\" or \"..\" segment)", strconv.Quote(key), ErrUncleanKey)
+		}
 	}
-	return path.Clean(rel), true, nil
+	return rel, true, nil
 }
 
 // download restores one file.
 func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 	res, err := uploader.Download(ctx, r.Bucket, uploader.DownloadJob{
 		Key: j.key, VersionID: j.v.VersionID, Root: r.to, Rel: j.rel, Overwrite: r.Overwrite,
+		KeepSpecialBits: r.KeepSpecialBits, DefaultMode: 0o666 &^ r.umask,
 	})
 	r.noteDirs(j.rel, res)
+	if res.Sanitized {
+		r.sanitized.Add(1)
+		r.log.Debug("restored without setuid, setgid or write for others (--keep-special-bits keeps them)", "key", j.key, "mode", res.Perm.Mode.String())
+	}
+	if res.BadMtime != "" {
+		r.log.Warn("its recorded mtime is out of range (before 1678 or after 2262) and was ignored; the file has the object's date", "key", j.key, "mtime", res.BadMtime)
+	}
 	switch {
 	case err == nil:
 		r.restored.Add(1)
@@ -198,35 +243,56 @@ func (r *restoreRun) noteDirs(rel string, res uploader.DownloadResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.created == nil {
-		r.created = map[string]fs.FileMode{}
+		r.created = map[string]dirMode{}
 	}
 	for _, d := range res.Created {
 		if _, ok := r.created[d]; !ok {
-			r.created[d] = 0
+			r.created[d] = dirMode{}
 		}
 	}
 	if dir := path.Dir(rel); res.Perm.HasDirMode && dir != "." {
-		if _, ok := r.created[dir]; ok {
-			r.created[dir] = res.Perm.DirMode
+		if m, ok := r.created[dir]; ok {
+			if !m.has {
+				m = dirMode{mode: res.Perm.DirMode, has: true}
+			}
+			m.mode &= res.Perm.DirMode
+			r.created[dir] = m
 		}
 	}
 }
 
-// dirModes gives each directory the restore created the mode its files'
-// objects recorded for it (MetaDirMode), deepest first, once every file is
-// in it (a 0500 directory would refuse them); one without keeps 0777 less
-// the umask. A failure is logged and counted.
+// dirModes gives each directory the restore created (0700 until now) its
+// mode, deepest first, once every file is in it (a 0500 directory would
+// refuse them). The mode is one decision per directory, whatever order
+// the files came in:
+//
+//	files restored into it          its mode
+//	some record a directory mode    the AND of them (the narrowest), less what
+//	                                uploader.Sanitize removes unless KeepSpecialBits
+//	none records one                0777 less the umask
+//
+// A failure is logged and counted.
 func (r *restoreRun) dirModes() {
 	dirs := slices.Collect(maps.Keys(r.created))
-	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	slices.SortFunc(dirs, func(a, b string) int {
+		return cmp.Or(strings.Count(b, "/")-strings.Count(a, "/"), strings.Compare(a, b))
+	})
 	for _, d := range dirs {
-		mode := r.created[d]
-		if mode == 0 {
-			continue
+		m := r.created[d]
+		mode := 0o777 &^ r.umask
+		if m.has {
+			mode = m.mode
+			if !r.KeepSpecialBits {
+				var removed bool
+				if mode, removed = uploader.Sanitize(mode, true); removed {
+					r.sanitized.Add(1)
+					r.log.Debug("restored directory without setuid, setgid or write for others (--keep-special-bits keeps them)", "path", d, "recorded", m.mode.String())
+				}
+			}
 		}
 		if err := r.to.Chmod(d, mode); err != nil {
 			r.failed.Add(1)
-			r.log.Error("restored directory keeps its default mode", "path", d, "mode", mode.String(), "err", err)
+			r.log.Error("restored directory keeps mode 0700", "path", d, "mode", mode.String(), "err", err)
 		}
 	}
 }
@@ -234,7 +300,7 @@ func (r *restoreRun) dirModes() {
 func (r *restoreRun) stats() RestoreStats {
 	return RestoreStats{
 		Listed: r.listed.Load(), Restored: r.restored.Load(), Bytes: r.bytes.Load(), Existing: r.existing.Load(),
-		Deleted: r.deleted.Load(), Later: r.later.Load(), Failed: r.failed.Load(),
+		Deleted: r.deleted.Load(), Later: r.later.Load(), Failed: r.failed.Load(), Sanitized: r.sanitized.Load(),
 		Seconds: r.now().Sub(r.started).Seconds(),
 	}
 }

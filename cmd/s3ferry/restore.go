@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
 func newRestoreCommand() *cli.Command {
@@ -27,6 +29,14 @@ created later does not appear. Downloads run in parallel, are verified
 (S3 checksum, s3ferry's xxhash64, or the MD5 ETag) and appear only once
 complete, with the mtime the file had. An existing file is never replaced
 without --overwrite; restoring into the source tree itself also needs it.
+
+The bucket's word is not trusted. --to is opened once, through no symbolic
+link, and refused below a directory another user owns or may write
+(--allow-shared-parent accepts it); a missing --to is created 0700. Files
+are written 0600 and directories 0700 until each has its final mode.
+setuid, setgid and write for others are removed from what the bucket
+records (--keep-special-bits keeps them). Keys s3ferry does not write
+(a//b, a/./b, a/../b) are refused, and mtimes past 2262 ignored.
 
 --at takes RFC 3339 (2026-11-22T08:00:00+01:00), a date (2026-11-22, local
 midnight) or a time back from now (-24h); without it, the current versions.
@@ -45,6 +55,8 @@ Examples:
 			&cli.StringFlag{Name: "at", Usage: "point in `TIME` to restore: RFC 3339, a date, or -DURATION back from now (default: now)"},
 			&cli.StringFlag{Name: "prefix", Usage: "restore only paths starting with `P` (relative to the destination)"},
 			&cli.BoolFlag{Name: "overwrite", Usage: "replace existing files; needed to restore into the source tree"},
+			&cli.BoolFlag{Name: "keep-special-bits", Usage: "restore setuid, setgid and world-write as the bucket records them (default: removed)"},
+			&cli.BoolFlag{Name: "allow-shared-parent", Usage: "accept a --to below a directory another user owns or may write"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress display, even on a terminal"},
 			listWorkersFlag(),
 			jsonFlag("the totals"),
@@ -85,6 +97,8 @@ Examples:
 				to:          to,
 				under:       under,
 				overwrite:   c.Bool("overwrite"),
+				keepSpecial: c.Bool("keep-special-bits"),
+				allowShared: c.Bool("allow-shared-parent"),
 				json:        c.Bool(flagJSON),
 				progress:    !c.Bool("no-progress") && !c.Bool(flagJSON) && isTerminal(c.App.ErrWriter),
 				listWorkers: c.Int(flagListWorkers),
@@ -103,6 +117,7 @@ type restoreCmd struct {
 	at                        time.Time
 	to, under                 string
 	overwrite, json, progress bool
+	keepSpecial, allowShared  bool
 	listWorkers               int
 	log                       *slog.Logger
 	stdout, stderr            io.Writer
@@ -115,16 +130,18 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	}
 	open := client.Bucket
 	r := &bucket.Restore{
-		Bucket:      open(cmd.src.Bucket),
-		Prefix:      cmd.src.Prefix,
-		Under:       cmd.under,
-		At:          cmd.at,
-		To:          cmd.to,
-		Overwrite:   cmd.overwrite,
-		Workers:     cmd.workers,
-		ListWorkers: cmd.listWorkers,
-		Depth:       cmd.src.Layout.Depth(),
-		Logger:      cmd.log,
+		Bucket:            open(cmd.src.Bucket),
+		Prefix:            cmd.src.Prefix,
+		Under:             cmd.under,
+		At:                cmd.at,
+		To:                cmd.to,
+		Overwrite:         cmd.overwrite,
+		KeepSpecialBits:   cmd.keepSpecial,
+		AllowSharedParent: cmd.allowShared,
+		Workers:           cmd.workers,
+		ListWorkers:       cmd.listWorkers,
+		Depth:             cmd.src.Layout.Depth(),
+		Logger:            cmd.log,
 	}
 	if cmd.progress {
 		bar := newProgress(cmd.stderr)
@@ -139,12 +156,20 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	}
 	cmd.log.Info("restoring", "from", "s3://"+cmd.src.Bucket+"/"+cmd.src.Prefix+cmd.under, "at", when, "to", cmd.to)
 	st, err := r.Run(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, beneath.ErrSharedParent):
+		return usageError{fmt.Errorf("%w; if you trust it, add --allow-shared-parent", err)}
+	case errors.Is(err, beneath.ErrSymlink):
+		return usageError{fmt.Errorf("%w: give --to as a path with no symbolic link", err)}
+	case err != nil:
 		return err
 	}
 	err = show(cmd.stdout, cmd.json, st, func(w io.Writer) {
 		fmt.Fprintf(w, "restored %d files (%d bytes) as of %s into %s in %.1f s; %d left alone (exist; --overwrite replaces them), %d deleted then, %d created later, %d failed\n",
 			st.Restored, st.Bytes, when, cmd.to, st.Seconds, st.Existing, st.Deleted, st.Later, st.Failed)
+		if st.Sanitized > 0 {
+			fmt.Fprintf(w, "removed setuid, setgid or write for others from %d files and directories, as the bucket's metadata is not trusted (--keep-special-bits keeps them)\n", st.Sanitized)
+		}
 	})
 	if err != nil {
 		return err

@@ -34,13 +34,17 @@ type Options struct {
 	NoOpenat2 bool
 }
 
-// Root is a directory whose files are opened beneath it. It holds no file
-// descriptor: each operation opens the root by its path (which the
-// operator configured, and is trusted) and resolves the rest beneath it,
-// so a root that is remounted or replaced is seen as it is now.
+// Root is a directory whose files are opened beneath it. A Root from New
+// holds no file descriptor: each operation opens the root by its path
+// (which the operator configured, and is trusted) and resolves the rest
+// beneath it, so a root that is remounted or replaced is seen as it is
+// now. A Root from OpenRoot holds the directory open instead, and every
+// operation resolves beneath that fd: what the path names later does not
+// matter.
 type Root struct {
 	path string
 	opts Options
+	fd   *os.File // nil: open path each time
 }
 
 // New returns the Root at dir.
@@ -93,7 +97,8 @@ func (r Root) Stat(rel string) (fs.FileInfo, error) {
 }
 
 // MkdirAll opens the directory rel, creating it and its missing parents
-// (mode 0777 less the umask), and returns it with the directories it
+// (mode 0700: whoever writes into them gives them their final mode once
+// they hold what they should), and returns it with the directories it
 // created, parents first. Existing directories are entered only if they
 // are directories, not links to one: a link is an ErrSymlink error.
 func (r Root) MkdirAll(rel string) (d *Dir, created []string, err error) {
@@ -111,7 +116,7 @@ func (r Root) MkdirAll(rel string) (d *Dir, created []string, err error) {
 	cur := "."
 	for _, name := range strings.Split(rel, "/") {
 		cur = path.Join(cur, name)
-		err := unix.Mkdirat(int(d.f.Fd()), name, 0o777)
+		err := unix.Mkdirat(int(d.f.Fd()), name, 0o700)
 		switch {
 		case err == nil:
 			created = append(created, cur)
@@ -147,11 +152,17 @@ func (r Root) open(rel string, flags int, follow bool) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: r.Join(rel), Err: ErrSymlink}
 	}
 	rel = clean(rel)
-	root, err := unix.Open(r.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: r.path, Err: err}
+	var root int
+	if r.fd != nil {
+		root = int(r.fd.Fd())
+	} else {
+		var err error
+		root, err = unix.Open(r.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: r.path, Err: err}
+		}
+		defer unix.Close(root)
 	}
-	defer unix.Close(root)
 	fd, err := openat(root, rel, flags, 0, follow, r.opts.NoOpenat2)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: r.Join(rel), Err: err}
@@ -329,14 +340,15 @@ func (d *Dir) fstatat(name string, flags int) (fs.FileInfo, error) {
 }
 
 // CreateTemp creates a new file named prefix+random+".tmp" in the
-// directory, for writing, with mode 0666 less the umask (as cp does).
+// directory, for writing, with mode 0600: only its owner reads it until
+// the caller gives it its final mode.
 func (d *Dir) CreateTemp(prefix, random string) (*os.File, string, error) {
 	name := prefix + random + ".tmp"
 	if err := checkName(name); err != nil {
 		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
 	}
 	fd, err := retryEINTR(func() (int, error) {
-		return unix.Openat(int(d.f.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
+		return unix.Openat(int(d.f.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	})
 	if err != nil {
 		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
