@@ -68,7 +68,17 @@ func (d *Daemon) serveAdmin() (stop func(), err error) {
 	}
 	if d.AdminListen != "" {
 		ln, err := net.Listen("tcp", d.AdminListen)
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE) && d.AdminSocket != "":
+			// Any local user can take a port while the daemon is down;
+			// that must not keep it from uploading. Monitoring sees
+			// /healthz gone.
+			log.Error("admin endpoint: the address is taken by another process: /metrics and /healthz are not served; the admin socket is", "addr", d.AdminListen, "err", err)
+			if d.AdminAddrFile != "" {
+				_ = os.Remove(d.AdminAddrFile)
+			}
+			return stopAll, nil
+		case err != nil:
 			stopAll()
 			return nil, fmt.Errorf("admin endpoint: %w (choose another admin listen address, or 'off')", err)
 		}

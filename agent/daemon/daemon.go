@@ -299,8 +299,9 @@ func (d *Daemon) retrySetSize() int64 {
 // Run runs the daemon until ctx ends, then stops taking new files, lets the
 // uploads in flight finish within ShutdownTimeout, aborts the rest (they stay
 // pending in the index and resume at the next start) and returns nil. It
-// returns an error only when the daemon cannot go on: the admin address is
-// taken, inotify cannot start, the index fails, or S3 refuses every upload
+// returns an error only when the daemon cannot go on: the admin socket
+// cannot be served (or the admin address is taken and there is no
+// socket), inotify cannot start, the index fails, or S3 refuses every upload
 // (uploader.Fatal).
 //
 // Run returns only after every goroutine it started has ended, on every

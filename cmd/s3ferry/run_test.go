@@ -65,10 +65,21 @@ func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemonProc {
 // startDaemonWith is startDaemon with env added to the daemon's environment.
 func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) *daemonProc {
 	tb.Helper()
+	return e.startDaemonUnder(tb, nil, env, flags...)
+}
+
+// startDaemonUnder is startDaemonWith run by the command wrap (prlimit
+// ... , which then executes the daemon); nil: none.
+func (e *testEnv) startDaemonUnder(tb testing.TB, wrap, env []string, flags ...string) *daemonProc {
+	tb.Helper()
 	_ = os.Remove(filepath.Join(e.index, "admin.addr"))
 	args := append([]string{"run", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index,
 		"--admin-listen", "127.0.0.1:0", "--settle", "500ms", "--rescan-interval", "1h", "--log-level", "debug"}, flags...)
-	d := &daemonProc{cmd: exec.Command(binary, args...), sock: filepath.Join(e.index, "admin.sock"), out: &syncBuffer{}, done: make(chan struct{})}
+	cmd := exec.Command(binary, args...)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(append(wrap[1:len(wrap):len(wrap)], binary), args...)...)
+	}
+	d := &daemonProc{cmd: cmd, sock: filepath.Join(e.index, "admin.sock"), out: &syncBuffer{}, done: make(chan struct{})}
 	for i, f := range flags {
 		if f == "--"+flagAdminTokenFile && i+1 < len(flags) {
 			b, err := os.ReadFile(flags[i+1])
