@@ -21,7 +21,7 @@ func MoveAside(dir string, now time.Time) (string, error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
-	lock, err := lockDir(dir)
+	lock, err := lockDir(dir, Holder{})
 	if err != nil {
 		return "", err
 	}

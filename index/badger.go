@@ -84,6 +84,12 @@ type Options struct {
 	// VerifyAll reads every table whole at open to verify its checksums,
 	// not only those not verified before (damage.go). Check sets it.
 	VerifyAll bool
+
+	// Admin is the path of the admin socket of the process opening the
+	// index (the daemon), recorded in the lock file beside its PID so that
+	// `s3ferry status` and `sync` find it from the index directory
+	// (ReadHolder, LockedError.Admin); "": the process serves none.
+	Admin string
 }
 
 // DB is the Store kept in a Badger database directory. One process at a time
@@ -127,7 +133,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	lock, err := lockDir(dir)
+	lock, err := lockDir(dir, Holder{Admin: opts.Admin})
 	if err != nil {
 		return nil, err
 	}

@@ -253,8 +253,9 @@ var ErrLocked = errors.New("index is in use by another process")
 
 // LockedError says which process holds the index directory.
 type LockedError struct {
-	Dir string
-	PID int // 0 when it could not be read
+	Dir   string
+	PID   int    // 0 when it could not be read
+	Admin string // the holder's admin socket; "": it serves none (not a daemon)
 }
 
 func (e *LockedError) Error() string {

@@ -356,6 +356,8 @@ func TestUnitSettings(t *testing.T) {
 		{"Service", "User", "s3ferry"},
 		{"Service", "Group", "s3ferry"},
 		{"Service", "StateDirectory", "s3ferry"},
+		{"Service", "RuntimeDirectory", "s3ferry"},
+		{"Service", "RuntimeDirectoryMode", "0750"},
 		{"Service", "ConfigurationDirectory", "s3ferry"},
 		{"Service", "AmbientCapabilities", "CAP_DAC_READ_SEARCH"},
 		{"Service", "LimitNOFILE", "65536"},

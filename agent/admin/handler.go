@@ -138,35 +138,62 @@ func sourceStatus(idx index.Store, id string) (SourceStatus, error) {
 type Server interface {
 	// Status reports the daemon's state.
 	Status() (Status, error)
-	// Health is /healthz's verdict, and why.
-	Health() (ok bool, why string)
+	// Health is /healthz's verdict.
+	Health() Health
 	// CatchUp runs a rescan (of the look-back partitions, or full, with
 	// lookback replacing the sources' windows when set) and returns what
-	// it did once its uploads are done.
+	// it did once its uploads are done. A call while a rescan of the same
+	// kind and look-back is queued or running joins it.
 	CatchUp(ctx context.Context, full bool, lookback time.Duration) (agent.Stats, error)
 }
 
-// Handler serves the admin endpoint:
+// Health is /healthz's verdict: 200 with Why (which starts "warning:" when
+// replication is late) when OK, else 503 with it.
+type Health struct {
+	OK bool
+	// Why may name roots, files and errors: only the socket answers it.
+	Why string
+	// Anonymous says the same with counts and durations only, for TCP.
+	Anonymous string
+}
+
+// Handler serves the admin endpoint on TCP, to monitoring:
 //
 //	GET  /metrics        Prometheus metrics
 //	GET  /healthz        200 "ok", 200 "warning: ..." (replication late), or 503 with the reason
-//	GET  /status         Status as JSON
-//	POST /sync[?full=1][&lookback=48h]
-//	                     a catch-up rescan; answers its Stats as JSON when its uploads are done
 //
-// behind a guard: only programs of the host (or holders of token, which
-// must be set when listen is not loopback) are served, never a web page in
-// a browser. listen is the address the endpoint listens on.
+// Its answers name no root, file or bucket. It is behind a guard: only
+// programs of the host (or holders of token, which must be set when listen
+// is not loopback) are served, never a web page in a browser. listen is the
+// address the endpoint listens on.
 func Handler(s Server, m *Metrics, listen, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ok, why := s.Health()
-		if !ok {
-			http.Error(w, why, http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, why)
+		h := s.Health()
+		writeHealth(w, h.OK, h.Anonymous)
+	})
+	return newGuard(listen, token).wrap(mux)
+}
+
+// SocketHandler serves the admin socket, to the host's admins:
+//
+//	GET  /metrics        Prometheus metrics
+//	GET  /healthz        as on TCP, with the names of what fails
+//	GET  /status         Status as JSON
+//	POST /sync[?full=1][&lookback=48h]
+//	                     a catch-up rescan; answers its Stats as JSON when its uploads are done
+//
+// Only the peers allow accepts are served (PeerFrom tells who a request
+// came from); a POST must carry RequestHeader too. A POST /sync waits for
+// its rescan, however long that takes: the server's read and write
+// deadlines are lifted for it.
+func SocketHandler(s Server, m *Metrics, allow func(Peer) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		h := s.Health()
+		writeHealth(w, h.OK, h.Why)
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status()
@@ -185,6 +212,11 @@ func Handler(s Server, m *Metrics, listen, token string) http.Handler {
 				return
 			}
 		}
+		// The rescan takes what it takes; the request ends with the
+		// client, or with the daemon (CatchUp's errStopping).
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
 		stats, err := s.CatchUp(r.Context(), r.URL.Query().Get("full") == "1", lookback)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -192,7 +224,15 @@ func Handler(s Server, m *Metrics, listen, token string) http.Handler {
 		}
 		writeJSON(w, stats)
 	})
-	return newGuard(listen, token).wrap(mux)
+	return peerGuard(allow, mux)
+}
+
+func writeHealth(w http.ResponseWriter, ok bool, why string) {
+	if !ok {
+		http.Error(w, why, http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, why)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

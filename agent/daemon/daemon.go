@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -60,10 +59,18 @@ type Daemon struct {
 	// bound, so `s3ferry status` and `s3ferry sync` find the daemon.
 	AdminListen   string
 	AdminAddrFile string
-	// AdminToken, when set, is the bearer token every admin request must
-	// carry; it must be set when AdminListen is not loopback.
+	// AdminToken, when set, is the bearer token every request to
+	// AdminListen must carry; it must be set when AdminListen is not
+	// loopback.
 	AdminToken string
-	Version    string // shown by /status
+	// AdminSocket is the path of the admin socket, which alone serves
+	// /status and POST /sync; "": none. Its directory must not be writable
+	// by others. AdminGroup, when that group exists, is given the socket
+	// (mode 0660); the socket serves root, the daemon's user and the
+	// members of the socket's group.
+	AdminSocket string
+	AdminGroup  string
+	Version     string // shown by /status
 
 	// Stalls, when set, counts the S3 requests cancelled for lack of
 	// progress (uploader.Stalls), s3ferry_upload_stalls_total.
@@ -114,6 +121,7 @@ type Daemon struct {
 	submit   *watch.Queue
 	retries  chan retryRequest
 	rescans  chan rescanRequest
+	calls    *rescanCalls
 	// stopping is closed once the daemon takes no more files: CatchUp
 	// then gives up instead of waiting for a rescanner that is gone.
 	stopping chan struct{}
@@ -137,8 +145,28 @@ const (
 
 type rescanRequest struct {
 	kind     rescanKind
-	lookback time.Duration       // replaces the sources' look-back windows; 0: theirs
-	reply    chan<- rescanResult // nil for timer rescans
+	lookback time.Duration // replaces the sources' look-back windows; 0: theirs
+	call     *rescanCall   // nil for timer rescans
+}
+
+// rescanKey is what makes two asked-for rescans the same one.
+type rescanKey struct {
+	kind     rescanKind
+	lookback time.Duration
+}
+
+// rescanCalls are the rescans CatchUp asked for that are queued or
+// running, which a CatchUp of the same kind and look-back joins.
+type rescanCalls struct {
+	mu    sync.Mutex
+	calls map[rescanKey]*rescanCall // guarded by mu
+}
+
+// rescanCall is a rescan CatchUp asked for: every caller that asked for
+// it while it was queued or running waits for done, then reads result.
+type rescanCall struct {
+	done   chan struct{}
+	result rescanResult // set before done is closed
 }
 
 type rescanResult struct {
@@ -228,7 +256,7 @@ func (d *Daemon) init() {
 		Stalls:       d.Stalls,
 		Retries:      func() float64 { return float64(d.retrySetSize()) },
 		Workers:      func() float64 { return float64(d.pipe.Workers()) },
-		Healthy:      func() bool { ok, _ := d.Health(); return ok },
+		Healthy:      func() bool { return d.Health().OK },
 		Now:          o.Now,
 	}
 	if d.Buckets != nil {
@@ -241,6 +269,7 @@ func (d *Daemon) init() {
 	d.submit = watch.NewQueue()
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
+	d.calls = &rescanCalls{calls: map[rescanKey]*rescanCall{}}
 	d.stopping = make(chan struct{})
 }
 
@@ -270,8 +299,9 @@ func (d *Daemon) retrySetSize() int64 {
 // Run runs the daemon until ctx ends, then stops taking new files, lets the
 // uploads in flight finish within ShutdownTimeout, aborts the rest (they stay
 // pending in the index and resume at the next start) and returns nil. It
-// returns an error only when the daemon cannot go on: the admin address is
-// taken, inotify cannot start, the index fails, or S3 refuses every upload
+// returns an error only when the daemon cannot go on: the admin socket
+// cannot be served (or the admin address is taken and there is no
+// socket), inotify cannot start, the index fails, or S3 refuses every upload
 // (uploader.Fatal).
 //
 // Run returns only after every goroutine it started has ended, on every
@@ -559,30 +589,60 @@ func (d *Daemon) requestRescan(kind rescanKind) {
 // CatchUp runs a rescan (of the look-back partitions, or full) through the
 // daemon and returns, once every file it queued has been uploaded, what it
 // did. lookback, when set, replaces the sources' look-back windows.
-// `s3ferry sync` calls it through the admin endpoint when the daemon holds
-// the index.
+// `s3ferry sync` calls it through the admin socket when the daemon holds
+// the index. A call while a rescan of the same kind and look-back is
+// queued or running joins it and returns its result: thirty callers cost
+// one rescan, not thirty.
 func (d *Daemon) CatchUp(ctx context.Context, full bool, lookback time.Duration) (agent.Stats, error) {
-	kind := rescanPartitions
+	key := rescanKey{kind: rescanPartitions, lookback: lookback}
 	if full {
-		kind = rescanFull
+		key.kind = rescanFull
 	}
-	reply := make(chan rescanResult, 1)
-	select {
-	case d.rescans <- rescanRequest{kind: kind, lookback: lookback, reply: reply}:
-	case <-ctx.Done():
-		return agent.Stats{}, ctx.Err()
-	case <-d.stopping:
-		return agent.Stats{}, errStopping
+	d.calls.mu.Lock()
+	call, joined := d.calls.calls[key]
+	if !joined {
+		call = &rescanCall{done: make(chan struct{})}
+		d.calls.calls[key] = call
+	}
+	d.calls.mu.Unlock()
+	if !joined {
+		select {
+		case d.rescans <- rescanRequest{kind: key.kind, lookback: lookback, call: call}:
+		case <-ctx.Done():
+			d.endCall(key, call, rescanResult{err: errNotQueued})
+			return agent.Stats{}, ctx.Err()
+		case <-d.stopping:
+			d.endCall(key, call, rescanResult{err: errStopping})
+			return agent.Stats{}, errStopping
+		}
 	}
 	select {
-	case r := <-reply:
-		return r.stats, r.err
+	case <-call.done:
+		return call.result.stats, call.result.err
 	case <-ctx.Done():
 		return agent.Stats{}, ctx.Err()
 	case <-d.stopping:
 		return agent.Stats{}, errStopping
 	}
 }
+
+// endCall gives call its result, for every caller waiting on it, and lets
+// the next CatchUp of key start a new rescan. It is called once per call:
+// by the rescanner once the rescan ended, or by CatchUp when it could not
+// queue it.
+func (d *Daemon) endCall(key rescanKey, call *rescanCall, r rescanResult) {
+	d.calls.mu.Lock()
+	if d.calls.calls[key] == call {
+		delete(d.calls.calls, key)
+	}
+	d.calls.mu.Unlock()
+	call.result = r
+	close(call.done)
+}
+
+// errNotQueued is the answer of the callers that joined a rescan whose
+// first caller gave up before the rescanner took it.
+var errNotQueued = errors.New("the rescan was not queued (the caller that asked first went away); ask again")
 
 // errStopping is CatchUp's answer once the daemon takes no more files.
 var errStopping = errors.New("the daemon is stopping; run the sync again once it has stopped or restarted")
@@ -608,8 +668,8 @@ func (d *Daemon) rescanner(ctx context.Context) error {
 			req = rescanRequest{kind: rescanFull}
 		}
 		stats, err := d.rescan(ctx, req.kind, req.lookback)
-		if req.reply != nil {
-			req.reply <- rescanResult{stats, err}
+		if req.call != nil {
+			d.endCall(rescanKey{kind: req.kind, lookback: req.lookback}, req.call, rescanResult{stats, err})
 		}
 		if err != nil && ctx.Err() == nil {
 			return err
@@ -698,41 +758,6 @@ func (d *Daemon) sourceRescanned(src *local.Source, err error) {
 		d.metrics.RescanFailed(src.Root)
 	}
 	d.state.sourceRescanned(src, err, d.Options.Now())
-}
-
-// serveAdmin starts the admin endpoint, if one is configured, and returns
-// its stop function.
-func (d *Daemon) serveAdmin() (stop func(), err error) {
-	if d.AdminListen == "" {
-		return func() {}, nil
-	}
-	ln, err := net.Listen("tcp", d.AdminListen)
-	if err != nil {
-		return nil, fmt.Errorf("admin endpoint: %w (choose another admin listen address, or 'off')", err)
-	}
-	srv := &http.Server{Handler: admin.Handler(d, d.metrics, d.AdminListen, d.AdminToken), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
-	if d.AdminAddrFile != "" {
-		if err := writeAtomically(d.AdminAddrFile, []byte(ln.Addr().String()+"\n")); err != nil {
-			_ = srv.Close()
-			<-served
-			return nil, fmt.Errorf("write admin address: %w", err)
-		}
-	}
-	d.Options.Logger.Info("admin endpoint listening", "addr", ln.Addr().String())
-	return func() {
-		if d.AdminAddrFile != "" {
-			_ = os.Remove(d.AdminAddrFile)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-served
-	}, nil
 }
 
 // flightStatus is what the summary and /status say of the uploads under way.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -164,12 +165,12 @@ func TestDaemonCatchUpWalksLikeSync(t *testing.T) {
 	idx := index.NewMemory()
 	up, fake := agenttest.NewUploader()
 	src := agenttest.NewSource(t, root, "2006-01-02")
-	addrFile := filepath.Join(t.TempDir(), "admin.addr")
-	d := &Daemon{Sources: []*local.Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	d := &Daemon{Sources: []*local.Source{src}, Index: idx, Uploader: up, AdminSocket: sock}
 	ctx, _ := runDaemon(t, d)
 	catchUp := func(query string) agent.Stats {
 		t.Helper()
-		return postSync(t, ctx, addrFile, query)
+		return postSync(t, ctx, sock, query)
 	}
 
 	// The first rescan, at start or this one, walks the whole tree.
@@ -207,29 +208,32 @@ func runDaemon(t *testing.T, d *Daemon) (ctx context.Context, done chan error) {
 	return ctx, done
 }
 
-// postSync asks the daemon whose admin address is in addrFile, once it has
-// written it, for a catch-up rescan, and returns its counts.
-func postSync(tb testing.TB, ctx context.Context, addrFile, query string) agent.Stats {
+// postSync asks the daemon whose admin socket is sock, once it listens,
+// for a catch-up rescan, and returns its counts.
+func postSync(tb testing.TB, ctx context.Context, sock, query string) agent.Stats {
 	tb.Helper()
-	var addr []byte
 	for {
-		var err error
-		if addr, err = os.ReadFile(addrFile); err == nil {
+		_, err := os.Stat(sock)
+		if err == nil {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			tb.Fatalf("no admin address in %s: %v", addrFile, err)
+			tb.Fatalf("no admin socket %s: %v", sock, err)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	url := "http://" + strings.TrimSpace(string(addr)) + "/sync" + query
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	defer client.CloseIdleConnections()
+	url := "http://s3ferry/sync" + query
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	req.Header.Set(admin.RequestHeader, "1")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -288,30 +292,30 @@ func TestDaemonSurvivesAFullIndexDisk(t *testing.T) {
 	up, fake := agenttest.NewUploader()
 	idx.full.Store(true)
 	src := agenttest.NewSource(t, root, "2006-01-02")
-	addrFile := filepath.Join(t.TempDir(), "admin.addr")
-	d := &Daemon{Sources: []*local.Source{src}, Index: idx, Uploader: up, AdminListen: "127.0.0.1:0", AdminAddrFile: addrFile}
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	d := &Daemon{Sources: []*local.Source{src}, Index: idx, Uploader: up, AdminSocket: sock}
 	ctx, done := runDaemon(t, d)
 
-	postSync(t, ctx, addrFile, "?full=1")
+	postSync(t, ctx, sock, "?full=1")
 	select {
 	case err := <-done:
 		done <- err
 		t.Fatalf("the daemon ended on a full index disk: %v", err)
 	default:
 	}
-	if ok, why := d.health(time.Now()); ok || !strings.Contains(why, "index disk full: free space on /var/lib/s3ferry") {
-		t.Fatalf("health = %t, %q; want unhealthy, saying the index disk is full", ok, why)
+	if h := d.health(time.Now()); h.OK || !strings.Contains(h.Why, "index disk full: free space on /var/lib/s3ferry") || strings.Contains(h.Anonymous, "/var/lib") {
+		t.Fatalf("health = %+v; want unhealthy, saying the index disk is full (and naming no path in Anonymous)", h)
 	}
 	if fake.Calls("Put") != 0 {
 		t.Fatalf("%d files sent with nowhere to record them", fake.Calls("Put"))
 	}
 
 	idx.full.Store(false)
-	postSync(t, ctx, addrFile, "?full=1")
+	postSync(t, ctx, sock, "?full=1")
 	if fake.Calls("Put") != 3 {
 		t.Fatalf("%d files sent once there is space, want 3", fake.Calls("Put"))
 	}
-	if ok, why := d.health(time.Now()); !ok {
-		t.Fatalf("unhealthy once there is space again: %s", why)
+	if h := d.health(time.Now()); !h.OK {
+		t.Fatalf("unhealthy once there is space again: %s", h.Why)
 	}
 }

@@ -198,8 +198,8 @@ func (d *Daemon) summaryLine(now time.Time) string {
 	}
 	line := fmt.Sprintf("watching %s dirs; %s pending; %s; %s today",
 		humanize.Comma(int64(st.WatchedDirs)), humanize.Comma(pending), last, humanize.Comma(d.live.today(now)))
-	if healthy, why := d.health(now); !healthy {
-		line = "UNHEALTHY: " + why + "; " + line
+	if h := d.health(now); !h.OK {
+		line = "UNHEALTHY: " + h.Why + "; " + line
 	}
 	return line
 }

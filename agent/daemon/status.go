@@ -22,7 +22,8 @@ func (d *Daemon) Status() (admin.Status, error) {
 	}
 	now := d.Options.Now()
 	st.Daemon, st.Version, st.PID = true, d.Version, os.Getpid()
-	st.Healthy, st.Health = d.health(now)
+	h := d.health(now)
+	st.Healthy, st.Health = h.OK, h.Why
 	st.InFlight, st.PendingBytes, _ = d.pipe.InFlight()
 	st.Workers = d.pipe.Workers()
 	f := d.flight(now)
@@ -39,9 +40,10 @@ func (d *Daemon) Status() (admin.Status, error) {
 }
 
 // Health is /healthz's verdict now (see health).
-func (d *Daemon) Health() (bool, string) { return d.health(d.Options.Now()) }
+func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 
-// health is /healthz's verdict:
+// health is /healthz's verdict (Why names what fails; Anonymous, for TCP,
+// says it with counts and durations only):
 //
 //	condition                                                  healthy
 //	a file failed for lack of space under the index, none      no (at once)
@@ -52,26 +54,35 @@ func (d *Daemon) Health() (bool, string) { return d.health(d.Options.Now()) }
 //	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
 //	  upload, or FAILED with its file gone                       that starts "warning:"
 //	otherwise                                                  yes
-func (d *Daemon) health(now time.Time) (bool, string) {
+func (d *Daemon) health(now time.Time) admin.Health {
 	if msg := d.state.indexFullError(); msg != "" {
-		return false, msg
+		return admin.Health{Why: msg, Anonymous: "index disk full: uploads wait until the index's file system has space"}
 	}
 	if src, since, err := d.state.rescanFailing(); src != nil {
-		return false, fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, now.Sub(since).Round(time.Second), err)
-	}
-	failing, lastErr := d.state.failing()
-	if !failing.IsZero() && now.Sub(failing) > d.HealthFailAfter {
-		return false, fmt.Sprintf("uploads failing for %s; last error: %s", now.Sub(failing).Round(time.Second), lastErr)
-	}
-	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
-		return false, fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
-	}
-	if d.replication != nil {
-		if msg := d.replication.Warning(now); msg != "" {
-			return true, msg
+		age := now.Sub(since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, age, err),
+			Anonymous: fmt.Sprintf("rescans of a source failing for %s: s3ferry status names it", age),
 		}
 	}
-	return true, "ok"
+	failing, lastErr := d.state.failing()
+	if age := now.Sub(failing).Round(time.Second); !failing.IsZero() && now.Sub(failing) > d.HealthFailAfter {
+		return admin.Health{
+			Why:       fmt.Sprintf("uploads failing for %s; last error: %s", age, lastErr),
+			Anonymous: fmt.Sprintf("uploads failing for %s: s3ferry status shows the last error", age),
+		}
+	}
+	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
+		msg := fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
+		return admin.Health{Why: msg, Anonymous: msg}
+	}
+	if d.replication != nil {
+		// Counts and durations only.
+		if msg := d.replication.Warning(now); msg != "" {
+			return admin.Health{OK: true, Why: msg, Anonymous: msg}
+		}
+	}
+	return admin.Health{OK: true, Why: "ok", Anonymous: "ok"}
 }
 
 // resend hands a file whose version failed to replicate to the submitter,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -141,17 +142,15 @@ func (b *bench) listSeen(ctx context.Context, prefix string, seen map[string]tim
 }
 
 type benchDaemon struct {
-	cmd   *exec.Cmd
-	admin string
+	cmd  *exec.Cmd
+	sock string // the admin socket, which serves /status
 }
 
 // startDaemon runs s3ferry run and waits for its start-up walk to end.
 func (b *bench) startDaemon(ctx context.Context, idx, root string, flags ...string) (*benchDaemon, error) {
-	addrFile := filepath.Join(idx, "admin.addr")
-	_ = os.Remove(addrFile)
 	args := append([]string{"run", root, "s3://" + b.bucket + "/rec/", "--index-dir", idx,
 		"--admin-listen", "127.0.0.1:0", "--workers", strconv.Itoa(b.workers), "--log-level", "warn"}, flags...)
-	d := &benchDaemon{cmd: exec.Command(b.bin, args...)}
+	d := &benchDaemon{cmd: exec.Command(b.bin, args...), sock: filepath.Join(idx, "admin.sock")}
 	d.cmd.Env = append(os.Environ(), b.srv.Env()...)
 	d.cmd.Stderr = os.Stderr
 	if err := d.cmd.Start(); err != nil {
@@ -159,11 +158,8 @@ func (b *bench) startDaemon(ctx context.Context, idx, root string, flags ...stri
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
-		if a, err := os.ReadFile(addrFile); err == nil {
-			d.admin = "http://" + strings.TrimSpace(string(a))
-			if st, err := d.status(ctx); err == nil && len(st.Rescans) > 0 {
-				return d, nil
-			}
+		if st, err := d.status(ctx); err == nil && len(st.Rescans) > 0 {
+			return d, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -173,11 +169,17 @@ func (b *bench) startDaemon(ctx context.Context, idx, root string, flags ...stri
 
 func (d *benchDaemon) status(ctx context.Context) (admin.Status, error) {
 	var st admin.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.admin+"/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://s3ferry/status", nil)
 	if err != nil {
 		return st, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
+		},
+	}}
+	resp, err := client.Do(req)
 	if err != nil {
 		return st, err
 	}

@@ -184,7 +184,7 @@ type daemon struct {
 }
 
 // startDaemon starts s3ferry with args, its output in logPath, and waits
-// until it wrote its admin address to addrFile and answers /status.
+// until it wrote its admin address to addrFile and answers /healthz.
 func startDaemon(ctx context.Context, bin string, env, args []string, logPath, addrFile string) (*daemon, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -202,7 +202,7 @@ func startDaemon(ctx context.Context, bin string, env, args []string, logPath, a
 	for deadline := time.Now().Add(time.Minute); ; {
 		if b, err := os.ReadFile(addrFile); err == nil {
 			d.admin = "http://" + strings.TrimSpace(string(b))
-			if resp, err := http.Get(d.admin + "/status"); err == nil {
+			if resp, err := http.Get(d.admin + "/healthz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					return d, nil

@@ -10,9 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/daemon"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // flagAdminTokenFile names the file holding the admin endpoint's bearer
@@ -20,15 +24,20 @@ import (
 const flagAdminTokenFile = "admin-token-file"
 
 // adminToken reads the admin endpoint's bearer token from s's token file
-// ("" when none is configured). The file must not be readable by every
-// user of the host: whoever holds the token can start walks and read paths.
+// ("" when none is configured). Whoever holds the token can read /metrics
+// and /healthz over TCP, so the file must be root's or ours (opened without
+// following a link), writable by no one else and not readable by every user.
 func adminToken(s settings) (string, error) {
 	if s.adminTokenFile == "" {
 		return "", nil
 	}
-	f, err := os.Open(s.adminTokenFile)
+	name := s.adminTokenFile
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrPermission) {
 		return "", fmt.Errorf("admin.token-file: %w (run as root or as a member of the file's group)", err)
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return "", fmt.Errorf("admin.token-file %s is a symbolic link: name the file itself", name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("admin.token-file: %w", err)
@@ -38,8 +47,16 @@ func adminToken(s settings) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("admin.token-file: %w", err)
 	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("admin.token-file %s is readable by every user: chmod o-rwx %s", s.adminTokenFile, s.adminTokenFile)
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		return "", fmt.Errorf("admin.token-file %s is not a regular file", name)
+	case !ok || (st.Uid != 0 && int(st.Uid) != os.Geteuid()):
+		return "", fmt.Errorf("admin.token-file %s belongs to another user, who could change the token: chown root %s", name, name)
+	case fi.Mode().Perm()&0o022 != 0:
+		return "", fmt.Errorf("admin.token-file %s is writable by group or others: chmod go-w %s", name, name)
+	case fi.Mode().Perm()&0o004 != 0:
+		return "", fmt.Errorf("admin.token-file %s is readable by every user: chmod o-rwx %s", name, name)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
@@ -47,7 +64,7 @@ func adminToken(s settings) (string, error) {
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" || strings.ContainsAny(token, " \t\r\n") {
-		return "", fmt.Errorf("admin.token-file %s must hold one token on one line, e.g. from: openssl rand -hex 32", s.adminTokenFile)
+		return "", fmt.Errorf("admin.token-file %s must hold one token on one line, e.g. from: openssl rand -hex 32", name)
 	}
 	return token, nil
 }
@@ -80,45 +97,65 @@ func loopbackListen(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// daemonClient talks to a running daemon's admin endpoint.
+// daemonClient talks to the admin socket of the daemon that holds the
+// index, and to no other process: the one answering on the socket must be
+// the holder the index's lock file names (SO_PEERCRED), so a process that
+// took the socket's place is never asked, and no TCP port is either.
 type daemonClient struct {
-	base  string // http://host:port
-	token string // bearer token; "" for none
+	holder index.Holder
+	client *http.Client
 }
 
-// newDaemonClient finds the running daemon's admin endpoint: the address
-// it wrote into the index directory, else the configured one. No address
-// is errNoDaemon.
-func newDaemonClient(s settings) (daemonClient, error) {
-	addr := s.admin
-	if b, err := os.ReadFile(adminAddrFile(s.indexDir)); err == nil {
-		addr = strings.TrimSpace(string(b))
-	}
-	if addr == "" {
+// newDaemonClient returns the client of holder, the process holding an
+// index; errNoDaemon when it serves no admin socket.
+func newDaemonClient(holder index.Holder) (daemonClient, error) {
+	if holder.Admin == "" || holder.PID <= 0 {
 		return daemonClient{}, errNoDaemon
 	}
-	token, err := adminToken(s)
-	if err != nil {
-		return daemonClient{}, err
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "unix", holder.Admin)
+		if err != nil {
+			return nil, err
+		}
+		p, err := daemon.PeerCred(c)
+		if err == nil && p.PID != holder.PID {
+			err = &impostorError{socket: holder.Admin, pid: p.PID, holder: holder.PID}
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
 	}
-	return daemonClient{base: "http://" + addr, token: token}, nil
+	return daemonClient{holder: holder, client: &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}}, nil
 }
 
-// call sends one request to the admin endpoint and decodes the JSON answer
-// into out. A daemon that does not answer is errNoDaemon.
+// impostorError: the process answering on the admin socket is not the one
+// holding the index.
+type impostorError struct {
+	socket      string
+	pid, holder int
+}
+
+func (e *impostorError) Error() string {
+	return fmt.Sprintf("admin socket %s is served by process %d, not by process %d which holds the index: not asking it", e.socket, e.pid, e.holder)
+}
+
+// call sends one request to the daemon and decodes the JSON answer into
+// out. A socket nobody answers on is errNoDaemon.
 func (c daemonClient) call(ctx context.Context, method, path string, out any) error {
-	url := c.base + path
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://s3ferry"+path, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set(admin.RequestHeader, "1")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
+		var impostor *impostorError
+		switch {
+		case errors.As(err, &impostor):
+			return impostor
+		case ctx.Err() != nil:
 			return ctx.Err()
 		}
 		return errNoDaemon
@@ -126,10 +163,29 @@ func (c daemonClient) call(ctx context.Context, method, path string, out any) er
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("daemon at %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("daemon (pid %d) answered %s: %s", c.holder.PID, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("read daemon answer from %s: %w", url, err)
+		return fmt.Errorf("read the answer of the daemon (pid %d): %w", c.holder.PID, err)
 	}
 	return nil
+}
+
+// heldError says who holds an index that no daemon answered for: a
+// one-shot command (a sync) serves no socket.
+func heldError(locked *index.LockedError) error {
+	if locked.Admin == "" {
+		return fmt.Errorf("%w (not a daemon: a one-shot command such as s3ferry sync, which reports its own progress)", locked)
+	}
+	return fmt.Errorf("%w; it is a daemon, but its admin socket %s does not answer", locked, locked.Admin)
+}
+
+// adminSocket is where `run` serves its admin socket: in the directory
+// systemd made for the service (RuntimeDirectory=, /run/s3ferry), else in
+// the index directory.
+func adminSocket(indexDir string) string {
+	if dir := os.Getenv("RUNTIME_DIRECTORY"); filepath.IsAbs(dir) && !strings.Contains(dir, ":") {
+		return filepath.Join(dir, "admin.sock")
+	}
+	return filepath.Join(indexDir, "admin.sock")
 }

@@ -146,7 +146,7 @@ func TestAdminTokenOffLoopback(t *testing.T) {
 		if tt.auth != "" {
 			header["Authorization"] = tt.auth
 		}
-		for _, path := range []string{"/metrics", "/status", "/healthz"} {
+		for _, path := range []string{"/metrics", "/healthz"} {
 			code, body := d.request(t, "GET", path, header, "")
 			if code != tt.want {
 				t.Errorf("GET %s with %q: %d, want %d", path, tt.auth, code, tt.want)
@@ -157,7 +157,18 @@ func TestAdminTokenOffLoopback(t *testing.T) {
 		}
 	}
 
-	// The clients read the token file that the configuration names.
+	// TCP serves no status and no sync, token or not: they are the
+	// socket's.
+	for _, method := range []string{"GET /status", "POST /sync"} {
+		m, path, _ := strings.Cut(method, " ")
+		code, body := d.request(t, m, path, map[string]string{"Authorization": "Bearer " + token, admin.RequestHeader: "1"}, "")
+		if code != http.StatusNotFound && code != http.StatusMethodNotAllowed || strings.Contains(body, e.root) {
+			t.Errorf("%s over TCP with the token: %d %q, want 404 naming no path", method, code, body)
+		}
+	}
+
+	// The clients go through the socket, whatever the configuration's
+	// token file.
 	cfg := filepath.Join(t.TempDir(), "s3ferry.yml")
 	if err := os.WriteFile(cfg, []byte("admin:\n  token-file: "+tokenFile+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -172,9 +183,9 @@ func TestAdminTokenOffLoopback(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || !st.Daemon {
 		t.Fatalf("status with the token: exit %d, %q (%v)", r.code, r.stdout+r.stderr, err)
 	}
-	// Without it, status says what the daemon answered.
-	r = e.run(t, "status", "{root}", "{dest}", "--index-dir", "{index}")
-	if r.code != exitError || !strings.Contains(r.stderr, "401") || !strings.Contains(r.stderr, "admin.token-file") {
-		t.Fatalf("status without the token: exit %d, %q; want exit 1 naming admin.token-file", r.code, r.stderr)
+	// Without it too: the socket needs no token (the token is for TCP).
+	r = e.run(t, "status", "{root}", "{dest}", "--index-dir", "{index}", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || !st.Daemon {
+		t.Fatalf("status without the token: exit %d, %q (%v)", r.code, r.stdout+r.stderr, err)
 	}
 }

@@ -99,7 +99,7 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 // from the daemon that holds the index, or from the index itself when it
 // exists; nil when neither can say.
 func (cmd doctorCmd) replicationOf(ctx context.Context) func(*local.Source) (replication.Summary, bool) {
-	st, err := daemonStatus(ctx, cmd.settings)
+	st, err := daemonStatus(ctx, cmd.indexDir)
 	if errors.Is(err, errNoDaemon) {
 		if _, serr := os.Stat(cmd.indexDir); serr != nil {
 			return nil

@@ -36,7 +36,7 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 	}
 	indexed := make(chan opened, 1)
 	go func() {
-		idx, err := openIndex(s.indexDir, log)
+		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket})
 		indexed <- opened{idx, err}
 	}()
 	client, up, err := openBucket(ctx, s)

@@ -18,10 +18,16 @@ import (
 // files Badger would create as root would lock the service out of its own
 // index.
 func openIndex(dir string, log *slog.Logger) (*index.DB, error) {
+	return openIndexWith(dir, index.Options{Logger: log})
+}
+
+// openIndexWith is openIndex with the index's options (a daemon's admin
+// socket).
+func openIndexWith(dir string, opts index.Options) (*index.DB, error) {
 	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
 		return nil, err
 	}
-	idx, err := index.Open(dir, index.Options{Logger: log})
+	idx, err := index.Open(dir, opts)
 	if errors.Is(err, fs.ErrPermission) {
 		return nil, fmt.Errorf("%w: run as a user who may write there, or choose another --index-dir", err)
 	}

@@ -21,6 +21,10 @@ import (
 // otherwise: loopback only.
 const DefaultAdminListen = "127.0.0.1:9180"
 
+// adminGroup is given the admin socket when it exists (the package
+// creates it): its members may use `s3ferry status` and `sync`.
+const adminGroup = "s3ferry"
+
 // Daemon flags.
 const (
 	flagAdminListen        = "admin-listen"
@@ -33,8 +37,8 @@ const (
 func daemonFlags() []cli.Flag {
 	const d = "Daemon"
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagAdminListen, Usage: "admin endpoint `ADDR` (/metrics, /healthz, /status); off disables it", Value: DefaultAdminListen, Category: d},
-		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every admin request must carry; required off loopback", Category: d},
+		&cli.StringFlag{Name: flagAdminListen, Usage: "TCP admin endpoint `ADDR` (/metrics, /healthz; status and sync use the admin socket); off disables it", Value: DefaultAdminListen, Category: d},
+		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every request to --admin-listen must carry; required off loopback", Category: d},
 		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: daemon.DefaultRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: daemon.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: daemon.DefaultShutdownTimeout, Category: d},
@@ -77,6 +81,7 @@ Examples:
 			if err != nil {
 				return usageError{err}
 			}
+			s.adminSocket = adminSocket(s.indexDir)
 			return runCmd{settings: s, adminToken: token, log: log}.Run(c.Context)
 		},
 	}
@@ -109,6 +114,8 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		ShutdownTimeout:    cmd.daemon.shutdownTimeout,
 		AdminListen:        cmd.admin,
 		AdminToken:         cmd.adminToken,
+		AdminSocket:        cmd.adminSocket,
+		AdminGroup:         adminGroup,
 		Version:            versionString(),
 		Stalls:             func() int64 { return env.client.Counters().Stalls },
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
@@ -158,6 +165,6 @@ func logHangups(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
 	}
 }
 
-// adminAddrFile is where a running daemon writes its admin address, so
-// status and sync find it from the index directory alone.
+// adminAddrFile is where a running daemon writes the address its TCP
+// endpoint got (with port 0, for scrapers and tests).
 func adminAddrFile(indexDir string) string { return filepath.Join(indexDir, "admin.addr") }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +29,8 @@ import (
 // daemonProc is a running `s3ferry run` under test.
 type daemonProc struct {
 	cmd   *exec.Cmd
-	admin string // http://host:port
+	admin string // http://host:port, the TCP endpoint; "" when it is off
+	sock  string // the admin socket
 	token string // admin bearer token, from --admin-token-file
 	out   *syncBuffer
 	done  chan struct{}
@@ -63,10 +65,21 @@ func (e *testEnv) startDaemon(tb testing.TB, flags ...string) *daemonProc {
 // startDaemonWith is startDaemon with env added to the daemon's environment.
 func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) *daemonProc {
 	tb.Helper()
+	return e.startDaemonUnder(tb, nil, env, flags...)
+}
+
+// startDaemonUnder is startDaemonWith run by the command wrap (prlimit
+// ... , which then executes the daemon); nil: none.
+func (e *testEnv) startDaemonUnder(tb testing.TB, wrap, env []string, flags ...string) *daemonProc {
+	tb.Helper()
 	_ = os.Remove(filepath.Join(e.index, "admin.addr"))
 	args := append([]string{"run", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index,
 		"--admin-listen", "127.0.0.1:0", "--settle", "500ms", "--rescan-interval", "1h", "--log-level", "debug"}, flags...)
-	d := &daemonProc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	cmd := exec.Command(binary, args...)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(append(wrap[1:len(wrap):len(wrap)], binary), args...)...)
+	}
+	d := &daemonProc{cmd: cmd, sock: filepath.Join(e.index, "admin.sock"), out: &syncBuffer{}, done: make(chan struct{})}
 	for i, f := range flags {
 		if f == "--"+flagAdminTokenFile && i+1 < len(flags) {
 			b, err := os.ReadFile(flags[i+1])
@@ -89,11 +102,9 @@ func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) 
 			tb.Fatalf("s3ferry run exited early: %v\n%s", d.err, d.out)
 		default:
 		}
-		b, err := os.ReadFile(filepath.Join(e.index, "admin.addr"))
-		if err != nil {
-			return false
+		if b, err := os.ReadFile(filepath.Join(e.index, "admin.addr")); err == nil {
+			d.admin = "http://" + strings.TrimSpace(string(b))
 		}
-		d.admin = "http://" + strings.TrimSpace(string(b))
 		resp, err := d.get("/status")
 		if err != nil {
 			return false
@@ -105,8 +116,24 @@ func (e *testEnv) startDaemonWith(tb testing.TB, env []string, flags ...string) 
 	return d
 }
 
-// get sends GET path to the admin endpoint, with the daemon's token.
+// get sends GET path to the daemon's admin socket.
 func (d *daemonProc) get(path string) (*http.Response, error) {
+	return socketClient(d.sock).Get("http://s3ferry" + path)
+}
+
+// socketClient is an HTTP client of the admin socket sock.
+func socketClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+// tcpGet sends GET path to the TCP admin endpoint, with the daemon's
+// token.
+func (d *daemonProc) tcpGet(path string) (*http.Response, error) {
 	req, err := http.NewRequest(http.MethodGet, d.admin+path, nil)
 	if err != nil {
 		return nil, err

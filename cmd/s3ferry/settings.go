@@ -39,8 +39,11 @@ type settings struct {
 	admin       string // admin endpoint address; "" is off
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
 	adminTokenFile string
-	daemon         daemonSettings
-	replication    replication.Options
+	// adminSocket is the admin socket `run` serves, recorded in the
+	// index's lock file (index.Options.Admin); "" for every other command.
+	adminSocket string
+	daemon      daemonSettings
+	replication replication.Options
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
 	sourceConfigs []sourceConfig

@@ -24,8 +24,8 @@ func newStatusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "show what the daemon is doing, or what the index knows when none runs",
 		ArgsUsage: "[SRC s3://BUCKET/PREFIX/]",
-		Description: `Asks the running daemon (found through the admin address it writes into the
-index directory, or admin.listen) for its state: per source the watched
+		Description: `Asks the daemon holding the index for its state, through the admin socket
+the index's lock file names (never over TCP): per source the watched
 directories, files pending, the last upload and error, upload rate. With no
 daemon running it reads the index directly. With no source (no SRC DEST and
 no --config) it lists every source the index knows.
@@ -36,8 +36,6 @@ Examples:
  3. Every source an index holds, daemon or not:
     s3ferry status --index-dir /var/lib/s3ferry`,
 		Flags: append(configFlags(),
-			&cli.StringFlag{Name: flagAdminListen, Usage: "the daemon's admin endpoint `ADDR` (default: from the index directory, then the config)"},
-			&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the daemon's admin bearer token (default: admin.token-file of the config)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the state as JSON"},
 		),
 		Action: func(c *cli.Context) error {
@@ -60,7 +58,7 @@ type statusCmd struct {
 }
 
 func (cmd statusCmd) Run(ctx context.Context) error {
-	st, err := daemonStatus(ctx, cmd.settings)
+	st, err := daemonStatus(ctx, cmd.indexDir)
 	if errors.Is(err, errNoDaemon) {
 		st, err = cmd.fromIndex()
 	}
@@ -79,8 +77,8 @@ func (cmd statusCmd) Run(ctx context.Context) error {
 func (cmd statusCmd) fromIndex() (admin.Status, error) {
 	idx, err := openIndex(cmd.indexDir, nil)
 	if err != nil {
-		if errors.Is(err, index.ErrLocked) {
-			return admin.Status{}, fmt.Errorf("%w; its admin endpoint does not answer (is admin.listen off?)", err)
+		if locked := (*index.LockedError)(nil); errors.As(err, &locked) {
+			return admin.Status{}, heldError(locked)
 		}
 		return admin.Status{}, err
 	}
@@ -162,18 +160,25 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	tw.Flush()
 }
 
-// errNoDaemon means no daemon answered at the admin address.
+// errNoDaemon means no daemon answered on the admin socket of the index's
+// holder (or nothing holds the index).
 var errNoDaemon = errors.New("no daemon running")
 
-// daemonStatus asks the daemon for its status.
-func daemonStatus(ctx context.Context, s settings) (admin.Status, error) {
-	var st admin.Status
-	client, err := newDaemonClient(s)
+// daemonStatus asks the daemon holding the index in indexDir for its
+// status.
+func daemonStatus(ctx context.Context, indexDir string) (admin.Status, error) {
+	client, err := newDaemonClient(index.ReadHolder(indexDir))
 	if err != nil {
-		return st, err
+		return admin.Status{}, err
 	}
+	return client.status(ctx)
+}
+
+// status asks the daemon for its status.
+func (c daemonClient) status(ctx context.Context) (admin.Status, error) {
+	var st admin.Status
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err = client.call(ctx, http.MethodGet, "/status", &st)
+	err := c.call(ctx, http.MethodGet, "/status", &st)
 	return st, err
 }

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -96,15 +95,16 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	if errors.Is(err, index.ErrLocked) && !cmd.dryRun && cmd.wait.on {
 		return fmt.Errorf("--wait-replication cannot run through the daemon that holds the index: it tracks replication itself (s3ferry status, /metrics s3ferry_replication_pending): %w", err)
 	}
-	if errors.Is(err, index.ErrLocked) && !cmd.dryRun {
+	if locked := (*index.LockedError)(nil); errors.As(err, &locked) && !cmd.dryRun {
 		// The daemon holds the index: ask it to do the catch-up.
-		stats, derr := cmd.viaDaemon(ctx)
+		stats, derr := cmd.viaDaemon(ctx, locked)
 		if derr == nil {
 			return cmd.report(stats, nil)
 		}
 		if !errors.Is(derr, errNoDaemon) {
 			return derr
 		}
+		return heldError(locked)
 	}
 	if err != nil {
 		return err
@@ -145,22 +145,22 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	return cmd.report(stats, err)
 }
 
-// viaDaemon runs the catch-up in the daemon that holds the index and waits
-// for it, when the daemon serves every source the sync names (same root and
-// destination); otherwise it refuses, with an error that matches
-// index.ErrLocked.
-func (cmd syncCmd) viaDaemon(ctx context.Context) (agent.Stats, error) {
+// viaDaemon runs the catch-up in the daemon that holds the index (locked
+// says which, and its admin socket) and waits for it, when the daemon
+// serves every source the sync names (same root and destination);
+// otherwise it refuses, with an error that matches index.ErrLocked.
+func (cmd syncCmd) viaDaemon(ctx context.Context, locked *index.LockedError) (agent.Stats, error) {
 	var stats agent.Stats
-	client, err := newDaemonClient(cmd.settings)
+	client, err := newDaemonClient(index.Holder{PID: locked.PID, Admin: locked.Admin})
 	if err != nil {
 		return stats, err
 	}
-	st, err := daemonStatus(ctx, cmd.settings)
+	st, err := client.status(ctx)
 	if err != nil {
 		return stats, err
 	}
 	if src := notServed(cmd.sources, st.Sources); src != nil {
-		return stats, &daemonSourceError{src: src, pid: st.PID, addr: strings.TrimPrefix(client.base, "http://"), indexDir: cmd.indexDir}
+		return stats, &daemonSourceError{src: src, pid: st.PID, socket: locked.Admin, indexDir: cmd.indexDir}
 	}
 	q := url.Values{}
 	if cmd.full {
@@ -173,7 +173,7 @@ func (cmd syncCmd) viaDaemon(ctx context.Context) (agent.Stats, error) {
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "daemon", client.base, "full", cmd.full)
+	cmd.log.Info("the daemon holds the index: asking it to run the catch-up", "pid", locked.PID, "socket", locked.Admin, "full", cmd.full)
 	err = client.call(ctx, http.MethodPost, path, &stats)
 	return stats, err
 }
@@ -196,13 +196,13 @@ func notServed(sources []*local.Source, served []admin.SourceStatus) *local.Sour
 type daemonSourceError struct {
 	src      *local.Source
 	pid      int
-	addr     string
+	socket   string
 	indexDir string
 }
 
 func (e *daemonSourceError) Error() string {
-	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin %s), which does not serve %s: give this sync another --index-dir, or add the source to the daemon's config",
-		e.indexDir, e.pid, e.addr, e.src)
+	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin socket %s), which does not serve %s: give this sync another --index-dir, or add the source to the daemon's config",
+		e.indexDir, e.pid, e.socket, e.src)
 }
 
 func (e *daemonSourceError) Unwrap() error { return index.ErrLocked }
