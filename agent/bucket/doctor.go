@@ -59,7 +59,9 @@ type Check struct {
 //	inotify      dirs to watch ≤ half the limit  up to the limit                     over the limit
 //
 // and, as info: noncurrent-version expiration (how far back restore can
-// reach) and Object Lock. With Replication, per source:
+// reach) and Object Lock. With Probe, per bucket, the checks of probe:
+// what the endpoint does with s3ferry's checksum, a version history and a
+// multipart upload. With Replication, per source:
 //
 //	check        ok                              warning
 //	replicated   no upload waits longer than     an upload waits longer, or a version FAILED
@@ -87,6 +89,17 @@ type Doctor struct {
 	// false when that is unknown.
 	Replication func(src *local.Source) (s replication.Summary, ok bool)
 	AlertAfter  time.Duration // 0: replication.DefaultAlertAfter
+
+	// Probe runs the endpoint probe (see probe) once per bucket, below
+	// the prefix of its first source: it writes about 5 MiB and deletes
+	// it again. Without it, one info line says how to run it.
+	Probe bool
+	// Checksum is the upload.checksum setting the probe tries; "" is
+	// uploader.DefaultChecksum.
+	Checksum string
+	// ProbeGap is the pause between the history probe's two versions; 0:
+	// DefaultProbeGap.
+	ProbeGap time.Duration
 }
 
 // DoctorProbeKey is the object doctor writes below a prefix to test write
@@ -136,11 +149,25 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		add(d.objectLock(ctx, b))
 		add(d.clock(ctx, b))
 	}
+	probed := map[string]bool{}
 	for _, src := range d.Sources {
 		if !reachable[src.Bucket] {
 			continue
 		}
-		add(d.write(ctx, src))
+		write := d.write(ctx, src)
+		add(write)
+		if !probed[src.Bucket] {
+			probed[src.Bucket] = true
+			switch {
+			case !d.Probe:
+				add(Check{Name: "probe", Status: CheckInfo, Target: "s3://" + src.Bucket,
+					Message: "not run: doctor --probe tests what the endpoint can do (checksum, version history, multipart parts) with about 5 MiB below the prefix, deleted again"})
+			case write.Status == CheckError:
+				add(Check{Name: "probe", Status: CheckInfo, Target: "s3://" + src.Bucket, Message: "skipped: cannot write (see the write check)"})
+			default:
+				out = append(out, d.probe(ctx, src)...)
+			}
+		}
 		out = append(out, d.bucketRules(ctx, src)...)
 		if c, ok := d.replicated(src); ok {
 			add(c)

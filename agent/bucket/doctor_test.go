@@ -3,8 +3,10 @@ package bucket
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,15 +58,15 @@ func TestDoctorVerdicts(t *testing.T) {
 	}{
 		{"healthy", healthy, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckOK, "object-lock": CheckInfo, "clock": CheckOK,
-			"write": CheckOK, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckOK,
+			"write": CheckOK, "probe": CheckInfo, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
-		}, map[string]string{"object-lock": "GOVERNANCE mode for 30 days", "old-versions": "90 days", "replication": "arn:aws:s3:::replica"}},
+		}, map[string]string{"probe": "doctor --probe", "object-lock": "GOVERNANCE mode for 30 days", "old-versions": "90 days", "replication": "arn:aws:s3:::replica"}},
 		{"bare bucket", func(f *buckettest.Fake) {
 			f.VersioningStatus = uploader.VersioningSuspended
 			f.Skew = 5 * time.Minute
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckWarning,
-			"write": CheckOK, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
+			"write": CheckOK, "probe": CheckInfo, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"versioning": "suspended", "object-lock": "off", "old-versions": "forever"}},
 		{"never versioned, clock far off", func(f *buckettest.Fake) {
@@ -74,7 +76,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			f.LifecycleRules = []uploader.LifecycleRule{{ID: "tagged", Enabled: true, Tagged: true, AbortIncompleteDays: 7}}
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckError,
-			"write": CheckOK, "replication": CheckOK, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
+			"write": CheckOK, "probe": CheckInfo, "replication": CheckOK, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"versioning": "never enabled"}},
 		{"no credentials", func(f *buckettest.Fake) { f.CredentialsErr = uploader.ErrNoCredentials }, map[string]CheckStatus{
@@ -93,7 +95,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			f.FailNext("Versioning", 1, denied)
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckWarning,
-			"write": CheckError, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
+			"write": CheckError, "probe": CheckInfo, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"write": "cannot write", "replication": "unknown", "object-lock": "unknown"}},
 		{"uploads left", func(f *buckettest.Fake) {
@@ -105,7 +107,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			}
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckOK, "object-lock": CheckInfo, "clock": CheckOK,
-			"write": CheckOK, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckWarning,
+			"write": CheckOK, "probe": CheckInfo, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckWarning,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"uploads": "2 incomplete multipart uploads, oldest first: rec/a.wav"}},
 		{"probe not deleted", func(f *buckettest.Fake) {
@@ -113,7 +115,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			f.FailNext("Delete", 1, denied)
 		}, map[string]CheckStatus{
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckOK, "object-lock": CheckInfo, "clock": CheckOK,
-			"write": CheckWarning, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckOK,
+			"write": CheckWarning, "probe": CheckInfo, "replication": CheckOK, "multipart": CheckOK, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"write": "could not be deleted"}},
 	}
@@ -201,5 +203,153 @@ func TestDoctorRetentionAndReplicated(t *testing.T) {
 		if got, ok := d.replicated(f.src); !ok || got.Status != tt.want {
 			t.Errorf("%s: replicated %s (%s), want %s", tt.name, got.Status, got.Message, tt.want)
 		}
+	}
+}
+
+// TestDoctorProbe runs doctor --probe against fakes that answer as AWS
+// does and as other servers do, checks each verdict and that the fix
+// names the setting, and that the probe leaves nothing in the bucket.
+func TestDoctorProbe(t *testing.T) {
+	refusePut := func(f *buckettest.Fake) {
+		f.Fail = func(op, key string) error {
+			if op == "Put" && strings.Contains(key, ProbeDir) {
+				return buckettest.InvalidRequest("The x-amz-checksum-crc32c header is not supported.")
+			}
+			return nil
+		}
+	}
+	allOK := map[string]CheckStatus{"checksum": CheckOK, "lock": CheckInfo, "history": CheckOK, "part-checksums": CheckOK, "completion": CheckOK, "cleanup": CheckOK}
+	with := func(changes map[string]CheckStatus) map[string]CheckStatus {
+		out := maps.Clone(allOK)
+		maps.Copy(out, changes)
+		return out
+	}
+	tests := []struct {
+		name      string
+		configure func(f *buckettest.Fake)
+		want      map[string]CheckStatus // by check name; a probe check not listed must not appear
+		says      map[string]string      // a check's message and fix together must contain this
+		leaves    int                    // versions the probe leaves behind
+	}{
+		{"as AWS", func(*buckettest.Fake) {}, allOK, map[string]string{"lock": "skipped", "cleanup": "nothing of it stays"}, 0},
+		{"object lock", func(f *buckettest.Fake) { f.Lock = &uploader.ObjectLock{} }, with(map[string]CheckStatus{"lock": CheckOK}), nil, 0},
+		{"parts listed without checksums", func(f *buckettest.Fake) { f.UnlistedPartChecksums = true },
+			with(map[string]CheckStatus{"part-checksums": CheckWarning}),
+			map[string]string{"part-checksums": "upload.part-size"}, 0},
+		// Every completion s3ferry sends carries the part checksums when
+		// ListParts lists them: nothing to warn of.
+		{"part checksums required", func(f *buckettest.Fake) { f.RequirePartChecksums = true }, allOK, nil, 0},
+		{"as SeaweedFS: both", func(f *buckettest.Fake) { f.UnlistedPartChecksums, f.RequirePartChecksums = true, true },
+			with(map[string]CheckStatus{"part-checksums": CheckWarning, "completion": CheckWarning}),
+			map[string]string{"completion": "a resumed upload does not complete on this endpoint", "part-checksums": "upload.part-size"}, 0},
+		{"as VersityGW: shifted version times", func(f *buckettest.Fake) { f.ShiftedVersionTimes = true },
+			with(map[string]CheckStatus{"history": CheckWarning}),
+			map[string]string{"history": "restore --at cannot be trusted on this endpoint"}, 0},
+		{"checksum refused", refusePut,
+			map[string]CheckStatus{"checksum": CheckError, "lock": CheckInfo, "cleanup": CheckOK},
+			map[string]string{"checksum": "checksum: CRC32"}, 0},
+		{"checksum refused under object lock", func(f *buckettest.Fake) { refusePut(f); f.Lock = &uploader.ObjectLock{} },
+			map[string]CheckStatus{"checksum": CheckError, "lock": CheckError, "cleanup": CheckOK},
+			map[string]string{"lock": "upload.checksum"}, 0},
+		{"completion refused", func(f *buckettest.Fake) { f.FailNext("CompleteMultipart", 2, buckettest.InvalidRequest("no")) },
+			with(map[string]CheckStatus{"completion": CheckError}),
+			map[string]string{"completion": "upload.part-size"}, 0},
+		{"part refused", func(f *buckettest.Fake) { f.FailNext("UploadPart", 1, buckettest.InternalError()) },
+			with(map[string]CheckStatus{"part-checksums": CheckWarning, "completion": CheckWarning}),
+			map[string]string{"part-checksums": "not probed"}, 0},
+		{"versions not deletable", func(f *buckettest.Fake) {
+			f.Fail = func(op, key string) error {
+				if op == "Delete" && strings.Contains(key, ProbeDir) {
+					return buckettest.AccessDenied()
+				}
+				return nil
+			}
+		}, with(map[string]CheckStatus{"cleanup": CheckWarning}),
+			map[string]string{"cleanup": `3 versions of the probe`}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tt.configure(f.fake)
+			d := &Doctor{Sources: []*local.Source{f.src}, Open: f.open, Probe: true, ProbeGap: time.Millisecond}
+			got := map[string]Check{}
+			for _, c := range d.probe(context.Background(), f.src) {
+				if _, dup := got[c.Name]; dup {
+					t.Errorf("check %s twice", c.Name)
+				}
+				if !strings.HasPrefix(c.Target, "s3://b/rec/"+ProbeDir) {
+					t.Errorf("check %s: target %q, want the probe's folder", c.Name, c.Target)
+				}
+				got[c.Name] = c
+			}
+			for name, want := range tt.want {
+				c := got[name]
+				if c.Status != want {
+					t.Errorf("%s: %s (%s), want %s", name, c.Status, c.Message, want)
+				}
+				if (c.Status == CheckWarning || c.Status == CheckError) && c.Fix == "" {
+					t.Errorf("%s: %s without a fix (%s)", name, c.Status, c.Message)
+				}
+			}
+			for name, c := range got {
+				if _, ok := tt.want[name]; !ok {
+					t.Errorf("check %s (%s %s) was made, want it not", name, c.Status, c.Message)
+				}
+			}
+			for name, part := range tt.says {
+				if c := got[name]; !strings.Contains(c.Message+" fix: "+c.Fix, part) {
+					t.Errorf("%s says %q, fix %q; want it to mention %q", name, c.Message, c.Fix, part)
+				}
+			}
+			left := 0
+			err := f.fake.ListVersions(context.Background(), "rec/"+ProbeDir, uploader.ListOptions{}, func(h uploader.History) error {
+				left += len(h.Versions)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if left != tt.leaves {
+				t.Errorf("the probe left %d versions and delete markers, want %d", left, tt.leaves)
+			}
+			if ups := f.fake.Uploads(); len(ups) != 0 {
+				t.Errorf("the probe left the multipart uploads %q", ups)
+			}
+		})
+	}
+
+	// Doctor runs it once per bucket, after the write check, and not when
+	// it cannot write.
+	for _, canWrite := range []bool{true, false} {
+		f := newFixture(t)
+		if !canWrite {
+			f.fake.FailNext("Put", 1, buckettest.AccessDenied())
+		}
+		other := &local.Source{Bucket: "b", Prefix: "cams/"}
+		d := &Doctor{Sources: []*local.Source{f.src, other}, Open: f.open, IndexDir: t.TempDir(), Probe: true, ProbeGap: time.Millisecond}
+		var names []string
+		for _, c := range d.Run(context.Background()) {
+			if c.Name == "probe" || strings.Contains(c.Target, ProbeDir) {
+				names = append(names, c.Name)
+			}
+		}
+		want := []string{"checksum", "lock", "history", "part-checksums", "completion", "cleanup"}
+		if !canWrite {
+			want = []string{"probe"}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("can write %t: probe checks %q, want %q", canWrite, names, want)
+		}
+	}
+
+	// Without versioning nothing is probed, and nothing written.
+	f := newFixture(t)
+	f.fake.VersioningStatus = uploader.VersioningSuspended
+	d := &Doctor{Sources: []*local.Source{f.src}, Open: f.open, Probe: true, ProbeGap: time.Millisecond}
+	if got := d.probe(context.Background(), f.src); len(got) != 1 || got[0].Name != "probe" || got[0].Status != CheckInfo {
+		t.Errorf("probe of an unversioned bucket = %+v, want one info line", got)
+	}
+	if keys := f.fake.Keys(""); len(keys) != 0 {
+		t.Errorf("probe of an unversioned bucket wrote %q", keys)
 	}
 }

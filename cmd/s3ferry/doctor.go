@@ -29,20 +29,31 @@ expiration and Object Lock (info); the clock against the server's; the
 source directories, the index directory, and the inotify limit against the
 directories run watches. Exits 5 when any check is an error.
 
+With --probe, doctor also tests what the endpoint does, once per bucket,
+below PREFIX.s3ferry-doctor/: a Put with the configured checksum (and under
+Object Lock), an overwrite and the version history restore --at relies on,
+a two-part multipart upload (ListParts' part checksums, and a completion as
+a resumed upload sends it). It writes about 5 MiB and deletes every version
+again (s3:DeleteObjectVersion), saying what stays when it cannot; a replica
+keeps its copies.
+
 Examples:
  1. Check everything the configuration uses:
     s3ferry doctor --config /etc/s3ferry/s3ferry.yml
  2. Check a destination before the first sync:
     s3ferry doctor /home/archive/RECORDINGS s3://call-recording-backup/recordings/
  3. Only the bucket side, for monitoring, as JSON:
-    s3ferry doctor s3://call-recording-backup/recordings/ --json`,
-		Flags: append(configFlags(), jsonFlag("the checks")),
+    s3ferry doctor s3://call-recording-backup/recordings/ --json
+ 4. Test a new S3-compatible endpoint before trusting it:
+    s3ferry doctor s3://backup/recordings/ --endpoint-url https://s3.example.net --probe`,
+		Flags: append(configFlags(), jsonFlag("the checks"),
+			&cli.BoolFlag{Name: flagProbe, Usage: "also write, read back and delete probe objects to test what the endpoint can do (about 5 MiB)"}),
 		Action: func(c *cli.Context) error {
 			s, _, err := loadCommand(c, true)
 			if err != nil {
 				return err
 			}
-			return doctorCmd{settings: s, json: c.Bool(flagJSON), stdout: c.App.Writer}.Run(c.Context)
+			return doctorCmd{settings: s, json: c.Bool(flagJSON), probe: c.Bool(flagProbe), stdout: c.App.Writer}.Run(c.Context)
 		},
 	}
 }
@@ -51,8 +62,11 @@ Examples:
 type doctorCmd struct {
 	settings
 	json   bool
+	probe  bool
 	stdout io.Writer
 }
+
+const flagProbe = "probe"
 
 func (cmd doctorCmd) Run(ctx context.Context) error {
 	// No bucket check first: doctor reports a bucket it cannot reach.
@@ -63,7 +77,7 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 	open := client.Bucket
 	markReplicated(ctx, open, cmd.sources, slog.New(slog.DiscardHandler))
 	d := &bucket.Doctor{Sources: cmd.sources, Open: open, IndexDir: cmd.indexDir, AlertAfter: cmd.replication.AlertAfter,
-		Replication: cmd.replicationOf(ctx)}
+		Replication: cmd.replicationOf(ctx), Probe: cmd.probe, Checksum: cmd.upload.Checksum}
 	checks := d.Run(ctx)
 	if err := ctx.Err(); err != nil {
 		return err

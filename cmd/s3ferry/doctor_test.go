@@ -114,3 +114,47 @@ func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
 		t.Errorf("checks of an unreachable bucket ran: %+v", rep.Checks)
 	}
 }
+
+// TestDoctorProbeOnMinIO: doctor --probe finds MinIO capable of what
+// s3ferry relies on, with the default checksum and with CRC64NVME, and
+// leaves no version, delete marker or upload behind; text output names
+// each probe check.
+func TestDoctorProbeOnMinIO(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, algo := range []string{"CRC32C", "CRC64NVME"} {
+		r := e.run(t, "doctor", "{dest}", "--index-dir", "{index}", "--probe", "--checksum", algo, "--json")
+		var rep doctorReport
+		r.decode(t, &rep)
+		if r.code != 0 {
+			t.Fatalf("doctor --probe --checksum %s: exit %d, want 0\n%s\n%s", algo, r.code, r.stdout, r.stderr)
+		}
+		for _, name := range []string{"checksum", "history", "part-checksums", "completion", "cleanup"} {
+			if got := rep.status(name); got != bucket.CheckOK {
+				t.Errorf("%s: check %s: %q, want ok (%+v)", algo, name, got, rep.Checks)
+			}
+		}
+		if got := rep.status("lock"); got != bucket.CheckInfo {
+			t.Errorf("%s: check lock on a bucket without Object Lock: %q, want info (skipped)", algo, got)
+		}
+	}
+	out, err := e.client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(e.bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.Versions) + len(out.DeleteMarkers); n != 0 {
+		t.Errorf("the probe left %d versions or delete markers behind", n)
+	}
+	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("the probe left %d multipart uploads behind", len(ups.Uploads))
+	}
+
+	r := e.run(t, "doctor", "{dest}", "--index-dir", "{index}")
+	if r.code != 0 || !strings.Contains(r.stdout, "info     probe") || !strings.Contains(r.stdout, "doctor --probe") {
+		t.Errorf("doctor without --probe: exit %d, want 0 and a line saying how to probe:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
