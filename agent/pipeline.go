@@ -569,6 +569,8 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 //	fs.ErrNotExist                Unqueue                   Vanished
 //	uploader.Fatal                stays pending             returned: stops the run
 //	ctx done                      stays pending             (none; resumed next run)
+//	uploader.ErrMultipartRefused  stays pending, its        Failed, logged with what
+//	                                upload dropped            to do if it persists
 //	any other                     stays pending             Failed, logged
 func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	src, rel := j.Source, j.Path
@@ -626,6 +628,17 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 	case uploader.Fatal(err):
 		ev.Reason, ev.Err = uploader.ReasonOf(err), err
 		return ev, err
+	case errors.Is(err, uploader.ErrMultipartRefused):
+		// The uploader aborted the upload; the next attempt starts anew
+		// rather than resume it.
+		if err := p.idx.SetUpload(id, rel, j.Seq, nil); err != nil {
+			p.opts.Logger.Warn("cannot record upload progress", "path", rel, "err", err)
+		}
+		p.stats.add(Failed, 0)
+		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.ReasonOf(err), err
+		p.opts.Logger.Error("upload failed: the bucket refused to complete its multipart upload again, so the next attempt sends the whole file anew; "+
+			"if this persists, the server may not take this checksum's multipart uploads: try upload.checksum: CRC64NVME in the configuration",
+			"path", uj.Path, "reason", ev.Reason, "err", err)
 	default:
 		p.stats.add(Failed, 0)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.ReasonOf(err), err

@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -441,5 +444,65 @@ func TestSyncCountsResumedFilesOnce(t *testing.T) {
 	got := runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if got.Scanned != 1 || got.Uploaded != 1 || got.Unchanged != 0 {
 		t.Fatalf("got %+v, want the resumed file scanned once and uploaded once", got)
+	}
+}
+
+// TestSyncRestartsARefusedMultipartUpload: a multipart upload whose
+// completion the bucket refuses on every attempt is resumed once, then
+// aborted and dropped from its pending entry with ReasonMultipartRefused,
+// logged in one line that says what to do, and the next run sends the file
+// as a new upload.
+func TestSyncRestartsARefusedMultipartUpload(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "big.bin", strings.Repeat("x", 2*int(uploader.MinPartSize)+1))
+	idx := index.NewMemory()
+	fake := buckettest.NewFake("b", "")
+	up := uploader.New(func(string) uploader.Bucket { return fake }, buckettest.Retry{}, uploader.Config{PartSize: uploader.MinPartSize})
+	fake.FailNext("CompleteMultipart", 2, buckettest.InvalidRequest("The complete request must include the checksum for each part."))
+	src := newTestSource(t, root, "")
+	var logs bytes.Buffer
+	var events []Event
+	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+		Observe: func(ev Event) { events = append(events, ev) },
+	}}
+	upload := func() *index.Upload {
+		t.Helper()
+		p, ok, err := idx.GetPending(src.ID(), "big.bin")
+		if err != nil || !ok {
+			t.Fatalf("pending entry of big.bin: %v, %t; want one", err, ok)
+		}
+		return p.Upload
+	}
+
+	if got := runSync(t, s); got.Failed != 1 {
+		t.Fatalf("first run: %+v, want the refused file failed", got)
+	}
+	if u := upload(); u == nil || u.Refused != 1 {
+		t.Fatalf("after one refusal the pending entry holds %+v, want the upload, refused once", u)
+	}
+	if got := runSync(t, s); got.Failed != 1 {
+		t.Fatalf("second run: %+v, want the refused file failed", got)
+	}
+	if got := events[len(events)-1].Reason; got != uploader.ReasonMultipartRefused {
+		t.Errorf("second refusal's reason %q, want %q", got, uploader.ReasonMultipartRefused)
+	}
+	if u := upload(); u != nil {
+		t.Errorf("after the abort the pending entry holds %+v, want no upload", u)
+	}
+	if got := fake.Uploads(); len(got) != 0 {
+		t.Errorf("uploads %v left after the abort, want none", got)
+	}
+	lines := strings.Count(logs.String(), "reason="+string(uploader.ReasonMultipartRefused))
+	if lines != 1 || !strings.Contains(logs.String(), "upload.checksum: CRC64NVME") {
+		t.Errorf("%d log lines with the reason, want 1 saying what to do:\n%s", lines, logs.String())
+	}
+
+	sent := fake.Calls("UploadPart")
+	if got := runSync(t, s); got.Uploaded != 1 {
+		t.Fatalf("third run: %+v, want the file uploaded", got)
+	}
+	if got := fake.Calls("UploadPart") - sent; got != 3 {
+		t.Errorf("third run sent %d parts, want the 3 of a new upload", got)
 	}
 }

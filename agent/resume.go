@@ -39,7 +39,7 @@ func multipartOf(u *index.Upload) *uploader.Multipart {
 	m := &uploader.Multipart{
 		ID: u.ID, Key: u.Key, PartSize: u.PartSize,
 		Size: u.Size, MtimeNs: u.MtimeNs, Inode: u.Inode, Hash: u.Hash,
-		Parts: make([]uploader.Part, len(u.Parts)),
+		Parts: make([]uploader.Part, len(u.Parts)), Refused: u.Refused,
 	}
 	for i, p := range u.Parts {
 		m.Parts[i] = uploader.Part{Number: p.Number, Size: p.Size, Checksum: p.Checksum, ETag: p.ETag}
@@ -51,7 +51,7 @@ func uploadOf(m uploader.Multipart) *index.Upload {
 	u := &index.Upload{
 		ID: m.ID, Key: m.Key, PartSize: m.PartSize,
 		Size: m.Size, MtimeNs: m.MtimeNs, Inode: m.Inode, Hash: m.Hash,
-		Parts: make([]index.UploadedPart, len(m.Parts)),
+		Parts: make([]index.UploadedPart, len(m.Parts)), Refused: m.Refused,
 	}
 	for i, p := range m.Parts {
 		u.Parts[i] = index.UploadedPart{Number: p.Number, Size: p.Size, Checksum: p.Checksum, ETag: p.ETag}

@@ -16,7 +16,7 @@ import (
 //	value         version  fields
 //	Record        1        Size MtimeNs Inode Hash(8) ETag VersionID Checksum UploadedNs
 //	Pending       1        Seq QueuedNs [Upload]
-//	Upload        -        ID Key PartSize Size MtimeNs Inode Hash(8) nparts {Number Size Checksum ETag}
+//	Upload        -        ID Key PartSize Size MtimeNs Inode Hash(8) nparts {Number Size Checksum ETag} [Refused]
 //	SourceState   1        FullWalkNs [Root Destination]
 //	counts        1        records pending
 //	Retry         1        Dir(0/1) Size MtimeNs SeenNs
@@ -27,7 +27,9 @@ import (
 //	removed count 1        entries
 //
 // A Pending entry without an Upload ends after QueuedNs, as entries did
-// before uploads were resumable, so those still decode.
+// before uploads were resumable, so those still decode. An Upload's Refused
+// is written only when it is not 0, so that uploads the bucket never
+// refused are encoded as they were before it was kept, and both decode.
 const formatVersion = 1
 
 // checkSource rejects a source the key layout cannot represent: a NUL byte
@@ -87,6 +89,9 @@ func appendPending(b []byte, p Pending) []byte {
 			b = appendString(b, part.Checksum)
 			b = appendString(b, part.ETag)
 		}
+		if u.Refused != 0 {
+			b = binary.AppendUvarint(b, uint64(u.Refused))
+		}
 	}
 	return b
 }
@@ -115,6 +120,9 @@ func decodePending(b []byte) (Pending, error) {
 			part.Checksum = d.string()
 			part.ETag = d.string()
 			u.Parts = append(u.Parts, part)
+		}
+		if d.err == nil && len(d.b) > 0 {
+			u.Refused = int(d.uvarint())
 		}
 		p.Upload = u
 	}

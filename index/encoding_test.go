@@ -46,6 +46,18 @@ func TestDecodePendingUpload(t *testing.T) {
 			t.Errorf("decode of the first %d of %d bytes: no error", n, len(valid))
 		}
 	}
+	// Refused follows the parts, and only when it is not 0.
+	refused := want
+	refused.Upload = &Upload{ID: "id", Parts: []UploadedPart{{Number: 1}}, Refused: 1}
+	b := appendPending(nil, refused)
+	if got, err := decodePending(b); err != nil || !reflect.DeepEqual(got, refused) {
+		t.Fatalf("round trip of %+v = %+v, %v", refused, got, err)
+	}
+	unrefused := *refused.Upload
+	unrefused.Refused = 0
+	if n, m := len(b), len(appendPending(nil, Pending{Seq: 9, QueuedNs: 5, Upload: &unrefused})); n != m+1 {
+		t.Errorf("an upload refused once encodes to %d bytes, one never refused to %d; want one more", n, m)
+	}
 }
 
 // TestDecodeStateWithoutNames: a state written before Root and Destination

@@ -43,6 +43,9 @@ type Upload struct {
 	Inode   uint64
 	Hash    uint64
 	Parts   []UploadedPart // acknowledged parts, by number
+	// Refused is how many times in a row the bucket refused to complete
+	// the upload (uploader.Multipart.Refused).
+	Refused int
 }
 
 // UploadedPart is one acknowledged part of an Upload.

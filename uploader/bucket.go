@@ -49,12 +49,14 @@ type Bucket interface {
 
 	// ListParts returns the parts of an upload stored so far, by number;
 	// ErrNotFound when there is no such upload. This is what a resumed
-	// upload asks to learn which parts it need not send again.
+	// upload asks to learn which parts it need not send again. Some
+	// servers list parts without their checksums, or a number once per
+	// time it was sent, the last one last (SeaweedFS); the caller copes.
 	ListParts(ctx context.Context, key, uploadID string) ([]Part, error)
 
 	// CompleteMultipart makes parts (in ascending order of number, as
-	// UploadPart returned them) one new version of key. ErrNotFound: no
-	// such upload.
+	// UploadPart returned them, each with its checksum: the Uploader sends
+	// none without) one new version of key. ErrNotFound: no such upload.
 	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) (Written, error)
 
 	// AbortMultipart discards an upload and its parts. Idempotent: an

@@ -27,6 +27,13 @@ var (
 	// bucket's name is not one the store accepts: a mistake in the
 	// destination, not a failure.
 	ErrInvalidBucketName = errors.New("invalid bucket name")
+
+	// ErrMultipartRefused means the bucket refused to complete a
+	// multipart upload as often in a row as a resumed upload may be
+	// refused (see Multipart.Refused), so the upload was aborted: the
+	// next attempt sends the file again as a new upload. The error wraps
+	// the bucket's last refusal.
+	ErrMultipartRefused = errors.New("the bucket refused to complete the multipart upload")
 )
 
 // Reason is a short, stable label for why an upload or a bucket request
@@ -43,6 +50,7 @@ const (
 	ReasonAccessDenied      Reason = "access-denied"
 	ReasonCredentials       Reason = "credentials"
 	ReasonChecksumMismatch  Reason = "checksum-mismatch"
+	ReasonMultipartRefused  Reason = "multipart-refused"
 	ReasonThrottled         Reason = "throttled"
 	ReasonServerError       Reason = "server-error"
 	ReasonNetwork           Reason = "network"
@@ -84,6 +92,7 @@ func Fatal(err error) bool {
 //	nil                                                  ""                 no
 //	ErrChanged                                           changed            no
 //	ErrCorrupt (a download did not match its checksum)   checksum-mismatch  no
+//	ErrMultipartRefused                                  multipart-refused  no
 //	context.Canceled, context.DeadlineExceeded           canceled           no
 //	ErrNoCredentials (the chain found none or
 //	  could not refresh them)                            credentials        yes
@@ -104,6 +113,9 @@ func classify(err error) (reason Reason, fatal bool) {
 	}
 	if errors.Is(err, ErrCorrupt) {
 		return ReasonChecksumMismatch, false
+	}
+	if errors.Is(err, ErrMultipartRefused) {
+		return ReasonMultipartRefused, false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ReasonCanceled, false

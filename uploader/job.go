@@ -56,7 +56,10 @@ type Multipart struct {
 	MtimeNs  int64
 	Inode    uint64
 	Hash     uint64
-	Parts    []Part // by number
+	Parts    []Part // by number, each once, each with its checksum
+	// Refused is how many times in a row the bucket refused to complete
+	// this upload (see refused); at multipartRefusals it is aborted.
+	Refused int
 }
 
 // Result is what happened to a Job.

@@ -80,6 +80,16 @@ func (s partSums) done() []string {
 // need not be sent again: the right size and a checksum equal to the
 // local bytes' (sums). A part S3 lists without a checksum is kept only if
 // the part recorded for it has the same ETag and a matching checksum.
+// Each kept part carries the checksum it was verified with, whether S3
+// listed it or not: the completion of an upload created with a checksum
+// must name every part's (AWS, SeaweedFS), and the kept parts are what
+// the next attempt's Resume records.
+//
+// A number listed more than once (SeaweedFS lists each time a part was
+// sent, oldest first) counts once, as the last one listed: the one the
+// completion takes (AWS and the Fake take the part sent last; SeaweedFS,
+// among those of the number, the newest with the ETag the completion
+// names, so that one). The others are neither kept nor counted.
 //
 // Kept parts are verified, not trusted: the hash pass reads the whole file
 // anyway (its xxhash is the object's metadata and tells a file rewritten
@@ -87,8 +97,12 @@ func (s partSums) done() []string {
 // same bytes on the way costs no extra read. A kept part is therefore
 // exactly the local bytes.
 func keptParts(held []Part, recorded []Part, sums []string, size, partSize int64) []Part {
-	var kept []Part
+	last := make(map[int32]Part, len(held))
 	for _, p := range held {
+		last[p.Number] = p
+	}
+	var kept []Part
+	for _, p := range last {
 		i := int64(p.Number) - 1
 		if i < 0 || i >= int64(len(sums)) || p.Size != min(partSize, size-i*partSize) {
 			continue
@@ -100,10 +114,52 @@ func keptParts(held []Part, recorded []Part, sums []string, size, partSize int64
 			}
 		}
 		if sum != "" && sum == sums[i] {
+			p.Checksum = sum
 			kept = append(kept, p)
 		}
 	}
+	slices.SortFunc(kept, func(a, b Part) int { return int(a.Number) - int(b.Number) })
 	return kept
+}
+
+// multipartRefusals is how many times in a row the bucket may refuse to
+// complete one upload before it is aborted (ErrMultipartRefused): once may
+// be a part the next attempt's ListParts finds wrong and sends again;
+// twice, with every part verified in between, the same request would be
+// refused for ever.
+const multipartRefusals = 2
+
+// refused says whether err, from CompleteMultipart, is the bucket's
+// refusal: an answer the same request gets again. The first matching row
+// wins:
+//
+//	err matches                                    refused
+//	ErrNotFound (the upload is gone)               no: sendParts looks for the object
+//	canceled, throttled, server-error, network     no: worth sending again as it is
+//	Fatal                                          no: the run stops
+//	anything else (400 InvalidRequest, InvalidPart) yes
+func refused(err error) bool {
+	if errors.Is(err, ErrNotFound) || Fatal(err) {
+		return false
+	}
+	switch ReasonOf(err) {
+	case ReasonCanceled, ReasonThrottled, ReasonServerError, ReasonNetwork:
+		return false
+	}
+	return true
+}
+
+// checkSums returns an error naming the first of parts that lacks its
+// checksum. Every upload s3ferry creates has a checksum algorithm, and a
+// completion that leaves out a part's checksum is refused (AWS,
+// SeaweedFS) or, worse, completes an object without its checksum.
+func checkSums(parts []Part, algorithm string) error {
+	for _, p := range parts {
+		if p.Checksum == "" {
+			return fmt.Errorf("part %d has no %s checksum, which the completion of an upload created with one must carry", p.Number, algorithm)
+		}
+	}
+	return nil
 }
 
 // stored looks for the object an upload of res meant to write, when S3
@@ -144,6 +200,16 @@ func (p *progress) add(part Part) {
 	p.state.Parts = append(p.state.Parts, part)
 	slices.SortFunc(p.state.Parts, func(a, b Part) int { return int(a.Number) - int(b.Number) })
 	p.report()
+}
+
+// refusal counts one more refused completion and reports it; it returns
+// how many there were in a row.
+func (p *progress) refusal() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.Refused++
+	p.report()
+	return p.state.Refused
 }
 
 // report calls fn with a copy of the state; p.mu is held or p is not

@@ -255,8 +255,12 @@ type upload struct {
 // the completion), the object may be there already, its answer lost: if
 // the current version is this file's content (stored), it is the result.
 //
-// On failure a job that records its progress (Job.Progress) keeps the
-// upload for the next attempt to resume; any other aborts it.
+// Every part the completion names carries its checksum (checkSums). On
+// failure a job that records its progress (Job.Progress) keeps the upload
+// for the next attempt to resume, unless the bucket refused to complete it
+// multipartRefusals times in a row (Multipart.Refused): that one is
+// aborted with ErrMultipartRefused, and the next attempt starts anew. A
+// job that does not record its progress aborts its upload on any failure.
 func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multipart bool, err error) {
 	b, key, res := up.b, up.job.Key, up.res
 	size, partSize := res.Size, u.cfg.PartSize
@@ -323,6 +327,12 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 	}
 	err = g.Wait()
 	if err == nil {
+		err = checkSums(parts, u.sum.algorithm)
+		if err != nil {
+			err = fmt.Errorf("complete multipart upload of %s: %w", key, err)
+		}
+	}
+	if err == nil {
 		w, err = b.CompleteMultipart(ctx, key, id, parts)
 		if errors.Is(err, ErrNotFound) {
 			// A retry of a completion whose answer was lost.
@@ -330,9 +340,14 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 				return sw, true, nil
 			}
 		}
+		if err != nil && up.job.Progress != nil && refused(err) {
+			if n := prog.refusal(); n >= multipartRefusals {
+				err = fmt.Errorf("%w %d times in a row, so it was aborted: %w", ErrMultipartRefused, n, err)
+			}
+		}
 	}
 	if err != nil {
-		if up.job.Progress == nil || errors.Is(err, ErrNotFound) {
+		if up.job.Progress == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrMultipartRefused) {
 			if aerr := abort(ctx, b, key, id); aerr != nil {
 				err = fmt.Errorf("%w (and %v)", err, aerr)
 			}

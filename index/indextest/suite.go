@@ -933,6 +933,7 @@ func testUpload(t *testing.T, f Factory) {
 			{Number: 1, Size: 8 << 20, Checksum: "yZRlqg==", ETag: "9b2cf535f27731c974343645a3985328"},
 			{Number: 3, Size: 8 << 20, Checksum: "", ETag: "e"},
 		},
+		Refused: 1,
 	}
 	if err := s.SetUpload("src", "big.mp4", p.Seq, u); err != nil {
 		t.Fatalf("SetUpload: %v", err)
