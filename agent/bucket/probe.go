@@ -58,11 +58,11 @@ type probe struct {
 //	                Put was accepted under the lock
 //	history         v2 over v1: two versions, exactly    otherwise: restore --at cannot be     -
 //	                one latest (v2), v1 older            trusted here
-//	part-checksums  ListParts lists each part with the   without checksums, or other ones:
-//	                checksum UploadPart acknowledged     what a resumed upload sends again
-//	completion      a completion with the parts as       refused, and with UploadPart's         refused either way: large files
-//	                listed (a resumed upload's) works    checksums it works: a resumed          cannot be uploaded
-//	                                                     upload cannot complete
+//	part-checksums  ListParts lists each part with the   other checksums, parts missing: what
+//	                checksum UploadPart acknowledged     a resumed upload sends again (info
+//	                                                     when listed without checksums only)
+//	completion      a completion with each part's        -                                      refused: large files cannot
+//	                checksum works                                                              be uploaded
 //	cleanup         every version and upload removed     some left (named, with the rule
 //	                                                     that removes them)
 //
@@ -226,8 +226,8 @@ func historyProblem(h uploader.History, v1, v2 string) string {
 
 // multipart sends a two-part upload (the first part of S3's smallest size,
 // streamed, never held in memory), asks ListParts about it, and completes
-// it as a resumed upload does: with the parts as listed. It aborts the
-// upload on any failure.
+// it as every upload does: with each part's checksum. It aborts the upload
+// on any failure.
 func (p *probe) multipart(ctx context.Context) []Check {
 	parts := Check{Name: "part-checksums"}
 	done := Check{Name: "completion"}
@@ -257,33 +257,30 @@ func (p *probe) multipart(ctx context.Context) []Check {
 		return notProbed(err)
 	}
 	parts.Status, parts.Message = CheckOK, fmt.Sprintf("ListParts lists each part with its %s checksum: a resumed upload keeps the parts the endpoint holds, verified against the local bytes", p.algo)
-	if problem := partsProblem(listed, sent); problem != "" {
+	if problem, harmless := partsProblem(listed, sent); problem != "" {
 		parts.Status, parts.Message = CheckWarning, "ListParts "+problem
 		parts.Fix = "no setting avoids it; a smaller upload.part-size makes each part sent again cheaper"
+		if harmless {
+			parts.Status, parts.Fix = CheckInfo, ""
+		}
 	}
 
-	// A resumed upload completes with the parts it kept as ListParts
-	// listed them; a fresh one with UploadPart's answers.
-	w, err := p.b.CompleteMultipart(ctx, key, id, listed)
+	// Fresh and resumed uploads alike complete with each part's checksum
+	// (a resumed one with those it verified the kept parts against).
+	w, err := p.b.CompleteMultipart(ctx, key, id, sent)
 	switch {
 	case err == nil:
-		done.Status, done.Message = CheckOK, "a completion with the parts as ListParts listed them (as a resumed upload sends it) is accepted"
+		done.Status, done.Message = CheckOK, "a completion with each part's checksum (as s3ferry sends it, also when resuming) is accepted"
 	case errors.Is(err, uploader.ErrNotFound):
 		p.upload = ""
 		done.Status, done.Message, done.Fix = CheckWarning, "not probed: "+OneLine(err), retryProbe
 		return []Check{parts, done}
 	default:
-		refused := err
-		if w, err = p.b.CompleteMultipart(ctx, key, id, sent); err != nil {
-			p.abort(ctx)
-			done.Status = CheckError
-			done.Message = "a multipart upload cannot be completed: " + OneLine(err)
-			done.Fix = fmt.Sprintf("raise upload.part-size (at most %d MiB) above the largest file, so every file goes with one Put", uploader.MaxPartSize>>20)
-			return []Check{parts, done}
-		}
-		done.Status = CheckWarning
-		done.Message = "a completion with the parts as ListParts listed them is refused (" + OneLine(refused) + "), with UploadPart's checksums accepted: a resumed upload does not complete on this endpoint"
-		done.Fix = fmt.Sprintf("raise upload.part-size (at most %d MiB) above the largest file, so no upload is multipart", uploader.MaxPartSize>>20)
+		p.abort(ctx)
+		done.Status = CheckError
+		done.Message = "a multipart upload cannot be completed: " + OneLine(err)
+		done.Fix = fmt.Sprintf("raise upload.part-size (at most %d MiB) above the largest file, so every file goes with one Put", uploader.MaxPartSize>>20)
+		return []Check{parts, done}
 	}
 	p.upload = ""
 	p.made = append(p.made, uploader.Object{Key: key, VersionID: w.VersionID})
@@ -293,24 +290,26 @@ func (p *probe) multipart(ctx context.Context) []Check {
 
 // partsProblem says how listed (ListParts' answer) falls short of sent
 // (UploadPart's answers) for a resumed upload, which keeps a listed part
-// only if its checksum is the local bytes' (uploader's keptParts); "" if
-// it does not.
-func partsProblem(listed, sent []uploader.Part) string {
+// only if it matches the local bytes (uploader's keptParts); "" if it does
+// not. harmless: s3ferry resumes as well as anywhere (parts listed without
+// checksums are kept by the ETag its index recorded, and completed with
+// the checksums it verified them against).
+func partsProblem(listed, sent []uploader.Part) (problem string, harmless bool) {
 	if len(listed) != len(sent) {
-		return fmt.Sprintf("lists %d parts of the %d sent: a resumed upload may keep the wrong ones or send them again", len(listed), len(sent))
+		return fmt.Sprintf("lists %d parts of the %d sent: a resumed upload may send some again", len(listed), len(sent)), false
 	}
 	for i, l := range listed {
 		s := sent[i]
 		switch {
 		case l.Number != s.Number || l.Size != s.Size || l.ETag != s.ETag:
-			return fmt.Sprintf("lists part %d as %d, %d bytes, ETag %s; UploadPart stored %d bytes, ETag %s", s.Number, l.Number, l.Size, l.ETag, s.Size, s.ETag)
+			return fmt.Sprintf("lists part %d as %d, %d bytes, ETag %s; UploadPart stored %d bytes, ETag %s", s.Number, l.Number, l.Size, l.ETag, s.Size, s.ETag), false
 		case l.Checksum == "":
-			return "lists parts without their checksums: a resumed upload keeps only the parts whose acknowledgement its index recorded (matched by ETag), and sends the others again"
+			return "lists parts without their checksums: a resumed upload keeps the parts whose acknowledgement its index recorded (matched by ETag) and completes with the checksums it verified; other tools may not resume here", true
 		case s.Checksum != "" && l.Checksum != s.Checksum:
-			return fmt.Sprintf("lists part %d with checksum %s, UploadPart acknowledged %s: a resumed upload sends every part again", s.Number, l.Checksum, s.Checksum)
+			return fmt.Sprintf("lists part %d with checksum %s, UploadPart acknowledged %s: a resumed upload sends every part again", s.Number, l.Checksum, s.Checksum), false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // put writes one version of the probe's key name and records it.
