@@ -228,11 +228,11 @@ type History struct {
 	Versions []Version
 }
 
-// ErrImpossibleHistory means a key's history is one S3 cannot produce, so
-// its version timestamps cannot be trusted to tell which version was
-// current when (VersityGW gives an overwritten version the time of the
-// overwrite, a delete marker the time of the version it hides). Match it
-// with errors.Is.
+// ErrImpossibleHistory means a key's history is one S3 cannot produce
+// (Check), or one whose times cannot say which version was current at a
+// point in time (At): its version timestamps cannot be trusted (VersityGW
+// gives an overwritten version the time of the overwrite, a delete marker
+// the time of the version it hides). Match it with errors.Is.
 var ErrImpossibleHistory = errors.New("impossible version history")
 
 // Check says whether h is a history S3 can produce; the error wraps
@@ -290,14 +290,30 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // At returns the version of h a reader saw at t: the newest one that
 // existed then; ok is false when there was none, or a delete marker. It
-// goes by LastModified, so it first checks h (see Check): the error of an
-// impossible history wraps ErrImpossibleHistory, and no version is picked.
+// goes by LastModified, so it first checks h (see Check), and no version
+// is picked when the error wraps ErrImpossibleHistory:
+//
+//	history                                        At
+//	impossible (Check)                             the error of Check
+//	two versions after t with the same time        an error: VersityGW gives an
+//	                                               overwritten version the time of
+//	                                               the overwrite, so the lower one
+//	                                               may have existed at t
+//	otherwise                                      the newest at or before t
+//
+// The second row may refuse a history AWS wrote (two versions in one
+// second), but only for a t before both: refused, never restored wrong.
 func (h History) At(t time.Time) (v Version, ok bool, err error) {
 	if err := h.Check(); err != nil {
 		return Version{}, false, err
 	}
-	for _, v := range h.Versions {
+	for i, v := range h.Versions {
 		if v.LastModified.After(t) {
+			if i+1 < len(h.Versions) && h.Versions[i+1].LastModified.Equal(v.LastModified) {
+				below := h.Versions[i+1]
+				return Version{}, false, fmt.Errorf("%w at %s: versions %s and %s have one time (%s), so when %s was written is unknown",
+					ErrImpossibleHistory, stamp(t), v.VersionID, below.VersionID, stamp(v.LastModified), below.VersionID)
+			}
 			continue
 		}
 		return v, !v.Deleted, nil

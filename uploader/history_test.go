@@ -36,6 +36,17 @@ func TestHistoryAt(t *testing.T) {
 			t.Errorf("At(%s) = %q, %v, %v; want %q, %v", tt.t.Format(time.TimeOnly), v.VersionID, ok, err, tt.want, tt.exists)
 		}
 	}
+	// VersityGW's answer for v1 at 10, overwritten by v2 at 30: both at 30.
+	tie := uploader.History{Key: "k", Versions: []uploader.Version{
+		{VersionID: "v2", Latest: true, LastModified: at(30)},
+		{VersionID: "v1", LastModified: at(30)},
+	}}
+	if v, ok, err := tie.At(at(20)); !errors.Is(err, uploader.ErrImpossibleHistory) {
+		t.Errorf("At before two versions of one time = %q, %v, %v; want ErrImpossibleHistory", v.VersionID, ok, err)
+	}
+	if v, ok, err := tie.At(at(30)); err != nil || !ok || v.VersionID != "v2" {
+		t.Errorf("At the time of two versions = %q, %v, %v; want v2", v.VersionID, ok, err)
+	}
 	if _, ok, err := (uploader.History{Versions: []uploader.Version{{Deleted: true, Latest: true}}}).Latest(); ok || err != nil {
 		t.Errorf("Latest of a deleted key: ok %v, err %v; want not ok", ok, err)
 	}
