@@ -3,6 +3,7 @@ package uploader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -216,36 +217,130 @@ func (o Object) Checksum(recorded string) string {
 type Version struct {
 	VersionID    string // "null" for what was written while versioning was off
 	Deleted      bool   // a delete marker
-	Latest       bool
+	Latest       bool   // the server's IsLatest: the current version
 	Size         int64
 	ETag         string // quotes stripped
 	LastModified time.Time
 }
 
-// History is every version of one key, newest first.
+// History is every version of one key, newest first, in the order the
+// server listed them (never re-sorted by LastModified).
 type History struct {
 	Key      string
 	Versions []Version
 }
 
-// At returns the version of h a reader saw at t: the newest one that
-// existed then; ok is false when there was none, or a delete marker.
-func (h History) At(t time.Time) (Version, bool) {
+// ErrImpossibleHistory means a key's history is one S3 cannot produce
+// (Check), or one whose times cannot say which version was current at a
+// point in time (At): its version timestamps cannot be trusted (VersityGW
+// gives an overwritten version the time of the overwrite, a delete marker
+// the time of the version it hides). Match it with errors.Is.
+var ErrImpossibleHistory = errors.New("impossible version history")
+
+// Check says whether h is a history S3 can produce; the error wraps
+// ErrImpossibleHistory and says why. With versions listed newest first
+// by the server:
+//
+//	shape                                           possible
+//	exactly one version IsLatest, and it is first   yes
+//	no version IsLatest, or two                     no
+//	the IsLatest version not first                  no
+//	a noncurrent version newer than the current one no
+//	a delete marker older than the version it hides no
+//	any other version newer than the one above it   no
+//
+// Equal times are possible (S3 lists whole seconds).
+func (h History) Check() error {
+	if len(h.Versions) == 0 {
+		return nil
+	}
+	current := 0
 	for _, v := range h.Versions {
-		if v.LastModified.After(t) {
+		if v.Latest {
+			current++
+		}
+	}
+	switch {
+	case current == 0:
+		return fmt.Errorf("%w: none of its %d versions is the current one", ErrImpossibleHistory, len(h.Versions))
+	case current > 1:
+		return fmt.Errorf("%w: %d versions are the current one", ErrImpossibleHistory, current)
+	case !h.Versions[0].Latest:
+		return fmt.Errorf("%w: the current version is not the newest listed", ErrImpossibleHistory)
+	}
+	for i := 1; i < len(h.Versions); i++ {
+		above, v := h.Versions[i-1], h.Versions[i]
+		if !v.LastModified.After(above.LastModified) {
 			continue
 		}
-		return v, !v.Deleted
+		switch {
+		case i == 1:
+			return fmt.Errorf("%w: noncurrent version %s (%s) is newer than the current %s (%s)", ErrImpossibleHistory,
+				v.VersionID, stamp(v.LastModified), above.VersionID, stamp(above.LastModified))
+		case above.Deleted:
+			return fmt.Errorf("%w: delete marker %s (%s) is older than version %s it hides (%s)", ErrImpossibleHistory,
+				above.VersionID, stamp(above.LastModified), v.VersionID, stamp(v.LastModified))
+		default:
+			return fmt.Errorf("%w: version %s (%s) is listed below %s (%s) yet is newer", ErrImpossibleHistory,
+				v.VersionID, stamp(v.LastModified), above.VersionID, stamp(above.LastModified))
+		}
 	}
-	return Version{}, false
+	return nil
 }
 
-// Latest returns the current version; ok is false when the key is deleted.
-func (h History) Latest() (Version, bool) {
-	if len(h.Versions) == 0 || h.Versions[0].Deleted {
-		return Version{}, false
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// At returns the version of h a reader saw at t: the newest one that
+// existed then; ok is false when there was none, or a delete marker. It
+// goes by LastModified, so it first checks h (see Check), and no version
+// is picked when the error wraps ErrImpossibleHistory:
+//
+//	history                                        At
+//	impossible (Check)                             the error of Check
+//	two versions after t with the same time        an error: VersityGW gives an
+//	                                               overwritten version the time of
+//	                                               the overwrite, so the lower one
+//	                                               may have existed at t
+//	otherwise                                      the newest at or before t
+//
+// The second row may refuse a history AWS wrote (two versions in one
+// second), but only for a t before both: refused, never restored wrong.
+func (h History) At(t time.Time) (v Version, ok bool, err error) {
+	if err := h.Check(); err != nil {
+		return Version{}, false, err
 	}
-	return h.Versions[0], true
+	for i, v := range h.Versions {
+		if v.LastModified.After(t) {
+			if i+1 < len(h.Versions) && h.Versions[i+1].LastModified.Equal(v.LastModified) {
+				below := h.Versions[i+1]
+				return Version{}, false, fmt.Errorf("%w at %s: versions %s and %s have one time (%s), so when %s was written is unknown",
+					ErrImpossibleHistory, stamp(t), v.VersionID, below.VersionID, stamp(v.LastModified), below.VersionID)
+			}
+			continue
+		}
+		return v, !v.Deleted, nil
+	}
+	return Version{}, false, nil
+}
+
+// Latest returns the current version, the one the server marks IsLatest,
+// whatever the timestamps say; ok is false when the key is deleted (a
+// delete marker is current) or has no versions. The error, wrapping
+// ErrImpossibleHistory, means no version or more than one is marked.
+func (h History) Latest() (v Version, ok bool, err error) {
+	if len(h.Versions) == 0 {
+		return Version{}, false, nil
+	}
+	var cur []Version
+	for _, v := range h.Versions {
+		if v.Latest {
+			cur = append(cur, v)
+		}
+	}
+	if len(cur) != 1 {
+		return Version{}, false, fmt.Errorf("%w: %d of its %d versions are the current one", ErrImpossibleHistory, len(cur), len(h.Versions))
+	}
+	return cur[0], !cur[0].Deleted, nil
 }
 
 // DefaultListWorkers is how many listings of one bucket run at once.

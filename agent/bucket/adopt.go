@@ -102,13 +102,17 @@ func (r *adoptRun) source(ctx context.Context, src *local.Source) error {
 	return agent.RunPool(ctx, r.opts.Workers, func(ctx context.Context, send func(adoptJob) error) error {
 		return r.Open(src.Bucket).ListVersions(ctx, src.Prefix, uploader.ListOptions{Workers: r.ListWorkers, Depth: listDepth(src)},
 			func(h uploader.History) error {
-				v, ok := h.Latest()
-				if !ok {
+				v, ok, err := h.Latest()
+				if !ok && err == nil {
 					return nil // deleted in the bucket
 				}
 				r.listed.Add(1)
 				rel, ok := relOf(src, h.Key, nested)
 				if !ok {
+					return nil
+				}
+				if err != nil {
+					r.fail(src, rel, fmt.Errorf("key %s: %w", local.Printable(h.Key), err))
 					return nil
 				}
 				return send(adoptJob{src: src, rel: rel, key: h.Key, v: v})

@@ -29,6 +29,8 @@ type replicaVersion struct {
 //	  another size or ETag         replica-differs  yes      upload the local file again (it replicates);
 //	no such version                replica-missing  yes        its file gone: into the replica set as failed,
 //	                                                           for s3ferry manifest --replication-failed
+//	(any key) a history S3 cannot  replica-history  yes      - (restore it by version ID; report the endpoint)
+//	  produce (History.Check)
 //
 // A record without a version ID (an unversioned bucket) is not compared.
 // The listing costs 24 bytes per version of the replica.
@@ -39,6 +41,12 @@ func (r *verifyRun) replica(ctx context.Context, src *local.Source) error {
 		rel, ok := strings.CutPrefix(h.Key, r.ReplicaPrefix)
 		if !ok {
 			return nil
+		}
+		if err := h.Check(); err != nil {
+			r.add(src, rel, Finding{Kind: FindingReplicaHistory, Problem: true,
+				Detail: fmt.Sprintf("%s on the replica %s/%s: the endpoint's version timestamps cannot be trusted (%v); "+
+					"restore --at cannot use them: restore this key by its version ID or from the source bucket, and report the endpoint",
+					local.Printable(h.Key), r.Replica.Name(), local.Printable(r.ReplicaPrefix), err)}, nil)
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
@@ -30,6 +31,10 @@ type RestoreStats struct {
 	Deleted  int64 `json:"deleted"`  // deleted at the time (a delete marker was current)
 	Later    int64 `json:"later"`    // created after the time
 	Failed   int64 `json:"failed"`   // could not be downloaded or verified, or a key s3ferry does not write; each is logged
+	// Untrusted counts keys not restored because their history is one S3
+	// cannot produce (uploader.ErrImpossibleHistory), so which version was
+	// current at At is unknown; each is logged with what to do.
+	Untrusted int64 `json:"untrusted"`
 	// Sanitized counts files and directories whose recorded mode lost
 	// setuid, setgid or write for others (uploader.Sanitize), without
 	// KeepSpecialBits.
@@ -39,12 +44,15 @@ type RestoreStats struct {
 
 // Restore writes the files of a destination as they were at a point in
 // time, from the bucket's version history. For each key it takes the newest
-// version written at or before At:
+// version written at or before At, by the entries' LastModified, and
+// only in a history S3 can produce (uploader.History.Check); without At it
+// takes the version the server marks current, whatever the times say:
 //
 //	newest entry at or before At    action (without At: the newest entry)
 //	an object version               download it (verified) to To/<path>
 //	a delete marker                 none: the file was deleted then (Deleted)
 //	none (every version is later)   none: the file did not exist yet (Later)
+//	(an impossible history, At)     none: Untrusted, logged (see History.Check)
 //	(To/<path> exists, !Overwrite)  none: left alone (Existing)
 //	(a symbolic link on the way)    none: Failed, logged; nothing is written through it
 //	(a key s3ferry does not write)  none: Failed, logged (see KeyPath)
@@ -93,7 +101,7 @@ type restoreRun struct {
 	now     func() time.Time
 	started time.Time
 
-	listed, restored, bytes, existing, deleted, later, failed, sanitized atomic.Int64
+	listed, restored, bytes, existing, deleted, later, failed, sanitized, untrusted atomic.Int64
 }
 
 // dirMode is what the files restored into a directory record for it.
@@ -144,9 +152,14 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 					run.log.Error("not restored", "key", h.Key, "err", err)
 					return nil
 				}
-				v, ok := h.Latest() // without At: whatever the clocks say
+				v, ok, err := h.Latest() // without At: IsLatest, whatever the clocks say
 				if !r.At.IsZero() {
-					v, ok = h.At(r.At)
+					v, ok, err = h.At(r.At)
+				}
+				if err != nil {
+					run.untrusted.Add(1)
+					run.log.Error(UntrustedHistory(h.Key, err), "key", h.Key)
+					return nil
 				}
 				if !ok {
 					if r.At.IsZero() || !h.Versions[len(h.Versions)-1].LastModified.After(r.At) {
@@ -172,6 +185,15 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 		r.Progress(run.stats())
 	}
 	return run.stats(), err
+}
+
+// UntrustedHistory is the finding for a key whose history is impossible
+// (err wraps uploader.ErrImpossibleHistory): the key escaped for a
+// terminal, why, and what to do instead of trusting the timestamps.
+func UntrustedHistory(key string, err error) string {
+	return fmt.Sprintf("%s: not restored: the endpoint's version timestamps cannot be trusted (%v); "+
+		"restore this key by its version ID (the versions are listed newest first) or from the replica, "+
+		"and report the endpoint: S3 cannot produce this history", local.Printable(key), err)
 }
 
 // ErrUncleanKey means a key is not one s3ferry writes: below the prefix
@@ -301,7 +323,8 @@ func (r *restoreRun) stats() RestoreStats {
 	return RestoreStats{
 		Listed: r.listed.Load(), Restored: r.restored.Load(), Bytes: r.bytes.Load(), Existing: r.existing.Load(),
 		Deleted: r.deleted.Load(), Later: r.later.Load(), Failed: r.failed.Load(), Sanitized: r.sanitized.Load(),
-		Seconds: r.now().Sub(r.started).Seconds(),
+		Untrusted: r.untrusted.Load(),
+		Seconds:   r.now().Sub(r.started).Seconds(),
 	}
 }
 

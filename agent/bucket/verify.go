@@ -35,6 +35,7 @@ const (
 	FindingLocalUnreadable = "local-unreadable" // could not be read
 	FindingReplicaMissing  = "replica-missing"  // recorded, the replica lacks the version
 	FindingReplicaDiffers  = "replica-differs"  // the replica's version has another size or ETag
+	FindingReplicaHistory  = "replica-history"  // the replica lists a history S3 cannot produce
 )
 
 // Finding is one thing verify found. A problem means the backup is not
@@ -70,6 +71,7 @@ type VerifyReport struct {
 	ReplicaListed   int64     `json:"replica_listed,omitempty"`     // --replica: versions listed on the replica
 	ReplicaMissing  int64     `json:"replica_missing"`              // problem
 	ReplicaDiffers  int64     `json:"replica_differs"`              // problem
+	ReplicaHistory  int64     `json:"replica_history"`              // problem
 	Repaired        int64     `json:"repaired,omitempty"`           // --repair: problems fixed
 	ListSeconds     float64   `json:"list_seconds"`                 // time spent listing the bucket
 	ObjectsPerSec   float64   `json:"objects_per_second"`           // listing rate
@@ -80,7 +82,7 @@ type VerifyReport struct {
 
 // Problems is the number of problems found (repaired or not).
 func (r VerifyReport) Problems() int64 {
-	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers
+	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers + r.ReplicaHistory
 }
 
 // Unrepaired is the number of problems still there after Run.
@@ -503,6 +505,8 @@ func (r *verifyRun) add(src *local.Source, rel string, f Finding, rec *index.Rec
 		rep.ReplicaMissing++
 	case FindingReplicaDiffers:
 		rep.ReplicaDiffers++
+	case FindingReplicaHistory:
+		rep.ReplicaHistory++
 	}
 	if !f.Problem && int64(len(rep.Findings))-rep.Problems() >= int64(r.maxInfo) {
 		rep.InfoOmitted++

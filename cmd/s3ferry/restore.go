@@ -167,6 +167,9 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	err = show(cmd.stdout, cmd.json, st, func(w io.Writer) {
 		fmt.Fprintf(w, "restored %d files (%d bytes) as of %s into %s in %.1f s; %d left alone (exist; --overwrite replaces them), %d deleted then, %d created later, %d failed\n",
 			st.Restored, st.Bytes, when, cmd.to, st.Seconds, st.Existing, st.Deleted, st.Later, st.Failed)
+		if st.Untrusted > 0 {
+			fmt.Fprintf(w, "%d keys not restored: the endpoint's version timestamps cannot be trusted for them (each is logged with what to do)\n", st.Untrusted)
+		}
 		if st.Sanitized > 0 {
 			fmt.Fprintf(w, "removed setuid, setgid or write for others from %d files and directories, as the bucket's metadata is not trusted (--keep-special-bits keeps them)\n", st.Sanitized)
 		}
@@ -174,7 +177,7 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st.Failed > 0 {
+	if st.Failed > 0 || st.Untrusted > 0 {
 		return errFilesFailed
 	}
 	return nil

@@ -209,7 +209,7 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 			rep.Hashed, rep.LocalCorrupt, rep.LocalUnreadable, rep.LocalChanged, rep.LocalMissing)
 	}
 	if cmd.replica.bucket != "" {
-		fmt.Fprintf(w, "; replica: %d versions listed, %d missing, %d different", rep.ReplicaListed, rep.ReplicaMissing, rep.ReplicaDiffers)
+		fmt.Fprintf(w, "; replica: %d versions listed, %d missing, %d different, %d keys with untrustworthy version times", rep.ReplicaListed, rep.ReplicaMissing, rep.ReplicaDiffers, rep.ReplicaHistory)
 	}
 	if cmd.repair {
 		fmt.Fprintf(w, "; %d repaired", rep.Repaired)

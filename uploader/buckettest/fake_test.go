@@ -137,12 +137,14 @@ func TestFakeRequirePartChecksums(t *testing.T) {
 	}
 }
 
-// TestFakeShiftedVersionTimes. s3ferry misreads such a history today, so
-// no test of it runs on this option yet (a later issue, after issue 21,
-// does): History.At trusts LastModified, so restore --at a time between
-// two versions finds none (the older one has the newer's time), and one
-// between a version and the delete marker above it finds the key deleted
-// already (the marker has the version's time).
+// TestFakeShiftedVersionTimes: the option answers the times VersityGW
+// does, IsLatest and the order as S3 does. Such a history is one S3
+// cannot produce once a delete marker is in it (History.Check refuses the
+// one below), and with only overwrites its versions share times, so
+// History.At refuses a time before them; History.Latest goes by IsLatest.
+// The tests of agent/bucket that run on it (TestRestoreShiftedTimesNow,
+// TestRestoreShiftedTimesAt, TestVerifyReplicaShiftedTimes) check that
+// restore and verify --replica refuse instead of restoring wrong.
 func TestFakeShiftedVersionTimes(t *testing.T) {
 	ctx := context.Background()
 	f := buckettest.NewFake("fake", "")

@@ -138,8 +138,11 @@ func testVersions(t *testing.T, b uploader.Bucket) {
 	if got := versionIDs(h); !slices.Equal(got, []string{w2.VersionID, w1.VersionID}) {
 		t.Errorf("history = %v, want [%s %s] (newest first)", got, w2.VersionID, w1.VersionID)
 	}
-	if v, ok := h.Latest(); !ok || v.VersionID != w2.VersionID || !v.Latest || v.Size != 6 || v.ETag != w2.ETag {
-		t.Errorf("Latest = %+v, %v; want version %s of 6 bytes, ETag %s", v, ok, w2.VersionID, w2.ETag)
+	if v, ok, err := h.Latest(); err != nil || !ok || v.VersionID != w2.VersionID || !v.Latest || v.Size != 6 || v.ETag != w2.ETag {
+		t.Errorf("Latest = %+v, %v, %v; want version %s of 6 bytes, ETag %s", v, ok, err, w2.VersionID, w2.ETag)
+	}
+	if err := h.Check(); err != nil {
+		t.Errorf("history of an overwritten key: %v", err)
 	}
 }
 
@@ -174,8 +177,11 @@ func testDeleteMarker(t *testing.T, b uploader.Bucket) {
 	if len(h.Versions) != 2 || !h.Versions[0].Deleted || h.Versions[0].VersionID != marker || h.Versions[1].VersionID != w.VersionID {
 		t.Errorf("history = %+v, want the marker %s, then %s", h.Versions, marker, w.VersionID)
 	}
-	if _, ok := h.Latest(); ok {
-		t.Error("Latest of a deleted key: ok")
+	if _, ok, err := h.Latest(); ok || err != nil {
+		t.Errorf("Latest of a deleted key: ok %v, err %v; want not ok", ok, err)
+	}
+	if err := h.Check(); err != nil {
+		t.Errorf("history of a deleted key: %v", err)
 	}
 }
 

@@ -1,18 +1,22 @@
 package s3
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/uploader"
@@ -121,9 +125,14 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 	}
 }
 
-// listVersions is the listFunc of key histories. ListObjectVersions sends
-// versions and delete markers as two lists, each by key and newest first;
-// they are merged back into one history per key, which may span pages.
+// listVersions is the listFunc of key histories, each in the order the
+// server listed its entries: by key, newest first, a history possibly
+// spanning pages (the parts of listParallel share no key). The SDK parses
+// an answer's versions and delete markers into two lists, which loses how
+// they interleave; the answer's own order is read again from its body
+// (versionOrder), never rebuilt from LastModified, which some endpoints
+// (VersityGW) shift: the server's IsLatest and order are what
+// uploader.History.Check judges the times by.
 func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 	bucket := b.name
 	return func(ctx context.Context, prefix, delimiter string, emit func(uploader.History) error, dir func(string)) error {
@@ -134,11 +143,14 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 		if delimiter != "" {
 			in.Delimiter = aws.String(delimiter)
 		}
-		var cur uploader.History
+		var (
+			cur   uploader.History
+			order versionOrder
+		)
 		// Not the SDK's paginator: it would send NextKeyMarker back as it
 		// came, url-encoded, where S3 takes the key itself.
 		for more := true; more; {
-			page, err := b.client.ListObjectVersions(ctx, in)
+			page, err := b.client.ListObjectVersions(ctx, in, order.capture)
 			if err != nil {
 				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
 			}
@@ -146,17 +158,30 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 			if err != nil {
 				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
 			}
+			pos, err := order.positions()
+			if err != nil {
+				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
+			}
 			type entry struct {
 				key string
+				pos int
 				v   uploader.Version
 			}
 			var entries []entry
+			missing := 0
+			at := func(raw *string, id *string, marker bool) int {
+				p, ok := pos[listedEntry{aws.ToString(raw), aws.ToString(id), marker}]
+				if !ok {
+					missing++
+				}
+				return p
+			}
 			for _, o := range page.Versions {
 				key, ok := decodeKey(bucket, o.Key)
 				if !ok {
 					continue
 				}
-				entries = append(entries, entry{key, uploader.Version{
+				entries = append(entries, entry{key, at(o.Key, o.VersionId, false), uploader.Version{
 					VersionID: aws.ToString(o.VersionId), Latest: aws.ToBool(o.IsLatest), Size: aws.ToInt64(o.Size),
 					ETag: trimETag(o.ETag), LastModified: aws.ToTime(o.LastModified),
 				}})
@@ -166,22 +191,15 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 				if !ok {
 					continue
 				}
-				entries = append(entries, entry{key, uploader.Version{
+				entries = append(entries, entry{key, at(d.Key, d.VersionId, true), uploader.Version{
 					VersionID: aws.ToString(d.VersionId), Deleted: true, Latest: aws.ToBool(d.IsLatest),
 					LastModified: aws.ToTime(d.LastModified),
 				}})
 			}
-			// By key, then newest first; the latest version wins a tie of
-			// timestamps (S3 has millisecond ones).
-			slices.SortStableFunc(entries, func(a, b entry) int {
-				if c := strings.Compare(a.key, b.key); c != 0 {
-					return c
-				}
-				if c := b.v.LastModified.Compare(a.v.LastModified); c != 0 {
-					return c
-				}
-				return cmp.Compare(boolInt(b.v.Latest), boolInt(a.v.Latest))
-			})
+			if missing > 0 {
+				return fmt.Errorf("list versions of s3://%s/%s: %d entries of the answer not found in its body", bucket, prefix, missing)
+			}
+			slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.pos, b.pos) })
 			for _, e := range entries {
 				if e.key != cur.Key && len(cur.Versions) > 0 {
 					if err := emit(cur); err != nil {
@@ -205,11 +223,60 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 	}
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// versionOrder keeps the body of the last ListObjectVersions answer of a
+// listing (capture), to read the order of its entries (positions).
+type versionOrder struct {
+	body bytes.Buffer
+}
+
+// listedEntry names one entry of an answer as it came: the url-encoded
+// key, the version ID, and whether it is a delete marker.
+type listedEntry struct {
+	key, versionID string
+	marker         bool
+}
+
+// capture is an option of ListObjectVersions that copies the answer's
+// body into o.body as the SDK's deserializer reads it, each attempt's
+// afresh.
+func (o *versionOrder) capture(opts *s3.Options) {
+	opts.APIOptions = append(opts.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Deserialize.Insert(middleware.DeserializeMiddlewareFunc("s3ferry:ListingOrder",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp.Body != nil {
+					o.body.Reset()
+					resp.Body = struct {
+						io.Reader
+						io.Closer
+					}{io.TeeReader(resp.Body, &o.body), resp.Body}
+				}
+				return out, md, err
+			}), "OperationDeserializer", middleware.After)
+	})
+}
+
+// positions reads the captured body: each Version and DeleteMarker's
+// place in the answer.
+func (o *versionOrder) positions() (map[listedEntry]int, error) {
+	var doc struct {
+		Entries []struct {
+			XMLName   xml.Name
+			Key       string
+			VersionID string `xml:"VersionId"`
+		} `xml:",any"`
 	}
-	return 0
+	if err := xml.Unmarshal(o.body.Bytes(), &doc); err != nil {
+		return nil, fmt.Errorf("read the order of the answer: %w", err)
+	}
+	pos := make(map[listedEntry]int, len(doc.Entries))
+	for i, e := range doc.Entries {
+		switch e.XMLName.Local {
+		case "Version", "DeleteMarker":
+			pos[listedEntry{e.Key, e.VersionID, e.XMLName.Local == "DeleteMarker"}] = i
+		}
+	}
+	return pos, nil
 }
 
 // Every listing asks for url-encoded keys (EncodingType=url): S3's XML 1.0
