@@ -36,6 +36,8 @@ const (
 	FindingReplicaMissing  = "replica-missing"  // recorded, the replica lacks the version
 	FindingReplicaDiffers  = "replica-differs"  // the replica's version has another size or ETag
 	FindingReplicaHistory  = "replica-history"  // the replica lists a history S3 cannot produce
+	FindingPending         = "pending"          // found and queued, not yet in the bucket
+	FindingRetrying        = "retrying"         // passed over by walks, in the retry set
 )
 
 // Finding is one thing verify found. A problem means the backup is not
@@ -72,6 +74,8 @@ type VerifyReport struct {
 	ReplicaMissing  int64     `json:"replica_missing"`              // problem
 	ReplicaDiffers  int64     `json:"replica_differs"`              // problem
 	ReplicaHistory  int64     `json:"replica_history"`              // problem
+	Pending         int64     `json:"pending"`                      // problem: queued, not yet uploaded
+	Retrying        int64     `json:"retrying"`                     // problem: in the retry set
 	Repaired        int64     `json:"repaired,omitempty"`           // --repair: problems fixed
 	ListSeconds     float64   `json:"list_seconds"`                 // time spent listing the bucket
 	ObjectsPerSec   float64   `json:"objects_per_second"`           // listing rate
@@ -82,7 +86,8 @@ type VerifyReport struct {
 
 // Problems is the number of problems found (repaired or not).
 func (r VerifyReport) Problems() int64 {
-	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers + r.ReplicaHistory
+	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers + r.ReplicaHistory +
+		r.Pending + r.Retrying
 }
 
 // Unrepaired is the number of problems still there after Run.
@@ -128,6 +133,14 @@ const DefaultMaxInfo = 100
 //	differs                 same             (ok: only metadata changed)
 //	differs                 differs          local-changed     no       - (sync uploads it)
 //	cannot be read          -                local-unreadable  yes      -
+//
+// Then, for every source, the files the index says are not in the bucket
+// yet (behind):
+//
+//	index                   finding     problem  --repair
+//	a pending entry         pending     yes      - (sync or the daemon uploads it)
+//	an entry of the retry   retrying    yes      - (sync or the daemon tries it again;
+//	  set                                          their log says why it failed)
 //
 // A local file whose size and mtime are unchanged but whose bytes are not
 // was damaged (disk, controller, a careless tool): the bucket has the good
@@ -241,6 +254,12 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 				break
 			}
 		}
+	}
+	for _, src := range v.Sources {
+		if err != nil {
+			break
+		}
+		err = r.behind(src)
 	}
 	if err == nil && v.Repair && len(r.repairs) > 0 {
 		err = r.repair(ctx)
@@ -473,6 +492,40 @@ func (r *verifyRun) hashLocal(ctx context.Context, src *local.Source, rel string
 	}
 }
 
+// behind reports the files of src the index says are not in the bucket
+// yet: pending (found and queued, the upload not acknowledged) and in the
+// retry set (passed over by walks: still being written, unreadable, a name
+// S3 cannot take). Each is a problem: a file that keeps failing must not
+// read as "0 missing". Neither is repaired here; sync and the daemon
+// retry them, and their logs say why one failed. O(pending + retry set).
+func (r *verifyRun) behind(src *local.Source) error {
+	now := r.opts.Now()
+	err := r.Index.Pending(src.ID(), func(rel string, p index.Pending) error {
+		detail := "found and queued, not yet in the bucket: the next sync, or the daemon, uploads it"
+		if p.Upload != nil {
+			detail = "a multipart upload in progress, not yet complete: the next sync, or the daemon, resumes it"
+		}
+		r.add(src, rel, Finding{Kind: FindingPending, Problem: true, Detail: detail}, nil)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the pending files of %s: %w", src, err)
+	}
+	err = r.Index.Retries().Each(src.ID(), func(rel string, e index.Retry) error {
+		what := "file"
+		if e.Dir {
+			what = "directory"
+		}
+		detail := fmt.Sprintf("a %s walks could not back up, first passed over %s ago (still being written, unreadable, or a name S3 cannot take): the log of sync or run says why", what, now.Sub(time.Unix(0, e.SeenNs)).Round(time.Second))
+		r.add(src, rel, Finding{Kind: FindingRetrying, Problem: true, Detail: detail}, nil)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the retry set of %s: %w", src, err)
+	}
+	return nil
+}
+
 // add records a finding; rec, when set, makes it one Repair acts on.
 func (r *verifyRun) add(src *local.Source, rel string, f Finding, rec *index.Record) {
 	f.Source, f.Path = src.String(), rel
@@ -507,6 +560,10 @@ func (r *verifyRun) add(src *local.Source, rel string, f Finding, rec *index.Rec
 		rep.ReplicaDiffers++
 	case FindingReplicaHistory:
 		rep.ReplicaHistory++
+	case FindingPending:
+		rep.Pending++
+	case FindingRetrying:
+		rep.Retrying++
 	}
 	if !f.Problem && int64(len(rep.Findings))-rep.Problems() >= int64(r.maxInfo) {
 		rep.InfoOmitted++

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 )
 
@@ -235,5 +237,36 @@ func TestVerifyListingFails(t *testing.T) {
 	_, err := (&Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open}).Run(context.Background())
 	if !errors.Is(err, boom) {
 		t.Errorf("err = %v, want the listing's", err)
+	}
+}
+
+// TestVerifyReportsFilesBehind: a file queued and never uploaded, and one
+// in the retry set, are problems verify names, not "0 missing".
+func TestVerifyReportsFilesBehind(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.upload(t, "d/ok.wav", "fine")
+	if _, err := f.idx.Queue(f.src.ID(), "d/queued.wav"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.idx.Retries().Add(f.src.ID(), "d/failing.wav", index.Retry{Size: 3, SeenNs: time.Now().Add(-time.Hour).UnixNano()}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := (&Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pending != 1 || rep.Retrying != 1 || rep.Problems() != 2 || rep.Missing != 0 {
+		t.Fatalf("report %+v: want one pending and one retrying file, two problems", rep)
+	}
+	kinds := map[string]string{}
+	for _, fd := range rep.Findings {
+		if !fd.Problem {
+			t.Errorf("finding %+v is not a problem", fd)
+		}
+		kinds[fd.Path] = fd.Kind
+	}
+	if kinds["d/queued.wav"] != FindingPending || kinds["d/failing.wav"] != FindingRetrying {
+		t.Errorf("findings by path %v: want d/queued.wav pending and d/failing.wav retrying", kinds)
 	}
 }

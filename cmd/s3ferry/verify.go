@@ -204,6 +204,9 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 	if cmd.inventory != nil {
 		fmt.Fprintf(w, ", %d failed replication, %d other versions", rep.Replication, rep.OtherVersion)
 	}
+	if rep.Pending+rep.Retrying > 0 {
+		fmt.Fprintf(w, "; not yet in the bucket: %d pending, %d passed over by walks (the log of sync or run says why)", rep.Pending, rep.Retrying)
+	}
 	if cmd.deep {
 		fmt.Fprintf(w, "; %d local files read: %d damaged, %d unreadable, %d changed since upload, %d deleted locally",
 			rep.Hashed, rep.LocalCorrupt, rep.LocalUnreadable, rep.LocalChanged, rep.LocalMissing)
