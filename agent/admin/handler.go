@@ -18,25 +18,30 @@ import (
 // Status is the daemon's state as /status and `s3ferry status --json`
 // report it. Without a daemon, IndexStatus fills the index's part.
 type Status struct {
-	Daemon            bool                    `json:"daemon"` // false: read from the index, no daemon running
-	Version           string                  `json:"version,omitempty"`
-	PID               int                     `json:"pid,omitempty"`
-	Started           time.Time               `json:"started,omitzero"`
-	Healthy           bool                    `json:"healthy"`
-	Health            string                  `json:"health"`
-	WatchedDirs       int                     `json:"watched_dirs"`
-	WatchLimitReached bool                    `json:"watch_limit_reached"`
-	Overflows         int64                   `json:"watch_overflows"`
-	InFlight          int                     `json:"in_flight"`
-	Workers           int                     `json:"workers"` // files uploaded at once now (with workers auto, what the pool adapted to)
-	Stuck             int                     `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
-	OldestInFlight    time.Time               `json:"oldest_in_flight,omitzero"`
-	EndpointDownSince time.Time               `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
-	PendingBytes      int64                   `json:"pending_bytes"`
-	LastError         string                  `json:"last_error,omitempty"`
-	Totals            agent.Stats             `json:"totals"`
-	Rescans           map[string]RescanStatus `json:"rescans,omitempty"`
-	Sources           []SourceStatus          `json:"sources"`
+	Daemon            bool      `json:"daemon"` // false: read from the index, no daemon running
+	Version           string    `json:"version,omitempty"`
+	PID               int       `json:"pid,omitempty"`
+	Started           time.Time `json:"started,omitzero"`
+	Healthy           bool      `json:"healthy"`
+	Health            string    `json:"health"`
+	WatchedDirs       int       `json:"watched_dirs"`
+	WatchLimitReached bool      `json:"watch_limit_reached"`
+	Overflows         int64     `json:"watch_overflows"`
+	InFlight          int       `json:"in_flight"`
+	Workers           int       `json:"workers"` // files uploaded at once now (with workers auto, what the pool adapted to)
+	Stuck             int       `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
+	OldestInFlight    time.Time `json:"oldest_in_flight,omitzero"`
+	EndpointDownSince time.Time `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
+	PendingBytes      int64     `json:"pending_bytes"`
+	LastError         string    `json:"last_error,omitempty"`
+	// FailingFiles is how many files failed their last attempt (and every
+	// one since their first failure); LongestFailing the one failing the
+	// longest, nil when none is.
+	FailingFiles   int                     `json:"failing_files"`
+	LongestFailing *FailingFile            `json:"longest_failing,omitempty"`
+	Totals         agent.Stats             `json:"totals"`
+	Rescans        map[string]RescanStatus `json:"rescans,omitempty"`
+	Sources        []SourceStatus          `json:"sources"`
 }
 
 // SourceStatus is one source in a Status.
@@ -59,6 +64,17 @@ type SourceStatus struct {
 	// Replication is where the source's uploads stand in replication;
 	// nil when no replication rule covers it.
 	Replication *replication.Summary `json:"replication,omitempty"`
+}
+
+// FailingFile is a file whose every upload attempt since the first
+// failed.
+type FailingFile struct {
+	Root     string    `json:"root"`
+	Path     string    `json:"path"` // relative to Root
+	Since    time.Time `json:"since"`
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+	Error    string    `json:"error"`
 }
 
 // RescanStatus is the last rescan of one kind.

@@ -29,6 +29,7 @@ const (
 	DefaultFullRescanInterval = 24 * time.Hour
 	DefaultShutdownTimeout    = 30 * time.Second
 	DefaultHealthFailAfter    = 10 * time.Minute
+	DefaultFileFailAfter      = 5 * time.Minute
 	DefaultSummaryInterval    = time.Minute
 	DefaultIndexGCInterval    = time.Hour
 	DefaultStuckAfter         = 5 * time.Minute
@@ -50,6 +51,7 @@ type Daemon struct {
 	SettleCap          time.Duration  // upload a file that never stops changing after this; 0: 10 × settle
 	CheckInterval      time.Duration  // how often settling files are checked; 0: settle/4 within [50ms, 1s]
 	HealthFailAfter    time.Duration  // /healthz fails after uploads failed this long, or the oldest upload in flight is this old; 0: DefaultHealthFailAfter
+	FileFailAfter      time.Duration  // /healthz fails once one file has failed every attempt this long; 0: DefaultFileFailAfter
 	SummaryInterval    time.Duration  // info log of the totals; 0: DefaultSummaryInterval
 	IndexGCInterval    time.Duration  // index garbage collection; 0: DefaultIndexGCInterval
 	Location           *time.Location // time zone of partition names; nil: time.Local
@@ -191,6 +193,9 @@ func (d Daemon) withDefaults() Daemon {
 	}
 	if d.HealthFailAfter <= 0 {
 		d.HealthFailAfter = DefaultHealthFailAfter
+	}
+	if d.FileFailAfter <= 0 {
+		d.FileFailAfter = DefaultFileFailAfter
 	}
 	if d.SummaryInterval <= 0 {
 		d.SummaryInterval = DefaultSummaryInterval
@@ -562,7 +567,7 @@ func (d *Daemon) afterUpload(ctx context.Context, k watch.FileKey, detected time
 		d.retry(ctx, k, detected, now.Add(d.Options.Settle))
 	case agent.Failed:
 		d.probe.failed(ev.Reason, now)
-		n := d.state.failedAgain(k)
+		n := d.state.failedAgain(k, ev, now)
 		backoff := min(5*time.Second<<min(n-1, 6), 5*time.Minute)
 		d.retry(ctx, k, detected, now.Add(backoff))
 	default:

@@ -25,6 +25,7 @@ import (
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/watch"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 func TestWatchOverflowTriggersRescan(t *testing.T) {
@@ -317,5 +318,45 @@ func TestDaemonSurvivesAFullIndexDisk(t *testing.T) {
 	}
 	if h := d.health(time.Now()); !h.OK {
 		t.Fatalf("unhealthy once there is space again: %s", h.Why)
+	}
+}
+
+// TestDaemonFileFailingEveryAttemptIsUnhealthy: one file the bucket refuses
+// on every attempt makes /healthz fail once it has failed for
+// FileFailAfter, naming the file and the reason where only the host's
+// admins read it (the socket's status) and neither where anyone may.
+func TestDaemonFileFailingEveryAttemptIsUnhealthy(t *testing.T) {
+	root := t.TempDir()
+	agenttest.WriteFile(t, root, "d/\x1bbad.wav", "x")
+	up, fake := agenttest.NewUploader()
+	fake.FailNext("Put", 1<<20, buckettest.InternalError())
+	src := agenttest.NewSource(t, root, "")
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	d := &Daemon{Sources: []*local.Source{src}, Index: index.NewMemory(), Uploader: up, AdminSocket: sock, FileFailAfter: time.Millisecond}
+	ctx, _ := runDaemon(t, d)
+	postSync(t, ctx, sock, "?full=1")
+	deadline := time.After(time.Minute)
+	for {
+		if h := d.health(time.Now()); !h.OK {
+			if !strings.Contains(h.Why, `d/\x1bbad.wav has failed every upload attempt`) || !strings.Contains(h.Why, "server-error") {
+				t.Errorf("health %q: want the file, escaped, and its reason", h.Why)
+			}
+			if strings.Contains(h.Anonymous, "bad.wav") || !strings.Contains(h.Anonymous, "a file has failed every upload attempt") {
+				t.Errorf("anonymous health %q: want the failure without the file's name", h.Anonymous)
+			}
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("healthy a minute on with a file failing every attempt")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := st.LongestFailing; st.FailingFiles != 1 || f == nil || f.Path != "d/\x1bbad.wav" || f.Reason != "server-error" || f.Attempts < 1 {
+		t.Fatalf("status: %d failing files, longest %+v; want d/\\x1bbad.wav failing for server-error", st.FailingFiles, f)
 	}
 }

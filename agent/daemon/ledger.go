@@ -26,9 +26,17 @@ type ledger struct {
 	lastSuccess  time.Time
 	failingSince time.Time // first failure since the last success; zero when healthy
 	lastError    string
-	indexFull    string                // the error of a file the index had no space for; "" after a success
-	failures     map[watch.FileKey]int // consecutive failures per file, for back-off
+	indexFull    string                         // the error of a file the index had no space for; "" after a success
+	failures     map[watch.FileKey]*fileFailure // consecutive failures per file, for back-off and health
 	rescans      map[rescanKind]admin.RescanStatus
+}
+
+// fileFailure is a file whose every attempt since the first failed.
+type fileFailure struct {
+	attempts int
+	since    time.Time // the first failure
+	reason   string    // of the last
+	err      string    // of the last
 }
 
 type sourceState struct {
@@ -52,7 +60,7 @@ func newLedger(sources []*local.Source, now time.Time) *ledger {
 		started:  now,
 		sources:  map[*local.Source]*sourceState{},
 		order:    sources,
-		failures: map[watch.FileKey]int{},
+		failures: map[watch.FileKey]*fileFailure{},
 		rescans:  map[rescanKind]admin.RescanStatus{},
 	}
 	for _, src := range sources {
@@ -101,12 +109,36 @@ func (s *ledger) observe(ev agent.Event, now time.Time) {
 	}
 }
 
-// failedAgain counts another failure of k and returns how many in a row.
-func (s *ledger) failedAgain(k watch.FileKey) int {
+// failedAgain counts another failure of k, ev, at now, and returns how
+// many in a row.
+func (s *ledger) failedAgain(k watch.FileKey, ev agent.Event, now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures[k]++
-	return s.failures[k]
+	f := s.failures[k]
+	if f == nil {
+		f = &fileFailure{since: now}
+		s.failures[k] = f
+	}
+	f.attempts++
+	f.reason = string(ev.Reason)
+	f.err = string(ev.Reason)
+	if ev.Err != nil {
+		f.err = ev.Err.Error()
+	}
+	return f.attempts
+}
+
+// longestFailing is the file that has failed every attempt for the
+// longest, and how; ok false when none is failing.
+func (s *ledger) longestFailing() (k watch.FileKey, f fileFailure, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, ff := range s.failures {
+		if !ok || ff.since.Before(f.since) || (ff.since.Equal(f.since) && key.Rel < k.Rel) {
+			k, f, ok = key, *ff, true
+		}
+	}
+	return k, f, ok
 }
 
 // succeeded clears k's failures.
@@ -193,6 +225,7 @@ func (s *ledger) snapshot(st *admin.Status, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Started, st.WatchedDirs, st.WatchLimitReached, st.Overflows, st.LastError = s.started, s.watched, s.watchFull, s.overflows, s.lastError
+	st.FailingFiles = len(s.failures)
 	st.Rescans = map[string]admin.RescanStatus{}
 	for k, v := range s.rescans {
 		st.Rescans[string(k)] = v

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"time"
 
@@ -30,6 +31,9 @@ func (d *Daemon) Status() (admin.Status, error) {
 	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
 	st.Totals = d.pipe.Stats()
 	d.state.snapshot(&st, now)
+	if k, f, ok := d.state.longestFailing(); ok {
+		st.LongestFailing = &admin.FailingFile{Root: k.Src.Root, Path: k.Rel, Since: f.since, Attempts: f.attempts, Reason: f.reason, Error: f.err}
+	}
 	if d.FullRescanInterval > 0 {
 		next := d.nextFullRescan()
 		for i := range st.Sources {
@@ -49,6 +53,7 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	a file failed for lack of space under the index, none      no (at once)
 //	  succeeded since
 //	a source's last rescan failed (root missing, unmounted)    no, until one completes
+//	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
 //	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
@@ -63,6 +68,13 @@ func (d *Daemon) health(now time.Time) admin.Health {
 		return admin.Health{
 			Why:       fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, age, err),
 			Anonymous: fmt.Sprintf("rescans of a source failing for %s: s3ferry status names it", age),
+		}
+	}
+	if k, f, ok := d.state.longestFailing(); ok && now.Sub(f.since) > d.FileFailAfter {
+		age := now.Sub(f.since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("%s has failed every upload attempt for %s (%d attempts, reason %s): %s", local.Printable(path.Join(k.Src.Root, k.Rel)), age, f.attempts, f.reason, f.err),
+			Anonymous: fmt.Sprintf("a file has failed every upload attempt for %s (reason %s): s3ferry status names it", age, f.reason),
 		}
 	}
 	failing, lastErr := d.state.failing()

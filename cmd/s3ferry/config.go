@@ -91,6 +91,7 @@ type daemonConfig struct {
 	FullRescanInterval *time.Duration `yaml:"full-rescan-interval"`
 	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
 	RetentionInterval  *time.Duration `yaml:"retention-interval"`
+	FileFailAfter      *time.Duration `yaml:"file-fail-after"`
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's

@@ -113,6 +113,8 @@ func effectiveConfig(s settings) fileConfig {
 			RescanInterval:     d(s.daemon.rescanInterval),
 			FullRescanInterval: d(s.daemon.fullRescanInterval),
 			ShutdownTimeout:    d(s.daemon.shutdownTimeout),
+			RetentionInterval:  d(s.daemon.retentionInterval),
+			FileFailAfter:      d(s.daemon.fileFailAfter),
 		},
 	}
 }

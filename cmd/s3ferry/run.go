@@ -32,6 +32,7 @@ const (
 	flagFullRescanInterval = "full-rescan-interval"
 	flagShutdownTimeout    = "shutdown-timeout"
 	flagRetentionInterval  = "retention-interval"
+	flagFileFailAfter      = "file-fail-after"
 )
 
 func daemonFlags() []cli.Flag {
@@ -43,6 +44,7 @@ func daemonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: daemon.DefaultFullRescanInterval, Category: d},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: daemon.DefaultShutdownTimeout, Category: d},
 		&cli.DurationFlag{Name: flagRetentionInterval, Usage: "sweep the sources with a local-retention this often", Value: retention.DefaultInterval, Category: d},
+		&cli.DurationFlag{Name: flagFileFailAfter, Usage: "/healthz fails once one file has failed every upload attempt for this long", Value: daemon.DefaultFileFailAfter, Category: d},
 	}
 }
 
@@ -122,6 +124,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Buckets:            env.open,
 		Replication:        cmd.replication,
 		RetentionInterval:  cmd.daemon.retentionInterval,
+		FileFailAfter:      cmd.daemon.fileFailAfter,
 		Progress:           func() int64 { return env.client.Counters().Moved },
 	}
 	notifier, watchdog, ok, err := newSystemdNotifier()

@@ -55,6 +55,7 @@ type daemonSettings struct {
 	fullRescanInterval time.Duration // 0: never
 	shutdownTimeout    time.Duration
 	retentionInterval  time.Duration
+	fileFailAfter      time.Duration
 }
 
 // agentSettle is the agent's Options.Settle for settle as configured,
@@ -206,6 +207,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 			fullRescanInterval: pickDuration(c, flagFullRescanInterval, fc.Daemon.FullRescanInterval, daemon.DefaultFullRescanInterval),
 			shutdownTimeout:    pickDuration(c, flagShutdownTimeout, fc.Daemon.ShutdownTimeout, daemon.DefaultShutdownTimeout),
 			retentionInterval:  pickDuration(c, flagRetentionInterval, fc.Daemon.RetentionInterval, retention.DefaultInterval),
+			fileFailAfter:      pickDuration(c, flagFileFailAfter, fc.Daemon.FileFailAfter, daemon.DefaultFileFailAfter),
 		},
 	}
 	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
@@ -219,6 +221,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	}
 	if s.daemon.retentionInterval <= 0 {
 		return settings{}, fmt.Errorf("retention-interval must be positive, got %s", s.daemon.retentionInterval)
+	}
+	if s.daemon.fileFailAfter <= 0 {
+		return settings{}, fmt.Errorf("file-fail-after must be positive, got %s", s.daemon.fileFailAfter)
 	}
 	partSize, err := pickSize(c, flagPartSize, fc.Upload.PartSize, uploader.DefaultPartSize)
 	if err != nil {
