@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"testing"
 )
 
 // Kind is an S3 server s3test can start. Each is a pinned binary that
@@ -49,6 +50,19 @@ func (k Kind) Binary() (string, error) {
 		return findTool("versitygw", "S3FERRY_VERSITYGW", ErrNoVersityGW, nil)
 	}
 	return "", fmt.Errorf("s3test: unknown server kind %q", k)
+}
+
+// skipOrFail is skipOrFail for a missing binary of k, but a missing
+// SeaweedFS skips under CI=true too: make test does not build it (it takes
+// long), make test-compat does and sets S3FERRY_WEED, and a binary that
+// variable names but is not there fails as ever.
+func (k Kind) skipOrFail(tb testing.TB, err error) {
+	tb.Helper()
+	if k == SeaweedFS && errors.Is(err, ErrNoSeaweedFS) {
+		tb.Skip(err)
+		return
+	}
+	skipOrFail(tb, err)
 }
 
 // Options say which server to start and how.
@@ -176,4 +190,19 @@ func versityCommand(s *Server, bin, dir, certs string, ports []int) (*exec.Cmd, 
 	cmd.Dir = dir
 	cmd.Env = append(environWithout("VGW_"), "HOME="+dir)
 	return cmd, nil
+}
+
+// EachKind runs fn in a parallel subtest of t for every kind of server,
+// over HTTP and over HTTPS ("MinIO/http", "MinIO/https", ...), each with a
+// server of its own that stops when the subtest ends. A kind without its
+// binary skips its subtests as StartWith does.
+func EachKind(t *testing.T, fn func(t *testing.T, s *Server)) {
+	for _, kind := range Kinds() {
+		for _, scheme := range []string{"http", "https"} {
+			t.Run(string(kind)+"/"+scheme, func(t *testing.T) {
+				t.Parallel()
+				fn(t, StartWith(t, Options{Kind: kind, TLS: scheme == "https"}))
+			})
+		}
+	}
 }

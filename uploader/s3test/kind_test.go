@@ -63,3 +63,26 @@ func TestStartEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipOrFailByKind: under CI=true a missing MinIO or VersityGW fails
+// the test, which make test promises; a missing SeaweedFS, which only
+// make test-compat builds, skips it.
+func TestSkipOrFailByKind(t *testing.T) {
+	t.Setenv("CI", "true")
+	for _, c := range []struct {
+		kind     Kind
+		err      error
+		wantFail bool
+	}{
+		{MinIO, ErrNoMinIO, true},
+		{VersityGW, ErrNoVersityGW, true},
+		{SeaweedFS, ErrNoSeaweedFS, false},
+		{SeaweedFS, errors.New("S3FERRY_WEED: no such file"), true},
+	} {
+		tb := &recordingTB{}
+		c.kind.skipOrFail(tb, c.err)
+		if tb.failed != c.wantFail || tb.skipped == c.wantFail {
+			t.Errorf("%s, %v: failed %t, skipped %t; want failed %t", c.kind, c.err, tb.failed, tb.skipped, c.wantFail)
+		}
+	}
+}

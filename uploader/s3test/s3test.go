@@ -83,7 +83,7 @@ func StartWith(tb testing.TB, opts Options) *Server {
 	opts = opts.withDefaults()
 	bin, err := opts.Kind.Binary()
 	if err != nil {
-		skipOrFail(tb, err)
+		opts.Kind.skipOrFail(tb, err)
 	}
 	s, err := start(bin, tb.TempDir(), opts)
 	if err != nil {
