@@ -160,6 +160,11 @@ func seaweedCommand(s *Server, bin, dir, certs string, ports []int) (*exec.Cmd, 
 			"-s3.cert.file="+filepath.Join(certs, "public.crt"),
 			"-s3.key.file="+filepath.Join(certs, "private.key"))
 	}
+	// weed serves each gRPC port on a socket in /tmp too, which it
+	// leaves behind when killed.
+	for i, name := range map[int]string{2: "master", 4: "volume", 6: "filer", 7: "s3"} {
+		s.leftovers = append(s.leftovers, fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%d.sock", name, ports[i]))
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(environWithout("WEED_"), "HOME="+dir)

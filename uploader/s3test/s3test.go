@@ -57,6 +57,9 @@ type Server struct {
 	exited chan struct{} // closed once the process has exited
 	caPEM  []byte        // CAFile's content
 	admin  *awss3.Client
+	// leftovers are files the server makes outside its directory, which
+	// stop removes (SeaweedFS's gRPC sockets in /tmp).
+	leftovers []string
 }
 
 // Start starts a MinIO for tb and stops it when tb ends. It looks for the
@@ -472,11 +475,13 @@ func (s *Server) storesObjects() bool {
 func (s *Server) stop() {
 	select {
 	case <-s.exited:
-		return
 	default:
+		killGroup(s.cmd.Process) // an error means it has already exited
+		<-s.exited
 	}
-	killGroup(s.cmd.Process) // an error means it has already exited
-	<-s.exited
+	for _, f := range s.leftovers {
+		os.Remove(f)
+	}
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
