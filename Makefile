@@ -20,6 +20,9 @@ NFPM_VERSION        := v2.44.0
 STATICCHECK_VERSION := v0.8.2
 PROMTOOL_VERSION    := v0.303.0
 S5CMD_VERSION       := v2.3.0
+# The other S3 servers of the compatibility tests (docs/compatibility.md).
+VERSITYGW_VERSION   := v1.8.0
+SEAWEEDFS_VERSION   := v0.0.0-20261109003541-7506e5f91cd6
 
 MINIO       := $(TOOLS)/minio-$(MINIO_VERSION)/minio
 MC          := $(TOOLS)/mc-$(MC_VERSION)/mc
@@ -27,12 +30,17 @@ NFPM        := $(TOOLS)/nfpm-$(NFPM_VERSION)/nfpm
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 PROMTOOL    := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
 S5CMD       := $(TOOLS)/s5cmd-$(S5CMD_VERSION)/s5cmd
+VERSITYGW   := $(TOOLS)/versitygw-$(VERSITYGW_VERSION)/versitygw
+WEED        := $(TOOLS)/weed-$(SEAWEEDFS_VERSION)/weed
 
 # Tests find the tools through these; under CI=true a test that needs MinIO
-# fails instead of skipping.
+# (or VersityGW, which make test builds too) fails instead of skipping.
+# SeaweedFS takes long to build: only make test-compat builds and exports it,
+# and without it its tests skip, under CI=true too.
 export S3FERRY_MINIO := $(MINIO)
 export S3FERRY_MC    := $(MC)
 export S3FERRY_PROMTOOL := $(PROMTOOL)
+export S3FERRY_VERSITYGW := $(VERSITYGW)
 
 SCALE ?= 100000
 # INDEX_SCALE=N: then N synthetic records in the index (10M indexed: SCALE=1000000
@@ -42,7 +50,7 @@ BENCH_FLAGS ?=
 # fuzz: how long each fuzz target runs.
 FUZZTIME ?= 30s
 
-.PHONY: all build run test check bench packages clean tools fuzz
+.PHONY: all build run test test-compat check bench packages clean tools fuzz
 
 all: build
 
@@ -58,9 +66,17 @@ FORCE:
 run: build $(MINIO)
 	$(GO) run ./cmd/s3ferry-demo -s3ferry bin/s3ferry -minio $(MINIO) -dir demo
 
-## test: every test, unit and integration, with the race detector.
-test: $(MINIO) $(MC) $(PROMTOOL)
+## test: every test, unit and integration, with the race detector; the
+## compatibility tests against MinIO and VersityGW (SeaweedFS's skip).
+test: $(MINIO) $(MC) $(PROMTOOL) $(VERSITYGW)
 	$(GO) test -race -count=1 -timeout 60m ./...
+
+## test-compat: the compatibility tests (the Bucket conformance suite and the
+## end-to-end set, over HTTP and HTTPS) against MinIO, VersityGW and SeaweedFS.
+COMPAT_TESTS := ^(TestCompat.*|TestStartEveryKind)$$
+test-compat: export S3FERRY_WEED := $(WEED)
+test-compat: $(MINIO) $(MC) $(VERSITYGW) $(WEED)
+	$(GO) test -race -count=1 -timeout 30m -run '$(COMPAT_TESTS)' ./uploader/s3test ./uploader/s3 ./cmd/s3ferry
 
 ## fuzz: every fuzz target for FUZZTIME each (go test -fuzz takes one at a time);
 ## a crasher lands in the package's testdata/fuzz/ and fails the run. make test
@@ -113,7 +129,7 @@ docs: build
 	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/bash_autocomplete > $(DOCS)/s3ferry.bash
 	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/zsh_autocomplete > $(DOCS)/_s3ferry
 
-tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK) $(PROMTOOL) $(S5CMD)
+tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK) $(PROMTOOL) $(S5CMD) $(VERSITYGW) $(WEED)
 
 $(MINIO):
 	GOBIN=$(dir $@) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
@@ -142,6 +158,20 @@ build_in_scratch = rm -rf $(dir $@)build && mkdir -p $(dir $@)build && \
 # refuses it: the scratch module repeats the directive.
 $(PROMTOOL):
 	$(call build_in_scratch,github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION),\nreplace github.com/fsnotify/fsnotify v1.8.0 => github.com/fsnotify/fsnotify v1.7.0\n)
+
+$(VERSITYGW):
+	GOBIN=$(dir $@) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# SeaweedFS's module has replace directives, which `go install pkg@version`
+# refuses and a scratch module would have to repeat: build ./weed inside a
+# writable copy of the downloaded module instead, with its own go.mod.
+$(WEED):
+	rm -rf $(dir $@)build && mkdir -p $(dir $@)build
+	src=$$(cd $(dir $@)build && $(GO) mod download -json github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION) | \
+	    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	  test -n "$$src" && cp -R "$$src/." $(dir $@)build && chmod -R u+w $(dir $@)build
+	cd $(dir $@)build && $(GO) build -o $@ ./weed
+	rm -rf $(dir $@)build
 
 # s5cmd (make bench's peer): `go install pkg@version` fails resolving its
 # module's version list, `go get` of the exact version does not.

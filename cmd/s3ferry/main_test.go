@@ -83,14 +83,7 @@ type testEnv struct {
 
 func newEnv(tb testing.TB) *testEnv {
 	tb.Helper()
-	srv := s3test.Require(tb, minio, minioErr)
-	return &testEnv{
-		srv:    srv,
-		root:   tb.TempDir(),
-		index:  tb.TempDir(),
-		bucket: srv.NewBucket(tb, true),
-		client: srv.Client(tb).SDK(),
-	}
+	return newEnvOn(tb, s3test.Require(tb, minio, minioErr))
 }
 
 // run runs s3ferry with args; "{root}", "{dest}" and "{index}" are replaced.

@@ -2,8 +2,14 @@
 
 package s3test
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // sysProcAttr is empty where there is no parent-death signal: a test
-// binary that dies without its cleanups leaves MinIO running.
+// binary that dies without its cleanups leaves the server running.
 func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// killGroup kills p alone.
+func killGroup(p *os.Process) error { return p.Kill() }

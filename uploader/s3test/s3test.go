@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,15 +35,17 @@ import (
 var ErrNoMinIO = errors.New("minio not found: run `make test` (it installs the pinned MinIO), put minio on PATH or set S3FERRY_MINIO")
 
 const (
-	startTimeout = 60 * time.Second // MinIO usually answers within a second
-	startTries   = 3                // a free port may be taken before MinIO binds it
-	maxOutput    = 1 << 20          // bytes of MinIO's output kept for failures
+	startTimeout = 60 * time.Second // MinIO usually answers within a second, SeaweedFS within a few
+	startTries   = 3                // a free port may be taken before the server binds it
+	maxOutput    = 1 << 20          // bytes of the server's output kept for failures
 )
 
-// Server is a running MinIO on loopback with its own data directory and
-// random root credentials. Several can run at once (e.g. a source and a
-// replica); they share nothing.
+// Server is a running S3 server (MinIO unless Options said otherwise) on
+// loopback with its own data directory and random root credentials.
+// Several can run at once (e.g. a source and a replica); they share
+// nothing.
 type Server struct {
+	Kind      Kind
 	Endpoint  string // "http://127.0.0.1:<port>", or https with StartTLS
 	AccessKey string
 	SecretKey string
@@ -56,6 +57,9 @@ type Server struct {
 	exited chan struct{} // closed once the process has exited
 	caPEM  []byte        // CAFile's content
 	admin  *awss3.Client
+	// leftovers are files the server makes outside its directory, which
+	// stop removes (SeaweedFS's gRPC sockets in /tmp).
+	leftovers []string
 }
 
 // Start starts a MinIO for tb and stops it when tb ends. It looks for the
@@ -64,7 +68,7 @@ type Server struct {
 // fails it when the environment has CI=true.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	return startForTest(tb, false)
+	return StartWith(tb, Options{})
 }
 
 // StartTLS is Start with HTTPS: the server's certificate (for 127.0.0.1)
@@ -72,23 +76,26 @@ func Start(tb testing.TB) *Server {
 // told to trust (LoadOptions does; so does AWS_CA_BUNDLE=CAFile).
 func StartTLS(tb testing.TB) *Server {
 	tb.Helper()
-	return startForTest(tb, true)
+	return StartWith(tb, Options{TLS: true})
 }
 
-func startForTest(tb testing.TB, useTLS bool) *Server {
+// StartWith is Start for the server opts name: without its binary it
+// skips tb, or fails it under CI=true.
+func StartWith(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	bin, err := Binary()
+	opts = opts.withDefaults()
+	bin, err := opts.Kind.Binary()
 	if err != nil {
-		skipOrFail(tb, err)
+		opts.Kind.skipOrFail(tb, err)
 	}
-	s, err := start(bin, tb.TempDir(), useTLS)
+	s, err := start(bin, tb.TempDir(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
 		s.stop()
 		if tb.Failed() {
-			tb.Logf("minio output:\n%s", s.out.String())
+			tb.Logf("%s output:\n%s", s.Kind, s.out.String())
 		}
 	})
 	return s
@@ -106,15 +113,21 @@ func startForTest(tb testing.TB, useTLS bool) *Server {
 //		os.Exit(code)
 //	}
 func StartMain() (s *Server, stop func(), err error) {
-	bin, err := Binary()
+	return StartMainWith(Options{})
+}
+
+// StartMainWith is StartMain for the server opts name.
+func StartMainWith(opts Options) (s *Server, stop func(), err error) {
+	opts = opts.withDefaults()
+	bin, err := opts.Kind.Binary()
 	if err != nil {
 		return nil, func() {}, err
 	}
 	dir, err := os.MkdirTemp("", "s3test-")
 	if err != nil {
-		return nil, func() {}, fmt.Errorf("start minio: %w", err)
+		return nil, func() {}, fmt.Errorf("start %s: %w", opts.Kind, err)
 	}
-	s, err = start(bin, dir, false)
+	s, err = start(bin, dir, opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, func() {}, err
@@ -125,12 +138,12 @@ func StartMain() (s *Server, stop func(), err error) {
 	}, nil
 }
 
-// Require returns s, the server StartMain returned with err; when err is
-// not nil it skips tb (or fails it under CI=true) for a missing binary,
-// and fails it for any other error.
+// Require returns s, the server StartMain (or StartMainWith) returned
+// with err; when err is not nil it skips tb (or fails it under CI=true)
+// for a missing binary, and fails it for any other error.
 func Require(tb testing.TB, s *Server, err error) *Server {
 	tb.Helper()
-	if errors.Is(err, ErrNoMinIO) {
+	if isNoBinary(err) {
 		skipOrFail(tb, err)
 	} else if err != nil {
 		tb.Fatal(err)
@@ -138,7 +151,7 @@ func Require(tb testing.TB, s *Server, err error) *Server {
 	return s
 }
 
-// Output returns the last of MinIO's output, for a test that fails on a
+// Output returns the last of the server's output, for a test that fails on a
 // shared server to log.
 func (s *Server) Output() string {
 	return s.out.String()
@@ -147,7 +160,7 @@ func (s *Server) Output() string {
 // Binary returns the MinIO binary to run: $S3FERRY_MINIO, else minio on
 // PATH, else the newest $HOME/.cache/s3ferry/tools/minio-*/minio.
 func Binary() (string, error) {
-	return findTool("minio", "S3FERRY_MINIO", ErrNoMinIO, nil)
+	return MinIO.Binary()
 }
 
 // findTool looks for a pinned tool the way make installs it: the path in
@@ -219,15 +232,20 @@ func (s *Server) NewClient(ctx context.Context, cfg s3.Config) (*s3.Client, erro
 }
 
 // Env returns the environment that points the SDK of a child process (the
-// built s3ferry binary) at s. The SDK has no variable for path-style
-// addressing; it uses it by itself for an IP-address endpoint such as s's.
+// built s3ferry binary) at s, and with HTTPS makes it trust s's CA
+// (AWS_CA_BUNDLE). The SDK has no variable for path-style addressing; it
+// uses it by itself for an IP-address endpoint such as s's.
 func (s *Server) Env() []string {
-	return []string{
+	env := []string{
 		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
 		"AWS_REGION=" + s.Region,
 		"AWS_ENDPOINT_URL=" + s.Endpoint,
 	}
+	if s.CAFile != "" {
+		env = append(env, "AWS_CA_BUNDLE="+s.CAFile)
+	}
+	return env
 }
 
 // NewBucket creates a bucket with a unique name on s, with versioning
@@ -291,23 +309,23 @@ func (s *Server) DeleteAll(ctx context.Context, bucket, prefix string) error {
 	return nil
 }
 
-// start runs MinIO on dir, retrying with new ports when it exits before
-// answering (another process took a port between probe and bind).
-func start(bin, dir string, useTLS bool) (*Server, error) {
+// start runs the server on dir, retrying with new ports when it exits
+// before answering (another process took a port between probe and bind).
+func start(bin, dir string, opts Options) (*Server, error) {
 	var caPEM []byte
-	if useTLS {
+	if opts.TLS {
 		var err error
 		if caPEM, err = writeCerts(filepath.Join(dir, "certs")); err != nil {
-			return nil, fmt.Errorf("start minio: %w", err)
+			return nil, fmt.Errorf("start %s: %w", opts.Kind, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "ca.pem"), caPEM, 0o644); err != nil {
-			return nil, fmt.Errorf("start minio: %w", err)
+			return nil, fmt.Errorf("start %s: %w", opts.Kind, err)
 		}
 	}
 	var err error
 	for range startTries {
 		var s *Server
-		s, err = startOnce(bin, dir, caPEM)
+		s, err = startOnce(bin, dir, opts.Kind, caPEM)
 		if err == nil {
 			return s, nil
 		}
@@ -318,23 +336,23 @@ func start(bin, dir string, useTLS bool) (*Server, error) {
 	return nil, err
 }
 
-var errExited = errors.New("minio exited")
+var errExited = errors.New("server exited")
 
-// startOnce runs MinIO on dir, with HTTPS when caPEM is set (writeCerts
-// put the server's certificate into dir/certs).
-func startOnce(bin, dir string, caPEM []byte) (*Server, error) {
-	ports, err := freePorts(2)
+// startOnce runs the server of kind on dir, with HTTPS when caPEM is set
+// (writeCerts put the server's certificate into dir/certs).
+func startOnce(bin, dir string, kind Kind, caPEM []byte) (*Server, error) {
+	l := launchOf(kind)
+	ports, err := freePorts(l.ports)
 	if err != nil {
-		return nil, fmt.Errorf("start minio: %w", err)
+		return nil, fmt.Errorf("start %s: %w", kind, err)
 	}
-	api := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	console := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
 	scheme := "http"
 	if caPEM != nil {
 		scheme = "https"
 	}
 	s := &Server{
-		Endpoint:  scheme + "://" + api,
+		Kind:      kind,
+		Endpoint:  scheme + "://" + loopback(ports[0]),
 		AccessKey: "s3test-" + randomHex(6),
 		SecretKey: randomHex(20),
 		Region:    "us-east-1",
@@ -345,28 +363,20 @@ func startOnce(bin, dir string, caPEM []byte) (*Server, error) {
 		s.CAFile = filepath.Join(dir, "ca.pem")
 		s.caPEM = caPEM
 	}
-	s.cmd = exec.Command(bin, "server",
-		"--address", api,
-		"--console-address", console,
-		"--certs-dir", filepath.Join(dir, "certs"),
-		filepath.Join(dir, "data"))
-	s.cmd.Env = append(environWithout("MINIO_"),
-		"HOME="+dir, // nothing of MinIO's in the real home
-		"MINIO_ROOT_USER="+s.AccessKey,
-		"MINIO_ROOT_PASSWORD="+s.SecretKey,
-		"MINIO_BROWSER=off",
-		"MINIO_UPDATE=off")
+	if s.cmd, err = l.command(s, bin, dir, filepath.Join(dir, "certs"), ports); err != nil {
+		return nil, fmt.Errorf("start %s: %w", kind, err)
+	}
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
 	s.cmd.SysProcAttr = sysProcAttr()
 
 	started := make(chan error, 1)
 	go func() {
-		// On Linux MinIO gets SIGKILL when the thread that started it
-		// exits (sysProcAttr), so that a test binary killed by a timeout
-		// leaves no server behind. Keep this goroutine on its thread until
-		// MinIO has exited, so the Go scheduler never retires that thread
-		// under a running server.
+		// On Linux the server gets SIGKILL when the thread that started
+		// it exits (sysProcAttr), so that a test binary killed by a
+		// timeout leaves no server behind. Keep this goroutine on its
+		// thread until the server has exited, so the Go scheduler never
+		// retires that thread under a running server.
 		runtime.LockOSThread()
 		if err := s.cmd.Start(); err != nil {
 			started <- err
@@ -378,24 +388,26 @@ func startOnce(bin, dir string, caPEM []byte) (*Server, error) {
 		close(s.exited)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start minio %s: %w", bin, err)
-	}
-
-	if err := s.waitReady(); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("start minio %s: %w\n--- minio output ---\n%s", bin, err, s.out.String())
+		return nil, fmt.Errorf("start %s %s: %w", kind, bin, err)
 	}
 
 	admin, err := s.NewClient(context.Background(), s.Config())
 	if err != nil {
 		s.stop()
-		return nil, fmt.Errorf("start minio: %w", err)
+		return nil, fmt.Errorf("start %s: %w", kind, err)
 	}
 	s.admin = admin.SDK()
+	if err := s.waitReady(); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("start %s %s: %w\n--- %s output ---\n%s", kind, bin, err, kind, s.out.String())
+	}
 	return s, nil
 }
 
-// waitReady polls MinIO's liveness endpoint until it answers 200.
+// waitReady polls the server until it answers: MinIO's liveness endpoint
+// until it answers 200; the others, which have none on the S3 port, until
+// they write and delete an object (SeaweedFS's gateway lists buckets
+// before its volume server has joined, and cannot store anything then).
 func (s *Server) waitReady() error {
 	client := &http.Client{Timeout: time.Second}
 	if s.caPEM != nil {
@@ -404,6 +416,17 @@ func (s *Server) waitReady() error {
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 		defer client.CloseIdleConnections()
 	}
+	ready := func() bool {
+		resp, err := client.Get(s.Endpoint + "/minio/health/live")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	if s.Kind != MinIO {
+		ready = s.storesObjects
+	}
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -411,30 +434,54 @@ func (s *Server) waitReady() error {
 			return fmt.Errorf("%w before answering", errExited)
 		default:
 		}
-		resp, err := client.Get(s.Endpoint + "/minio/health/live")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if ready() {
+			return nil
 		}
 		select {
 		case <-s.exited:
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("no answer from %s within %s", s.Endpoint, startTimeout)
 }
 
-// stop kills MinIO and waits for it to exit.
+// readyBucket is the bucket storesObjects writes into, and removes.
+const readyBucket = "s3test-ready"
+
+// storesObjects reports whether s stores and deletes an object in
+// readyBucket, one attempt of each request, and leaves no bucket behind.
+func (s *Server) storesObjects() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	once := func(o *awss3.Options) { o.Retryer = aws.NopRetryer{} }
+	bucket, key := aws.String(readyBucket), aws.String("ready")
+	if _, err := s.admin.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: bucket}, once); err != nil {
+		if _, err := s.admin.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: bucket}, once); err != nil {
+			return false
+		}
+	}
+	if _, err := s.admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("ready")}, once); err != nil {
+		return false
+	}
+	if _, err := s.admin.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: bucket, Key: key}, once); err != nil {
+		return false
+	}
+	_, err := s.admin.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: bucket}, once)
+	return err == nil
+}
+
+// stop kills the server, and every process it started, and waits for it
+// to exit.
 func (s *Server) stop() {
 	select {
 	case <-s.exited:
-		return
 	default:
+		killGroup(s.cmd.Process) // an error means it has already exited
+		<-s.exited
 	}
-	s.cmd.Process.Kill() // an error means it has already exited
-	<-s.exited
+	for _, f := range s.leftovers {
+		os.Remove(f)
+	}
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
@@ -469,7 +516,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// tailBuffer keeps the last max bytes written to it; MinIO writes to it
+// tailBuffer keeps the last max bytes written to it; the server writes to it
 // from the process's copying goroutines while a test may read it.
 type tailBuffer struct {
 	mu  sync.Mutex

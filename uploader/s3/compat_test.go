@@ -1,0 +1,38 @@
+package s3_test
+
+import (
+	"path"
+	"testing"
+
+	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
+)
+
+// compatSkips are the suite's tests a kind of server fails today, by
+// name, with the reason; each is in docs/compatibility.md.
+var compatSkips = map[s3test.Kind]map[string]string{
+	// VersityGW v1.8.0 pages ListObjectVersions wrongly: a page ends on a
+	// version the next page starts with again, and after a "directory"
+	// object (a key ending in "/") NextKeyMarker loses the "/" and
+	// VersionIdMarker is empty, so the same page comes back forever. The
+	// SDK's paginator, and so s3ferry's listing, never ends. Found with
+	// the suite's small pages; a prefix of over 1000 versions meets it.
+	s3test.VersityGW: {"ListVersions": "known failure on VersityGW: ListObjectVersions paging repeats versions and never ends after a directory object (issue 23) — remove this skip with the fix"},
+}
+
+// TestCompatBucket runs the conformance suite against every kind of
+// server s3test starts, over HTTP and over HTTPS, where the SDK sends
+// aws-chunked bodies with trailing checksums (docs/compatibility.md).
+// A server without its binary skips.
+func TestCompatBucket(t *testing.T) {
+	s3test.EachKind(t, func(t *testing.T, srv *s3test.Server) {
+		client := srv.Client(t)
+		buckettest.Run(t, func(t *testing.T) uploader.Bucket {
+			if why := compatSkips[srv.Kind][path.Base(t.Name())]; why != "" {
+				t.Skip(why)
+			}
+			return client.Bucket(srv.NewBucket(t, true))
+		})
+	})
+}
