@@ -167,12 +167,12 @@ func (b *s3Bucket) ListMultipartUploads(ctx context.Context, prefix string, emit
 		if err != nil {
 			return fmt.Errorf("list multipart uploads below %q: %w", prefix, classified(err))
 		}
-		more, err = nextMarker(aws.ToBool(page.IsTruncated), page.NextKeyMarker, page.NextUploadIdMarker, &in.KeyMarker, &in.UploadIdMarker)
+		more, err = nextMarker(aws.ToBool(page.IsTruncated), page.NextKeyMarker, page.NextUploadIdMarker, page.EncodingType, &in.KeyMarker, &in.UploadIdMarker)
 		if err != nil {
 			return fmt.Errorf("list multipart uploads below %q: %w", prefix, err)
 		}
 		for _, u := range page.Uploads {
-			key, ok := decodeKey(b.name, u.Key)
+			key, ok := decodeKey(b.name, u.Key, page.EncodingType)
 			if !ok || !strings.HasPrefix(key, prefix) {
 				continue
 			}

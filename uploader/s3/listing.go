@@ -103,7 +103,7 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 				return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 			}
 			for _, o := range page.Contents {
-				key, ok := decodeKey(bucket, o.Key)
+				key, ok := decodeKey(bucket, o.Key, page.EncodingType)
 				if !ok {
 					continue
 				}
@@ -116,7 +116,7 @@ func (b *s3Bucket) listObjects(pageSize int32) listFunc[uploader.Object] {
 				}
 			}
 			for _, p := range page.CommonPrefixes {
-				if d, ok := decodeKey(bucket, p.Prefix); ok {
+				if d, ok := decodeKey(bucket, p.Prefix, page.EncodingType); ok {
 					dir(d)
 				}
 			}
@@ -154,7 +154,7 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 			if err != nil {
 				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
 			}
-			more, err = nextMarker(aws.ToBool(page.IsTruncated), page.NextKeyMarker, page.NextVersionIdMarker, &in.KeyMarker, &in.VersionIdMarker)
+			more, err = nextMarker(aws.ToBool(page.IsTruncated), page.NextKeyMarker, page.NextVersionIdMarker, page.EncodingType, &in.KeyMarker, &in.VersionIdMarker)
 			if err != nil {
 				return fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
 			}
@@ -177,7 +177,7 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 				return p
 			}
 			for _, o := range page.Versions {
-				key, ok := decodeKey(bucket, o.Key)
+				key, ok := decodeKey(bucket, o.Key, page.EncodingType)
 				if !ok {
 					continue
 				}
@@ -187,7 +187,7 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 				}})
 			}
 			for _, d := range page.DeleteMarkers {
-				key, ok := decodeKey(bucket, d.Key)
+				key, ok := decodeKey(bucket, d.Key, page.EncodingType)
 				if !ok {
 					continue
 				}
@@ -211,7 +211,7 @@ func (b *s3Bucket) listVersions(pageSize int32) listFunc[uploader.History] {
 				cur.Versions = append(cur.Versions, e.v)
 			}
 			for _, p := range page.CommonPrefixes {
-				if d, ok := decodeKey(bucket, p.Prefix); ok {
+				if d, ok := decodeKey(bucket, p.Prefix, page.EncodingType); ok {
 					dir(d)
 				}
 			}
@@ -287,10 +287,19 @@ func (o *versionOrder) positions() (map[listedEntry]int, error) {
 // with S3's encoding ('+' is a space). Continuation tokens, version and
 // upload ID markers are not encoded.
 
-// decodeKey decodes a url-encoded key of a listing. A key that does not
-// decode (a store that encoded it wrong) is logged by name, quoted, and
-// left out: one bad key must not stop the listing of the rest.
-func decodeKey(bucket string, encoded *string) (string, bool) {
+// Only an answer that says it is encoded (its EncodingType is url, as S3
+// echoes the request's) is decoded: VersityGW and SeaweedFS answer the
+// keys as they are, and decoding those would turn a '+' into a space and
+// "%41" into "A". Such stores cannot list a control character at all.
+
+// decodeKey decodes a key of a listing whose answer's encoding is enc. A
+// key that does not decode (a store that encoded it wrong) is logged by
+// name, quoted, and left out: one bad key must not stop the listing of the
+// rest.
+func decodeKey(bucket string, encoded *string, enc types.EncodingType) (string, bool) {
+	if enc != types.EncodingTypeUrl {
+		return aws.ToString(encoded), true
+	}
 	key, err := url.QueryUnescape(aws.ToString(encoded))
 	if err != nil {
 		slog.Warn("listing: a key that cannot be decoded is left out", "bucket", bucket, "key", aws.ToString(encoded), "err", err)
@@ -300,15 +309,18 @@ func decodeKey(bucket string, encoded *string) (string, bool) {
 }
 
 // nextMarker sets the markers of the next request of a listing paged by
-// key marker from an answer's (keyMarker url-encoded), and says whether
-// there is a next page.
-func nextMarker(truncated bool, nextKey, nextID *string, keyMarker, idMarker **string) (bool, error) {
+// key marker from an answer's (keyMarker url-encoded when enc says so),
+// and says whether there is a next page.
+func nextMarker(truncated bool, nextKey, nextID *string, enc types.EncodingType, keyMarker, idMarker **string) (bool, error) {
 	if !truncated {
 		return false, nil
 	}
-	key, err := url.QueryUnescape(aws.ToString(nextKey))
-	if err != nil {
-		return false, fmt.Errorf("next key marker %q: %w", aws.ToString(nextKey), err)
+	key := aws.ToString(nextKey)
+	if enc == types.EncodingTypeUrl {
+		var err error
+		if key, err = url.QueryUnescape(key); err != nil {
+			return false, fmt.Errorf("next key marker %q: %w", aws.ToString(nextKey), err)
+		}
 	}
 	if key == "" && aws.ToString(nextID) == "" || key == aws.ToString(*keyMarker) && aws.ToString(nextID) == aws.ToString(*idMarker) {
 		return false, fmt.Errorf("truncated answer without a new marker after %q", key)
