@@ -114,20 +114,18 @@ packages: $(NFPM) docs
 	$(NFPM_ENV) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $(DIST)/s3ferry-$(PKG_VERSION).$(RPM_ARCH).rpm
 
 # docs: what the packages install beside the binary, generated from the
-# command definitions, never kept by hand: the man page and the fish
-# completion from `s3ferry docs` (the host's build, so any ARCH works), the
-# bash and zsh completions from urfave/cli's scripts of the pinned module,
-# which ask the binary itself (--generate-bash-completion).
+# command definitions, never kept by hand: the man page from `s3ferry docs
+# man`, the completions from `s3ferry completion`, the same scripts a go
+# install user prints (the host's build, so any ARCH works).
 DOCS   := bin/docs
-URFAVE  = $(shell $(GO) list -m -f '{{.Dir}}' github.com/urfave/cli/v2)
 
 .PHONY: docs
 docs: build
 	mkdir -p $(DOCS)
 	bin/s3ferry docs man | gzip -n -9 > $(DOCS)/s3ferry.1.gz
-	bin/s3ferry docs fish > $(DOCS)/s3ferry.fish
-	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/bash_autocomplete > $(DOCS)/s3ferry.bash
-	sed 's/\$$PROG/s3ferry/g' $(URFAVE)/autocomplete/zsh_autocomplete > $(DOCS)/_s3ferry
+	bin/s3ferry completion bash > $(DOCS)/s3ferry.bash
+	bin/s3ferry completion zsh > $(DOCS)/_s3ferry
+	bin/s3ferry completion fish > $(DOCS)/s3ferry.fish
 
 tools: $(MINIO) $(MC) $(NFPM) $(STATICCHECK) $(PROMTOOL) $(S5CMD) $(VERSITYGW) $(WEED)
 

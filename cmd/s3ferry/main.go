@@ -23,17 +23,33 @@ import (
 	"github.com/s3ferry/s3ferry/uploader"
 )
 
-// Exit codes, in one place. README.md documents them.
+// Exit codes, in one place. exitStatuses says what each means, for the man
+// page's EXIT STATUS; README.md documents them.
 const (
-	exitOK          = 0   // everything found was uploaded or unchanged
-	exitError       = 1   // the run stopped: S3, network, index or disk error
-	exitUsage       = 2   // bad flags, arguments or configuration; nothing was done
-	exitFilesFailed = 3   // the run finished, but some files failed (each is logged)
-	exitLocked      = 4   // another s3ferry holds the index
-	exitProblems    = 5   // doctor found an error, or verify a problem it did not repair
-	exitConfig      = 78  // run: bad flags, arguments or configuration (sysexits' EX_CONFIG)
-	exitInterrupted = 130 // stopped by a signal before it finished
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitFilesFailed = 3
+	exitLocked      = 4
+	exitProblems    = 5
+	exitConfig      = 78
+	exitInterrupted = 130
 )
+
+// exitStatuses is every exit code with its meaning, in order.
+var exitStatuses = []struct {
+	code    int
+	meaning string
+}{
+	{exitOK, "everything found was uploaded or unchanged"},
+	{exitError, "the run stopped: S3, network, index or disk error"},
+	{exitUsage, "bad flags, arguments or configuration; nothing was done"},
+	{exitFilesFailed, "the run finished, but some files failed (each is logged)"},
+	{exitLocked, "another s3ferry holds the index"},
+	{exitProblems, "doctor found an error, or verify a problem it did not repair"},
+	{exitConfig, "run: bad flags, arguments or configuration (sysexits' EX_CONFIG); systemd does not restart it"},
+	{exitInterrupted, "stopped by a signal before it finished"},
+}
 
 // usageError marks an error in what the user asked for, as opposed to one
 // met while doing it.
@@ -106,7 +122,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		os.Exit(exitInterrupted)
 	}()
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, interspersed(app, args))
+	args = helpArgs(args)
+	err := flagsBeforeCommand(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, interspersed(app, args))
+	}
 	if err != nil && !errors.Is(err, errFilesFailed) {
 		fmt.Fprintf(stderr, "s3ferry: %s\n", local.Printable(message(err)))
 	}
@@ -149,6 +169,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newManifestCommand(),
 			newIndexCommand(),
 			newConfigCommand(),
+			newCompletionCommand(),
 			newDocsCommand(),
 		},
 		// bash and zsh complete by asking the binary (the scripts make
@@ -157,6 +178,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are printed once, by run, and mapped to exit codes there.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usage,
+		Action:         unknownCommand,
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usage

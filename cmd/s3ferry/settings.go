@@ -338,6 +338,9 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*loc
 		}
 		scs = []sourceConfig{sc}
 	case 2:
+		if err := swappedArgs(c, c.Args().Get(0), c.Args().Get(1)); err != nil {
+			return nil, nil, err
+		}
 		scs = []sourceConfig{{Path: c.Args().Get(0), Destination: c.Args().Get(1)}}
 	default:
 		return nil, nil, fmt.Errorf("want SRC s3://BUCKET/PREFIX/, got %d arguments", c.NArg())
