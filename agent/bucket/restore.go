@@ -135,6 +135,11 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	if depth <= 0 {
 		depth = 2
 	}
+	// Nothing below the prefix (a typo in it, a key that does not exist)
+	// is said before To is created: an empty To would look like a restore.
+	if err := r.anything(ctx); err != nil {
+		return run.stats(), err
+	}
 	stop := func() {}
 	if r.Progress != nil {
 		stop = agent.Every(r.ProgressInterval, func() { r.Progress(run.stats()) })
@@ -171,11 +176,6 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 				}
 				return send(restoreJob{key: h.Key, rel: rel, v: v})
 			})
-	}
-	// Nothing below the prefix (a typo in it, a key that does not exist)
-	// is said before To is created: an empty To would look like a restore.
-	if err := r.anything(ctx); err != nil {
-		return run.stats(), err
 	}
 	to, _, err := beneath.OpenRoot(r.To, beneath.RootOptions{Create: true, AllowSharedParent: r.AllowSharedParent})
 	if err != nil {
