@@ -64,6 +64,13 @@ func (s Sync) withDefaults() Sync {
 // says how many files stay pending.
 func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	cfg := s.withDefaults()
+	// Before anything is done: a layout that reads no folder of its tree
+	// would back up nothing and say nothing (see Pipeline.Walk).
+	for _, src := range cfg.Sources {
+		if err := src.CheckLayout(cfg.Location); err != nil {
+			return Stats{}, err
+		}
+	}
 	if !cfg.Options.DryRun {
 		if err := AdoptFirstRun(ctx, cfg.Index, cfg.Sources, cfg.Adopt); err != nil {
 			return Stats{}, err

@@ -73,9 +73,23 @@ func (p *Pipeline) Walk(ctx context.Context, sources []*local.Source, plan WalkP
 	if consider == nil {
 		consider = p.Consider
 	}
+	// A layout that reads none of its tree's folders would make every
+	// partition walk find nothing, and look like one that found nothing
+	// new: sync refuses before walking anything; the daemon walks and
+	// reports the source failing (Walked), so /healthz says so.
+	mismatch := map[*local.Source]error{}
+	for _, src := range sources {
+		if err := src.CheckLayout(plan.Location); err != nil {
+			if !plan.KeepGoing {
+				return err
+			}
+			mismatch[src] = err
+			p.opts.Logger.Error("partition walks find nothing", "source", src.String(), "err", err)
+		}
+	}
 	var later []Candidate
 	for _, src := range sources {
-		if err := p.walkSource(ctx, src, plan, consider, &later); err != nil {
+		if err := p.walkSource(ctx, src, plan, consider, mismatch[src], &later); err != nil {
 			return err
 		}
 	}
@@ -85,7 +99,7 @@ func (p *Pipeline) Walk(ctx context.Context, sources []*local.Source, plan WalkP
 	return nil
 }
 
-func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
+func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), mismatch error, later *[]Candidate) error {
 	state, err := p.idx.State(src.ID())
 	if err != nil {
 		return fmt.Errorf("read index state of %s: %w", src, err)
@@ -119,7 +133,7 @@ func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkP
 		return err
 	}
 	if plan.Walked != nil {
-		plan.Walked(src, nil)
+		plan.Walked(src, mismatch)
 	}
 	// When a whole-tree walk counts as complete is decided here, for sync
 	// and the daemon alike: what it deferred or could not read is in the

@@ -125,6 +125,16 @@ type Bucket interface {
 	ClockSkew(ctx context.Context) (time.Duration, error)
 }
 
+// PrefixLister is a Bucket that lists the names right below a prefix in
+// one request (a delimiter listing), for a hint such as restore's when its
+// prefix holds nothing. It is optional: a Bucket without it gives no hint.
+type PrefixLister interface {
+	// ListPrefixes returns up to max of the names right below prefix, in
+	// key order: "2026-12-06/" for a folder, the key's name for an object
+	// (any version, deleted ones too) right there.
+	ListPrefixes(ctx context.Context, prefix string, max int) ([]string, error)
+}
+
 // PutOptions is what Put and CreateMultipart store beside the content.
 type PutOptions struct {
 	// Metadata is stored as x-amz-meta-*; keys are lower case.

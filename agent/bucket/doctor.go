@@ -180,6 +180,9 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 	for _, src := range d.Sources {
 		if src.Root != "" {
 			add(d.source(src))
+			if !src.Layout.IsZero() {
+				add(d.layout(src))
+			}
 		}
 	}
 	add(d.indexDir())
@@ -363,6 +366,24 @@ func (d *Doctor) source(src *local.Source) Check {
 		return c
 	}
 	c.Status, c.Message = CheckOK, "readable"
+	return c
+}
+
+// layout checks that the source's partition layout reads the folders of
+// its tree (local.Source.CheckLayout): one that reads none makes every
+// partition walk find nothing.
+func (d *Doctor) layout(src *local.Source) Check {
+	c := Check{Name: "layout", Target: src.Root}
+	sv := src.SurveyLayout(d.Location)
+	switch {
+	case sv.Folders == 0:
+		c.Status, c.Message = CheckOK, fmt.Sprintf("partition layout %q: no folders yet", src.Layout)
+	case sv.Matched == 0:
+		err := &local.LayoutError{Layout: src.Layout, Root: src.Root, Survey: sv}
+		c.Status, c.Message, c.Fix = CheckError, err.Problem()+": partition walks find nothing", err.Fix()
+	default:
+		c.Status, c.Message = CheckOK, fmt.Sprintf("partition layout %q matches %d of %d folders, newest %q", src.Layout, sv.Matched, sv.Folders, sv.Newest)
+	}
 	return c
 }
 

@@ -135,6 +135,11 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	if depth <= 0 {
 		depth = 2
 	}
+	// Nothing below the prefix (a typo in it, a key that does not exist)
+	// is said before To is created: an empty To would look like a restore.
+	if err := r.anything(ctx); err != nil {
+		return run.stats(), err
+	}
 	stop := func() {}
 	if r.Progress != nil {
 		stop = agent.Every(r.ProgressInterval, func() { r.Progress(run.stats()) })
@@ -345,4 +350,63 @@ func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 		return now.Add(d), nil
 	}
 	return time.Time{}, fmt.Errorf("time %q: write it as RFC 3339 (2026-11-22T08:00:00Z), a date (2026-11-22) or a duration back from now (-24h)", s)
+}
+
+// errStopListing ends a listing once it found what it looked for.
+var errStopListing = errors.New("stop listing")
+
+// anything returns a *NothingToRestoreError when no key has any version
+// below Prefix+Under: one listing request, not the whole listing.
+func (r *Restore) anything(ctx context.Context) error {
+	err := r.Bucket.ListVersions(ctx, r.Prefix+r.Under, uploader.ListOptions{Workers: 1, PageSize: 1}, func(uploader.History) error {
+		return errStopListing
+	})
+	switch {
+	case errors.Is(err, errStopListing):
+		return nil
+	case err != nil:
+		return err
+	}
+	found, err := TopPrefixes(ctx, r.Bucket, r.Prefix, maxHints)
+	if err != nil {
+		found = nil // the hint is a courtesy; the finding stands
+	}
+	return &NothingToRestoreError{Bucket: r.Bucket.Name(), Prefix: r.Prefix, Under: r.Under, Found: found}
+}
+
+// maxHints is how many of the names found a NothingToRestoreError lists.
+const maxHints = 10
+
+// NothingToRestoreError is a restore whose prefix holds no key: Found
+// lists (some of) the names right below the destination's prefix.
+type NothingToRestoreError struct {
+	Bucket, Prefix, Under string
+	Found                 []string
+}
+
+func (e *NothingToRestoreError) Error() string {
+	where := "s3://" + e.Bucket + "/" + e.Prefix + e.Under
+	if len(e.Found) == 0 {
+		return fmt.Sprintf("nothing to restore: no key below %s, and none below s3://%s/%s: check the destination", local.Printable(where), e.Bucket, local.Printable(e.Prefix))
+	}
+	q := make([]string, len(e.Found))
+	for i, f := range e.Found {
+		q[i] = strconv.Quote(f)
+	}
+	more := ""
+	if len(e.Found) == maxHints {
+		more = ", ..."
+	}
+	return fmt.Sprintf("nothing to restore: no key below %s; below s3://%s/%s there are %s%s: check --prefix", local.Printable(where), e.Bucket, local.Printable(e.Prefix), strings.Join(q, ", "), more)
+}
+
+// TopPrefixes returns up to max of the names right below prefix, in
+// order, when b can list them in one request (uploader.PrefixLister);
+// otherwise none.
+func TopPrefixes(ctx context.Context, b uploader.Bucket, prefix string, max int) ([]string, error) {
+	l, ok := b.(uploader.PrefixLister)
+	if !ok {
+		return nil, nil
+	}
+	return l.ListPrefixes(ctx, prefix, max)
 }

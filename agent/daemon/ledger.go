@@ -53,6 +53,9 @@ type sourceState struct {
 	// completes; rescanFailingSince is when they began failing.
 	rescanErr          string
 	rescanFailingSince time.Time
+	// rescanAnon is rescanErr without paths, when the error can say it
+	// so (a partition layout that reads no folder); /healthz over TCP.
+	rescanAnon string
 }
 
 func newLedger(sources []*local.Source, now time.Time) *ledger {
@@ -174,28 +177,32 @@ func (s *ledger) sourceRescanned(src *local.Source, err error, now time.Time) {
 		return
 	}
 	if err == nil {
-		ss.rescanErr, ss.rescanFailingSince = "", time.Time{}
+		ss.rescanErr, ss.rescanAnon, ss.rescanFailingSince = "", "", time.Time{}
 		return
 	}
 	if ss.rescanFailingSince.IsZero() {
 		ss.rescanFailingSince = now
 	}
-	ss.rescanErr = err.Error()
+	ss.rescanErr, ss.rescanAnon = err.Error(), ""
+	if a, ok := err.(interface{ Anonymous() string }); ok {
+		ss.rescanAnon = a.Anonymous()
+	}
 	ss.lastError, ss.lastErrAt = "rescan: "+ss.rescanErr, now
 	s.lastError = ss.lastError
 }
 
 // rescanFailing returns a source whose rescans fail, since when, and the
-// error; src is nil when none does.
-func (s *ledger) rescanFailing() (src *local.Source, since time.Time, err string) {
+// error, and the error without paths ("" when it cannot say it so); src is
+// nil when none does.
+func (s *ledger) rescanFailing() (src *local.Source, since time.Time, err, anon string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, src := range s.order {
 		if ss := s.sources[src]; ss.rescanErr != "" {
-			return src, ss.rescanFailingSince, ss.rescanErr
+			return src, ss.rescanFailingSince, ss.rescanErr, ss.rescanAnon
 		}
 	}
-	return nil, time.Time{}, ""
+	return nil, time.Time{}, "", ""
 }
 
 func (s *ledger) rescanned(kind rescanKind, at time.Time, st agent.Stats) {

@@ -52,7 +52,8 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	condition                                                  healthy
 //	a file failed for lack of space under the index, none      no (at once)
 //	  succeeded since
-//	a source's last rescan failed (root missing, unmounted)    no, until one completes
+//	a source's last rescan failed (root missing, unmounted,    no, until one completes
+//	  a partition layout that reads none of its folders)
 //	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
@@ -63,12 +64,16 @@ func (d *Daemon) health(now time.Time) admin.Health {
 	if msg := d.state.indexFullError(); msg != "" {
 		return admin.Health{Why: msg, Anonymous: "index disk full: uploads wait until the index's file system has space"}
 	}
-	if src, since, err := d.state.rescanFailing(); src != nil {
+	if src, since, err, anon := d.state.rescanFailing(); src != nil {
 		age := now.Sub(since).Round(time.Second)
-		return admin.Health{
+		h := admin.Health{
 			Why:       fmt.Sprintf("rescans of %s failing for %s: %s", src.Root, age, err),
 			Anonymous: fmt.Sprintf("rescans of a source failing for %s: s3ferry status names it", age),
 		}
+		if anon != "" {
+			h.Anonymous = fmt.Sprintf("rescans of a source failing for %s: %s", age, anon)
+		}
+		return h
 	}
 	if k, f, ok := d.state.longestFailing(); ok && now.Sub(f.since) > d.FileFailAfter {
 		age := now.Sub(f.since).Round(time.Second)

@@ -11,6 +11,7 @@ import (
 // "2006/01/02", "2006/01/02/15"), optionally preceded by "*/" levels that
 // match any directory name ("*/2006-01-02" for site-a/2026-11-22/).
 type Layout struct {
+	text   string // as given, for messages
 	levels []layoutLevel
 }
 
@@ -55,8 +56,12 @@ func ParseLayout(s string) (Layout, error) {
 	if len(dated) == 0 {
 		return Layout{}, fmt.Errorf("partition layout %q has no date in it: use a Go time layout such as 2006-01-02", s)
 	}
+	l.text = s
 	return l, nil
 }
+
+// String is the layout as it was given.
+func (l Layout) String() string { return l.text }
 
 // IsZero reports whether no layout is set (the whole tree is one partition).
 func (l Layout) IsZero() bool { return len(l.levels) == 0 }

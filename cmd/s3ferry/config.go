@@ -39,13 +39,16 @@ type replicationConfig struct {
 }
 
 type s3Config struct {
-	EndpointURL  string `yaml:"endpoint-url"`
-	Region       string `yaml:"region"`
-	PathStyle    bool   `yaml:"path-style"`
-	Profile      string `yaml:"profile"`
-	StorageClass string `yaml:"storage-class"`
-	SSE          string `yaml:"sse"`
-	SSEKMSKeyID  string `yaml:"sse-kms-key-id"`
+	EndpointURL string `yaml:"endpoint-url"`
+	Region      string `yaml:"region"`
+	PathStyle   bool   `yaml:"path-style"`
+	// AllowUnversioned lets sync upload to a bucket without versioning
+	// (--allow-unversioned).
+	AllowUnversioned bool   `yaml:"allow-unversioned"`
+	Profile          string `yaml:"profile"`
+	StorageClass     string `yaml:"storage-class"`
+	SSE              string `yaml:"sse"`
+	SSEKMSKeyID      string `yaml:"sse-kms-key-id"`
 
 	ConnectTimeout *time.Duration `yaml:"connect-timeout"`
 	// MaxAttempts is the old place of upload.max-attempts, still read.

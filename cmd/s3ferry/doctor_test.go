@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -156,5 +157,35 @@ func TestDoctorProbeOnMinIO(t *testing.T) {
 	r := e.run(t, "doctor", "{dest}", "--index-dir", "{index}")
 	if r.code != 0 || !strings.Contains(r.stdout, "info     probe") || !strings.Contains(r.stdout, "doctor --probe") {
 		t.Errorf("doctor without --probe: exit %d, want 0 and a line saying how to probe:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestDoctorLayout: doctor says how many folders the layout reads, and
+// that one reading none of them is an error.
+func TestDoctorLayout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, day(-1)+"/agent05/call.wav", "a", time.Hour)
+	e.write(t, day(0)+"/agent05/call.wav", "b", time.Hour)
+	doctor := func(layout string) (result, bucket.Check) {
+		t.Helper()
+		r := e.run(t, "doctor", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--partition-layout", layout)
+		var rep doctorReport
+		r.decode(t, &rep)
+		for _, c := range rep.Checks {
+			if c.Name == "layout" {
+				return r, c
+			}
+		}
+		t.Fatalf("no layout check:\n%s", r.stdout)
+		return r, bucket.Check{}
+	}
+	r, c := doctor("2006/01/02")
+	if r.code != exitProblems || c.Status != bucket.CheckError || !strings.Contains(c.Message, `matches none of the 2 folders`) || !strings.Contains(c.Fix, "2006-01-02") {
+		t.Fatalf("wrong layout: exit %d, check %+v; want %d, an error and the layout that reads them", r.code, c, exitProblems)
+	}
+	r, c = doctor("2006-01-02")
+	if c.Status != bucket.CheckOK || c.Message != fmt.Sprintf(`partition layout "2006-01-02" matches 2 of 2 folders, newest %q`, day(0)) {
+		t.Fatalf("right layout: exit %d, check %+v", r.code, c)
 	}
 }

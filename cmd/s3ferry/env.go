@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
@@ -82,12 +84,13 @@ func newBuckets(ctx context.Context, s settings) (client *s3.Client, up *uploade
 	return client, uploader.New(client.Bucket, client, s.upload), nil
 }
 
-// warnUnversioned logs a warning for each destination bucket whose
-// versioning is not enabled: there an upload overwrites the object it
+// unversioned returns each destination bucket (once) whose versioning is
+// not enabled, with its state: there an upload overwrites the object it
 // replaces, and s3ferry's promise of a backup (every version kept, the
 // bucket replicated) does not hold. A bucket that will not say (the
-// policy lacks s3:GetBucketVersioning) is passed over.
-func warnUnversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*local.Source, log *slog.Logger) {
+// policy lacks s3:GetBucketVersioning) is passed over: doctor says why.
+func unversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*local.Source, log *slog.Logger) map[string]uploader.VersioningStatus {
+	found := map[string]uploader.VersioningStatus{}
 	asked := map[string]bool{}
 	for _, src := range sources {
 		if asked[src.Bucket] {
@@ -100,9 +103,33 @@ func warnUnversioned(ctx context.Context, open func(bucket string) uploader.Buck
 			continue
 		}
 		if status != uploader.VersioningEnabled {
-			log.Warn(fmt.Sprintf("bucket %s is not versioned: an upload overwrites the object it replaces and a deleted object is gone; turn versioning on: aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", src.Bucket, src.Bucket))
+			found[src.Bucket] = status
 		}
 	}
+	return found
+}
+
+// warnUnversioned logs a warning for each bucket unversioned returns.
+func warnUnversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*local.Source, log *slog.Logger) {
+	for _, b := range slices.Sorted(maps.Keys(unversioned(ctx, open, sources, log))) {
+		log.Warn(fmt.Sprintf("bucket %s is not versioned: an upload overwrites the object it replaces and a deleted object is gone; turn versioning on: aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", b, b))
+	}
+}
+
+// refuseUnversioned returns an error naming a bucket unversioned returns,
+// what it costs and how to enable versioning (or pass the flag).
+func refuseUnversioned(ctx context.Context, open func(bucket string) uploader.Bucket, sources []*local.Source, log *slog.Logger) error {
+	found := unversioned(ctx, open, sources, log)
+	names := slices.Sorted(maps.Keys(found))
+	if len(names) == 0 {
+		return nil
+	}
+	b, state := names[0], "is not versioned"
+	if found[b] == uploader.VersioningSuspended {
+		state = "has versioning suspended"
+	}
+	return fmt.Errorf("bucket %s %s, so an upload would replace the object and a delete lose it (no backup): enable it (aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled, or mc version enable ALIAS/%s), or pass --allow-unversioned",
+		b, state, b, b)
 }
 
 // Close releases the index.

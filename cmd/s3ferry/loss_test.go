@@ -249,15 +249,7 @@ func TestRunUnhealthyWhileRescansFail(t *testing.T) {
 	e := newEnv(t)
 	e.write(t, day(0)+"/a.wav", "a", time.Hour)
 	d := e.startDaemon(t, "--partition-layout", "2006-01-02", "--rescan-interval", "200ms")
-	healthz := func() (int, string) {
-		resp, err := d.get("/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	healthz := func() (int, string) { return healthzOf(t, d.get) }
 	if code, body := healthz(); code != http.StatusOK {
 		t.Fatalf("healthz %d %q before the root went away", code, body)
 	}
@@ -297,4 +289,38 @@ func (d *daemonProc) metrics(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestRunUnhealthyWithALayoutThatMatchesNoFolder: /healthz over TCP says
+// the layout reads no folder, without a path; a tree whose partitions are
+// all older than the look-back window is healthy.
+func TestRunUnhealthyWithALayoutThatMatchesNoFolder(t *testing.T) {
+	t.Parallel()
+	healthz := func(d *daemonProc) (int, string) { return healthzOf(t, d.tcpGet) }
+	e := newEnv(t)
+	e.write(t, day(0)+"/agent05/call.wav", "a", time.Hour)
+	d := e.startDaemon(t, "--partition-layout", "2006/01/02")
+	code, body := healthz(d)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `partition layout "2006/01/02" matches none of the 1 folders`) || strings.Contains(body, e.root) || strings.Contains(body, day(0)) {
+		t.Fatalf("/healthz = %d %q; want 503 naming the layout, no path", code, body)
+	}
+
+	old := newEnv(t)
+	old.write(t, day(-30)+"/agent05/call.wav", "a", time.Hour)
+	d = old.startDaemon(t, "--partition-layout", "2006-01-02", "--lookback", "48h")
+	if code, body := healthz(d); code != http.StatusOK {
+		t.Fatalf("old tree: /healthz = %d %q, want 200", code, body)
+	}
+}
+
+// healthzOf asks get (the socket's or TCP's) for /healthz.
+func healthzOf(tb testing.TB, get func(path string) (*http.Response, error)) (int, string) {
+	tb.Helper()
+	resp, err := get("/healthz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

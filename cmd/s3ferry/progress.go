@@ -12,8 +12,9 @@ import (
 // progress draws a run's totals on a terminal: bytes sent and their rate,
 // with the file counts as the description.
 type progress struct {
-	w   io.Writer
-	bar *progressbar.ProgressBar
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	shown bool // show was called: finish ends the line it drew
 }
 
 func newProgress(w io.Writer) *progress {
@@ -34,11 +35,17 @@ func (p *progress) update(s agent.Stats) {
 
 // show draws a description and a byte count, for any command's totals.
 func (p *progress) show(desc string, bytes int64) {
+	p.shown = true
 	p.bar.Describe(desc)
 	_ = p.bar.Set64(bytes)
 }
 
+// finish draws the last totals and ends the line; a run that showed
+// nothing (refused before it began) leaves no empty bar above its error.
 func (p *progress) finish() {
+	if !p.shown {
+		return
+	}
 	_ = p.bar.Finish()
 	fmt.Fprintln(p.w)
 }

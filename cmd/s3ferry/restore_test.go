@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -112,5 +115,24 @@ func checkTree(tb testing.TB, dir string, want map[string]string) {
 	}
 	if !maps.Equal(got, want) {
 		tb.Errorf("%s holds %q, want %q", dir, got, want)
+	}
+}
+
+// TestRestoreOfNothingFails: a prefix that holds no key (a typo) exits 1,
+// names what there is below the destination, and creates no --to.
+func TestRestoreOfNothingFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "2026-12-06/agent05/call.wav", "a", time.Hour)
+	e.write(t, "2026-12-07/agent05/call.wav", "b", time.Hour)
+	e.sync(t, 0)
+	to := filepath.Join(t.TempDir(), "restored")
+	r := e.run(t, "restore", "{dest}", "--to", to, "--prefix", "2026-12-6/")
+	want := fmt.Sprintf(`s3ferry: nothing to restore: no key below s3://%s/rec/2026-12-6/; below s3://%s/rec/ there are "2026-12-06/", "2026-12-07/": check --prefix`, e.bucket, e.bucket)
+	if r.code != exitError || lastLine(r.stderr) != want {
+		t.Fatalf("exit %d, last line %q; want %d and %q", r.code, lastLine(r.stderr), exitError, want)
+	}
+	if _, err := os.Stat(to); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("--to after a restore of nothing: %v, want it not created", err)
 	}
 }

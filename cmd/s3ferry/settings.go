@@ -47,6 +47,9 @@ type settings struct {
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
 	sourceConfigs []sourceConfig
+	// allowUnversioned lets sync upload to a bucket without versioning
+	// (s3.allow-unversioned; sync's --allow-unversioned also does).
+	allowUnversioned bool
 }
 
 // daemonSettings are the knobs only `run` uses.
@@ -252,6 +255,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		SSEKMSKeyID:    pick(c, flagSSEKMSKeyID, fc.S3.SSEKMSKeyID, ""),
 		Checksum:       checksum,
 	}
+	s.allowUnversioned = fc.S3.AllowUnversioned
 	s.upload = uploader.Config{
 		PartSize:        partSize,
 		PartConcurrency: pickInt(c, flagPartConcurrency, fc.Upload.PartConcurrency, uploader.DefaultPartConcurrency),

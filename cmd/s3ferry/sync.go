@@ -49,6 +49,7 @@ Examples:
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "list what would be uploaded; change nothing"},
 			&cli.BoolFlag{Name: "json", Usage: "print the totals as one JSON object at the end"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress display, even on a terminal"},
+			&cli.BoolFlag{Name: flagAllowUnversioned, Usage: "upload to a bucket without versioning (an upload then replaces the object, a delete loses it)"},
 			&cli.GenericFlag{Name: flagWaitReplication, Value: &waitFlag{}, Usage: "return once S3 says the replication of every upload COMPLETED, re-sending what FAILED (`[=TIMEOUT]`: exit 1 when it passes first)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -59,6 +60,7 @@ Examples:
 			if err := checkRoots(s.sources); err != nil {
 				return usageError{err}
 			}
+			s.allowUnversioned = s.allowUnversioned || c.Bool(flagAllowUnversioned)
 			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
 			var lookback time.Duration
 			if c.IsSet(flagLookback) {
@@ -79,6 +81,9 @@ Examples:
 		},
 	}
 }
+
+// flagAllowUnversioned lets sync upload to a bucket without versioning.
+const flagAllowUnversioned = "allow-unversioned"
 
 // syncCmd is `s3ferry sync` with its flags turned into plain values.
 type syncCmd struct {
@@ -110,14 +115,11 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
-	// The warning costs a round trip per bucket; the sync need not wait
-	// for it, only end after it.
-	warned := make(chan struct{})
-	go func() {
-		defer close(warned)
+	if cmd.allowUnversioned || cmd.dryRun {
 		warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
-	}()
-	defer func() { <-warned }()
+	} else if err := refuseUnversioned(ctx, env.open, cmd.sources, cmd.log); err != nil {
+		return usageError{err}
+	}
 	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
@@ -214,6 +216,9 @@ func (cmd syncCmd) report(stats agent.Stats, err error) error {
 		if jerr := enc.Encode(stats); jerr != nil && err == nil {
 			err = fmt.Errorf("write totals: %w", jerr)
 		}
+	}
+	if le := (*local.LayoutError)(nil); errors.As(err, &le) {
+		return usageError{err} // nothing was done: no totals to show
 	}
 	msg := "sync done"
 	if errors.Is(err, context.Canceled) {

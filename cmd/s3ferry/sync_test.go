@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -365,18 +366,68 @@ func TestSyncFileDeletedBeforeItsUploadIsSkipped(t *testing.T) {
 	}
 }
 
-func TestSyncWarnsOfAnUnversionedBucket(t *testing.T) {
+// TestSyncRefusesAnUnversionedBucket: on a bucket without versioning an
+// upload replaces what it overwrites, so sync refuses before the walk,
+// saying how to enable it; --allow-unversioned uploads, with the warning.
+func TestSyncRefusesAnUnversionedBucket(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.bucket = e.srv.NewBucket(t, false)
 	e.write(t, "a.wav", "a", time.Hour)
 	r := e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s")
-	if r.code != 0 || !strings.Contains(r.stderr, "is not versioned") || !strings.Contains(r.stderr, "aws s3api put-bucket-versioning --bucket "+e.bucket) {
-		t.Fatalf("exit %d, stderr %q; want 0 and a warning naming put-bucket-versioning", r.code, r.stderr)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "s3ferry: bucket "+e.bucket+" is not versioned") ||
+		!strings.Contains(r.stderr, "aws s3api put-bucket-versioning --bucket "+e.bucket) || !strings.Contains(r.stderr, "--allow-unversioned") {
+		t.Fatalf("exit %d, stderr %q; want %d and an error naming put-bucket-versioning and --allow-unversioned", r.code, r.stderr, exitUsage)
+	}
+	if keys := e.keys(t); len(keys) != 0 {
+		t.Fatalf("refused sync uploaded %q", keys)
+	}
+	r = e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--allow-unversioned")
+	if r.code != 0 || !strings.Contains(r.stderr, "is not versioned") {
+		t.Fatalf("--allow-unversioned: exit %d, stderr %q; want 0 and the warning", r.code, r.stderr)
+	}
+	if keys := e.keys(t); !slices.Equal(keys, []string{"a.wav"}) {
+		t.Fatalf("bucket = %q, want a.wav", keys)
 	}
 	versioned := newEnv(t)
 	versioned.write(t, "a.wav", "a", time.Hour)
-	if r := versioned.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s"); strings.Contains(r.stderr, "not versioned") {
-		t.Errorf("warning for a versioned bucket: %s", r.stderr)
+	if r := versioned.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s"); r.code != 0 || strings.Contains(r.stderr, "not versioned") {
+		t.Errorf("versioned bucket: exit %d, stderr %s", r.code, r.stderr)
 	}
+}
+
+// TestSyncRefusesALayoutThatMatchesNoFolder: a layout that reads none of
+// the tree's date folders would back up nothing, night after night, with
+// exit 0; sync refuses before it does anything, and says which layout
+// would read them. The right layout passes, and so does a tree whose
+// partitions all lie before the look-back window, or that has none yet.
+func TestSyncRefusesALayoutThatMatchesNoFolder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, d := range []int{-2, -1, 0} {
+		e.write(t, day(d)+"/agent05/call.wav", "audio", time.Hour)
+	}
+	r := e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--partition-layout", "2006/01/02")
+	want := fmt.Sprintf(`s3ferry: partition layout "2006/01/02" matches none of the 3 folders under %s (e.g. %q): set --partition-layout to match them, e.g. 2006-01-02`, e.root, day(-2))
+	if r.code != exitUsage || lastLine(r.stderr) != want {
+		t.Fatalf("exit %d, last line %q; want %d and %q\n%s", r.code, lastLine(r.stderr), exitUsage, want, r.stderr)
+	}
+	if keys := e.keys(t); len(keys) != 0 {
+		t.Fatalf("refused sync uploaded %q", keys)
+	}
+	if got := e.sync(t, 0, "--partition-layout", "2006-01-02"); got.Uploaded != 3 {
+		t.Fatalf("right layout: %+v, want 3 uploaded", got)
+	}
+
+	old := newEnv(t)
+	old.write(t, day(-30)+"/agent05/call.wav", "audio", time.Hour)
+	layout := []string{"--partition-layout", "2006-01-02", "--lookback", "48h"}
+	if got := old.sync(t, 0, layout...); got.Uploaded != 1 {
+		t.Fatalf("old tree, first run: %+v, want 1 uploaded", got)
+	}
+	if got := old.sync(t, 0, layout...); got.Scanned != 0 {
+		t.Fatalf("old tree, partition walk: %+v, want nothing scanned", got)
+	}
+	empty := newEnv(t)
+	empty.sync(t, 0, layout...)
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,6 +84,34 @@ func (b *s3Bucket) List(ctx context.Context, prefix string, opts uploader.ListOp
 
 func (b *s3Bucket) ListVersions(ctx context.Context, prefix string, opts uploader.ListOptions, emit func(uploader.History) error) error {
 	return listParallel(ctx, b.listVersions(opts.PageSize), prefix, opts, emit)
+}
+
+// ListPrefixes implements uploader.PrefixLister with one
+// ListObjectVersions request, delimiter "/".
+func (b *s3Bucket) ListPrefixes(ctx context.Context, prefix string, max int) ([]string, error) {
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(b.name), Prefix: aws.String(prefix), Delimiter: aws.String("/"),
+		EncodingType: types.EncodingTypeUrl, MaxKeys: aws.Int32(int32(max))}
+	page, err := b.client.ListObjectVersions(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("list s3://%s/%s: %w", b.name, prefix, err)
+	}
+	seen := map[string]bool{}
+	add := func(raw *string) {
+		if k, ok := decodeKey(b.name, raw); ok && strings.HasPrefix(k, prefix) && k != prefix {
+			seen[strings.TrimPrefix(k, prefix)] = true
+		}
+	}
+	for _, p := range page.CommonPrefixes {
+		add(p.Prefix)
+	}
+	for _, v := range page.Versions {
+		add(v.Key)
+	}
+	for _, d := range page.DeleteMarkers {
+		add(d.Key)
+	}
+	names := slices.Sorted(maps.Keys(seen))
+	return names[:min(len(names), max)], nil
 }
 
 // listObjects is the listFunc of current objects; pageSize 0 is S3's
