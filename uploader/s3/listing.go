@@ -97,7 +97,7 @@ func (b *s3Bucket) ListPrefixes(ctx context.Context, prefix string, max int) ([]
 	}
 	seen := map[string]bool{}
 	add := func(raw *string) {
-		if k, ok := decodeKey(b.name, raw); ok && strings.HasPrefix(k, prefix) && k != prefix {
+		if k, ok := decodeKey(b.name, raw, page.EncodingType); ok && strings.HasPrefix(k, prefix) && k != prefix {
 			seen[strings.TrimPrefix(k, prefix)] = true
 		}
 	}
