@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/buckettest"
@@ -41,12 +42,12 @@ func (u latencyUploader) Upload(ctx context.Context, job uploader.Job) (uploader
 func adaptUntil(t *testing.T, up Uploader, opts Options, what string, cond func(workers int) bool) {
 	t.Helper()
 	root := t.TempDir()
-	writeFile(t, root, "f", "x")
+	agenttest.WriteFile(t, root, "f", "x")
 	info, err := os.Lstat(filepath.Join(root, "f"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	opts.AutoWorkers, opts.AdaptInterval = true, 10*time.Millisecond
 	p := NewPipeline(index.NewMemory(), up, opts)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -28,36 +28,6 @@ func (f uploadFunc) Upload(ctx context.Context, job uploader.Job) (uploader.Resu
 	return f(ctx, job)
 }
 
-// writeFile writes rel below root with the given content and an mtime an
-// hour ago, so it is settled.
-func writeFile(tb testing.TB, root, rel, content string) {
-	tb.Helper()
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(p, old, old); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-func newTestSource(tb testing.TB, root, layout string) *local.Source {
-	tb.Helper()
-	l, err := local.ParseLayout(layout)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f, err := local.NewFilter(nil, nil, true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &local.Source{Root: root, Bucket: "b", Prefix: "p/", Layout: l, Lookback: 48 * time.Hour, Filter: f}
-}
-
 func runSync(tb testing.TB, s *Sync) Stats {
 	tb.Helper()
 	stats, err := s.Run(context.Background())
@@ -76,32 +46,18 @@ func pendingOf(tb testing.TB, idx index.Store, src *local.Source) []string {
 	return got
 }
 
-// partitionedTree writes a tree in daily partitions: a file in today's, one
-// in a partition 30 days old (outside the look-back) and one beside them,
-// and returns its root and the two partitions' names.
-func partitionedTree(tb testing.TB) (root, today, old string) {
-	tb.Helper()
-	root = tb.TempDir()
-	today = time.Now().Format("2006-01-02")
-	old = time.Now().AddDate(0, 0, -30).Format("2006-01-02")
-	writeFile(tb, root, today+"/a.wav", "a")
-	writeFile(tb, root, old+"/b.wav", "b")
-	writeFile(tb, root, "loose.txt", "c")
-	return root, today, old
-}
-
 func TestSyncFirstFullThenPartitions(t *testing.T) {
-	root, today, old := partitionedTree(t)
+	root, today, old := agenttest.PartitionedTree(t)
 	idx := index.NewMemory()
 	up, _ := agenttest.NewUploader()
-	src := newTestSource(t, root, "2006-01-02")
+	src := agenttest.NewSource(t, root, "2006-01-02")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 
 	if got := runSync(t, s); got.Uploaded != 3 || got.Scanned != 3 {
 		t.Fatalf("first run: %+v, want 3 scanned and uploaded (a full walk)", got)
 	}
-	writeFile(t, root, today+"/new.wav", "n")
-	writeFile(t, root, old+"/late.wav", "l")
+	agenttest.WriteFile(t, root, today+"/new.wav", "n")
+	agenttest.WriteFile(t, root, old+"/late.wav", "l")
 	got := runSync(t, s)
 	if got.Uploaded != 1 || got.Unchanged != 1 || got.Scanned != 2 {
 		t.Fatalf("second run: %+v, want only today's partition walked: 2 scanned, 1 uploaded", got)
@@ -114,10 +70,10 @@ func TestSyncFirstFullThenPartitions(t *testing.T) {
 
 func TestSyncTouchedFileIsNotSentAgain(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, root, "x/a.wav", "same")
+	agenttest.WriteFile(t, root, "x/a.wav", "same")
 	idx := index.NewMemory()
 	up, fake := agenttest.NewUploader()
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	runSync(t, s)
 	later := time.Now().Add(-30 * time.Minute)
@@ -140,7 +96,7 @@ func TestSyncDefersYoungFiles(t *testing.T) {
 	}
 	idx := index.NewMemory()
 	up, fake := agenttest.NewUploader()
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{Settle: time.Hour}}
 	if got := runSync(t, s); got.Deferred != 1 || fake.Calls("Put") != 0 {
 		t.Fatalf("got %+v with %d sends, want the fresh file deferred", got, fake.Calls("Put"))
@@ -149,13 +105,13 @@ func TestSyncDefersYoungFiles(t *testing.T) {
 
 func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, root, "a.wav", "a")
+	agenttest.WriteFile(t, root, "a.wav", "a")
 	idx := index.NewMemory()
 	up, fake := agenttest.NewUploader()
 	// As the file is sent, it grows and settles again: changed while read.
 	fake.Fail = func(op, key string) error {
 		if op == "Put" {
-			writeFile(t, root, "a.wav", "ab")
+			agenttest.WriteFile(t, root, "a.wav", "ab")
 			later := time.Now().Add(-50 * time.Minute)
 			if err := os.Chtimes(filepath.Join(root, "a.wav"), later, later); err != nil {
 				t.Error(err)
@@ -163,7 +119,7 @@ func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
 		}
 		return nil
 	}
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	if got := runSync(t, s); got.Deferred != 1 || got.Uploaded != 0 {
 		t.Fatalf("got %+v, want the changing file deferred", got)
@@ -186,7 +142,7 @@ func TestSyncChangedDuringUploadStaysPending(t *testing.T) {
 
 func TestSyncVanishedFile(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, root, "a.wav", "a")
+	agenttest.WriteFile(t, root, "a.wav", "a")
 	idx := index.NewMemory()
 	real, _ := agenttest.NewUploader()
 	up := uploadFunc(func(ctx context.Context, job uploader.Job) (uploader.Result, error) {
@@ -195,7 +151,7 @@ func TestSyncVanishedFile(t *testing.T) {
 		}
 		return real.Upload(ctx, job)
 	})
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	got := runSync(t, s)
 	if got.Vanished != 1 || got.Failed != 0 {
@@ -209,11 +165,11 @@ func TestSyncVanishedFile(t *testing.T) {
 func TestSyncResumesPendingWithoutWalking(t *testing.T) {
 	root := t.TempDir()
 	old := time.Now().AddDate(0, 0, -30).Format("2006-01-02")
-	writeFile(t, root, old+"/a.wav", "a")
-	writeFile(t, root, old+"/b.wav", "b")
+	agenttest.WriteFile(t, root, old+"/a.wav", "a")
+	agenttest.WriteFile(t, root, old+"/b.wav", "b")
 	idx := index.NewMemory()
 	up, _ := agenttest.NewUploader()
-	src := newTestSource(t, root, "2006-01-02")
+	src := agenttest.NewSource(t, root, "2006-01-02")
 	if err := idx.SetState(src.ID(), index.SourceState{FullWalkNs: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +194,10 @@ func TestSyncResumesPendingWithoutWalking(t *testing.T) {
 // vanished files, and the next run with the root back uploads them.
 func TestResumeKeepsPendingOfAnUnreadableRoot(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, root, "d/a.wav", "a")
+	agenttest.WriteFile(t, root, "d/a.wav", "a")
 	idx := index.NewMemory()
 	up, _ := agenttest.NewUploader()
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	if _, err := idx.Queue(src.ID(), "d/a.wav"); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +227,7 @@ func TestResumeKeepsPendingOfAnUnreadableRoot(t *testing.T) {
 func TestSyncStopsOnFatalError(t *testing.T) {
 	root := t.TempDir()
 	for i := range 50 {
-		writeFile(t, root, fmt.Sprintf("d/%02d.wav", i), "x")
+		agenttest.WriteFile(t, root, fmt.Sprintf("d/%02d.wav", i), "x")
 	}
 	idx := index.NewMemory()
 	denied := buckettest.AccessDenied()
@@ -282,7 +238,7 @@ func TestSyncStopsOnFatalError(t *testing.T) {
 		}
 		return nil
 	}
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	stats, err := s.Run(context.Background())
 	if !errors.Is(err, denied) {
@@ -310,7 +266,7 @@ func (b blockingUploader) Upload(ctx context.Context, job uploader.Job) (uploade
 // stays pending for the next run.
 func TestPipelineQueuesWhileWorkersAreBusy(t *testing.T) {
 	root := t.TempDir()
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	idx := index.NewMemory()
 	up := blockingUploader{started: make(chan string, 10)}
 	p := NewPipeline(idx, up, Options{Workers: 1})
@@ -324,7 +280,7 @@ func TestPipelineQueuesWhileWorkersAreBusy(t *testing.T) {
 	const n = 5
 	for i := range n {
 		rel := fmt.Sprintf("f%d.wav", i)
-		writeFile(t, root, rel, rel)
+		agenttest.WriteFile(t, root, rel, rel)
 		info, err := os.Lstat(filepath.Join(root, rel))
 		if err != nil {
 			t.Fatal(err)
@@ -401,11 +357,11 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 	today := time.Now().Format("2006-01-02")
 	for a := range 3 {
 		for i := range 10 {
-			writeFile(t, root, fmt.Sprintf("%s/agent%d/call-%02d.wav", today, a, i), fmt.Sprint(a, i))
+			agenttest.WriteFile(t, root, fmt.Sprintf("%s/agent%d/call-%02d.wav", today, a, i), fmt.Sprint(a, i))
 		}
 	}
 	idx := &countingStore{Store: index.NewMemory()}
-	src := newTestSource(t, root, "2006-01-02")
+	src := agenttest.NewSource(t, root, "2006-01-02")
 	up, _ := agenttest.NewUploader()
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up}
 	if got := runSync(t, s); got.Uploaded != 30 {
@@ -420,7 +376,7 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 		t.Errorf("a walk of 3 directories of unchanged files made %d Gets and %d GetManys; want 0 and 3", get, many)
 	}
 
-	writeFile(t, root, today+"/agent1/call-04.wav", "changed")
+	agenttest.WriteFile(t, root, today+"/agent1/call-04.wav", "changed")
 	if got := runSync(t, s); got.Unchanged != 29 || got.Uploaded != 1 {
 		t.Fatalf("third run: %+v, want 29 unchanged and the changed file uploaded", got)
 	}
@@ -430,10 +386,10 @@ func TestSyncReadsIndexOncePerDirectory(t *testing.T) {
 }
 
 func TestSyncCountsResumedFilesOnce(t *testing.T) {
-	root, today, _ := partitionedTree(t)
+	root, today, _ := agenttest.PartitionedTree(t)
 	idx := index.NewMemory()
 	up, _ := agenttest.NewUploader()
-	src := newTestSource(t, root, "2006-01-02")
+	src := agenttest.NewSource(t, root, "2006-01-02")
 	if err := idx.SetState(src.ID(), index.SourceState{FullWalkNs: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -454,12 +410,12 @@ func TestSyncCountsResumedFilesOnce(t *testing.T) {
 // as a new upload.
 func TestSyncRestartsARefusedMultipartUpload(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, root, "big.bin", strings.Repeat("x", 2*int(uploader.MinPartSize)+1))
+	agenttest.WriteFile(t, root, "big.bin", strings.Repeat("x", 2*int(uploader.MinPartSize)+1))
 	idx := index.NewMemory()
 	fake := buckettest.NewFake("b", "")
 	up := uploader.New(func(string) uploader.Bucket { return fake }, buckettest.Retry{}, uploader.Config{PartSize: uploader.MinPartSize})
 	fake.FailNext("CompleteMultipart", 2, buckettest.InvalidRequest("The complete request must include the checksum for each part."))
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	var logs bytes.Buffer
 	var events []Event
 	s := &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up, Options: Options{

@@ -25,17 +25,17 @@ func retrySetOf(tb testing.TB, idx index.Store, src *local.Source) []string {
 // the look-back window too: a directory in it is walked whole, an entry
 // whose file is gone is dropped, and a dry run changes nothing.
 func TestSyncRetrySet(t *testing.T) {
-	root, _, old := partitionedTree(t)
+	root, _, old := agenttest.PartitionedTree(t)
 	idx := index.NewMemory()
 	up, fake := agenttest.NewUploader()
-	src := newTestSource(t, root, "2006-01-02")
+	src := agenttest.NewSource(t, root, "2006-01-02")
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if fake.Calls("Put") != 3 {
 		t.Fatalf("first run sent %d files, want 3", fake.Calls("Put"))
 	}
 	// What a walk that could not read old/sub, and met gone.wav still
 	// being written, left behind.
-	writeFile(t, root, old+"/sub/deep/late.wav", "late")
+	agenttest.WriteFile(t, root, old+"/sub/deep/late.wav", "late")
 	for rel, r := range map[string]index.Retry{old + "/sub": {Dir: true}, old + "/gone.wav": {Size: 1}} {
 		if err := idx.Retries().Add(src.ID(), rel, r); err != nil {
 			t.Fatal(err)
@@ -60,10 +60,10 @@ func TestSyncRetrySet(t *testing.T) {
 // unmounted volume), the retry set is kept, not emptied as if every file
 // in it had been removed.
 func TestSyncRetrySetSurvivesAMissingRoot(t *testing.T) {
-	root, _, old := partitionedTree(t)
+	root, _, old := agenttest.PartitionedTree(t)
 	idx := index.NewMemory()
 	up, _ := agenttest.NewUploader()
-	src := newTestSource(t, root, "2006-01-02")
+	src := agenttest.NewSource(t, root, "2006-01-02")
 	runSync(t, &Sync{Sources: []*local.Source{src}, Index: idx, Uploader: up})
 	if err := idx.Retries().Add(src.ID(), old+"/b.wav", index.Retry{}); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/agenttest"
 	"github.com/s3ferry/s3ferry/agent/local"
 )
 
@@ -30,9 +31,9 @@ func TestPartitionWalkVisitsNewestFirst(t *testing.T) {
 		want = append(want, now.AddDate(0, 0, d).Format("2006/01/02")+"/f.wav")
 	}
 	for _, rel := range []string{want[2], want[0], want[1]} {
-		writeFile(t, root, rel, "x")
+		agenttest.WriteFile(t, root, rel, "x")
 	}
-	src := newTestSource(t, root, "2006/01/02")
+	src := agenttest.NewSource(t, root, "2006/01/02")
 	w, got := recordingWalker(t, src)
 	if err := w.partitions(context.Background(), now.Add(-72*time.Hour), time.Local); err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestPartitionWalkVisitsNewestFirst(t *testing.T) {
 func TestTreeWalkVisitsRecentlyChangedDirsFirst(t *testing.T) {
 	root := t.TempDir()
 	for _, d := range []string{"agent01", "agent02", "agent99"} {
-		writeFile(t, root, d+"/f.wav", "x")
+		agenttest.WriteFile(t, root, d+"/f.wav", "x")
 	}
 	// agent02 changed last, agent01 longest ago.
 	for i, d := range []string{"agent01", "agent99", "agent02"} {
@@ -54,7 +55,7 @@ func TestTreeWalkVisitsRecentlyChangedDirsFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src := newTestSource(t, root, "")
+	src := agenttest.NewSource(t, root, "")
 	w, got := recordingWalker(t, src)
 	if err := w.tree(context.Background(), ""); err != nil {
 		t.Fatal(err)

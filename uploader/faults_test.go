@@ -52,7 +52,7 @@ func faultThenHeal(t *testing.T, f s3test.Faults, counted func(s3test.ProxyStats
 		if err != nil {
 			t.Fatalf("upload of %d bytes: %v (proxy %+v)", size, err, p.Stats())
 		}
-		checkObject(t, client, bucket, "k", res, uploader.DefaultChecksum, data)
+		s3test.CheckObject(t, client, bucket, "k", res, uploader.DefaultChecksum, data)
 	}
 	if counted(p.Stats()) == 0 {
 		t.Fatalf("the fault never happened: %+v", p.Stats())
@@ -133,7 +133,7 @@ func TestUploadLostAnswerStoresOnce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("upload of %d bytes: %v (proxy %+v)", size, err, p.Stats())
 		}
-		checkObject(t, client, bucket, key, res, uploader.DefaultChecksum, data)
+		s3test.CheckObject(t, client, bucket, key, res, uploader.DefaultChecksum, data)
 		if n := versionCount(t, client, bucket, key); n != 1 {
 			t.Errorf("%d bytes: %d versions after a lost answer, want 1", size, n)
 		}

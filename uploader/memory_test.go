@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
 // TestUploadMemoryBudget: many uploads at once, of files whose buffers
@@ -52,7 +53,7 @@ func TestUploadMemoryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range sizes {
-		checkObject(t, client, bucket, fmt.Sprint(i), results[i], "CRC32C", data[i])
+		s3test.CheckObject(t, client, bucket, fmt.Sprint(i), results[i], "CRC32C", data[i])
 	}
 	peak := uploader.MemoryPeak(up)
 	if peak > cfg.Memory {

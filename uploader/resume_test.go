@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/s3ferry/s3ferry/uploader"
+	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
 // interrupted uploads data as key with a job that records its progress and
@@ -58,7 +59,7 @@ func TestUploadResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkResult(t, res, path, data)
-	checkObject(t, client, bucket, "big", res, "CRC32C", data)
+	s3test.CheckObject(t, client, bucket, "big", res, "CRC32C", data)
 	if want := int64(len(state.Parts)) * uploader.MinPartSize; res.Kept != want {
 		t.Errorf("Kept = %d bytes, want the %d of the %d parts sent before", res.Kept, want, len(state.Parts))
 	}
@@ -91,7 +92,7 @@ func TestUploadResumeChangedFile(t *testing.T) {
 	if res.Kept != 0 {
 		t.Errorf("Kept = %d bytes of a file that changed, want 0", res.Kept)
 	}
-	checkObject(t, client, bucket, "big", res, "CRC32C", data)
+	s3test.CheckObject(t, client, bucket, "big", res, "CRC32C", data)
 	wantNoUploads(t, client.Bucket(bucket)) // the old upload was aborted
 }
 

@@ -1,11 +1,9 @@
 package uploader_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/s3ferry/s3ferry/uploader"
@@ -81,7 +78,7 @@ func TestUploadSmall(t *testing.T) {
 			if res.VersionID == "" {
 				t.Error("VersionID is empty on a versioned bucket")
 			}
-			checkObject(t, client, bucket, key, res, wantAlgo, data)
+			s3test.CheckObject(t, client, bucket, key, res, wantAlgo, data)
 		})
 	}
 }
@@ -102,7 +99,7 @@ func TestUploadEmptyFile(t *testing.T) {
 	if got, want := res.Checksum, "CRC32C:AAAAAA=="; got != want {
 		t.Errorf("Checksum = %q, want %q", got, want)
 	}
-	checkObject(t, client, bucket, "empty", res, "CRC32C", nil)
+	s3test.CheckObject(t, client, bucket, "empty", res, "CRC32C", nil)
 }
 
 func TestUploadMultipart(t *testing.T) {
@@ -130,7 +127,7 @@ func TestUploadMultipart(t *testing.T) {
 			if !strings.HasSuffix(res.ETag, "-3") {
 				t.Errorf("ETag = %q, want a multipart ETag of 3 parts", res.ETag)
 			}
-			checkObject(t, client, bucket, key, res, algo, data)
+			s3test.CheckObject(t, client, bucket, key, res, algo, data)
 		})
 	}
 }
@@ -153,7 +150,7 @@ func TestUploadExactlyPartSize(t *testing.T) {
 	if res.Multipart {
 		t.Error("Multipart = true for exactly one part, want false")
 	}
-	checkObject(t, client, bucket, "part", res, "CRC32C", data)
+	s3test.CheckObject(t, client, bucket, "part", res, "CRC32C", data)
 }
 
 func TestUploadUnchanged(t *testing.T) {
@@ -310,7 +307,7 @@ func TestUploadCanceled(t *testing.T) {
 	cancel()
 	path := writeFile(t, t.TempDir(), "f", randomBytes(6<<20))
 	_, err := use(srv.Client(t), smallConfig(srv)).Upload(ctx, uploader.Job{Bucket: "any", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "canceled", false)
+	s3test.CheckClass(t, "Upload", err, "canceled", false)
 }
 
 func TestUploadInvalidConfig(t *testing.T) {
@@ -322,7 +319,7 @@ func TestUploadInvalidConfig(t *testing.T) {
 	if !errors.Is(err, uploader.ErrInvalidConfig) {
 		t.Errorf("err = %v, want ErrInvalidConfig", err)
 	}
-	checkClass(t, "Upload", err, "other", true)
+	s3test.CheckClass(t, "Upload", err, "other", true)
 	if _, err := srv.NewClient(context.Background(), s3Config(srv, cfg)); !errors.Is(err, uploader.ErrInvalidConfig) {
 		t.Errorf("NewClient: err = %v, want ErrInvalidConfig", err)
 	}
@@ -353,68 +350,6 @@ func checkResult(tb testing.TB, res uploader.Result, path string, data []byte) {
 	}
 	if res.ETag == "" || strings.Contains(res.ETag, `"`) {
 		tb.Errorf("ETag = %q, want a value without quotes", res.ETag)
-	}
-}
-
-// checkObject checks the object as S3 stored it against res and data.
-func checkObject(tb testing.TB, c *ferrys3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
-	tb.Helper()
-	client := c.SDK()
-	ctx := context.Background()
-	get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		tb.Fatalf("get %s: %v", key, err)
-	}
-	got, err := io.ReadAll(get.Body)
-	get.Body.Close()
-	if err != nil {
-		tb.Fatalf("get %s: %v", key, err)
-	}
-	if !bytes.Equal(got, data) {
-		tb.Errorf("object %s: %d bytes differ from the %d bytes of the file", key, len(got), len(data))
-	}
-
-	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
-	})
-	if err != nil {
-		tb.Fatalf("head %s: %v", key, err)
-	}
-	if got, want := head.Metadata[uploader.MetaHash], fmt.Sprintf("%016x", xxhash.Sum64(data)); got != want {
-		tb.Errorf("metadata %s = %q, want %q", uploader.MetaHash, got, want)
-	}
-	if got, want := head.Metadata[uploader.MetaMtime], time.Unix(0, res.MtimeNs).UTC().Format(time.RFC3339Nano); got != want {
-		tb.Errorf("metadata %s = %q, want %q", uploader.MetaMtime, got, want)
-	}
-	if got, want := strings.Trim(aws.ToString(head.ETag), `"`), res.ETag; got != want {
-		tb.Errorf("ETag = %q, Upload said %q", got, want)
-	}
-	if got, want := aws.ToString(head.VersionId), res.VersionID; got != want && want != "" {
-		tb.Errorf("VersionId = %q, Upload said %q", got, want)
-	}
-	stored := map[string]*string{
-		"CRC32": head.ChecksumCRC32, "CRC32C": head.ChecksumCRC32C, "CRC64NVME": head.ChecksumCRC64NVME,
-		"SHA1": head.ChecksumSHA1, "SHA256": head.ChecksumSHA256,
-	}[algo]
-	if stored == nil {
-		tb.Fatalf("head %s: no %s checksum stored", key, algo)
-	}
-	if got, want := res.Checksum, algo+":"+*stored; got != want {
-		tb.Errorf("Checksum = %q, S3 stored %q", got, want)
-	}
-}
-
-func checkClass(tb testing.TB, op string, err error, reason uploader.Reason, fatal bool) {
-	tb.Helper()
-	if err == nil {
-		tb.Errorf("%s: err = nil, want a %s error", op, reason)
-		return
-	}
-	if got := uploader.ReasonOf(err); got != reason {
-		tb.Errorf("%s: Reason(%v) = %q, want %q", op, err, got, reason)
-	}
-	if got := uploader.Fatal(err); got != fatal {
-		tb.Errorf("%s: Fatal(%v) = %t, want %t", op, err, got, fatal)
 	}
 }
 

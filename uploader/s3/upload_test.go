@@ -1,7 +1,6 @@
 package s3_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"math/rand/v2"
 	"net"
@@ -20,11 +18,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/s3"
@@ -84,7 +77,7 @@ func uploadSizes(tb testing.TB, client *s3.Client, cfg uploader.Config, bucket s
 		if err != nil {
 			tb.Fatalf("Upload of %d bytes: %v", size, err)
 		}
-		checkObject(tb, client, bucket, key, res, "CRC32C", data)
+		s3test.CheckObject(tb, client, bucket, key, res, "CRC32C", data)
 	}
 }
 
@@ -94,10 +87,10 @@ func TestUploadNoSuchBucket(t *testing.T) {
 	client := srv.Client(t)
 	path := writeFile(t, t.TempDir(), "f", []byte("data"))
 	_, err := use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "no-such-bucket-here", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "no-such-bucket", true)
+	s3test.CheckClass(t, "Upload", err, "no-such-bucket", true)
 
 	err = checkBucket(client, "no-such-bucket-here")
-	checkClass(t, "CheckBucket", err, "no-such-bucket", true)
+	s3test.CheckClass(t, "CheckBucket", err, "no-such-bucket", true)
 	if want := "bucket no-such-bucket-here does not exist"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
 	}
@@ -124,10 +117,10 @@ func TestWrongCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: bucket, Key: "k", Path: path})
-			checkClass(t, "Upload", err, "credentials", true)
+			s3test.CheckClass(t, "Upload", err, "credentials", true)
 
 			err = checkBucket(client, bucket)
-			checkClass(t, "CheckBucket", err, "credentials", true)
+			s3test.CheckClass(t, "CheckBucket", err, "credentials", true)
 			if want := "credentials rejected"; err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("CheckBucket: err = %v, want it to say %q", err, want)
 			}
@@ -146,7 +139,7 @@ func TestNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = checkBucket(client, "any")
-	checkClass(t, "CheckBucket", err, "credentials", true)
+	s3test.CheckClass(t, "CheckBucket", err, "credentials", true)
 	if !errors.Is(err, uploader.ErrNoCredentials) {
 		t.Errorf("CheckBucket: err = %v, want ErrNoCredentials", err)
 	}
@@ -156,7 +149,7 @@ func TestNoCredentials(t *testing.T) {
 
 	path := writeFile(t, t.TempDir(), "f", []byte("data"))
 	_, err = use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "credentials", true)
+	s3test.CheckClass(t, "Upload", err, "credentials", true)
 }
 
 // TestEnv runs a client configured only by the environment Env returns,
@@ -217,7 +210,7 @@ func TestTLSWithCABundle(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = checkBucket(client, bucket)
-		checkClass(t, "CheckBucket", err, "network", true)
+		s3test.CheckClass(t, "CheckBucket", err, "network", true)
 		if want := "cannot verify the certificate of " + srv.Endpoint; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
 		}
@@ -255,7 +248,7 @@ func TestCheckBucketUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = checkBucket(client, "any")
-	checkClass(t, "CheckBucket", err, "network", true)
+	s3test.CheckClass(t, "CheckBucket", err, "network", true)
 	if want := "cannot reach bucket any: endpoint " + cfg.EndpointURL + " refused the connection: check that the S3 server runs"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("CheckBucket: err = %v, want it to start with %q", err, want)
 	}
@@ -266,7 +259,7 @@ func TestCheckBucketUnreachable(t *testing.T) {
 	// An upload says the same.
 	path := writeFile(t, t.TempDir(), "f", []byte("data"))
 	_, err = use(client, uploader.Config{}).Upload(context.Background(), uploader.Job{Bucket: "any", Key: "k", Path: path})
-	checkClass(t, "Upload", err, "network", false)
+	s3test.CheckClass(t, "Upload", err, "network", false)
 	if want := "upload k: PutObject: endpoint " + cfg.EndpointURL + " refused the connection (1 attempt): check"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Upload: err = %v, want it to start with %q", err, want)
 	}
@@ -283,68 +276,6 @@ func TestUploadBandwidthLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	uploadSizes(t, client, smallConfig(), bucket, 0, 300<<10, 6<<20)
-}
-
-// checkObject checks the object as S3 stored it against res and data.
-func checkObject(tb testing.TB, c *s3.Client, bucket, key string, res uploader.Result, algo string, data []byte) {
-	tb.Helper()
-	client := c.SDK()
-	ctx := context.Background()
-	get, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		tb.Fatalf("get %s: %v", key, err)
-	}
-	got, err := io.ReadAll(get.Body)
-	get.Body.Close()
-	if err != nil {
-		tb.Fatalf("get %s: %v", key, err)
-	}
-	if !bytes.Equal(got, data) {
-		tb.Errorf("object %s: %d bytes differ from the %d bytes of the file", key, len(got), len(data))
-	}
-
-	head, err := client.HeadObject(ctx, &awss3.HeadObjectInput{
-		Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
-	})
-	if err != nil {
-		tb.Fatalf("head %s: %v", key, err)
-	}
-	if got, want := head.Metadata[uploader.MetaHash], fmt.Sprintf("%016x", xxhash.Sum64(data)); got != want {
-		tb.Errorf("metadata %s = %q, want %q", uploader.MetaHash, got, want)
-	}
-	if got, want := head.Metadata[uploader.MetaMtime], time.Unix(0, res.MtimeNs).UTC().Format(time.RFC3339Nano); got != want {
-		tb.Errorf("metadata %s = %q, want %q", uploader.MetaMtime, got, want)
-	}
-	if got, want := strings.Trim(aws.ToString(head.ETag), `"`), res.ETag; got != want {
-		tb.Errorf("ETag = %q, Upload said %q", got, want)
-	}
-	if got, want := aws.ToString(head.VersionId), res.VersionID; got != want && want != "" {
-		tb.Errorf("VersionId = %q, Upload said %q", got, want)
-	}
-	stored := map[string]*string{
-		"CRC32": head.ChecksumCRC32, "CRC32C": head.ChecksumCRC32C, "CRC64NVME": head.ChecksumCRC64NVME,
-		"SHA1": head.ChecksumSHA1, "SHA256": head.ChecksumSHA256,
-	}[algo]
-	if stored == nil {
-		tb.Fatalf("head %s: no %s checksum stored", key, algo)
-	}
-	if got, want := res.Checksum, algo+":"+*stored; got != want {
-		tb.Errorf("Checksum = %q, S3 stored %q", got, want)
-	}
-}
-
-func checkClass(tb testing.TB, op string, err error, reason uploader.Reason, fatal bool) {
-	tb.Helper()
-	if err == nil {
-		tb.Errorf("%s: err = nil, want a %s error", op, reason)
-		return
-	}
-	if got := uploader.ReasonOf(err); got != reason {
-		tb.Errorf("%s: Reason(%v) = %q, want %q", op, err, got, reason)
-	}
-	if got := uploader.Fatal(err); got != fatal {
-		tb.Errorf("%s: Fatal(%v) = %t, want %t", op, err, got, fatal)
-	}
 }
 
 func writeFile(tb testing.TB, dir, name string, data []byte) string {
