@@ -356,9 +356,10 @@ func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 var errStopListing = errors.New("stop listing")
 
 // anything returns a *NothingToRestoreError when no key has any version
-// below Prefix+Under: one listing request, not the whole listing.
+// below Prefix+Under: one listing request (of S3's default page: VersityGW
+// pages wrongly when pages are small), not the whole listing.
 func (r *Restore) anything(ctx context.Context) error {
-	err := r.Bucket.ListVersions(ctx, r.Prefix+r.Under, uploader.ListOptions{Workers: 1, PageSize: 1}, func(uploader.History) error {
+	err := r.Bucket.ListVersions(ctx, r.Prefix+r.Under, uploader.ListOptions{Workers: 1}, func(uploader.History) error {
 		return errStopListing
 	})
 	switch {
