@@ -110,6 +110,12 @@ const (
 	ReasonStopped uploader.Reason = "stopped"
 )
 
+// Reasons returns every Event.Reason a failed upload can have: the
+// uploader's and the agent's own.
+func Reasons() []uploader.Reason {
+	return append(uploader.Reasons(), ReasonIndexDiskFull, ReasonStopped)
+}
+
 // DefaultSettle is how long a file must be unchanged before it is
 // uploaded, when Options.Settle is 0.
 const DefaultSettle = 5 * time.Second

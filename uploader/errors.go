@@ -58,6 +58,14 @@ const (
 	ReasonOther             Reason = "other"
 )
 
+// Reasons returns every Reason the uploader gives, in the order above:
+// the label sets a metric by reason exports at 0 from the start.
+func Reasons() []Reason {
+	return []Reason{ReasonChanged, ReasonVanished, ReasonPermission, ReasonNoSuchBucket, ReasonInvalidBucketName,
+		ReasonAccessDenied, ReasonCredentials, ReasonChecksumMismatch, ReasonMultipartRefused, ReasonThrottled,
+		ReasonServerError, ReasonNetwork, ReasonCanceled, ReasonOther}
+}
+
 // Classifier is an error of a Bucket implementation that knows what its
 // transport's failure means: package s3 wraps every SDK error it returns
 // in one. ReasonOf and Fatal ask it for the causes they cannot tell

@@ -8,6 +8,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/replication"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // Metrics are the daemon's Prometheus metrics, in one registry of its own
@@ -208,6 +209,19 @@ func (m *Metrics) Overflow() { m.overflows.Inc() }
 func (m *Metrics) Rescanned(kind string, at time.Time, seconds float64) {
 	m.rescanTime.WithLabelValues(kind).Set(float64(at.Unix()))
 	m.rescanDuration.WithLabelValues(kind).Set(seconds)
+}
+
+// Known exports the label sets known up front at 0, so that a dashboard
+// and an alert rule read 0, not "no data", on a host where nothing failed
+// yet: every failure reason, and the rescan failures of every source root.
+// The daemon calls it right after NewMetrics.
+func (m *Metrics) Known(reasons []uploader.Reason, roots []string) {
+	for _, r := range reasons {
+		m.failures.WithLabelValues(string(r))
+	}
+	for _, root := range roots {
+		m.rescanFailures.WithLabelValues(root)
+	}
 }
 
 // RescanFailed counts a rescan that could not walk the source at root.

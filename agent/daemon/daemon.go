@@ -268,6 +268,11 @@ func (d *Daemon) init() {
 		g.Replication = func() replication.Summary { return d.replication.Summary() }
 	}
 	d.metrics = admin.NewMetrics(g)
+	roots := make([]string, len(d.Sources))
+	for i, src := range d.Sources {
+		roots[i] = src.Root
+	}
+	d.metrics.Known(agent.Reasons(), roots)
 	if d.Buckets != nil {
 		d.replication = replication.NewTracker(d.Index, d.Sources, d.Buckets, d.Replication, o.Logger, o.Now, d.resend, d.metrics.Replication())
 	}

@@ -360,3 +360,36 @@ func TestDaemonFileFailingEveryAttemptIsUnhealthy(t *testing.T) {
 		t.Fatalf("status: %d failing files, longest %+v; want d/\\x1bbad.wav failing for server-error", st.FailingFiles, f)
 	}
 }
+
+// TestDaemonMetricsAtZeroFromTheStart: before anything failed, the failure
+// counters already carry every reason and every source root at 0, so rules
+// over them (rate(...) > 0) read 0 on a healthy host, not "no data".
+func TestDaemonMetricsAtZeroFromTheStart(t *testing.T) {
+	src := agenttest.NewSource(t, t.TempDir(), "")
+	up, _ := agenttest.NewUploader()
+	d := &Daemon{Sources: []*local.Source{src}, Index: index.NewMemory(), Uploader: up}
+	d.init()
+	families, err := d.metrics.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if labels[f.GetName()] == nil {
+					labels[f.GetName()] = map[string]bool{}
+				}
+				labels[f.GetName()][l.GetValue()] = m.GetCounter().GetValue() == 0
+			}
+		}
+	}
+	for _, r := range agent.Reasons() {
+		if zero, ok := labels["s3ferry_upload_failures_total"][string(r)]; !ok || !zero {
+			t.Errorf("s3ferry_upload_failures_total{reason=%q}: exported %t, at 0 %t; want exported at 0", r, ok, zero)
+		}
+	}
+	if zero, ok := labels["s3ferry_rescan_failures_total"][src.Root]; !ok || !zero {
+		t.Errorf("s3ferry_rescan_failures_total{source=%q}: exported %t, at 0 %t; want exported at 0", src.Root, ok, zero)
+	}
+}

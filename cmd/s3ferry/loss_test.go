@@ -264,8 +264,10 @@ func TestRunUnhealthyWhileRescansFail(t *testing.T) {
 	if s := d.status(t).Sources[0]; !strings.Contains(s.LastError, e.root) || s.RescanError == "" {
 		t.Fatalf("status of the source: last error %q, rescan error %q, want both to say why", s.LastError, s.RescanError)
 	}
-	if !strings.Contains(d.metrics(t), fmt.Sprintf("s3ferry_rescan_failures_total{source=%q}", e.root)) {
-		t.Fatal("no s3ferry_rescan_failures_total for the source")
+	// Exported at 0 from the start: the failed rescans must have counted.
+	if strings.Contains(d.metrics(t), fmt.Sprintf("s3ferry_rescan_failures_total{source=%q} 0\n", e.root)) ||
+		!strings.Contains(d.metrics(t), fmt.Sprintf("s3ferry_rescan_failures_total{source=%q}", e.root)) {
+		t.Fatal("s3ferry_rescan_failures_total for the source is missing or still 0")
 	}
 	if err := os.Rename(moved, e.root); err != nil {
 		t.Fatal(err)
