@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"time"
 
@@ -76,8 +74,8 @@ func indexCheck(c *cli.Context) error {
 		}
 	}
 	dir := pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir())
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no index in %s: check --index-dir (or index-dir in --config)", dir)
+	if err := requireIndex(dir); err != nil {
+		return err
 	}
 	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
 		return err

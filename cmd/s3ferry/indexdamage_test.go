@@ -177,7 +177,7 @@ func TestFirstRunAdoptsWhatThePrefixHolds(t *testing.T) {
 	}
 	e.write(t, "2026-11-02/new.wav", "new", time.Hour)
 	e.index = filepath.Join(t.TempDir(), "index") // lost, purged, or another host's
-	if r := e.run(t, "index", "check", "--index-dir", "{index}"); r.code != exitError || !strings.Contains(r.stderr, "no index in "+e.index) {
+	if r := e.run(t, "index", "check", "--index-dir", "{index}"); r.code != exitError || !strings.Contains(r.stderr, "no index at "+e.index) {
 		t.Fatalf("index check of no index: exit %d, want %d and 'no index'\n%s%s", r.code, exitError, r.stdout, r.stderr)
 	}
 	if got := e.sync(t, 0, "--partition-layout", "2006-01-02"); got.Uploaded != 1 || got.Unchanged != 20 {

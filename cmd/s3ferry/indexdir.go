@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -32,6 +33,28 @@ func openIndexWith(dir string, opts index.Options) (*index.DB, error) {
 		return nil, fmt.Errorf("%w: run as a user who may write there, or choose another --index-dir", err)
 	}
 	return idx, err
+}
+
+// openExistingIndex is openIndex for a command that only reads the index
+// (status, manifest): it never creates one (requireIndex).
+func openExistingIndex(dir string, log *slog.Logger) (*index.DB, error) {
+	if err := requireIndex(dir); err != nil {
+		return nil, err
+	}
+	return openIndex(dir, log)
+}
+
+// requireIndex fails, creating nothing, unless dir holds an index (Badger's
+// MANIFEST). Every command that only reads the index calls it before
+// opening one: index.Open would create the directory and its files, so a
+// mistyped --index-dir, or status run as root with nothing configured,
+// would leave an empty index behind (one the packaged service, running as
+// another user, could then not open). sync and run create the index.
+func requireIndex(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no index at %s: run s3ferry sync (or run) first, or pass --index-dir", dir)
+	}
+	return nil
 }
 
 func checkIndexOwner(dir string, euid int) error {

@@ -80,7 +80,7 @@ type manifestCmd struct {
 }
 
 func (cmd manifestCmd) Run(ctx context.Context) error {
-	idx, err := openIndex(cmd.indexDir, cmd.log)
+	idx, err := openExistingIndex(cmd.indexDir, cmd.log)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,8 +41,43 @@ func TestStatusListsEverySourceOfTheIndex(t *testing.T) {
 		}
 	}
 
-	empty := e.run(t, "status", "--index-dir", t.TempDir())
-	if empty.code != 0 || !strings.Contains(empty.stdout, "no source yet") {
-		t.Errorf("status of an empty index: exit %d, %q", empty.code, empty.stdout)
+}
+
+// TestReadOnlyCommandsCreateNoIndex: status, manifest, verify and index
+// check, given an index directory that is missing or holds no index, fail
+// in one line and create nothing (issue 24).
+func TestReadOnlyCommandsCreateNoIndex(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, day(0)+"/a.wav", "a", time.Hour)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"status", []string{"status"}},
+		{"manifest", []string{"manifest", "{root}", "{dest}", "--out", filepath.Join(t.TempDir(), "m.csv")}},
+		{"verify", []string{"verify", "{root}", "{dest}"}},
+		{"index check", []string{"index", "check"}},
+	} {
+		for _, existing := range []bool{false, true} {
+			dir := filepath.Join(t.TempDir(), "index")
+			if existing {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := e.run(t, append(append([]string{}, tc.args...), "--index-dir", dir)...)
+			want := "no index at " + dir + ": run s3ferry sync (or run) first, or pass --index-dir"
+			if r.code != exitError || !strings.Contains(r.stderr, want) {
+				t.Errorf("%s, directory exists %t: exit %d, stderr %q; want exit %d and %q", tc.name, existing, r.code, r.stderr, exitError, want)
+			}
+			entries, err := os.ReadDir(dir)
+			switch {
+			case !existing && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("%s created %s (%v)", tc.name, dir, err)
+			case existing && len(entries) > 0:
+				t.Errorf("%s wrote %d files into the empty %s", tc.name, len(entries), dir)
+			}
+		}
 	}
 }

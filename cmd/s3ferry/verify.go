@@ -138,6 +138,9 @@ type verifyCmd struct {
 }
 
 func (cmd verifyCmd) Run(ctx context.Context) error {
+	if err := requireIndex(cmd.indexDir); err != nil {
+		return err
+	}
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
 	if err != nil {
 		return err
