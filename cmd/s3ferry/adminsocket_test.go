@@ -110,7 +110,10 @@ func TestAdminSquatterGetsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// No daemon: status reads the index and asks no one.
+	// No daemon: status reads the index (a sync made it) and asks no one.
+	if r := e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--config", cfg, "--partition-layout", "2006-01-02"); r.code != 0 {
+		t.Fatalf("first sync: exit %d\n%s", r.code, r.stderr)
+	}
 	r := e.run(t, "status", "{root}", "{dest}", "--index-dir", "{index}", "--config", cfg)
 	if r.code != 0 || !strings.Contains(r.stdout, "no daemon running") {
 		t.Fatalf("status without a daemon: exit %d, %q", r.code, r.stdout+r.stderr)
