@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
@@ -69,6 +71,15 @@ Examples:
 			if err != nil {
 				return err
 			}
+			var bar *progress
+			if !c.Bool("no-progress") && !c.Bool(flagJSON) && isTerminal(c.App.ErrWriter) {
+				// The log goes through the display, which clears itself
+				// before each line.
+				bar = newProgress(c.App.ErrWriter, agent.NewTransfers())
+				if log, err = newLogger(bar, s.logFormat, s.logLevel); err != nil {
+					return usageError{err}
+				}
+			}
 			if len(s.sources) != 1 {
 				return usageError{fmt.Errorf("the configuration has %d sources: restore one at a time, given as s3://BUCKET/PREFIX/", len(s.sources))}
 			}
@@ -100,7 +111,7 @@ Examples:
 				keepSpecial: c.Bool("keep-special-bits"),
 				allowShared: c.Bool("allow-shared-parent"),
 				json:        c.Bool(flagJSON),
-				progress:    !c.Bool("no-progress") && !c.Bool(flagJSON) && isTerminal(c.App.ErrWriter),
+				bar:         bar,
 				listWorkers: c.Int(flagListWorkers),
 				log:         log,
 				stdout:      c.App.Writer,
@@ -113,14 +124,15 @@ Examples:
 // restoreCmd is `s3ferry restore` with its flags turned into plain values.
 type restoreCmd struct {
 	settings
-	src                       *local.Source
-	at                        time.Time
-	to, under                 string
-	overwrite, json, progress bool
-	keepSpecial, allowShared  bool
-	listWorkers               int
-	log                       *slog.Logger
-	stdout, stderr            io.Writer
+	src                      *local.Source
+	at                       time.Time
+	to, under                string
+	overwrite, json          bool
+	bar                      *progress // the display on a terminal; nil: none
+	keepSpecial, allowShared bool
+	listWorkers              int
+	log                      *slog.Logger
+	stdout, stderr           io.Writer
 }
 
 func (cmd restoreCmd) Run(ctx context.Context) error {
@@ -143,12 +155,9 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		Depth:             cmd.src.Layout.Depth(),
 		Logger:            cmd.log,
 	}
-	if cmd.progress {
-		bar := newProgress(cmd.stderr)
-		defer bar.finish()
-		r.Progress = func(s bucket.RestoreStats) {
-			bar.show(fmt.Sprintf("restored %d  existing %d  failed %d", s.Restored, s.Existing, s.Failed), s.Bytes)
-		}
+	if cmd.bar != nil {
+		r.Transfers = cmd.bar.tr
+		r.Progress = func(s bucket.RestoreStats) { cmd.bar.draw(restoreCounts(s)) }
 	}
 	when := "now"
 	if !cmd.at.IsZero() {
@@ -156,6 +165,9 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	}
 	cmd.log.Info("restoring", "from", "s3://"+cmd.src.Bucket+"/"+cmd.src.Prefix+cmd.under, "at", when, "to", cmd.to)
 	st, err := r.Run(ctx)
+	if cmd.bar != nil {
+		cmd.bar.finish() // cleared for good: the summary stands alone
+	}
 	switch {
 	case errors.Is(err, beneath.ErrSharedParent):
 		return usageError{fmt.Errorf("%w; if you trust it, add --allow-shared-parent", err)}
@@ -165,8 +177,7 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		return err
 	}
 	err = show(cmd.stdout, cmd.json, st, func(w io.Writer) {
-		fmt.Fprintf(w, "restored %d files (%d bytes) as of %s into %s in %.1f s; %d left alone (exist; --overwrite replaces them), %d deleted then, %d created later, %d failed\n",
-			st.Restored, st.Bytes, when, cmd.to, st.Seconds, st.Existing, st.Deleted, st.Later, st.Failed)
+		fmt.Fprintln(w, restoreSummary(st, when, cmd.to))
 		if st.Untrusted > 0 {
 			fmt.Fprintf(w, "%d keys not restored: the endpoint's version timestamps cannot be trusted for them (each is logged with what to do)\n", st.Untrusted)
 		}
@@ -181,6 +192,48 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		return errFilesFailed
 	}
 	return nil
+}
+
+// restoreCounts is what a restore's display adds to the transfers.
+func restoreCounts(s bucket.RestoreStats) string {
+	var c []string
+	if s.Existing > 0 {
+		c = append(c, humanize.Comma(s.Existing)+" exist")
+	}
+	if s.Failed > 0 {
+		c = append(c, humanize.Comma(s.Failed)+" failed")
+	}
+	return strings.Join(c, ", ")
+}
+
+// restoreSummary is a restore's totals for a person:
+//
+//	restored 3 files (1.8 MiB, 2.1 MiB/s) as of now into /srv/restore in 0.9s; 1 left alone (...)
+func restoreSummary(st bucket.RestoreStats, when, to string) string {
+	took := time.Duration(st.Seconds * float64(time.Second))
+	detail := size(st.Bytes)
+	if st.Seconds > 0 && st.Bytes > 0 {
+		detail += ", " + size(int64(float64(st.Bytes)/st.Seconds)) + "/s"
+	}
+	s := fmt.Sprintf("restored %s (%s) as of %s into %s in %s", plural(st.Restored, "file", "files"), detail, when, local.Printable(to), duration(took))
+	var more []string
+	for _, c := range []struct {
+		n    int64
+		what string
+	}{
+		{st.Existing, "left alone (they exist; --overwrite replaces them)"},
+		{st.Deleted, "deleted then"},
+		{st.Later, "created later"},
+		{st.Failed, "failed (each is logged)"},
+	} {
+		if c.n > 0 {
+			more = append(more, humanize.Comma(c.n)+" "+c.what)
+		}
+	}
+	if len(more) > 0 {
+		s += "; " + strings.Join(more, ", ")
+	}
+	return s
 }
 
 // realPath resolves links in p as far as it exists, so a link cannot hide
