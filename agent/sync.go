@@ -146,7 +146,11 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 		err = ctx.Err()
 	}
 	if err != nil && errors.Is(err, ctx.Err()) {
-		err = fmt.Errorf("interrupted with %d files pending: the next sync or run uploads them: %w", stats.Pending, err)
+		files := "files"
+		if stats.Pending == 1 {
+			files = "file"
+		}
+		err = fmt.Errorf("interrupted with %d %s pending: the next sync or run uploads them: %w", stats.Pending, files, err)
 	}
 	return stats, err
 }
