@@ -247,11 +247,11 @@ func size(n int64) string {
 	panic("unreachable")
 }
 
-// duration is d for a person: 0.4s, 12s, 1m12s, 2h05m.
+// duration is d for a person: 35ms, 12s, 1m12s, 2h05m.
 func duration(d time.Duration) string {
 	switch {
 	case d < time.Second:
-		return fmt.Sprintf("%.1fs", d.Seconds())
+		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
 	case d < time.Hour:
