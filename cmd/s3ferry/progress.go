@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
+	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/s3ferry/s3ferry/agent"
@@ -93,14 +95,42 @@ func (a aboveWriter) Write(b []byte) (int, error) {
 	return a.w.Write(b)
 }
 
+// progressFor returns the display of a command (sync, restore) on a
+// terminal, unless --no-progress or --json, and the command's log written
+// through it; otherwise nil and log.
+func progressFor(c *cli.Context, s settings, log *slog.Logger) (*progress, *slog.Logger, error) {
+	if c.Bool("no-progress") || c.Bool(flagJSON) || !isTerminal(c.App.ErrWriter) {
+		return nil, log, nil
+	}
+	bar := newProgress(c.App.ErrWriter, agent.NewTransfers())
+	log, err := newLogger(bar, s.logFormat, s.logLevel)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return bar, log, nil
+}
+
 // syncCounts is what a sync's display adds to the transfers: the files
 // looked at, and those that failed.
 func syncCounts(s agent.Stats) string {
-	c := "scanned " + humanize.Comma(s.Scanned)
-	if s.Failed > 0 {
-		c += ", " + humanize.Comma(s.Failed) + " failed"
+	return strings.Join(counts(count{s.Scanned, "scanned"}, count{s.Failed, "failed"}), ", ")
+}
+
+// count is a number of files and what they are, for a person.
+type count struct {
+	n    int64
+	what string
+}
+
+// counts says each count that is not 0: "1,204 unchanged".
+func counts(cs ...count) []string {
+	var out []string
+	for _, c := range cs {
+		if c.n > 0 {
+			out = append(out, humanize.Comma(c.n)+" "+c.what)
+		}
 	}
-	return c
+	return out
 }
 
 // draw shows the transfers as they are now, followed by counts (the

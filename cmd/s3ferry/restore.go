@@ -10,10 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
-	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
@@ -71,14 +69,9 @@ Examples:
 			if err != nil {
 				return err
 			}
-			var bar *progress
-			if !c.Bool("no-progress") && !c.Bool(flagJSON) && isTerminal(c.App.ErrWriter) {
-				// The log goes through the display, which clears itself
-				// before each line.
-				bar = newProgress(c.App.ErrWriter, agent.NewTransfers())
-				if log, err = newLogger(bar, s.logFormat, s.logLevel); err != nil {
-					return usageError{err}
-				}
+			bar, log, err := progressFor(c, s, log)
+			if err != nil {
+				return err
 			}
 			if len(s.sources) != 1 {
 				return usageError{fmt.Errorf("the configuration has %d sources: restore one at a time, given as s3://BUCKET/PREFIX/", len(s.sources))}
@@ -196,14 +189,7 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 
 // restoreCounts is what a restore's display adds to the transfers.
 func restoreCounts(s bucket.RestoreStats) string {
-	var c []string
-	if s.Existing > 0 {
-		c = append(c, humanize.Comma(s.Existing)+" exist")
-	}
-	if s.Failed > 0 {
-		c = append(c, humanize.Comma(s.Failed)+" failed")
-	}
-	return strings.Join(c, ", ")
+	return strings.Join(counts(count{s.Existing, "exist"}, count{s.Failed, "failed"}), ", ")
 }
 
 // restoreSummary is a restore's totals for a person:
@@ -216,20 +202,12 @@ func restoreSummary(st bucket.RestoreStats, when, to string) string {
 		detail += ", " + size(int64(float64(st.Bytes)/st.Seconds)) + "/s"
 	}
 	s := fmt.Sprintf("restored %s (%s) as of %s into %s in %s", plural(st.Restored, "file", "files"), detail, when, local.Printable(to), duration(took))
-	var more []string
-	for _, c := range []struct {
-		n    int64
-		what string
-	}{
-		{st.Existing, "left alone (they exist; --overwrite replaces them)"},
-		{st.Deleted, "deleted then"},
-		{st.Later, "created later"},
-		{st.Failed, "failed (each is logged)"},
-	} {
-		if c.n > 0 {
-			more = append(more, humanize.Comma(c.n)+" "+c.what)
-		}
-	}
+	more := counts(
+		count{st.Existing, "left alone (they exist; --overwrite replaces them)"},
+		count{st.Deleted, "deleted then"},
+		count{st.Later, "created later"},
+		count{st.Failed, "failed (each is logged)"},
+	)
 	if len(more) > 0 {
 		s += "; " + strings.Join(more, ", ")
 	}

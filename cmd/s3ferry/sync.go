@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -63,14 +62,9 @@ Examples:
 				return usageError{err}
 			}
 			s.allowUnversioned = s.allowUnversioned || c.Bool(flagAllowUnversioned)
-			var bar *progress
-			if !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter) {
-				// The log goes through the display, which clears itself
-				// before each line.
-				bar = newProgress(c.App.ErrWriter, agent.NewTransfers())
-				if log, err = newLogger(bar, s.logFormat, s.logLevel); err != nil {
-					return usageError{err}
-				}
+			bar, log, err := progressFor(c, s, log)
+			if err != nil {
+				return err
 			}
 			var lookback time.Duration
 			if c.IsSet(flagLookback) {
@@ -270,7 +264,7 @@ func humanSummary(c *cli.Context, s settings) bool {
 //	sync done in 1m12s: 3 files uploaded (40.0 MiB, 3.3 MiB/s), 1,204 unchanged, 1 failed
 func syncSummary(msg string, s agent.Stats) string {
 	took := time.Duration(s.Seconds * float64(time.Second))
-	parts := []string{plural(s.Uploaded, "file", "files") + " uploaded"}
+	uploaded := plural(s.Uploaded, "file", "files") + " uploaded"
 	if s.Uploaded > 0 {
 		sent := s.Bytes - s.Kept
 		detail := size(s.Bytes)
@@ -280,24 +274,17 @@ func syncSummary(msg string, s agent.Stats) string {
 		if s.Kept > 0 {
 			detail += ", " + size(s.Kept) + " of it sent by an earlier run"
 		}
-		parts[0] += " (" + detail + ")"
+		uploaded += " (" + detail + ")"
 	}
-	for _, c := range []struct {
-		n    int64
-		what string
-	}{
-		{s.WouldSend, "to upload (dry run)"},
-		{s.Unchanged, "unchanged"},
-		{s.Touched, "with new metadata only"},
-		{s.Deferred, "still being written, left for the next run"},
-		{s.Vanished, "deleted before they were read"},
-		{s.Failed, "failed (each is logged above)"},
-		{s.Pending, "left pending for the next run"},
-	} {
-		if c.n > 0 {
-			parts = append(parts, humanize.Comma(c.n)+" "+c.what)
-		}
-	}
+	parts := append([]string{uploaded}, counts(
+		count{s.WouldSend, "to upload (dry run)"},
+		count{s.Unchanged, "unchanged"},
+		count{s.Touched, "with new metadata only"},
+		count{s.Deferred, "still being written, left for the next run"},
+		count{s.Vanished, "deleted before they were read"},
+		count{s.Failed, "failed (each is logged above)"},
+		count{s.Pending, "left pending for the next run"},
+	)...)
 	return fmt.Sprintf("%s in %s: %s", msg, duration(took), strings.Join(parts, ", "))
 }
 
