@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
@@ -246,20 +245,60 @@ func fileLine(f agent.Flying, cols int) string {
 	full := int(frac * barWidth)
 	head := fmt.Sprintf("  [%s%s] %3d%%  %s of %s  ", strings.Repeat("#", full), strings.Repeat("-", barWidth-full), int(frac*100), size(f.Done), size(f.Size))
 	name := local.Printable(f.Name)
-	if room := cols - 1 - utf8.RuneCountInString(head); utf8.RuneCountInString(name) > room && room > 1 {
-		r := []rune(name)
-		name = "…" + string(r[len(r)-room+1:]) // the end of a path says most
+	if room := cols - 1 - cells(head); cells(name) > room && room > 1 {
+		name = "…" + tail(name, room-1) // the end of a path says most
 	}
 	return head + name
 }
 
-// fit cuts s to n runes, so no line wraps: a wrapped line would be one
-// clear does not erase.
+// fit cuts s to n cells of the terminal, so no line wraps: a wrapped line
+// would be one clear does not erase.
 func fit(s string, n int) string {
-	if n < 1 || utf8.RuneCountInString(s) <= n {
+	if n < 1 || cells(s) <= n {
 		return s
 	}
-	return string([]rune(s)[:n])
+	used := 0
+	for i, r := range s {
+		if used+cellsOf(r) > n {
+			return s[:i]
+		}
+		used += cellsOf(r)
+	}
+	return s
+}
+
+// tail is the end of s that fills at most n cells.
+func tail(s string, n int) string {
+	r := []rune(s)
+	used, i := 0, len(r)
+	for i > 0 && used+cellsOf(r[i-1]) <= n {
+		i--
+		used += cellsOf(r[i])
+	}
+	return string(r[i:])
+}
+
+// cells is how many columns of a terminal s takes.
+func cells(s string) int {
+	n := 0
+	for _, r := range s {
+		n += cellsOf(r)
+	}
+	return n
+}
+
+// cellsOf is how many columns of a terminal r takes: two for the wide
+// characters of East Asian scripts and emoji, one for the others (s3ferry
+// writes names escaped: no control character is left).
+func cellsOf(r rune) int {
+	switch {
+	case r >= 0x1100 && r <= 0x115f, r >= 0x2e80 && r <= 0xa4cf, r >= 0xac00 && r <= 0xd7a3,
+		r >= 0xf900 && r <= 0xfaff, r >= 0xfe30 && r <= 0xfe4f, r >= 0xff00 && r <= 0xff60,
+		r >= 0xffe0 && r <= 0xffe6, r >= 0x1f300 && r <= 0x1f64f, r >= 0x1f900 && r <= 0x1f9ff,
+		r >= 0x20000 && r <= 0x3fffd:
+		return 2
+	}
+	return 1
 }
 
 // size is n bytes for a person: 512 B, 1.5 KiB, 40.0 MiB, 7.2 GiB.

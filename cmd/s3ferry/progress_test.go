@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -407,5 +408,28 @@ func TestHumanUnits(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
+	}
+}
+
+// TestFitNeverWraps: a line is cut to the terminal's width counting wide
+// characters as two columns, and a long name keeps its end.
+func TestFitNeverWraps(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abcdef", 4, "abcd"},
+		{"ab通話cd", 4, "ab通"},
+		{"ab通話cd", 5, "ab通"},
+		{"short", 10, "short"},
+	} {
+		if got := fit(tc.s, tc.n); got != tc.want {
+			t.Errorf("fit(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+	f := fileLine(agent.Flying{Name: "2026-12-07/agent07/通話-録音-0001.wav", Done: 1 << 20, Size: 64 << 20}, 80)
+	if got := cells(f); got > 79 || !strings.HasSuffix(f, "通話-録音-0001.wav") || !strings.Contains(f, "…") {
+		t.Errorf("fileLine at 80 columns = %q (%d columns), want its end, cut at 79 columns", f, got)
 	}
 }
