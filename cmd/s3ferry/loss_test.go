@@ -105,7 +105,7 @@ func TestSyncInterruptedWhileUploadingExits130(t *testing.T) {
 	if left == 0 {
 		t.Fatal("every file was uploaded before the interrupt: the test interrupted nothing")
 	}
-	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) || !strings.Contains(s, fmt.Sprintf("%d files pending", left)) {
+	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) || !strings.Contains(s, plural(int64(left), "file", "files")+" pending") {
 		t.Fatalf("the summary does not say that %d files stay pending:\n%s", left, s)
 	}
 	if got := e.sync(t, 0); got.Uploaded != int64(left) {

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/retention"
 	"github.com/s3ferry/s3ferry/uploader"
@@ -84,7 +85,7 @@ Examples:
 				return usageError{err}
 			}
 			s.adminSocket = adminSocket(s.indexDir)
-			return runCmd{settings: s, adminToken: token, log: log}.Run(c.Context)
+			return runCmd{settings: s, adminToken: token, log: log, logUploads: humanSummary(c, s)}.Run(c.Context)
 		},
 	}
 }
@@ -94,6 +95,7 @@ type runCmd struct {
 	settings
 	adminToken string
 	log        *slog.Logger
+	logUploads bool // one line per upload: a person watches the log on a terminal
 }
 
 func (cmd runCmd) Run(ctx context.Context) error {
@@ -127,6 +129,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		FileFailAfter:      cmd.daemon.fileFailAfter,
 		Progress:           func() int64 { return env.client.Counters().Moved },
 	}
+	if cmd.logUploads {
+		d.Options.Observe = logUpload(cmd.log)
+	}
 	notifier, watchdog, ok, err := newSystemdNotifier()
 	if err != nil {
 		return usageError{err}
@@ -153,6 +158,17 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { logHangups(gctx, hup, cmd.log); return nil })
 	return g.Wait() // both have ended: the deferred Close of the index overlaps nothing
+}
+
+// logUpload returns an Observe that logs each upload in one line: its
+// key, size and how long it took. Off a terminal the daemon says less
+// (at debug level), and the metrics count them.
+func logUpload(log *slog.Logger) func(agent.Event) {
+	return func(ev agent.Event) {
+		if ev.Outcome == agent.Uploaded {
+			log.Info("uploaded", "key", ev.Key, "size", size(ev.Bytes), "took", duration(ev.Took))
+		}
+	}
 }
 
 // logHangups says, for each SIGHUP until ctx ends, that reloading is not

@@ -10,12 +10,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,4 +346,46 @@ func selfSignedCA(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// meter counts what a Bucket tells it.
+type meter struct{ n atomic.Int64 }
+
+func (m *meter) Moved(n int64) { m.n.Add(n) }
+
+// TestMeterHearsTheBytesSent: the Meter of an upload's context hears its
+// body once, as it is sent (not the SDK's checksum pass over plain HTTP),
+// and that of a download hears the answer's body.
+func TestMeterHearsTheBytesSent(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, false)
+	const size = 2*uploader.MinPartSize + 12345 // three parts
+	path := filepath.Join(t.TempDir(), "f")
+	data := make([]byte, size)
+	crand.Read(data)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var up meter
+	ctx := uploader.WithMeter(context.Background(), &up)
+	if _, err := use(client, smallConfig()).Upload(ctx, uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.n.Load(); got < size || got > size+64<<10 {
+		t.Errorf("upload of %d bytes: the meter heard %d, want the body once (and a few answers)", size, got)
+	}
+	var down meter
+	body, _, err := client.Bucket(bucket).Get(uploader.WithMeter(context.Background(), &down), "k", "", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		t.Fatal(err)
+	}
+	body.Close()
+	if got := down.n.Load(); got != size {
+		t.Errorf("download of %d bytes: the meter heard %d", size, got)
+	}
 }
