@@ -151,9 +151,22 @@ type ReadCheck struct {
 	Sample  ReadSample
 	Workers int     // versions read at once; 0: DefaultReadWorkers
 	Rate    float64 // bytes per second over all reads; 0: DefaultReadRate, < 0: unlimited
+	// Again are files whose recorded versions are read back first, as
+	// recorded now, beside the sample (which does not draw them): the daemon's drill reads again what
+	// the last one found bad, so that only a clean read of those clears
+	// it, not a sample that happens to miss them. A file the index no
+	// longer records is passed over.
+	Again []ReadTarget
 	// Rand draws the sample; nil: a generator seeded at random.
 	Rand *rand.Rand
 	Now  func() time.Time // clock; nil: time.Now
+}
+
+// ReadTarget is one file of a source whose recorded version a ReadCheck
+// reads back.
+type ReadTarget struct {
+	Source *local.Source
+	Path   string
 }
 
 // Run reads the sample back. The error is one that stopped it (the
@@ -211,11 +224,32 @@ func (c *ReadCheck) run(ctx context.Context, found func(src *local.Source, rel s
 	var corrupt, missing, unreadable atomic.Int64
 	var sampled int64
 	err := agent.RunPool(ctx, workers, func(ctx context.Context, send func(readJob) error) error {
-		left := rep.Records // records not yet visited, as counted before the pass
+		again := map[string]bool{}
+		for _, t := range c.Again {
+			again[t.Source.ID()+"\x00"+t.Path] = true
+			rec, ok, err := c.Index.Get(t.Source.ID(), t.Path)
+			if err != nil {
+				return fmt.Errorf("read index of %s: %w", t.Source, err)
+			}
+			if !ok {
+				continue
+			}
+			sampled++
+			if err := send(readJob{t.Source, t.Path, rec}); err != nil {
+				return err
+			}
+		}
+		want += sampled // the sample is drawn beside them
+		// Records not yet visited (as counted before the pass) that the
+		// sample may draw.
+		left := rep.Records - sampled
 		for _, src := range c.Sources {
 			err := c.Index.Records(src.ID(), "", func(rel string, rec index.Record) error {
 				if sampled >= want {
 					return errSampled
+				}
+				if again[src.ID()+"\x00"+rel] {
+					return nil
 				}
 				take := left <= want-sampled || rng.Int64N(max(left, 1)) < want-sampled
 				left--

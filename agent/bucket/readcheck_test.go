@@ -143,6 +143,28 @@ func TestReadCheckSample(t *testing.T) {
 	}
 }
 
+// TestReadCheckReadsAgain: the files named in Again are read back beside
+// the sample, by their record as it is now; one no longer recorded is
+// passed over.
+func TestReadCheckReadsAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := range 50 {
+		f.upload(t, fmt.Sprintf("d/%02d.wav", i), strings.Repeat("y", 100+i))
+	}
+	if err := f.fake.Damage("rec/d/33.wav", "", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	rc := &ReadCheck{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Sample: ReadSample{Count: 5},
+		Again: []ReadTarget{{f.src, "d/33.wav"}, {f.src, "d/not-recorded.wav"}}}
+	for range 20 { // a sample that draws d/33.wav too must not read it twice
+		rep, err := rc.Run(ctx)
+		if err != nil || rep.Sampled != 6 || rep.Objects != 6 || rep.Corrupt != 1 || len(rep.Findings) != 1 || rep.Findings[0].Path != "d/33.wav" {
+			t.Fatalf("%+v, %v: want d/33.wav read again (corrupt) and 5 more", rep, err)
+		}
+	}
+}
+
 // TestReadCheckStopsOnFatal: access denied stops the check with the error
 // instead of reporting every version unreadable; a failure after retries
 // is a finding.

@@ -27,7 +27,7 @@ func (d *Daemon) readChecks(ctx context.Context) error {
 	t := time.NewTicker(d.ReadInterval)
 	defer t.Stop()
 	for {
-		d.reads.start()
+		c.Again = d.reads.start()
 		rep, err := c.Run(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -65,21 +65,26 @@ type readState struct {
 	// damagedSince is when the drills first proved damage, kept until one
 	// ends without.
 	damagedSince time.Time
-	roots        map[string]string // a Finding's Source → the source's root
+	// bad are the files whose versions the last drill that ended proved
+	// damaged: the next one reads them again.
+	bad     []bucket.ReadTarget
+	sources map[string]*local.Source // a Finding's Source → the source
 }
 
 func newReadState(sources []*local.Source, sample bucket.ReadSample, interval time.Duration) *readState {
-	roots := map[string]string{}
+	byName := map[string]*local.Source{}
 	for _, src := range sources {
-		roots[src.String()] = src.Root
+		byName[src.String()] = src
 	}
-	return &readState{status: admin.ReadCheckStatus{Sample: sample.String(), Interval: interval.Seconds()}, roots: roots}
+	return &readState{status: admin.ReadCheckStatus{Sample: sample.String(), Interval: interval.Seconds()}, sources: byName}
 }
 
-func (s *readState) start() {
+// start marks a drill running and returns what it must read again.
+func (s *readState) start() []bucket.ReadTarget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.Running = true
+	return s.bad
 }
 
 // end records a drill that ended at now. A drill that stopped early
@@ -96,20 +101,28 @@ func (s *readState) end(rep bucket.ReadReport, err error, now time.Time) {
 		st.Error = err.Error()
 	}
 	st.Problems = nil
+	var bad []bucket.ReadTarget
 	for _, f := range rep.Findings {
-		if len(st.Problems) == maxReadProblems {
-			break
+		src := s.sources[f.Source]
+		if f.Kind != bucket.FindingReadUnreadable && src != nil {
+			bad = append(bad, bucket.ReadTarget{Source: src, Path: f.Path})
 		}
-		st.Problems = append(st.Problems, admin.ReadProblem{Kind: f.Kind, Root: s.roots[f.Source], Path: f.Path, Detail: f.Detail})
+		if len(st.Problems) < maxReadProblems {
+			p := admin.ReadProblem{Kind: f.Kind, Path: f.Path, Detail: f.Detail}
+			if src != nil {
+				p.Root = src.Root
+			}
+			st.Problems = append(st.Problems, p)
+		}
 	}
 	switch n := rep.Damaged(); {
 	case n > 0:
 		if s.damaged == 0 {
 			s.damagedSince = now
 		}
-		s.damaged = n
+		s.damaged, s.bad = n, bad
 	case err == nil:
-		s.damaged, s.damagedSince = 0, time.Time{}
+		s.damaged, s.damagedSince, s.bad = 0, time.Time{}, nil
 	}
 	if err == nil && rep.Problems() == 0 {
 		st.LastSuccess = now
@@ -129,7 +142,8 @@ func (s *readState) snapshot() *admin.ReadCheckStatus {
 }
 
 // health is the drills' part of /healthz (see Daemon.health): proven
-// damage fails it until a drill reads its whole sample back without;
+// damage fails it until a drill reads its whole sample, and the damaged
+// files again, back without;
 // a version that could not be read, or a drill that stopped, warns.
 func (s *readState) health(now time.Time) (admin.Health, bool) {
 	if s == nil {

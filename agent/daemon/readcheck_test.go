@@ -17,9 +17,11 @@ import (
 )
 
 // TestReadChecksUpdateMetricsAndHealth runs the daemon's scheduled restore
-// drill over a Fake: a clean drill counts its objects and bytes and sets
-// the last success; one that reads a version back corrupt makes /healthz
-// fail and counts the failure; the next clean one makes it healthy again.
+// drill over a Fake, one file of two a drill: a clean drill counts its
+// objects and bytes and sets the last success; one that reads a version
+// back corrupt makes /healthz fail and counts the failure, and /healthz
+// stays failed while later drills, whose sample may miss the file, read
+// it again; once it reads back clean, /healthz is fine.
 func TestReadChecksUpdateMetricsAndHealth(t *testing.T) {
 	root := t.TempDir()
 	src := agenttest.NewSource(t, root, "")
@@ -36,7 +38,7 @@ func TestReadChecksUpdateMetricsAndHealth(t *testing.T) {
 
 	d := &Daemon{Sources: []*local.Source{src}, Index: idx, Uploader: up,
 		Buckets:    func(string) uploader.Bucket { return fake },
-		ReadSample: bucket.ReadSample{All: true}, ReadInterval: 20 * time.Millisecond, ReadRate: -1}
+		ReadSample: bucket.ReadSample{Count: 1}, ReadInterval: 20 * time.Millisecond, ReadRate: -1}
 	d.init()
 	gather := func() string {
 		t.Helper()
@@ -115,6 +117,21 @@ func TestReadChecksUpdateMetricsAndHealth(t *testing.T) {
 	}
 	if m := gather(); strings.Contains(m, "s3ferry_read_check_failures_total{kind=corrupt} 0\n") {
 		t.Errorf("a corrupt read back not counted:\n%s", m)
+	}
+	drills := func() int {
+		mfs, _ := d.metrics.Gatherer().Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "s3ferry_read_check_objects_total" {
+				return int(mf.GetMetric()[0].GetCounter().GetValue())
+			}
+		}
+		return 0
+	}
+	for n := drills(); drills() < n+20; {
+		if h := d.Health(); h.OK {
+			t.Fatalf("healthy again after %d more versions read, b.wav still rotten: %+v", drills()-n, h)
+		}
+		time.Sleep(time.Millisecond)
 	}
 
 	// The same bit flipped back: the next drill is clean.

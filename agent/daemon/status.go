@@ -59,7 +59,8 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
 //	a restore drill read recorded versions back corrupt or     no, until a drill reads its
-//	  gone                                                       whole sample back without
+//	  gone                                                       sample and those files back
+//	                                                             without
 //	the last restore drill stopped, or could not read a        yes, 200 with a body
 //	  version to its end                                         that starts "warning:"
 //	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
