@@ -15,6 +15,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
 	"github.com/s3ferry/s3ferry/agent/retention"
@@ -33,6 +34,7 @@ const (
 	DefaultSummaryInterval    = time.Minute
 	DefaultIndexGCInterval    = time.Hour
 	DefaultStuckAfter         = 5 * time.Minute
+	DefaultReadInterval       = 24 * time.Hour
 )
 
 // Daemon is `s3ferry run`: it resumes what was pending, watches the sources
@@ -87,6 +89,14 @@ type Daemon struct {
 	// RetentionInterval is how often the sources with a LocalRetention
 	// are swept (with Buckets); 0: retention.DefaultInterval.
 	RetentionInterval time.Duration
+	// ReadSample, when not zero (and with Buckets), is the restore drill
+	// run at start and every ReadInterval (0: DefaultReadInterval): that
+	// sample of the recorded versions read back, no faster than ReadRate
+	// bytes per second (0: bucket.DefaultReadRate). See readChecks.
+	ReadSample   bucket.ReadSample
+	ReadInterval time.Duration
+	ReadRate     float64
+	reads        *readState // nil without drills
 
 	replication *replication.Tracker // nil without Buckets
 
@@ -215,6 +225,9 @@ func (d Daemon) withDefaults() Daemon {
 	if d.RetentionInterval <= 0 {
 		d.RetentionInterval = retention.DefaultInterval
 	}
+	if d.ReadInterval <= 0 {
+		d.ReadInterval = DefaultReadInterval
+	}
 	if d.Location == nil {
 		d.Location = time.Local
 	}
@@ -273,6 +286,10 @@ func (d *Daemon) init() {
 		roots[i] = src.Root
 	}
 	d.metrics.Known(agent.Reasons(), roots)
+	if d.Buckets != nil && !d.ReadSample.IsZero() {
+		d.reads = newReadState(d.Sources, d.ReadSample, d.ReadInterval)
+		d.metrics.ReadScheduled(d.ReadInterval)
+	}
 	if d.Buckets != nil {
 		d.replication = replication.NewTracker(d.Index, d.Sources, d.Buckets, d.Replication, o.Logger, o.Now, d.resend, d.metrics.Replication())
 	}
@@ -327,6 +344,7 @@ func (d *Daemon) retrySetSize() int64 {
 //	index GC           intake ends                            intake's errgroup
 //	replication checks intake ends                            intake's errgroup
 //	retention sweeps   intake ends                            intake's errgroup
+//	restore drills     intake ends                            intake's errgroup
 //	notifier           intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
@@ -404,6 +422,9 @@ func (d *Daemon) intake(ctx context.Context, w *watch.Watcher) error {
 	}
 	if d.Buckets != nil {
 		g.Go(func() error { return d.retain(gctx) })
+	}
+	if d.reads != nil {
+		g.Go(func() error { return d.readChecks(gctx) })
 	}
 	g.Go(func() error { d.notifier(gctx); return nil })
 	return g.Wait()

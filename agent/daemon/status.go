@@ -30,6 +30,7 @@ func (d *Daemon) Status() (admin.Status, error) {
 	f := d.flight(now)
 	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
 	st.Totals = d.pipe.Stats()
+	st.ReadCheck = d.reads.snapshot()
 	d.state.snapshot(&st, now)
 	if k, f, ok := d.state.longestFailing(); ok {
 		st.LongestFailing = &admin.FailingFile{Root: k.Src.Root, Path: k.Rel, Since: f.since, Attempts: f.attempts, Reason: f.reason, Error: f.err}
@@ -57,6 +58,11 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
+//	a restore drill read recorded versions back corrupt or     no, until a drill reads its
+//	  gone                                                       sample and those files back
+//	                                                             without
+//	the last restore drill stopped, or could not read a        yes, 200 with a body
+//	  version to its end                                         that starts "warning:"
 //	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
 //	  upload, or FAILED with its file gone                       that starts "warning:"
 //	otherwise                                                  yes
@@ -92,6 +98,9 @@ func (d *Daemon) health(now time.Time) admin.Health {
 	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
 		msg := fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
 		return admin.Health{Why: msg, Anonymous: msg}
+	}
+	if h, ok := d.reads.health(now); ok {
+		return h
 	}
 	if d.replication != nil {
 		// Counts and durations only.

@@ -127,6 +127,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Replication:        cmd.replication,
 		RetentionInterval:  cmd.daemon.retentionInterval,
 		FileFailAfter:      cmd.daemon.fileFailAfter,
+		ReadSample:         cmd.read.sample,
+		ReadInterval:       cmd.read.interval,
+		ReadRate:           float64(cmd.read.rate),
 		Progress:           func() int64 { return env.client.Counters().Moved },
 	}
 	if cmd.logUploads {
