@@ -110,6 +110,9 @@ func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err e
 		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)
 	case reason == uploader.ReasonAccessDenied:
 		e.msg = fmt.Sprintf("access denied to bucket %s: check the credentials' policy allows s3:ListBucket and s3:PutObject on it", bucket)
+	case plainHTTP(err):
+		e.fatal = true
+		e.msg = fmt.Sprintf("endpoint %s speaks plain HTTP, not TLS: write its URL with http://, not https:// (--endpoint-url or AWS_ENDPOINT_URL)", endpoint)
 	case reason == uploader.ReasonNetwork && errors.As(err, &certErr):
 		e.fatal = true
 		e.msg = fmt.Sprintf("cannot verify the certificate of %s: set AWS_CA_BUNDLE to the CA that signed it (%v)", endpoint, certErr)

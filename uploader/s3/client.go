@@ -170,13 +170,14 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 }
 
 // notRetryable stops the SDK from retrying an error that the same request
-// will meet again: a certificate that does not verify would otherwise cost
-// MaxAttempts backoffs before the user hears about AWS_CA_BUNDLE, and a
-// file that changed while its body was read (uploader.ErrChanged) is no longer the
+// will meet again: a certificate that does not verify, or an https://
+// endpoint that answers in plain HTTP, would otherwise cost MaxAttempts
+// backoffs (a minute) before the user hears about AWS_CA_BUNDLE or
+// http://, and a file that changed while its body was read (uploader.ErrChanged) is no longer the
 // file being sent.
 func notRetryable(err error) aws.Ternary {
 	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) || errors.Is(err, uploader.ErrChanged) {
+	if errors.As(err, &certErr) || plainHTTP(err) || errors.Is(err, uploader.ErrChanged) {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary

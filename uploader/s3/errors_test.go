@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +72,8 @@ func TestClassify(t *testing.T) {
 		{"stalled", &smithy.OperationError{Err: &retry.MaxAttemptsError{Err: &smithyhttp.RequestSendError{Err: &stallError{timeout: time.Minute}}}}, uploader.ReasonNetwork, false},
 		{"404 without a code", apiError(404, ""), uploader.ReasonOther, false},
 		{"refused", &smithy.OperationError{Err: &retry.MaxAttemptsError{Err: &smithyhttp.RequestSendError{Err: dialErr}}}, uploader.ReasonNetwork, false},
+		{"plain HTTP to https://", &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Head", URL: "https://127.0.0.1:9/b", Err: http.ErrSchemeMismatch}}}, uploader.ReasonNetwork, true},
+		{"not TLS to https://", &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Head", URL: "https://127.0.0.1:9/b", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}}}, uploader.ReasonNetwork, true},
 		{"reset while reading the answer", &smithy.OperationError{Err: &smithy.DeserializationError{Err: &net.OpError{Op: "read", Err: syscall.ECONNRESET}}}, uploader.ReasonNetwork, false},
 		{"anything", errors.New("boom"), uploader.ReasonOther, false},
 		{"bucket check", &bucketError{reason: uploader.ReasonNetwork, fatal: true, msg: "cannot reach", err: dialErr}, uploader.ReasonNetwork, true},
