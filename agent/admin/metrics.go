@@ -49,6 +49,7 @@ type Gauges struct {
 	Retries      func() float64 // entries of the retry set
 	Workers      func() float64 // files the pool uploads at once now
 	Healthy      func() bool    // /healthz answers 200
+	EndpointDown func() bool    // checks of the endpoint fail (the daemon's probe)
 	// Replication is where the tracked uploads stand, as of the last
 	// check round; nil: no source is tracked (all zero).
 	Replication func() replication.Summary
@@ -148,6 +149,14 @@ func NewMetrics(g Gauges) *Metrics {
 			Name: "s3ferry_healthy", Help: "1 while /healthz reports healthy, 0 while it does not: uploads failing, or one upload in flight, for 10 minutes.",
 		}, func() float64 {
 			if g.Healthy == nil || g.Healthy() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "s3ferry_endpoint_down", Help: "1 while uploads wait for the S3 endpoint because checks of it fail (refused, no such host, TLS, no answer), 0 while it answers.",
+		}, func() float64 {
+			if g.EndpointDown != nil && g.EndpointDown() {
 				return 1
 			}
 			return 0

@@ -262,6 +262,7 @@ func (d *Daemon) init() {
 		Retries:      func() float64 { return float64(d.retrySetSize()) },
 		Workers:      func() float64 { return float64(d.pipe.Workers()) },
 		Healthy:      func() bool { return d.Health().OK },
+		EndpointDown: func() bool { _, _, err := d.probe.unreachable(); return err != nil },
 		Now:          o.Now,
 	}
 	if d.Buckets != nil {

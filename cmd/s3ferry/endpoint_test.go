@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
@@ -39,5 +41,50 @@ func TestPlainHTTPBehindHTTPS(t *testing.T) {
 		if n := relay.Accepted() - before; n != tt.requests {
 			t.Errorf("%s: %d connections to the endpoint, want %d: an answer in plain HTTP was retried", tt.args[0], n, tt.requests)
 		}
+	}
+}
+
+// TestRunEndpointRefused: when the endpoint starts refusing connections
+// while the daemon runs, /healthz (and status, and s3ferry_endpoint_down)
+// say so within seconds of the first refusal, naming the endpoint and the
+// refusal; once it answers again on that port the daemon is healthy and
+// the file written meanwhile arrives. It was silent and healthy for over
+// a minute, then reported the probe's timeout.
+func TestRunEndpointRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	relay := s3test.NewRelay(t, e.srv.Endpoint)
+	url := "http://" + relay.Addr
+	d := e.startDaemon(t, "--endpoint-url", url)
+	healthz := func() (int, string) { return healthzOf(t, d.get) }
+	if code, body := healthz(); code != http.StatusOK {
+		t.Fatalf("/healthz %d %q with the endpoint up", code, body)
+	}
+	relay.Off()
+	e.write(t, "cams/a.wav", "written while the endpoint refuses", 0)
+	start := time.Now()
+	eventually(t, 20*time.Second, "/healthz to fail", func() bool { code, _ := healthz(); return code == http.StatusServiceUnavailable })
+	t.Logf("/healthz failed %s after the file was written", time.Since(start).Round(100*time.Millisecond))
+	want := "endpoint " + url + " refused the connection"
+	if _, body := healthz(); !strings.Contains(body, want) {
+		t.Errorf("/healthz = %q, want it to say %q", body, want)
+	}
+	if st := d.status(t); st.Healthy || !strings.Contains(st.EndpointError, want) || st.EndpointDownSince.IsZero() {
+		t.Errorf("status: healthy %t, endpoint error %q, down since %v; want unhealthy, %q", st.Healthy, st.EndpointError, st.EndpointDownSince, want)
+	}
+	if got := d.metric(t, "s3ferry_endpoint_down"); got != 1 {
+		t.Errorf("s3ferry_endpoint_down = %v while the endpoint refuses, want 1", got)
+	}
+	if !strings.Contains(d.out.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, d.out)
+	}
+
+	if err := relay.On(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "/healthz to recover", func() bool { code, _ := healthz(); return code == http.StatusOK })
+	eventually(t, 30*time.Second, "the file written meanwhile", func() bool { return e.hasKeys(t, "cams/a.wav") })
+	if got := d.metric(t, "s3ferry_endpoint_down"); got != 0 {
+		t.Errorf("s3ferry_endpoint_down = %v once the endpoint answers, want 0", got)
 	}
 }

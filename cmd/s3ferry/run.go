@@ -97,6 +97,11 @@ type runCmd struct {
 }
 
 func (cmd runCmd) Run(ctx context.Context) error {
+	// A refused connection fails an upload at its first attempt: the
+	// daemon then holds every upload and probes the endpoint itself, and
+	// /healthz says so at once, instead of each file spending a retry
+	// budget on it silently.
+	cmd.s3.RefusedAttempts = 1
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
 	if errors.Is(err, uploader.ErrInvalidBucketName) {
 		return configError{err}
@@ -135,7 +140,8 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		d.Notifier, d.WatchdogTimeout = notifier, watchdog
 	}
 	if len(cmd.sources) > 0 {
-		d.Probe = env.open(cmd.sources[0].Bucket).Check
+		bucket := cmd.sources[0].Bucket
+		d.Probe = func(ctx context.Context) error { return env.client.Ping(ctx, bucket) }
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -1,11 +1,13 @@
 package s3
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -47,14 +49,16 @@ func (e *bucketError) Is(target error) bool {
 // s3:ListBucket). Its error is one line a user can act on ("bucket x does
 // not exist: create it or fix --destination"); uploader.ReasonOf and Fatal
 // work on it as on an upload error.
-func checkBucket(ctx context.Context, client *s3.Client, bucket string) error {
+//
+// optFns apply to its requests (Ping makes them one attempt each).
+func checkBucket(ctx context.Context, client *s3.Client, bucket string, optFns ...func(*s3.Options)) error {
 	opts := client.Options()
 	if opts.Credentials != nil {
 		if _, err := opts.Credentials.Retrieve(ctx); err != nil {
 			return bucketCheckError(ctx, opts, bucket, err)
 		}
 	}
-	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, optFns...)
 	if err == nil {
 		return nil
 	}
@@ -62,13 +66,31 @@ func checkBucket(ctx context.Context, client *s3.Client, bucket string) error {
 	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden {
 		// A HEAD response has no body, so no error code: ask again with a
 		// GET, whose code tells bad credentials from a denying policy.
-		_, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+		_, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)}, optFns...)
 		var apiErr smithy.APIError
 		if errors.As(lerr, &apiErr) {
 			err = lerr
 		}
 	}
 	return bucketCheckError(ctx, opts, bucket, err)
+}
+
+// Ping is Bucket.Check of bucket in one attempt, for a caller that asks
+// again itself (the daemon's endpoint probe): its error says in one line
+// what that attempt met (a refused connection, a host that does not
+// resolve, TLS, an S3 error), or that no answer came before ctx's
+// deadline, never a deadline that passed during retries it does not see.
+func (c *Client) Ping(ctx context.Context, bucket string) error {
+	start := time.Now()
+	err := checkBucket(ctx, c.api, bucket, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		endpoint := cmp.Or(c.cfg.EndpointURL, aws.ToString(c.api.Options().BaseEndpoint), "S3 in "+c.api.Options().Region)
+		// Not wrapping err: its context.DeadlineExceeded would make it
+		// "canceled" for uploader.ReasonOf; it is the endpoint's silence.
+		return &bucketError{reason: uploader.ReasonNetwork,
+			msg: fmt.Sprintf("no answer from endpoint %s within %s: check that it runs, and the network, firewalls and proxies on the way", endpoint, time.Since(start).Round(100*time.Millisecond))}
+	}
+	return err
 }
 
 // bucketCheckError turns a CheckBucket failure into its one-line message.
