@@ -29,6 +29,7 @@ type Metrics struct {
 	rescanTime     *prometheus.GaugeVec
 	rescanDuration *prometheus.GaugeVec
 	rescanFailures *prometheus.CounterVec
+	rootMissing    *prometheus.GaugeVec
 
 	replicationFailed prometheus.Counter
 	replicationResent prometheus.Counter
@@ -98,6 +99,9 @@ func NewMetrics(g Gauges) *Metrics {
 		rescanFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "s3ferry_rescan_failures_total", Help: "Rescans of a source that could not walk it (root missing, unmounted, unreadable), by source root.",
 		}, []string{"source"}),
+		rootMissing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "s3ferry_source_root_missing", Help: "1 while a source root is gone (removed, moved away, unmounted), by source root; 0 while it is there.",
+		}, []string{"source"}),
 		replicationFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "s3ferry_replication_failed_total", Help: "Uploaded versions whose replication S3 reported FAILED.",
 		}),
@@ -130,7 +134,7 @@ func NewMetrics(g Gauges) *Metrics {
 		return g.Replication()
 	}
 	m.reg.MustRegister(m.uploadedFiles, m.uploadedBytes, m.touchedFiles, m.failures, m.latency, m.watchedDirs,
-		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration, m.rescanFailures,
+		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration, m.rescanFailures, m.rootMissing,
 		m.replicationFailed, m.replicationResent, m.replicationLag,
 		m.localDeletedFiles, m.localDeletedBytes, m.deleteMarkers,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_retry_files", Help: "Files and directories walks passed over (deferred, unreadable, bad names), retried first by every rescan until uploaded or gone."}, float(g.Retries)),
@@ -222,7 +226,8 @@ func (m *Metrics) Rescanned(kind string, at time.Time, seconds float64) {
 
 // Known exports the label sets known up front at 0, so that a dashboard
 // and an alert rule read 0, not "no data", on a host where nothing failed
-// yet: every failure reason, and the rescan failures of every source root.
+// yet: every failure reason, and the rescan failures and the missing gauge
+// of every source root.
 // The daemon calls it right after NewMetrics.
 func (m *Metrics) Known(reasons []uploader.Reason, roots []string) {
 	for _, r := range reasons {
@@ -230,7 +235,17 @@ func (m *Metrics) Known(reasons []uploader.Reason, roots []string) {
 	}
 	for _, root := range roots {
 		m.rescanFailures.WithLabelValues(root)
+		m.rootMissing.WithLabelValues(root).Set(0)
 	}
+}
+
+// RootMissing sets whether the source root root is gone.
+func (m *Metrics) RootMissing(root string, missing bool) {
+	v := 0.0
+	if missing {
+		v = 1
+	}
+	m.rootMissing.WithLabelValues(root).Set(v)
 }
 
 // RescanFailed counts a rescan that could not walk the source at root.

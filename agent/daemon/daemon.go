@@ -448,6 +448,7 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 		}
 	}
 	w.WatchSources(now())
+	d.checkRoots(w, touch)
 	d.publishWatch(w)
 	log.Info("watching", "directories", w.Counts().Dirs, "sources", len(d.Sources))
 	d.notifyReady()
@@ -469,6 +470,10 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 				return nil
 			}
 			w.Handle(ev, now(), touch, st.Forget)
+			if w.IsRoot(ev.Name) {
+				// IN_DELETE_SELF, IN_MOVE_SELF: the root went away now.
+				d.checkRoots(w, touch)
+			}
 		case err, ok := <-w.Errs():
 			if !ok {
 				return nil
@@ -476,6 +481,7 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 			d.watchError(err)
 		case <-check.C:
 			d.live.tick(now())
+			d.checkRoots(w, touch) // back again, or unmounted (which inotify tells fsnotify drops)
 			for _, c := range st.Ready(now()) {
 				d.submit.Push(c)
 			}
@@ -514,6 +520,34 @@ func (d *Daemon) watchError(err error) {
 		return
 	}
 	d.Options.Logger.Warn("watch error", "err", err)
+}
+
+// checkRoots records the sources whose root went away (removed, moved,
+// unmounted: /healthz fails at once) or came back (watched anew, its files
+// to touch, and the look-back partitions rescanned at once).
+func (d *Daemon) checkRoots(w *watch.Watcher, touch func(watch.FileKey)) {
+	changes := w.CheckRoots(d.Options.Now(), touch)
+	for _, c := range changes {
+		d.state.rootChanged(c.Src, c.State, d.Options.Now())
+		d.metrics.RootMissing(c.Src.Root, c.State != watch.RootPresent)
+		if c.State == watch.RootPresent {
+			d.Options.Logger.Info("the source root is back: watching it again and rescanning", "source", c.Src.Root)
+			d.requestRescan(rescanPartitions)
+			continue
+		}
+		d.Options.Logger.Error("the source root is gone: nothing below it is backed up until it is back", "source", c.Src.Root, "root", c.State, "fix", rootFix(c.State))
+	}
+	if len(changes) > 0 {
+		d.publishWatch(w)
+	}
+}
+
+// rootFix says what to do about a root in state st.
+func rootFix(st watch.RootState) string {
+	if st == watch.RootUnmounted {
+		return "its file system was unmounted: mount it again"
+	}
+	return "it was removed or moved away: put it back, or mount it, at its path"
 }
 
 func (d *Daemon) publishWatch(w *watch.Watcher) {

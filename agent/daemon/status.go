@@ -55,6 +55,7 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	condition                                                  healthy
 //	a file failed for lack of space under the index, none      no (at once)
 //	  succeeded since
+//	a source's root is gone: removed, moved away, unmounted    no (at once), until it is back
 //	uploads failed for the endpoint, and a check of it failed  no (at once), until a check
 //	  (refused, no such host, TLS, no answer)                    succeeds
 //	a source's last rescan failed (root missing, unmounted,    no, until one completes
@@ -68,6 +69,13 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 func (d *Daemon) health(now time.Time) admin.Health {
 	if msg := d.state.indexFullError(); msg != "" {
 		return admin.Health{Why: msg, Anonymous: "index disk full: uploads wait until the index's file system has space"}
+	}
+	if src, st, since := d.state.rootGone(); src != nil {
+		age := now.Sub(since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("source root %s is %s, for %s: %s", local.Printable(src.Root), st, age, rootFix(st)),
+			Anonymous: fmt.Sprintf("a source root is %s, for %s: s3ferry status names it", st, age),
+		}
 	}
 	if since, checks, err := d.probe.unreachable(); err != nil {
 		age := now.Sub(since).Round(time.Second)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +88,55 @@ func TestRunEndpointRefused(t *testing.T) {
 	eventually(t, 30*time.Second, "the file written meanwhile", func() bool { return e.hasKeys(t, "cams/a.wav") })
 	if got := d.metric(t, "s3ferry_endpoint_down"); got != 0 {
 		t.Errorf("s3ferry_endpoint_down = %v once the endpoint answers, want 0", got)
+	}
+}
+
+// TestRunUnhealthyAtOnceWhenTheRootGoes: a source root removed or moved
+// away while run runs makes /healthz 503 naming it, and
+// s3ferry_source_root_missing 1, from inotify's word on the root itself,
+// not at the next rescan (an hour away here); once the root is back it is
+// watched anew, /healthz is 200 and a file written into it arrives.
+func TestRunUnhealthyAtOnceWhenTheRootGoes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		away, back func(root string) error
+	}{
+		{"moved", func(root string) error { return os.Rename(root, root+".moved") }, func(root string) error { return os.Rename(root+".moved", root) }},
+		{"removed", os.RemoveAll, func(root string) error { return os.Mkdir(root, 0o755) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.write(t, "cams/before.wav", "before", time.Hour)
+			d := e.startDaemon(t)
+			healthz := func() (int, string) { return healthzOf(t, d.get) }
+			missing := fmt.Sprintf("s3ferry_source_root_missing{source=%q}", e.root)
+			if code, body := healthz(); code != http.StatusOK || !strings.Contains(d.metrics(t), missing+" 0\n") {
+				t.Fatalf("/healthz %d %q, %s not 0, before the root went away", code, body, missing)
+			}
+			if err := tt.away(e.root); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			eventually(t, 15*time.Second, "/healthz to fail", func() bool { code, _ := healthz(); return code == http.StatusServiceUnavailable })
+			t.Logf("/healthz failed %s after the root was %s", time.Since(start).Round(10*time.Millisecond), tt.name)
+			if _, body := healthz(); !strings.Contains(body, "source root "+e.root+" is missing") {
+				t.Errorf("/healthz = %q, want it to name the root %s as missing", body, e.root)
+			}
+			if !strings.Contains(d.metrics(t), missing+" 1\n") {
+				t.Errorf("%s is not 1 while the root is gone", missing)
+			}
+
+			if err := tt.back(e.root); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 15*time.Second, "/healthz to recover", func() bool { code, _ := healthz(); return code == http.StatusOK })
+			if !strings.Contains(d.metrics(t), missing+" 0\n") {
+				t.Errorf("%s is not 0 once the root is back", missing)
+			}
+			e.write(t, "cams/after.wav", "after", 0)
+			eventually(t, 30*time.Second, "the file written into the root that is back", func() bool { return e.hasKeys(t, "cams/after.wav") })
+		})
 	}
 }
