@@ -109,6 +109,11 @@ type Daemon struct {
 	// (see endpointProbe). Without it, failed files only back off.
 	Probe         func(context.Context) error
 	ProbeInterval time.Duration
+	// EndpointDown, with Probe, is why the endpoint failed its check at
+	// start (a cause that may pass: refused, no answer): the daemon then
+	// starts with its uploads held, /healthz failing with it, and the
+	// probe asking at once.
+	EndpointDown error
 	// StuckAfter is how long a file may be queued or uploading before the
 	// summary and /status count it as stuck; 0: DefaultStuckAfter.
 	StuckAfter time.Duration
@@ -250,6 +255,9 @@ func (d *Daemon) init() {
 	}, o.Logger)
 	if d.Probe != nil {
 		o.Gate = d.probe.wait
+		if d.EndpointDown != nil {
+			d.probe.down(d.EndpointDown, o.Now())
+		}
 	}
 	d.Options = o
 	d.pipe = agent.NewPipeline(d.Index, d.Uploader, o)

@@ -70,16 +70,34 @@ func (p *endpointProbe) failed(reason uploader.Reason, now time.Time) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.begin(now)
+}
+
+// down is told that a check of the endpoint failed with err at now
+// before run started (the daemon's start): the outage begins, failed
+// checks counted from it.
+func (p *endpointProbe) down(err error, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.begin(now) {
+		p.checkErr, p.checks = err, 1
+	}
+}
+
+// begin starts an outage at now, unless one is under way, and wakes run;
+// it says whether it did. p.mu is held.
+func (p *endpointProbe) begin(now time.Time) bool {
 	select {
 	case <-p.up:
 	default:
-		return // down already
+		return false // down already
 	}
 	p.up, p.since = make(chan struct{}), now
 	select {
 	case p.outage <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // wait returns once the endpoint is up, or with ctx's error.
@@ -160,7 +178,8 @@ func (p *endpointProbe) probe(ctx context.Context) (failed int, ok bool) {
 		}
 		p.mu.Lock()
 		changed := p.checkErr == nil || p.checkErr.Error() != err.Error()
-		p.checkErr, p.checks = err, failed+1
+		p.checkErr = err
+		p.checks++
 		p.mu.Unlock()
 		if changed {
 			// At the first failed check, and when the cause changes

@@ -140,3 +140,32 @@ func TestRunUnhealthyAtOnceWhenTheRootGoes(t *testing.T) {
 		})
 	}
 }
+
+// TestRunStartsWithTheEndpointDown: a daemon started while the endpoint
+// refuses connections (a host that boots before its S3 server) runs, with
+// /healthz 503 naming the endpoint from the start, instead of exiting
+// until systemd gives up restarting it; once the endpoint answers on
+// that port it is healthy and uploads.
+func TestRunStartsWithTheEndpointDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "cams/first.wav", "first", time.Hour)
+	e.sync(t, 0) // the index knows the source: no adoption to wait for
+	relay := s3test.NewRelay(t, e.srv.Endpoint)
+	relay.Off()
+	url := "http://" + relay.Addr
+	d := e.startDaemon(t, "--endpoint-url", url)
+	code, body := healthzOf(t, d.get)
+	if want := "endpoint " + url + " refused the connection"; code != http.StatusServiceUnavailable || !strings.Contains(body, want) {
+		t.Fatalf("/healthz = %d %q with the endpoint down from the start, want 503 saying %q", code, body, want)
+	}
+	if got := d.metric(t, "s3ferry_endpoint_down"); got != 1 {
+		t.Errorf("s3ferry_endpoint_down = %v, want 1", got)
+	}
+	e.write(t, "cams/second.wav", "second", 0)
+	if err := relay.On(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "/healthz to recover", func() bool { code, _ := healthzOf(t, d.get); return code == http.StatusOK })
+	eventually(t, 30*time.Second, "the file written while the endpoint was down", func() bool { return e.hasKeys(t, "cams/second.wav") })
+}

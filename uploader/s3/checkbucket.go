@@ -93,6 +93,27 @@ func (c *Client) Ping(ctx context.Context, bucket string) error {
 	return err
 }
 
+// Unreachable reports whether err is a failed Bucket.Check or Ping that
+// did not reach the endpoint, or got only a server error or throttling,
+// for a cause that may pass with no change to the settings: a refused
+// connection, no answer, a connection cut, a host that does not resolve
+// (yet), a 5xx. TLS that fails (a certificate, plain HTTP), credentials
+// and the bucket's own answers are not: a person must fix those. A daemon
+// starts despite the first kind, with its uploads held.
+func Unreachable(err error) bool {
+	var be *bucketError
+	if !errors.As(err, &be) {
+		return false
+	}
+	switch be.reason {
+	case uploader.ReasonNetwork, uploader.ReasonServerError, uploader.ReasonThrottled:
+	default:
+		return false
+	}
+	var certErr *tls.CertificateVerificationError
+	return !errors.As(err, &certErr) && !plainHTTP(err)
+}
+
 // bucketCheckError turns a CheckBucket failure into its one-line message.
 func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err error) error {
 	if ctx.Err() != nil {

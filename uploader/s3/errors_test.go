@@ -119,3 +119,30 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("describe(boom) = %q, want nothing to say", got)
 	}
 }
+
+// TestUnreachable: a check that could not reach the endpoint for a cause
+// that may pass lets a daemon start; one a person must fix does not.
+func TestUnreachable(t *testing.T) {
+	dialErr := &smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	plain := &smithyhttp.RequestSendError{Err: &url.Error{Op: "Head", URL: "https://127.0.0.1:9/b", Err: http.ErrSchemeMismatch}}
+	cert := &smithyhttp.RequestSendError{Err: &tls.CertificateVerificationError{Err: errors.New("unknown authority")}}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", &bucketError{reason: uploader.ReasonNetwork, fatal: true, err: dialErr}, true},
+		{"no answer", &bucketError{reason: uploader.ReasonNetwork}, true},
+		{"server error", &bucketError{reason: uploader.ReasonServerError, err: apiError(500, "InternalError")}, true},
+		{"plain HTTP", &bucketError{reason: uploader.ReasonNetwork, fatal: true, err: plain}, false},
+		{"certificate", &bucketError{reason: uploader.ReasonNetwork, fatal: true, err: cert}, false},
+		{"no such bucket", &bucketError{reason: uploader.ReasonNoSuchBucket, fatal: true, err: apiError(404, "NoSuchBucket")}, false},
+		{"not a check", classified(dialErr), false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		if got := Unreachable(tt.err); got != tt.want {
+			t.Errorf("%s: Unreachable = %t, want %t", tt.name, got, tt.want)
+		}
+	}
+}
