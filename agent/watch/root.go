@@ -87,7 +87,7 @@ func (w *Watcher) CheckRoots(now time.Time, onFile func(FileKey)) []RootChange {
 			st = RootUnmounted // the mount's identity is kept, to see it back
 		}
 		if st == RootPresent {
-			if r.seen && (r.state != RootPresent || dev != r.dev || ino != r.ino) {
+			if r.state != RootPresent || r.seen && (dev != r.dev || ino != r.ino) {
 				w.rewatch(src, now, onFile)
 			}
 			r.seen, r.dev, r.ino, r.mount = true, dev, ino, mount

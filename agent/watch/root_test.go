@@ -68,3 +68,30 @@ func waitEvent(tb testing.TB, w *Watcher, what string, ok func(fsnotify.Event) b
 		}
 	}
 }
+
+// TestCheckRootsMissingAtStart: a root missing when watching began is
+// reported at the first check, and watched once it appears.
+func TestCheckRootsMissingAtStart(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	src := agenttest.NewSource(t, root, "")
+	w, err := New(nil, time.UTC, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.sources = append(w.sources, src)
+	now := time.Now()
+	w.WatchSources(now)
+	if got := w.CheckRoots(now, nil); len(got) != 1 || got[0].State != RootMissing {
+		t.Fatalf("CheckRoots of a root that is not there = %v, want it missing", got)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.CheckRoots(now, nil); len(got) != 1 || got[0].State != RootPresent {
+		t.Fatalf("CheckRoots once the root is made = %v, want it present", got)
+	}
+	agenttest.WriteFile(t, root, "today/new.wav", "new")
+	want := filepath.Join(root, "today")
+	waitEvent(t, w, "an event on "+want, func(ev fsnotify.Event) bool { return ev.Name == want })
+}
