@@ -32,6 +32,7 @@ type Status struct {
 	Stuck             int       `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
 	OldestInFlight    time.Time `json:"oldest_in_flight,omitzero"`
 	EndpointDownSince time.Time `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
+	EndpointError     string    `json:"endpoint_error,omitempty"`     // why the last check of the endpoint failed
 	PendingBytes      int64     `json:"pending_bytes"`
 	LastError         string    `json:"last_error,omitempty"`
 	// FailingFiles is how many files failed their last attempt (and every

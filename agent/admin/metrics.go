@@ -29,6 +29,7 @@ type Metrics struct {
 	rescanTime     *prometheus.GaugeVec
 	rescanDuration *prometheus.GaugeVec
 	rescanFailures *prometheus.CounterVec
+	rootMissing    *prometheus.GaugeVec
 
 	replicationFailed prometheus.Counter
 	replicationResent prometheus.Counter
@@ -69,6 +70,7 @@ type Gauges struct {
 	Retries      func() float64 // entries of the retry set
 	Workers      func() float64 // files the pool uploads at once now
 	Healthy      func() bool    // /healthz answers 200
+	EndpointDown func() bool    // checks of the endpoint fail (the daemon's probe)
 	// Replication is where the tracked uploads stand, as of the last
 	// check round; nil: no source is tracked (all zero).
 	Replication func() replication.Summary
@@ -117,6 +119,9 @@ func NewMetrics(g Gauges) *Metrics {
 		rescanFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "s3ferry_rescan_failures_total", Help: "Rescans of a source that could not walk it (root missing, unmounted, unreadable), by source root.",
 		}, []string{"source"}),
+		rootMissing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "s3ferry_source_root_missing", Help: "1 while a source root is gone (removed, moved away, unmounted), by source root; 0 while it is there.",
+		}, []string{"source"}),
 		replicationFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "s3ferry_replication_failed_total", Help: "Uploaded versions whose replication S3 reported FAILED.",
 		}),
@@ -163,7 +168,7 @@ func NewMetrics(g Gauges) *Metrics {
 		return g.Replication()
 	}
 	m.reg.MustRegister(m.uploadedFiles, m.uploadedBytes, m.touchedFiles, m.failures, m.latency, m.watchedDirs,
-		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration, m.rescanFailures,
+		m.watchLimit, m.overflows, m.settling, m.rescanTime, m.rescanDuration, m.rescanFailures, m.rootMissing,
 		m.replicationFailed, m.replicationResent, m.replicationLag,
 		m.localDeletedFiles, m.localDeletedBytes, m.deleteMarkers,
 		m.readLastSuccess, m.readInterval, m.readObjects, m.readBytes, m.readFailures,
@@ -183,6 +188,14 @@ func NewMetrics(g Gauges) *Metrics {
 			Name: "s3ferry_healthy", Help: "1 while /healthz reports healthy, 0 while it does not: uploads failing, or one upload in flight, for 10 minutes.",
 		}, func() float64 {
 			if g.Healthy == nil || g.Healthy() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "s3ferry_endpoint_down", Help: "1 while uploads wait for the S3 endpoint because checks of it fail (refused, no such host, TLS, no answer), 0 while it answers.",
+		}, func() float64 {
+			if g.EndpointDown != nil && g.EndpointDown() {
 				return 1
 			}
 			return 0
@@ -248,7 +261,8 @@ func (m *Metrics) Rescanned(kind string, at time.Time, seconds float64) {
 
 // Known exports the label sets known up front at 0, so that a dashboard
 // and an alert rule read 0, not "no data", on a host where nothing failed
-// yet: every failure reason, and the rescan failures of every source root.
+// yet: every failure reason, and the rescan failures and the missing gauge
+// of every source root.
 // The daemon calls it right after NewMetrics.
 func (m *Metrics) Known(reasons []uploader.Reason, roots []string) {
 	for _, r := range reasons {
@@ -256,7 +270,17 @@ func (m *Metrics) Known(reasons []uploader.Reason, roots []string) {
 	}
 	for _, root := range roots {
 		m.rescanFailures.WithLabelValues(root)
+		m.rootMissing.WithLabelValues(root).Set(0)
 	}
+}
+
+// RootMissing sets whether the source root root is gone.
+func (m *Metrics) RootMissing(root string, missing bool) {
+	v := 0.0
+	if missing {
+		v = 1
+	}
+	m.rootMissing.WithLabelValues(root).Set(v)
 }
 
 // RescanFailed counts a rescan that could not walk the source at root.

@@ -119,6 +119,11 @@ type Daemon struct {
 	// (see endpointProbe). Without it, failed files only back off.
 	Probe         func(context.Context) error
 	ProbeInterval time.Duration
+	// EndpointDown, with Probe, is why the endpoint failed its check at
+	// start (a cause that may pass: refused, no answer): the daemon then
+	// starts with its uploads held, /healthz failing with it, and the
+	// probe asking at once.
+	EndpointDown error
 	// StuckAfter is how long a file may be queued or uploading before the
 	// summary and /status count it as stuck; 0: DefaultStuckAfter.
 	StuckAfter time.Duration
@@ -263,6 +268,9 @@ func (d *Daemon) init() {
 	}, o.Logger)
 	if d.Probe != nil {
 		o.Gate = d.probe.wait
+		if d.EndpointDown != nil {
+			d.probe.down(d.EndpointDown, o.Now())
+		}
 	}
 	d.Options = o
 	d.pipe = agent.NewPipeline(d.Index, d.Uploader, o)
@@ -275,6 +283,7 @@ func (d *Daemon) init() {
 		Retries:      func() float64 { return float64(d.retrySetSize()) },
 		Workers:      func() float64 { return float64(d.pipe.Workers()) },
 		Healthy:      func() bool { return d.Health().OK },
+		EndpointDown: func() bool { _, _, err := d.probe.unreachable(); return err != nil },
 		Now:          o.Now,
 	}
 	if d.Buckets != nil {
@@ -468,6 +477,7 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 		}
 	}
 	w.WatchSources(now())
+	d.checkRoots(w, touch)
 	d.publishWatch(w)
 	log.Info("watching", "directories", w.Counts().Dirs, "sources", len(d.Sources))
 	d.notifyReady()
@@ -489,6 +499,10 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 				return nil
 			}
 			w.Handle(ev, now(), touch, st.Forget)
+			if w.IsRoot(ev.Name) {
+				// IN_DELETE_SELF, IN_MOVE_SELF: the root went away now.
+				d.checkRoots(w, touch)
+			}
 		case err, ok := <-w.Errs():
 			if !ok {
 				return nil
@@ -496,6 +510,7 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 			d.watchError(err)
 		case <-check.C:
 			d.live.tick(now())
+			d.checkRoots(w, touch) // back again, or unmounted (which inotify tells fsnotify drops)
 			for _, c := range st.Ready(now()) {
 				d.submit.Push(c)
 			}
@@ -534,6 +549,34 @@ func (d *Daemon) watchError(err error) {
 		return
 	}
 	d.Options.Logger.Warn("watch error", "err", err)
+}
+
+// checkRoots records the sources whose root went away (removed, moved,
+// unmounted: /healthz fails at once) or came back (watched anew, its files
+// to touch, and the look-back partitions rescanned at once).
+func (d *Daemon) checkRoots(w *watch.Watcher, touch func(watch.FileKey)) {
+	changes := w.CheckRoots(d.Options.Now(), touch)
+	for _, c := range changes {
+		d.state.rootChanged(c.Src, c.State, d.Options.Now())
+		d.metrics.RootMissing(c.Src.Root, c.State != watch.RootPresent)
+		if c.State == watch.RootPresent {
+			d.Options.Logger.Info("the source root is back: watching it again and rescanning", "source", c.Src.Root)
+			d.requestRescan(rescanPartitions)
+			continue
+		}
+		d.Options.Logger.Error("the source root is gone: nothing below it is backed up until it is back", "source", c.Src.Root, "root", c.State, "fix", rootFix(c.State))
+	}
+	if len(changes) > 0 {
+		d.publishWatch(w)
+	}
+}
+
+// rootFix says what to do about a root in state st.
+func rootFix(st watch.RootState) string {
+	if st == watch.RootUnmounted {
+		return "its file system was unmounted: mount it again"
+	}
+	return "it was removed or moved away: put it back, or mount it, at its path"
 }
 
 func (d *Daemon) publishWatch(w *watch.Watcher) {

@@ -29,6 +29,9 @@ func (d *Daemon) Status() (admin.Status, error) {
 	st.Workers = d.pipe.Workers()
 	f := d.flight(now)
 	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
+	if _, _, err := d.probe.unreachable(); err != nil {
+		st.EndpointError = err.Error()
+	}
 	st.Totals = d.pipe.Stats()
 	st.ReadCheck = d.reads.snapshot()
 	d.state.snapshot(&st, now)
@@ -53,6 +56,9 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	condition                                                  healthy
 //	a file failed for lack of space under the index, none      no (at once)
 //	  succeeded since
+//	a source's root is gone: removed, moved away, unmounted    no (at once), until it is back
+//	uploads failed for the endpoint, and a check of it failed  no (at once), until a check
+//	  (refused, no such host, TLS, no answer)                    succeeds
 //	a source's last rescan failed (root missing, unmounted,    no, until one completes
 //	  a partition layout that reads none of its folders)
 //	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
@@ -69,6 +75,20 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 func (d *Daemon) health(now time.Time) admin.Health {
 	if msg := d.state.indexFullError(); msg != "" {
 		return admin.Health{Why: msg, Anonymous: "index disk full: uploads wait until the index's file system has space"}
+	}
+	if src, st, since := d.state.rootGone(); src != nil {
+		age := now.Sub(since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("source root %s is %s, for %s: %s", local.Printable(src.Root), st, age, rootFix(st)),
+			Anonymous: fmt.Sprintf("a source root is %s, for %s: s3ferry status names it", st, age),
+		}
+	}
+	if since, checks, err := d.probe.unreachable(); err != nil {
+		age := now.Sub(since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): %v; uploads wait and go as soon as it answers", age, checks, err),
+			Anonymous: fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): s3ferry status says why", age, checks),
+		}
 	}
 	if src, since, err, anon := d.state.rescanFailing(); src != nil {
 		age := now.Sub(since).Round(time.Second)

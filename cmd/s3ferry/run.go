@@ -99,15 +99,26 @@ type runCmd struct {
 }
 
 func (cmd runCmd) Run(ctx context.Context) error {
-	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	// A refused connection fails an upload at its first attempt: the
+	// daemon then holds every upload and probes the endpoint itself, and
+	// /healthz says so at once, instead of each file spending a retry
+	// budget on it silently.
+	cmd.s3.RefusedAttempts = 1
+	env, down, err := openDaemonEnv(ctx, cmd.settings, cmd.log)
 	if errors.Is(err, uploader.ErrInvalidBucketName) {
 		return configError{err}
 	} else if err != nil {
 		return err
 	}
 	defer env.Close()
-	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
-	markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	if down != nil {
+		// The bucket's versioning and replication rules cannot be asked:
+		// the uploads of this run are not tracked to the replica.
+		cmd.log.Error("the endpoint does not answer: starting with uploads held until it does; replication is not tracked until the next start", "err", down)
+	} else {
+		warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+		markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	}
 	d := &daemon.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -143,7 +154,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		d.Notifier, d.WatchdogTimeout = notifier, watchdog
 	}
 	if len(cmd.sources) > 0 {
-		d.Probe = env.open(cmd.sources[0].Bucket).Check
+		bucket := cmd.sources[0].Bucket
+		d.Probe = func(ctx context.Context) error { return env.client.Ping(ctx, bucket) }
+		d.EndpointDown = down
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)

@@ -116,7 +116,11 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			fmt.Fprintf(w, "oldest upload in flight queued %s; %d stuck\n", ago(st.OldestInFlight), st.Stuck)
 		}
 		if !st.EndpointDownSince.IsZero() {
-			fmt.Fprintf(w, "the endpoint has been failing since %s: uploads wait while it is probed\n", ago(st.EndpointDownSince))
+			why := ""
+			if st.EndpointError != "" {
+				why = " (" + local.Printable(st.EndpointError) + ")"
+			}
+			fmt.Fprintf(w, "the endpoint has been failing since %s%s: uploads wait while it is probed\n", ago(st.EndpointDownSince), why)
 		}
 		for kind, r := range st.Rescans {
 			fmt.Fprintf(w, "last %s rescan %s: %d files in %.1f s\n", kind, ago(r.At), r.Scanned, r.Seconds)

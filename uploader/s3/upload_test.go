@@ -389,3 +389,57 @@ func TestMeterHearsTheBytesSent(t *testing.T) {
 		t.Errorf("download of %d bytes: the meter heard %d", size, got)
 	}
 }
+
+// TestPing: one attempt, whose error says what it met: the refusal of a
+// port nothing listens on, and for a server that takes the connection and
+// never answers, that no answer came within the caller's deadline, not a
+// bare "context deadline exceeded".
+func TestPing(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	client := srv.Client(t)
+	if err := client.Ping(context.Background(), bucket); err != nil {
+		t.Fatalf("Ping of a bucket that answers: %v", err)
+	}
+
+	cfg := srv.Config()
+	cfg.EndpointURL = "http://" + closedAddr(t)
+	refused, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = refused.Ping(context.Background(), bucket)
+	if want := "endpoint " + cfg.EndpointURL + " refused the connection"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Ping of a port that refuses = %v, want it to say %q", err, want)
+	}
+
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered, until the test ends
+		}
+	}()
+	cfg.EndpointURL = "http://" + silent.Addr().String()
+	mute, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = mute.Ping(ctx, bucket)
+	if want := "no answer from endpoint " + cfg.EndpointURL + " within"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Ping of a server that never answers = %v, want it to say %q", err, want)
+	}
+	if got := uploader.ReasonOf(err); got != uploader.ReasonNetwork {
+		t.Errorf("ReasonOf(Ping of a server that never answers) = %q, want network", got)
+	}
+}
