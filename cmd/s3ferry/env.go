@@ -38,7 +38,7 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 	}
 	indexed := make(chan opened, 1)
 	go func() {
-		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket})
+		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, Command: s.command})
 		indexed <- opened{idx, err}
 	}()
 	client, up, err := openBucket(ctx, s)

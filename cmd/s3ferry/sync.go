@@ -164,7 +164,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 // otherwise it refuses, with an error that matches index.ErrLocked.
 func (cmd syncCmd) viaDaemon(ctx context.Context, locked *index.LockedError) (agent.Stats, error) {
 	var stats agent.Stats
-	client, err := newDaemonClient(index.Holder{PID: locked.PID, Admin: locked.Admin})
+	client, err := newDaemonClient(locked.Holder)
 	if err != nil {
 		return stats, err
 	}
