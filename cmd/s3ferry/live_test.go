@@ -18,6 +18,7 @@ import (
 	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 )
 
 // verifyRun is one `s3ferry verify` of the test's source: its exit code,
@@ -83,12 +84,27 @@ func TestVerifyAndIndexCheckWhileTheDaemonRuns(t *testing.T) {
 	}
 	e.sync(t, 0, "--partition-layout", "2006-01-02")
 	e.remove(t, day(0)+"/b.wav") // behind s3ferry's back: a problem
+	ctx := context.Background()
+	rows, err := buckettest.InventoryOf(ctx, e.srv.Client(t).Bucket(e.bucket), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := e.srv.NewBucket(t, false)
+	manifest, err := buckettest.WriteInventory(ctx, e.srv.Client(t).Bucket(reports), e.bucket, "inv/"+e.bucket+"/daily/", 2, slices.Values(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inventory := "s3://" + reports + "/" + manifest
 
 	stopped := e.verify(t)
 	if stopped.code != exitProblems || stopped.report.Missing != 1 {
 		t.Fatalf("verify without the daemon: exit %d, %+v; want %d and the deleted object missing", stopped.code, stopped.report, exitProblems)
 	}
 	stoppedDeep := e.verify(t, "--deep")
+	stoppedInventory := e.verify(t, "--inventory", inventory)
+	if stoppedInventory.code != exitProblems || stoppedInventory.report.Missing != 1 {
+		t.Fatalf("verify --inventory without the daemon: exit %d, %+v; want %d and the deleted object missing", stoppedInventory.code, stoppedInventory.report, exitProblems)
+	}
 	check := e.run(t, "index", "check", "--index-dir", "{index}")
 	if check.code != 0 || !strings.Contains(check.stdout, "healthy") {
 		t.Fatalf("index check without the daemon: exit %d\n%s%s", check.code, check.stdout, check.stderr)
@@ -97,12 +113,13 @@ func TestVerifyAndIndexCheckWhileTheDaemonRuns(t *testing.T) {
 	d := e.startDaemon(t, "--partition-layout", "2006-01-02")
 	stopped.same(t, e.verify(t), "verify")
 	stoppedDeep.same(t, e.verify(t, "--deep"), "verify --deep")
+	stoppedInventory.same(t, e.verify(t, "--inventory", inventory), "verify --inventory")
 	r := e.run(t, "index", "check", "--index-dir", "{index}")
 	if r.code != check.code || r.stdout != check.stdout {
 		t.Errorf("index check with the daemon running: exit %d, %q; want exit %d, %q as without it\n%s", r.code, r.stdout, check.code, check.stdout, r.stderr)
 	}
-	if n := strings.Count(d.out.String(), "verify asked on the admin socket done"); n != 4 {
-		t.Errorf("the daemon ran %d verifies, want 4 (two as JSON, two as text)\n%s", n, d.out)
+	if n := strings.Count(d.out.String(), "verify asked on the admin socket done"); n != 6 {
+		t.Errorf("the daemon ran %d verifies, want 6 (three as JSON, three as text)\n%s", n, d.out)
 	}
 
 	pid := strconv.Itoa(d.cmd.Process.Pid)
