@@ -300,7 +300,7 @@ func (d *Daemon) init() {
 	d.rescans = make(chan rescanRequest, 8)
 	d.calls = &rescanCalls{calls: map[rescanKey]*rescanCall{}}
 	d.stopping = make(chan struct{})
-	d.checks = &checks{}
+	d.checks = &checks{stopping: d.stopping, now: o.Now}
 }
 
 // counts sums the index's records and pending entries over the sources.

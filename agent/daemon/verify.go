@@ -17,6 +17,9 @@ import (
 // stopping, and Run waits for the one running before it returns, so the
 // index its caller then closes is no longer read.
 type checks struct {
+	stopping <-chan struct{} // the daemon's: closed once it takes no more work
+	now      func() time.Time
+
 	mu      sync.Mutex
 	stopped bool   // set by stop; guarded by mu
 	running string // what runs ("verify", "index check"), "" when none; guarded by mu
@@ -24,11 +27,10 @@ type checks struct {
 	done    sync.WaitGroup
 }
 
-// start begins check what for the daemon d: it returns ctx, cancelled when
-// the daemon stops as well as with the caller, and end, which the caller
-// defers; or a *admin.RefusedError when another check runs or the daemon
-// is stopping.
-func (c *checks) start(ctx context.Context, d *Daemon, what string) (context.Context, func(), error) {
+// start begins check what: it returns ctx, cancelled when the daemon
+// stops as well as with the caller, and end, which the caller defers; or
+// a *admin.RefusedError when another check runs or the daemon is stopping.
+func (c *checks) start(ctx context.Context, what string) (context.Context, func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -37,13 +39,13 @@ func (c *checks) start(ctx context.Context, d *Daemon, what string) (context.Con
 	case c.running != "":
 		return nil, nil, &admin.RefusedError{Code: http.StatusConflict, Reason: fmt.Sprintf("the daemon is already running a %s, asked at %s: wait for it to end, then ask again", c.running, c.since.Format(time.TimeOnly))}
 	}
-	c.running, c.since = what, d.Options.Now()
+	c.running, c.since = what, c.now()
 	c.done.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
 	ended := make(chan struct{})
 	go func() { // ends with the check
 		select {
-		case <-d.stopping:
+		case <-c.stopping:
 			cancel()
 		case <-ended:
 		}
@@ -87,12 +89,12 @@ func (d *Daemon) Verify(ctx context.Context, req admin.VerifyRequest) (bucket.Ve
 		}
 		sources = append(sources, src)
 	}
-	ctx, end, err := d.checks.start(ctx, d, "verify")
+	ctx, end, err := d.checks.start(ctx, "verify")
 	if err != nil {
 		return bucket.VerifyReport{}, err
 	}
 	defer end()
-	log := d.Options.Logger
+	log := d.Options.Logger.With(peerAttrs(ctx)...)
 	log.Info("verify asked on the admin socket", "sources", len(sources), "deep", req.Deep, "inventory", req.Inventory != nil)
 	opts := d.Options
 	opts.Observe, opts.Gate = nil, nil // the run's counters and probe are the daemon's uploads'
@@ -136,16 +138,27 @@ func (d *Daemon) CheckIndex(ctx context.Context) ([]string, error) {
 	if !ok {
 		return nil, &admin.RefusedError{Code: http.StatusServiceUnavailable, Reason: "this daemon's index cannot be checked while it runs: stop it to run index check"}
 	}
-	ctx, end, err := d.checks.start(ctx, d, "index check")
+	ctx, end, err := d.checks.start(ctx, "index check")
 	if err != nil {
 		return nil, err
 	}
 	defer end()
-	d.Options.Logger.Info("index check asked on the admin socket")
+	log := d.Options.Logger.With(peerAttrs(ctx)...)
+	log.Info("index check asked on the admin socket")
 	problems, err := c.Check(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("index check: %w", err)
 	}
-	d.Options.Logger.Info("index check asked on the admin socket done", "problems", len(problems))
+	log.Info("index check asked on the admin socket done", "problems", len(problems))
 	return problems, nil
+}
+
+// peerAttrs are the log attributes of who asked, on the admin socket, for
+// what ctx carries out.
+func peerAttrs(ctx context.Context) []any {
+	p, ok := admin.PeerFrom(ctx)
+	if !ok {
+		return nil
+	}
+	return []any{"peer_pid", p.PID, "peer_uid", p.UID}
 }
