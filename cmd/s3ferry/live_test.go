@@ -123,6 +123,10 @@ func TestVerifyAndIndexCheckWhileTheDaemonRuns(t *testing.T) {
 	}
 
 	pid := strconv.Itoa(d.cmd.Process.Pid)
+	r = e.run(t, "verify", "{root}", "s3://"+e.bucket+"/other/", "--index-dir", "{index}")
+	if r.code != exitLocked || !strings.Contains(r.stderr, "which does not serve") || !strings.Contains(r.stderr, "pid "+pid) || strings.Contains(d.out.String(), "/other/") {
+		t.Errorf("verify of a source the daemon does not back up: exit %d, %q; want exit %d naming the daemon, and nothing asked of it", r.code, r.stderr, exitLocked)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string

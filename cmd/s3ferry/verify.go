@@ -212,6 +212,14 @@ func (cmd verifyCmd) viaDaemon(ctx context.Context) (bucket.VerifyReport, error)
 	if err != nil {
 		return rep, err
 	}
+	st, err := client.status(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if src := notServed(cmd.sources, st.Sources); src != nil {
+		return rep, &daemonSourceError{src: src, pid: st.PID, socket: holder.Admin, indexDir: cmd.indexDir,
+			fix: "verify the sources of the daemon's config (--config), or stop the daemon to verify this one"}
+	}
 	req := admin.VerifyRequest{Deep: cmd.deep, Inventory: cmd.inventory, ListWorkers: cmd.listWorkers}
 	for _, src := range cmd.sources {
 		req.Sources = append(req.Sources, admin.SourceName{Root: src.Root, Destination: src.Destination()})
