@@ -132,6 +132,7 @@ func TestVerifyAndIndexCheckWhileTheDaemonRuns(t *testing.T) {
 		want string
 	}{
 		{[]string{"verify", "{root}", "{dest}", "--index-dir", "{index}", "--repair"}, "s3ferry verify --repair needs the index to itself"},
+		{[]string{"verify", "{root}", "{dest}", "--index-dir", "{index}", "--read", "all"}, "s3ferry verify --read needs the index to itself"},
 		{[]string{"adopt", "{root}", "{dest}", "--index-dir", "{index}"}, "s3ferry adopt needs the index to itself"},
 	} {
 		r := e.run(t, tt.args...)
