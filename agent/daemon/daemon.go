@@ -145,6 +145,8 @@ type Daemon struct {
 	// openWatcher starts the watcher; nil: newWatcher. Tests make it fail.
 	openWatcher func() (*watch.Watcher, error)
 	live        *liveness
+	// checks are the verify and index check the admin socket runs.
+	checks *checks
 }
 
 type retryRequest struct {
@@ -307,6 +309,7 @@ func (d *Daemon) init() {
 	d.rescans = make(chan rescanRequest, 8)
 	d.calls = &rescanCalls{calls: map[rescanKey]*rescanCall{}}
 	d.stopping = make(chan struct{})
+	d.checks = &checks{stopping: d.stopping, now: o.Now}
 }
 
 // counts sums the index's records and pending entries over the sources.
@@ -345,6 +348,8 @@ func (d *Daemon) retrySetSize() int64 {
 //
 //	goroutine          ends when                              ended by
 //	admin server       Run returns                            serveAdmin's stop
+//	verify, index      its client leaves, or intake ends      stopping, checks.stop
+//	  check (socket)
 //	upload pool        its queue drained, or ShutdownTimeout  pipe.Close, cancelUploads
 //	endpoint prober    the pool has ended                     cancelUploads
 //	loop (watcher)     intake ends                            intake's errgroup
@@ -396,6 +401,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// From here on, every path waits for the pool.
 	intakeErr := d.intake(intake, w)
 	close(d.stopping)
+	d.checks.stop() // stopping cancelled the one running
 	d.notifyStopping()
 	d.pipe.Close()
 	select {

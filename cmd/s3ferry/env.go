@@ -53,7 +53,7 @@ func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate boo
 	}
 	indexed := make(chan opened, 1)
 	go func() {
-		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket})
+		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, Command: s.command})
 		indexed <- opened{idx, err}
 	}()
 	client, up, err := openBucket(ctx, s)

@@ -80,7 +80,7 @@ type manifestCmd struct {
 }
 
 func (cmd manifestCmd) Run(ctx context.Context) error {
-	idx, err := openExistingIndex(cmd.indexDir, cmd.log)
+	idx, err := openExistingIndex(cmd.indexDir, cmd.command, cmd.log)
 	if err != nil {
 		return err
 	}

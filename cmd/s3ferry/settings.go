@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -43,6 +44,10 @@ type settings struct {
 	// adminSocket is the admin socket `run` serves, recorded in the
 	// index's lock file (index.Options.Admin); "" for every other command.
 	adminSocket string
+	// command is the command these settings are for ("sync", "index
+	// rebuild"), recorded in the index's lock file (index.Options.Command)
+	// so that a command refused the index can say who holds it.
+	command     string
 	daemon      daemonSettings
 	read        readSettings
 	replication replication.Options
@@ -230,6 +235,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		}
 	}
 	s := settings{
+		command:        commandName(c),
 		indexDir:       pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
 		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
 		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
@@ -558,4 +564,16 @@ func nonZero(d time.Duration) *time.Duration {
 		return nil
 	}
 	return &d
+}
+
+// commandName is the name of the command c runs, with its parents but not
+// the program's: "sync", "index check".
+func commandName(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }

@@ -76,7 +76,7 @@ func (cmd statusCmd) Run(ctx context.Context) error {
 }
 
 func (cmd statusCmd) fromIndex() (admin.Status, error) {
-	idx, err := openExistingIndex(cmd.indexDir, nil)
+	idx, err := openExistingIndex(cmd.indexDir, cmd.command, nil)
 	if err != nil {
 		if locked := (*index.LockedError)(nil); errors.As(err, &locked) {
 			return admin.Status{}, heldError(locked)

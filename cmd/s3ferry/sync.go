@@ -164,7 +164,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 // otherwise it refuses, with an error that matches index.ErrLocked.
 func (cmd syncCmd) viaDaemon(ctx context.Context, locked *index.LockedError) (agent.Stats, error) {
 	var stats agent.Stats
-	client, err := newDaemonClient(index.Holder{PID: locked.PID, Admin: locked.Admin})
+	client, err := newDaemonClient(locked.Holder)
 	if err != nil {
 		return stats, err
 	}
@@ -173,7 +173,8 @@ func (cmd syncCmd) viaDaemon(ctx context.Context, locked *index.LockedError) (ag
 		return stats, err
 	}
 	if src := notServed(cmd.sources, st.Sources); src != nil {
-		return stats, &daemonSourceError{src: src, pid: st.PID, socket: locked.Admin, indexDir: cmd.indexDir}
+		return stats, &daemonSourceError{src: src, pid: st.PID, socket: locked.Admin, indexDir: cmd.indexDir,
+			fix: "give this sync another --index-dir, or add the source to the daemon's config"}
 	}
 	q := url.Values{}
 	if cmd.full {
@@ -204,18 +205,19 @@ func notServed(sources []*local.Source, served []admin.SourceStatus) *local.Sour
 	return nil
 }
 
-// daemonSourceError is a sync of a source the daemon holding the index
-// does not serve.
+// daemonSourceError is a sync or verify of a source the daemon holding the
+// index does not serve; fix says what to do instead.
 type daemonSourceError struct {
 	src      *local.Source
 	pid      int
 	socket   string
 	indexDir string
+	fix      string
 }
 
 func (e *daemonSourceError) Error() string {
-	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin socket %s), which does not serve %s: give this sync another --index-dir, or add the source to the daemon's config",
-		e.indexDir, e.pid, e.socket, e.src)
+	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin socket %s), which does not serve %s: %s",
+		e.indexDir, e.pid, e.socket, e.src, e.fix)
 }
 
 func (e *daemonSourceError) Unwrap() error { return index.ErrLocked }

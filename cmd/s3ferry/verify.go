@@ -3,17 +3,21 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/s3"
 )
@@ -61,6 +65,14 @@ bytes (read-corrupt), is gone (read-missing) or cannot be read to its end
 two again. --read-workers versions are read at once, all together no faster
 than --read-rate (verify.read-rate, 16MiB/s). The summary says how many
 objects and bytes were read.
+
+While the daemon (s3ferry run) holds the index, verify asks it, on its
+admin socket, to run the verify against its open index and prints what it
+answers: the same findings, output and exit code, with backups going on.
+--deep and --inventory go with it (the daemon reads the files and the
+report with its own access); --repair, --replica and --read need the index
+to themselves: stop the daemon for them (the daemon runs its own drill,
+verify.read-interval).
 
 Examples:
  1. Check the backup of every source:
@@ -176,20 +188,74 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 	if err := requireIndex(cmd.indexDir); err != nil {
 		return err
 	}
-	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	rep, err := cmd.viaDaemon(ctx)
+	if errors.Is(err, errNoDaemon) {
+		rep, err = cmd.alone(ctx)
+	}
 	if err != nil {
 		return err
+	}
+	return cmd.finish(rep)
+}
+
+// viaDaemon has the daemon holding the index run the verify, and returns
+// its report; errNoDaemon when no daemon holds the index or answers on its
+// socket, or when the verify is one it does not run (--repair, --replica,
+// --read: the daemon runs its own drill).
+func (cmd verifyCmd) viaDaemon(ctx context.Context) (bucket.VerifyReport, error) {
+	var rep bucket.VerifyReport
+	holder := index.ReadHolder(cmd.indexDir)
+	if !holder.Daemon() || cmd.repair || cmd.replica.bucket != "" || !cmd.read.IsZero() {
+		return rep, errNoDaemon
+	}
+	client, err := newDaemonClient(holder)
+	if err != nil {
+		return rep, err
+	}
+	st, err := client.status(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if src := notServed(cmd.sources, st.Sources); src != nil {
+		return rep, &daemonSourceError{src: src, pid: st.PID, socket: holder.Admin, indexDir: cmd.indexDir,
+			fix: "verify the sources of the daemon's config (--config), or stop the daemon to verify this one"}
+	}
+	req := admin.VerifyRequest{Deep: cmd.deep, Inventory: cmd.inventory, ListWorkers: cmd.listWorkers}
+	for _, src := range cmd.sources {
+		req.Sources = append(req.Sources, admin.SourceName{Root: src.Root, Destination: src.Destination()})
+	}
+	cmd.log.Info("the daemon holds the index: asking it to run the verify", "pid", holder.PID, "socket", holder.Admin)
+	err = client.send(ctx, http.MethodPost, "/verify", req, &rep)
+	return rep, err
+}
+
+// alone runs the verify with the index to itself.
+func (cmd verifyCmd) alone(ctx context.Context) (bucket.VerifyReport, error) {
+	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	if err != nil {
+		var locked *index.LockedError
+		switch {
+		case cmd.repair:
+			return bucket.VerifyReport{}, needsIndexAlone(err, "verify --repair")
+		case cmd.replica.bucket != "":
+			return bucket.VerifyReport{}, needsIndexAlone(err, "verify --replica")
+		case !cmd.read.IsZero():
+			return bucket.VerifyReport{}, needsIndexAlone(err, "verify --read")
+		case errors.As(err, &locked):
+			return bucket.VerifyReport{}, heldError(locked)
+		}
+		return bucket.VerifyReport{}, err
 	}
 	defer env.Close()
 	var replica uploader.Bucket
 	if cmd.replica.bucket != "" {
 		client, err := s3.NewClient(ctx, cmd.replica.s3)
 		if err != nil {
-			return fmt.Errorf("replica: %w", err)
+			return bucket.VerifyReport{}, fmt.Errorf("replica: %w", err)
 		}
 		replica = client.Bucket(cmd.replica.bucket)
 		if err := replica.Check(ctx); err != nil {
-			return fmt.Errorf("replica: %w", err)
+			return bucket.VerifyReport{}, fmt.Errorf("replica: %w", err)
 		}
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
@@ -210,10 +276,11 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		ReadWorkers:   cmd.readWorkers,
 		ReadRate:      float64(cmd.readRate),
 	}
-	rep, err := v.Run(ctx)
-	if err != nil {
-		return err
-	}
+	return v.Run(ctx)
+}
+
+// finish prints rep and says whether a problem is left (exit 5).
+func (cmd verifyCmd) finish(rep bucket.VerifyReport) error {
 	if err := show(cmd.stdout, cmd.json, rep, func(w io.Writer) { cmd.print(w, rep) }); err != nil {
 		return err
 	}
