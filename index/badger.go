@@ -35,6 +35,8 @@ import (
 //	'w' source                    replica count
 //	'x' source 0x00 path          Gone (the removed set)
 //	'y' source                    removed count
+//	'l' source 0x00 path          Lock (the lock set; older binaries never read it)
+//	'm' source                    lock count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -49,6 +51,9 @@ const (
 
 	kindRemoved      = 'x'
 	kindRemovedCount = 'y'
+
+	kindLock      = 'l'
+	kindLockCount = 'm'
 )
 
 const seqKey = "n"
@@ -115,6 +120,7 @@ type DB struct {
 	retries  dbSet[Retry]
 	replicas dbSet[Replica]
 	removed  dbSet[Gone]
+	locks    dbSet[Lock]
 
 	// stopRelease ends the releaser (release.go); released is closed when
 	// it has. Both nil when it does not run.
@@ -760,12 +766,14 @@ func (db *DB) SetState(source string, s SourceState) error {
 func (db *DB) Retries() Set[Retry]    { return &db.retries }
 func (db *DB) Replicas() Set[Replica] { return &db.replicas }
 func (db *DB) Removed() Set[Gone]     { return &db.removed }
+func (db *DB) Locks() Set[Lock]       { return &db.locks }
 
 // initSets lays out the sets of db (see the key layout).
 func (db *DB) initSets() {
 	db.retries = dbSet[Retry]{db: db, name: "retry set", kind: kindRetry, countKind: kindRetryCount, encode: appendRetry, decode: decodeRetry}
 	db.replicas = dbSet[Replica]{db: db, name: "replica set", kind: kindReplica, countKind: kindReplicaCount, encode: appendReplica, decode: decodeReplica}
 	db.removed = dbSet[Gone]{db: db, name: "removed set", kind: kindRemoved, countKind: kindRemovedCount, encode: appendGone, decode: decodeGone}
+	db.locks = dbSet[Lock]{db: db, name: "lock set", kind: kindLock, countKind: kindLockCount, encode: appendLock, decode: decodeLock}
 }
 
 // dbSet is a Set in a DB: an entry per path under kind, and the entry

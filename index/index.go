@@ -102,6 +102,22 @@ const (
 	GonePropagated GoneReason = 3 // deleted by someone else; its key has a delete marker
 )
 
+// Lock is the Object Lock of a recorded version: the retention it was
+// given when it was uploaded or extended, and how. It is kept apart from
+// the record (Store.Locks) so that an index with locks still reads with a
+// binary that knows none: such a binary ignores the set.
+type Lock struct {
+	VersionID     string // the version locked
+	Mode          string // GOVERNANCE or COMPLIANCE
+	RetainUntilNs int64  // Unix nanoseconds
+	// Via says how the version got the lock: "headers" (the upload
+	// carried it) or "retention" (PutObjectRetention right after).
+	Via string
+	// Hold says a legal hold was put on the version (s3ferry hold set)
+	// and not taken off since.
+	Hold bool
+}
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -186,6 +202,11 @@ type Store interface {
 	// local disk on purpose (see Gone), so verify does not call them
 	// missing and a deletion is mirrored once.
 	Removed() Set[Gone]
+
+	// Locks is the lock set: the Object Lock of recorded versions (Lock),
+	// for the sources that lock their uploads. An entry is of the version
+	// it names: one of an older record is stale.
+	Locks() Set[Lock]
 
 	// Sources returns, sorted, every source that has or had records,
 	// pending entries or a retry set, or a state. It costs O(sources), never O(records).

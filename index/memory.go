@@ -18,6 +18,7 @@ type Memory struct {
 	retries  memSet[Retry]
 	replicas memSet[Replica]
 	removed  memSet[Gone]
+	locks    memSet[Lock]
 }
 
 type memSource struct {
@@ -28,6 +29,7 @@ type memSource struct {
 
 	replicas map[string]Replica
 	removed  map[string]Gone
+	locks    map[string]Lock
 }
 
 var _ Store = (*Memory)(nil)
@@ -38,6 +40,7 @@ func NewMemory() *Memory {
 	m.retries = memSet[Retry]{m, func(s *memSource) map[string]Retry { return s.retries }}
 	m.replicas = memSet[Replica]{m, func(s *memSource) map[string]Replica { return s.replicas }}
 	m.removed = memSet[Gone]{m, func(s *memSource) map[string]Gone { return s.removed }}
+	m.locks = memSet[Lock]{m, func(s *memSource) map[string]Lock { return s.locks }}
 	return m
 }
 
@@ -45,7 +48,7 @@ func NewMemory() *Memory {
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), removed: make(map[string]Gone)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), removed: make(map[string]Gone), locks: make(map[string]Lock)}
 		m.sources[name] = s
 	}
 	return s
@@ -205,6 +208,7 @@ func (m *Memory) SetState(source string, s SourceState) error {
 func (m *Memory) Retries() Set[Retry]    { return &m.retries }
 func (m *Memory) Replicas() Set[Replica] { return &m.replicas }
 func (m *Memory) Removed() Set[Gone]     { return &m.removed }
+func (m *Memory) Locks() Set[Lock]       { return &m.locks }
 
 // memSet is a Set in a Memory: of picks its map out of a source.
 type memSet[T any] struct {

@@ -36,6 +36,12 @@ func removedSuite() setSuite[index.Gone] {
 	}}
 }
 
+func lockSuite() setSuite[index.Lock] {
+	return setSuite[index.Lock]{"Locks", index.Store.Locks, func(i int, path string) index.Lock {
+		return index.Lock{VersionID: "v" + path, Mode: "COMPLIANCE", RetainUntilNs: 1_790_000_000_000_000_000 + int64(i), Via: "headers", Hold: i%2 == 0}
+	}}
+}
+
 // counter is what a set's neighbours are checked with.
 type counter interface {
 	Count(source string) (int64, error)
@@ -47,6 +53,7 @@ func otherSets(s index.Store, name string) map[string]counter {
 		retrySuite().name:   s.Retries(),
 		replicaSuite().name: s.Replicas(),
 		removedSuite().name: s.Removed(),
+		lockSuite().name:    s.Locks(),
 	}
 	delete(sets, name)
 	return sets
