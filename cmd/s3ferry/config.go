@@ -82,6 +82,14 @@ type sourceConfig struct {
 
 	PropagateDeletes      bool           `yaml:"propagate-deletes"`
 	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
+
+	ObjectLock *objectLockConfig `yaml:"object-lock"`
+}
+
+// objectLockConfig is a source's object-lock: {mode: COMPLIANCE, retain: 7y}.
+type objectLockConfig struct {
+	Mode   string `yaml:"mode"`
+	Retain string `yaml:"retain"`
 }
 
 type adminConfig struct {

@@ -105,6 +105,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	}
 	defer env.Close()
 	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+	if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
+		return configError{err}
+	}
 	markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	d := &daemon.Daemon{
 		Sources:            cmd.sources,

@@ -101,6 +101,8 @@ const (
 	flagNoRequireReplica      = "no-require-replica"
 	flagPropagateDeletes      = "propagate-deletes"
 	flagPropagateDeletesAfter = "propagate-deletes-after"
+	flagObjectLockMode        = "object-lock-mode"
+	flagObjectLockRetain      = "object-lock-retain"
 	flagSettle                = "settle"
 	flagLogFormat             = "log-format"
 	flagLogLevel              = "log-level"
@@ -154,6 +156,8 @@ func configFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
 		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: retention.DefaultPropagateDeletesAfter, Category: srcs},
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
+		&cli.StringFlag{Name: flagObjectLockMode, Usage: "lock every uploaded version with Object Lock `MODE` GOVERNANCE or COMPLIANCE (the bucket must have Object Lock; docs/compliance.md)", Category: srcs},
+		&cli.StringFlag{Name: flagObjectLockRetain, Usage: "with --object-lock-mode, lock each version this `LONG` after its upload: days or years (30d, 7y)", Category: srcs},
 	}
 }
 
@@ -386,6 +390,15 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
 	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter)
 	sc.PropagateDeletesAfter = &propagateAfter
+	if c.IsSet(flagObjectLockMode) || c.IsSet(flagObjectLockRetain) {
+		l := objectLockConfig{}
+		if sc.ObjectLock != nil {
+			l = *sc.ObjectLock
+		}
+		l.Mode = pick(c, flagObjectLockMode, l.Mode, "")
+		l.Retain = pick(c, flagObjectLockRetain, l.Retain, "")
+		sc.ObjectLock = &l
+	}
 	return sc
 }
 
@@ -460,7 +473,12 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	if propagateAfter < 0 {
 		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
 	}
+	lock, err := parseObjectLock(sc.ObjectLock)
+	if err != nil {
+		return nil, err
+	}
 	return &local.Source{
+		Lock: lock,
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: sc.Lookback, Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,

@@ -120,6 +120,9 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	} else if err := refuseUnversioned(ctx, env.open, cmd.sources, cmd.log); err != nil {
 		return usageError{err}
 	}
+	if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
+		return usageError{err}
+	}
 	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
