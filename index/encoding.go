@@ -27,6 +27,8 @@ import (
 //	removed count 1        entries
 //	Lock          1        VersionID Mode RetainUntilNs Via Hold(0/1)
 //	lock count    1        entries
+//	Guard         1        Reason Deletes Records SinceNs Confirmed Dev
+//	guard count   1        entries
 //
 // A Pending entry without an Upload ends after QueuedNs, as entries did
 // before uploads were resumable, so those still decode. An Upload's Refused
@@ -355,4 +357,26 @@ func decodeLock(b []byte) (Lock, error) {
 	l.Via = d.string()
 	l.Hold = d.uvarint() == 1
 	return l, d.finish("lock entry")
+}
+
+func appendGuard(b []byte, g Guard) []byte {
+	b = append(b, formatVersion)
+	b = appendString(b, g.Reason)
+	b = binary.AppendVarint(b, g.Deletes)
+	b = binary.AppendVarint(b, g.Records)
+	b = binary.AppendVarint(b, g.SinceNs)
+	b = binary.AppendVarint(b, g.Confirmed)
+	return binary.AppendUvarint(b, g.Dev)
+}
+
+func decodeGuard(b []byte) (Guard, error) {
+	d := decoder{b: b}
+	d.version()
+	g := Guard{Reason: d.string()}
+	g.Deletes = d.varint()
+	g.Records = d.varint()
+	g.SinceNs = d.varint()
+	g.Confirmed = d.varint()
+	g.Dev = d.uvarint()
+	return g, d.finish("guard entry")
 }

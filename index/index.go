@@ -118,6 +118,20 @@ type Lock struct {
 	Hold bool
 }
 
+// Guard is a mass-deletion guard's state of one source, under a path that
+// names the guard (see agent/retention): a sweep it stopped, and what an
+// operator allowed since, or the source root's device id.
+type Guard struct {
+	Reason  string // why deletes stopped, one line; "" for a "root" entry
+	Deletes int64  // the deletes the stopped pass would have made
+	Records int64  // the source's records then
+	SinceNs int64  // when it stopped, Unix nanoseconds
+	// Confirmed is how many deletes an operator allowed the next pass
+	// (s3ferry retention confirm); 0: none yet.
+	Confirmed int64
+	Dev       uint64 // the root's device id, in the "root" entry
+}
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -207,6 +221,10 @@ type Store interface {
 	// for the sources that lock their uploads. An entry is of the version
 	// it names: one of an older record is stale.
 	Locks() Set[Lock]
+
+	// Guards is the guard set: per source, the mass-deletion guards that
+	// stopped a sweep and what they recorded (Guard).
+	Guards() Set[Guard]
 
 	// Sources returns, sorted, every source that has or had records,
 	// pending entries or a retry set, or a state. It costs O(sources), never O(records).

@@ -262,7 +262,11 @@ func (d *Daemon) init() {
 		Retries:      func() float64 { return float64(d.retrySetSize()) },
 		Workers:      func() float64 { return float64(d.pipe.Workers()) },
 		Healthy:      func() bool { return d.Health().OK },
-		Now:          o.Now,
+		DeletesBlocked: func() float64 {
+			b, _ := retention.BlockedOf(d.Index, d.Sources)
+			return float64(len(b))
+		},
+		Now: o.Now,
 	}
 	if d.Buckets != nil {
 		g.Replication = func() replication.Summary { return d.replication.Summary() }

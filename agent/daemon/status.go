@@ -52,6 +52,8 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	condition                                                  healthy
 //	a file failed for lack of space under the index, none      no (at once)
 //	  succeeded since
+//	a mass-deletion guard stopped deletes of a source          no, until confirmed or the
+//	  (retention.BlockedOf)                                      limit raised
 //	a source's last rescan failed (root missing, unmounted,    no, until one completes
 //	  a partition layout that reads none of its folders)
 //	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
@@ -63,6 +65,12 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 func (d *Daemon) health(now time.Time) admin.Health {
 	if msg := d.state.indexFullError(); msg != "" {
 		return admin.Health{Why: msg, Anonymous: "index disk full: uploads wait until the index's file system has space"}
+	}
+	if blocked, err := retention.BlockedOf(d.Index, d.Sources); err == nil && len(blocked) > 0 {
+		return admin.Health{
+			Why:       fmt.Sprintf("%s; check the source, then s3ferry retention confirm (with the daemon stopped) or raise max-delete", blocked[0]),
+			Anonymous: fmt.Sprintf("deletes stopped by a mass-deletion guard (%s): s3ferry status names the source", blocked[0].Name),
+		}
 	}
 	if src, since, err, anon := d.state.rescanFailing(); src != nil {
 		age := now.Sub(since).Round(time.Second)

@@ -49,6 +49,12 @@ type Source struct {
 	// Lock) until Lock.Retain after its upload; the local retention then
 	// deletes a file only once its version is seen locked.
 	Lock uploader.LockPolicy
+	// MaxDelete and MaxDeleteFraction stop a retention or propagation
+	// pass that would delete more files than this, or more than this
+	// fraction of the source's, before it deletes any (package
+	// retention's guards). 0: the default; negative: no limit.
+	MaxDelete         int
+	MaxDeleteFraction float64
 }
 
 // ID names the source in the index. It changes when the root, bucket or

@@ -66,6 +66,10 @@ type Sweeper struct {
 	// Marked after each delete marker written.
 	Deleted func(bytes int64)
 	Marked  func()
+	// GuardMinRecords is the size of a source from which a fraction of it
+	// or an empty root is judged (see guard.go); 0:
+	// DefaultGuardMinRecords. Tests make it small.
+	GuardMinRecords int64
 }
 
 // Stats counts what a sweep did.
@@ -76,6 +80,9 @@ type Stats struct {
 	DirsRemoved int64 `json:"dirs_removed"` // emptied partition directories
 	Vanished    int64 `json:"vanished"`     // local deletes seen, waiting for the grace period
 	Propagated  int64 `json:"propagated"`   // delete markers written (or, in a dry run, that would be)
+	// Blocked counts the passes a mass-deletion guard stopped before
+	// they deleted anything (see guard.go).
+	Blocked int64 `json:"blocked,omitempty"`
 }
 
 // Sweep runs once over every source with a LocalRetention, then mirrors
@@ -115,6 +122,9 @@ func (sw Sweeper) withDefaults() Sweeper {
 	}
 	if sw.Now == nil {
 		sw.Now = time.Now
+	}
+	if sw.GuardMinRecords == 0 {
+		sw.GuardMinRecords = DefaultGuardMinRecords
 	}
 	return sw
 }
@@ -168,6 +178,9 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 	})
 	if err != nil {
 		return fmt.Errorf("read the records of %s: %w", src, err)
+	}
+	if ok, err := sw.allow(src, GuardRetention, int64(len(cands)), "local deletes", st); err != nil || !ok {
+		return err
 	}
 	emptied := map[string]bool{}
 	for _, c := range cands {

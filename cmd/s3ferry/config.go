@@ -84,6 +84,9 @@ type sourceConfig struct {
 	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
 
 	ObjectLock *objectLockConfig `yaml:"object-lock"`
+
+	MaxDelete         int     `yaml:"max-delete"`
+	MaxDeleteFraction float64 `yaml:"max-delete-fraction"`
 }
 
 // objectLockConfig is a source's object-lock: {mode: COMPLIANCE, retain: 7y}.

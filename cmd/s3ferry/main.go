@@ -168,6 +168,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newRestoreCommand(),
 			newManifestCommand(),
 			newIndexCommand(),
+			newRetentionCommand(),
 			newConfigCommand(),
 			newCompletionCommand(),
 			newDocsCommand(),

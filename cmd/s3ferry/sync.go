@@ -236,6 +236,9 @@ func (cmd syncCmd) report(stats agent.Stats, err error) error {
 	if stats.Failed > 0 {
 		return errFilesFailed
 	}
+	if stats.Retention != nil && stats.Retention.Blocked > 0 && !cmd.dryRun {
+		return errDeletesBlocked
+	}
 	return nil
 }
 

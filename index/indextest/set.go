@@ -42,6 +42,12 @@ func lockSuite() setSuite[index.Lock] {
 	}}
 }
 
+func guardSuite() setSuite[index.Guard] {
+	return setSuite[index.Guard]{"Guards", index.Store.Guards, func(i int, path string) index.Guard {
+		return index.Guard{Reason: path, Deletes: int64(i), Records: -int64(i), SinceNs: 1_790_000_000_000_000_000 + int64(i), Confirmed: int64(i % 2), Dev: uint64(i)}
+	}}
+}
+
 // counter is what a set's neighbours are checked with.
 type counter interface {
 	Count(source string) (int64, error)
@@ -54,6 +60,7 @@ func otherSets(s index.Store, name string) map[string]counter {
 		replicaSuite().name: s.Replicas(),
 		removedSuite().name: s.Removed(),
 		lockSuite().name:    s.Locks(),
+		guardSuite().name:   s.Guards(),
 	}
 	delete(sets, name)
 	return sets

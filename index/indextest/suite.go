@@ -59,6 +59,7 @@ func Run(t *testing.T, f Factory) {
 		{replicaSuite().name, replicaSuite().run},
 		{removedSuite().name, removedSuite().run},
 		{lockSuite().name, lockSuite().run},
+		{guardSuite().name, guardSuite().run},
 		{"ReplicaOf", testReplicaOf},
 	}
 	for _, tt := range tests {
