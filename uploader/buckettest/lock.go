@@ -99,3 +99,24 @@ func (f *Fake) PutLegalHold(ctx context.Context, key, versionID string, on bool)
 	v.hold = on
 	return nil
 }
+
+// Replicate copies a version of key into to under the same version ID,
+// with its metadata, checksum and Object Lock, as S3 replication does; the
+// source's version is then COMPLETED and the copy a REPLICA.
+func (f *Fake) Replicate(to *Fake, key, versionID string) error {
+	f.mu.Lock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("replicate %s: %w", key, err)
+	}
+	c := *v
+	c.meta = copyMeta(v.meta)
+	c.repl = uploader.ReplicationReplica
+	v.repl = uploader.ReplicationCompleted
+	f.mu.Unlock()
+	to.mu.Lock()
+	defer to.mu.Unlock()
+	to.objects[key] = append(to.objects[key], &c)
+	return nil
+}
