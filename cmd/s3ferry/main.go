@@ -169,6 +169,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newManifestCommand(),
 			newIndexCommand(),
 			newRetentionCommand(),
+			newHoldCommand(),
 			newConfigCommand(),
 			newCompletionCommand(),
 			newDocsCommand(),

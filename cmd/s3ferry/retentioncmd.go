@@ -19,7 +19,7 @@ var errDeletesBlocked = fmt.Errorf("%w: a mass-deletion guard stopped deletes (s
 func newRetentionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "retention",
-		Usage: "confirm deletes a mass-deletion guard stopped",
+		Usage: "confirm deletes a mass-deletion guard stopped; lengthen the Object Lock of recorded versions",
 		Description: `A local retention or delete propagation pass that would delete more than
 max-delete files, or more than max-delete-fraction of a source, stops before
 it deletes any, and the source stays unhealthy until confirmed here (or the
@@ -46,6 +46,7 @@ Examples:
 					return confirmDeletes(s, c.App.Writer)
 				},
 			},
+			newExtendCommand(),
 		},
 	}
 }
