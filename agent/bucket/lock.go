@@ -207,14 +207,16 @@ func (r *LockRun) each(ctx context.Context, do func(ctx context.Context, t lockT
 	return st, err
 }
 
-// locker returns the Locker of src's bucket.
-func (r *LockRun) locker(src *local.Source) (uploader.Bucket, uploader.Locker, error) {
-	b := r.Open(src.Bucket)
+// current returns the Locker of t's bucket and what HeadObject says of
+// t's version now.
+func (r *LockRun) current(ctx context.Context, t lockTarget) (uploader.Locker, uploader.Object, error) {
+	b := r.Open(t.src.Bucket)
 	l, ok := b.(uploader.Locker)
 	if !ok {
-		return nil, nil, fmt.Errorf("bucket %s: this store sets no Object Lock of a version", src.Bucket)
+		return nil, uploader.Object{}, fmt.Errorf("bucket %s: this store sets no Object Lock of a version", t.src.Bucket)
 	}
-	return b, l, nil
+	o, err := b.Head(ctx, t.key, t.rec.VersionID)
+	return l, o, err
 }
 
 // record writes what t's version has now into the lock set.
@@ -242,11 +244,7 @@ func (r *LockRun) Hold(ctx context.Context, on bool) (LockStats, error) {
 		if t.lock.VersionID != "" && t.lock.Hold == on {
 			return LockItem{State: uploader.LockState{LegalHold: on}}, nil
 		}
-		b, l, err := r.locker(t.src)
-		if err != nil {
-			return LockItem{}, err
-		}
-		o, err := b.Head(ctx, t.key, t.rec.VersionID)
+		l, o, err := r.current(ctx, t)
 		if err != nil {
 			return LockItem{}, err
 		}
@@ -276,11 +274,7 @@ func (r *LockRun) Hold(ctx context.Context, on bool) (LockStats, error) {
 func (r *LockRun) Extend(ctx context.Context, until time.Time) (LockStats, error) {
 	until = until.UTC().Truncate(time.Second)
 	return r.each(ctx, func(ctx context.Context, t lockTarget) (LockItem, error) {
-		b, l, err := r.locker(t.src)
-		if err != nil {
-			return LockItem{}, err
-		}
-		o, err := b.Head(ctx, t.key, t.rec.VersionID)
+		l, o, err := r.current(ctx, t)
 		if err != nil {
 			return LockItem{}, err
 		}

@@ -145,14 +145,7 @@ func (sw *Sweeper) allow(src *local.Source, name string, n int64, what string, s
 	if err != nil {
 		return false, err
 	}
-	var entry index.Guard
-	var found bool
-	err = sw.Index.Guards().Each(id, func(p string, g index.Guard) error {
-		if p == name {
-			entry, found = g, true
-		}
-		return nil
-	})
+	entry, found, err := guardEntry(sw.Index, id, name)
 	if err != nil {
 		return false, err
 	}
@@ -200,14 +193,7 @@ func (sw *Sweeper) unmounted(src *local.Source, vanished []string) (string, erro
 		return fmt.Sprintf("the root cannot be read: %v", err), nil
 	}
 	dev := local.IDOf(info).Dev
-	var root index.Guard
-	var known bool
-	err = sw.Index.Guards().Each(id, func(p string, g index.Guard) error {
-		if p == guardRoot {
-			root, known = g, true
-		}
-		return nil
-	})
+	root, known, err := guardEntry(sw.Index, id, guardRoot)
 	if err != nil {
 		return "", err
 	}
@@ -288,15 +274,24 @@ func (sw *Sweeper) looksUnmounted(src *local.Source, vanished []string, st *Stat
 		fmt.Fprintf(sw.DryRunOut, "would propagate nothing: the root looks unmounted: %s\n", why)
 		return true, nil
 	}
-	var old index.Guard
-	_ = sw.Index.Guards().Each(id, func(p string, g index.Guard) error {
-		if p == GuardUnmounted {
-			old = g
-		}
-		return nil
-	})
+	old, _, err := guardEntry(sw.Index, id, GuardUnmounted)
+	if err != nil {
+		return true, err
+	}
 	if old.Reason == why {
 		return true, nil
 	}
 	return true, sw.Index.Guards().Add(id, GuardUnmounted, index.Guard{Reason: why, SinceNs: sw.Now().UnixNano()})
+}
+
+// guardEntry reads the entry name of source id's guards; ok is false when
+// there is none.
+func guardEntry(idx index.Store, id, name string) (g index.Guard, ok bool, err error) {
+	err = idx.Guards().Each(id, func(p string, e index.Guard) error {
+		if p == name {
+			g, ok = e, true
+		}
+		return nil
+	})
+	return g, ok, err
 }
