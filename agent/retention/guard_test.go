@@ -192,3 +192,57 @@ func TestPropagateNothingFromUnmountedRoot(t *testing.T) {
 		})
 	}
 }
+
+// TestPropagateNothingFromAnotherDevice: a root whose device id is not
+// the one the first sweep recorded (a mount came or went) propagates
+// nothing; retention confirm takes the new device as the root's.
+func TestPropagateNothingFromAnotherDevice(t *testing.T) {
+	idx := index.NewMemory()
+	fake := buckettest.NewFake("b", "")
+	src := agenttest.NewSource(t, t.TempDir(), "")
+	src.PropagateDeletes, src.PropagateDeletesAfter = true, time.Nanosecond
+	rels := names("f", 4)
+	backedUp(t, idx, fake, src, rels...)
+	sw := &retention.Sweeper{Sources: []*local.Source{src}, Index: idx, Open: func(string) uploader.Bucket { return fake }}
+	if _, err := sw.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// As if the first sweep had seen another file system there.
+	var root index.Guard
+	_ = idx.Guards().Each(src.ID(), func(p string, g index.Guard) error {
+		if p == "root" {
+			root = g
+		}
+		return nil
+	})
+	if root.Dev == 0 {
+		t.Fatal("the first sweep recorded no device of the root")
+	}
+	root.Dev++
+	if err := idx.Guards().Add(src.ID(), "root", root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(src.Root, rels[0])); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		st, err := sw.Sweep(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Vanished != 0 || st.Propagated != 0 || st.Blocked != 1 {
+			t.Fatalf("sweep on another device: %+v; want nothing vanished, blocked", st)
+		}
+	}
+	done, err := retention.Confirm(idx, sw.Sources)
+	if err != nil || len(done) != 1 || done[0].Name != retention.GuardUnmounted {
+		t.Fatalf("Confirm = %+v, %v; want the device change confirmed", done, err)
+	}
+	st, err := sw.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocked != 0 || st.Vanished != 1 {
+		t.Errorf("after confirm: %+v, want the delete seen", st)
+	}
+}
