@@ -199,6 +199,8 @@ func Handler(s Server, m *Metrics, listen, token string) http.Handler {
 //	GET  /status         Status as JSON
 //	POST /sync[?full=1][&lookback=48h]
 //	                     a catch-up rescan; answers its Stats as JSON when its uploads are done
+//	POST /retention/confirm
+//	                     for a DeleteConfirmer: confirm the deletes its guards stopped
 //
 // Only the peers allow accepts are served (PeerFrom tells who a request
 // came from); a POST must carry RequestHeader too. A POST /sync waits for
@@ -240,6 +242,7 @@ func SocketHandler(s Server, m *Metrics, allow func(Peer) error) http.Handler {
 		}
 		writeJSON(w, stats)
 	})
+	handleConfirm(mux, s)
 	return peerGuard(allow, mux)
 }
 

@@ -68,7 +68,7 @@ func (d *Daemon) health(now time.Time) admin.Health {
 	}
 	if blocked, err := retention.BlockedOf(d.Index, d.Sources); err == nil && len(blocked) > 0 {
 		return admin.Health{
-			Why:       fmt.Sprintf("%s; check the source, then s3ferry retention confirm (with the daemon stopped) or raise max-delete", blocked[0]),
+			Why:       fmt.Sprintf("%s; check the source, then s3ferry retention confirm or raise max-delete", blocked[0]),
 			Anonymous: fmt.Sprintf("deletes stopped by a mass-deletion guard (%s): s3ferry status names the source", blocked[0].Name),
 		}
 	}

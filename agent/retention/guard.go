@@ -295,3 +295,27 @@ func guardEntry(idx index.Store, id, name string) (g index.Guard, ok bool, err e
 	})
 	return g, ok, err
 }
+
+// ConfirmLines is Confirm for a person: one line per stopped guard, saying
+// whether it was confirmed; none when nothing is stopped.
+func ConfirmLines(idx index.Store, sources []*local.Source) ([]string, error) {
+	blocked, err := BlockedOf(idx, sources)
+	if err != nil || len(blocked) == 0 {
+		return nil, err
+	}
+	done, err := Confirm(idx, sources)
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]string, 0, len(blocked))
+	for _, b := range blocked {
+		verdict := "not confirmed: mount the source; the next sweep clears it"
+		for _, d := range done {
+			if d.Source == b.Source && d.Name == b.Name {
+				verdict = "confirmed: the next pass goes on"
+			}
+		}
+		lines = append(lines, b.String()+": "+verdict)
+	}
+	return lines, nil
+}

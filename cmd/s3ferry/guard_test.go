@@ -51,7 +51,8 @@ func TestSyncMaxDelete(t *testing.T) {
 
 // TestRunMaxDelete: the daemon's retention sweep that would delete more
 // than --max-delete deletes nothing, and the daemon says so on /healthz
-// (503), in status and in s3ferry_deletes_blocked, sweep after sweep.
+// (503), in status and in s3ferry_deletes_blocked, sweep after sweep,
+// until retention confirm, which goes through the daemon's admin socket.
 func TestRunMaxDelete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -82,6 +83,13 @@ func TestRunMaxDelete(t *testing.T) {
 	if st := d.status(t); st.Healthy || !strings.Contains(st.Health, "more than max-delete 2") || !strings.Contains(st.Health, e.root) {
 		t.Errorf("status health %v %q, want unhealthy naming the source and the limit", st.Healthy, st.Health)
 	}
+	c := e.run(t, "retention", "confirm", "{root}", "{dest}", "--index-dir", "{index}")
+	if c.code != 0 || !strings.Contains(c.stdout, "confirmed: the next pass goes on") {
+		t.Fatalf("retention confirm through the daemon: exit %d\n%s\n%s", c.code, c.stdout, c.stderr)
+	}
+	eventually(t, time.Minute, "the confirmed sweep to delete the old files", func() bool {
+		return !e.exists(t, old[0]) && d.metric(t, "s3ferry_deletes_blocked") == 0 && d.metric(t, "s3ferry_local_deleted_files_total") == 3
+	})
 	if code := d.stop(t, 30*time.Second); code != 0 {
 		t.Errorf("exit %d\n%s", code, d.out)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,8 +34,8 @@ recent partition missing) propagates no delete until it looks mounted again.`,
 				Usage:     "let the next pass make the deletes a guard stopped",
 				ArgsUsage: "[SRC s3://BUCKET/PREFIX/]",
 				Description: `Lists the guards that stopped deletes of the sources, and lets the next pass
-of each go on with as many deletes as it would have made. Stop the daemon
-first (it holds the index), or run it with the daemon's index stopped.
+of each go on with as many deletes as it would have made: on the index, or,
+while the daemon holds it, through the daemon's admin socket.
 
 Examples:
  1. sudo -u s3ferry s3ferry retention confirm --config /etc/s3ferry/s3ferry.yml
@@ -43,7 +46,7 @@ Examples:
 					if err != nil {
 						return err
 					}
-					return confirmDeletes(s, c.App.Writer)
+					return confirmDeletes(c.Context, s, c.App.Writer)
 				},
 			},
 			newExtendCommand(),
@@ -51,43 +54,40 @@ Examples:
 	}
 }
 
-// confirmDeletes is `s3ferry retention confirm`.
-func confirmDeletes(s settings, out io.Writer) error {
+// confirmDeletes is `s3ferry retention confirm`: on the index, or
+// through the daemon that holds it.
+func confirmDeletes(ctx context.Context, s settings, out io.Writer) error {
+	var lines []string
 	idx, err := openIndexWith(s.indexDir, index.Options{})
-	if err != nil {
+	if locked := (*index.LockedError)(nil); errors.As(err, &locked) {
+		client, cerr := newDaemonClient(index.Holder{PID: locked.PID, Admin: locked.Admin})
+		if cerr == nil {
+			cerr = client.call(ctx, http.MethodPost, "/retention/confirm", &lines)
+		}
+		if errors.Is(cerr, errNoDaemon) {
+			return heldError(locked)
+		} else if cerr != nil {
+			return cerr
+		}
+	} else if err != nil {
 		return err
+	} else {
+		defer idx.Close()
+		if lines, err = retention.ConfirmLines(idx, s.sources); err != nil {
+			return err
+		}
 	}
-	defer idx.Close()
-	blocked, err := retention.BlockedOf(idx, s.sources)
-	if err != nil {
-		return err
-	}
-	if len(blocked) == 0 {
+	if len(lines) == 0 {
 		fmt.Fprintln(out, "no deletes are stopped")
 		return nil
 	}
-	done, err := retention.Confirm(idx, s.sources)
-	if err != nil {
-		return err
+	unmounted := false
+	for _, l := range lines {
+		fmt.Fprintln(out, l)
+		unmounted = unmounted || strings.HasSuffix(l, "not confirmed: mount the source; the next sweep clears it")
 	}
-	for _, b := range blocked {
-		verdict := "confirmed: the next pass goes on"
-		if !containsBlocked(done, b) {
-			verdict = "not confirmed: mount the source; the next sweep clears it"
-		}
-		fmt.Fprintf(out, "%s: %s\n", b, verdict)
-	}
-	if len(done) < len(blocked) {
+	if unmounted {
 		return errors.New("a source root looks unmounted: mount it and sweep again")
 	}
 	return nil
-}
-
-func containsBlocked(list []retention.Blocked, b retention.Blocked) bool {
-	for _, d := range list {
-		if d.Source == b.Source && d.Name == b.Name {
-			return true
-		}
-	}
-	return false
 }
