@@ -32,6 +32,7 @@ type Status struct {
 	Stuck             int       `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
 	OldestInFlight    time.Time `json:"oldest_in_flight,omitzero"`
 	EndpointDownSince time.Time `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
+	EndpointError     string    `json:"endpoint_error,omitempty"`     // why the last check of the endpoint failed
 	PendingBytes      int64     `json:"pending_bytes"`
 	LastError         string    `json:"last_error,omitempty"`
 	// FailingFiles is how many files failed their last attempt (and every
@@ -42,6 +43,35 @@ type Status struct {
 	Totals         agent.Stats             `json:"totals"`
 	Rescans        map[string]RescanStatus `json:"rescans,omitempty"`
 	Sources        []SourceStatus          `json:"sources"`
+	// ReadCheck is the daemon's restore drill; nil when it runs none.
+	ReadCheck *ReadCheckStatus `json:"read_check,omitempty"`
+}
+
+// ReadCheckStatus is where the daemon's restore drills (verify.read-sample)
+// stand: the last one's counts and problems.
+type ReadCheckStatus struct {
+	Sample      string    `json:"sample"`
+	Interval    float64   `json:"interval_seconds"`
+	Running     bool      `json:"running"`
+	LastEnded   time.Time `json:"last_ended,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"` // the last drill that read its whole sample back as recorded
+	Objects     int64     `json:"objects"`               // of the last drill
+	Bytes       int64     `json:"bytes"`
+	Corrupt     int64     `json:"corrupt"`
+	Missing     int64     `json:"missing"`
+	Unreadable  int64     `json:"unreadable"`
+	Error       string    `json:"error,omitempty"` // why the last drill ended early
+	// Problems are the last drill's first problems.
+	Problems []ReadProblem `json:"problems,omitempty"`
+}
+
+// ReadProblem is a version a restore drill could not read back as
+// recorded.
+type ReadProblem struct {
+	Kind   string `json:"kind"`
+	Root   string `json:"root"`
+	Path   string `json:"path"` // relative to Root
+	Detail string `json:"detail"`
 }
 
 // SourceStatus is one source in a Status.

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
@@ -43,6 +44,7 @@ type settings struct {
 	// index's lock file (index.Options.Admin); "" for every other command.
 	adminSocket string
 	daemon      daemonSettings
+	read        readSettings
 	replication replication.Options
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
@@ -59,6 +61,36 @@ type daemonSettings struct {
 	shutdownTimeout    time.Duration
 	retentionInterval  time.Duration
 	fileFailAfter      time.Duration
+}
+
+// readSettings are the restore drill's knobs (verify.*): the daemon's
+// sample and interval, and the rate verify --read takes too.
+type readSettings struct {
+	sample   bucket.ReadSample // zero: the daemon runs no drill
+	interval time.Duration
+	rate     int64 // bytes per second
+}
+
+// loadRead reads the verify section of the configuration.
+func loadRead(fc verifyConfig) (readSettings, error) {
+	r := readSettings{interval: daemon.DefaultReadInterval, rate: int64(fc.ReadRate)}
+	if fc.ReadInterval != nil {
+		r.interval = *fc.ReadInterval
+	}
+	if r.rate == 0 {
+		r.rate = bucket.DefaultReadRate
+	}
+	if fc.ReadSample != "" {
+		s, err := bucket.ParseReadSample(fc.ReadSample)
+		if err != nil {
+			return readSettings{}, fmt.Errorf("verify.read-sample: %w", err)
+		}
+		r.sample = s
+	}
+	if r.interval <= 0 {
+		return readSettings{}, fmt.Errorf("verify.read-interval must be positive, got %s", r.interval)
+	}
+	return r, nil
 }
 
 // agentSettle is the agent's Options.Settle for settle as configured,
@@ -154,7 +186,7 @@ func configFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
-		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
+		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (docs/replication.md); default: keep all", Category: srcs},
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
 		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: retention.DefaultPropagateDeletesAfter, Category: srcs},
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
@@ -222,6 +254,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		},
 	}
 	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
+		return settings{}, err
+	}
+	if s.read, err = loadRead(fc.Verify); err != nil {
 		return settings{}, err
 	}
 	if s.admin == "off" {

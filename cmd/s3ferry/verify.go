@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
@@ -51,6 +52,16 @@ version, which replicates), or lists a version whose file is gone for
 s3ferry manifest --replication-failed. --replica-endpoint-url, -profile and
 -region reach a replica in another account or region.
 
+--read SAMPLE is a restore drill: it also downloads a random sample of the
+versions the index recorded at upload (1%, 500, or all), each by its
+recorded VersionId, streaming (nothing is written to disk), and checks its
+bytes against the index's xxhash64. A version that reads back with other
+bytes (read-corrupt), is gone (read-missing) or cannot be read to its end
+(read-unreadable) is a problem; --repair uploads the local file of the first
+two again. --read-workers versions are read at once, all together no faster
+than --read-rate (verify.read-rate, 16MiB/s). The summary says how many
+objects and bytes were read.
+
 Examples:
  1. Check the backup of every source:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml
@@ -65,7 +76,9 @@ Examples:
         --replica-region eu-central-1 --replica-profile replica-reader
  6. A bucket of 100 million objects, from last night's inventory report:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml \
-      --inventory s3://inventory-reports/call-recording-backup/daily/2026-11-29T01-00Z/manifest.json`,
+      --inventory s3://inventory-reports/call-recording-backup/daily/2026-11-29T01-00Z/manifest.json
+ 7. A restore drill: read 1% of the backup back, at most 50 MiB/s:
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml --read 1% --read-rate 50MiB/s`,
 		Flags: append(configFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "also read every local file again and compare its hash with the index"},
 			&cli.BoolFlag{Name: "repair", Usage: "upload again what is missing or wrong in the bucket; with --deep, restore damaged local files"},
@@ -77,6 +90,9 @@ Examples:
 			&cli.StringFlag{Name: "replica-endpoint-url", Usage: "S3 endpoint `URL` of the replica (default: the bucket's)"},
 			&cli.StringFlag{Name: "replica-profile", Usage: "shared config `PROFILE` for the replica's credentials (default: the bucket's)"},
 			&cli.StringFlag{Name: "replica-region", Usage: "`REGION` of the replica (default: the bucket's)"},
+			&cli.StringFlag{Name: flagRead, Usage: "also read back `SAMPLE` of the recorded versions and check their bytes: 1%, 500 or all"},
+			&cli.IntFlag{Name: flagReadWorkers, Value: bucket.DefaultReadWorkers, Usage: "versions --read reads at once"},
+			&cli.StringFlag{Name: flagReadRate, Usage: "bytes per second `RATE` of all of --read's reads, e.g. 50MiB/s (default: verify.read-rate, 16MiB/s)"},
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
@@ -99,6 +115,19 @@ Examples:
 			default:
 				return usageError{fmt.Errorf("--replaced %q: want version or beside", v)}
 			}
+			var read bucket.ReadSample
+			if v := c.String(flagRead); v != "" {
+				if read, err = bucket.ParseReadSample(v); err != nil {
+					return usageError{fmt.Errorf("--read: %w", err)}
+				}
+			}
+			readRate, err := pickSize(c, flagReadRate, byteSize(s.read.rate), bucket.DefaultReadRate)
+			if err != nil {
+				return usageError{err}
+			}
+			if c.Int(flagReadWorkers) < 1 {
+				return usageError{fmt.Errorf("--read-workers %d: want 1 or more", c.Int(flagReadWorkers))}
+			}
 			var replica replicaTarget
 			if v := c.String("replica"); v != "" {
 				if replica.bucket, replica.prefix, err = local.ParseDestination(v); err != nil {
@@ -118,6 +147,9 @@ Examples:
 				replaced:    replaced,
 				json:        c.Bool(flagJSON),
 				listWorkers: c.Int(flagListWorkers),
+				read:        read,
+				readWorkers: c.Int(flagReadWorkers),
+				readRate:    readRate,
 				log:         log,
 				stdout:      c.App.Writer,
 			}.Run(c.Context)
@@ -133,6 +165,9 @@ type verifyCmd struct {
 	inventory          *bucket.Inventory // nil: list the bucket
 	listWorkers        int
 	replica            replicaTarget
+	read               bucket.ReadSample // zero: no --read
+	readWorkers        int
+	readRate           int64 // bytes per second
 	log                *slog.Logger
 	stdout             io.Writer
 }
@@ -171,6 +206,9 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		Options:       agent.Options{Workers: cmd.workers, Settle: agentSettle(cmd.settle), Logger: cmd.log},
 		ListWorkers:   cmd.listWorkers,
 		Inventory:     cmd.inventory,
+		Read:          cmd.read,
+		ReadWorkers:   cmd.readWorkers,
+		ReadRate:      float64(cmd.readRate),
 	}
 	rep, err := v.Run(ctx)
 	if err != nil {
@@ -221,7 +259,19 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 		fmt.Fprintf(w, "; %d repaired", rep.Repaired)
 	}
 	fmt.Fprintln(w)
+	if r := rep.Read; r != nil {
+		fmt.Fprintf(w, "read back %d of %d recorded versions (%s): %d objects, %s in %.1f s (%s/s): %d corrupt, %d gone, %d unreadable\n",
+			r.Sampled, r.Records, r.Sample, r.Objects, humanize.IBytes(uint64(r.Bytes)), r.Seconds, humanize.IBytes(uint64(float64(r.Bytes)/max(r.Seconds, 0.001))),
+			r.Corrupt, r.Missing, r.Unreadable)
+	}
 }
+
+// verify --read's flags.
+const (
+	flagRead        = "read"
+	flagReadWorkers = "read-workers"
+	flagReadRate    = "read-rate"
+)
 
 // replicaTarget is verify --replica: where the replica is and how to reach
 // it.
