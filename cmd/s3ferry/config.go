@@ -83,6 +83,17 @@ type sourceConfig struct {
 
 	PropagateDeletes      bool           `yaml:"propagate-deletes"`
 	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
+
+	ObjectLock *objectLockConfig `yaml:"object-lock"`
+
+	MaxDelete         int     `yaml:"max-delete"`
+	MaxDeleteFraction float64 `yaml:"max-delete-fraction"`
+}
+
+// objectLockConfig is a source's object-lock: {mode: COMPLIANCE, retain: 7y}.
+type objectLockConfig struct {
+	Mode   string `yaml:"mode"`
+	Retain string `yaml:"retain"`
 }
 
 type adminConfig struct {
