@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,6 +56,11 @@ func lockDir(dir string, h Holder) (*os.File, error) {
 	h.PID, h.Started = os.Getpid(), time.Now()
 	if err := writeHolder(f, h); err != nil {
 		f.Close()
+		if errors.Is(err, syscall.ENOSPC) {
+			// The first write of an open: a full disk is said as the
+			// index's other writes say it, not as a locking failure.
+			return nil, &DiskFullError{Dir: dir, Min: DefaultMinFree}
+		}
 		return nil, fmt.Errorf("lock index %s: %w", name, err)
 	}
 	return f, nil
