@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -496,6 +499,88 @@ func (f *Fake) Get(ctx context.Context, key, versionID string, offset, length in
 		return nil, uploader.Object{}, fmt.Errorf("get %s: range %d+%d outside %d bytes", key, offset, length, size)
 	}
 	return io.NopCloser(bytes.NewReader(v.data[offset:end])), f.object(key, v), nil
+}
+
+var _ uploader.RangeGetter = (*Fake)(nil)
+
+// GetRanges fetches a version in parts of opts.PartSize, opts.Concurrency
+// at once, each one Get (so Fail and FailNext of "Get" meet each part, and
+// Calls counts them) that must find the version of opts.ETag. It retries
+// nothing: a part that fails fails the fetch.
+func (f *Fake) GetRanges(ctx context.Context, key, versionID string, w io.WriterAt, opts uploader.RangeOptions) (uploader.Object, error) {
+	if opts.PartSize < 1 || opts.Concurrency < 1 {
+		return uploader.Object{}, fmt.Errorf("get %s in parts: part size %d and concurrency %d must be at least 1", key, opts.PartSize, opts.Concurrency)
+	}
+	// The first part says the size and the version, as S3's first answer.
+	first, obj, err := f.Get(ctx, key, versionID, 0, opts.PartSize)
+	if err != nil {
+		return uploader.Object{}, err
+	}
+	if opts.ETag != "" && obj.ETag != opts.ETag {
+		first.Close()
+		return uploader.Object{}, fmt.Errorf("get %s in parts: %w", key, ErrPreconditionFailed)
+	}
+	part := func(r io.ReadCloser, off int64) error {
+		defer r.Close()
+		_, err := io.Copy(&offsetWriter{w: w, off: off}, r)
+		return err
+	}
+	if err := part(first, 0); err != nil {
+		return uploader.Object{}, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	for off := opts.PartSize; off < obj.Size; off += opts.PartSize {
+		g.Go(func() error {
+			r, o, err := f.Get(gctx, key, obj.VersionID, off, opts.PartSize)
+			if err != nil {
+				return err
+			}
+			if opts.ETag != "" && o.ETag != opts.ETag {
+				r.Close()
+				return fmt.Errorf("get %s in parts: %w", key, ErrPreconditionFailed)
+			}
+			return part(r, off)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return uploader.Object{}, err
+	}
+	return obj, nil
+}
+
+// ErrPreconditionFailed is the Fake's answer to a part whose version has
+// another ETag than the one asked for (S3's 412).
+var ErrPreconditionFailed = errors.New("precondition failed: the ETag differs")
+
+// offsetWriter writes to w from off on.
+type offsetWriter struct {
+	w   io.WriterAt
+	off int64
+}
+
+func (o *offsetWriter) Write(p []byte) (int, error) {
+	n, err := o.w.WriteAt(p, o.off)
+	o.off += int64(n)
+	return n, err
+}
+
+// Damage flips the byte at offset at of a version of key (versionID "":
+// the current one) and keeps its ETag, checksum and metadata: what a disk
+// of the store that rots, or a link that damages what it carries, serves.
+func (f *Fake) Damage(key, versionID string, at int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		return fmt.Errorf("damage %s: %w", key, err)
+	}
+	if at < 0 || at >= int64(len(v.data)) {
+		return fmt.Errorf("damage %s: offset %d outside its %d bytes", key, at, len(v.data))
+	}
+	v.data = slices.Clone(v.data)
+	v.data[at] ^= 0xff
+	return nil
 }
 
 // keys returns the keys below prefix in order; under mu.
