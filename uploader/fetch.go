@@ -87,6 +87,22 @@ func (c DownloadConfig) Streams(size int64) int {
 	return int(min(int64(c.PartConcurrency), ceilDiv(size, c.PartSize)))
 }
 
+// StreamMemory is what one GET stream of a download holds, as
+// DownloadConfig.Memory counts it: the copy buffer, and the HTTP and TLS
+// connection's buffers. The bytes go straight into the file.
+const StreamMemory int64 = 128 << 10
+
+// Memory is what fetching an object of size bytes holds at most, for a
+// budget: StreamMemory per GET in flight, and a ranged fetch's buffer
+// that reads the file back to verify it.
+func (c DownloadConfig) Memory(size int64) int64 {
+	n := c.Streams(size)
+	if n == 1 {
+		return StreamMemory
+	}
+	return int64(n)*StreamMemory + verifyBufferSize
+}
+
 // FetchJob is one object version to fetch and verify.
 type FetchJob struct {
 	Key       string
