@@ -57,25 +57,10 @@ type PoolOptions struct {
 	What string
 }
 
-// Done is what one job of RunAdaptivePool did, which its controller
-// weighs: the files and bytes it moved, and whether S3 throttled it.
-type Done struct {
-	Files, Bytes int64
-	Throttled    bool
-}
-
-// RunAdaptivePool is RunPool whose width adapts with Options.Auto (see
-// PoolOptions); without it, RunPool of Workers. A job's Done feeds the
-// controller.
-func RunAdaptivePool[J any](ctx context.Context, o PoolOptions, produce func(ctx context.Context, send func(J) error) error, work func(ctx context.Context, j J) (Done, error)) error {
+// withDefaults returns o with every zero value replaced by its default.
+func (o PoolOptions) withDefaults() PoolOptions {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
-	}
-	if !o.Auto {
-		return RunPool(ctx, o.Workers, produce, func(ctx context.Context, j J) error {
-			_, err := work(ctx, j)
-			return err
-		})
 	}
 	if o.MaxWorkers <= 0 {
 		o.MaxWorkers = DefaultMaxWorkers
@@ -89,6 +74,27 @@ func RunAdaptivePool[J any](ctx context.Context, o PoolOptions, produce func(ctx
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Done is what one job of RunAdaptivePool did, which its controller
+// weighs: the files and bytes it moved, and whether S3 throttled it.
+type Done struct {
+	Files, Bytes int64
+	Throttled    bool
+}
+
+// RunAdaptivePool is RunPool whose width adapts with Options.Auto (see
+// PoolOptions); without it, RunPool of Workers. A job's Done feeds the
+// controller.
+func RunAdaptivePool[J any](ctx context.Context, o PoolOptions, produce func(ctx context.Context, send func(J) error) error, work func(ctx context.Context, j J) (Done, error)) error {
+	o = o.withDefaults()
+	if !o.Auto {
+		return RunPool(ctx, o.Workers, produce, func(ctx context.Context, j J) error {
+			_, err := work(ctx, j)
+			return err
+		})
 	}
 	lim := newLimiter(o.Workers)
 	actx, stop := context.WithCancel(ctx)
