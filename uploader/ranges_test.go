@@ -184,7 +184,7 @@ func TestDownloadDamagedObjectRefusedOnFake(t *testing.T) {
 	t.Parallel()
 	up, fake := onFake(uploader.Config{})
 	data, res := uploadForRanges(t, up, "b", "k", 6<<20+1)
-	if err := fake.Damage("k", res.VersionID, 5<<20+3); err != nil {
+	if err := fake.Damage("k", res.VersionID, 5<<20+3, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, cfg := range []uploader.DownloadConfig{rangedConfig, {PartConcurrency: 1}} {

@@ -94,11 +94,13 @@ type FaultProxy struct {
 	closing   chan struct{} // closed by Close: ends hanging requests
 	closeOnce sync.Once
 
-	mu          sync.Mutex // guards the four below
+	mu          sync.Mutex // guards the six below
 	faults      Faults
 	rng         *rand.Rand
 	outageUntil time.Time
 	gets        []Get
+	recording   bool
+	seen        []SeenRequest
 
 	requests, forwarded, bytesForwarded, bytesAnswered              atomic.Int64
 	serverErrors, hangs, lostAnswers, cutBodies, corrupted, refused atomic.Int64
@@ -269,6 +271,7 @@ func (p *FaultProxy) draw(r *http.Request, hasBody bool) (f fault, status int, f
 
 func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	p.note(r)
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	f, status, fs := p.draw(r, hasBody)
 	if latency := fs.Latency; latency > 0 {
