@@ -3,6 +3,7 @@ package agent
 import (
 	"container/list"
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,11 +115,18 @@ func (l *limiter) take1() {
 
 // ended counts an upload that ended.
 func (l *limiter) ended(ev Event) {
+	done := Done{Throttled: ev.Reason == uploader.ReasonThrottled}
 	if ev.Outcome == Uploaded || ev.Outcome == Touched {
-		l.files.Add(1)
-		l.bytes.Add(ev.Bytes)
+		done.Files, done.Bytes = 1, ev.Bytes
 	}
-	if ev.Reason == uploader.ReasonThrottled {
+	l.count(done)
+}
+
+// count counts what a job did.
+func (l *limiter) count(d Done) {
+	l.files.Add(d.Files)
+	l.bytes.Add(d.Bytes)
+	if d.Throttled {
 		l.throttled.Add(1)
 	}
 }
@@ -158,12 +166,34 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 // upload takes its buffer from the uploader's budget, so more uploads than
 // fit simply wait, and the rate stops growing.
 func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
-	interval := p.opts.AdaptInterval
+	adaptLimit(ctx, l, adaptConfig{
+		start: p.opts.Workers, max: p.opts.MaxWorkers, interval: p.opts.AdaptInterval,
+		throttles: p.throttles, log: p.opts.Logger, what: "upload concurrency",
+		set: func(n int) { p.workers.Store(int64(n)) },
+	})
+}
+
+// adaptConfig is what adaptLimit steers: the limit it starts from and
+// the most it may reach, how often it decides, where the throttled
+// requests are counted, and whom it tells a new limit.
+type adaptConfig struct {
+	start, max int
+	interval   time.Duration
+	throttles  func() int64 // the throttled requests so far
+	log        *slog.Logger
+	what       string // the debug message of a change
+	set        func(limit int)
+}
+
+// adaptLimit is the controller of Pipeline.adapt's table, for any pool
+// whose jobs a limiter counts.
+func adaptLimit(ctx context.Context, l *limiter, c adaptConfig) {
+	interval := c.interval
 	t := time.NewTicker(interval / slowStartLooks)
 	defer t.Stop()
-	limit, bestLimit := p.opts.Workers, p.opts.Workers
+	limit, bestLimit := c.start, c.start
 	best, doubling := 0.0, true
-	lastThrottles := p.throttles()
+	lastThrottles := c.throttles()
 	// The window since the last decision.
 	var files, bytes, throttled int64
 	var saturated bool
@@ -176,7 +206,7 @@ func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 		}
 		f, b, th, sat := l.take()
 		files, bytes, throttled, saturated = files+f, bytes+b, throttled+th, saturated || sat
-		if n := p.throttles(); n != lastThrottles {
+		if n := c.throttles(); n != lastThrottles {
 			throttled += n - lastThrottles
 			lastThrottles = n
 		}
@@ -195,19 +225,19 @@ func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 		case rate > best*adaptGain:
 			best, bestLimit = rate, limit
 			if doubling {
-				next = min(2*limit, p.opts.MaxWorkers)
+				next = min(2*limit, c.max)
 			} else {
-				next = min(limit+adaptStep, p.opts.MaxWorkers)
+				next = min(limit+adaptStep, c.max)
 			}
 		default:
 			next, doubling = bestLimit, false
 			best *= adaptDecay
 		}
 		if next != limit {
-			p.opts.Logger.Debug("upload concurrency", "from", limit, "to", next, "rate", rate, "throttled", throttled)
+			c.log.Debug(c.what, "from", limit, "to", next, "rate", rate, "throttled", throttled)
 			limit = next
 			l.set(limit)
-			p.workers.Store(int64(limit))
+			c.set(limit)
 		}
 		files, bytes, throttled, saturated, since = 0, 0, 0, false, time.Now()
 		if !doubling {

@@ -175,3 +175,53 @@ func TestLimiterBoundsUploads(t *testing.T) {
 		t.Fatalf("%d slots held after every release", l.active)
 	}
 }
+
+// TestAdaptivePoolGrowsAndBacksOff: RunAdaptivePool, the pool of the
+// bucket-side tools (restore's downloads), grows like the upload pool on
+// a latency-bound link, within MaxWorkers, and halves when its jobs are
+// throttled.
+func TestAdaptivePoolGrowsAndBacksOff(t *testing.T) {
+	var inFlight, most atomic.Int64
+	var throttle atomic.Bool
+	var shrunk atomic.Bool
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // against a hang, not a speed
+	defer cancel()
+	produce := func(ctx context.Context, send func(int) error) error {
+		for i := 0; ; i++ {
+			if err := send(i); err != nil {
+				return nil
+			}
+			if throttle.Load() && shrunk.Load() {
+				return nil
+			}
+		}
+	}
+	work := func(ctx context.Context, _ int) (Done, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if most.Load() >= 16 && !throttle.Load() {
+			throttle.Store(true)
+		}
+		if throttle.Load() && most.Load() >= 16 && n <= 8 {
+			shrunk.Store(true)
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return Done{}, ctx.Err()
+		}
+		return Done{Files: 1, Bytes: 1, Throttled: throttle.Load()}, nil
+	}
+	err := RunAdaptivePool(ctx, PoolOptions{Workers: 4, Auto: true, MaxWorkers: 24, AdaptInterval: 10 * time.Millisecond}, produce, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := most.Load(); m < 16 || m > 24 {
+		t.Errorf("at most %d jobs at once, want 16 to 24 (from 4, up to MaxWorkers 24)", m)
+	}
+	if !shrunk.Load() {
+		t.Error("the pool never came back to 8 or fewer jobs at once while throttled")
+	}
+}

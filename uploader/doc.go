@@ -4,8 +4,10 @@
 // precomputed checksum, large ones as a multipart upload straight from the
 // file, PartConcurrency parts in flight, resumed after a crash — and
 // retries a Put itself (RetryPolicy) so a lost answer never stores two
-// versions. Download brings an object version back into a local file,
-// verified; ETagMatcher tells whether a file's bytes make an object's ETag.
+// versions. Fetch brings an object version back and verifies it (a large
+// one in ranged parts in parallel, from a RangeGetter), Download does so
+// into a private temporary file it renames into place; ETagMatcher tells
+// whether a file's bytes make an object's ETag.
 // ReasonOf and Fatal classify its errors for metrics and for stopping a
 // run that cannot succeed.
 //

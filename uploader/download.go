@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -14,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
@@ -47,6 +44,24 @@ type DownloadJob struct {
 	// (the index's): a mismatch is ErrCorrupt.
 	WantHash    uint64
 	HasWantHash bool
+	// Size and ETag are the version's as listed (0 and "": unknown): a
+	// version larger than Config.PartSize is fetched in ranged parts,
+	// each pinned to VersionID and If-Match ETag (see Fetch).
+	Size int64
+	ETag string
+	// Config splits a large version into ranged parts; zero: defaults.
+	Config DownloadConfig
+	// Written, when set, is told the bytes written into the temporary
+	// file as they land (see FetchJob.Written).
+	Written func(n int64)
+}
+
+// fetch is the FetchJob of j.
+func (j DownloadJob) fetch() FetchJob {
+	return FetchJob{
+		Key: j.Key, VersionID: j.VersionID, Size: j.Size, ETag: j.ETag,
+		WantHash: j.WantHash, HasWantHash: j.HasWantHash, Config: j.Config, Written: j.Written,
+	}
 }
 
 // DownloadResult is what Download wrote.
@@ -55,6 +70,7 @@ type DownloadResult struct {
 	Hash    uint64    // xxhash64 of the content
 	Mtime   time.Time // set on the file: MetaMtime, else the object's Last-Modified
 	Checked []string  // what the content was verified against: "xxhash64", "CRC32C", "MD5"...
+	Parts   bool      // fetched in ranged parts (see Fetch)
 	Perm    Perm      // the object's mode and owner metadata (what of it was applied: see Download)
 	Created []string  // directories Download created on the way to Rel, parents first
 	// Sanitized is set when the file's recorded mode lost setuid, setgid
@@ -66,10 +82,10 @@ type DownloadResult struct {
 	BadMtime string
 }
 
-// Download writes an object version to job.Rel beneath job.Root. The
-// content is verified on the way: the SDK checks a full-object S3 checksum
-// (ChecksumMode enabled), and Download checks s3ferry's xxhash64 metadata,
-// or else a plain-MD5 ETag, and the length. It is written to a temporary
+// Download writes an object version to job.Rel beneath job.Root, fetched
+// and verified by Fetch (a large version in ranged parts in parallel;
+// s3ferry's xxhash64, the full-object S3 checksum, or else a plain-MD5
+// ETag, and the length). It is written to a temporary
 // file beside Rel created 0600 (no other user reads it while it is
 // written), synced, given the owner the object recorded (MetaUID, MetaGID:
 // only when run as root), then the mode (MetaMode less what Sanitize
@@ -96,12 +112,6 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 			return DownloadResult{}, err
 		}
 	}
-	body, obj, err := b.Get(ctx, job.Key, job.VersionID, 0, -1)
-	if err != nil {
-		return DownloadResult{}, err
-	}
-	defer body.Close()
-
 	dir, created, err := job.Root.MkdirAll(path.Dir(job.Rel))
 	if err != nil {
 		return DownloadResult{Created: created}, err
@@ -113,10 +123,14 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	}
 	defer dir.Remove(tmp) // after a rename or link there is nothing left to remove
 	defer f.Close()
-	res, err := receive(f, body, obj, job)
-	res.Created = created
+	fetched, err := Fetch(ctx, b, job.fetch(), f)
 	if err != nil {
-		return res, err
+		return DownloadResult{Created: created}, err
+	}
+	obj := fetched.Object
+	res := DownloadResult{
+		Size: fetched.Size, Hash: fetched.Hash, Checked: fetched.Checked, Parts: fetched.Parts,
+		Perm: ParseMetaPerm(obj.Metadata), Created: created,
 	}
 	mode := job.DefaultMode
 	if mode == 0 {
@@ -152,44 +166,6 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	}
 	if err := place(dir, tmp, name, job.Overwrite); err != nil {
 		return res, err
-	}
-	return res, nil
-}
-
-// receive writes body to f (a file, or io.Discard for ReadBack),
-// verifying it as Download says.
-func receive(f io.Writer, body io.Reader, obj Object, job DownloadJob) (DownloadResult, error) {
-	checks := contentChecks(obj)
-	h := xxhash.New()
-	w := io.MultiWriter(f, h)
-	var etag *ETagMatcher
-	if !checks.hash && checks.etag {
-		etag = NewETagMatcher(obj.ETag, obj.Size)
-		w = io.MultiWriter(w, etag)
-	}
-	n, err := io.Copy(w, body) // the SDK's reader fails here on a checksum mismatch
-	if err != nil {
-		return DownloadResult{}, err
-	}
-	res := DownloadResult{Size: n, Hash: h.Sum64(), Checked: checks.sdk, Perm: ParseMetaPerm(obj.Metadata)}
-	if n != obj.Size {
-		return DownloadResult{}, fmt.Errorf("%w: %d bytes received, the object has %d", ErrCorrupt, n, obj.Size)
-	}
-	if checks.hash {
-		if res.Hash != checks.wantHash {
-			return DownloadResult{}, fmt.Errorf("%w: xxhash64 %016x, the object's metadata says %016x", ErrCorrupt, res.Hash, checks.wantHash)
-		}
-		res.Checked = append(res.Checked, "xxhash64")
-	} else if etag != nil {
-		switch etag.Verdict() {
-		case ETagMismatch:
-			return DownloadResult{}, fmt.Errorf("%w: MD5 differs from the ETag %s", ErrCorrupt, obj.ETag)
-		case ETagMatch:
-			res.Checked = append(res.Checked, "MD5")
-		}
-	}
-	if job.HasWantHash && res.Hash != job.WantHash {
-		return DownloadResult{}, fmt.Errorf("%w: xxhash64 %016x, the index says %016x", ErrCorrupt, res.Hash, job.WantHash)
 	}
 	return res, nil
 }
@@ -246,30 +222,6 @@ func place(dir *beneath.Dir, tmp, name string, overwrite bool) error {
 		return fmt.Errorf("%s: %w", dir.Join(name), fs.ErrExist)
 	}
 	return dir.Rename(tmp, name)
-}
-
-// downloadChecks says what a GetObject response lets Download verify.
-type downloadChecks struct {
-	sdk      []string // full-object checksums the SDK verified while reading
-	hash     bool     // the object carries MetaHash
-	wantHash uint64
-	etag     bool // the ETag may be an MD5 of the content (no SSE-KMS, no SSE-C)
-}
-
-func contentChecks(obj Object) downloadChecks {
-	var c downloadChecks
-	if !obj.Composite {
-		for _, algo := range []string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"} {
-			// A composite checksum ("...-3") is a checksum of part
-			// checksums, which the SDK cannot verify.
-			if v := obj.Checksums[algo]; v != "" && !strings.Contains(v, "-") {
-				c.sdk = append(c.sdk, algo)
-			}
-		}
-	}
-	c.wantHash, c.hash = ParseMetaHash(obj.Metadata)
-	c.etag = !obj.Encrypted
-	return c
 }
 
 func randomSuffix() string {

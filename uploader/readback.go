@@ -27,9 +27,16 @@ func ReadBack(ctx context.Context, b Bucket, key, versionID string, want uint64,
 		return ReadBackResult{}, fmt.Errorf("read back %s: %w", key, err)
 	}
 	defer body.Close()
-	res, err := receive(io.Discard, body, obj, DownloadJob{Key: key, VersionID: versionID, WantHash: want, HasWantHash: hasWant})
+	// Fetch's checks, over bytes that are dropped (one GET: the SDK
+	// checks a full-object checksum as they stream in).
+	v := newVerifier(obj, true)
+	n, err := io.Copy(v, body)
 	if err != nil {
-		return ReadBackResult{Size: res.Size}, fmt.Errorf("read back %s: %w", key, err)
+		return ReadBackResult{Size: n}, fmt.Errorf("read back %s: %w", key, err)
+	}
+	res, err := v.result(obj, n, FetchJob{Key: key, VersionID: versionID, WantHash: want, HasWantHash: hasWant}, false)
+	if err != nil {
+		return ReadBackResult{Size: n}, fmt.Errorf("read back %s: %w", key, err)
 	}
 	if hasWant {
 		res.Checked = append(res.Checked, "index")

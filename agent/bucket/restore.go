@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader"
@@ -57,7 +59,9 @@ type RestoreStats struct {
 //	(a symbolic link on the way)    none: Failed, logged; nothing is written through it
 //	(a key s3ferry does not write)  none: Failed, logged (see KeyPath)
 //
-// Downloads run in parallel and are verified (see uploader.Download); a
+// Downloads run in parallel, as many as the pool adapts to within the
+// memory budget, a large file in ranged parts in parallel, and are
+// verified (see uploader.Download, uploader.Fetch); a
 // file appears only once complete, with the mtime it had when uploaded.
 // What the bucket says is not trusted: To is opened once, from "/",
 // through no symbolic link (beneath.OpenRoot) and written beneath that fd;
@@ -80,13 +84,28 @@ type Restore struct {
 	// AllowSharedParent accepts a To below a directory another user may
 	// change (see beneath.OpenRoot).
 	AllowSharedParent bool
-	Workers           int // downloads at once; 0: agent.DefaultWorkers
-	ListWorkers       int // listings at once; 0: uploader.DefaultListWorkers
-	Depth             int // levels the listing may split the prefix into; 0: 2
-	Logger            *slog.Logger
+	// Pool is how many files are downloaded at once: Workers (0:
+	// agent.DefaultWorkers), or with Auto from Workers on, adapting to
+	// the rate downloads end at and to throttling as the upload pool
+	// does, up to MaxWorkers.
+	Pool agent.PoolOptions
+	// Download is how a large file is split into ranged parts fetched in
+	// parallel (see uploader.Fetch); zero: the defaults.
+	Download uploader.DownloadConfig
+	// Memory bounds what the downloads in flight hold (see
+	// uploader.DownloadConfig.Memory): a download that does not fit waits
+	// for one to end. 0: DefaultRestoreMemory.
+	Memory      int64
+	ListWorkers int // listings at once; 0: uploader.DefaultListWorkers
+	Depth       int // levels the listing may split the prefix into; 0: 2
+	Logger      *slog.Logger
 	// Progress, when set, is called with the running totals every
 	// ProgressInterval and once at the end.
-	Progress         func(RestoreStats)
+	Progress func(RestoreStats)
+	// Written, when set, is told the bytes written into files as they
+	// land, from many goroutines at once (see uploader.FetchJob.Written):
+	// the hook of a byte progress display.
+	Written          func(n int64)
 	ProgressInterval time.Duration
 	// Transfers, when set, is told each version to download as the
 	// listing finds it, the bytes of each download as they cross the
@@ -95,8 +114,12 @@ type Restore struct {
 	Now       func() time.Time // clock; nil: time.Now
 }
 
+// DefaultRestoreMemory is Restore.Memory's default.
+const DefaultRestoreMemory int64 = 64 << 20
+
 type restoreRun struct {
 	*Restore
+	memory  *semaphore.Weighted // Memory
 	to      beneath.Root
 	umask   fs.FileMode
 	mu      sync.Mutex
@@ -131,9 +154,15 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	if run.log == nil {
 		run.log = slog.New(slog.DiscardHandler)
 	}
-	workers := r.Workers
-	if workers <= 0 {
-		workers = agent.DefaultWorkers
+	budget := r.Memory
+	if budget <= 0 {
+		budget = DefaultRestoreMemory
+	}
+	run.memory = semaphore.NewWeighted(budget)
+	pool := r.Pool
+	pool.What = "download concurrency"
+	if pool.Logger == nil {
+		pool.Logger = run.log
 	}
 	depth := r.Depth
 	if depth <= 0 {
@@ -197,7 +226,7 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	}
 	defer to.Close()
 	run.to, run.umask = to, uploader.Umask()
-	err = agent.RunPool(ctx, workers, produce, run.download)
+	err = agent.RunAdaptivePool(ctx, pool, produce, run.download)
 	run.dirModes()
 	stop()
 	if r.Progress != nil {
@@ -242,8 +271,14 @@ func KeyPath(prefix, key string) (rel string, ok bool, err error) {
 	return rel, true, nil
 }
 
-// download restores one file.
-func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
+// download restores one file, once what it holds fits in the memory
+// budget (a version larger than the budget waits for all of it).
+func (r *restoreRun) download(ctx context.Context, j restoreJob) (agent.Done, error) {
+	need := min(r.Download.Memory(j.v.Size), r.budget())
+	if err := r.memory.Acquire(ctx, need); err != nil {
+		return agent.Done{}, err
+	}
+	defer r.memory.Release(need)
 	if r.Transfers != nil {
 		tr := r.Transfers.Start(j.rel, j.v.Size)
 		defer tr.End()
@@ -252,6 +287,7 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 	res, err := uploader.Download(ctx, r.Bucket, uploader.DownloadJob{
 		Key: j.key, VersionID: j.v.VersionID, Root: r.to, Rel: j.rel, Overwrite: r.Overwrite,
 		KeepSpecialBits: r.KeepSpecialBits, DefaultMode: 0o666 &^ r.umask,
+		Size: j.v.Size, ETag: j.v.ETag, Config: r.Download, Written: r.Written,
 	})
 	r.noteDirs(j.rel, res)
 	if res.Sanitized {
@@ -261,18 +297,20 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 	if res.BadMtime != "" {
 		r.log.Warn("its recorded mtime is out of range (before 1678 or after 2262) and was ignored; the file has the object's date", "key", j.key, "mtime", res.BadMtime)
 	}
+	done := agent.Done{Throttled: uploader.ReasonOf(err) == uploader.ReasonThrottled}
 	switch {
 	case err == nil:
 		r.restored.Add(1)
 		r.bytes.Add(res.Size)
-		r.log.Debug("restored", "key", j.key, "version", j.v.VersionID, "bytes", res.Size, "checked", strings.Join(res.Checked, ","))
+		done.Files, done.Bytes = 1, res.Size
+		r.log.Debug("restored", "key", j.key, "version", j.v.VersionID, "bytes", res.Size, "parts", res.Parts, "checked", strings.Join(res.Checked, ","))
 	case errors.Is(err, fs.ErrExist):
 		r.existing.Add(1)
 		r.log.Debug("exists, left alone (--overwrite replaces it)", "path", j.rel)
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return done, ctx.Err()
 	case uploader.Fatal(err):
-		return err
+		return done, err
 	case errors.Is(err, beneath.ErrSymlink):
 		r.failed.Add(1)
 		r.log.Error("not restored: a symbolic link is on its way in the target directory; nothing was written through it", "key", j.key, "err", err)
@@ -280,7 +318,15 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
 		r.failed.Add(1)
 		r.log.Error("restore failed", "key", j.key, "version", j.v.VersionID, "reason", uploader.ReasonOf(err), "err", err)
 	}
-	return nil
+	return done, nil
+}
+
+// budget is the memory budget's size.
+func (r *restoreRun) budget() int64 {
+	if r.Memory <= 0 {
+		return DefaultRestoreMemory
+	}
+	return r.Memory
 }
 
 // noteDirs records the directories a download created, and the mode the

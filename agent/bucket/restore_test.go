@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3ferry/s3ferry/agent"
 )
 
 // TestRestorePointInTime writes a key's history at known times and
@@ -139,7 +141,7 @@ func TestRestoreUncleanKeys(t *testing.T) {
 	f.put(t, "c.wav", "other", true)
 	var logs bytes.Buffer
 	to := t.TempDir()
-	st, err := (&Restore{Bucket: f.fake, Prefix: "rec/", To: to, Workers: 1, Overwrite: true,
+	st, err := (&Restore{Bucket: f.fake, Prefix: "rec/", To: to, Pool: agent.PoolOptions{Workers: 1}, Overwrite: true,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Run(ctx)
 	if err != nil {
 		t.Fatal(err)

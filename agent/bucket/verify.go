@@ -173,6 +173,9 @@ type Verify struct {
 	Replaced Replaced
 	// Uploader uploads for Repair, through the same pipeline as sync.
 	Uploader agent.Uploader
+	// Download is how Repair fetches a large recorded version (ranged
+	// parts; see uploader.Fetch); zero: the defaults.
+	Download uploader.DownloadConfig
 	// Options: Workers is also how many local files Deep reads at once.
 	Options     agent.Options
 	ListWorkers int // listings (or inventory data files read) at once; 0: uploader.DefaultListWorkers
@@ -677,7 +680,7 @@ func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	}
 	_, err = uploader.Download(ctx, r.Open(it.src.Bucket), uploader.DownloadJob{
 		Key: key, VersionID: it.rec.VersionID, Root: it.src.Writable(), Rel: it.rel, Overwrite: true,
-		WantHash: it.rec.Hash, HasWantHash: true,
+		WantHash: it.rec.Hash, HasWantHash: true, Size: it.rec.Size, ETag: it.rec.ETag, Config: r.Download,
 	})
 	if err != nil {
 		if ctx.Err() != nil || uploader.Fatal(err) {

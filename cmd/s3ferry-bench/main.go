@@ -61,6 +61,12 @@ type bench struct {
 
 	// indexScale: synthetic records added to the index (indexScaleRows).
 	indexScale int
+
+	// The restore scenarios (restore.go), only them, and their sizes.
+	restore, restoreOnly bool
+	restoreBigFiles      int
+	restoreBigSize       int64
+	restoreFiles         int
 }
 
 func main() {
@@ -81,7 +87,13 @@ func main() {
 	flag.BoolVar(&b.peersOnly, "peers-only", false, "measure only the peer scenarios")
 	flag.StringVar(&b.s5cmd, "s5cmd", "s5cmd", "s5cmd binary, for the peer scenarios")
 	mc := flag.String("mc", "", "mc binary, for the peer scenarios (default: as the tests find it)")
+	flag.BoolVar(&b.restore, "restore", true, "also measure s3ferry restore beside s5cmd cp (and aws s3 cp when installed): large files on loopback and through a stream-capped +30 ms link, small files")
+	flag.BoolVar(&b.restoreOnly, "restore-only", false, "measure only the restore scenarios")
+	flag.IntVar(&b.restoreBigFiles, "restore-big-files", 2, "large files of the restore scenarios")
+	bigMiB := flag.Int64("restore-big-mib", 1024, "size of each large file of the restore scenarios, in MiB")
+	flag.IntVar(&b.restoreFiles, "restore-files", 20_000, "small files of the restore scenario")
 	flag.Parse()
+	b.restoreBigSize = *bigMiB << 20
 	if *minio != "" {
 		os.Setenv("S3FERRY_MINIO", *minio)
 	}
@@ -128,6 +140,13 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if b.peersOnly {
 		if err := b.peerRows(ctx); err != nil {
+			return err
+		}
+		b.print()
+		return nil
+	}
+	if b.restoreOnly {
+		if err := b.restoreRows(ctx); err != nil {
 			return err
 		}
 		b.print()
@@ -188,6 +207,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.restore {
+		if err := b.restoreRows(ctx); err != nil {
+			return err
+		}
+	}
 	b.print()
 	return nil
 }
@@ -239,6 +263,8 @@ func (b *bench) print() {
 		fmt.Printf("\ns3ferry bench: fault scenarios only, %d workers, %d cores\n\n", b.workers, runtime.NumCPU())
 	} else if b.peersOnly {
 		fmt.Printf("\ns3ferry bench: peer scenarios only, each tool with its defaults, %d cores\n\n", runtime.NumCPU())
+	} else if b.restoreOnly {
+		fmt.Printf("\ns3ferry bench: restore scenarios only, each tool with its defaults, %d rounds, %d cores\n\n", b.rounds, runtime.NumCPU())
 	} else {
 		fmt.Printf("\ns3ferry bench: %d files already backed up, %d workers, %d cores\n\n", b.scale, b.workers, runtime.NumCPU())
 	}

@@ -23,6 +23,7 @@ type fileConfig struct {
 	Settle    *time.Duration `yaml:"settle"`
 	S3        s3Config       `yaml:"s3"`
 	Upload    uploadConfig   `yaml:"upload"`
+	Download  downloadConfig `yaml:"download"`
 	Sources   []sourceConfig `yaml:"sources"`
 	Admin     adminConfig    `yaml:"admin"`
 	Daemon    daemonConfig   `yaml:"daemon"`
@@ -67,6 +68,13 @@ type uploadConfig struct {
 
 	MaxAttempts  int            `yaml:"max-attempts"`
 	StallTimeout *time.Duration `yaml:"stall-timeout"`
+}
+
+// downloadConfig tunes restore and verify --repair.
+type downloadConfig struct {
+	PartSize        byteSize `yaml:"part-size"`
+	PartConcurrency int      `yaml:"part-concurrency"`
+	Memory          byteSize `yaml:"memory"`
 }
 
 type sourceConfig struct {

@@ -109,6 +109,11 @@ func effectiveConfig(s settings) fileConfig {
 			MaxAttempts:     s.s3.MaxAttempts,
 			StallTimeout:    d(s.s3.StallTimeout),
 		},
+		Download: downloadConfig{
+			PartSize:        byteSize(s.download.parts.PartSize),
+			PartConcurrency: s.download.parts.PartConcurrency,
+			Memory:          byteSize(s.download.memory),
+		},
 		Sources: s.sourceConfigs,
 		Admin:   adminConfig{Listen: admin, TokenFile: s.adminTokenFile},
 		Daemon: daemonConfig{

@@ -118,3 +118,36 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		t.Errorf("sync --help does not show $S3FERRY_LOOKBACK:\n%s", r.stdout)
 	}
 }
+
+// TestConfigDownload: the download keys are read from the file, a flag
+// wins over them, the defaults fill the rest, and a value no download
+// could work with is a usage error naming it.
+func TestConfigDownload(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "s3ferry.yml", "download:\n  part-size: 32MiB\n  memory: 256MiB\nsources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n")
+	r := runBinary(t, time.Minute, nil, nil, "config", "--config", path, "--download-part-concurrency", "3")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	fc, err := parseConfig([]byte(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fc.Download, (downloadConfig{PartSize: 32 << 20, PartConcurrency: 3, Memory: 256 << 20}); got != want {
+		t.Errorf("download = %+v, want %+v", got, want)
+	}
+	r = runBinary(t, time.Minute, nil, nil, "config", "--config", writeFile(t, "empty.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n"))
+	if fc, err = parseConfig([]byte(r.stdout)); err != nil || fc.Download != (downloadConfig{PartSize: 8 << 20, PartConcurrency: 8, Memory: 64 << 20}) {
+		t.Errorf("default download = %+v (%v), want 8MiB, 8, 64MiB", fc.Download, err)
+	}
+	for _, bad := range []struct{ flag, value, want string }{
+		{"--download-part-size", "100KiB", "download part size"},
+		{"--download-part-concurrency", "0", "part-concurrency"},
+		{"--download-memory", "1MiB", "download memory"},
+	} {
+		r := runBinary(t, time.Minute, nil, nil, "config", "--config", path, bad.flag, bad.value)
+		if r.code != 2 || !strings.Contains(r.stderr, bad.want) {
+			t.Errorf("%s %s: exit %d, %q; want 2 naming %q", bad.flag, bad.value, r.code, r.stderr, bad.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
@@ -143,10 +144,15 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		Overwrite:         cmd.overwrite,
 		KeepSpecialBits:   cmd.keepSpecial,
 		AllowSharedParent: cmd.allowShared,
-		Workers:           cmd.workers,
-		ListWorkers:       cmd.listWorkers,
-		Depth:             cmd.src.Layout.Depth(),
-		Logger:            cmd.log,
+		Pool: agent.PoolOptions{
+			Workers: cmd.workers, Auto: cmd.autoWorkers, MaxWorkers: cmd.maxWorkers,
+			Throttled: func() int64 { return client.Counters().Throttled },
+		},
+		Download:    cmd.download.parts,
+		Memory:      cmd.download.memory,
+		ListWorkers: cmd.listWorkers,
+		Depth:       cmd.src.Layout.Depth(),
+		Logger:      cmd.log,
 	}
 	if cmd.bar != nil {
 		r.Transfers = cmd.bar.tr

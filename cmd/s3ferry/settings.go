@@ -37,6 +37,7 @@ type settings struct {
 	maxWorkers  int
 	s3          s3.Config       // the client, and what every write carries
 	upload      uploader.Config // how files are sent
+	download    downloadSettings
 	sources     []*local.Source
 	admin       string // admin endpoint address; "" is off
 	// adminTokenFile holds the admin endpoint's bearer token; "": none.
@@ -57,6 +58,12 @@ type settings struct {
 	// allowUnversioned lets sync upload to a bucket without versioning
 	// (s3.allow-unversioned; sync's --allow-unversioned also does).
 	allowUnversioned bool
+}
+
+// downloadSettings are how restore and verify --repair fetch files.
+type downloadSettings struct {
+	parts  uploader.DownloadConfig
+	memory int64 // what the downloads in flight hold at most
 }
 
 // daemonSettings are the knobs only `run` uses.
@@ -126,6 +133,9 @@ const (
 	flagChecksum              = "checksum"
 	flagUploadMemory          = "upload-memory"
 	flagMaxAttempts           = "max-attempts"
+	flagDownloadPartSize      = "download-part-size"
+	flagDownloadParts         = "download-part-concurrency"
+	flagDownloadMemory        = "download-memory"
 	flagStallTimeout          = "stall-timeout"
 	flagConnectTimeout        = "connect-timeout"
 	flagLayout                = "partition-layout"
@@ -158,6 +168,7 @@ func configFlags() []cli.Flag {
 		s3   = "S3"
 		up   = "Upload"
 		srcs = "Source (with SRC DEST, or applied to every source of the file)"
+		down = "Download (restore, verify --repair)"
 	)
 	return []cli.Flag{
 		&cli.PathFlag{Name: flagConfig, Aliases: []string{"c"}, Usage: "YAML configuration `FILE` (sources, S3, upload settings)", EnvVars: []string{"S3FERRY_CONFIG"}, Category: cfg},
@@ -184,6 +195,10 @@ func configFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", maxMaxAttempts), Value: maxAttempts, Category: up},
 		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: stallTimeout, Category: up},
 		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: agent.DefaultSettle, Category: up},
+
+		&cli.StringFlag{Name: flagDownloadPartSize, Usage: "files larger than this `SIZE` are fetched in ranged parts of it, in parallel", Value: "8MiB", Category: down},
+		&cli.IntFlag{Name: flagDownloadParts, Usage: "ranged parts in flight per file (1: one GET per file)", Value: uploader.DefaultDownloadPartConcurrency, Category: down},
+		&cli.StringFlag{Name: flagDownloadMemory, Usage: "what the downloads in flight hold at most (buffers of each GET stream); a download that does not fit waits", Value: "64MiB", Category: down},
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
 		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: local.DefaultLookback, Category: srcs},
@@ -311,6 +326,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		Checksum:        checksum,
 		Memory:          memory,
 	}
+	if s.download, err = loadDownload(c, fc.Download); err != nil {
+		return settings{}, err
+	}
 	if s.s3.MaxAttempts < 1 {
 		return settings{}, fmt.Errorf("--max-attempts must be at least 1, got %d", s.s3.MaxAttempts)
 	}
@@ -342,6 +360,36 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		return settings{}, err
 	}
 	return s, nil
+}
+
+// loadDownload merges the download settings of the file and the flags.
+func loadDownload(c *cli.Context, fc downloadConfig) (downloadSettings, error) {
+	partSize, err := pickSize(c, flagDownloadPartSize, fc.PartSize, uploader.DefaultDownloadPartSize)
+	if err != nil {
+		return downloadSettings{}, err
+	}
+	memory, err := pickSize(c, flagDownloadMemory, fc.Memory, bucket.DefaultRestoreMemory)
+	if err != nil {
+		return downloadSettings{}, err
+	}
+	d := downloadSettings{
+		parts: uploader.DownloadConfig{
+			PartSize:        partSize,
+			PartConcurrency: pickInt(c, flagDownloadParts, fc.PartConcurrency, uploader.DefaultDownloadPartConcurrency),
+		},
+		memory: memory,
+	}
+	if err := d.parts.Validate(); err != nil {
+		return downloadSettings{}, err
+	}
+	if d.parts.PartConcurrency < 1 {
+		return downloadSettings{}, fmt.Errorf("download part-concurrency must be at least 1, got %d", d.parts.PartConcurrency)
+	}
+	// A file in as many parts as run at once, and one more.
+	if need := d.parts.Memory(d.parts.PartSize * int64(d.parts.PartConcurrency+1)); d.memory < need {
+		return downloadSettings{}, fmt.Errorf("download memory %d: want at least what one file in %d parts holds, %d bytes: raise download.memory or lower download.part-concurrency", d.memory, d.parts.PartConcurrency, need)
+	}
+	return d, nil
 }
 
 // parseWorkers reads --workers: a number of files uploaded at once, or

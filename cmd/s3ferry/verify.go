@@ -269,6 +269,7 @@ func (cmd verifyCmd) alone(ctx context.Context) (bucket.VerifyReport, error) {
 		Repair:        cmd.repair,
 		Replaced:      cmd.replaced,
 		Uploader:      env.uploader,
+		Download:      cmd.download.parts,
 		Options:       agent.Options{Workers: cmd.workers, Settle: agentSettle(cmd.settle), Logger: cmd.log},
 		ListWorkers:   cmd.listWorkers,
 		Inventory:     cmd.inventory,

@@ -340,15 +340,16 @@ func (d *Dir) fstatat(name string, flags int) (fs.FileInfo, error) {
 }
 
 // CreateTemp creates a new file named prefix+random+".tmp" in the
-// directory, for writing, with mode 0600: only its owner reads it until
-// the caller gives it its final mode.
+// directory, for writing and reading (a download verifies what it wrote
+// at offsets by reading it back), with mode 0600: only its owner reads it
+// until the caller gives it its final mode.
 func (d *Dir) CreateTemp(prefix, random string) (*os.File, string, error) {
 	name := prefix + random + ".tmp"
 	if err := checkName(name); err != nil {
 		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
 	}
 	fd, err := retryEINTR(func() (int, error) {
-		return unix.Openat(int(d.f.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return unix.Openat(int(d.f.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	})
 	if err != nil {
 		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}

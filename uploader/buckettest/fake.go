@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/s3ferry/s3ferry/uploader"
 )
@@ -557,6 +560,70 @@ func (s *servedReader) Read(p []byte) (int, error) {
 	s.f.mu.Lock()
 	s.f.served += int64(n)
 	s.f.mu.Unlock()
+	return n, err
+}
+
+var _ uploader.RangeGetter = (*Fake)(nil)
+
+// GetRanges fetches a version in parts of opts.PartSize, opts.Concurrency
+// at once, each one Get (so Fail and FailNext of "Get" meet each part, and
+// Calls counts them) that must find the version of opts.ETag. It retries
+// nothing: a part that fails fails the fetch.
+func (f *Fake) GetRanges(ctx context.Context, key, versionID string, w io.WriterAt, opts uploader.RangeOptions) (uploader.Object, error) {
+	if opts.PartSize < 1 || opts.Concurrency < 1 {
+		return uploader.Object{}, fmt.Errorf("get %s in parts: part size %d and concurrency %d must be at least 1", key, opts.PartSize, opts.Concurrency)
+	}
+	// The first part says the size and the version, as S3's first answer.
+	first, obj, err := f.Get(ctx, key, versionID, 0, opts.PartSize)
+	if err != nil {
+		return uploader.Object{}, err
+	}
+	if opts.ETag != "" && obj.ETag != opts.ETag {
+		first.Close()
+		return uploader.Object{}, fmt.Errorf("get %s in parts: %w", key, ErrPreconditionFailed)
+	}
+	part := func(r io.ReadCloser, off int64) error {
+		defer r.Close()
+		_, err := io.Copy(&offsetWriter{w: w, off: off}, r)
+		return err
+	}
+	if err := part(first, 0); err != nil {
+		return uploader.Object{}, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	for off := opts.PartSize; off < obj.Size; off += opts.PartSize {
+		g.Go(func() error {
+			r, o, err := f.Get(gctx, key, obj.VersionID, off, opts.PartSize)
+			if err != nil {
+				return err
+			}
+			if opts.ETag != "" && o.ETag != opts.ETag {
+				r.Close()
+				return fmt.Errorf("get %s in parts: %w", key, ErrPreconditionFailed)
+			}
+			return part(r, off)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return uploader.Object{}, err
+	}
+	return obj, nil
+}
+
+// ErrPreconditionFailed is the Fake's answer to a part whose version has
+// another ETag than the one asked for (S3's 412).
+var ErrPreconditionFailed = errors.New("precondition failed: the ETag differs")
+
+// offsetWriter writes to w from off on.
+type offsetWriter struct {
+	w   io.WriterAt
+	off int64
+}
+
+func (o *offsetWriter) Write(p []byte) (int, error) {
+	n, err := o.w.WriteAt(p, o.off)
+	o.off += int64(n)
 	return n, err
 }
 

@@ -38,6 +38,7 @@ func Run(t *testing.T, newBucket Factory) {
 		{"List", testList},
 		{"ListVersions", testListVersions},
 		{"RangedGet", testRangedGet},
+		{"GetRanges", testGetRanges},
 		{"Multipart", testMultipart},
 		{"Abort", testAbort},
 		{"ListMultipartUploads", testListMultipartUploads},
@@ -309,6 +310,50 @@ func testRangedGet(t *testing.T, b uploader.Bucket) {
 		if o.Size != int64(len(data)) || o.ETag != w.ETag {
 			t.Errorf("Get(%d, %d) says size %d, ETag %s; want the object's %d, %s", tt.offset, tt.length, o.Size, o.ETag, len(data), w.ETag)
 		}
+	}
+}
+
+// memWriterAt is an io.WriterAt over a growing slice.
+type memWriterAt struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (m *memWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := int(off) + len(p); end > len(m.buf) {
+		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
+	}
+	return copy(m.buf[off:], p), nil
+}
+
+// testGetRanges: a Bucket that fetches in ranged parts (uploader.RangeGetter)
+// writes exactly the version it is asked for, whatever came after it,
+// and refuses one whose ETag is not the one given.
+func testGetRanges(t *testing.T, b uploader.Bucket) {
+	rg, ok := b.(uploader.RangeGetter)
+	if !ok {
+		t.Skip("not a RangeGetter: Fetch gets its objects in one GET")
+	}
+	ctx := context.Background()
+	old := bytes.Repeat([]byte("0123456789abcdef"), 2<<16) // 2 MiB + of 16-byte runs
+	old = append(old, "tail"...)
+	w := put(t, b, "k", old, map[string]string{uploader.MetaHash: "0123456789abcdef"}, false)
+	put(t, b, "k", []byte("a later version"), nil, false)
+	var got memWriterAt
+	o, err := rg.GetRanges(ctx, "k", w.VersionID, &got, uploader.RangeOptions{PartSize: 1 << 20, Concurrency: 2, ETag: w.ETag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.buf, old) {
+		t.Errorf("GetRanges wrote %d bytes that are not the version's %d", len(got.buf), len(old))
+	}
+	if o.Size != int64(len(old)) || o.ETag != w.ETag || o.VersionID != w.VersionID || o.Metadata[uploader.MetaHash] != "0123456789abcdef" {
+		t.Errorf("GetRanges says %+v; want the version's size %d, ETag %s, version %s and metadata", o, len(old), w.ETag, w.VersionID)
+	}
+	if _, err := rg.GetRanges(ctx, "k", w.VersionID, &memWriterAt{}, uploader.RangeOptions{PartSize: 1 << 20, Concurrency: 2, ETag: md5Hex([]byte("other"))}); err == nil {
+		t.Error("GetRanges with another ETag succeeded, want it refused")
 	}
 }
 

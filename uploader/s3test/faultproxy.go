@@ -1,6 +1,7 @@
 package s3test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Faults are what a FaultProxy does to the requests it receives. Each
@@ -24,17 +27,29 @@ import (
 //	LostAnswers   the connection closed instead of the answer   the whole request, done
 //	CutBodies     the connection closed halfway into its body   nothing
 //	Corrupt       MinIO's answer (a checksum error)             the body with one byte flipped
+//	CutAnswers    the answer's body cut halfway, then a reset   the whole request, done
+//	CorruptAnswers the answer's body with one byte flipped      the whole request, done
 //
 // CutBodies and Corrupt apply only to requests with a body (PUT, an
-// UploadPart); a bodiless request that draws them is forwarded as it is.
-// Latency delays every request, faulty or not, before anything else.
+// UploadPart), CutAnswers and CorruptAnswers only to GETs (whose answer
+// has a body; an error answer is passed on whole); a request of another
+// kind that draws them is forwarded as it is. Only, when set, limits the
+// faults to the requests it returns true for (it may count them: it is
+// called once per request, under the proxy's lock). Latency delays every
+// request, faulty or not, before anything else; StreamRate caps the bytes
+// per second of answer bodies on each client connection (a TCP stream,
+// one request at a time), as a long link's window does; 0: no cap.
 type Faults struct {
-	ServerErrors float64
-	Hangs        float64
-	LostAnswers  float64
-	CutBodies    float64
-	Corrupt      float64
-	Latency      time.Duration
+	ServerErrors   float64
+	Hangs          float64
+	LostAnswers    float64
+	CutBodies      float64
+	Corrupt        float64
+	CutAnswers     float64
+	CorruptAnswers float64
+	Latency        time.Duration
+	StreamRate     float64
+	Only           func(*http.Request) bool
 }
 
 // ProxyStats are a FaultProxy's counters since it started.
@@ -48,7 +63,16 @@ type ProxyStats struct {
 	LostAnswers    int64
 	CutBodies      int64
 	Corrupted      int64
+	CutAnswers     int64
+	// CorruptAnswers counts answers with a byte flipped.
+	CorruptAnswers int64
 	Refused        int64 // connections closed during an Outage
+}
+
+// Get is one GET the proxy received: the path (bucket and key) and the
+// Range header ("" for the whole object).
+type Get struct {
+	Path, Range string
 }
 
 // FaultProxy is an HTTP reverse proxy in front of a MinIO (or any HTTP
@@ -70,15 +94,26 @@ type FaultProxy struct {
 	closing   chan struct{} // closed by Close: ends hanging requests
 	closeOnce sync.Once
 
-	mu          sync.Mutex // guards the five below
+	mu          sync.Mutex // guards the six below
 	faults      Faults
 	rng         *rand.Rand
 	outageUntil time.Time
+	gets        []Get
 	recording   bool
 	seen        []SeenRequest
 
 	requests, forwarded, bytesForwarded, bytesAnswered              atomic.Int64
 	serverErrors, hangs, lostAnswers, cutBodies, corrupted, refused atomic.Int64
+	cutAnswers, corruptAnswers                                      atomic.Int64
+}
+
+// connKey is the context key of a connection's connState.
+type connKey struct{}
+
+// connState is what the proxy keeps of one client connection.
+type connState struct {
+	mu  sync.Mutex
+	lim *rate.Limiter // StreamRate's; nil until a capped answer
 }
 
 // NewFaultProxy starts a proxy to target (an http:// URL such as a
@@ -115,7 +150,12 @@ func StartFaultProxy(target string, seed uint64) (*FaultProxy, error) {
 		closing: make(chan struct{}),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x5eed)),
 	}
-	p.server = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: time.Minute}
+	p.server = &http.Server{
+		Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: time.Minute,
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, &connState{})
+		},
+	}
 	go p.server.Serve(ln) // returns ErrServerClosed on Close
 	return p, nil
 }
@@ -147,8 +187,17 @@ func (p *FaultProxy) Stats() ProxyStats {
 		LostAnswers:    p.lostAnswers.Load(),
 		CutBodies:      p.cutBodies.Load(),
 		Corrupted:      p.corrupted.Load(),
+		CutAnswers:     p.cutAnswers.Load(),
+		CorruptAnswers: p.corruptAnswers.Load(),
 		Refused:        p.refused.Load(),
 	}
+}
+
+// Gets returns the GETs received so far, in the order they arrived.
+func (p *FaultProxy) Gets() []Get {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Get(nil), p.gets...)
 }
 
 // Close stops the proxy, ends hanging requests and closes its connections.
@@ -170,51 +219,62 @@ const (
 	lostAnswer
 	cutBody
 	corrupt
+	cutAnswer
+	corruptAnswer
 	outage
 )
 
-// draw picks the fault of the next request, and for a server error
-// whether it is a 500 or a 503.
-func (p *FaultProxy) draw(hasBody bool) (f fault, status int, latency time.Duration) {
+// draw picks the fault of r, and for a server error whether it is a 500
+// or a 503, and returns the faults it was drawn from.
+func (p *FaultProxy) draw(r *http.Request, hasBody bool) (f fault, status int, fs Faults) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	x, pick := p.rng.Float64(), p.rng.IntN(2)
-	fs := p.faults
+	fs = p.faults
+	isGet := r.Method == http.MethodGet
+	if isGet {
+		p.gets = append(p.gets, Get{Path: r.URL.Path, Range: r.Header.Get("Range")})
+	}
 	if time.Now().Before(p.outageUntil) {
-		return outage, 0, fs.Latency
+		return outage, 0, fs
+	}
+	if fs.Only != nil && !fs.Only(r) {
+		return noFault, 0, fs
 	}
 	status = http.StatusInternalServerError
 	if pick == 1 {
 		status = http.StatusServiceUnavailable
 	}
 	for _, c := range []struct {
-		f    fault
-		frac float64
-		body bool
+		f       fault
+		frac    float64
+		applies bool
 	}{
-		{serverError, fs.ServerErrors, false},
-		{hang, fs.Hangs, false},
-		{lostAnswer, fs.LostAnswers, false},
-		{cutBody, fs.CutBodies, true},
-		{corrupt, fs.Corrupt, true},
+		{serverError, fs.ServerErrors, true},
+		{hang, fs.Hangs, true},
+		{lostAnswer, fs.LostAnswers, true},
+		{cutBody, fs.CutBodies, hasBody},
+		{corrupt, fs.Corrupt, hasBody},
+		{cutAnswer, fs.CutAnswers, isGet},
+		{corruptAnswer, fs.CorruptAnswers, isGet},
 	} {
 		if x < c.frac {
-			if c.body && !hasBody {
-				return noFault, status, fs.Latency
+			if !c.applies {
+				return noFault, status, fs
 			}
-			return c.f, status, fs.Latency
+			return c.f, status, fs
 		}
 		x -= c.frac
 	}
-	return noFault, status, fs.Latency
+	return noFault, status, fs
 }
 
 func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
 	p.note(r)
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
-	f, status, latency := p.draw(hasBody)
-	if latency > 0 {
+	f, status, fs := p.draw(r, hasBody)
+	if latency := fs.Latency; latency > 0 {
 		select {
 		case <-time.After(latency):
 		case <-r.Context().Done():
@@ -268,9 +328,66 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		defer resp.Body.Close()
 		copyHeader(w.Header(), resp.Header)
 		w.WriteHeader(resp.StatusCode)
-		n, _ := io.Copy(w, resp.Body)
+		ok := resp.StatusCode/100 == 2 && resp.ContentLength > 0
+		var body io.Reader = resp.Body
+		switch {
+		case f == cutAnswer && ok:
+			p.cutAnswers.Add(1)
+			body = io.LimitReader(body, resp.ContentLength/2)
+		case f == corruptAnswer && ok:
+			p.corruptAnswers.Add(1)
+			body = &countingReader{r: body, n: new(atomic.Int64), flipAt: resp.ContentLength / 2}
+		}
+		n, _ := io.Copy(p.capped(r.Context(), w, fs.StreamRate), body)
 		p.bytesAnswered.Add(n)
+		if f == cutAnswer && ok {
+			p.drop(w)
+		}
 	}
+}
+
+// streamBurst is the most a capped stream sends at once.
+const streamBurst = 64 << 10
+
+// capped returns w, writing at most bytesPerSec on the connection of ctx
+// (none when 0).
+func (p *FaultProxy) capped(ctx context.Context, w io.Writer, bytesPerSec float64) io.Writer {
+	cs, _ := ctx.Value(connKey{}).(*connState)
+	if bytesPerSec <= 0 || cs == nil {
+		return w
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.lim == nil {
+		cs.lim = rate.NewLimiter(rate.Limit(bytesPerSec), streamBurst)
+	} else {
+		cs.lim.SetLimit(rate.Limit(bytesPerSec))
+	}
+	return &cappedWriter{ctx: ctx, w: w, lim: cs.lim}
+}
+
+// cappedWriter writes through a connection's rate limiter.
+type cappedWriter struct {
+	ctx context.Context
+	w   io.Writer
+	lim *rate.Limiter
+}
+
+func (c *cappedWriter) Write(b []byte) (int, error) {
+	var n int
+	for len(b) > 0 {
+		k := min(len(b), streamBurst)
+		if err := c.lim.WaitN(c.ctx, k); err != nil {
+			return n, err
+		}
+		m, err := c.w.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
 }
 
 // forward sends r on to the target, its body counted (and with one byte
