@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
@@ -20,7 +19,7 @@ type fileConfig struct {
 	IndexDir  string         `yaml:"index-dir"`
 	LogFormat string         `yaml:"log-format"`
 	LogLevel  string         `yaml:"log-level"`
-	Settle    *time.Duration `yaml:"settle"`
+	Settle    *duration      `yaml:"settle"`
 	S3        s3Config       `yaml:"s3"`
 	Upload    uploadConfig   `yaml:"upload"`
 	Sources   []sourceConfig `yaml:"sources"`
@@ -32,10 +31,10 @@ type fileConfig struct {
 
 // replicationConfig tunes the tracking of uploads' replication.
 type replicationConfig struct {
-	CheckRate     float64        `yaml:"check-rate"`
-	AlertAfter    *time.Duration `yaml:"alert-after"`
-	CheckInterval *time.Duration `yaml:"check-interval"`
-	MaxBackoff    *time.Duration `yaml:"max-backoff"`
+	CheckRate     float64   `yaml:"check-rate"`
+	AlertAfter    *duration `yaml:"alert-after"`
+	CheckInterval *duration `yaml:"check-interval"`
+	MaxBackoff    *duration `yaml:"max-backoff"`
 }
 
 type s3Config struct {
@@ -50,7 +49,7 @@ type s3Config struct {
 	SSE              string `yaml:"sse"`
 	SSEKMSKeyID      string `yaml:"sse-kms-key-id"`
 
-	ConnectTimeout *time.Duration `yaml:"connect-timeout"`
+	ConnectTimeout *duration `yaml:"connect-timeout"`
 	// MaxAttempts is the old place of upload.max-attempts, still read.
 	MaxAttempts int `yaml:"max-attempts,omitempty"`
 }
@@ -64,24 +63,24 @@ type uploadConfig struct {
 	Checksum        string   `yaml:"checksum"`
 	Memory          byteSize `yaml:"memory"`
 
-	MaxAttempts  int            `yaml:"max-attempts"`
-	StallTimeout *time.Duration `yaml:"stall-timeout"`
+	MaxAttempts  int       `yaml:"max-attempts"`
+	StallTimeout *duration `yaml:"stall-timeout"`
 }
 
 type sourceConfig struct {
-	Path            string        `yaml:"path"`
-	Destination     string        `yaml:"destination"`
-	PartitionLayout string        `yaml:"partition-layout"`
-	Lookback        time.Duration `yaml:"lookback"`
-	Include         []string      `yaml:"include"`
-	Exclude         []string      `yaml:"exclude"`
-	DefaultExcludes *bool         `yaml:"default-excludes"`
-	FollowSymlinks  bool          `yaml:"follow-symlinks"`
-	LocalRetention  string        `yaml:"local-retention"`
-	RequireReplica  *bool         `yaml:"require-replica"`
+	Path            string   `yaml:"path"`
+	Destination     string   `yaml:"destination"`
+	PartitionLayout string   `yaml:"partition-layout"`
+	Lookback        duration `yaml:"lookback"`
+	Include         []string `yaml:"include"`
+	Exclude         []string `yaml:"exclude"`
+	DefaultExcludes *bool    `yaml:"default-excludes"`
+	FollowSymlinks  bool     `yaml:"follow-symlinks"`
+	LocalRetention  string   `yaml:"local-retention"`
+	RequireReplica  *bool    `yaml:"require-replica"`
 
-	PropagateDeletes      bool           `yaml:"propagate-deletes"`
-	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
+	PropagateDeletes      bool      `yaml:"propagate-deletes"`
+	PropagateDeletesAfter *duration `yaml:"propagate-deletes-after"`
 }
 
 type adminConfig struct {
@@ -90,11 +89,11 @@ type adminConfig struct {
 }
 
 type daemonConfig struct {
-	RescanInterval     *time.Duration `yaml:"rescan-interval"`
-	FullRescanInterval *time.Duration `yaml:"full-rescan-interval"`
-	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
-	RetentionInterval  *time.Duration `yaml:"retention-interval"`
-	FileFailAfter      *time.Duration `yaml:"file-fail-after"`
+	RescanInterval     *duration `yaml:"rescan-interval"`
+	FullRescanInterval *duration `yaml:"full-rescan-interval"`
+	ShutdownTimeout    *duration `yaml:"shutdown-timeout"`
+	RetentionInterval  *duration `yaml:"retention-interval"`
+	FileFailAfter      *duration `yaml:"file-fail-after"`
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's

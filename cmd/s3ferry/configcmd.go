@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
@@ -30,7 +29,7 @@ Examples:
     s3ferry config check --config /etc/s3ferry/s3ferry.yml && sudo systemctl restart s3ferry
  3. What a flag or an environment variable changes:
     S3FERRY_WORKERS=32 s3ferry config --config /etc/s3ferry/s3ferry.yml --lookback 72h`,
-		Flags: append(configFlags(), daemonFlags()...),
+		Flags: append(append(configFlags(), daemonFlags()...), replicationFlags()...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c)
 			if err != nil {
@@ -55,7 +54,7 @@ Examples:
  1. s3ferry config check --config /etc/s3ferry/s3ferry.yml
  2. In a deployment script:
     s3ferry config check --config new.yml && install -m 0644 new.yml /etc/s3ferry/s3ferry.yml`,
-		Flags: append(configFlags(), daemonFlags()...),
+		Flags: append(append(configFlags(), daemonFlags()...), replicationFlags()...),
 		Action: func(c *cli.Context) error {
 			path := c.Path(flagConfig)
 			if path == "" {
@@ -76,7 +75,7 @@ Examples:
 
 // effectiveConfig is s written back as a configuration file.
 func effectiveConfig(s settings) fileConfig {
-	d := func(v time.Duration) *time.Duration { return &v }
+	d := durationPtr
 	admin := s.admin
 	if admin == "" {
 		admin = "off"
@@ -115,6 +114,12 @@ func effectiveConfig(s settings) fileConfig {
 			ShutdownTimeout:    d(s.daemon.shutdownTimeout),
 			RetentionInterval:  d(s.daemon.retentionInterval),
 			FileFailAfter:      d(s.daemon.fileFailAfter),
+		},
+		Replication: replicationConfig{
+			CheckRate:     s.replication.CheckRate,
+			AlertAfter:    d(s.replication.AlertAfter),
+			CheckInterval: d(s.replication.Interval),
+			MaxBackoff:    d(s.replication.MaxBackoff),
 		},
 	}
 }

@@ -52,8 +52,8 @@ admin:
 		{"index-dir (file)", fc.IndexDir, "/srv/index"},
 		{"upload.part-size (file)", int64(fc.Upload.PartSize), int64(32 << 20)},
 		{"upload.workers (S3FERRY_WORKERS)", fc.Upload.Workers, "3"}, // a number, or auto
-		{"sources[0].lookback (flag)", fc.Sources[0].Lookback, 72 * time.Hour},
-		{"settle (default)", *fc.Settle, agent.DefaultSettle},
+		{"sources[0].lookback (flag)", time.Duration(fc.Sources[0].Lookback), 72 * time.Hour},
+		{"settle (default)", time.Duration(*fc.Settle), agent.DefaultSettle},
 		{"admin.listen (default)", fc.Admin.Listen, DefaultAdminListen},
 		{"admin.token-file (a path, never its content)", fc.Admin.TokenFile, "/etc/s3ferry/admin.token"},
 	}
@@ -116,5 +116,94 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	r := runBinary(t, time.Minute, nil, nil, "sync", "--help")
 	if !strings.Contains(r.stdout, "$S3FERRY_LOOKBACK") {
 		t.Errorf("sync --help does not show $S3FERRY_LOOKBACK:\n%s", r.stdout)
+	}
+}
+
+// TestEveryDurationTakesDays: every duration, flag or configuration key,
+// reads days (2d, 1d12h) as well as Go's units, and `config` prints what
+// it read; a bad one is refused naming what to write.
+func TestEveryDurationTakesDays(t *testing.T) {
+	t.Parallel()
+	app := newApp(io.Discard, io.Discard)
+	var durations []string
+	for _, f := range app.Command("config").Flags {
+		if _, ok := f.(*cli.DurationFlag); ok {
+			t.Errorf("--%s is a cli.DurationFlag, which reads no days: make it a durationFlag", f.Names()[0])
+		}
+		if g, ok := f.(*cli.GenericFlag); ok {
+			if _, ok := g.Value.(*duration); ok {
+				durations = append(durations, f.Names()[0])
+			}
+		}
+	}
+	if len(durations) < 10 {
+		t.Fatalf("config has %d duration flags: %v", len(durations), durations)
+	}
+	path := writeFile(t, "s3ferry.yml", `settle: 0.5d
+daemon:
+  retention-interval: 1d12h
+replication:
+  alert-after: 2d
+sources:
+  - path: /srv/rec
+    destination: s3://bkt/rec/
+    lookback: 2d
+    local-retention: 90d
+`)
+	for _, name := range durations {
+		if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", path, "--"+name, "2d"); r.code != 0 {
+			t.Errorf("--%s 2d: exit %d, %s", name, r.code, r.stderr)
+		}
+	}
+	r := runBinary(t, time.Minute, []string{"S3FERRY_RESCAN_INTERVAL=1d"}, nil, "config", "--config", path, "--propagate-deletes-after", "3d")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	fc, err := parseConfig([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("the printed configuration does not load: %v\n%s", err, r.stdout)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want time.Duration
+	}{
+		{"settle: 0.5d", time.Duration(*fc.Settle), 12 * time.Hour},
+		{"daemon.retention-interval: 1d12h", time.Duration(*fc.Daemon.RetentionInterval), 36 * time.Hour},
+		{"replication.alert-after: 2d", time.Duration(*fc.Replication.AlertAfter), 48 * time.Hour},
+		{"sources[0].lookback: 2d", time.Duration(fc.Sources[0].Lookback), 48 * time.Hour},
+		{"S3FERRY_RESCAN_INTERVAL=1d", time.Duration(*fc.Daemon.RescanInterval), 24 * time.Hour},
+		{"--propagate-deletes-after 3d", time.Duration(*fc.Sources[0].PropagateDeletesAfter), 72 * time.Hour},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s read as %s, want %s", c.what, c.got, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"--lookback", "2x"}, {"--settle", "d"}, {"--rescan-interval", "1d-2h"}} {
+		r := runBinary(t, time.Minute, nil, nil, append([]string{"config", "check", "--config", path}, bad...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "write it like 90s, 5m, 48h or 2d") {
+			t.Errorf("%v: exit %d, %q; want %d and how to write a duration", bad, r.code, r.stderr, exitUsage)
+		}
+	}
+	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", writeFile(t, "bad.yml", "settle: soon\n")); r.code != exitUsage || !strings.Contains(r.stderr, `line 1: "soon" is not a duration`) {
+		t.Errorf("settle: soon: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestConfigPrintsReplicationAndDaemonDefaults: keys left out of the file
+// are printed at the values run uses, not as 0 or null.
+func TestConfigPrintsReplicationAndDaemonDefaults(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "s3ferry.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n")
+	r := runBinary(t, time.Minute, nil, nil, "config", "--config", path, "--replication-max-backoff", "20m")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"check-rate: 20\n", "alert-after: 1h\n", "check-interval: 5s\n", "max-backoff: 20m\n", "retention-interval: 1h\n", "file-fail-after: 5m\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config does not print %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "null") {
+		t.Errorf("config prints null:\n%s", r.stdout)
 	}
 }

@@ -188,7 +188,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
 	setEnvVars(app.Commands)
+	hideBoolDefaults(app.Commands)
 	return app
+}
+
+// hideBoolDefaults leaves "(default: false)" out of every boolean flag's
+// help: a switch is off unless given, and a usage that says what the
+// default does ("default: skip them") would otherwise say it twice.
+func hideBoolDefaults(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			if b, ok := f.(*cli.BoolFlag); ok {
+				b.DisableDefaultText = true
+			}
+		}
+		hideBoolDefaults(cmd.Subcommands)
+	}
 }
 
 // setEnvVars gives every flag of cmds and their subcommands that has none

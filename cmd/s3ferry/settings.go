@@ -131,7 +131,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagStorageClass, Usage: "storage `CLASS` of new objects (STANDARD_IA, INTELLIGENT_TIERING, ...)", Category: s3},
 		&cli.StringFlag{Name: flagSSE, Usage: "server-side encryption: AES256 or aws:kms", Category: s3},
 		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
-		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: connectTimeout, Category: s3},
+		durationFlag(flagConnectTimeout, "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", connectTimeout, s3),
 
 		&cli.StringFlag{Name: flagWorkers, Usage: fmt.Sprintf("files uploaded at once, or auto: start at %d and adapt to the link (more while the rate grows, fewer when throttled)", agent.DefaultWorkers), Value: "auto", Category: up},
 		&cli.IntFlag{Name: flagMaxWorkers, Usage: "with --workers auto, the most files uploaded at once", Value: agent.DefaultMaxWorkers, Category: up},
@@ -141,18 +141,18 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagUploadMemory, Usage: "buffers of all uploads at once hold at most this `SIZE` (at least --part-size); an upload that does not fit waits", Value: "64MiB", Category: up},
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
 		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", maxMaxAttempts), Value: maxAttempts, Category: up},
-		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: stallTimeout, Category: up},
-		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: agent.DefaultSettle, Category: up},
+		durationFlag(flagStallTimeout, "cancel and retry a request on which no byte moved for this long", stallTimeout, up),
+		durationFlag(flagSettle, "a file changed less than this long ago is left for later", agent.DefaultSettle, up),
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
-		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: local.DefaultLookback, Category: srcs},
+		durationFlag(flagLookback, "walk the partitions of this last `DURATION`", local.DefaultLookback, srcs),
 		&cli.StringSliceFlag{Name: flagInclude, Usage: "back up only paths matching `GLOB` (** works; repeatable)", Category: srcs},
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
 		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
-		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: retention.DefaultPropagateDeletesAfter, Category: srcs},
+		durationFlag(flagPropagateDeletesAfter, "grace period before a local delete is mirrored", retention.DefaultPropagateDeletesAfter, srcs),
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
 	}
 }
@@ -370,7 +370,7 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*loc
 // source as it takes effect.
 func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	sc.PartitionLayout = pick(c, flagLayout, sc.PartitionLayout, "")
-	sc.Lookback = pickDuration(c, flagLookback, nonZero(sc.Lookback), local.DefaultLookback)
+	sc.Lookback = duration(pickDuration(c, flagLookback, nonZero(sc.Lookback), local.DefaultLookback))
 	if c.IsSet(flagInclude) {
 		sc.Include = c.StringSlice(flagInclude)
 	}
@@ -384,8 +384,7 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	requireReplica := (sc.RequireReplica == nil || *sc.RequireReplica) && !c.Bool(flagNoRequireReplica)
 	sc.RequireReplica = &requireReplica
 	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
-	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter)
-	sc.PropagateDeletesAfter = &propagateAfter
+	sc.PropagateDeletesAfter = durationPtr(pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter))
 	return sc
 }
 
@@ -455,14 +454,14 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	}
 	propagateAfter := retention.DefaultPropagateDeletesAfter
 	if sc.PropagateDeletesAfter != nil {
-		propagateAfter = *sc.PropagateDeletesAfter
+		propagateAfter = time.Duration(*sc.PropagateDeletesAfter)
 	}
 	if propagateAfter < 0 {
 		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
 	}
 	return &local.Source{
 		Root: root, Bucket: bucket, Prefix: prefix,
-		Layout: layout, Lookback: sc.Lookback, Filter: filter,
+		Layout: layout, Lookback: time.Duration(sc.Lookback), Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,
 		LocalRetention: keep,
 		RequireReplica: sc.RequireReplica == nil || *sc.RequireReplica,
@@ -494,12 +493,12 @@ func pickInt(c *cli.Context, flag string, file, def int) int {
 	return def
 }
 
-func pickDuration(c *cli.Context, flag string, file *time.Duration, def time.Duration) time.Duration {
+func pickDuration(c *cli.Context, flag string, file *duration, def time.Duration) time.Duration {
 	if c.IsSet(flag) {
-		return c.Duration(flag)
+		return flagDuration(c, flag)
 	}
 	if file != nil {
-		return *file
+		return time.Duration(*file)
 	}
 	return def
 }
@@ -518,7 +517,7 @@ func pickSize(c *cli.Context, flag string, file byteSize, def int64) (int64, err
 	return def, nil
 }
 
-func nonZero(d time.Duration) *time.Duration {
+func nonZero(d duration) *duration {
 	if d == 0 {
 		return nil
 	}

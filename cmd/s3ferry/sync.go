@@ -64,7 +64,7 @@ Examples:
 			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
 			var lookback time.Duration
 			if c.IsSet(flagLookback) {
-				lookback = c.Duration(flagLookback)
+				lookback = flagDuration(c, flagLookback)
 			}
 			return syncCmd{
 				settings: s,
