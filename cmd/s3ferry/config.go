@@ -131,7 +131,28 @@ func loadFile(path string) (fileConfig, error) {
 	if err != nil {
 		return fileConfig{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	fc.resolvePaths(filepath.Dir(abs))
 	return fc, nil
+}
+
+// resolvePaths makes the file's relative paths relative to dir, the
+// file's directory, rather than to wherever s3ferry happens to run (the
+// unit's working directory is /). Flags stay relative to the current
+// directory, as every command's do.
+func (fc *fileConfig) resolvePaths(dir string) {
+	paths := []*string{&fc.IndexDir, &fc.Admin.TokenFile}
+	for i := range fc.Sources {
+		paths = append(paths, &fc.Sources[i].Path)
+	}
+	for _, p := range paths {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // parseConfig strictly decodes a configuration: an unknown key is an error.

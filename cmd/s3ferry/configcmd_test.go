@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,5 +206,51 @@ func TestConfigPrintsReplicationAndDaemonDefaults(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "null") {
 		t.Errorf("config prints null:\n%s", r.stdout)
+	}
+}
+
+// TestConfigRelativePathsFollowTheFile: relative paths in a configuration
+// file are relative to the file's directory, wherever s3ferry runs (the
+// unit runs it in /); a flag's stay relative to the current directory.
+func TestConfigRelativePathsFollowTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	token := filepath.Join(dir, "secrets", "admin.token")
+	if err := os.MkdirAll(filepath.Dir(token), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(token, []byte("a-token-of-at-least-sixteen-bytes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s3ferry.yml")
+	if err := os.WriteFile(path, []byte("index-dir: state/index\nadmin:\n  token-file: secrets/admin.token\nsources:\n  - path: rec\n    destination: s3://bkt/rec/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	inElsewhere := func(cmd *exec.Cmd) { cmd.Dir = elsewhere }
+	r := runBinary(t, time.Minute, nil, inElsewhere, "config", "--config", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	fc, err := parseConfig([]byte(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ what, got, want string }{
+		{"index-dir", fc.IndexDir, filepath.Join(dir, "state/index")},
+		{"admin.token-file", fc.Admin.TokenFile, token},
+		{"sources[0].path", fc.Sources[0].Path, filepath.Join(dir, "rec")},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %s, want %s", c.what, c.got, c.want)
+		}
+	}
+	if r := runBinary(t, time.Minute, nil, inElsewhere, "config", "check", "--config", path); r.code != 0 || !strings.Contains(r.stdout, filepath.Join(dir, "state/index")) {
+		t.Errorf("config check from another directory: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	// A flag is the user's, typed where they stand.
+	r = runBinary(t, time.Minute, nil, inElsewhere, "config", "--config", path, "--index-dir", "here")
+	if fc, err := parseConfig([]byte(r.stdout)); err != nil || fc.IndexDir != "here" && fc.IndexDir != filepath.Join(elsewhere, "here") {
+		t.Errorf("--index-dir here: %v, %q", err, r.stdout)
 	}
 }
