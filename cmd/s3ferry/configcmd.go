@@ -19,8 +19,8 @@ file's keys, overridden by flags and S3FERRY_* environment variables, with every
 key it leaves out at its default. No secret is ever in it: credentials come from
 the AWS SDK's chain, and of the admin token only the file's path is shown.
 'config check' validates a configuration the same way run does and exits 0, or
-2 with the key or line at fault: the unit's ExecStartPre runs it, so a bad edit
-fails 'systemctl restart s3ferry' with that line.
+2 with the key or line at fault; run checks the same at its start and exits 78,
+so a bad edit fails 'systemctl restart s3ferry' with that line.
 
 Examples:
  1. What the service runs with:

@@ -254,3 +254,37 @@ func TestConfigRelativePathsFollowTheFile(t *testing.T) {
 		t.Errorf("--index-dir here: %v, %q", err, r.stdout)
 	}
 }
+
+// TestNoSourcesStopsRunAndSync: the shipped configuration names no source
+// until a person adds one. run and sync then exit 78 (EX_CONFIG: the
+// unit's RestartPreventExitStatus keeps systemd from restarting run) and
+// config check exits 2, each with one line naming the file to edit.
+func TestNoSourcesStopsRunAndSync(t *testing.T) {
+	t.Parallel()
+	shipped, err := filepath.Abs(filepath.Join("..", "..", "packaging", "s3ferry.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := t.TempDir()
+	want := "no sources: edit " + shipped + " and add one under sources:"
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", "--config", shipped, "--index-dir", index}, exitConfig},
+		{[]string{"sync", "--config", shipped, "--index-dir", index}, exitConfig},
+		{[]string{"config", "check", "--config", shipped}, exitUsage},
+	} {
+		r := runBinary(t, time.Minute, nil, nil, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q; want %d and one line with %q", strings.Join(c.args[:2], " "), r.code, r.stderr, c.code, want)
+		}
+	}
+	if entries, _ := os.ReadDir(index); len(entries) != 0 {
+		t.Errorf("run without sources made %d entries in the index directory", len(entries))
+	}
+	// Without a file and without arguments it is a usage error, as before.
+	if r := runBinary(t, time.Minute, nil, nil, "sync", "--index-dir", index); r.code != exitUsage || !strings.Contains(r.stderr, "no source: give SRC") {
+		t.Errorf("sync without anything: exit %d, %q", r.code, r.stderr)
+	}
+}

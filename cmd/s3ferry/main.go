@@ -47,7 +47,7 @@ var exitStatuses = []struct {
 	{exitFilesFailed, "the run finished, but some files failed (each is logged)"},
 	{exitLocked, "another s3ferry holds the index"},
 	{exitProblems, "doctor found an error, or verify a problem it did not repair"},
-	{exitConfig, "run: bad flags, arguments or configuration (sysexits' EX_CONFIG); systemd does not restart it"},
+	{exitConfig, "run: bad flags, arguments or configuration; run and sync: a configuration file without sources (sysexits' EX_CONFIG); systemd does not restart it"},
 	{exitInterrupted, "stopped by a signal before it finished"},
 }
 

@@ -81,7 +81,7 @@ Examples:
 			}
 			token, err := daemonAdminToken(s)
 			if err != nil {
-				return usageError{err}
+				return configError{err}
 			}
 			s.adminSocket = adminSocket(s.indexDir)
 			return runCmd{settings: s, adminToken: token, log: log}.Run(c.Context)

@@ -322,6 +322,16 @@ func (s settings) uploadOptions(log *slog.Logger, client *s3.Client) agent.Optio
 // loadSettings returns it with the other settings valid.
 var errNoSource = errors.New("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
 
+// noSourcesError is errNoSource when a configuration file was given: it
+// names the file to edit. run and sync exit with exitConfig on it.
+type noSourcesError struct{ config string }
+
+func (e noSourcesError) Error() string {
+	return fmt.Sprintf("no sources: edit %s and add one under sources: (a path and a destination s3://BUCKET/PREFIX/, as its commented example shows), or give SRC s3://BUCKET/PREFIX/", e.config)
+}
+
+func (e noSourcesError) Is(target error) bool { return target == errNoSource }
+
 // loadSources takes SRC DEST from the arguments, or the file's sources, and
 // applies the source flags to them; it returns them built and as they take
 // effect. With destOnly a lone DEST is taken too.
@@ -329,6 +339,9 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*loc
 	scs := fromFile
 	switch c.NArg() {
 	case 0:
+		if len(scs) == 0 && c.Path(flagConfig) != "" {
+			return nil, nil, noSourcesError{c.Path(flagConfig)}
+		}
 		if len(scs) == 0 {
 			return nil, nil, errNoSource
 		}

@@ -54,7 +54,9 @@ Examples:
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
-			if err != nil {
+			if errors.As(err, new(noSourcesError)) {
+				return configError{err} // as run's: the catch-up unit's file is not ready
+			} else if err != nil {
 				return err
 			}
 			if err := checkRoots(s.sources); err != nil {
