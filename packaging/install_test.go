@@ -101,6 +101,14 @@ func TestInstallDeb(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Log("a one-shot command as the s3ferry user has the service's credentials")
+	doctor := exec.Command("/usr/bin/s3ferry", "doctor", "--config", confFile)
+	doctor.Dir, doctor.Env = "/", []string{"PATH=/usr/bin:/bin", "HOME=" + u.home}
+	doctor.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}}}
+	if out, err := doctor.CombinedOutput(); doctor.ProcessState.ExitCode() != 0 && doctor.ProcessState.ExitCode() != 5 || strings.Contains(string(out), "credentials") {
+		t.Errorf("sudo -u s3ferry s3ferry doctor --config %s: %v, want exit 0 or 5 with the credentials of %s:\n%s", confFile, err, envFile, out)
+	}
+
 	t.Log("run the installed binary as the unit does")
 	d := startAsUnit(t, u)
 	client := srv.Client(t).SDK()
@@ -163,6 +171,9 @@ func checkInstalled(t *testing.T, systemdRuns bool, sysctlsBefore []string) acco
 	}
 	u := checkUser(t)
 	assertOwned(t, stateDir, fs.ModeDir|0o750, u.uid, u.gid)
+	// The credentials: the units' EnvironmentFile=, which s3ferry reads
+	// itself for commands run as s3ferry; no one else may read it.
+	assertOwned(t, envFile, 0o640, 0, u.gid)
 	for _, f := range shippedIn("deb") {
 		assertOwned(t, f.path, f.mode, 0, 0)
 	}

@@ -120,6 +120,7 @@ func configFlags() []cli.Flag {
 	)
 	return []cli.Flag{
 		&cli.PathFlag{Name: flagConfig, Aliases: []string{"c"}, Usage: "YAML configuration `FILE` (sources, S3, upload settings)", EnvVars: []string{"S3FERRY_CONFIG"}, Category: cfg},
+		&cli.PathFlag{Name: flagEnvFile, Usage: "add the KEY=VALUE lines of `FILE` to the environment, as systemd's EnvironmentFile= does (credentials: AWS_ACCESS_KEY_ID=...); variables already set win. Default: " + packagedEnvFile + " with --config " + packagedConfig + ", when it may be read", Category: cfg},
 		&cli.PathFlag{Name: flagIndexDir, Usage: "index `DIR` (default: /var/lib/s3ferry as root, else $XDG_STATE_HOME/s3ferry)", Category: cfg},
 		&cli.StringFlag{Name: flagLogFormat, Usage: "log format: text or json", Value: "text", Category: cfg},
 		&cli.StringFlag{Name: flagLogLevel, Usage: "log level: debug, info, warn, error", Value: "info", Category: cfg},
@@ -192,6 +193,9 @@ func loadDestSettings(c *cli.Context) (settings, error) { return loadSettingsWit
 func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	var fc fileConfig
 	var err error
+	if err := loadEnvFile(c); err != nil {
+		return settings{}, err
+	}
 	if p := c.Path(flagConfig); p != "" {
 		if fc, err = loadFile(p); err != nil {
 			return settings{}, err
