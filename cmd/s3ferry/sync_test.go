@@ -431,3 +431,42 @@ func TestSyncRefusesALayoutThatMatchesNoFolder(t *testing.T) {
 	empty := newEnv(t)
 	empty.sync(t, 0, layout...)
 }
+
+// TestSyncUnreadableDirectoryCountedOnce: a directory that cannot be read
+// is one failure on every run: the later runs' retry of it and their walk
+// meet it twice, and must count and log it once.
+func TestSyncUnreadableDirectoryCountedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "d/ok.wav", "fine", time.Hour)
+	e.write(t, "d/locked/secret.wav", "no access", time.Hour)
+	locked := filepath.Join(e.root, "d/locked")
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	// Root reads everything; run as nobody so permission is really denied.
+	asNobody := func(cmd *exec.Cmd) {}
+	if os.Geteuid() == 0 {
+		for _, d := range []string{e.root, e.index, filepath.Dir(e.root), filepath.Dir(e.index), filepath.Join(e.root, "d")} {
+			if err := os.Chmod(d, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+		asNobody = func(cmd *exec.Cmd) {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+	}
+	for run := 1; run <= 3; run++ {
+		r := e.runWith(t, asNobody, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--settle", "0s", "--log-format", "json")
+		if r.code != exitFilesFailed {
+			t.Fatalf("run %d: exit %d, want %d\nstderr: %s", run, r.code, exitFilesFailed, r.stderr)
+		}
+		if got := r.stats(t); got.Failed != 1 {
+			t.Errorf("run %d: %+v, want the unreadable directory counted once", run, got)
+		}
+		if n := strings.Count(r.stderr, `"msg":"cannot read"`); n != 1 {
+			t.Errorf("run %d: the unreadable directory logged %d times, want once:\n%s", run, n, r.stderr)
+		}
+	}
+}
