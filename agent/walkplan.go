@@ -84,7 +84,7 @@ func (p *Pipeline) Walk(ctx context.Context, sources []*local.Source, plan WalkP
 				return err
 			}
 			mismatch[src] = err
-			p.opts.Logger.Error("partition walks find nothing", "source", src.String(), "err", err)
+			p.opts.Logger.Error("partition walks find nothing", "source", src.Root, "destination", src.Destination(), "err", err)
 		}
 	}
 	var later []Candidate
@@ -105,7 +105,7 @@ func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkP
 		return fmt.Errorf("read index state of %s: %w", src, err)
 	}
 	full := plan.Full || src.Layout.IsZero() || state.FullWalkNs == 0
-	log := p.opts.Logger.With("source", src.String())
+	log := p.opts.Logger.With("source", src.Root, "destination", src.Destination())
 	// The retry of an unreadable directory and the walk after it meet it
 	// twice; it is one failure of this walk.
 	unreadable := map[string]bool{}
@@ -279,7 +279,7 @@ func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan Walk
 	if len(entries) == 0 {
 		return nil
 	}
-	p.opts.Logger.Log(ctx, plan.LogLevel, "retrying the files earlier walks passed over", "source", src.String(), "entries", len(entries))
+	p.opts.Logger.Log(ctx, plan.LogLevel, "retrying the files earlier walks passed over", "source", src.Root, "destination", src.Destination(), "entries", len(entries))
 	w := p.walkerOf(src, plan, consider, entries, unreadable, later)
 	if _, _, err := w.readDir(""); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -468,5 +469,56 @@ func TestSyncUnreadableDirectoryCountedOnce(t *testing.T) {
 		if n := strings.Count(r.stderr, `"msg":"cannot read"`); n != 1 {
 			t.Errorf("run %d: the unreadable directory logged %d times, want once:\n%s", run, n, r.stderr)
 		}
+	}
+}
+
+// TestJSONLogsNamePathsOneWay: every log line about a file or directory
+// of a source names it the same way, for files and directories alike:
+// "source" is the source's root, "path" the path relative to it.
+func TestJSONLogsNamePathsOneWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "d/ok.wav", "fine", time.Hour)
+	e.write(t, "d/locked/secret.wav", "no access", time.Hour)
+	locked := filepath.Join(e.root, "d/locked")
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	asNobody := func(cmd *exec.Cmd) {}
+	if os.Geteuid() == 0 {
+		for _, d := range []string{e.root, e.index, filepath.Dir(e.root), filepath.Dir(e.index), filepath.Join(e.root, "d")} {
+			if err := os.Chmod(d, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+		asNobody = func(cmd *exec.Cmd) {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+	}
+	r := e.runWith(t, asNobody, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--log-format", "json", "--log-level", "debug", "--no-progress")
+	if r.code != exitFilesFailed {
+		t.Fatalf("exit %d, want %d\nstderr: %s", r.code, exitFilesFailed, r.stderr)
+	}
+	named := map[string]string{} // msg → path
+	for line := range strings.Lines(r.stderr) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			continue // the summary a person reads
+		}
+		if src, ok := rec["source"]; ok && src != e.root {
+			t.Errorf("source %q, want the root %s: %s", src, e.root, line)
+		}
+		p, ok := rec["path"].(string)
+		if !ok {
+			continue
+		}
+		if filepath.IsAbs(p) || rec["source"] != e.root {
+			t.Errorf("path %q with source %v, want a path relative to the root %s: %s", p, rec["source"], e.root, line)
+		}
+		named[rec["msg"].(string)] = p
+	}
+	if named["uploaded"] != "d/ok.wav" || named["cannot read"] != "d/locked" {
+		t.Errorf("logged paths %v, want uploaded d/ok.wav and cannot read d/locked", named)
 	}
 }
