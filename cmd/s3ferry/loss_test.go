@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -105,8 +107,14 @@ func TestSyncInterruptedWhileUploadingExits130(t *testing.T) {
 	if left == 0 {
 		t.Fatal("every file was uploaded before the interrupt: the test interrupted nothing")
 	}
-	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) || !strings.Contains(s, fmt.Sprintf("%d files pending", left)) {
+	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) {
 		t.Fatalf("the summary does not say that %d files stay pending:\n%s", left, s)
+	}
+	// The last line says what happened in a person's words, not where the
+	// context's end surfaced.
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if last, want := lines[len(lines)-1], "s3ferry: interrupted with "+local.Plural(left, "file", "files")+" pending: the next sync or run uploads them"; last != want {
+		t.Fatalf("last line %q, want %q", last, want)
 	}
 	if got := e.sync(t, 0); got.Uploaded != int64(left) {
 		t.Fatalf("next run: %+v, want the %d files left uploaded", got, left)
@@ -325,4 +333,49 @@ func healthzOf(tb testing.TB, get func(path string) (*http.Response, error)) (in
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestInterruptedCommandSaysInterrupted: Ctrl-C during any command ends
+// it with exit 130 and a line that says it was interrupted, not where the
+// context's end surfaced ("... context canceled").
+func TestInterruptedCommandSaysInterrupted(t *testing.T) {
+	t.Parallel()
+	// An endpoint that takes connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cmd := exec.Command(binary, "doctor", "s3://silent-bucket/rec/", "--endpoint-url", "http://"+ln.Addr().String(), "--path-style", "--index-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	time.Sleep(time.Second) // asking the silent endpoint
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("doctor did not end within 30s of SIGINT\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if code, last := cmd.ProcessState.ExitCode(), lines[len(lines)-1]; code != exitInterrupted || last != "s3ferry: interrupted before it finished: run the command again to finish" {
+		t.Fatalf("after SIGINT: exit %d, last line %q; want %d and that it was interrupted\n%s", code, last, exitInterrupted, out)
+	}
 }

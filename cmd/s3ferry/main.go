@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
@@ -135,15 +136,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // message is err in one line. An index that is damaged or on a full disk
 // says so alone: which record was being written when it was found does
-// not help the reader, what to do does.
+// not help the reader, what to do does. A command stopped by a signal
+// says "interrupted" (and what it left pending), not where the context's
+// end surfaced ("... context canceled").
 func message(err error) string {
 	var damaged *index.DamagedError
 	var full *index.DiskFullError
+	var interrupted *agent.InterruptedError
 	switch {
 	case errors.As(err, &damaged):
 		err = damaged
 	case errors.As(err, &full):
 		err = full
+	case errors.As(err, &interrupted):
+		return interrupted.Error()
+	case errors.Is(err, context.Canceled):
+		return "interrupted before it finished: run the command again to finish"
 	}
 	return bucket.OneLine(err)
 }
