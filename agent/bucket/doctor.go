@@ -232,9 +232,9 @@ func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
 		c.Message = "enabled, no default retention: versions are protected only when locked one by one"
 	default:
 		r := lock.DefaultRetention
-		span := fmt.Sprintf("%d days", r.Days)
+		span := local.Plural(r.Days, "day", "days")
 		if r.Years != 0 {
-			span = fmt.Sprintf("%d years", r.Years)
+			span = local.Plural(r.Years, "year", "years")
 		}
 		c.Message = fmt.Sprintf("enabled: every new version is locked in %s mode for %s", r.Mode, span)
 	}
@@ -316,10 +316,10 @@ func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
 		}
 		if r.AbortIncompleteDays > 0 && abort.Status != CheckOK {
 			abort.Status, abort.Fix = CheckOK, ""
-			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %d days", r.ID, r.AbortIncompleteDays)
+			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %s", r.ID, local.Plural(r.AbortIncompleteDays, "day", "days"))
 		}
 		if r.NoncurrentDays > 0 {
-			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %d days after it was overwritten or deleted: restore --at reaches back that far", r.ID, r.NoncurrentDays)
+			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %s after it was overwritten or deleted: restore --at reaches back that far", r.ID, local.Plural(r.NoncurrentDays, "day", "days"))
 		}
 	}
 	return []Check{repl, abort, noncurrent}
@@ -448,11 +448,11 @@ func (d *Doctor) inotify(ctx context.Context) Check {
 	fix := fmt.Sprintf("raise it: sysctl -w fs.inotify.max_user_watches=%d, and the same in /etc/sysctl.d/60-s3ferry.conf", max(2*dirs, 524288))
 	switch {
 	case dirs <= limit/2:
-		c.Status, c.Message = CheckOK, fmt.Sprintf("%d directories to watch, limit %d", dirs, limit)
+		c.Status, c.Message = CheckOK, fmt.Sprintf("%s to watch, limit %d", local.Plural(dirs, "directory", "directories"), limit)
 	case dirs <= limit:
-		c.Status, c.Message, c.Fix = CheckWarning, fmt.Sprintf("%d directories to watch, limit %d, shared with every program of the user", dirs, limit), fix
+		c.Status, c.Message, c.Fix = CheckWarning, fmt.Sprintf("%s to watch, limit %d, shared with every program of the user", local.Plural(dirs, "directory", "directories"), limit), fix
 	default:
-		c.Status, c.Message, c.Fix = CheckError, fmt.Sprintf("%d directories to watch, limit %d: run would find new files only by rescans", dirs, limit), fix
+		c.Status, c.Message, c.Fix = CheckError, fmt.Sprintf("%s to watch, limit %d: run would find new files only by rescans", local.Plural(dirs, "directory", "directories"), limit), fix
 	}
 	return c
 }
@@ -514,14 +514,14 @@ func (d *Doctor) replicated(src *local.Source) (Check, bool) {
 	if !sum.OldestPending.IsZero() {
 		lag = d.Now().Sub(sum.OldestPending).Round(time.Second)
 	}
-	c.Message = fmt.Sprintf("%d uploads not yet confirmed on the replica", sum.Pending)
+	c.Message = fmt.Sprintf("%s not yet confirmed on the replica", local.Plural(sum.Pending, "upload", "uploads"))
 	if lag > 0 {
 		c.Message += fmt.Sprintf(", the oldest for %s", lag)
 	}
 	switch {
 	case sum.Failed > 0:
 		c.Status = CheckWarning
-		c.Message += fmt.Sprintf("; %d versions FAILED to replicate and their files are gone or changed", sum.Failed)
+		c.Message += fmt.Sprintf("; %s FAILED to replicate and their files are gone or changed", local.Plural(sum.Failed, "version", "versions"))
 		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (README: Seeding a replica)"
 	case lag > alert:
 		c.Status = CheckWarning
@@ -557,7 +557,7 @@ func (d *Doctor) retention(ctx context.Context, src *local.Source) Check {
 		c.Fix = "replicate the prefix and keep noncurrent versions as long as you may need the deleted files, or remove local-retention"
 		return c
 	}
-	c.Message = fmt.Sprintf("files older than %d days are deleted locally once versioned and replicated in the bucket", days)
+	c.Message = fmt.Sprintf("files older than %s are deleted locally once versioned and replicated in the bucket", local.Plural(days, "day", "days"))
 	return c
 }
 

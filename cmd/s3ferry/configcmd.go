@@ -7,6 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func newConfigCommand() *cli.Command {
@@ -67,7 +69,7 @@ Examples:
 			if _, err := daemonAdminToken(s); err != nil {
 				return usageError{fmt.Errorf("config %s: %w", path, err)}
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "%s: ok (%d sources, index %s)\n", path, len(s.sources), s.indexDir)
+			_, err = fmt.Fprintf(c.App.Writer, "%s: ok (%s, index %s)\n", path, local.Plural(len(s.sources), "source", "sources"), s.indexDir)
 			return err
 		},
 	}

@@ -75,7 +75,7 @@ admin:
 func TestConfigCheck(t *testing.T) {
 	t.Parallel()
 	good := writeFile(t, "good.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n")
-	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, ": ok (1 source, index ") {
 		t.Errorf("check of a good file: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 	for _, c := range []struct{ name, content, want string }{

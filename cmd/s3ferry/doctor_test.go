@@ -114,6 +114,16 @@ func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
 	if rep.status("versioning") != "" {
 		t.Errorf("checks of an unreachable bucket ran: %+v", rep.Checks)
 	}
+	// Counted as a person counts: one error, two errors.
+	for _, c := range []struct{ src, want string }{
+		{"/nonexistent/s3ferry-source", "s3ferry: doctor found 2 errors: fix as shown above and run doctor again\n"},
+		{e.root, "s3ferry: doctor found 1 error: fix as shown above and run doctor again\n"},
+	} {
+		r := e.run(t, "doctor", c.src, "s3://no-such-bucket-s3ferry/rec/", "--index-dir", "{index}")
+		if r.code != exitProblems || !strings.HasSuffix(r.stderr, c.want) {
+			t.Errorf("doctor %s: exit %d, stderr %q; want %d ending %q", c.src, r.code, r.stderr, exitProblems, c.want)
+		}
+	}
 }
 
 // TestDoctorProbeOnMinIO: doctor --probe finds MinIO capable of what

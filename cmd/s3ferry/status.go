@@ -105,7 +105,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			health = "UNHEALTHY: " + st.Health
 		}
 		fmt.Fprintf(w, "daemon pid %d, %s, started %s, %s\n", st.PID, st.Version, ago(st.Started), health)
-		fmt.Fprintf(w, "watching %d directories", st.WatchedDirs)
+		fmt.Fprintf(w, "watching %s", local.Plural(st.WatchedDirs, "directory", "directories"))
 		if st.WatchLimitReached {
 			fmt.Fprint(w, " (inotify watch limit reached: raise fs.inotify.max_user_watches)")
 		}
@@ -118,7 +118,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			fmt.Fprintf(w, "the endpoint has been failing since %s: uploads wait while it is probed\n", ago(st.EndpointDownSince))
 		}
 		for kind, r := range st.Rescans {
-			fmt.Fprintf(w, "last %s rescan %s: %d files in %.1f s\n", kind, ago(r.At), r.Scanned, r.Seconds)
+			fmt.Fprintf(w, "last %s rescan %s: %s in %.1f s\n", kind, ago(r.At), local.Plural(r.Scanned, "file", "files"), r.Seconds)
 		}
 	} else {
 		fmt.Fprintln(w, "no daemon running; from the index:")

@@ -181,9 +181,9 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 	}
 	switch left := rep.Unrepaired(); {
 	case left > 0 && cmd.repair:
-		return problemsError{fmt.Sprintf("verify found %d problem(s), %d could not be repaired: see each above", rep.Problems(), left)}
+		return problemsError{fmt.Sprintf("verify found %s, %d could not be repaired: see each above", local.Plural(rep.Problems(), "problem", "problems"), left)}
 	case left > 0:
-		return problemsError{fmt.Sprintf("verify found %d problem(s): run s3ferry verify --repair to fix them", left)}
+		return problemsError{fmt.Sprintf("verify found %s: run s3ferry verify --repair to fix them", local.Plural(left, "problem", "problems"))}
 	}
 	return nil
 }
