@@ -264,6 +264,8 @@ func TestSyncUsageAndConfigErrors(t *testing.T) {
 		{"too many attempts", []string{"sync", "{root}", "{dest}", "--max-attempts", "99"}, exitUsage, "max attempts 99: want at most 30"},
 		{"no stall timeout", []string{"sync", "{root}", "{dest}", "--stall-timeout", "0s"}, exitUsage, "--stall-timeout must be positive"},
 		{"missing bucket", []string{"sync", "{root}", "s3://no-such-bucket-s3ferry/", "--index-dir", "{index}"}, exitError, "no-such-bucket-s3ferry"},
+		// No such flag as --destination: the destination is DEST or destination:.
+		{"missing bucket, what to fix", []string{"sync", "{root}", "s3://no-such-bucket-s3ferry/", "--index-dir", "{index}"}, exitError, "fix the destination s3://BUCKET/PREFIX/ (the DEST argument, or the source's destination: in the configuration)"},
 		{"unknown flag", []string{"sync", "--frobnicate"}, exitUsage, "frobnicate"},
 		{"invalid bucket name", []string{"sync", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}"}, exitUsage, `bucket name "Bad_Bucket" is not valid`},
 		{"missing source", []string{"sync", "{root}/nope", "{dest}", "--index-dir", "{index}"}, exitUsage, "nope does not exist"},
