@@ -133,6 +133,7 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 	}
 
 	reachable := map[string]bool{}
+	versioning := map[string]uploader.VersioningStatus{} // of the buckets that said
 	for _, b := range d.buckets() {
 		target := "s3://" + b
 		if !credsOK {
@@ -145,7 +146,11 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		}
 		reachable[b] = true
 		add(Check{Name: "bucket", Status: CheckOK, Target: target, Message: "exists and answers"})
-		add(d.versioning(ctx, b))
+		c, status, known := d.versioning(ctx, b)
+		add(c)
+		if known {
+			versioning[b] = status
+		}
 		add(d.objectLock(ctx, b))
 		add(d.clock(ctx, b))
 	}
@@ -168,7 +173,8 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 				out = append(out, d.probe(ctx, src)...)
 			}
 		}
-		out = append(out, d.bucketRules(ctx, src)...)
+		status, known := versioning[src.Bucket]
+		out = append(out, d.bucketRules(ctx, src, status, known)...)
 		if c, ok := d.replicated(src); ok {
 			add(c)
 		}
@@ -203,8 +209,10 @@ func (d *Doctor) buckets() []string {
 	return out
 }
 
-func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
-	c := Check{Name: "versioning", Target: "s3://" + bucket}
+// versioning checks bucket's versioning, and returns its state when the
+// bucket said (known).
+func (d *Doctor) versioning(ctx context.Context, bucket string) (c Check, status uploader.VersioningStatus, known bool) {
+	c = Check{Name: "versioning", Target: "s3://" + bucket}
 	status, err := d.Open(bucket).Versioning(ctx)
 	fix := fmt.Sprintf("aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", bucket)
 	switch {
@@ -217,7 +225,7 @@ func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
 	default:
 		c.Status, c.Message, c.Fix = CheckError, "never enabled: an overwrite or delete destroys the backup", fix
 	}
-	return c
+	return c, status, err == nil
 }
 
 func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
@@ -283,8 +291,14 @@ func (d *Doctor) write(ctx context.Context, src *local.Source) Check {
 }
 
 // bucketRules checks the replication and lifecycle rules that apply to
-// src's prefix.
-func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
+// src's prefix; versioning is its bucket's state, when known. What old
+// versions the bucket keeps:
+//
+//	versioning            old-versions says
+//	Enabled (or unknown)  kept forever, or as long as a rule keeps them
+//	Suspended             none kept from now on: an overwrite replaces the object
+//	never enabled         none kept: an overwrite or delete destroys the object
+func (d *Doctor) bucketRules(ctx context.Context, src *local.Source, versioning uploader.VersioningStatus, known bool) []Check {
 	target := "s3://" + src.Bucket + "/" + src.Prefix
 	repl := Check{Name: "replication", Target: target}
 	replRules, err := d.Open(src.Bucket).Replication(ctx)
@@ -310,6 +324,12 @@ func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
 	abort.Status, abort.Message = CheckWarning, "no lifecycle rule aborts incomplete multipart uploads: parts of interrupted uploads are stored and billed forever"
 	abort.Fix = fmt.Sprintf(`add this rule to the bucket's lifecycle (put-bucket-lifecycle-configuration replaces all rules: keep the others): {"ID":"s3ferry-abort-incomplete-multipart","Status":"Enabled","Filter":{"Prefix":%q},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}`, src.Prefix)
 	noncurrent.Message = "old versions are kept forever: restore --at reaches back to the first upload, and storage grows with every overwrite"
+	switch {
+	case known && versioning == uploader.VersioningSuspended:
+		noncurrent.Message = "none kept from now on: versioning is suspended, so an overwrite or delete replaces the object (see the versioning check)"
+	case known && versioning != uploader.VersioningEnabled:
+		noncurrent.Message = "none kept: versioning was never enabled, so an overwrite or delete destroys the object and restore --at has nothing to go back to (see the versioning check)"
+	}
 	for _, r := range rules {
 		if !r.Enabled || r.Tagged || !strings.HasPrefix(src.Prefix, r.Prefix) {
 			continue
@@ -318,7 +338,7 @@ func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
 			abort.Status, abort.Fix = CheckOK, ""
 			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %s", r.ID, local.Plural(r.AbortIncompleteDays, "day", "days"))
 		}
-		if r.NoncurrentDays > 0 {
+		if r.NoncurrentDays > 0 && (!known || versioning == uploader.VersioningEnabled) {
 			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %s after it was overwritten or deleted: restore --at reaches back that far", r.ID, local.Plural(r.NoncurrentDays, "day", "days"))
 		}
 	}

@@ -100,6 +100,10 @@ func TestDoctorWithReplication(t *testing.T) {
 	if !strings.Contains(r.stderr, "doctor found 1 error") {
 		t.Errorf("stderr = %q, want the count of errors", r.stderr)
 	}
+	// A bucket that never kept a version keeps no old ones forever.
+	if strings.Contains(r.stdout, "kept forever") || !strings.Contains(r.stdout, "none kept: versioning was never enabled") {
+		t.Errorf("doctor of a never-versioned bucket does not say it keeps no old versions:\n%s", r.stdout)
+	}
 }
 
 func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
