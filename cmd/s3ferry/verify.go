@@ -120,6 +120,7 @@ Examples:
 				listWorkers: c.Int(flagListWorkers),
 				log:         log,
 				stdout:      c.App.Writer,
+				repairLine:  suggest(c, "verify", "--repair"),
 			}.Run(c.Context)
 		},
 	}
@@ -135,6 +136,7 @@ type verifyCmd struct {
 	replica            replicaTarget
 	log                *slog.Logger
 	stdout             io.Writer
+	repairLine         string // this verify with --repair, to suggest
 }
 
 func (cmd verifyCmd) Run(ctx context.Context) error {
@@ -183,7 +185,7 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 	case left > 0 && cmd.repair:
 		return problemsError{fmt.Sprintf("verify found %s, %d could not be repaired: see each above", local.Plural(rep.Problems(), "problem", "problems"), left)}
 	case left > 0:
-		return problemsError{fmt.Sprintf("verify found %s: run s3ferry verify --repair to fix them", local.Plural(left, "problem", "problems"))}
+		return problemsError{fmt.Sprintf("verify found %s: run %s to fix them", local.Plural(left, "problem", "problems"), cmd.repairLine)}
 	}
 	return nil
 }
