@@ -81,25 +81,11 @@ func TestSyncInterruptedWhileUploadingExits130(t *testing.T) {
 		"--bwlimit", "64KiB/s", "--workers", "1", "--log-level", "debug", "--no-progress"}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), e.srv.Env()...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	out, interrupt := startInterruptible(t, cmd)
 	// The walk queues all four at once; the first upload's end means the
 	// walk is over and the others wait or run.
 	eventually(t, 60*time.Second, "the first upload to end", func() bool { return strings.Contains(out.String(), "msg=uploaded") })
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sync did not end within 30s of SIGINT\n%s", out)
-	}
+	interrupt()
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Fatalf("exit %d after SIGINT with uploads running, want %d\n%s", code, exitInterrupted, out)
 	}
@@ -357,25 +343,37 @@ func TestInterruptedCommandSaysInterrupted(t *testing.T) {
 	}()
 	cmd := exec.Command(binary, "doctor", "s3://silent-bucket/rec/", "--endpoint-url", "http://"+ln.Addr().String(), "--path-style", "--index-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1")
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	out, interrupt := startInterruptible(t, cmd)
 	time.Sleep(time.Second) // asking the silent endpoint
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("doctor did not end within 30s of SIGINT\n%s", out)
-	}
+	interrupt()
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if code, last := cmd.ProcessState.ExitCode(), lines[len(lines)-1]; code != exitInterrupted || last != "s3ferry: interrupted before it finished: run the command again to finish" {
 		t.Fatalf("after SIGINT: exit %d, last line %q; want %d and that it was interrupted\n%s", code, last, exitInterrupted, out)
+	}
+}
+
+// startInterruptible starts cmd with its output going to out; interrupt
+// sends SIGINT, as Ctrl-C does, and fails the test unless cmd ends within
+// 30 s.
+func startInterruptible(tb testing.TB, cmd *exec.Cmd) (out *syncBuffer, interrupt func()) {
+	tb.Helper()
+	out = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	return out, func() {
+		tb.Helper()
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			tb.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			tb.Fatalf("%s did not end within 30s of SIGINT\n%s", cmd.Args[1], out)
+		}
 	}
 }

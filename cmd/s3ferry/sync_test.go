@@ -443,23 +443,7 @@ func TestSyncUnreadableDirectoryCountedOnce(t *testing.T) {
 	e := newEnv(t)
 	e.write(t, "d/ok.wav", "fine", time.Hour)
 	e.write(t, "d/locked/secret.wav", "no access", time.Hour)
-	locked := filepath.Join(e.root, "d/locked")
-	if err := os.Chmod(locked, 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(locked, 0o755) })
-	// Root reads everything; run as nobody so permission is really denied.
-	asNobody := func(cmd *exec.Cmd) {}
-	if os.Geteuid() == 0 {
-		for _, d := range []string{e.root, e.index, filepath.Dir(e.root), filepath.Dir(e.index), filepath.Join(e.root, "d")} {
-			if err := os.Chmod(d, 0o777); err != nil {
-				t.Fatal(err)
-			}
-		}
-		asNobody = func(cmd *exec.Cmd) {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		}
-	}
+	asNobody := e.unreadable(t, "d/locked")
 	for run := 1; run <= 3; run++ {
 		r := e.runWith(t, asNobody, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--settle", "0s", "--log-format", "json")
 		if r.code != exitFilesFailed {
@@ -482,22 +466,7 @@ func TestJSONLogsNamePathsOneWay(t *testing.T) {
 	e := newEnv(t)
 	e.write(t, "d/ok.wav", "fine", time.Hour)
 	e.write(t, "d/locked/secret.wav", "no access", time.Hour)
-	locked := filepath.Join(e.root, "d/locked")
-	if err := os.Chmod(locked, 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(locked, 0o755) })
-	asNobody := func(cmd *exec.Cmd) {}
-	if os.Geteuid() == 0 {
-		for _, d := range []string{e.root, e.index, filepath.Dir(e.root), filepath.Dir(e.index), filepath.Join(e.root, "d")} {
-			if err := os.Chmod(d, 0o777); err != nil {
-				t.Fatal(err)
-			}
-		}
-		asNobody = func(cmd *exec.Cmd) {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		}
-	}
+	asNobody := e.unreadable(t, "d/locked")
 	r := e.runWith(t, asNobody, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--log-format", "json", "--log-level", "debug", "--no-progress")
 	if r.code != exitFilesFailed {
 		t.Fatalf("exit %d, want %d\nstderr: %s", r.code, exitFilesFailed, r.stderr)
@@ -522,5 +491,29 @@ func TestJSONLogsNamePathsOneWay(t *testing.T) {
 	}
 	if named["uploaded"] != "d/ok.wav" || named["cannot read"] != "d/locked" {
 		t.Errorf("logged paths %v, want uploaded d/ok.wav and cannot read d/locked", named)
+	}
+}
+
+// unreadable makes the directory rel below the root unreadable (mode 0)
+// and returns how to run s3ferry so that it really is: as nobody when the
+// test runs as root, who reads everything, with the root, the index and
+// rel's parent open to nobody.
+func (e *testEnv) unreadable(tb testing.TB, rel string) func(*exec.Cmd) {
+	tb.Helper()
+	dir := filepath.Join(e.root, rel)
+	if err := os.Chmod(dir, 0); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.Chmod(dir, 0o755) })
+	if os.Geteuid() != 0 {
+		return func(*exec.Cmd) {}
+	}
+	for _, d := range []string{e.root, e.index, filepath.Dir(e.root), filepath.Dir(e.index), filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
 }
