@@ -34,8 +34,9 @@ fi
 # given --config /etc/s3ferry/s3ferry.yml, so that `sudo -u s3ferry s3ferry
 # doctor --config /etc/s3ferry/s3ferry.yml` has them too. Root's, readable
 # by the s3ferry group and no one else. One left root's with mode 0600 (as
-# earlier versions advised) is given to the group; any other is left as
-# the administrator made it.
+# earlier versions advised) is given to the group; any other keeps its
+# owner and group, but loses what others may do with it and the group's
+# write (s3ferry refuses a file of credentials others could read or change).
 env=/etc/s3ferry/s3ferry.env
 if [ ! -e "$env" ]; then
 	(
@@ -53,6 +54,8 @@ EOF
 elif [ "$(stat -c %u:%g:%a "$env")" = 0:0:600 ]; then
 	chgrp s3ferry "$env"
 	chmod 0640 "$env"
+elif [ ! -L "$env" ]; then
+	chmod g-w,o-rwx "$env"
 fi
 
 # The configuration as the service would read it: a bad one is reported
