@@ -117,6 +117,9 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			return p.Consider(ctx, c)
 		}
 		err := p.Walk(gctx, cfg.Sources, WalkPlan{Full: cfg.Full, Location: cfg.Location, Recheck: true, LogLevel: slog.LevelInfo, Consider: walked})
+		if cfg.Options.Transfers != nil {
+			cfg.Options.Transfers.Counted() // resends of a FAILED replication may still add some
+		}
 		if err != nil || !cfg.WaitReplication || cfg.Buckets == nil || cfg.Options.DryRun {
 			return err
 		}

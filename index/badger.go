@@ -90,6 +90,11 @@ type Options struct {
 	// `s3ferry status` and `sync` find it from the index directory
 	// (ReadHolder, LockedError.Admin); "": the process serves none.
 	Admin string
+
+	// Command is the s3ferry command opening the index ("sync", "run"),
+	// recorded in the lock file so that a second process refused the index
+	// can say who holds it (LockedError); "": unnamed.
+	Command string
 }
 
 // DB is the Store kept in a Badger database directory. One process at a time
@@ -133,13 +138,13 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	lock, err := lockDir(dir, Holder{Admin: opts.Admin})
+	lock, err := lockDir(dir, Holder{Admin: opts.Admin, Command: opts.Command})
 	if err != nil {
 		return nil, err
 	}
 	db, err := open(dir, opts, lock)
 	if err != nil {
-		lock.Close()
+		_ = unlockDir(lock)
 		return nil, err
 	}
 	return db, nil
@@ -399,7 +404,7 @@ func (db *DB) Close() error {
 	if db.seq != nil {
 		errSeq = db.seq.Release()
 	}
-	err := errors.Join(errSeq, db.db.Close(), db.lock.Close())
+	err := errors.Join(errSeq, db.db.Close(), unlockDir(db.lock))
 	if err != nil {
 		return fmt.Errorf("close index %s: %w", db.dir, err)
 	}

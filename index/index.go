@@ -254,18 +254,30 @@ func ReplicaOf(versionID string) func(Replica) bool {
 // holds the index.
 var ErrLocked = errors.New("index is in use by another process")
 
-// LockedError says which process holds the index directory.
+// LockedError says which process holds the index directory, as its lock
+// file says (Holder is zero when it does not say, or names a process that
+// is gone).
 type LockedError struct {
-	Dir   string
-	PID   int    // 0 when it could not be read
-	Admin string // the holder's admin socket; "": it serves none (not a daemon)
+	Dir string
+	Holder
 }
 
+// Error names the holder and what to do about it, in one line:
+//
+//	holder                        next step
+//	a daemon (s3ferry run)        ask it with s3ferry status, or stop the service
+//	a one-shot command (sync)     wait for it to finish, or stop its pid
+//	unknown                       wait for it, or stop it
 func (e *LockedError) Error() string {
-	if e.PID > 0 {
-		return fmt.Sprintf("index %s is in use by process %d: stop it (or ask it with 's3ferry status') and try again", e.Dir, e.PID)
+	h := e.Holder
+	switch {
+	case h.PID <= 0:
+		return fmt.Sprintf("index %s is in use by another process: wait for it to finish or stop it, then try again", e.Dir)
+	case h.Daemon():
+		return fmt.Sprintf("index %s is in use by the daemon (%s): ask it with 's3ferry status', or stop it (sudo systemctl stop s3ferry, or kill %d) and try again", e.Dir, h, h.PID)
+	default:
+		return fmt.Sprintf("index %s is in use by %s: wait for it to finish or stop pid %d (kill %d), then try again", e.Dir, h, h.PID, h.PID)
 	}
-	return fmt.Sprintf("index %s is in use by another process: stop it and try again", e.Dir)
 }
 
 func (e *LockedError) Unwrap() error { return ErrLocked }

@@ -41,6 +41,8 @@ type Job struct {
 	// Progress, when set, is called with the state of the file's
 	// multipart upload each time it changes (started, a part
 	// acknowledged), one call at a time; the caller records it for Resume.
+	// The first call of a resumed upload lists the parts kept from Resume,
+	// which are not sent again.
 	// A job with Progress keeps its upload when it fails or is cancelled,
 	// for the next attempt to resume; one without aborts it.
 	Progress func(Multipart)

@@ -542,7 +542,7 @@ func (d *Doctor) replicated(src *local.Source) (Check, bool) {
 	case sum.Failed > 0:
 		c.Status = CheckWarning
 		c.Message += fmt.Sprintf("; %s FAILED to replicate and their files are gone or changed", local.Plural(sum.Failed, "version", "versions"))
-		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (README: Seeding a replica)"
+		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (docs/bucket.md: Seeding a replica)"
 	case lag > alert:
 		c.Status = CheckWarning
 		c.Fix = "check the replication rule, its IAM role and the replica bucket (aws s3api head-object --version-id shows x-amz-replication-status)"

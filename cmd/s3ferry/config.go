@@ -25,6 +25,7 @@ type fileConfig struct {
 	Sources   []sourceConfig `yaml:"sources"`
 	Admin     adminConfig    `yaml:"admin"`
 	Daemon    daemonConfig   `yaml:"daemon"`
+	Verify    verifyConfig   `yaml:"verify"`
 
 	Replication replicationConfig `yaml:"replication"`
 }
@@ -94,6 +95,14 @@ type daemonConfig struct {
 	ShutdownTimeout    *duration `yaml:"shutdown-timeout"`
 	RetentionInterval  *duration `yaml:"retention-interval"`
 	FileFailAfter      *duration `yaml:"file-fail-after"`
+}
+
+// verifyConfig is the daemon's restore drill: a read check of a sample of
+// the recorded versions every read-interval (verify --read's).
+type verifyConfig struct {
+	ReadSample   string    `yaml:"read-sample,omitempty"` // 1%, 500 or all; "" or 0: no drill
+	ReadInterval *duration `yaml:"read-interval,omitempty"`
+	ReadRate     byteSize  `yaml:"read-rate,omitempty"` // also verify --read's default
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 )
 
@@ -123,7 +124,16 @@ func effectiveConfig(s settings) fileConfig {
 			CheckInterval: d(s.replication.Interval),
 			MaxBackoff:    d(s.replication.MaxBackoff),
 		},
+		Verify: verifyConfig{ReadSample: readSampleString(s.read.sample), ReadInterval: d(s.read.interval), ReadRate: byteSize(s.read.rate)},
 	}
+}
+
+// readSampleString is sample as verify.read-sample reads it; "0": none.
+func readSampleString(sample bucket.ReadSample) string {
+	if sample.IsZero() {
+		return "0"
+	}
+	return sample.String()
 }
 
 // printConfig writes fc as YAML that loadFile reads back to the same

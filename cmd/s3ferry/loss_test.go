@@ -255,6 +255,8 @@ func TestRunUnhealthyWhileRescansFail(t *testing.T) {
 	if _, body := healthz(); !strings.Contains(body, e.root) {
 		t.Fatalf("/healthz = %q, want it to name %s", body, e.root)
 	}
+	// /healthz fails at once, from inotify; the rescans fail after.
+	eventually(t, 30*time.Second, "a rescan to fail", func() bool { return d.status(t).Sources[0].RescanError != "" })
 	if s := d.status(t).Sources[0]; !strings.Contains(s.LastError, e.root) || s.RescanError == "" {
 		t.Fatalf("status of the source: last error %q, rescan error %q, want both to say why", s.LastError, s.RescanError)
 	}

@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
@@ -42,7 +44,12 @@ type settings struct {
 	// adminSocket is the admin socket `run` serves, recorded in the
 	// index's lock file (index.Options.Admin); "" for every other command.
 	adminSocket string
+	// command is the command these settings are for ("sync", "index
+	// rebuild"), recorded in the index's lock file (index.Options.Command)
+	// so that a command refused the index can say who holds it.
+	command     string
 	daemon      daemonSettings
+	read        readSettings
 	replication replication.Options
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
@@ -59,6 +66,36 @@ type daemonSettings struct {
 	shutdownTimeout    time.Duration
 	retentionInterval  time.Duration
 	fileFailAfter      time.Duration
+}
+
+// readSettings are the restore drill's knobs (verify.*): the daemon's
+// sample and interval, and the rate verify --read takes too.
+type readSettings struct {
+	sample   bucket.ReadSample // zero: the daemon runs no drill
+	interval time.Duration
+	rate     int64 // bytes per second
+}
+
+// loadRead reads the verify section of the configuration.
+func loadRead(fc verifyConfig) (readSettings, error) {
+	r := readSettings{interval: daemon.DefaultReadInterval, rate: int64(fc.ReadRate)}
+	if fc.ReadInterval != nil {
+		r.interval = time.Duration(*fc.ReadInterval)
+	}
+	if r.rate == 0 {
+		r.rate = bucket.DefaultReadRate
+	}
+	if fc.ReadSample != "" {
+		s, err := bucket.ParseReadSample(fc.ReadSample)
+		if err != nil {
+			return readSettings{}, fmt.Errorf("verify.read-sample: %w", err)
+		}
+		r.sample = s
+	}
+	if r.interval <= 0 {
+		return readSettings{}, fmt.Errorf("verify.read-interval must be positive, got %s", r.interval)
+	}
+	return r, nil
 }
 
 // agentSettle is the agent's Options.Settle for settle as configured,
@@ -151,7 +188,7 @@ func configFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
-		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
+		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (docs/replication.md); default: keep all", Category: srcs},
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
 		durationFlag(flagPropagateDeletesAfter, "grace period before a local delete is mirrored", retention.DefaultPropagateDeletesAfter, srcs),
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
@@ -202,6 +239,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		}
 	}
 	s := settings{
+		command:        commandName(c),
 		indexDir:       pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
 		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
 		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
@@ -218,6 +256,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		},
 	}
 	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
+		return settings{}, err
+	}
+	if s.read, err = loadRead(fc.Verify); err != nil {
 		return settings{}, err
 	}
 	if s.admin == "off" {
@@ -539,4 +580,16 @@ func nonZero(d duration) *duration {
 		return nil
 	}
 	return &d
+}
+
+// commandName is the name of the command c runs, with its parents but not
+// the program's: "sync", "index check".
+func commandName(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }

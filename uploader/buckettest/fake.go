@@ -78,6 +78,7 @@ type Fake struct {
 	loseNext map[string][]error
 	calls    map[string]int
 	seq      int
+	served   int64 // bytes of Get bodies read by callers
 }
 
 type version struct {
@@ -154,6 +155,37 @@ func (f *Fake) lost(op string) error {
 	}
 	f.loseNext[op] = errs[1:]
 	return errs[0]
+}
+
+// BytesServed returns how many bytes of Get bodies callers have read.
+func (f *Fake) BytesServed() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.served
+}
+
+// Damage flips a bit in every byte of [offset, offset+n) of a stored
+// version of key (versionID "": the current one), keeping its size, ETag,
+// checksum and metadata: what rot in the store's disks does while every
+// listing and HeadObject still looks right. Only a read of the bytes
+// finds it. ErrNotFound when there is no such version.
+func (f *Fake) Damage(key, versionID string, offset, n int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		return fmt.Errorf("damage %s: %w", key, err)
+	}
+	if offset < 0 || n <= 0 || offset+n > len(v.data) {
+		return fmt.Errorf("damage %s: bytes %d+%d outside its %d", key, offset, n, len(v.data))
+	}
+	// A copy: a body handed out before keeps the bytes it had.
+	data := slices.Clone(v.data)
+	for i := offset; i < offset+n; i++ {
+		data[i] ^= 0x01
+	}
+	v.data = data
+	return nil
 }
 
 // Calls returns how many times op (a method name) was called, the calls
@@ -495,7 +527,21 @@ func (f *Fake) Get(ctx context.Context, key, versionID string, offset, length in
 	if length == 0 || offset < 0 || offset > 0 && offset >= size {
 		return nil, uploader.Object{}, fmt.Errorf("get %s: range %d+%d outside %d bytes", key, offset, length, size)
 	}
-	return io.NopCloser(bytes.NewReader(v.data[offset:end])), f.object(key, v), nil
+	return io.NopCloser(&servedReader{f: f, r: bytes.NewReader(v.data[offset:end])}), f.object(key, v), nil
+}
+
+// servedReader counts the bytes of a Get body its reader took.
+type servedReader struct {
+	f *Fake
+	r io.Reader
+}
+
+func (s *servedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.f.mu.Lock()
+	s.f.served += int64(n)
+	s.f.mu.Unlock()
+	return n, err
 }
 
 // keys returns the keys below prefix in order; under mu.
