@@ -647,6 +647,14 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
 			return p.notRecorded(ev, fmt.Errorf("record %s: %w", rel, err))
 		}
+		if !res.Lock.IsZero() {
+			// After the record: a lock entry of another version is stale,
+			// never taken for this one's.
+			l := index.Lock{VersionID: res.VersionID, Mode: string(res.Lock.Mode), RetainUntilNs: res.Lock.RetainUntil.UnixNano(), Via: res.LockVia}
+			if err := p.idx.Locks().Add(id, rel, l); err != nil {
+				p.opts.Logger.Error("cannot record the lock of an upload", "source", src.Root, "path", rel, "version", rec.VersionID, "err", err)
+			}
+		}
 		if err := replication.Track(p.idx, src, rel, rec); err != nil {
 			p.opts.Logger.Error("cannot track the replication of an upload", "source", src.Root, "path", rel, "version", rec.VersionID, "err", err)
 		}

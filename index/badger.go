@@ -35,6 +35,10 @@ import (
 //	'w' source                    replica count
 //	'x' source 0x00 path          Gone (the removed set)
 //	'y' source                    removed count
+//	'l' source 0x00 path          Lock (the lock set; older binaries never read it)
+//	'm' source                    lock count
+//	'g' source 0x00 guard         Guard (the guard set; older binaries never read it)
+//	'h' source                    guard count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -49,6 +53,12 @@ const (
 
 	kindRemoved      = 'x'
 	kindRemovedCount = 'y'
+
+	kindLock      = 'l'
+	kindLockCount = 'm'
+
+	kindGuard      = 'g'
+	kindGuardCount = 'h'
 )
 
 const seqKey = "n"
@@ -120,6 +130,8 @@ type DB struct {
 	retries  dbSet[Retry]
 	replicas dbSet[Replica]
 	removed  dbSet[Gone]
+	locks    dbSet[Lock]
+	guards   dbSet[Guard]
 
 	// stopRelease ends the releaser (release.go); released is closed when
 	// it has. Both nil when it does not run.
@@ -765,12 +777,16 @@ func (db *DB) SetState(source string, s SourceState) error {
 func (db *DB) Retries() Set[Retry]    { return &db.retries }
 func (db *DB) Replicas() Set[Replica] { return &db.replicas }
 func (db *DB) Removed() Set[Gone]     { return &db.removed }
+func (db *DB) Locks() Set[Lock]       { return &db.locks }
+func (db *DB) Guards() Set[Guard]     { return &db.guards }
 
 // initSets lays out the sets of db (see the key layout).
 func (db *DB) initSets() {
 	db.retries = dbSet[Retry]{db: db, name: "retry set", kind: kindRetry, countKind: kindRetryCount, encode: appendRetry, decode: decodeRetry}
 	db.replicas = dbSet[Replica]{db: db, name: "replica set", kind: kindReplica, countKind: kindReplicaCount, encode: appendReplica, decode: decodeReplica}
 	db.removed = dbSet[Gone]{db: db, name: "removed set", kind: kindRemoved, countKind: kindRemovedCount, encode: appendGone, decode: decodeGone}
+	db.locks = dbSet[Lock]{db: db, name: "lock set", kind: kindLock, countKind: kindLockCount, encode: appendLock, decode: decodeLock}
+	db.guards = dbSet[Guard]{db: db, name: "guard set", kind: kindGuard, countKind: kindGuardCount, encode: appendGuard, decode: decodeGuard}
 }
 
 // dbSet is a Set in a DB: an entry per path under kind, and the entry

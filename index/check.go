@@ -96,6 +96,10 @@ func (db *DB) check(ctx context.Context) ([]string, error) {
 				at(string(source)).pending++
 			case kind == kindState:
 				_, derr = decodeState(v)
+			case kind == kindLock && hasPath:
+				_, derr = decodeLock(v)
+			case kind == kindGuard && hasPath:
+				_, derr = decodeGuard(v)
 			case kind == kindCounts:
 				var c counts
 				c, derr = decodeCounts(v)

@@ -102,6 +102,36 @@ const (
 	GonePropagated GoneReason = 3 // deleted by someone else; its key has a delete marker
 )
 
+// Lock is the Object Lock of a recorded version: the retention it was
+// given when it was uploaded or extended, and how. It is kept apart from
+// the record (Store.Locks) so that an index with locks still reads with a
+// binary that knows none: such a binary ignores the set.
+type Lock struct {
+	VersionID     string // the version locked
+	Mode          string // GOVERNANCE or COMPLIANCE
+	RetainUntilNs int64  // Unix nanoseconds
+	// Via says how the version got the lock: "headers" (the upload
+	// carried it) or "retention" (PutObjectRetention right after).
+	Via string
+	// Hold says a legal hold was put on the version (s3ferry hold set)
+	// and not taken off since.
+	Hold bool
+}
+
+// Guard is a mass-deletion guard's state of one source, under a path that
+// names the guard (see agent/retention): a sweep it stopped, and what an
+// operator allowed since, or the source root's device id.
+type Guard struct {
+	Reason  string // why deletes stopped, one line; "" for a "root" entry
+	Deletes int64  // the deletes the stopped pass would have made
+	Records int64  // the source's records then
+	SinceNs int64  // when it stopped, Unix nanoseconds
+	// Confirmed is how many deletes an operator allowed the next pass
+	// (s3ferry retention confirm); 0: none yet.
+	Confirmed int64
+	Dev       uint64 // the root's device id, in the "root" entry
+}
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -186,6 +216,15 @@ type Store interface {
 	// local disk on purpose (see Gone), so verify does not call them
 	// missing and a deletion is mirrored once.
 	Removed() Set[Gone]
+
+	// Locks is the lock set: the Object Lock of recorded versions (Lock),
+	// for the sources that lock their uploads. An entry is of the version
+	// it names: one of an older record is stale.
+	Locks() Set[Lock]
+
+	// Guards is the guard set: per source, the mass-deletion guards that
+	// stopped a sweep and what they recorded (Guard).
+	Guards() Set[Guard]
 
 	// Sources returns, sorted, every source that has or had records,
 	// pending entries or a retry set, or a state. It costs O(sources), never O(records).

@@ -88,6 +88,7 @@ var shipped = []shippedFile{
 	{"/usr/share/doc/s3ferry", fs.ModeDir | 0o755, false, ""},
 	{"/usr/share/doc/s3ferry/README.md", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/iam-policy.json", 0o644, false, ""},
+	{"/usr/share/doc/s3ferry/iam-policy-object-lock.json", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/THIRD_PARTY_NOTICES", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/copyright", 0o644, false, "deb"},
 	{"/usr/share/licenses/s3ferry/LICENSE", 0o644, false, "rpm"},

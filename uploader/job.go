@@ -46,6 +46,10 @@ type Job struct {
 	// A job with Progress keeps its upload when it fails or is cancelled,
 	// for the next attempt to resume; one without aborts it.
 	Progress func(Multipart)
+
+	// Lock, when its Mode is set, locks the version the upload writes
+	// until Lock.Retain after it is sent (see PutOptions.Lock).
+	Lock LockPolicy
 }
 
 // Multipart is a multipart upload in progress: which upload, of the file
@@ -79,4 +83,8 @@ type Result struct {
 	// Kept is how many bytes of parts an earlier attempt sent were found
 	// in S3, verified and not sent again.
 	Kept int64
+	// Lock is the Object Lock retention the version was given (zero:
+	// none), and LockVia how: LockViaHeaders or LockViaRetention.
+	Lock    Lock
+	LockVia string
 }

@@ -281,6 +281,8 @@ func Handler(s Server, m *Metrics, listen, token string) http.Handler {
 //	POST /verify         VerifyRequest as JSON: verify against the daemon's index; answers the
 //	                     bucket.VerifyReport as JSON when it is done
 //	POST /index/check    read the daemon's index back; answers IndexCheck as JSON
+//	POST /retention/confirm
+//	                     for a DeleteConfirmer: confirm the deletes its guards stopped
 //
 // Only the peers allow accepts are served (PeerFrom tells who a request
 // came from); a POST must carry RequestHeader too. A POST /sync, /verify
@@ -346,6 +348,7 @@ func SocketHandler(s Server, m *Metrics, allow func(Peer) error) http.Handler {
 		}
 		writeJSON(w, IndexCheck{Problems: problems})
 	})
+	handleConfirm(mux, s)
 	return peerGuard(allow, mux)
 }
 

@@ -71,6 +71,9 @@ type Gauges struct {
 	Workers      func() float64 // files the pool uploads at once now
 	Healthy      func() bool    // /healthz answers 200
 	EndpointDown func() bool    // checks of the endpoint fail (the daemon's probe)
+	// DeletesBlocked counts the passes of local retention or delete
+	// propagation a mass-deletion guard stopped, not yet confirmed.
+	DeletesBlocked func() float64
 	// Replication is where the tracked uploads stand, as of the last
 	// check round; nil: no source is tracked (all zero).
 	Replication func() replication.Summary
@@ -178,6 +181,7 @@ func NewMetrics(g Gauges) *Metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_uploads_in_flight", Help: "Files in the upload pool, not yet done."}, float(g.InFlight)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_upload_workers", Help: "Files the upload pool sends at once now: upload.workers, or with workers auto what it adapted to."}, float(g.Workers)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_index_records", Help: "Files recorded in the index."}, float(g.Records)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ferry_deletes_blocked", Help: "Local retention or delete propagation passes a mass-deletion guard stopped before any delete (or a source root that looks unmounted), until s3ferry retention confirm or the limit is raised."}, float(g.DeletesBlocked)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "s3ferry_upload_stalls_total", Help: "S3 requests cancelled and retried because no byte moved for upload.stall-timeout."}, func() float64 {
 			if g.Stalls == nil {
 				return 0

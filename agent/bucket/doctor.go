@@ -1,7 +1,6 @@
 package bucket
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,8 +66,10 @@ type Check struct {
 //	replicated   no upload waits longer than     an upload waits longer, or a version FAILED
 //	             AlertAfter for its replica        and its file is gone (manifest --replication-failed)
 //
-// and for a source with a local retention (the bucket then holds the only
-// copy of what it deletes):
+// and for a source with an object-lock, the checks of doctorlock.go
+// (object-lock-source, object-lock-permissions); and for a source with a
+// local retention (the bucket then holds the only copy of what it
+// deletes):
 //
 //	check        ok                              warning                             error
 //	retention    versioned, replicated, no       no replication rule, or a rule      versioning not Enabled
@@ -181,6 +182,10 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		if src.LocalRetention > 0 {
 			add(d.retention(ctx, src))
 		}
+		if src.Lock.Mode != "" {
+			add(d.sourceLock(ctx, src))
+			add(d.lockPermissions(src))
+		}
 		add(d.uploads(ctx, src))
 	}
 	for _, src := range d.Sources {
@@ -274,11 +279,17 @@ func (d *Doctor) write(ctx context.Context, src *local.Source) Check {
 	c := Check{Name: "write", Target: "s3://" + src.Bucket + "/" + src.Prefix}
 	b := d.Open(src.Bucket)
 	probe := []byte("written by s3ferry doctor to test write access; safe to delete\n")
-	w, err := b.Put(ctx, key, bytes.NewReader(probe), int64(len(probe)), uploader.PutOptions{})
+	w, lockedUntil, err := putProbe(ctx, b, key, probe, d.Checksum, d.Now)
 	if err != nil {
 		c.Status, c.Message = CheckError, "cannot write: "+OneLine(err)
 		c.Fix = fmt.Sprintf("allow s3:PutObject on arn:aws:s3:::%s/%s*", src.Bucket, src.Prefix)
 		return c
+	}
+	if wait := time.Until(lockedUntil); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait + 100*time.Millisecond):
+		}
 	}
 	if _, err := b.Delete(ctx, key, w.VersionID); err != nil {
 		c.Status = CheckWarning

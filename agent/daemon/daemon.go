@@ -285,6 +285,10 @@ func (d *Daemon) init() {
 		Retries:      func() float64 { return float64(d.retrySetSize()) },
 		Workers:      func() float64 { return float64(d.pipe.Workers()) },
 		Healthy:      func() bool { return d.Health().OK },
+		DeletesBlocked: func() float64 {
+			b, _ := retention.BlockedOf(d.Index, d.Sources)
+			return float64(len(b))
+		},
 		EndpointDown: func() bool { _, _, err := d.probe.unreachable(); return err != nil },
 		Now:          o.Now,
 	}

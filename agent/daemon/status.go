@@ -59,6 +59,8 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	a source's root is gone: removed, moved away, unmounted    no (at once), until it is back
 //	uploads failed for the endpoint, and a check of it failed  no (at once), until a check
 //	  (refused, no such host, TLS, no answer)                    succeeds
+//	a mass-deletion guard stopped deletes of a source          no, until confirmed or the
+//	  (retention.BlockedOf)                                      limit raised
 //	a source's last rescan failed (root missing, unmounted,    no, until one completes
 //	  a partition layout that reads none of its folders)
 //	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
@@ -88,6 +90,12 @@ func (d *Daemon) health(now time.Time) admin.Health {
 		return admin.Health{
 			Why:       fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): %v; uploads wait and go as soon as it answers", age, checks, err),
 			Anonymous: fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): s3ferry status says why", age, checks),
+		}
+	}
+	if blocked, err := retention.BlockedOf(d.Index, d.Sources); err == nil && len(blocked) > 0 {
+		return admin.Health{
+			Why:       fmt.Sprintf("%s; check the source, then s3ferry retention confirm or raise max-delete", blocked[0]),
+			Anonymous: fmt.Sprintf("deletes stopped by a mass-deletion guard (%s): s3ferry status names the source", blocked[0].Name),
 		}
 	}
 	if src, since, err, anon := d.state.rescanFailing(); src != nil {

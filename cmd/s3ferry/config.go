@@ -82,6 +82,17 @@ type sourceConfig struct {
 
 	PropagateDeletes      bool      `yaml:"propagate-deletes"`
 	PropagateDeletesAfter *duration `yaml:"propagate-deletes-after"`
+
+	ObjectLock *objectLockConfig `yaml:"object-lock,omitempty"`
+
+	MaxDelete         int     `yaml:"max-delete"`
+	MaxDeleteFraction float64 `yaml:"max-delete-fraction"`
+}
+
+// objectLockConfig is a source's object-lock: {mode: COMPLIANCE, retain: 7y}.
+type objectLockConfig struct {
+	Mode   string `yaml:"mode"`
+	Retain string `yaml:"retain"`
 }
 
 type adminConfig struct {

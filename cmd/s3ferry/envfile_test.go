@@ -140,13 +140,13 @@ exec setpriv --reuid ` + nobody + ` --regid ` + nobody + ` --clear-groups "$@"`
 			"sync", "--config", "/etc/s3ferry/s3ferry.yml", "--settle", "0s", "--json"}, extra...)
 		cmd := exec.Command("unshare", args...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
-		out, err := cmd.Output()
-		code := cmd.ProcessState.ExitCode()
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if _, exited := err.(*exec.ExitError); err != nil && !exited {
+			t.Fatalf("unshare: %v", err)
 		}
-		return result{stdout: string(out), stderr: stderr, code: code}
+		return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
 	}
 	r := sync()
 	if r.code != 0 || r.stats(t).Uploaded != 1 {

@@ -117,6 +117,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		cmd.log.Error("the endpoint does not answer: starting with uploads held until it does; replication is not tracked until the next start", "err", down)
 	} else {
 		warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+		if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
+			return configError{err}
+		}
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
 	d := &daemon.Daemon{

@@ -138,6 +138,10 @@ const (
 	flagNoRequireReplica      = "no-require-replica"
 	flagPropagateDeletes      = "propagate-deletes"
 	flagPropagateDeletesAfter = "propagate-deletes-after"
+	flagObjectLockMode        = "object-lock-mode"
+	flagObjectLockRetain      = "object-lock-retain"
+	flagMaxDelete             = "max-delete"
+	flagMaxDeleteFraction     = "max-delete-fraction"
 	flagSettle                = "settle"
 	flagLogFormat             = "log-format"
 	flagLogLevel              = "log-level"
@@ -192,6 +196,10 @@ func configFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
 		durationFlag(flagPropagateDeletesAfter, "grace period before a local delete is mirrored", retention.DefaultPropagateDeletesAfter, srcs),
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
+		&cli.IntFlag{Name: flagMaxDelete, Usage: "stop a retention or propagation pass that would delete more than `N` files before it deletes any, until s3ferry retention confirm (-1: no limit)", Value: retention.DefaultMaxDelete, Category: srcs},
+		&cli.Float64Flag{Name: flagMaxDeleteFraction, Usage: "the same for more than this `FRACTION` of a source's files (sources of 1000 files or more; -1: no limit)", Value: retention.DefaultMaxDeleteFraction, Category: srcs},
+		&cli.StringFlag{Name: flagObjectLockMode, Usage: "lock every uploaded version with Object Lock `MODE` GOVERNANCE or COMPLIANCE (the bucket must have Object Lock; docs/compliance.md)", Category: srcs},
+		&cli.StringFlag{Name: flagObjectLockRetain, Usage: "with --object-lock-mode, lock each version this `LONG` after its upload: days or years (30d, 7y)", Category: srcs},
 	}
 }
 
@@ -443,6 +451,21 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	sc.RequireReplica = &requireReplica
 	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
 	sc.PropagateDeletesAfter = durationPtr(pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter))
+	sc.MaxDelete = pickInt(c, flagMaxDelete, sc.MaxDelete, retention.DefaultMaxDelete)
+	if c.IsSet(flagMaxDeleteFraction) {
+		sc.MaxDeleteFraction = c.Float64(flagMaxDeleteFraction)
+	} else if sc.MaxDeleteFraction == 0 {
+		sc.MaxDeleteFraction = retention.DefaultMaxDeleteFraction
+	}
+	if c.IsSet(flagObjectLockMode) || c.IsSet(flagObjectLockRetain) {
+		l := objectLockConfig{}
+		if sc.ObjectLock != nil {
+			l = *sc.ObjectLock
+		}
+		l.Mode = pick(c, flagObjectLockMode, l.Mode, "")
+		l.Retain = pick(c, flagObjectLockRetain, l.Retain, "")
+		sc.ObjectLock = &l
+	}
 	return sc
 }
 
@@ -517,7 +540,15 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	if propagateAfter < 0 {
 		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
 	}
+	lock, err := parseObjectLock(sc.ObjectLock)
+	if err != nil {
+		return nil, err
+	}
+	if sc.MaxDeleteFraction > 1 {
+		return nil, fmt.Errorf("--%s %g: want a fraction of 1 or less (0.5 is half), or -1 for no limit", flagMaxDeleteFraction, sc.MaxDeleteFraction)
+	}
 	return &local.Source{
+		Lock: lock, MaxDelete: sc.MaxDelete, MaxDeleteFraction: sc.MaxDeleteFraction,
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: time.Duration(sc.Lookback), Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,

@@ -129,6 +129,9 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	} else if err := refuseUnversioned(ctx, env.open, cmd.sources, cmd.log); err != nil {
 		return usageError{err}
 	}
+	if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
+		return usageError{err}
+	}
 	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
@@ -251,6 +254,9 @@ func (cmd syncCmd) report(stats agent.Stats, err error) error {
 	}
 	if stats.Failed > 0 {
 		return errFilesFailed
+	}
+	if stats.Retention != nil && stats.Retention.Blocked > 0 && !cmd.dryRun {
+		return errDeletesBlocked
 	}
 	return nil
 }

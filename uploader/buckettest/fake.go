@@ -67,6 +67,11 @@ type Fake struct {
 	// IsLatest and with the order. AWS answers each version's own time of
 	// writing, newest first.
 	ShiftedVersionTimes bool
+	// RefuseLockHeaders makes a write with Object Lock headers fail with
+	// uploader.ErrLockHeadersRefused (501 NotImplemented), as a store that
+	// implements PutObjectRetention but not the headers does; Object Lock
+	// itself works (see lock.go).
+	RefuseLockHeaders bool
 
 	name string
 	algo string
@@ -91,11 +96,14 @@ type version struct {
 	meta      map[string]string
 	modified  time.Time
 	repl      uploader.ReplicationStatus
+	lock      uploader.Lock
+	hold      bool
 }
 
 type upload struct {
 	key   string
 	meta  map[string]string
+	lock  uploader.Lock
 	parts map[int32]partData
 	// replaced are parts sent again since, in the order they were sent.
 	replaced []partData
@@ -273,10 +281,13 @@ func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int
 	if opts.Checksum != "" && opts.Checksum != sum {
 		return uploader.Written{}, fmt.Errorf("put %s: %w: %s %s sent, the body has %s", key, uploader.ErrCorrupt, f.algo, opts.Checksum, sum)
 	}
+	if err := f.lockWrite(opts.Lock, opts.Checksum != ""); err != nil {
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
+	}
 	etag := md5.Sum(data)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]), checksum: sum, meta: copyMeta(opts.Metadata)})
+	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]), checksum: sum, meta: copyMeta(opts.Metadata), lock: f.defaultLock(opts.Lock)})
 	if err := f.lost("Put"); err != nil {
 		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -287,10 +298,15 @@ func (f *Fake) CreateMultipart(ctx context.Context, key string, opts uploader.Pu
 	if err := f.fail(ctx, "CreateMultipart", key); err != nil {
 		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
 	}
+	// Every part carries its checksum (UploadPart's contract), so the
+	// upload has the checksum AWS wants beside lock headers.
+	if err := f.lockWrite(opts.Lock, true); err != nil {
+		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := "upload-" + f.nextID()
-	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), parts: map[int32]partData{}, started: f.Now()}
+	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), lock: opts.Lock, parts: map[int32]partData{}, started: f.Now()}
 	if err := f.lost("CreateMultipart"); err != nil {
 		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
 	}
@@ -405,7 +421,7 @@ func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, part
 	etag := md5.Sum(md5s)
 	sum, _ := uploader.SumChecksum(f.algo, sums) // the algorithm worked for every part
 	delete(f.uploads, uploadID)
-	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]) + "-" + n, checksum: sum + "-" + n, composite: true, meta: u.meta})
+	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]) + "-" + n, checksum: sum + "-" + n, composite: true, meta: u.meta, lock: f.defaultLock(u.lock)})
 	if err := f.lost("CompleteMultipart"); err != nil {
 		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
 	}
@@ -478,7 +494,7 @@ func (f *Fake) object(key string, v *version) uploader.Object {
 	return uploader.Object{
 		Key: key, VersionID: v.id, Size: int64(len(v.data)), ETag: v.etag, LastModified: v.modified,
 		Metadata: copyMeta(v.meta), Checksums: map[string]string{f.algo: v.checksum}, Composite: v.composite,
-		Replication: v.repl,
+		Replication: v.repl, Lock: uploader.LockState{Lock: v.lock, LegalHold: v.hold},
 	}
 }
 
@@ -635,6 +651,11 @@ func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if versionID != "" {
+		for _, v := range f.objects[key] {
+			if v.id == versionID && f.locked(v) {
+				return "", fmt.Errorf("delete %s version %s: %w: %w", key, versionID, uploader.ErrLocked, AccessDenied())
+			}
+		}
 		f.objects[key] = slices.DeleteFunc(f.objects[key], func(v *version) bool { return v.id == versionID })
 		if len(f.objects[key]) == 0 {
 			delete(f.objects, key)
