@@ -456,7 +456,7 @@ func (p *Pipeline) Resume(ctx context.Context, src *local.Source, submit func(co
 		return fmt.Errorf("read pending files of %s: %w", src, err)
 	}
 	if len(pending) > 0 {
-		p.opts.Logger.Info("resuming pending uploads", "source", src.String(), "files", len(pending))
+		p.opts.Logger.Info("resuming pending uploads", "source", src.Root, "destination", src.Destination(), "files", len(pending))
 	}
 	if len(pending) == 0 {
 		return nil
@@ -465,7 +465,7 @@ func (p *Pipeline) Resume(ctx context.Context, src *local.Source, submit func(co
 	// files: their entries stay for a later run, never dropped as vanished.
 	// The walk that follows reports the root.
 	if _, err := src.Stat(""); err != nil {
-		p.opts.Logger.Warn("cannot read the source root; its pending files stay pending", "source", src.String(), "files", len(pending), "err", err)
+		p.opts.Logger.Warn("cannot read the source root; its pending files stay pending", "source", src.Root, "destination", src.Destination(), "files", len(pending), "err", err)
 		return nil
 	}
 	for _, e := range pending {
@@ -525,13 +525,13 @@ func (p *Pipeline) finish(j job, ev Event) {
 // stops the run, unless the index's disk is full and the pipeline keeps
 // going (Options.KeepGoingOnFullIndex): then the file, still pending,
 // fails and is sent again later.
-func (p *Pipeline) notRecorded(ev Event, path string, err error) (Event, error) {
+func (p *Pipeline) notRecorded(ev Event, err error) (Event, error) {
 	if !p.opts.KeepGoingOnFullIndex || !errors.Is(err, index.ErrDiskFull) {
 		return ev, err
 	}
 	p.stats.add(Failed, 0)
 	ev.Outcome, ev.Reason, ev.Err = Failed, ReasonIndexDiskFull, err
-	p.opts.Logger.Error("upload not recorded; it stays pending and is sent again", "path", path, "err", err)
+	p.opts.Logger.Error("upload not recorded; it stays pending and is sent again", "source", ev.Source.Root, "path", ev.Path, "err", err)
 	if p.opts.Observe != nil {
 		p.opts.Observe(ev)
 	}
@@ -619,7 +619,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		reported = true
 		// Losing this costs re-sending the parts it lists, not the file.
 		if err := p.idx.SetUpload(id, rel, j.Seq, uploadOf(m)); err != nil {
-			p.opts.Logger.Warn("cannot record upload progress", "path", rel, "err", err)
+			p.opts.Logger.Warn("cannot record upload progress", "source", src.Root, "path", rel, "err", err)
 		}
 	}
 	if j.tr != nil {
@@ -633,7 +633,7 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		rec := *j.prev
 		rec.Size, rec.MtimeNs, rec.Inode = res.Size, res.MtimeNs, res.Inode
 		if err := p.idx.Touch(id, rel, rec, j.Seq); err != nil {
-			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
+			return p.notRecorded(ev, fmt.Errorf("record %s: %w", rel, err))
 		}
 		p.stats.add(Touched, 0)
 		ev.Outcome = Touched
@@ -645,29 +645,29 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 			UploadedNs: now.UnixNano(),
 		}
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
-			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
+			return p.notRecorded(ev, fmt.Errorf("record %s: %w", rel, err))
 		}
 		if !res.Lock.IsZero() {
 			// After the record: a lock entry of another version is stale,
 			// never taken for this one's.
 			l := index.Lock{VersionID: res.VersionID, Mode: string(res.Lock.Mode), RetainUntilNs: res.Lock.RetainUntil.UnixNano(), Via: res.LockVia}
 			if err := p.idx.Locks().Add(id, rel, l); err != nil {
-				p.opts.Logger.Error("cannot record the lock of an upload", "path", rel, "version", rec.VersionID, "err", err)
+				p.opts.Logger.Error("cannot record the lock of an upload", "source", src.Root, "path", rel, "version", rec.VersionID, "err", err)
 			}
 		}
 		if err := replication.Track(p.idx, src, rel, rec); err != nil {
-			p.opts.Logger.Error("cannot track the replication of an upload", "path", rel, "version", rec.VersionID, "err", err)
+			p.opts.Logger.Error("cannot track the replication of an upload", "source", src.Root, "path", rel, "version", rec.VersionID, "err", err)
 		}
 		p.stats.add(Uploaded, res.Size)
 		p.stats.kept.Add(res.Kept)
 		ev.Outcome, ev.Bytes, ev.Latency, ev.Kept = Uploaded, res.Size, now.Sub(j.Detected), res.Kept
-		p.opts.Logger.Debug("uploaded", "path", uj.Path, "key", j.key, "bytes", res.Size, "version", res.VersionID)
+		p.opts.Logger.Debug("uploaded", "source", src.Root, "path", rel, "key", j.key, "bytes", res.Size, "version", res.VersionID)
 	case ctx.Err() != nil:
 		return ev, nil // stays pending; resumed by the next run
 	case errors.Is(err, uploader.ErrChanged):
 		p.stats.add(Deferred, 0)
 		ev.Outcome, ev.Reason = Deferred, uploader.ReasonOf(err)
-		p.opts.Logger.Info("file changed while uploading; will upload again once it settles", "path", uj.Path)
+		p.opts.Logger.Info("file changed while uploading; will upload again once it settles", "source", src.Root, "path", rel)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := p.idx.Unqueue(id, rel, j.Seq); err != nil {
 			return ev, fmt.Errorf("unqueue %s: %w", rel, err)
@@ -681,17 +681,17 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		// The uploader aborted the upload; the next attempt starts anew
 		// rather than resume it.
 		if err := p.idx.SetUpload(id, rel, j.Seq, nil); err != nil {
-			p.opts.Logger.Warn("cannot record upload progress", "path", rel, "err", err)
+			p.opts.Logger.Warn("cannot record upload progress", "source", src.Root, "path", rel, "err", err)
 		}
 		p.stats.add(Failed, 0)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.ReasonOf(err), err
 		p.opts.Logger.Error("upload failed: the bucket refused to complete its multipart upload again, so the next attempt sends the whole file anew; "+
 			"if this persists, the server may not take this checksum's multipart uploads: try upload.checksum: CRC64NVME in the configuration",
-			"path", uj.Path, "reason", ev.Reason, "err", err)
+			"source", src.Root, "path", rel, "reason", ev.Reason, "err", err)
 	default:
 		p.stats.add(Failed, 0)
 		ev.Outcome, ev.Reason, ev.Err = Failed, uploader.ReasonOf(err), err
-		p.opts.Logger.Error("upload failed", "path", uj.Path, "reason", ev.Reason, "err", err)
+		p.opts.Logger.Error("upload failed", "source", src.Root, "path", rel, "reason", ev.Reason, "err", err)
 	}
 	if j.retry && (ev.Outcome == Uploaded || ev.Outcome == Touched || ev.Outcome == Vanished) {
 		if err := p.idx.Retries().Remove(id, rel); err != nil {

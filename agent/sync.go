@@ -146,14 +146,24 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 		err = ctx.Err()
 	}
 	if err != nil && errors.Is(err, ctx.Err()) {
-		files := "files"
-		if stats.Pending == 1 {
-			files = "file"
-		}
-		err = fmt.Errorf("interrupted with %d %s pending: the next sync or run uploads them: %w", stats.Pending, files, err)
+		err = &InterruptedError{Pending: stats.Pending, Err: err}
 	}
 	return stats, err
 }
+
+// InterruptedError ends a Sync whose context ended (a signal) before it
+// finished: Pending files stay in the index's pending set, and the next
+// sync or run uploads them. It wraps the context's error.
+type InterruptedError struct {
+	Pending int64
+	Err     error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted with %s pending: the next sync or run uploads them", local.Plural(e.Pending, "file", "files"))
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // report calls Progress on a timer, and once more when the returned stop
 // is called.

@@ -84,7 +84,7 @@ func (p *Pipeline) Walk(ctx context.Context, sources []*local.Source, plan WalkP
 				return err
 			}
 			mismatch[src] = err
-			p.opts.Logger.Error("partition walks find nothing", "source", src.String(), "err", err)
+			p.opts.Logger.Error("partition walks find nothing", "source", src.Root, "destination", src.Destination(), "err", err)
 		}
 	}
 	var later []Candidate
@@ -105,10 +105,13 @@ func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkP
 		return fmt.Errorf("read index state of %s: %w", src, err)
 	}
 	full := plan.Full || src.Layout.IsZero() || state.FullWalkNs == 0
-	log := p.opts.Logger.With("source", src.String())
-	err = p.retrySource(ctx, src, plan, consider, later)
+	log := p.opts.Logger.With("source", src.Root, "destination", src.Destination())
+	// The retry of an unreadable directory and the walk after it meet it
+	// twice; it is one failure of this walk.
+	unreadable := map[string]bool{}
+	err = p.retrySource(ctx, src, plan, consider, unreadable, later)
 	if err == nil {
-		w := p.walkerOf(src, plan, consider, nil, later)
+		w := p.walkerOf(src, plan, consider, nil, unreadable, later)
 		if full {
 			log.Log(ctx, plan.LogLevel, "walking the whole tree")
 			err = w.tree(ctx, "")
@@ -156,7 +159,9 @@ func (p *Pipeline) walkSource(ctx context.Context, src *local.Source, plan WalkP
 // walkerOf returns a walker of src that hands each file to consider and
 // keeps the retry set: a file deferred or failed, and a path that cannot be
 // read, go into it; a file of it (in retrying) found unchanged leaves it.
-func (p *Pipeline) walkerOf(src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), retrying map[string]index.Retry, later *[]Candidate) *walker {
+// A path that cannot be read is counted and logged once per walk of src:
+// unreadable holds those already met, shared by the walkers of one walk.
+func (p *Pipeline) walkerOf(src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), retrying map[string]index.Retry, unreadable map[string]bool, later *[]Candidate) *walker {
 	id := src.ID()
 	return &walker{
 		src: src,
@@ -177,6 +182,10 @@ func (p *Pipeline) walkerOf(src *local.Source, plan WalkPlan, consider func(cont
 		},
 		skip: func(string) { p.count(plan.Tally, Excluded) },
 		fail: func(rel string, err error) {
+			if unreadable[rel] {
+				return
+			}
+			unreadable[rel] = true
 			p.count(plan.Tally, Failed)
 			p.opts.Logger.Error("cannot read", "source", src.Root, "path", rel, "err", err)
 			if p.opts.DryRun {
@@ -257,7 +266,7 @@ func (p *Pipeline) keepRetrySet(src *local.Source, c Candidate, entry index.Retr
 // under its new name) and each directory in it whole, then drops the
 // entries whose file is gone. The source root must be readable first: an
 // unmounted tree must not pass for one whose files were all removed.
-func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), later *[]Candidate) error {
+func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan WalkPlan, consider func(context.Context, Candidate) (Outcome, error), unreadable map[string]bool, later *[]Candidate) error {
 	id := src.ID()
 	entries := map[string]index.Retry{}
 	err := p.idx.Retries().Each(id, func(rel string, r index.Retry) error {
@@ -270,8 +279,8 @@ func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan Walk
 	if len(entries) == 0 {
 		return nil
 	}
-	p.opts.Logger.Log(ctx, plan.LogLevel, "retrying the files earlier walks passed over", "source", src.String(), "entries", len(entries))
-	w := p.walkerOf(src, plan, consider, entries, later)
+	p.opts.Logger.Log(ctx, plan.LogLevel, "retrying the files earlier walks passed over", "source", src.Root, "destination", src.Destination(), "entries", len(entries))
+	w := p.walkerOf(src, plan, consider, entries, unreadable, later)
 	if _, _, err := w.readDir(""); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/s3ferry/s3ferry/agent/local"
 )
 
@@ -33,7 +35,9 @@ func TestIAMPolicyObjectLock(t *testing.T) {
 	var cfg struct {
 		Sources []struct{ Destination string } `yaml:"sources"`
 	}
-	readYAML(t, "s3ferry.yml", &cfg)
+	if err := yaml.Unmarshal([]byte(exampleSources(t)), &cfg); err != nil || len(cfg.Sources) != 1 {
+		t.Fatalf("the shipped configuration's example source: %v, %d sources", err, len(cfg.Sources))
+	}
 	bucket, prefix, err := local.ParseDestination(cfg.Sources[0].Destination)
 	if err != nil {
 		t.Fatal(err)

@@ -85,19 +85,28 @@ func TestInstallDeb(t *testing.T) {
 	partition := filepath.Join(tree, day, "agent07")
 	writeFile(t, filepath.Join(partition, "before-start.wav"), "recorded before the service started")
 	editConfig(t, map[string]any{
-		"sources.0.path":         tree,
-		"sources.0.destination":  "s3://" + bucket + "/installed/",
-		"settle":                 "1s",
-		"s3.endpoint-url":        srv.Endpoint,
-		"s3.path-style":          true,
-		"s3.region":              srv.Region,
-		"daemon.rescan-interval": "2s",
-		"admin.listen":           "127.0.0.1:0", // the daemon writes the port it got into /var/lib/s3ferry
+		"sources.0.path":             tree, // the shipped example is commented
+		"sources.0.destination":      "s3://" + bucket + "/installed/",
+		"sources.0.partition-layout": "2006-01-02",
+		"settle":                     "1s",
+		"s3.endpoint-url":            srv.Endpoint,
+		"s3.path-style":              true,
+		"s3.region":                  srv.Region,
+		"daemon.rescan-interval":     "2s",
+		"admin.listen":               "127.0.0.1:0", // the daemon writes the port it got into /var/lib/s3ferry
 	})
 	writeFile(t, envFile, fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", srv.AccessKey, srv.SecretKey))
 	edited, err := os.ReadFile(confFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	t.Log("a one-shot command as the s3ferry user has the service's credentials")
+	doctor := exec.Command("/usr/bin/s3ferry", "doctor", "--config", confFile)
+	doctor.Dir, doctor.Env = "/", []string{"PATH=/usr/bin:/bin", "HOME=" + u.home}
+	doctor.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}}}
+	if out, err := doctor.CombinedOutput(); doctor.ProcessState.ExitCode() != 0 && doctor.ProcessState.ExitCode() != 5 || !regexp.MustCompile(`(?m)^ok +credentials +found`).Match(out) {
+		t.Errorf("sudo -u s3ferry s3ferry doctor --config %s: %v, want exit 0 or 5 with the credentials of %s:\n%s", confFile, err, envFile, out)
 	}
 
 	t.Log("run the installed binary as the unit does")
@@ -162,6 +171,9 @@ func checkInstalled(t *testing.T, systemdRuns bool, sysctlsBefore []string) acco
 	}
 	u := checkUser(t)
 	assertOwned(t, stateDir, fs.ModeDir|0o750, u.uid, u.gid)
+	// The credentials: the units' EnvironmentFile=, which s3ferry reads
+	// itself for commands run as s3ferry; no one else may read it.
+	assertOwned(t, envFile, 0o640, 0, u.gid)
 	for _, f := range shippedIn("deb") {
 		assertOwned(t, f.path, f.mode, 0, 0)
 	}
@@ -338,12 +350,24 @@ func editConfig(tb testing.TB, set map[string]any) {
 	writeFile(tb, confFile, string(out)) // keeps the file's mode
 }
 
-// child returns n's value for key, adding it to a mapping that lacks it.
+// child returns n's value for key, adding it to a mapping that lacks it,
+// or to a sequence one past its end; an empty value (the shipped
+// sources:, whose example is commented) becomes the sequence or mapping
+// key needs.
 func child(tb testing.TB, n *yaml.Node, key string) *yaml.Node {
 	tb.Helper()
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		n.Kind, n.Tag, n.Value = yaml.MappingNode, "!!map", ""
+		if _, err := strconv.Atoi(key); err == nil {
+			n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+		}
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		i, err := strconv.Atoi(key)
+		if err == nil && i == len(n.Content) {
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
+		}
 		if err != nil || i >= len(n.Content) {
 			tb.Fatalf("%s: no item %s", confFile, key)
 		}

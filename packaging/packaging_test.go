@@ -352,13 +352,15 @@ func TestUnitSettings(t *testing.T) {
 		{"Unit", "StartLimitIntervalSec", "10min"},
 		{"Unit", "StartLimitBurst", "5"},
 		{"Service", "Type", "notify"},
-		{"Service", "ExecStartPre", "/usr/bin/s3ferry config check --config /etc/s3ferry/s3ferry.yml"},
 		{"Service", "ExecStart", "/usr/bin/s3ferry run --config /etc/s3ferry/s3ferry.yml"},
 		{"Service", "WatchdogSec", "5min"},
 		{"Service", "Restart", "on-failure"},
 		// 78 (EX_CONFIG) is what `run` exits with on a configuration
 		// error; no Go crash exits with it (a panic or fatal error is 2).
 		{"Service", "RestartPreventExitStatus", "78"},
+		// RestartPreventExitStatus= does not apply to ExecStartPre=: a
+		// check there that fails is restarted until the start limit.
+		{"Service", "ExecStartPre", ""},
 		{"Service", "User", "s3ferry"},
 		{"Service", "Group", "s3ferry"},
 		{"Service", "StateDirectory", "s3ferry"},
@@ -457,7 +459,9 @@ func TestIAMPolicy(t *testing.T) {
 	var cfg struct {
 		Sources []struct{ Destination string } `yaml:"sources"`
 	}
-	readYAML(t, "s3ferry.yml", &cfg)
+	if err := yaml.Unmarshal([]byte(exampleSources(t)), &cfg); err != nil || len(cfg.Sources) != 1 {
+		t.Fatalf("the shipped configuration's example source: %v, %d sources", err, len(cfg.Sources))
+	}
 	bucket, prefix, err := local.ParseDestination(cfg.Sources[0].Destination)
 	if err != nil {
 		t.Fatal(err)
@@ -573,6 +577,29 @@ func (u unit) get(section, key string) string {
 }
 
 func (u unit) all(section, key string) []string { return u[section][key] }
+
+// exampleSources is the shipped configuration's sources: with its
+// commented example uncommented, as a person would to use it.
+func exampleSources(tb testing.TB) string {
+	tb.Helper()
+	data, err := os.ReadFile("s3ferry.yml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(data), "\nsources:\n")
+	if !ok {
+		tb.Fatal("s3ferry.yml has no sources: key")
+	}
+	out := "sources:\n"
+	for line := range strings.Lines(after) {
+		example, ok := strings.CutPrefix(line, "  # ")
+		if !ok {
+			break
+		}
+		out += "  " + example
+	}
+	return out
+}
 
 func readYAML(tb testing.TB, path string, v any) {
 	tb.Helper()

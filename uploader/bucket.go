@@ -103,7 +103,7 @@ type Bucket interface {
 
 	// Check verifies that there are credentials and that the bucket can
 	// be reached; its error is one line a user can act on ("bucket x does
-	// not exist: create it or fix --destination"), which ReasonOf and
+	// not exist at URL: create it, or fix the destination ..."), which ReasonOf and
 	// Fatal classify as any other.
 	Check(ctx context.Context) error
 

@@ -134,6 +134,7 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 	}
 
 	reachable := map[string]bool{}
+	versioning := map[string]uploader.VersioningStatus{} // of the buckets that said
 	for _, b := range d.buckets() {
 		target := "s3://" + b
 		if !credsOK {
@@ -146,7 +147,11 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		}
 		reachable[b] = true
 		add(Check{Name: "bucket", Status: CheckOK, Target: target, Message: "exists and answers"})
-		add(d.versioning(ctx, b))
+		c, status, known := d.versioning(ctx, b)
+		add(c)
+		if known {
+			versioning[b] = status
+		}
 		add(d.objectLock(ctx, b))
 		add(d.clock(ctx, b))
 	}
@@ -169,7 +174,8 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 				out = append(out, d.probe(ctx, src)...)
 			}
 		}
-		out = append(out, d.bucketRules(ctx, src)...)
+		status, known := versioning[src.Bucket]
+		out = append(out, d.bucketRules(ctx, src, status, known)...)
 		if c, ok := d.replicated(src); ok {
 			add(c)
 		}
@@ -208,8 +214,10 @@ func (d *Doctor) buckets() []string {
 	return out
 }
 
-func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
-	c := Check{Name: "versioning", Target: "s3://" + bucket}
+// versioning checks bucket's versioning, and returns its state when the
+// bucket said (known).
+func (d *Doctor) versioning(ctx context.Context, bucket string) (c Check, status uploader.VersioningStatus, known bool) {
+	c = Check{Name: "versioning", Target: "s3://" + bucket}
 	status, err := d.Open(bucket).Versioning(ctx)
 	fix := fmt.Sprintf("aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled", bucket)
 	switch {
@@ -222,7 +230,7 @@ func (d *Doctor) versioning(ctx context.Context, bucket string) Check {
 	default:
 		c.Status, c.Message, c.Fix = CheckError, "never enabled: an overwrite or delete destroys the backup", fix
 	}
-	return c
+	return c, status, err == nil
 }
 
 func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
@@ -237,9 +245,9 @@ func (d *Doctor) objectLock(ctx context.Context, bucket string) Check {
 		c.Message = "enabled, no default retention: versions are protected only when locked one by one"
 	default:
 		r := lock.DefaultRetention
-		span := fmt.Sprintf("%d days", r.Days)
+		span := local.Plural(r.Days, "day", "days")
 		if r.Years != 0 {
-			span = fmt.Sprintf("%d years", r.Years)
+			span = local.Plural(r.Years, "year", "years")
 		}
 		c.Message = fmt.Sprintf("enabled: every new version is locked in %s mode for %s", r.Mode, span)
 	}
@@ -294,8 +302,14 @@ func (d *Doctor) write(ctx context.Context, src *local.Source) Check {
 }
 
 // bucketRules checks the replication and lifecycle rules that apply to
-// src's prefix.
-func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
+// src's prefix; versioning is its bucket's state, when known. What old
+// versions the bucket keeps:
+//
+//	versioning            old-versions says
+//	Enabled (or unknown)  kept forever, or as long as a rule keeps them
+//	Suspended             none kept from now on: an overwrite replaces the object
+//	never enabled         none kept: an overwrite or delete destroys the object
+func (d *Doctor) bucketRules(ctx context.Context, src *local.Source, versioning uploader.VersioningStatus, known bool) []Check {
 	target := "s3://" + src.Bucket + "/" + src.Prefix
 	repl := Check{Name: "replication", Target: target}
 	replRules, err := d.Open(src.Bucket).Replication(ctx)
@@ -321,16 +335,22 @@ func (d *Doctor) bucketRules(ctx context.Context, src *local.Source) []Check {
 	abort.Status, abort.Message = CheckWarning, "no lifecycle rule aborts incomplete multipart uploads: parts of interrupted uploads are stored and billed forever"
 	abort.Fix = fmt.Sprintf(`add this rule to the bucket's lifecycle (put-bucket-lifecycle-configuration replaces all rules: keep the others): {"ID":"s3ferry-abort-incomplete-multipart","Status":"Enabled","Filter":{"Prefix":%q},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}`, src.Prefix)
 	noncurrent.Message = "old versions are kept forever: restore --at reaches back to the first upload, and storage grows with every overwrite"
+	switch {
+	case known && versioning == uploader.VersioningSuspended:
+		noncurrent.Message = "none kept from now on: versioning is suspended, so an overwrite or delete replaces the object (see the versioning check)"
+	case known && versioning != uploader.VersioningEnabled:
+		noncurrent.Message = "none kept: versioning was never enabled, so an overwrite or delete destroys the object and restore --at has nothing to go back to (see the versioning check)"
+	}
 	for _, r := range rules {
 		if !r.Enabled || r.Tagged || !strings.HasPrefix(src.Prefix, r.Prefix) {
 			continue
 		}
 		if r.AbortIncompleteDays > 0 && abort.Status != CheckOK {
 			abort.Status, abort.Fix = CheckOK, ""
-			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %d days", r.ID, r.AbortIncompleteDays)
+			abort.Message = fmt.Sprintf("rule %q aborts incomplete multipart uploads after %s", r.ID, local.Plural(r.AbortIncompleteDays, "day", "days"))
 		}
-		if r.NoncurrentDays > 0 {
-			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %d days after it was overwritten or deleted: restore --at reaches back that far", r.ID, r.NoncurrentDays)
+		if r.NoncurrentDays > 0 && (!known || versioning == uploader.VersioningEnabled) {
+			noncurrent.Message = fmt.Sprintf("rule %q deletes a version %s after it was overwritten or deleted: restore --at reaches back that far", r.ID, local.Plural(r.NoncurrentDays, "day", "days"))
 		}
 	}
 	return []Check{repl, abort, noncurrent}
@@ -459,11 +479,11 @@ func (d *Doctor) inotify(ctx context.Context) Check {
 	fix := fmt.Sprintf("raise it: sysctl -w fs.inotify.max_user_watches=%d, and the same in /etc/sysctl.d/60-s3ferry.conf", max(2*dirs, 524288))
 	switch {
 	case dirs <= limit/2:
-		c.Status, c.Message = CheckOK, fmt.Sprintf("%d directories to watch, limit %d", dirs, limit)
+		c.Status, c.Message = CheckOK, fmt.Sprintf("%s to watch, limit %d", local.Plural(dirs, "directory", "directories"), limit)
 	case dirs <= limit:
-		c.Status, c.Message, c.Fix = CheckWarning, fmt.Sprintf("%d directories to watch, limit %d, shared with every program of the user", dirs, limit), fix
+		c.Status, c.Message, c.Fix = CheckWarning, fmt.Sprintf("%s to watch, limit %d, shared with every program of the user", local.Plural(dirs, "directory", "directories"), limit), fix
 	default:
-		c.Status, c.Message, c.Fix = CheckError, fmt.Sprintf("%d directories to watch, limit %d: run would find new files only by rescans", dirs, limit), fix
+		c.Status, c.Message, c.Fix = CheckError, fmt.Sprintf("%s to watch, limit %d: run would find new files only by rescans", local.Plural(dirs, "directory", "directories"), limit), fix
 	}
 	return c
 }
@@ -525,14 +545,14 @@ func (d *Doctor) replicated(src *local.Source) (Check, bool) {
 	if !sum.OldestPending.IsZero() {
 		lag = d.Now().Sub(sum.OldestPending).Round(time.Second)
 	}
-	c.Message = fmt.Sprintf("%d uploads not yet confirmed on the replica", sum.Pending)
+	c.Message = fmt.Sprintf("%s not yet confirmed on the replica", local.Plural(sum.Pending, "upload", "uploads"))
 	if lag > 0 {
 		c.Message += fmt.Sprintf(", the oldest for %s", lag)
 	}
 	switch {
 	case sum.Failed > 0:
 		c.Status = CheckWarning
-		c.Message += fmt.Sprintf("; %d versions FAILED to replicate and their files are gone or changed", sum.Failed)
+		c.Message += fmt.Sprintf("; %s FAILED to replicate and their files are gone or changed", local.Plural(sum.Failed, "version", "versions"))
 		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (docs/bucket.md: Seeding a replica)"
 	case lag > alert:
 		c.Status = CheckWarning
@@ -568,7 +588,7 @@ func (d *Doctor) retention(ctx context.Context, src *local.Source) Check {
 		c.Fix = "replicate the prefix and keep noncurrent versions as long as you may need the deleted files, or remove local-retention"
 		return c
 	}
-	c.Message = fmt.Sprintf("files older than %d days are deleted locally once versioned and replicated in the bucket", days)
+	c.Message = fmt.Sprintf("files older than %s are deleted locally once versioned and replicated in the bucket", local.Plural(days, "day", "days"))
 	return c
 }
 

@@ -68,7 +68,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckWarning,
 			"write": CheckOK, "probe": CheckInfo, "replication": CheckWarning, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
-		}, map[string]string{"versioning": "suspended", "object-lock": "off", "old-versions": "forever"}},
+		}, map[string]string{"versioning": "suspended", "object-lock": "off", "old-versions": "none kept from now on"}},
 		{"never versioned, clock far off", func(f *buckettest.Fake) {
 			healthy(f)
 			f.VersioningStatus = ""
@@ -78,7 +78,7 @@ func TestDoctorVerdicts(t *testing.T) {
 			"credentials": CheckOK, "bucket": CheckOK, "versioning": CheckError, "object-lock": CheckInfo, "clock": CheckError,
 			"write": CheckOK, "probe": CheckInfo, "replication": CheckOK, "multipart": CheckWarning, "old-versions": CheckInfo, "uploads": CheckOK,
 			"source": CheckOK, "index": CheckOK, "inotify": CheckOK,
-		}, map[string]string{"versioning": "never enabled"}},
+		}, map[string]string{"versioning": "never enabled", "old-versions": "none kept: versioning was never enabled"}},
 		{"no credentials", func(f *buckettest.Fake) { f.CredentialsErr = uploader.ErrNoCredentials }, map[string]CheckStatus{
 			"credentials": CheckError, "bucket": CheckError, "source": CheckOK, "index": CheckOK, "inotify": CheckOK,
 		}, map[string]string{"bucket": "not checked"}},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // DefaultStatusInterval is how often the daemon tells its Notifier the
@@ -110,7 +111,7 @@ func (j *progressJudge) judge(now time.Time, l *liveness, inFlight int, moved in
 		return ""
 	}
 	if idle := now.Sub(j.movingAt); idle > j.timeout {
-		return fmt.Sprintf("upload pool stuck: %d uploads in flight, no byte moved for %s", inFlight, idle.Round(time.Second))
+		return fmt.Sprintf("upload pool stuck: %s in flight, no byte moved for %s", local.Plural(inFlight, "upload", "uploads"), idle.Round(time.Second))
 	}
 	return ""
 }
@@ -196,8 +197,8 @@ func (d *Daemon) summaryLine(now time.Time) string {
 	if !lastAt.IsZero() {
 		last = fmt.Sprintf("last upload %s ago", now.Sub(lastAt).Round(time.Second))
 	}
-	line := fmt.Sprintf("watching %s dirs; %s pending; %s; %s today",
-		humanize.Comma(int64(st.WatchedDirs)), humanize.Comma(pending), last, humanize.Comma(d.live.today(now)))
+	line := fmt.Sprintf("watching %s; %s pending; %s; %s today",
+		local.Plural(st.WatchedDirs, "dir", "dirs"), humanize.Comma(pending), last, humanize.Comma(d.live.today(now)))
 	if h := d.health(now); !h.OK {
 		line = "UNHEALTHY: " + h.Why + "; " + line
 	}

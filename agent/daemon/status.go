@@ -124,7 +124,7 @@ func (d *Daemon) health(now time.Time) admin.Health {
 		}
 	}
 	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
-		msg := fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
+		msg := fmt.Sprintf("queue stuck: %s in flight, the oldest for %s", local.Plural(n, "file", "files"), now.Sub(oldest).Round(time.Second))
 		return admin.Health{Why: msg, Anonymous: msg}
 	}
 	if h, ok := d.reads.health(now); ok {

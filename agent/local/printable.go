@@ -48,3 +48,26 @@ func needsEscape(s string) bool {
 	}
 	return false
 }
+
+// Plural is n with the noun that fits it, for text a person reads:
+// "1 file", "2 files", "0 files", "12,345 files". Every count s3ferry
+// prints with its noun goes through it, so none says "1 files" or
+// "2 problem(s)".
+func Plural[N ~int | ~int64 | ~uint64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	digits := strconv.FormatInt(int64(n), 10)
+	sign := ""
+	if digits[0] == '-' {
+		sign, digits = "-", digits[1:]
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String() + " " + many
+}

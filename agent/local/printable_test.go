@@ -24,3 +24,14 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{{0, "0 files"}, {1, "1 file"}, {2, "2 files"}, {-1, "-1 files"}, {999, "999 files"}, {1000, "1,000 files"}, {1234567, "1,234,567 files"}, {-12345, "-12,345 files"}} {
+		if got := Plural(c.n, "file", "files"); got != c.want {
+			t.Errorf("Plural(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}

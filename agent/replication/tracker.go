@@ -230,7 +230,7 @@ func (t *Tracker) Warning(now time.Time) string {
 	s := t.Summary()
 	var msg string
 	if !s.OldestPending.IsZero() && now.Sub(s.OldestPending) > t.opts.AlertAfter {
-		msg = fmt.Sprintf("warning: replication lagging: %d versions not yet on the replica, the oldest uploaded %s ago; check the replication rule and the replica bucket", s.Pending, now.Sub(s.OldestPending).Round(time.Second))
+		msg = fmt.Sprintf("warning: replication lagging: %s not yet on the replica, the oldest uploaded %s ago; check the replication rule and the replica bucket", local.Plural(s.Pending, "version", "versions"), now.Sub(s.OldestPending).Round(time.Second))
 	}
 	if s.Failed > 0 {
 		if msg != "" {
@@ -238,7 +238,7 @@ func (t *Tracker) Warning(now time.Time) string {
 		} else {
 			msg = "warning: "
 		}
-		msg += fmt.Sprintf("%d versions failed to replicate and their files are gone or changed: run s3ferry manifest --replication-failed and an S3 Batch Replication job", s.Failed)
+		msg += fmt.Sprintf("%s failed to replicate and their files are gone or changed: run s3ferry manifest --replication-failed and an S3 Batch Replication job", local.Plural(s.Failed, "version", "versions"))
 	}
 	return msg
 }

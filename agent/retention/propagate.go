@@ -117,14 +117,14 @@ func (sw *Sweeper) propagate(ctx context.Context, src *local.Source, st *Stats) 
 		if err := sw.Index.Removed().Remove(id, f.rel); err != nil {
 			return err
 		}
-		sw.Logger.Info("a file deleted locally is back", "path", f.rel)
+		sw.Logger.Info("a file deleted locally is back", "source", src.Root, "path", f.rel)
 	}
 	for _, f := range vanished {
 		if err := sw.Index.Removed().Add(id, f.rel, index.Gone{Reason: index.GoneVanished, VersionID: f.rec.VersionID, SinceNs: now.UnixNano()}); err != nil {
 			return err
 		}
 		st.Vanished++
-		sw.Logger.Info("file deleted locally: its key gets a delete marker after the grace period unless it comes back", "path", f.rel, "after", grace)
+		sw.Logger.Info("file deleted locally: its key gets a delete marker after the grace period unless it comes back", "source", src.Root, "path", f.rel, "after", grace)
 	}
 	for _, f := range due {
 		if err := sw.mirrorDelete(ctx, src, f.rel, f.rec, st); err != nil {

@@ -180,7 +180,7 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 		}
 		if !info.Mode().IsRegular() || !local.StatOf(info).Matches(rec) {
 			st.Kept++
-			sw.Logger.Debug("retention keeps a file changed since its upload", "path", rel)
+			sw.Logger.Debug("retention keeps a file changed since its upload", "source", src.Root, "path", rel)
 			return nil
 		}
 		cands = append(cands, retentionCandidate{rel, rec})
@@ -227,7 +227,7 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 			st.Kept++
 			continue
 		}
-		sw.Logger.Info("deleted local file under the retention: the bucket keeps it", "path", c.rel, "key", key, "version", c.rec.VersionID, "bytes", c.rec.Size)
+		sw.Logger.Info("deleted local file under the retention: the bucket keeps it", "source", src.Root, "path", c.rel, "key", key, "version", c.rec.VersionID, "bytes", c.rec.Size)
 		st.Deleted++
 		st.Bytes += c.rec.Size
 		if sw.Deleted != nil {
@@ -251,21 +251,21 @@ func (sw *Sweeper) safe(ctx context.Context, src *local.Source, rel string, rec 
 	obj, err := sw.Open(src.Bucket).Head(ctx, key, rec.VersionID)
 	switch {
 	case errors.Is(err, uploader.ErrNotFound):
-		sw.Logger.Warn("retention keeps a file: its recorded version is not in the bucket (deleted behind s3ferry's back?); run s3ferry verify --repair", "path", rel, "key", key, "version", rec.VersionID)
+		sw.Logger.Warn("retention keeps a file: its recorded version is not in the bucket (deleted behind s3ferry's back?); run s3ferry verify --repair", "source", src.Root, "path", rel, "key", key, "version", rec.VersionID)
 		return false, nil
 	case err != nil:
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		sw.Logger.Warn("retention keeps a file: cannot check its version in the bucket", "path", rel, "key", key, "err", err)
+		sw.Logger.Warn("retention keeps a file: cannot check its version in the bucket", "source", src.Root, "path", rel, "key", key, "err", err)
 		return false, nil
 	}
 	if obj.Checksum(rec.Checksum) != rec.Checksum {
-		sw.Logger.Warn("retention keeps a file: its version in the bucket has another checksum", "path", rel, "key", key, "version", rec.VersionID)
+		sw.Logger.Warn("retention keeps a file: its version in the bucket has another checksum", "source", src.Root, "path", rel, "key", key, "version", rec.VersionID)
 		return false, nil
 	}
 	if src.Replicated && src.RequireReplica && obj.Replication != uploader.ReplicationCompleted {
-		sw.Logger.Debug("retention keeps a file until its replication COMPLETED", "path", rel, "key", key, "status", obj.Replication)
+		sw.Logger.Debug("retention keeps a file until its replication COMPLETED", "source", src.Root, "path", rel, "key", key, "status", obj.Replication)
 		return false, nil
 	}
 	if src.Lock.Mode != "" {
@@ -285,7 +285,7 @@ func (sw *Sweeper) locked(ctx context.Context, src *local.Source, rel, key strin
 	}
 	now := sw.Now()
 	if !obj.Lock.Holds(want, now) {
-		sw.Logger.Info("retention keeps a file until its version is locked", "path", rel, "key", key, "version", rec.VersionID,
+		sw.Logger.Info("retention keeps a file until its version is locked", "source", src.Root, "path", rel, "key", key, "version", rec.VersionID,
 			"mode", obj.Lock.Mode, "until", obj.Lock.RetainUntil, "want_mode", want.Mode, "recorded_until", want.RetainUntil)
 		return false, nil
 	}
@@ -301,11 +301,11 @@ func (sw *Sweeper) locked(ctx context.Context, src *local.Source, rel, key strin
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		sw.Logger.Info("retention keeps a file: its replica cannot be read", "path", rel, "key", key, "err", err)
+		sw.Logger.Info("retention keeps a file: its replica cannot be read", "source", src.Root, "path", rel, "key", key, "err", err)
 		return false, nil
 	}
 	if !r.Lock.Holds(want, now) {
-		sw.Logger.Info("retention keeps a file until its replica is locked", "path", rel, "key", key, "version", rec.VersionID, "mode", r.Lock.Mode, "until", r.Lock.RetainUntil)
+		sw.Logger.Info("retention keeps a file until its replica is locked", "source", src.Root, "path", rel, "key", key, "version", rec.VersionID, "mode", r.Lock.Mode, "until", r.Lock.RetainUntil)
 		return false, nil
 	}
 	return true, nil
@@ -332,7 +332,7 @@ func (sw *Sweeper) remove(src *local.Source, rel string, rec index.Record) (bool
 		}
 	}
 	if err != nil {
-		sw.Logger.Warn("retention keeps a file it could not delete", "path", rel, "err", err)
+		sw.Logger.Warn("retention keeps a file it could not delete", "source", src.Root, "path", rel, "err", err)
 		return false, sw.Index.Removed().Remove(id, rel)
 	}
 	return true, nil
@@ -369,7 +369,7 @@ func (sw *Sweeper) removeDirs(src *local.Source, dirs map[string]bool, cutoff ti
 		}
 		if err := parent.RemoveDir(path.Base(d)); err == nil {
 			n++
-			sw.Logger.Info("removed an emptied partition directory", "dir", d)
+			sw.Logger.Info("removed an emptied partition directory", "source", src.Root, "path", d)
 		}
 		parent.Close()
 	}

@@ -96,7 +96,7 @@ func (w *Watcher) addTree(k FileKey, now time.Time, onFile func(FileKey)) {
 			return
 		}
 		if err := w.fsw.Add(abs); err != nil {
-			w.addFailed(abs, err)
+			w.addFailed(k, err)
 			if !errors.Is(err, syscall.ENOSPC) {
 				return
 			}
@@ -127,16 +127,16 @@ func (w *Watcher) addTree(k FileKey, now time.Time, onFile func(FileKey)) {
 	}
 }
 
-func (w *Watcher) addFailed(abs string, err error) {
+func (w *Watcher) addFailed(k FileKey, err error) {
 	if errors.Is(err, syscall.ENOSPC) {
 		if !w.full {
 			w.full = true
-			w.log.Warn("out of inotify watches: new files are found by rescans only, with delay; raise the limit with sysctl -w fs.inotify.max_user_watches=1048576 (and in /etc/sysctl.d)", "dir", abs, "watched", len(w.dirs))
+			w.log.Warn("out of inotify watches: new files are found by rescans only, with delay; raise the limit with sysctl -w fs.inotify.max_user_watches=1048576 (and in /etc/sysctl.d)", "source", k.Src.Root, "path", k.Rel, "watched", len(w.dirs))
 		}
 		return
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		w.log.Warn("cannot watch directory; its files are found by rescans", "dir", abs, "err", err)
+		w.log.Warn("cannot watch directory; its files are found by rescans", "source", k.Src.Root, "path", k.Rel, "err", err)
 	}
 }
 

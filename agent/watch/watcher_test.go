@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func TestOutOfWatchesIsReportedOnce(t *testing.T) {
@@ -19,7 +21,7 @@ func TestOutOfWatchesIsReportedOnce(t *testing.T) {
 	}
 	defer w.Close()
 	for range 3 {
-		w.addFailed("/some/dir", fmt.Errorf("add watch: %w", syscall.ENOSPC))
+		w.addFailed(FileKey{Src: &local.Source{Root: "/some"}, Rel: "dir"}, fmt.Errorf("add watch: %w", syscall.ENOSPC))
 	}
 	if !w.full {
 		t.Fatal("Watcher does not record that it ran out of watches")

@@ -27,48 +27,60 @@ const flagAdminTokenFile = "admin-token-file"
 
 // adminToken reads the admin endpoint's bearer token from s's token file
 // ("" when none is configured). Whoever holds the token can read /metrics
-// and /healthz over TCP, so the file must be root's or ours (opened without
-// following a link), writable by no one else and not readable by every user.
+// and /healthz over TCP, so the file must be a secret file (readSecretFile).
 func adminToken(s settings) (string, error) {
 	if s.adminTokenFile == "" {
 		return "", nil
 	}
 	name := s.adminTokenFile
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrPermission) {
-		return "", fmt.Errorf("admin.token-file: %w (run as root or as a member of the file's group)", err)
-	}
-	if errors.Is(err, syscall.ELOOP) {
-		return "", fmt.Errorf("admin.token-file %s is a symbolic link: name the file itself", name)
-	}
+	b, err := readSecretFile("admin.token-file", name, 4096)
 	if err != nil {
-		return "", fmt.Errorf("admin.token-file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("admin.token-file: %w", err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	switch {
-	case !fi.Mode().IsRegular():
-		return "", fmt.Errorf("admin.token-file %s is not a regular file", name)
-	case !ok || (st.Uid != 0 && int(st.Uid) != os.Geteuid()):
-		return "", fmt.Errorf("admin.token-file %s belongs to another user, who could change the token: chown root %s", name, name)
-	case fi.Mode().Perm()&0o022 != 0:
-		return "", fmt.Errorf("admin.token-file %s is writable by group or others: chmod go-w %s", name, name)
-	case fi.Mode().Perm()&0o004 != 0:
-		return "", fmt.Errorf("admin.token-file %s is readable by every user: chmod o-rwx %s", name, name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4096))
-	if err != nil {
-		return "", fmt.Errorf("admin.token-file: %w", err)
+		return "", err
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" || strings.ContainsAny(token, " \t\r\n") {
 		return "", fmt.Errorf("admin.token-file %s must hold one token on one line, e.g. from: openssl rand -hex 32", name)
 	}
 	return token, nil
+}
+
+// readSecretFile reads at most limit bytes of the file name, which holds a
+// secret (what says which setting named it): it must be root's or ours
+// (opened without following a link), writable by no one else and not
+// readable by every user. An error says which and what to do, never what
+// the file holds.
+func readSecretFile(what, name string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%s: %w (run as root or as a member of the file's group)", what, err)
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s %s is a symbolic link: name the file itself", what, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s %s is not a regular file", what, name)
+	case !ok || (st.Uid != 0 && int(st.Uid) != os.Geteuid()):
+		return nil, fmt.Errorf("%s %s belongs to another user, who could change it: chown root %s", what, name, name)
+	case fi.Mode().Perm()&0o022 != 0:
+		return nil, fmt.Errorf("%s %s is writable by group or others: chmod go-w %s", what, name, name)
+	case fi.Mode().Perm()&0o004 != 0:
+		return nil, fmt.Errorf("%s %s is readable by every user: chmod o-rwx %s", what, name, name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return b, nil
 }
 
 // daemonAdminToken is the token `run` serves with: required unless the

@@ -120,8 +120,8 @@ func TestRunAdminOffLoopbackNeedsAToken(t *testing.T) {
 	for _, tt := range tests {
 		args := append([]string{"run", "{root}", "{dest}", "--index-dir", "{index}"}, tt.flags...)
 		r := e.run(t, args...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line with %q", tt.name, r.code, r.stderr, tt.want)
+		if r.code != exitConfig || !strings.Contains(r.stderr, tt.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d (a configuration error systemd does not restart) and one line with %q", tt.name, r.code, r.stderr, exitConfig, tt.want)
 		}
 	}
 }

@@ -293,8 +293,8 @@ func TestRunRefusesTokenFilesOthersControl(t *testing.T) {
 	} {
 		r := e.runWithin(t, time.Minute, nil, "run", "{root}", "{dest}", "--index-dir", "{index}",
 			"--admin-listen", "0.0.0.0:0", "--admin-token-file", tt.file)
-		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line with %q", tt.name, r.code, r.stderr, tt.want)
+		if r.code != exitConfig || !strings.Contains(r.stderr, tt.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d (a configuration error systemd does not restart) and one line with %q", tt.name, r.code, r.stderr, exitConfig, tt.want)
 		}
 	}
 }

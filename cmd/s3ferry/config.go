@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
@@ -20,7 +19,7 @@ type fileConfig struct {
 	IndexDir  string         `yaml:"index-dir"`
 	LogFormat string         `yaml:"log-format"`
 	LogLevel  string         `yaml:"log-level"`
-	Settle    *time.Duration `yaml:"settle"`
+	Settle    *duration      `yaml:"settle"`
 	S3        s3Config       `yaml:"s3"`
 	Upload    uploadConfig   `yaml:"upload"`
 	Download  downloadConfig `yaml:"download"`
@@ -34,10 +33,10 @@ type fileConfig struct {
 
 // replicationConfig tunes the tracking of uploads' replication.
 type replicationConfig struct {
-	CheckRate     float64        `yaml:"check-rate"`
-	AlertAfter    *time.Duration `yaml:"alert-after"`
-	CheckInterval *time.Duration `yaml:"check-interval"`
-	MaxBackoff    *time.Duration `yaml:"max-backoff"`
+	CheckRate     float64   `yaml:"check-rate"`
+	AlertAfter    *duration `yaml:"alert-after"`
+	CheckInterval *duration `yaml:"check-interval"`
+	MaxBackoff    *duration `yaml:"max-backoff"`
 }
 
 type s3Config struct {
@@ -52,7 +51,7 @@ type s3Config struct {
 	SSE              string `yaml:"sse"`
 	SSEKMSKeyID      string `yaml:"sse-kms-key-id"`
 
-	ConnectTimeout *time.Duration `yaml:"connect-timeout"`
+	ConnectTimeout *duration `yaml:"connect-timeout"`
 	// MaxAttempts is the old place of upload.max-attempts, still read.
 	MaxAttempts int `yaml:"max-attempts,omitempty"`
 }
@@ -66,8 +65,8 @@ type uploadConfig struct {
 	Checksum        string   `yaml:"checksum"`
 	Memory          byteSize `yaml:"memory"`
 
-	MaxAttempts  int            `yaml:"max-attempts"`
-	StallTimeout *time.Duration `yaml:"stall-timeout"`
+	MaxAttempts  int       `yaml:"max-attempts"`
+	StallTimeout *duration `yaml:"stall-timeout"`
 }
 
 // downloadConfig tunes restore and verify --repair.
@@ -78,21 +77,21 @@ type downloadConfig struct {
 }
 
 type sourceConfig struct {
-	Path            string        `yaml:"path"`
-	Destination     string        `yaml:"destination"`
-	PartitionLayout string        `yaml:"partition-layout"`
-	Lookback        time.Duration `yaml:"lookback"`
-	Include         []string      `yaml:"include"`
-	Exclude         []string      `yaml:"exclude"`
-	DefaultExcludes *bool         `yaml:"default-excludes"`
-	FollowSymlinks  bool          `yaml:"follow-symlinks"`
-	LocalRetention  string        `yaml:"local-retention"`
-	RequireReplica  *bool         `yaml:"require-replica"`
+	Path            string   `yaml:"path"`
+	Destination     string   `yaml:"destination"`
+	PartitionLayout string   `yaml:"partition-layout"`
+	Lookback        duration `yaml:"lookback"`
+	Include         []string `yaml:"include"`
+	Exclude         []string `yaml:"exclude"`
+	DefaultExcludes *bool    `yaml:"default-excludes"`
+	FollowSymlinks  bool     `yaml:"follow-symlinks"`
+	LocalRetention  string   `yaml:"local-retention"`
+	RequireReplica  *bool    `yaml:"require-replica"`
 
-	PropagateDeletes      bool           `yaml:"propagate-deletes"`
-	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
+	PropagateDeletes      bool      `yaml:"propagate-deletes"`
+	PropagateDeletesAfter *duration `yaml:"propagate-deletes-after"`
 
-	ObjectLock *objectLockConfig `yaml:"object-lock"`
+	ObjectLock *objectLockConfig `yaml:"object-lock,omitempty"`
 
 	MaxDelete         int     `yaml:"max-delete"`
 	MaxDeleteFraction float64 `yaml:"max-delete-fraction"`
@@ -110,19 +109,19 @@ type adminConfig struct {
 }
 
 type daemonConfig struct {
-	RescanInterval     *time.Duration `yaml:"rescan-interval"`
-	FullRescanInterval *time.Duration `yaml:"full-rescan-interval"`
-	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
-	RetentionInterval  *time.Duration `yaml:"retention-interval"`
-	FileFailAfter      *time.Duration `yaml:"file-fail-after"`
+	RescanInterval     *duration `yaml:"rescan-interval"`
+	FullRescanInterval *duration `yaml:"full-rescan-interval"`
+	ShutdownTimeout    *duration `yaml:"shutdown-timeout"`
+	RetentionInterval  *duration `yaml:"retention-interval"`
+	FileFailAfter      *duration `yaml:"file-fail-after"`
 }
 
 // verifyConfig is the daemon's restore drill: a read check of a sample of
 // the recorded versions every read-interval (verify --read's).
 type verifyConfig struct {
-	ReadSample   string         `yaml:"read-sample,omitempty"` // 1%, 500 or all; "" or 0: no drill
-	ReadInterval *time.Duration `yaml:"read-interval,omitempty"`
-	ReadRate     byteSize       `yaml:"read-rate,omitempty"` // also verify --read's default
+	ReadSample   string    `yaml:"read-sample,omitempty"` // 1%, 500 or all; "" or 0: no drill
+	ReadInterval *duration `yaml:"read-interval,omitempty"`
+	ReadRate     byteSize  `yaml:"read-rate,omitempty"` // also verify --read's default
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's
@@ -160,7 +159,28 @@ func loadFile(path string) (fileConfig, error) {
 	if err != nil {
 		return fileConfig{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	fc.resolvePaths(filepath.Dir(abs))
 	return fc, nil
+}
+
+// resolvePaths makes the file's relative paths relative to dir, the
+// file's directory, rather than to wherever s3ferry happens to run (the
+// unit's working directory is /). Flags stay relative to the current
+// directory, as every command's do.
+func (fc *fileConfig) resolvePaths(dir string) {
+	paths := []*string{&fc.IndexDir, &fc.Admin.TokenFile}
+	for i := range fc.Sources {
+		paths = append(paths, &fc.Sources[i].Path)
+	}
+	for _, p := range paths {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // parseConfig strictly decodes a configuration: an unknown key is an error.

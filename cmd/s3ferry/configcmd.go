@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
 	"github.com/s3ferry/s3ferry/agent/bucket"
+	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 func newConfigCommand() *cli.Command {
@@ -22,8 +22,8 @@ file's keys, overridden by flags and S3FERRY_* environment variables, with every
 key it leaves out at its default. No secret is ever in it: credentials come from
 the AWS SDK's chain, and of the admin token only the file's path is shown.
 'config check' validates a configuration the same way run does and exits 0, or
-2 with the key or line at fault: the unit's ExecStartPre runs it, so a bad edit
-fails 'systemctl restart s3ferry' with that line.
+2 with the key or line at fault; run checks the same at its start and exits 78,
+so a bad edit fails 'systemctl restart s3ferry' with that line.
 
 Examples:
  1. What the service runs with:
@@ -32,7 +32,7 @@ Examples:
     s3ferry config check --config /etc/s3ferry/s3ferry.yml && sudo systemctl restart s3ferry
  3. What a flag or an environment variable changes:
     S3FERRY_WORKERS=32 s3ferry config --config /etc/s3ferry/s3ferry.yml --lookback 72h`,
-		Flags: append(configFlags(), daemonFlags()...),
+		Flags: append(append(configFlags(), daemonFlags()...), replicationFlags()...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c)
 			if err != nil {
@@ -57,7 +57,7 @@ Examples:
  1. s3ferry config check --config /etc/s3ferry/s3ferry.yml
  2. In a deployment script:
     s3ferry config check --config new.yml && install -m 0644 new.yml /etc/s3ferry/s3ferry.yml`,
-		Flags: append(configFlags(), daemonFlags()...),
+		Flags: append(append(configFlags(), daemonFlags()...), replicationFlags()...),
 		Action: func(c *cli.Context) error {
 			path := c.Path(flagConfig)
 			if path == "" {
@@ -70,7 +70,7 @@ Examples:
 			if _, err := daemonAdminToken(s); err != nil {
 				return usageError{fmt.Errorf("config %s: %w", path, err)}
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "%s: ok (%d sources, index %s)\n", path, len(s.sources), s.indexDir)
+			_, err = fmt.Fprintf(c.App.Writer, "%s: ok (%s, index %s)\n", path, local.Plural(len(s.sources), "source", "sources"), s.indexDir)
 			return err
 		},
 	}
@@ -78,7 +78,7 @@ Examples:
 
 // effectiveConfig is s written back as a configuration file.
 func effectiveConfig(s settings) fileConfig {
-	d := func(v time.Duration) *time.Duration { return &v }
+	d := durationPtr
 	admin := s.admin
 	if admin == "" {
 		admin = "off"
@@ -122,6 +122,12 @@ func effectiveConfig(s settings) fileConfig {
 			ShutdownTimeout:    d(s.daemon.shutdownTimeout),
 			RetentionInterval:  d(s.daemon.retentionInterval),
 			FileFailAfter:      d(s.daemon.fileFailAfter),
+		},
+		Replication: replicationConfig{
+			CheckRate:     s.replication.CheckRate,
+			AlertAfter:    d(s.replication.AlertAfter),
+			CheckInterval: d(s.replication.Interval),
+			MaxBackoff:    d(s.replication.MaxBackoff),
 		},
 		Verify: verifyConfig{ReadSample: readSampleString(s.read.sample), ReadInterval: d(s.read.interval), ReadRate: byteSize(s.read.rate)},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,8 +53,8 @@ admin:
 		{"index-dir (file)", fc.IndexDir, "/srv/index"},
 		{"upload.part-size (file)", int64(fc.Upload.PartSize), int64(32 << 20)},
 		{"upload.workers (S3FERRY_WORKERS)", fc.Upload.Workers, "3"}, // a number, or auto
-		{"sources[0].lookback (flag)", fc.Sources[0].Lookback, 72 * time.Hour},
-		{"settle (default)", *fc.Settle, agent.DefaultSettle},
+		{"sources[0].lookback (flag)", time.Duration(fc.Sources[0].Lookback), 72 * time.Hour},
+		{"settle (default)", time.Duration(*fc.Settle), agent.DefaultSettle},
 		{"admin.listen (default)", fc.Admin.Listen, DefaultAdminListen},
 		{"admin.token-file (a path, never its content)", fc.Admin.TokenFile, "/etc/s3ferry/admin.token"},
 	}
@@ -74,7 +75,7 @@ admin:
 func TestConfigCheck(t *testing.T) {
 	t.Parallel()
 	good := writeFile(t, "good.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n")
-	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, ": ok (1 source, index ") {
 		t.Errorf("check of a good file: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 	for _, c := range []struct{ name, content, want string }{
@@ -116,6 +117,175 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	r := runBinary(t, time.Minute, nil, nil, "sync", "--help")
 	if !strings.Contains(r.stdout, "$S3FERRY_LOOKBACK") {
 		t.Errorf("sync --help does not show $S3FERRY_LOOKBACK:\n%s", r.stdout)
+	}
+}
+
+// TestEveryDurationTakesDays: every duration, flag or configuration key,
+// reads days (2d, 1d12h) as well as Go's units, and `config` prints what
+// it read; a bad one is refused naming what to write.
+func TestEveryDurationTakesDays(t *testing.T) {
+	t.Parallel()
+	app := newApp(io.Discard, io.Discard)
+	var durations []string
+	for _, f := range app.Command("config").Flags {
+		if _, ok := f.(*cli.DurationFlag); ok {
+			t.Errorf("--%s is a cli.DurationFlag, which reads no days: make it a durationFlag", f.Names()[0])
+		}
+		if g, ok := f.(*cli.GenericFlag); ok {
+			if _, ok := g.Value.(*duration); ok {
+				durations = append(durations, f.Names()[0])
+			}
+		}
+	}
+	if len(durations) < 10 {
+		t.Fatalf("config has %d duration flags: %v", len(durations), durations)
+	}
+	path := writeFile(t, "s3ferry.yml", `settle: 0.5d
+daemon:
+  retention-interval: 1d12h
+replication:
+  alert-after: 2d
+sources:
+  - path: /srv/rec
+    destination: s3://bkt/rec/
+    lookback: 2d
+    local-retention: 90d
+`)
+	for _, name := range durations {
+		if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", path, "--"+name, "2d"); r.code != 0 {
+			t.Errorf("--%s 2d: exit %d, %s", name, r.code, r.stderr)
+		}
+	}
+	r := runBinary(t, time.Minute, []string{"S3FERRY_RESCAN_INTERVAL=1d"}, nil, "config", "--config", path, "--propagate-deletes-after", "3d")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	fc, err := parseConfig([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("the printed configuration does not load: %v\n%s", err, r.stdout)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want time.Duration
+	}{
+		{"settle: 0.5d", time.Duration(*fc.Settle), 12 * time.Hour},
+		{"daemon.retention-interval: 1d12h", time.Duration(*fc.Daemon.RetentionInterval), 36 * time.Hour},
+		{"replication.alert-after: 2d", time.Duration(*fc.Replication.AlertAfter), 48 * time.Hour},
+		{"sources[0].lookback: 2d", time.Duration(fc.Sources[0].Lookback), 48 * time.Hour},
+		{"S3FERRY_RESCAN_INTERVAL=1d", time.Duration(*fc.Daemon.RescanInterval), 24 * time.Hour},
+		{"--propagate-deletes-after 3d", time.Duration(*fc.Sources[0].PropagateDeletesAfter), 72 * time.Hour},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s read as %s, want %s", c.what, c.got, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"--lookback", "2x"}, {"--settle", "d"}, {"--rescan-interval", "1d-2h"}} {
+		r := runBinary(t, time.Minute, nil, nil, append([]string{"config", "check", "--config", path}, bad...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "write it like 90s, 5m, 48h or 2d") {
+			t.Errorf("%v: exit %d, %q; want %d and how to write a duration", bad, r.code, r.stderr, exitUsage)
+		}
+	}
+	if r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", writeFile(t, "bad.yml", "settle: soon\n")); r.code != exitUsage || !strings.Contains(r.stderr, `line 1: "soon" is not a duration`) {
+		t.Errorf("settle: soon: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestConfigPrintsReplicationAndDaemonDefaults: keys left out of the file
+// are printed at the values run uses, not as 0 or null.
+func TestConfigPrintsReplicationAndDaemonDefaults(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "s3ferry.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n")
+	r := runBinary(t, time.Minute, nil, nil, "config", "--config", path, "--replication-max-backoff", "20m")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"check-rate: 20\n", "alert-after: 1h\n", "check-interval: 5s\n", "max-backoff: 20m\n", "retention-interval: 1h\n", "file-fail-after: 5m\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config does not print %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "null") {
+		t.Errorf("config prints null:\n%s", r.stdout)
+	}
+}
+
+// TestConfigRelativePathsFollowTheFile: relative paths in a configuration
+// file are relative to the file's directory, wherever s3ferry runs (the
+// unit runs it in /); a flag's stay relative to the current directory.
+func TestConfigRelativePathsFollowTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	token := filepath.Join(dir, "secrets", "admin.token")
+	if err := os.MkdirAll(filepath.Dir(token), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(token, []byte("a-token-of-at-least-sixteen-bytes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s3ferry.yml")
+	if err := os.WriteFile(path, []byte("index-dir: state/index\nadmin:\n  token-file: secrets/admin.token\nsources:\n  - path: rec\n    destination: s3://bkt/rec/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	inElsewhere := func(cmd *exec.Cmd) { cmd.Dir = elsewhere }
+	r := runBinary(t, time.Minute, nil, inElsewhere, "config", "--config", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	fc, err := parseConfig([]byte(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ what, got, want string }{
+		{"index-dir", fc.IndexDir, filepath.Join(dir, "state/index")},
+		{"admin.token-file", fc.Admin.TokenFile, token},
+		{"sources[0].path", fc.Sources[0].Path, filepath.Join(dir, "rec")},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %s, want %s", c.what, c.got, c.want)
+		}
+	}
+	if r := runBinary(t, time.Minute, nil, inElsewhere, "config", "check", "--config", path); r.code != 0 || !strings.Contains(r.stdout, filepath.Join(dir, "state/index")) {
+		t.Errorf("config check from another directory: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	// A flag is the user's, typed where they stand.
+	r = runBinary(t, time.Minute, nil, inElsewhere, "config", "--config", path, "--index-dir", "here")
+	if fc, err := parseConfig([]byte(r.stdout)); err != nil || fc.IndexDir != "here" && fc.IndexDir != filepath.Join(elsewhere, "here") {
+		t.Errorf("--index-dir here: %v, %q", err, r.stdout)
+	}
+}
+
+// TestNoSourcesStopsRunAndSync: the shipped configuration names no source
+// until a person adds one. run and sync then exit 78 (EX_CONFIG: the
+// unit's RestartPreventExitStatus keeps systemd from restarting run) and
+// config check exits 2, each with one line naming the file to edit.
+func TestNoSourcesStopsRunAndSync(t *testing.T) {
+	t.Parallel()
+	shipped, err := filepath.Abs(filepath.Join("..", "..", "packaging", "s3ferry.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := t.TempDir()
+	want := "no sources: edit " + shipped + " and add one under sources:"
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", "--config", shipped, "--index-dir", index}, exitConfig},
+		{[]string{"sync", "--config", shipped, "--index-dir", index}, exitConfig},
+		{[]string{"config", "check", "--config", shipped}, exitUsage},
+	} {
+		r := runBinary(t, time.Minute, nil, nil, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q; want %d and one line with %q", strings.Join(c.args[:2], " "), r.code, r.stderr, c.code, want)
+		}
+	}
+	if entries, _ := os.ReadDir(index); len(entries) != 0 {
+		t.Errorf("run without sources made %d entries in the index directory", len(entries))
+	}
+	// Without a file and without arguments it is a usage error, as before.
+	if r := runBinary(t, time.Minute, nil, nil, "sync", "--index-dir", index); r.code != exitUsage || !strings.Contains(r.stderr, "no source: give SRC") {
+		t.Errorf("sync without anything: exit %d, %q", r.code, r.stderr)
 	}
 }
 

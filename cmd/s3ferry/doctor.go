@@ -104,7 +104,7 @@ func (cmd doctorCmd) Run(ctx context.Context) error {
 		}
 	}
 	if errs > 0 {
-		return problemsError{fmt.Sprintf("doctor found %d error(s): fix them as shown and run it again", errs)}
+		return problemsError{fmt.Sprintf("doctor found %s: fix as shown above and run doctor again", local.Plural(errs, "error", "errors"))}
 	}
 	return nil
 }

@@ -100,6 +100,10 @@ func TestDoctorWithReplication(t *testing.T) {
 	if !strings.Contains(r.stderr, "doctor found 1 error") {
 		t.Errorf("stderr = %q, want the count of errors", r.stderr)
 	}
+	// A bucket that never kept a version keeps no old ones forever.
+	if strings.Contains(r.stdout, "kept forever") || !strings.Contains(r.stdout, "none kept: versioning was never enabled") {
+		t.Errorf("doctor of a never-versioned bucket does not say it keeps no old versions:\n%s", r.stdout)
+	}
 }
 
 func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
@@ -113,6 +117,16 @@ func TestDoctorMissingBucketAndUnreadableSource(t *testing.T) {
 	}
 	if rep.status("versioning") != "" {
 		t.Errorf("checks of an unreachable bucket ran: %+v", rep.Checks)
+	}
+	// Counted as a person counts: one error, two errors.
+	for _, c := range []struct{ src, want string }{
+		{"/nonexistent/s3ferry-source", "s3ferry: doctor found 2 errors: fix as shown above and run doctor again\n"},
+		{e.root, "s3ferry: doctor found 1 error: fix as shown above and run doctor again\n"},
+	} {
+		r := e.run(t, "doctor", c.src, "s3://no-such-bucket-s3ferry/rec/", "--index-dir", "{index}")
+		if r.code != exitProblems || !strings.HasSuffix(r.stderr, c.want) {
+			t.Errorf("doctor %s: exit %d, stderr %q; want %d ending %q", c.src, r.code, r.stderr, exitProblems, c.want)
+		}
 	}
 }
 

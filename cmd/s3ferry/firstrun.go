@@ -21,12 +21,12 @@ func adoptFirstRun(e *env, s settings, log *slog.Logger) agent.AdoptFunc {
 			Open:    e.open,
 			Options: agent.Options{Workers: s.workers, Settle: agentSettle(s.settle), Logger: log},
 		}
-		log.Info("index empty for this source: adopting what the bucket already holds before uploading", "source", src.String())
+		log.Info("index empty for this source: adopting what the bucket already holds before uploading", "source", src.Root, "destination", src.Destination())
 		st, err := a.Run(ctx)
 		if err != nil {
 			return err
 		}
-		log.Info("adopted", "source", src.String(), "listed", st.Listed, "adopted", st.Adopted, "differ", st.Differs,
+		log.Info("adopted", "source", src.Root, "destination", src.Destination(), "listed", st.Listed, "adopted", st.Adopted, "differ", st.Differs,
 			"unverified", st.Unverified, "seconds", st.Seconds)
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
 
@@ -79,25 +81,11 @@ func TestSyncInterruptedWhileUploadingExits130(t *testing.T) {
 		"--bwlimit", "64KiB/s", "--workers", "1", "--log-level", "debug", "--no-progress"}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), e.srv.Env()...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	out, interrupt := startInterruptible(t, cmd)
 	// The walk queues all four at once; the first upload's end means the
 	// walk is over and the others wait or run.
 	eventually(t, 60*time.Second, "the first upload to end", func() bool { return strings.Contains(out.String(), "msg=uploaded") })
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sync did not end within 30s of SIGINT\n%s", out)
-	}
+	interrupt()
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Fatalf("exit %d after SIGINT with uploads running, want %d\n%s", code, exitInterrupted, out)
 	}
@@ -105,8 +93,14 @@ func TestSyncInterruptedWhileUploadingExits130(t *testing.T) {
 	if left == 0 {
 		t.Fatal("every file was uploaded before the interrupt: the test interrupted nothing")
 	}
-	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) || !strings.Contains(s, plural(int64(left), "file", "files")+" pending") {
+	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) {
 		t.Fatalf("the summary does not say that %d files stay pending:\n%s", left, s)
+	}
+	// The last line says what happened in a person's words, not where the
+	// context's end surfaced.
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if last, want := lines[len(lines)-1], "s3ferry: interrupted with "+local.Plural(left, "file", "files")+" pending: the next sync or run uploads them"; last != want {
+		t.Fatalf("last line %q, want %q", last, want)
 	}
 	if got := e.sync(t, 0); got.Uploaded != int64(left) {
 		t.Fatalf("next run: %+v, want the %d files left uploaded", got, left)
@@ -327,4 +321,61 @@ func healthzOf(tb testing.TB, get func(path string) (*http.Response, error)) (in
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestInterruptedCommandSaysInterrupted: Ctrl-C during any command ends
+// it with exit 130 and a line that says it was interrupted, not where the
+// context's end surfaced ("... context canceled").
+func TestInterruptedCommandSaysInterrupted(t *testing.T) {
+	t.Parallel()
+	// An endpoint that takes connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cmd := exec.Command(binary, "doctor", "s3://silent-bucket/rec/", "--endpoint-url", "http://"+ln.Addr().String(), "--path-style", "--index-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1")
+	out, interrupt := startInterruptible(t, cmd)
+	time.Sleep(time.Second) // asking the silent endpoint
+	interrupt()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if code, last := cmd.ProcessState.ExitCode(), lines[len(lines)-1]; code != exitInterrupted || last != "s3ferry: interrupted before it finished: run the command again to finish" {
+		t.Fatalf("after SIGINT: exit %d, last line %q; want %d and that it was interrupted\n%s", code, last, exitInterrupted, out)
+	}
+}
+
+// startInterruptible starts cmd with its output going to out; interrupt
+// sends SIGINT, as Ctrl-C does, and fails the test unless cmd ends within
+// 30 s.
+func startInterruptible(tb testing.TB, cmd *exec.Cmd) (out *syncBuffer, interrupt func()) {
+	tb.Helper()
+	out = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	return out, func() {
+		tb.Helper()
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			tb.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			tb.Fatalf("%s did not end within 30s of SIGINT\n%s", cmd.Args[1], out)
+		}
+	}
 }

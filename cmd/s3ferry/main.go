@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
@@ -47,7 +48,7 @@ var exitStatuses = []struct {
 	{exitFilesFailed, "the run finished, but some files failed (each is logged)"},
 	{exitLocked, "another s3ferry holds the index"},
 	{exitProblems, "doctor found an error, or verify a problem it did not repair"},
-	{exitConfig, "run: bad flags, arguments or configuration (sysexits' EX_CONFIG); systemd does not restart it"},
+	{exitConfig, "run: bad flags, arguments or configuration; run and sync: a configuration file without sources (sysexits' EX_CONFIG); systemd does not restart it"},
 	{exitInterrupted, "stopped by a signal before it finished"},
 }
 
@@ -135,15 +136,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // message is err in one line. An index that is damaged or on a full disk
 // says so alone: which record was being written when it was found does
-// not help the reader, what to do does.
+// not help the reader, what to do does. A command stopped by a signal
+// says "interrupted" (and what it left pending), not where the context's
+// end surfaced ("... context canceled").
 func message(err error) string {
 	var damaged *index.DamagedError
 	var full *index.DiskFullError
+	var interrupted *agent.InterruptedError
 	switch {
 	case errors.As(err, &damaged):
 		err = damaged
 	case errors.As(err, &full):
 		err = full
+	case errors.As(err, &interrupted):
+		return interrupted.Error()
+	case errors.Is(err, context.Canceled):
+		return "interrupted before it finished: run the command again to finish"
 	}
 	return bucket.OneLine(err)
 }
@@ -190,7 +198,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
 	setEnvVars(app.Commands)
+	hideBoolDefaults(app.Commands)
 	return app
+}
+
+// hideBoolDefaults leaves "(default: false)" out of every boolean flag's
+// help: a switch is off unless given, and a usage that says what the
+// default does ("default: skip them") would otherwise say it twice.
+func hideBoolDefaults(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			if b, ok := f.(*cli.BoolFlag); ok {
+				b.DisableDefaultText = true
+			}
+		}
+		hideBoolDefaults(cmd.Subcommands)
+	}
 }
 
 // setEnvVars gives every flag of cmds and their subcommands that has none

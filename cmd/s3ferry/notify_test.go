@@ -86,7 +86,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 			status = m
 		}
 	}
-	if !strings.HasPrefix(status, "STATUS=watching 1 dirs; 0 pending; no upload yet; 0 today") {
+	if !strings.HasPrefix(status, "STATUS=watching 1 dir; 0 pending; no upload yet; 0 today") {
 		t.Errorf("status %q, want the one-line summary", status)
 	}
 

@@ -224,10 +224,10 @@ func progressLine(pr agent.Progress, rate float64, rateOK bool, elapsed time.Dur
 		case pr.Counting:
 		case left <= 0:
 		case rate >= 1:
-			fmt.Fprintf(&b, ", ETA %s", duration(time.Duration(float64(left)/rate*float64(time.Second))))
+			fmt.Fprintf(&b, ", ETA %s", humanDuration(time.Duration(float64(left)/rate*float64(time.Second))))
 		}
 	}
-	fmt.Fprintf(&b, ", %s", duration(elapsed))
+	fmt.Fprintf(&b, ", %s", humanDuration(elapsed))
 	if counts != "" {
 		fmt.Fprintf(&b, " (%s)", counts)
 	}
@@ -316,8 +316,8 @@ func size(n int64) string {
 	panic("unreachable")
 }
 
-// duration is d for a person: 35ms, 12s, 1m12s, 2h05m.
-func duration(d time.Duration) string {
+// humanDuration is d for a person: 35ms, 12s, 1m12s, 2h05m.
+func humanDuration(d time.Duration) string {
 	switch {
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
@@ -330,12 +330,4 @@ func duration(d time.Duration) string {
 		d = d.Round(time.Minute)
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
-}
-
-// plural is n things: "1 file", "2 files", "1,204 files".
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return humanize.Comma(n) + " " + many
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -402,8 +403,8 @@ func TestRunOnATerminalLogsEachUpload(t *testing.T) {
 func TestHumanUnits(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{size(0), "0 B"}, {size(1023), "1023 B"}, {size(1536), "1.5 KiB"}, {size(40 << 20), "40.0 MiB"}, {size(7 << 30), "7.0 GiB"},
-		{duration(35 * time.Millisecond), "35ms"}, {duration(12 * time.Second), "12s"}, {duration(72 * time.Second), "1m12s"}, {duration(125 * time.Minute), "2h05m"},
-		{plural(1, "file", "files"), "1 file"}, {plural(2, "file", "files"), "2 files"}, {plural(1204, "file", "files"), "1,204 files"},
+		{humanDuration(35 * time.Millisecond), "35ms"}, {humanDuration(12 * time.Second), "12s"}, {humanDuration(72 * time.Second), "1m12s"}, {humanDuration(125 * time.Minute), "2h05m"},
+		{local.Plural(1, "file", "files"), "1 file"}, {local.Plural(2, "file", "files"), "2 files"}, {local.Plural(1204, "file", "files"), "1,204 files"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

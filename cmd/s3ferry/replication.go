@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,9 +28,9 @@ func replicationFlags() []cli.Flag {
 	const r = "Replication (tracked when a replication rule covers the destination)"
 	return []cli.Flag{
 		&cli.Float64Flag{Name: flagReplicationCheckRate, Usage: "HeadObject requests per second checking uploads' replication status", Value: replication.DefaultCheckRate, Category: r},
-		&cli.DurationFlag{Name: flagReplicationAlertAfter, Usage: "/healthz warns when an upload is not replicated this long after", Value: replication.DefaultAlertAfter, Category: r},
-		&cli.DurationFlag{Name: flagReplicationCheckInterval, Usage: "look for uploads due a replication check this often", Value: replication.DefaultInterval, Category: r},
-		&cli.DurationFlag{Name: flagReplicationMaxBackoff, Usage: "check a version whose replication is PENDING at least this often", Value: replication.DefaultMaxBackoff, Category: r},
+		durationFlag(flagReplicationAlertAfter, "/healthz warns when an upload is not replicated this long after", replication.DefaultAlertAfter, r),
+		durationFlag(flagReplicationCheckInterval, "look for uploads due a replication check this often", replication.DefaultInterval, r),
+		durationFlag(flagReplicationMaxBackoff, "check a version whose replication is PENDING at least this often", replication.DefaultMaxBackoff, r),
 	}
 }
 
@@ -97,7 +95,7 @@ func (w *waitFlag) Set(v string) error {
 	case "false":
 		*w = waitFlag{}
 	default:
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("want a positive duration such as 2h, or no value, got %q", v)
 		}
@@ -122,12 +120,7 @@ func parseRetention(v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err == nil && n > 0 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	} else if d, err := time.ParseDuration(v); err == nil && d > 0 {
+	if d, err := parseDuration(v); err == nil && d > 0 {
 		return d, nil
 	}
 	return 0, fmt.Errorf("local-retention %q: want a positive age such as 90d or 2160h", v)

@@ -207,7 +207,7 @@ func restoreSummary(st bucket.RestoreStats, when, to string) string {
 	if st.Seconds > 0 && st.Bytes > 0 {
 		detail += ", " + size(int64(float64(st.Bytes)/st.Seconds)) + "/s"
 	}
-	s := fmt.Sprintf("restored %s (%s) as of %s into %s in %s", plural(st.Restored, "file", "files"), detail, when, local.Printable(to), duration(took))
+	s := fmt.Sprintf("restored %s (%s) as of %s into %s in %s", local.Plural(st.Restored, "file", "files"), detail, when, local.Printable(to), humanDuration(took))
 	more := counts(
 		count{st.Existing, "left alone (they exist; --overwrite replaces them)"},
 		count{st.Deleted, "deleted then"},

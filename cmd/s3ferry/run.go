@@ -41,11 +41,11 @@ func daemonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagAdminListen, Usage: "TCP admin endpoint `ADDR` (/metrics, /healthz; status and sync use the admin socket); off disables it", Value: DefaultAdminListen, Category: d},
 		&cli.PathFlag{Name: flagAdminTokenFile, Usage: "`FILE` holding the bearer token every request to --admin-listen must carry; required off loopback", Category: d},
-		&cli.DurationFlag{Name: flagRescanInterval, Usage: "walk the look-back partitions this often", Value: daemon.DefaultRescanInterval, Category: d},
-		&cli.DurationFlag{Name: flagFullRescanInterval, Usage: "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", Value: daemon.DefaultFullRescanInterval, Category: d},
-		&cli.DurationFlag{Name: flagShutdownTimeout, Usage: "on SIGTERM, let uploads in flight finish for this long", Value: daemon.DefaultShutdownTimeout, Category: d},
-		&cli.DurationFlag{Name: flagRetentionInterval, Usage: "sweep the sources with a local-retention this often", Value: retention.DefaultInterval, Category: d},
-		&cli.DurationFlag{Name: flagFileFailAfter, Usage: "/healthz fails once one file has failed every upload attempt for this long", Value: daemon.DefaultFileFailAfter, Category: d},
+		durationFlag(flagRescanInterval, "walk the look-back partitions this often", daemon.DefaultRescanInterval, d),
+		durationFlag(flagFullRescanInterval, "walk the whole trees this long after the last full walk, which the index keeps across restarts (0: never)", daemon.DefaultFullRescanInterval, d),
+		durationFlag(flagShutdownTimeout, "on SIGTERM, let uploads in flight finish for this long", daemon.DefaultShutdownTimeout, d),
+		durationFlag(flagRetentionInterval, "sweep the sources with a local-retention this often", retention.DefaultInterval, d),
+		durationFlag(flagFileFailAfter, "/healthz fails once one file has failed every upload attempt for this long", daemon.DefaultFileFailAfter, d),
 	}
 }
 
@@ -82,7 +82,7 @@ Examples:
 			}
 			token, err := daemonAdminToken(s)
 			if err != nil {
-				return usageError{err}
+				return configError{err}
 			}
 			s.adminSocket = adminSocket(s.indexDir)
 			return runCmd{settings: s, adminToken: token, log: log, logUploads: humanSummary(c, s)}.Run(c.Context)
@@ -185,7 +185,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 func logUpload(log *slog.Logger) func(agent.Event) {
 	return func(ev agent.Event) {
 		if ev.Outcome == agent.Uploaded {
-			log.Info("uploaded", "key", ev.Key, "size", size(ev.Bytes), "took", duration(ev.Took))
+			log.Info("uploaded", "key", ev.Key, "size", size(ev.Bytes), "took", humanDuration(ev.Took))
 		}
 	}
 }

@@ -87,7 +87,7 @@ type readSettings struct {
 func loadRead(fc verifyConfig) (readSettings, error) {
 	r := readSettings{interval: daemon.DefaultReadInterval, rate: int64(fc.ReadRate)}
 	if fc.ReadInterval != nil {
-		r.interval = *fc.ReadInterval
+		r.interval = time.Duration(*fc.ReadInterval)
 	}
 	if r.rate == 0 {
 		r.rate = bucket.DefaultReadRate
@@ -172,6 +172,7 @@ func configFlags() []cli.Flag {
 	)
 	return []cli.Flag{
 		&cli.PathFlag{Name: flagConfig, Aliases: []string{"c"}, Usage: "YAML configuration `FILE` (sources, S3, upload settings)", EnvVars: []string{"S3FERRY_CONFIG"}, Category: cfg},
+		&cli.PathFlag{Name: flagEnvFile, Usage: "add the KEY=VALUE lines of `FILE` to the environment, as systemd's EnvironmentFile= does (credentials: AWS_ACCESS_KEY_ID=...); variables already set win. Default: " + packagedEnvFile + " with --config " + packagedConfig + ", when it may be read", Category: cfg},
 		&cli.PathFlag{Name: flagIndexDir, Usage: "index `DIR` (default: /var/lib/s3ferry as root, else $XDG_STATE_HOME/s3ferry)", Category: cfg},
 		&cli.StringFlag{Name: flagLogFormat, Usage: "log format: text or json", Value: "text", Category: cfg},
 		&cli.StringFlag{Name: flagLogLevel, Usage: "log level: debug, info, warn, error", Value: "info", Category: cfg},
@@ -183,7 +184,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagStorageClass, Usage: "storage `CLASS` of new objects (STANDARD_IA, INTELLIGENT_TIERING, ...)", Category: s3},
 		&cli.StringFlag{Name: flagSSE, Usage: "server-side encryption: AES256 or aws:kms", Category: s3},
 		&cli.StringFlag{Name: flagSSEKMSKeyID, Usage: "KMS key `ID` or ARN for --sse aws:kms", Category: s3},
-		&cli.DurationFlag{Name: flagConnectTimeout, Usage: "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", Value: connectTimeout, Category: s3},
+		durationFlag(flagConnectTimeout, "give up a TCP connect or TLS handshake to the endpoint after this long (retried)", connectTimeout, s3),
 
 		&cli.StringFlag{Name: flagWorkers, Usage: fmt.Sprintf("files uploaded at once, or auto: start at %d and adapt to the link (more while the rate grows, fewer when throttled)", agent.DefaultWorkers), Value: "auto", Category: up},
 		&cli.IntFlag{Name: flagMaxWorkers, Usage: "with --workers auto, the most files uploaded at once", Value: agent.DefaultMaxWorkers, Category: up},
@@ -193,22 +194,22 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagUploadMemory, Usage: "buffers of all uploads at once hold at most this `SIZE` (at least --part-size); an upload that does not fit waits", Value: "64MiB", Category: up},
 		&cli.StringFlag{Name: flagChecksum, Usage: "object checksum: CRC32C, CRC32, SHA1, SHA256, CRC64NVME", Value: "CRC32C", Category: up},
 		&cli.IntFlag{Name: flagMaxAttempts, Usage: fmt.Sprintf("attempts per S3 request on network errors, 5xx and throttling, with jittered back-off (at most %d)", maxMaxAttempts), Value: maxAttempts, Category: up},
-		&cli.DurationFlag{Name: flagStallTimeout, Usage: "cancel and retry a request on which no byte moved for this long", Value: stallTimeout, Category: up},
-		&cli.DurationFlag{Name: flagSettle, Usage: "a file changed less than this long ago is left for later", Value: agent.DefaultSettle, Category: up},
+		durationFlag(flagStallTimeout, "cancel and retry a request on which no byte moved for this long", stallTimeout, up),
+		durationFlag(flagSettle, "a file changed less than this long ago is left for later", agent.DefaultSettle, up),
 
 		&cli.StringFlag{Name: flagDownloadPartSize, Usage: "files larger than this `SIZE` are fetched in ranged parts of it, in parallel", Value: "8MiB", Category: down},
 		&cli.IntFlag{Name: flagDownloadParts, Usage: "ranged parts in flight per file (1: one GET per file)", Value: uploader.DefaultDownloadPartConcurrency, Category: down},
 		&cli.StringFlag{Name: flagDownloadMemory, Usage: "what the downloads in flight hold at most (buffers of each GET stream); a download that does not fit waits", Value: "64MiB", Category: down},
 
 		&cli.StringFlag{Name: flagLayout, Usage: "Go time `LAYOUT` of the date folders, e.g. 2006-01-02, 2006/01/02, */2006-01-02", Category: srcs},
-		&cli.DurationFlag{Name: flagLookback, Usage: "walk the partitions of this last `DURATION`", Value: local.DefaultLookback, Category: srcs},
+		durationFlag(flagLookback, "walk the partitions of this last `DURATION`", local.DefaultLookback, srcs),
 		&cli.StringSliceFlag{Name: flagInclude, Usage: "back up only paths matching `GLOB` (** works; repeatable)", Category: srcs},
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
 		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (docs/replication.md); default: keep all", Category: srcs},
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
-		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: retention.DefaultPropagateDeletesAfter, Category: srcs},
+		durationFlag(flagPropagateDeletesAfter, "grace period before a local delete is mirrored", retention.DefaultPropagateDeletesAfter, srcs),
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
 		&cli.IntFlag{Name: flagMaxDelete, Usage: "stop a retention or propagation pass that would delete more than `N` files before it deletes any, until s3ferry retention confirm (-1: no limit)", Value: retention.DefaultMaxDelete, Category: srcs},
 		&cli.Float64Flag{Name: flagMaxDeleteFraction, Usage: "the same for more than this `FRACTION` of a source's files (sources of 1000 files or more; -1: no limit)", Value: retention.DefaultMaxDeleteFraction, Category: srcs},
@@ -252,6 +253,9 @@ func loadDestSettings(c *cli.Context) (settings, error) { return loadSettingsWit
 func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 	var fc fileConfig
 	var err error
+	if err := loadEnvFile(c); err != nil {
+		return settings{}, err
+	}
 	if p := c.Path(flagConfig); p != "" {
 		if fc, err = loadFile(p); err != nil {
 			return settings{}, err
@@ -419,6 +423,16 @@ func (s settings) uploadOptions(log *slog.Logger, client *s3.Client) agent.Optio
 // loadSettings returns it with the other settings valid.
 var errNoSource = errors.New("no source: give SRC s3://BUCKET/PREFIX/ or --config with a sources list")
 
+// noSourcesError is errNoSource when a configuration file was given: it
+// names the file to edit. run and sync exit with exitConfig on it.
+type noSourcesError struct{ config string }
+
+func (e noSourcesError) Error() string {
+	return fmt.Sprintf("no sources: edit %s and add one under sources: (a path and a destination s3://BUCKET/PREFIX/, as its commented example shows), or give SRC s3://BUCKET/PREFIX/", e.config)
+}
+
+func (e noSourcesError) Is(target error) bool { return target == errNoSource }
+
 // loadSources takes SRC DEST from the arguments, or the file's sources, and
 // applies the source flags to them; it returns them built and as they take
 // effect. With destOnly a lone DEST is taken too.
@@ -426,6 +440,9 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*loc
 	scs := fromFile
 	switch c.NArg() {
 	case 0:
+		if len(scs) == 0 && c.Path(flagConfig) != "" {
+			return nil, nil, noSourcesError{c.Path(flagConfig)}
+		}
 		if len(scs) == 0 {
 			return nil, nil, errNoSource
 		}
@@ -467,7 +484,7 @@ func loadSources(c *cli.Context, fromFile []sourceConfig, destOnly bool) ([]*loc
 // source as it takes effect.
 func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	sc.PartitionLayout = pick(c, flagLayout, sc.PartitionLayout, "")
-	sc.Lookback = pickDuration(c, flagLookback, nonZero(sc.Lookback), local.DefaultLookback)
+	sc.Lookback = duration(pickDuration(c, flagLookback, nonZero(sc.Lookback), local.DefaultLookback))
 	if c.IsSet(flagInclude) {
 		sc.Include = c.StringSlice(flagInclude)
 	}
@@ -481,8 +498,7 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	requireReplica := (sc.RequireReplica == nil || *sc.RequireReplica) && !c.Bool(flagNoRequireReplica)
 	sc.RequireReplica = &requireReplica
 	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
-	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter)
-	sc.PropagateDeletesAfter = &propagateAfter
+	sc.PropagateDeletesAfter = durationPtr(pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter))
 	sc.MaxDelete = pickInt(c, flagMaxDelete, sc.MaxDelete, retention.DefaultMaxDelete)
 	if c.IsSet(flagMaxDeleteFraction) {
 		sc.MaxDeleteFraction = c.Float64(flagMaxDeleteFraction)
@@ -567,7 +583,7 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	}
 	propagateAfter := retention.DefaultPropagateDeletesAfter
 	if sc.PropagateDeletesAfter != nil {
-		propagateAfter = *sc.PropagateDeletesAfter
+		propagateAfter = time.Duration(*sc.PropagateDeletesAfter)
 	}
 	if propagateAfter < 0 {
 		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
@@ -582,7 +598,7 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	return &local.Source{
 		Lock: lock, MaxDelete: sc.MaxDelete, MaxDeleteFraction: sc.MaxDeleteFraction,
 		Root: root, Bucket: bucket, Prefix: prefix,
-		Layout: layout, Lookback: sc.Lookback, Filter: filter,
+		Layout: layout, Lookback: time.Duration(sc.Lookback), Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,
 		LocalRetention: keep,
 		RequireReplica: sc.RequireReplica == nil || *sc.RequireReplica,
@@ -614,12 +630,12 @@ func pickInt(c *cli.Context, flag string, file, def int) int {
 	return def
 }
 
-func pickDuration(c *cli.Context, flag string, file *time.Duration, def time.Duration) time.Duration {
+func pickDuration(c *cli.Context, flag string, file *duration, def time.Duration) time.Duration {
 	if c.IsSet(flag) {
-		return c.Duration(flag)
+		return flagDuration(c, flag)
 	}
 	if file != nil {
-		return *file
+		return time.Duration(*file)
 	}
 	return def
 }
@@ -638,7 +654,7 @@ func pickSize(c *cli.Context, flag string, file byteSize, def int64) (int64, err
 	return def, nil
 }
 
-func nonZero(d time.Duration) *time.Duration {
+func nonZero(d duration) *duration {
 	if d == 0 {
 		return nil
 	}

@@ -106,7 +106,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			health = "UNHEALTHY: " + st.Health
 		}
 		fmt.Fprintf(w, "daemon pid %d, %s, started %s, %s\n", st.PID, st.Version, ago(st.Started), health)
-		fmt.Fprintf(w, "watching %d directories", st.WatchedDirs)
+		fmt.Fprintf(w, "watching %s", local.Plural(st.WatchedDirs, "directory", "directories"))
 		if st.WatchLimitReached {
 			fmt.Fprint(w, " (inotify watch limit reached: raise fs.inotify.max_user_watches)")
 		}
@@ -123,7 +123,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			fmt.Fprintf(w, "the endpoint has been failing since %s%s: uploads wait while it is probed\n", ago(st.EndpointDownSince), why)
 		}
 		for kind, r := range st.Rescans {
-			fmt.Fprintf(w, "last %s rescan %s: %d files in %.1f s\n", kind, ago(r.At), r.Scanned, r.Seconds)
+			fmt.Fprintf(w, "last %s rescan %s: %s in %.1f s\n", kind, ago(r.At), local.Plural(r.Scanned, "file", "files"), r.Seconds)
 		}
 		if r := st.ReadCheck; r != nil {
 			printReadCheck(w, r, ago)

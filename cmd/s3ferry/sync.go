@@ -55,7 +55,9 @@ Examples:
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
-			if err != nil {
+			if errors.As(err, new(noSourcesError)) {
+				return configError{err} // as run's: the catch-up unit's file is not ready
+			} else if err != nil {
 				return err
 			}
 			if err := checkRoots(s.sources); err != nil {
@@ -68,7 +70,7 @@ Examples:
 			}
 			var lookback time.Duration
 			if c.IsSet(flagLookback) {
-				lookback = c.Duration(flagLookback)
+				lookback = flagDuration(c, flagLookback)
 			}
 			return syncCmd{
 				settings: s,
@@ -272,7 +274,7 @@ func humanSummary(c *cli.Context, s settings) bool {
 //	sync done in 1m12s: 3 files uploaded (40.0 MiB, 3.3 MiB/s), 1,204 unchanged, 1 failed
 func syncSummary(msg string, s agent.Stats) string {
 	took := time.Duration(s.Seconds * float64(time.Second))
-	uploaded := plural(s.Uploaded, "file", "files") + " uploaded"
+	uploaded := local.Plural(s.Uploaded, "file", "files") + " uploaded"
 	if s.Uploaded > 0 {
 		sent := s.Bytes - s.Kept
 		detail := size(s.Bytes)
@@ -293,7 +295,7 @@ func syncSummary(msg string, s agent.Stats) string {
 		count{s.Failed, "failed (each is logged above)"},
 		count{s.Pending, "left pending for the next run"},
 	)...)
-	return fmt.Sprintf("%s in %s: %s", msg, duration(took), strings.Join(parts, ", "))
+	return fmt.Sprintf("%s in %s: %s", msg, humanDuration(took), strings.Join(parts, ", "))
 }
 
 // isTerminal reports whether w is a terminal a progress display can redraw.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -263,6 +264,8 @@ func TestSyncUsageAndConfigErrors(t *testing.T) {
 		{"too many attempts", []string{"sync", "{root}", "{dest}", "--max-attempts", "99"}, exitUsage, "max attempts 99: want at most 30"},
 		{"no stall timeout", []string{"sync", "{root}", "{dest}", "--stall-timeout", "0s"}, exitUsage, "--stall-timeout must be positive"},
 		{"missing bucket", []string{"sync", "{root}", "s3://no-such-bucket-s3ferry/", "--index-dir", "{index}"}, exitError, "no-such-bucket-s3ferry"},
+		// No such flag as --destination: the destination is DEST or destination:.
+		{"missing bucket, what to fix", []string{"sync", "{root}", "s3://no-such-bucket-s3ferry/", "--index-dir", "{index}"}, exitError, "fix the destination s3://BUCKET/PREFIX/ (the DEST argument, or the source's destination: in the configuration)"},
 		{"unknown flag", []string{"sync", "--frobnicate"}, exitUsage, "frobnicate"},
 		{"invalid bucket name", []string{"sync", "{root}", "s3://Bad_Bucket/x/", "--index-dir", "{index}"}, exitUsage, `bucket name "Bad_Bucket" is not valid`},
 		{"missing source", []string{"sync", "{root}/nope", "{dest}", "--index-dir", "{index}"}, exitUsage, "nope does not exist"},
@@ -430,4 +433,87 @@ func TestSyncRefusesALayoutThatMatchesNoFolder(t *testing.T) {
 	}
 	empty := newEnv(t)
 	empty.sync(t, 0, layout...)
+}
+
+// TestSyncUnreadableDirectoryCountedOnce: a directory that cannot be read
+// is one failure on every run: the later runs' retry of it and their walk
+// meet it twice, and must count and log it once.
+func TestSyncUnreadableDirectoryCountedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "d/ok.wav", "fine", time.Hour)
+	e.write(t, "d/locked/secret.wav", "no access", time.Hour)
+	asNobody := e.unreadable(t, "d/locked")
+	for run := 1; run <= 3; run++ {
+		r := e.runWith(t, asNobody, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--json", "--settle", "0s", "--log-format", "json")
+		if r.code != exitFilesFailed {
+			t.Fatalf("run %d: exit %d, want %d\nstderr: %s", run, r.code, exitFilesFailed, r.stderr)
+		}
+		if got := r.stats(t); got.Failed != 1 {
+			t.Errorf("run %d: %+v, want the unreadable directory counted once", run, got)
+		}
+		if n := strings.Count(r.stderr, `"msg":"cannot read"`); n != 1 {
+			t.Errorf("run %d: the unreadable directory logged %d times, want once:\n%s", run, n, r.stderr)
+		}
+	}
+}
+
+// TestJSONLogsNamePathsOneWay: every log line about a file or directory
+// of a source names it the same way, for files and directories alike:
+// "source" is the source's root, "path" the path relative to it.
+func TestJSONLogsNamePathsOneWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "d/ok.wav", "fine", time.Hour)
+	e.write(t, "d/locked/secret.wav", "no access", time.Hour)
+	asNobody := e.unreadable(t, "d/locked")
+	r := e.runWith(t, asNobody, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--log-format", "json", "--log-level", "debug", "--no-progress")
+	if r.code != exitFilesFailed {
+		t.Fatalf("exit %d, want %d\nstderr: %s", r.code, exitFilesFailed, r.stderr)
+	}
+	named := map[string]string{} // msg → path
+	for line := range strings.Lines(r.stderr) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			continue // the summary a person reads
+		}
+		if src, ok := rec["source"]; ok && src != e.root {
+			t.Errorf("source %q, want the root %s: %s", src, e.root, line)
+		}
+		p, ok := rec["path"].(string)
+		if !ok {
+			continue
+		}
+		if filepath.IsAbs(p) || rec["source"] != e.root {
+			t.Errorf("path %q with source %v, want a path relative to the root %s: %s", p, rec["source"], e.root, line)
+		}
+		named[rec["msg"].(string)] = p
+	}
+	if named["uploaded"] != "d/ok.wav" || named["cannot read"] != "d/locked" {
+		t.Errorf("logged paths %v, want uploaded d/ok.wav and cannot read d/locked", named)
+	}
+}
+
+// unreadable makes the directory rel below the root unreadable (mode 0)
+// and returns how to run s3ferry so that it really is: as nobody when the
+// test runs as root, who reads everything, with the root, the index and
+// rel's parent open to nobody.
+func (e *testEnv) unreadable(tb testing.TB, rel string) func(*exec.Cmd) {
+	tb.Helper()
+	dir := filepath.Join(e.root, rel)
+	if err := os.Chmod(dir, 0); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.Chmod(dir, 0o755) })
+	if os.Geteuid() != 0 {
+		return func(*exec.Cmd) {}
+	}
+	for _, d := range []string{e.root, e.index, filepath.Dir(e.root), filepath.Dir(e.index), filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
 }

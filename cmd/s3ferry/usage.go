@@ -122,3 +122,46 @@ func swappedArgs(c *cli.Context, src, dest string) error {
 	return usageError{fmt.Errorf("SRC %s is a bucket and DEST %s a path: did you swap them? %s SOURCE s3://BUCKET/PREFIX/",
 		strconv.Quote(src), strconv.Quote(dest), c.Command.HelpName)}
 }
+
+// suggest is a command line for the user to run next, as one would type
+// it: s3ferry, command (its words: "verify", "index rebuild"), the user's
+// SRC DEST, every flag the user gave c's command that command takes too
+// (--config, --index-dir, --deep ...: so the line works on the same
+// configuration, index and bucket), then extra. Every command line an
+// error or a report suggests is built here.
+func suggest(c *cli.Context, command string, extra ...string) string {
+	words := strings.Fields(command)
+	args := append([]string{c.App.Name}, words...)
+	args = append(args, c.Args().Slice()...)
+	target := c.App.Command(words[0])
+	for _, w := range words[1:] {
+		if target != nil {
+			target = target.Command(w)
+		}
+	}
+	takes := map[string]bool{}
+	if target != nil {
+		for _, f := range target.Flags {
+			takes[f.Names()[0]] = true
+		}
+	}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if !takes[name] || !c.IsSet(name) || slices.Contains(extra, "--"+name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.BoolFlag:
+			if c.Bool(name) {
+				args = append(args, "--"+name)
+			}
+		case *cli.StringSliceFlag:
+			for _, v := range c.StringSlice(name) {
+				args = append(args, "--"+name, v)
+			}
+		default:
+			args = append(args, "--"+name, c.String(name))
+		}
+	}
+	return shellLine(append(args, extra...))
+}

@@ -164,6 +164,7 @@ Examples:
 				readRate:    readRate,
 				log:         log,
 				stdout:      c.App.Writer,
+				repairLine:  suggest(c, "verify", "--repair"),
 			}.Run(c.Context)
 		},
 	}
@@ -182,6 +183,7 @@ type verifyCmd struct {
 	readRate           int64 // bytes per second
 	log                *slog.Logger
 	stdout             io.Writer
+	repairLine         string // this verify with --repair, to suggest
 }
 
 func (cmd verifyCmd) Run(ctx context.Context) error {
@@ -287,9 +289,9 @@ func (cmd verifyCmd) finish(rep bucket.VerifyReport) error {
 	}
 	switch left := rep.Unrepaired(); {
 	case left > 0 && cmd.repair:
-		return problemsError{fmt.Sprintf("verify found %d problem(s), %d could not be repaired: see each above", rep.Problems(), left)}
+		return problemsError{fmt.Sprintf("verify found %s, %d could not be repaired: see each above", local.Plural(rep.Problems(), "problem", "problems"), left)}
 	case left > 0:
-		return problemsError{fmt.Sprintf("verify found %d problem(s): run s3ferry verify --repair to fix them", left)}
+		return problemsError{fmt.Sprintf("verify found %s: run %s to fix them", local.Plural(left, "problem", "problems"), cmd.repairLine)}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -122,8 +123,17 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 	// Text output: each problem on a line with what to do.
 	e.remove(t, "d/fine.wav")
 	r := e.run(t, "verify", "{root}", "{dest}", "--index-dir", "{index}")
-	if r.code != exitProblems || !strings.Contains(r.stdout, "missing          rec/d/fine.wav") || !strings.Contains(r.stderr, "run s3ferry verify --repair") {
-		t.Errorf("text verify: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	fix := "run " + shellLine([]string{"s3ferry", "verify", e.root, "s3://" + e.bucket + "/rec/", "--index-dir", e.index, "--repair"}) + " to fix them"
+	if r.code != exitProblems || !strings.Contains(r.stdout, "missing          rec/d/fine.wav") || !strings.Contains(r.stderr, fix) {
+		t.Errorf("text verify: exit %d, want %d and %q\nstdout: %s\nstderr: %s", r.code, exitProblems, fix, r.stdout, r.stderr)
+	}
+	// The fix line carries the flags given: the configuration, the index,
+	// what this verify compared.
+	config := writeFile(t, "s3ferry.yml", fmt.Sprintf("s3:\n  path-style: true\nsources:\n  - path: %s\n    destination: s3://%s/rec/\n", e.root, e.bucket))
+	r = e.run(t, "verify", "--config", config, "--index-dir", "{index}", "--deep")
+	fix = "run " + shellLine([]string{"s3ferry", "verify", "--config", config, "--index-dir", e.index, "--deep", "--repair"}) + " to fix them"
+	if r.code != exitProblems || !strings.HasSuffix(r.stderr, fix+"\n") {
+		t.Errorf("verify --config: exit %d, stderr %q; want %d ending %q", r.code, r.stderr, exitProblems, fix)
 	}
 }
 

@@ -29,6 +29,35 @@ if [ ! -d /var/lib/s3ferry ]; then
 	install -d -o s3ferry -g s3ferry -m 0750 /var/lib/s3ferry
 fi
 
+# Credentials for hosts without an instance role (AWS_ACCESS_KEY_ID=...):
+# systemd reads this file for the units, and s3ferry itself for a command
+# given --config /etc/s3ferry/s3ferry.yml, so that `sudo -u s3ferry s3ferry
+# doctor --config /etc/s3ferry/s3ferry.yml` has them too. Root's, readable
+# by the s3ferry group and no one else. One left root's with mode 0600 (as
+# earlier versions advised) is given to the group; any other keeps its
+# owner and group, but loses what others may do with it and the group's
+# write (s3ferry refuses a file of credentials others could read or change).
+env=/etc/s3ferry/s3ferry.env
+if [ ! -e "$env" ]; then
+	(
+		umask 077
+		cat >"$env" <<'EOF'
+# /etc/s3ferry/s3ferry.env: credentials of the s3ferry service, and of
+# s3ferry commands given --config /etc/s3ferry/s3ferry.yml: KEY=VALUE lines,
+# as systemd's EnvironmentFile= reads them. Keep it root:s3ferry, mode 0640.
+#AWS_ACCESS_KEY_ID=
+#AWS_SECRET_ACCESS_KEY=
+EOF
+	)
+	chown root:s3ferry "$env"
+	chmod 0640 "$env"
+elif [ "$(stat -c %u:%g:%a "$env")" = 0:0:600 ]; then
+	chgrp s3ferry "$env"
+	chmod 0640 "$env"
+elif [ ! -L "$env" ]; then
+	chmod g-w,o-rwx "$env"
+fi
+
 # The configuration as the service would read it: a bad one is reported
 # here (the install goes on) and keeps a running service from restarting.
 config_ok=yes

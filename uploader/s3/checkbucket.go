@@ -47,7 +47,7 @@ func (e *bucketError) Is(target error) bool {
 // checkBucket is Bucket.Check: it verifies, before any upload, that client
 // has credentials and can reach bucket (HeadBucket, which needs
 // s3:ListBucket). Its error is one line a user can act on ("bucket x does
-// not exist: create it or fix --destination"); uploader.ReasonOf and Fatal
+// not exist: create it, or fix the destination ..."); uploader.ReasonOf and Fatal
 // work on it as on an upload error.
 //
 // optFns apply to its requests (Ping makes them one attempt each).
@@ -150,7 +150,7 @@ func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err e
 		e.msg = fmt.Sprintf("bucket name %q is not valid at %s: S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens; fix the destination", bucket, endpoint)
 	case reason == uploader.ReasonNoSuchBucket || status == http.StatusNotFound:
 		e.reason, e.fatal = uploader.ReasonNoSuchBucket, true
-		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)
+		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it, or fix the destination s3://BUCKET/PREFIX/ (the DEST argument, or the source's destination: in the configuration)", bucket, endpoint)
 	case reason == uploader.ReasonAccessDenied:
 		e.msg = fmt.Sprintf("access denied to bucket %s: check the credentials' policy allows s3:ListBucket and s3:PutObject on it", bucket)
 	case plainHTTP(err):
