@@ -53,12 +53,16 @@ type limiter struct {
 	active    int
 	maxActive int       // most active at once since the last take
 	waiters   list.List // of chan struct{}, closed when given a slot; last in, first served
+	uploading int // uploads started and not ended
+	// asleep: the controller waits for wake, sent when an upload next starts.
+	asleep bool
+	wake   chan struct{}
 
 	files, bytes, throttled atomic.Int64 // since the last take
 }
 
 func newLimiter(limit int) *limiter {
-	return &limiter{limit: limit}
+	return &limiter{limit: limit, wake: make(chan struct{}, 1)}
 }
 
 // acquire waits for a slot; the error is ctx's.
@@ -112,8 +116,33 @@ func (l *limiter) take1() {
 	l.maxActive = max(l.maxActive, l.active)
 }
 
+// started counts an upload started by a worker holding a slot (a slot is
+// taken before the worker waits for a file), waking the controller if it
+// sleeps.
+func (l *limiter) started() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.uploading++
+	if l.asleep {
+		l.asleep = false
+		l.wake <- struct{}{} // the one send per sleep: never blocks
+	}
+}
+
+// sleepIfIdle says whether no upload runs; then the controller is asleep
+// until the next one starts, when wake receives.
+func (l *limiter) sleepIfIdle() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asleep = l.uploading == 0
+	return l.asleep
+}
+
 // ended counts an upload that ended.
 func (l *limiter) ended(ev Event) {
+	l.mu.Lock()
+	l.uploading--
+	l.mu.Unlock()
 	if ev.Outcome == Uploaded || ev.Outcome == Touched {
 		l.files.Add(1)
 		l.bytes.Add(ev.Bytes)
@@ -154,12 +183,15 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 //	otherwise                             the limit of the best rate; stop doubling
 //
 // The best rate decays by adaptDecay every interval it is not beaten, so a
-// link that got faster is probed again. Memory is not its concern: every
+// link that got faster is probed again. An interval in which nothing ended
+// and no upload runs decides nothing: the controller sleeps until
+// the next upload starts (an idle daemon's pool wakes nothing), and its
+// window starts again then. Memory is not its concern: every
 // upload takes its buffer from the uploader's budget, so more uploads than
 // fit simply wait, and the rate stops growing.
 func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 	interval := p.opts.AdaptInterval
-	t := time.NewTicker(interval / slowStartLooks)
+	t := time.NewTicker(tickOf(interval, true))
 	defer t.Stop()
 	limit, bestLimit := p.opts.Workers, p.opts.Workers
 	best, doubling := 0.0, true
@@ -179,6 +211,17 @@ func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 		if n := p.throttles(); n != lastThrottles {
 			throttled += n - lastThrottles
 			lastThrottles = n
+		}
+		if files == 0 && throttled == 0 && l.sleepIfIdle() {
+			t.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.wake:
+			}
+			saturated, since = false, time.Now()
+			t.Reset(tickOf(interval, doubling))
+			continue
 		}
 		elapsed := time.Since(since)
 		// Per interval, whatever the window's length.
@@ -214,6 +257,15 @@ func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
 			t.Reset(interval)
 		}
 	}
+}
+
+// tickOf is how often adapt looks: slowStartLooks times an interval while
+// doubling, once after.
+func tickOf(interval time.Duration, doubling bool) time.Duration {
+	if doubling {
+		return interval / slowStartLooks
+	}
+	return interval
 }
 
 // throttles reads Options.Throttled; 0 without it.
