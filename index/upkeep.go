@@ -41,8 +41,11 @@ func startCompactions(db *badger.DB)
 const quietTicks = int(time.Second / releaseInterval)
 
 // deferL0Tables is the level-0 table count at which a run that defers its
-// compactions starts them anyway (Badger stalls writes at 15).
-const deferL0Tables = 10
+// compactions starts them anyway: Badger would have at 5
+// (NumLevelZeroTables), and stalls writes at 15. A run that writes little
+// (an incremental sync adds one table, at Close) never gets there; a first
+// sync of a million files does, and compacts as it would have.
+const deferL0Tables = 8
 
 // used records an index call, waking the upkeep if it sleeps.
 func (db *DB) used() {

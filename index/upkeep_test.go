@@ -29,7 +29,8 @@ func TestUpkeepSleepsWhileIdle(t *testing.T) {
 // TestDeferCompactions writes twenty memtables' worth of records with the
 // compactions deferred: level 0 goes over its target without compactions
 // (a run's memory is its own), writes never stall at Badger's limit (the
-// guard starts them before), and Close leaves no level over its target.
+// guard starts them before), and Close leaves no level over its target
+// but for the table its own flush adds.
 func TestDeferCompactions(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -68,8 +69,12 @@ func TestDeferCompactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if over, l0 := db.overTarget(); over {
-		t.Fatalf("after Close, a level is over its target (level 0: %d tables): %+v", l0, db.db.Levels())
+	// Close compacts, then flushes its memtable: level 0 may hold one
+	// table more than Badger's 4, no other level may be over its target.
+	for _, l := range db.db.Levels() {
+		if l.Level == 0 && l.NumTables > 5 || l.Level > 0 && l.Score >= 1 {
+			t.Fatalf("after Close, level %d is over its target (%d tables): %+v", l.Level, l.NumTables, db.db.Levels())
+		}
 	}
 }
 

@@ -38,7 +38,10 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 	}
 	indexed := make(chan opened, 1)
 	go func() {
-		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket})
+		// A one-shot command (all but run, the one with an admin socket)
+		// leaves the compactions due to the end of its run (Close), where
+		// they do not add to the memory of its uploads.
+		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, DeferCompactions: s.adminSocket == ""})
 		indexed <- opened{idx, err}
 	}()
 	client, up, err := openBucket(ctx, s)
