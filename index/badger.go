@@ -132,12 +132,13 @@ type DB struct {
 	removed  dbSet[Gone]
 
 	// The upkeep (upkeep.go): stopUpkeep ends it, upkept is closed once it
-	// has, both nil once it did; calls counts the index calls, asleep says
+	// has, both nil once it did; calls counts the index calls and writes
+	// those that write, asleep says
 	// whether it waits for the next one, wake wakes it.
 	stopUpkeep, upkept chan struct{}
 	deferCompactions   bool
 	settling           atomic.Bool // Settle runs: compactions are not deferred
-	calls              atomic.Uint64
+	calls, writes      atomic.Uint64
 	asleep             atomic.Bool
 	wake               chan struct{}
 }
@@ -393,7 +394,7 @@ func (db *DB) Settle(ctx context.Context) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		db.used() // the upkeep starts the compactors
+		db.used(true) // the upkeep starts the compactors
 		if over, _ := db.overTarget(); !over {
 			return nil
 		}
@@ -922,7 +923,7 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 	if err := db.disk.check(); err != nil {
 		return err
 	}
-	db.used()
+	db.used(true)
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := guard(db.dir, func() error { return db.db.Update(fn) }); err != nil {
@@ -933,7 +934,7 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 
 // view runs fn in a read-only transaction; see guard.
 func (db *DB) view(fn func(txn *badger.Txn) error) error {
-	db.used()
+	db.used(false)
 	return guard(db.dir, func() error { return db.db.View(fn) })
 }
 

@@ -12,9 +12,10 @@ import (
 // sleeps while it is not, so that an idle daemon's index wakes nothing:
 //
 //	state    what runs                                        until
-//	awake    the releaser's check every releaseInterval;      a second without an index call
-//	         Badger's compactors while a level is over its    and no compaction to run
-//	         target (started and stopped here)
+//	awake    the releaser's check every releaseInterval;      a second without a write (a
+//	         Badger's compactors while a level is over its    flush may follow it), or two
+//	         target (started and stopped here)                checks without a read, and no
+//	                                                          compaction to run
 //	asleep   nothing                                          the next index call
 //
 // Badger's compactors look for work every 50 ms each whether there is any
@@ -25,7 +26,7 @@ import (
 // them fails to link, not to run.
 //
 // With Options.DeferCompactions (one-shot commands) the compactors start
-// during the run only once level 0 holds deferL0Tables tables, well before
+// during the run only once level 0 holds deferL0Tables tables, before
 // Badger's write stall (NumLevelZeroTablesStall, 15 tables: writes wait
 // for a compaction that would never start); the compactions due are run
 // by Close, after the run's own work and its memory are done.
@@ -36,9 +37,14 @@ func stopCompactions(db *badger.DB)
 //go:linkname startCompactions github.com/dgraph-io/badger/v4.(*DB).startCompactions
 func startCompactions(db *badger.DB)
 
-// quietTicks is how many releaseIntervals without an index call the upkeep
-// waits before it sleeps: one second.
-const quietTicks = int(time.Second / releaseInterval)
+// How many releaseIntervals without an index call the upkeep waits before
+// it sleeps: a second after a write, whose memtable Badger may flush into
+// a table a little later, and two checks after reads only (a daemon's
+// summary reads the counts every minute).
+const (
+	writeQuietTicks = int(time.Second / releaseInterval)
+	readQuietTicks  = 2
+)
 
 // deferL0Tables is the level-0 table count at which a run that defers its
 // compactions starts them anyway: Badger would have at 5
@@ -47,8 +53,12 @@ const quietTicks = int(time.Second / releaseInterval)
 // sync of a million files does, and compacts as it would have.
 const deferL0Tables = 8
 
-// used records an index call, waking the upkeep if it sleeps.
-func (db *DB) used() {
+// used records an index call, a write or not, waking the upkeep if it
+// sleeps.
+func (db *DB) used(write bool) {
+	if write {
+		db.writes.Add(1)
+	}
 	db.calls.Add(1)
 	if db.asleep.Load() {
 		select {
@@ -66,7 +76,7 @@ func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 	compacting := true
 	t := time.NewTicker(releaseInterval)
 	defer t.Stop()
-	last, quiet := db.calls.Load(), 0
+	last, lastWrites, quiet, need := db.calls.Load(), db.writes.Load(), 0, writeQuietTicks
 	for {
 		select {
 		case <-stop:
@@ -76,11 +86,14 @@ func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 		}
 		r = r.check()
 		compacting = db.govern(compacting, db.deferCompactions && !db.settling.Load())
+		if w := db.writes.Load(); w != lastWrites {
+			lastWrites, need = w, writeQuietTicks
+		}
 		if n := db.calls.Load(); n != last {
 			last, quiet = n, 0
 			continue
 		}
-		if quiet++; quiet < quietTicks || compacting {
+		if quiet++; quiet < need || compacting {
 			continue
 		}
 		// Asleep. A call after the store of asleep sees it and wakes us;
@@ -97,7 +110,7 @@ func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 			}
 		}
 		db.asleep.Store(false)
-		last, quiet = db.calls.Load(), 0
+		last, quiet, need = db.calls.Load(), 0, readQuietTicks
 		t.Reset(releaseInterval)
 	}
 }
