@@ -1,6 +1,7 @@
 package index
 
 import (
+	"runtime"
 	"time"
 	_ "unsafe" // go:linkname
 
@@ -136,6 +137,12 @@ func (db *DB) finishCompactions(compacting bool, t *time.Ticker, r *releaser) {
 	if !db.deferCompactions {
 		return
 	}
+	if over, _ := db.overTarget(); !over {
+		return
+	}
+	// What the run left is garbage now: collected first, its memory is
+	// what the compactions' table builders take, not more.
+	runtime.GC()
 	t.Reset(releaseInterval)
 	for {
 		if compacting = db.govern(compacting, false); !compacting {
