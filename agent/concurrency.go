@@ -53,7 +53,7 @@ type limiter struct {
 	active    int
 	maxActive int       // most active at once since the last take
 	waiters   list.List // of chan struct{}, closed when given a slot; last in, first served
-	uploading int // uploads started and not ended
+	uploading int       // uploads started and not ended
 	// asleep: the controller waits for wake, sent when an upload next starts.
 	asleep bool
 	wake   chan struct{}
