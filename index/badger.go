@@ -87,7 +87,8 @@ type Options struct {
 
 	// MemTableSize is the size of Badger's memtables (at most two, each an
 	// arena in the Go heap and a write-ahead log of twice its size mapped);
-	// 0: DefaultMemTableSize. A run that writes little needs less.
+	// 0: DefaultMemTableSize. A run that writes little needs less, but at
+	// least 512 KiB: a value up to ValueThreshold must fit 15% of it.
 	MemTableSize int64
 
 	// DeferCompactions keeps Badger's compactions out of the run, for a

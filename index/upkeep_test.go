@@ -34,7 +34,7 @@ func TestUpkeepSleepsWhileIdle(t *testing.T) {
 func TestDeferCompactions(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	opts := Options{DeferCompactions: true, MemTableSize: 1 << 20}
+	opts := Options{DeferCompactions: true, MemTableSize: 512 << 10}
 	db, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +52,8 @@ func TestDeferCompactions(t *testing.T) {
 		if n > 200_000 {
 			t.Fatalf("level 0 holds %d tables after %d records", l0, n)
 		}
-		write(n, n+1000)
-		n += 1000
+		write(n, n+500)
+		n += 500
 	}
 	time.Sleep(2 * time.Second) // compactors, had they started, would have taken level 0
 	if over, l0 := db.overTarget(); !over || l0 < 6 {
