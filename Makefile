@@ -230,6 +230,7 @@ release: $(NFPM)
 	  name=$(call RELEASE_NAME,$$arch); \
 	  mkdir -p bin/release/$$name; \
 	  cp bin/linux-$$arch/s3ferry $(RELEASE_DOCS) bin/release/$$name/; \
+	  mkdir bin/release/$$name/docs && cp docs/*.md bin/release/$$name/docs/; \
 	  tar -C bin/release --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -cf - $$name | \
 	    gzip -n > $(RELEASE_DIR)/$$name.tar.gz; \
 	  rm -rf bin/release/$$name; \

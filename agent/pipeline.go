@@ -61,6 +61,8 @@ type Event struct {
 	Err     error           // for Failed
 	Bytes   int64           // for Uploaded
 	Latency time.Duration   // from detection to the index recording the upload
+	Took    time.Duration   // from the upload's start to its end
+	Kept    int64           // for Uploaded: bytes of a resumed upload an earlier attempt sent (in Bytes, not sent again)
 }
 
 // Options are the knobs a pipeline shares between sync and run.
@@ -93,6 +95,11 @@ type Options struct {
 	MaxWorkers    int
 	AdaptInterval time.Duration
 	Throttled     func() int64
+
+	// Transfers, when set, is told each file queued, each upload's bytes
+	// as they cross the network, and each upload's end, for a progress
+	// display.
+	Transfers *Transfers
 
 	// Gate, when set, is waited on by a worker before each upload: the
 	// daemon's endpoint probe holds uploads while the endpoint is down. An
@@ -206,6 +213,7 @@ type job struct {
 	key  string
 	prev *index.Record // the index's record, when the file was known
 	size int64         // at queueing, for the pending-bytes gauge
+	tr   *Transfer     // with Options.Transfers, once its upload started
 }
 
 // Pipeline turns candidate files into uploads: diff against the index, write
@@ -384,12 +392,18 @@ func (p *Pipeline) decide(ctx context.Context, c Candidate) (Outcome, error) {
 	if c.tally != nil {
 		c.tally.queued.Add(1)
 	}
+	if p.opts.Transfers != nil {
+		p.opts.Transfers.Found(j.size)
+	}
 	select {
 	case p.jobs <- j:
 		return Queued, nil
 	case <-ctx.Done():
 		if c.tally != nil {
 			c.tally.queued.Add(-1)
+		}
+		if p.opts.Transfers != nil {
+			p.opts.Transfers.Done(j.size)
 		}
 		p.pendingBytes.Add(-j.size)
 		p.land(flight)
@@ -488,6 +502,12 @@ func (p *Pipeline) land(flight string) {
 
 // finish lets go of a queued file whose upload ended (or never began).
 func (p *Pipeline) finish(j job, ev Event) {
+	switch {
+	case j.tr != nil:
+		j.tr.End()
+	case p.opts.Transfers != nil:
+		p.opts.Transfers.Done(j.size)
+	}
 	p.pendingBytes.Add(-j.size)
 	p.land(flightKey(j.Source.ID(), j.Path))
 	if j.tally != nil {
@@ -564,6 +584,9 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 			}
 			return true, nil // stays pending: the next run resumes it
 		}
+		if p.opts.Transfers != nil {
+			j.tr = p.opts.Transfers.Start(j.Path, j.size)
+		}
 		ev, err := p.upload(ctx, j)
 		p.finish(j, ev)
 		if lim != nil {
@@ -593,14 +616,25 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		uj.KnownHash, uj.HasKnownHash = j.prev.Hash, true
 	}
 	uj.Resume = multipartOf(j.upload)
+	reported := false
 	uj.Progress = func(m uploader.Multipart) {
+		if !reported && j.tr != nil { // the parts kept from Resume
+			for _, part := range m.Parts {
+				j.tr.Kept(part.Size)
+			}
+		}
+		reported = true
 		// Losing this costs re-sending the parts it lists, not the file.
 		if err := p.idx.SetUpload(id, rel, j.Seq, uploadOf(m)); err != nil {
 			p.opts.Logger.Warn("cannot record upload progress", "path", rel, "err", err)
 		}
 	}
+	if j.tr != nil {
+		ctx = uploader.WithMeter(ctx, j.tr)
+	}
+	started := p.opts.Now()
 	res, err := p.up.Upload(ctx, uj)
-	ev := Event{Source: src, Path: rel, Key: j.key, Outcome: Failed}
+	ev := Event{Source: src, Path: rel, Key: j.key, Outcome: Failed, Took: p.opts.Now().Sub(started)}
 	switch {
 	case err == nil && res.Unchanged:
 		rec := *j.prev
@@ -620,11 +654,20 @@ func (p *Pipeline) upload(ctx context.Context, j job) (Event, error) {
 		if err := p.idx.Commit(id, rel, rec, j.Seq); err != nil {
 			return p.notRecorded(ev, uj.Path, fmt.Errorf("record %s: %w", rel, err))
 		}
+		if !res.Lock.IsZero() {
+			// After the record: a lock entry of another version is stale,
+			// never taken for this one's.
+			l := index.Lock{VersionID: res.VersionID, Mode: string(res.Lock.Mode), RetainUntilNs: res.Lock.RetainUntil.UnixNano(), Via: res.LockVia}
+			if err := p.idx.Locks().Add(id, rel, l); err != nil {
+				p.opts.Logger.Error("cannot record the lock of an upload", "path", rel, "version", rec.VersionID, "err", err)
+			}
+		}
 		if err := replication.Track(p.idx, src, rel, rec); err != nil {
 			p.opts.Logger.Error("cannot track the replication of an upload", "path", rel, "version", rec.VersionID, "err", err)
 		}
 		p.stats.add(Uploaded, res.Size)
-		ev.Outcome, ev.Bytes, ev.Latency = Uploaded, res.Size, now.Sub(j.Detected)
+		p.stats.kept.Add(res.Kept)
+		ev.Outcome, ev.Bytes, ev.Latency, ev.Kept = Uploaded, res.Size, now.Sub(j.Detected), res.Kept
 		p.opts.Logger.Debug("uploaded", "path", uj.Path, "key", j.key, "bytes", res.Size, "version", res.VersionID)
 	case ctx.Err() != nil:
 		return ev, nil // stays pending; resumed by the next run

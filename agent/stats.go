@@ -20,6 +20,7 @@ type Stats struct {
 	Failed    int64   `json:"failed"`                 // could not be read or sent; each is logged
 	WouldSend int64   `json:"would_upload,omitempty"` // --dry-run: new or changed files
 	Bytes     int64   `json:"bytes"`                  // bytes uploaded
+	Kept      int64   `json:"kept,omitempty"`         // of Bytes, those of resumed uploads an earlier run had sent: not sent again
 	Pending   int64   `json:"pending,omitempty"`      // sync: files left pending in the index at its end (an interruption), resumed by the next run
 	Seconds   float64 `json:"seconds"`                // wall time of the run
 	Workers   int     `json:"workers,omitempty"`      // sync: files uploaded at once at its end (with workers auto, what the pool adapted to)
@@ -34,7 +35,7 @@ type Stats struct {
 type counters struct {
 	scanned, unchanged, touched, uploaded atomic.Int64
 	deferred, vanished, excluded, failed  atomic.Int64
-	wouldSend, bytes                      atomic.Int64
+	wouldSend, bytes, kept                atomic.Int64
 	started                               time.Time
 }
 
@@ -53,6 +54,7 @@ func (c *counters) snapshot(now time.Time) Stats {
 		Failed:    c.failed.Load(),
 		WouldSend: c.wouldSend.Load(),
 		Bytes:     c.bytes.Load(),
+		Kept:      c.kept.Load(),
 		Seconds:   now.Sub(c.started).Seconds(),
 	}
 }

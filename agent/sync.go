@@ -117,6 +117,9 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 			return p.Consider(ctx, c)
 		}
 		err := p.Walk(gctx, cfg.Sources, WalkPlan{Full: cfg.Full, Location: cfg.Location, Recheck: true, LogLevel: slog.LevelInfo, Consider: walked})
+		if cfg.Options.Transfers != nil {
+			cfg.Options.Transfers.Counted() // resends of a FAILED replication may still add some
+		}
 		if err != nil || !cfg.WaitReplication || cfg.Buckets == nil || cfg.Options.DryRun {
 			return err
 		}
@@ -143,7 +146,11 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 		err = ctx.Err()
 	}
 	if err != nil && errors.Is(err, ctx.Err()) {
-		err = fmt.Errorf("interrupted with %d files pending: the next sync or run uploads them: %w", stats.Pending, err)
+		files := "files"
+		if stats.Pending == 1 {
+			files = "file"
+		}
+		err = fmt.Errorf("interrupted with %d %s pending: the next sync or run uploads them: %w", stats.Pending, files, err)
 	}
 	return stats, err
 }

@@ -21,11 +21,11 @@ func MoveAside(dir string, now time.Time) (string, error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
-	lock, err := lockDir(dir, Holder{})
+	lock, err := lockDir(dir, Holder{Command: "index rebuild"})
 	if err != nil {
 		return "", err
 	}
-	defer lock.Close()
+	defer func() { _ = unlockDir(lock) }()
 	stamp := now.UTC().Format("20060102T150405Z")
 	aside := dir + ".damaged-" + stamp
 	err = os.Rename(filepath.Clean(dir), aside)

@@ -35,6 +35,10 @@ import (
 //	'w' source                    replica count
 //	'x' source 0x00 path          Gone (the removed set)
 //	'y' source                    removed count
+//	'l' source 0x00 path          Lock (the lock set; older binaries never read it)
+//	'm' source                    lock count
+//	'g' source 0x00 guard         Guard (the guard set; older binaries never read it)
+//	'h' source                    guard count
 const (
 	kindRecord  = 'r'
 	kindPending = 'p'
@@ -49,6 +53,12 @@ const (
 
 	kindRemoved      = 'x'
 	kindRemovedCount = 'y'
+
+	kindLock      = 'l'
+	kindLockCount = 'm'
+
+	kindGuard      = 'g'
+	kindGuardCount = 'h'
 )
 
 const seqKey = "n"
@@ -102,6 +112,11 @@ type Options struct {
 	// `s3ferry status` and `sync` find it from the index directory
 	// (ReadHolder, LockedError.Admin); "": the process serves none.
 	Admin string
+
+	// Command is the s3ferry command opening the index ("sync", "run"),
+	// recorded in the lock file so that a second process refused the index
+	// can say who holds it (LockedError); "": unnamed.
+	Command string
 }
 
 // DefaultMemTableSize is the size of Badger's memtables when
@@ -131,6 +146,8 @@ type DB struct {
 	retries  dbSet[Retry]
 	replicas dbSet[Replica]
 	removed  dbSet[Gone]
+	locks    dbSet[Lock]
+	guards   dbSet[Guard]
 
 	// The upkeep (upkeep.go): stopUpkeep ends it, upkept is closed once it
 	// has, both nil once it did; calls counts the index calls and writes
@@ -156,13 +173,13 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	lock, err := lockDir(dir, Holder{Admin: opts.Admin})
+	lock, err := lockDir(dir, Holder{Admin: opts.Admin, Command: opts.Command})
 	if err != nil {
 		return nil, err
 	}
 	db, err := open(dir, opts, lock)
 	if err != nil {
-		lock.Close()
+		_ = unlockDir(lock)
 		return nil, err
 	}
 	return db, nil
@@ -419,7 +436,7 @@ func (db *DB) Close() error {
 	if db.seq != nil {
 		errSeq = db.seq.Release()
 	}
-	err := errors.Join(errSeq, db.db.Close(), db.lock.Close())
+	err := errors.Join(errSeq, db.db.Close(), unlockDir(db.lock))
 	if err != nil {
 		return fmt.Errorf("close index %s: %w", db.dir, err)
 	}
@@ -780,12 +797,16 @@ func (db *DB) SetState(source string, s SourceState) error {
 func (db *DB) Retries() Set[Retry]    { return &db.retries }
 func (db *DB) Replicas() Set[Replica] { return &db.replicas }
 func (db *DB) Removed() Set[Gone]     { return &db.removed }
+func (db *DB) Locks() Set[Lock]       { return &db.locks }
+func (db *DB) Guards() Set[Guard]     { return &db.guards }
 
 // initSets lays out the sets of db (see the key layout).
 func (db *DB) initSets() {
 	db.retries = dbSet[Retry]{db: db, name: "retry set", kind: kindRetry, countKind: kindRetryCount, encode: appendRetry, decode: decodeRetry}
 	db.replicas = dbSet[Replica]{db: db, name: "replica set", kind: kindReplica, countKind: kindReplicaCount, encode: appendReplica, decode: decodeReplica}
 	db.removed = dbSet[Gone]{db: db, name: "removed set", kind: kindRemoved, countKind: kindRemovedCount, encode: appendGone, decode: decodeGone}
+	db.locks = dbSet[Lock]{db: db, name: "lock set", kind: kindLock, countKind: kindLockCount, encode: appendLock, decode: decodeLock}
+	db.guards = dbSet[Guard]{db: db, name: "guard set", kind: kindGuard, countKind: kindGuardCount, encode: appendGuard, decode: decodeGuard}
 }
 
 // dbSet is a Set in a DB: an entry per path under kind, and the entry

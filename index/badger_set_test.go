@@ -26,6 +26,12 @@ func TestSetLayout(t *testing.T) {
 	if err := db.Removed().Add("s", "p", Gone{Reason: GonePropagated, VersionID: "v", SinceNs: 1, MarkerID: "m"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.Locks().Add("s", "p", Lock{VersionID: "v", Mode: "G", RetainUntilNs: 1, Via: "h", Hold: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Guards().Add("s", "p", Guard{Reason: "r", Deletes: 1, Records: 2, SinceNs: 3, Confirmed: 4, Dev: 5}); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string][]byte{
 		"t" + "s\x00p": {1, 1, 2, 4, 6}, // Retry: version, Dir, zig-zag Size MtimeNs SeenNs
 		"u" + "s":      {1, 2},          // count 1
@@ -33,6 +39,10 @@ func TestSetLayout(t *testing.T) {
 		"w" + "s":      {1, 2},
 		"x" + "s\x00p": {1, 3, 1, 'v', 2, 1, 'm'},
 		"y" + "s":      {1, 2},
+		"l" + "s\x00p": {1, 1, 'v', 1, 'G', 2, 1, 'h', 1}, // Lock: VersionID Mode RetainUntilNs Via Hold
+		"m" + "s":      {1, 2},
+		"g" + "s\x00p": {1, 1, 'r', 2, 4, 6, 8, 5}, // Guard: Reason Deletes Records SinceNs Confirmed Dev
+		"h" + "s":      {1, 2},
 	}
 	err = db.view(func(txn *badger.Txn) error {
 		for key, value := range want {

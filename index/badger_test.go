@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 //	write  commits 1000 files, queues 10 more, prints "ready <last Seq>",
 //	       and waits to be killed
 func helper(mode, dir string) error {
-	db, err := index.Open(dir, index.Options{})
+	db, err := index.Open(dir, index.Options{Command: "sync"})
 	if err != nil {
 		return err
 	}

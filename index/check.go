@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -25,15 +26,36 @@ func Check(dir string, opts Options) (problems []string, err error) {
 		return nil, err
 	}
 	defer db.Close()
-	problems, err = db.check()
+	problems, err = db.check(context.Background())
 	if errors.As(err, &damaged) {
 		return append(problems, damaged.Cause), nil
 	}
 	return problems, err
 }
 
-// check reads every entry of db; see Check.
-func (db *DB) check() ([]string, error) {
+// Check is the package's Check of an index this process has open (the
+// daemon's, for `s3ferry index check` while it runs): it verifies the
+// checksums of every table and reads every entry back in one snapshot,
+// while writes go on. Problems as Check's; err is ctx's when it ended
+// first.
+func (db *DB) Check(ctx context.Context) (problems []string, err error) {
+	var damaged *DamagedError
+	err = guard(db.dir, db.db.VerifyChecksum)
+	if errors.As(err, &damaged) {
+		problems = append(problems, damaged.Cause)
+	} else if err != nil {
+		problems = append(problems, "verify the tables' checksums: "+oneLine(err.Error()))
+	}
+	more, err := db.check(ctx)
+	problems = append(problems, more...)
+	if errors.As(err, &damaged) {
+		return append(problems, damaged.Cause), nil
+	}
+	return problems, err
+}
+
+// check reads every entry of db, until ctx ends; see Check.
+func (db *DB) check(ctx context.Context) ([]string, error) {
 	var problems []string
 	found := map[string]*counts{} // per source, as counted
 	stored := map[string]counts{} // per source, as recorded
@@ -46,7 +68,11 @@ func (db *DB) check() ([]string, error) {
 	err := db.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{})
 		defer it.Close()
+		n := 0
 		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
 			item := it.Item()
 			key := item.KeyCopy(nil)
 			v, err := item.ValueCopy(nil)
@@ -70,6 +96,10 @@ func (db *DB) check() ([]string, error) {
 				at(string(source)).pending++
 			case kind == kindState:
 				_, derr = decodeState(v)
+			case kind == kindLock && hasPath:
+				_, derr = decodeLock(v)
+			case kind == kindGuard && hasPath:
+				_, derr = decodeGuard(v)
 			case kind == kindCounts:
 				var c counts
 				c, derr = decodeCounts(v)

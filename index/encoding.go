@@ -25,6 +25,10 @@ import (
 //	replica count 1        entries
 //	Gone          1        Reason VersionID SinceNs MarkerID
 //	removed count 1        entries
+//	Lock          1        VersionID Mode RetainUntilNs Via Hold(0/1)
+//	lock count    1        entries
+//	Guard         1        Reason Deletes Records SinceNs Confirmed Dev
+//	guard count   1        entries
 //
 // A Pending entry without an Upload ends after QueuedNs, as entries did
 // before uploads were resumable, so those still decode. An Upload's Refused
@@ -329,4 +333,50 @@ func decodeGone(b []byte) (Gone, error) {
 	g.SinceNs = d.varint()
 	g.MarkerID = d.string()
 	return g, d.finish("gone entry")
+}
+
+func appendLock(b []byte, l Lock) []byte {
+	b = append(b, formatVersion)
+	b = appendString(b, l.VersionID)
+	b = appendString(b, l.Mode)
+	b = binary.AppendVarint(b, l.RetainUntilNs)
+	b = appendString(b, l.Via)
+	hold := uint64(0)
+	if l.Hold {
+		hold = 1
+	}
+	return binary.AppendUvarint(b, hold)
+}
+
+func decodeLock(b []byte) (Lock, error) {
+	d := decoder{b: b}
+	d.version()
+	l := Lock{VersionID: d.string()}
+	l.Mode = d.string()
+	l.RetainUntilNs = d.varint()
+	l.Via = d.string()
+	l.Hold = d.uvarint() == 1
+	return l, d.finish("lock entry")
+}
+
+func appendGuard(b []byte, g Guard) []byte {
+	b = append(b, formatVersion)
+	b = appendString(b, g.Reason)
+	b = binary.AppendVarint(b, g.Deletes)
+	b = binary.AppendVarint(b, g.Records)
+	b = binary.AppendVarint(b, g.SinceNs)
+	b = binary.AppendVarint(b, g.Confirmed)
+	return binary.AppendUvarint(b, g.Dev)
+}
+
+func decodeGuard(b []byte) (Guard, error) {
+	d := decoder{b: b}
+	d.version()
+	g := Guard{Reason: d.string()}
+	g.Deletes = d.varint()
+	g.Records = d.varint()
+	g.SinceNs = d.varint()
+	g.Confirmed = d.varint()
+	g.Dev = d.uvarint()
+	return g, d.finish("guard entry")
 }

@@ -102,6 +102,36 @@ const (
 	GonePropagated GoneReason = 3 // deleted by someone else; its key has a delete marker
 )
 
+// Lock is the Object Lock of a recorded version: the retention it was
+// given when it was uploaded or extended, and how. It is kept apart from
+// the record (Store.Locks) so that an index with locks still reads with a
+// binary that knows none: such a binary ignores the set.
+type Lock struct {
+	VersionID     string // the version locked
+	Mode          string // GOVERNANCE or COMPLIANCE
+	RetainUntilNs int64  // Unix nanoseconds
+	// Via says how the version got the lock: "headers" (the upload
+	// carried it) or "retention" (PutObjectRetention right after).
+	Via string
+	// Hold says a legal hold was put on the version (s3ferry hold set)
+	// and not taken off since.
+	Hold bool
+}
+
+// Guard is a mass-deletion guard's state of one source, under a path that
+// names the guard (see agent/retention): a sweep it stopped, and what an
+// operator allowed since, or the source root's device id.
+type Guard struct {
+	Reason  string // why deletes stopped, one line; "" for a "root" entry
+	Deletes int64  // the deletes the stopped pass would have made
+	Records int64  // the source's records then
+	SinceNs int64  // when it stopped, Unix nanoseconds
+	// Confirmed is how many deletes an operator allowed the next pass
+	// (s3ferry retention confirm); 0: none yet.
+	Confirmed int64
+	Dev       uint64 // the root's device id, in the "root" entry
+}
+
 // SourceState is per-source bookkeeping that is not about one file.
 type SourceState struct {
 	FullWalkNs int64 // when the last complete full walk finished; 0 = never
@@ -187,6 +217,15 @@ type Store interface {
 	// missing and a deletion is mirrored once.
 	Removed() Set[Gone]
 
+	// Locks is the lock set: the Object Lock of recorded versions (Lock),
+	// for the sources that lock their uploads. An entry is of the version
+	// it names: one of an older record is stale.
+	Locks() Set[Lock]
+
+	// Guards is the guard set: per source, the mass-deletion guards that
+	// stopped a sweep and what they recorded (Guard).
+	Guards() Set[Guard]
+
 	// Sources returns, sorted, every source that has or had records,
 	// pending entries or a retry set, or a state. It costs O(sources), never O(records).
 	Sources() ([]string, error)
@@ -254,18 +293,30 @@ func ReplicaOf(versionID string) func(Replica) bool {
 // holds the index.
 var ErrLocked = errors.New("index is in use by another process")
 
-// LockedError says which process holds the index directory.
+// LockedError says which process holds the index directory, as its lock
+// file says (Holder is zero when it does not say, or names a process that
+// is gone).
 type LockedError struct {
-	Dir   string
-	PID   int    // 0 when it could not be read
-	Admin string // the holder's admin socket; "": it serves none (not a daemon)
+	Dir string
+	Holder
 }
 
+// Error names the holder and what to do about it, in one line:
+//
+//	holder                        next step
+//	a daemon (s3ferry run)        ask it with s3ferry status, or stop the service
+//	a one-shot command (sync)     wait for it to finish, or stop its pid
+//	unknown                       wait for it, or stop it
 func (e *LockedError) Error() string {
-	if e.PID > 0 {
-		return fmt.Sprintf("index %s is in use by process %d: stop it (or ask it with 's3ferry status') and try again", e.Dir, e.PID)
+	h := e.Holder
+	switch {
+	case h.PID <= 0:
+		return fmt.Sprintf("index %s is in use by another process: wait for it to finish or stop it, then try again", e.Dir)
+	case h.Daemon():
+		return fmt.Sprintf("index %s is in use by the daemon (%s): ask it with 's3ferry status', or stop it (sudo systemctl stop s3ferry, or kill %d) and try again", e.Dir, h, h.PID)
+	default:
+		return fmt.Sprintf("index %s is in use by %s: wait for it to finish or stop pid %d (kill %d), then try again", e.Dir, h, h.PID, h.PID)
 	}
-	return fmt.Sprintf("index %s is in use by another process: stop it and try again", e.Dir)
 }
 
 func (e *LockedError) Unwrap() error { return ErrLocked }

@@ -7,30 +7,38 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // lockName is the file in the index directory that one process holds an
-// exclusive flock on while the index is open. It holds that process's
-// Holder: its PID on the first line and, for a daemon, the path of its admin
-// socket on the second.
+// exclusive flock on while the index is open. While it is held it is the
+// holder file too: the Holder, one field a line (PID, admin socket,
+// command, start time), written after the lock is taken and emptied before
+// it is released. Emptied, not removed: a process that opened the file
+// just before an unlink would lock a name no one else sees.
 const lockName = "s3ferry.lock"
 
 // Holder is the process that holds an index directory, as its lock file
 // says.
 type Holder struct {
-	PID int // 0 when it could not be read
+	PID int // 0 when it could not be read, or names a process that is gone
 	// Admin is the path of the holder's admin socket; "" when the holder
 	// serves none (a one-shot command such as sync).
 	Admin string
+	// Command is the s3ferry command holding the index ("run", "sync",
+	// "index check"); "" when it did not say.
+	Command string
+	// Started is when it took the lock; zero when it did not say.
+	Started time.Time
 }
 
-// lockDir takes the lock of dir and writes h (with our PID) into it.
-// Closing the returned file releases the lock; so does the kernel when the
-// process dies, even by kill -9, so a stale lock file is never a problem.
-// flock locks belong to an open file description, so a second lockDir in
-// the same process fails too.
+// lockDir takes the lock of dir and writes h (with our PID and the time)
+// into it. unlockDir releases it; so does the kernel when the process dies,
+// even by kill -9, and the holder it leaves behind names a process that is
+// gone, which readHolder ignores. flock locks belong to an open file
+// description, so a second lockDir in the same process fails too.
 func lockDir(dir string, h Holder) (*os.File, error) {
 	name := filepath.Join(dir, lockName)
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o640)
@@ -40,12 +48,11 @@ func lockDir(dir string, h Holder) (*os.File, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			held := readHolder(name)
-			return nil, &LockedError{Dir: dir, PID: held.PID, Admin: held.Admin}
+			return nil, &LockedError{Dir: dir, Holder: readHolder(name)}
 		}
 		return nil, fmt.Errorf("lock index %s: %w", name, err)
 	}
-	h.PID = os.Getpid()
+	h.PID, h.Started = os.Getpid(), time.Now()
 	if err := writeHolder(f, h); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock index %s: %w", name, err)
@@ -53,36 +60,81 @@ func lockDir(dir string, h Holder) (*os.File, error) {
 	return f, nil
 }
 
+// unlockDir empties the lock file f, so that it names no holder, and
+// releases the lock.
+func unlockDir(f *os.File) error {
+	terr := f.Truncate(0)
+	return errors.Join(terr, f.Close())
+}
+
 func writeHolder(f *os.File, h Holder) error {
 	if err := f.Truncate(0); err != nil {
 		return err
 	}
-	_, err := f.WriteAt([]byte(strconv.Itoa(h.PID)+"\n"+h.Admin+"\n"), 0)
+	// A command name is ours, but keep it on its line whatever it holds.
+	command := strings.Join(strings.Fields(h.Command), " ")
+	_, err := f.WriteAt([]byte(strconv.Itoa(h.PID)+"\n"+h.Admin+"\n"+command+"\n"+h.Started.UTC().Format(time.RFC3339)+"\n"), 0)
 	return err
 }
 
 // ReadHolder reads what the lock file of the index in dir says of the
 // process holding it, without taking the lock (a zero Holder when there is
-// no lock file). It does not tell whether the lock is held: a client checks
-// that the process answering at Admin is PID (SO_PEERCRED).
+// no lock file, or it names a process that is gone). It does not tell
+// whether the lock is held: a client checks that the process answering at
+// Admin is PID (SO_PEERCRED).
 func ReadHolder(dir string) Holder { return readHolder(filepath.Join(dir, lockName)) }
 
 // readHolder parses the lock file name; a PID it cannot read is 0 (the
 // holder may be between truncating and writing it), and so is a path that
-// is not absolute.
+// is not absolute. A holder whose process is gone (killed, its lock taken
+// by a process that has not written its own yet) is the zero Holder: the
+// file is stale.
 func readHolder(name string) Holder {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return Holder{}
 	}
-	first, rest, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid < 0 {
+	lines := strings.SplitN(string(b), "\n", 5)
+	line := func(i int) string {
+		if i < len(lines) {
+			return strings.TrimSpace(lines[i])
+		}
+		return ""
+	}
+	pid, err := strconv.Atoi(line(0))
+	if err != nil || pid <= 0 || !alive(pid) {
 		return Holder{}
 	}
-	h := Holder{PID: pid}
-	if admin, _, _ := strings.Cut(rest, "\n"); filepath.IsAbs(admin) {
+	h := Holder{PID: pid, Command: line(2)}
+	if admin := line(1); filepath.IsAbs(admin) {
 		h.Admin = admin
 	}
+	if t, err := time.Parse(time.RFC3339, line(3)); err == nil {
+		h.Started = t
+	}
 	return h
+}
+
+// alive reports whether process pid exists (signal 0: EPERM means it does,
+// and belongs to another user).
+func alive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// Daemon reports whether the holder is a daemon: one that serves an admin
+// socket (s3ferry run).
+func (h Holder) Daemon() bool { return h.Admin != "" }
+
+// String is "s3ferry sync, process 123, started 2026-12-07 02:40:00 UTC",
+// as much of it as the lock file said.
+func (h Holder) String() string {
+	s := "process " + strconv.Itoa(h.PID)
+	if h.Command != "" {
+		s = "s3ferry " + h.Command + ", " + s
+	}
+	if !h.Started.IsZero() {
+		s += ", started " + h.Started.Local().Format("2006-01-02 15:04:05 MST")
+	}
+	return s
 }

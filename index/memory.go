@@ -18,6 +18,8 @@ type Memory struct {
 	retries  memSet[Retry]
 	replicas memSet[Replica]
 	removed  memSet[Gone]
+	locks    memSet[Lock]
+	guards   memSet[Guard]
 }
 
 type memSource struct {
@@ -28,6 +30,8 @@ type memSource struct {
 
 	replicas map[string]Replica
 	removed  map[string]Gone
+	locks    map[string]Lock
+	guards   map[string]Guard
 }
 
 var _ Store = (*Memory)(nil)
@@ -38,6 +42,8 @@ func NewMemory() *Memory {
 	m.retries = memSet[Retry]{m, func(s *memSource) map[string]Retry { return s.retries }}
 	m.replicas = memSet[Replica]{m, func(s *memSource) map[string]Replica { return s.replicas }}
 	m.removed = memSet[Gone]{m, func(s *memSource) map[string]Gone { return s.removed }}
+	m.locks = memSet[Lock]{m, func(s *memSource) map[string]Lock { return s.locks }}
+	m.guards = memSet[Guard]{m, func(s *memSource) map[string]Guard { return s.guards }}
 	return m
 }
 
@@ -45,7 +51,7 @@ func NewMemory() *Memory {
 func (m *Memory) source(name string) *memSource {
 	s, ok := m.sources[name]
 	if !ok {
-		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), removed: make(map[string]Gone)}
+		s = &memSource{records: make(map[string]Record), pending: make(map[string]Pending), retries: make(map[string]Retry), replicas: make(map[string]Replica), removed: make(map[string]Gone), locks: make(map[string]Lock), guards: make(map[string]Guard)}
 		m.sources[name] = s
 	}
 	return s
@@ -205,6 +211,8 @@ func (m *Memory) SetState(source string, s SourceState) error {
 func (m *Memory) Retries() Set[Retry]    { return &m.retries }
 func (m *Memory) Replicas() Set[Replica] { return &m.replicas }
 func (m *Memory) Removed() Set[Gone]     { return &m.removed }
+func (m *Memory) Locks() Set[Lock]       { return &m.locks }
+func (m *Memory) Guards() Set[Guard]     { return &m.guards }
 
 // memSet is a Set in a Memory: of picks its map out of a source.
 type memSet[T any] struct {

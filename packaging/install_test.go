@@ -37,7 +37,7 @@ const (
 
 // TestInstallDeb installs the .deb on this machine with dpkg, runs the
 // installed binary the way the unit runs it, against MinIO, and removes
-// and purges the package, checking each step leaves what README.md says.
+// and purges the package, checking each step leaves what docs/packaging.md says.
 // It changes the machine, so it runs only with S3FERRY_TEST_INSTALL=1
 // (.ci/run sets it), as root, and purges the package even when it fails.
 func TestInstallDeb(t *testing.T) {
@@ -78,7 +78,7 @@ func TestInstallDeb(t *testing.T) {
 	run(t, "dpkg", "-i", deb)
 	u := checkInstalled(t, systemdRuns, sysctlsBefore)
 
-	// Configure the installed file for MinIO, as README.md tells a person to.
+	// Configure the installed file for MinIO, as docs/packaging.md tells a person to.
 	bucket := srv.NewBucket(t, true)
 	tree := t.TempDir() // 0700 root's: the daemon reads it only through its capability
 	day := time.Now().Format("2006-01-02")
@@ -149,7 +149,7 @@ func TestInstallDeb(t *testing.T) {
 			t.Errorf("after dpkg -P: %s is still there", p)
 		}
 	}
-	checkUser(t) // stays, as README.md says
+	checkUser(t) // stays, as docs/packaging.md says
 }
 
 // checkInstalled checks what dpkg -i left: the user, the state directory,
@@ -523,7 +523,7 @@ func waitForObject(tb testing.TB, client *s3.Client, bucket, key string, d *daem
 	}
 }
 
-// checkAdmin does what README.md tells a person to: s3ferry status, and a
+// checkAdmin does what docs/packaging.md tells a person to: s3ferry status, and a
 // look at the admin endpoint the daemon announced in its state directory.
 func checkAdmin(tb testing.TB, d *daemon) {
 	tb.Helper()

@@ -25,7 +25,7 @@ func promtool(tb testing.TB) string {
 
 // TestAlertRules: promtool accepts the rules and passes their unit tests,
 // and every alert has a summary and a runbook that points at a section of
-// the README that exists.
+// docs/monitoring.md that exists.
 func TestAlertRules(t *testing.T) {
 	tool := promtool(t)
 	for _, args := range [][]string{{"check", "rules", "s3ferry.rules.yml"}, {"test", "rules", "s3ferry.rules.test.yml"}} {
@@ -45,7 +45,7 @@ func TestAlertRules(t *testing.T) {
 		} `yaml:"groups"`
 	}
 	readYAML(t, "monitoring/s3ferry.rules.yml", &rules)
-	anchors := readmeAnchors(t)
+	anchors := runbookAnchors(t)
 	tested, err := os.ReadFile("monitoring/s3ferry.rules.test.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -58,9 +58,9 @@ func TestAlertRules(t *testing.T) {
 			if a["summary"] == "" || !strings.HasPrefix(a["runbook"], r.Alert+": ") {
 				t.Errorf("%s: want a summary and a runbook line that starts with its name, got %q", r.Alert, a)
 			}
-			_, anchor, _ := strings.Cut(a["runbook_url"], "/README.md#")
+			_, anchor, _ := strings.Cut(a["runbook_url"], "/docs/monitoring.md#")
 			if !anchors[anchor] {
-				t.Errorf("%s: runbook_url %q points at no section of README.md", r.Alert, a["runbook_url"])
+				t.Errorf("%s: runbook_url %q points at no section of docs/monitoring.md", r.Alert, a["runbook_url"])
 			}
 		}
 	}
@@ -74,10 +74,11 @@ func TestAlertRules(t *testing.T) {
 	}
 }
 
-// readmeAnchors are the anchors GitHub gives the README's headings.
-func readmeAnchors(tb testing.TB) map[string]bool {
+// runbookAnchors are the anchors GitHub gives the headings of the runbook,
+// docs/monitoring.md.
+func runbookAnchors(tb testing.TB) map[string]bool {
 	tb.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/monitoring.md")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -88,6 +88,7 @@ var shipped = []shippedFile{
 	{"/usr/share/doc/s3ferry", fs.ModeDir | 0o755, false, ""},
 	{"/usr/share/doc/s3ferry/README.md", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/iam-policy.json", 0o644, false, ""},
+	{"/usr/share/doc/s3ferry/iam-policy-object-lock.json", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/THIRD_PARTY_NOTICES", 0o644, false, ""},
 	{"/usr/share/doc/s3ferry/copyright", 0o644, false, "deb"},
 	{"/usr/share/licenses/s3ferry/LICENSE", 0o644, false, "rpm"},
@@ -101,9 +102,14 @@ var shipped = []shippedFile{
 	{"/usr/share/s3ferry/monitoring/s3ferry.json", 0o644, false, ""},
 }
 
-// shippedIn returns what the package of format ("deb" or "rpm") holds.
+// shippedIn returns what the package of format ("deb" or "rpm") holds:
+// shipped, and the documentation of docs/ beside the README.
 func shippedIn(format string) []shippedFile {
-	var in []shippedFile
+	docs, _ := filepath.Glob(filepath.Join("..", "docs", "*.md"))
+	in := []shippedFile{{"/usr/share/doc/s3ferry/docs", fs.ModeDir | 0o755, false, ""}}
+	for _, d := range docs {
+		in = append(in, shippedFile{"/usr/share/doc/s3ferry/docs/" + filepath.Base(d), 0o644, false, ""})
+	}
 	for _, f := range shipped {
 		if f.only == "" || f.only == format {
 			in = append(in, f)

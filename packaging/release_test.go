@@ -42,7 +42,7 @@ func TestRelease(t *testing.T) {
 	// The tarball: the binary of this version, with the licences beside it.
 	x := t.TempDir()
 	run(t, "tar", "-C", x, "-xzf", filepath.Join(dir, name+".tar.gz"))
-	if got, want := readDirNames(t, filepath.Join(x, name)), []string{"CHANGELOG.md", "LICENSE", "README.md", "THIRD_PARTY_NOTICES", "s3ferry"}; !slices.Equal(got, want) {
+	if got, want := readDirNames(t, filepath.Join(x, name)), []string{"CHANGELOG.md", "LICENSE", "README.md", "THIRD_PARTY_NOTICES", "docs", "s3ferry"}; !slices.Equal(got, want) {
 		t.Errorf("%s.tar.gz holds %q, want %q", name, got, want)
 	}
 	assertSameFile(t, filepath.Join(x, name, "THIRD_PARTY_NOTICES"), "../THIRD_PARTY_NOTICES", 0o644)

@@ -147,6 +147,12 @@ type PutOptions struct {
 	// retries, and asks between attempts whether the last one stored the
 	// object although its answer was lost (Uploader.put).
 	Once bool
+	// Lock, when not zero, is the Object Lock retention of the new
+	// version (x-amz-object-lock-mode and -retain-until-date). S3 requires
+	// a content checksum beside it on the request and on every part of a
+	// multipart upload, which package s3 always sends. A store that
+	// refuses the headers answers ErrLockHeadersRefused.
+	Lock Lock
 }
 
 // Written is what a Put or CompleteMultipart stored.
@@ -196,6 +202,9 @@ type Object struct {
 	// Head: "" when no replication rule applies to it, else one of the
 	// Replication* constants.
 	Replication ReplicationStatus
+	// Lock is the version's Object Lock, filled by Head (when the caller
+	// may read it: s3:GetObjectRetention, s3:GetObjectLegalHold).
+	Lock LockState
 }
 
 // ReplicationStatus is where a version stands in the bucket's replication

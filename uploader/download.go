@@ -156,8 +156,9 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	return res, nil
 }
 
-// receive writes body to f, verifying it as Download says.
-func receive(f *os.File, body io.Reader, obj Object, job DownloadJob) (DownloadResult, error) {
+// receive writes body to f (a file, or io.Discard for ReadBack),
+// verifying it as Download says.
+func receive(f io.Writer, body io.Reader, obj Object, job DownloadJob) (DownloadResult, error) {
 	checks := contentChecks(obj)
 	h := xxhash.New()
 	w := io.MultiWriter(f, h)

@@ -41,9 +41,15 @@ type Job struct {
 	// Progress, when set, is called with the state of the file's
 	// multipart upload each time it changes (started, a part
 	// acknowledged), one call at a time; the caller records it for Resume.
+	// The first call of a resumed upload lists the parts kept from Resume,
+	// which are not sent again.
 	// A job with Progress keeps its upload when it fails or is cancelled,
 	// for the next attempt to resume; one without aborts it.
 	Progress func(Multipart)
+
+	// Lock, when its Mode is set, locks the version the upload writes
+	// until Lock.Retain after it is sent (see PutOptions.Lock).
+	Lock LockPolicy
 }
 
 // Multipart is a multipart upload in progress: which upload, of the file
@@ -77,4 +83,8 @@ type Result struct {
 	// Kept is how many bytes of parts an earlier attempt sent were found
 	// in S3, verified and not sent again.
 	Kept int64
+	// Lock is the Object Lock retention the version was given (zero:
+	// none), and LockVia how: LockViaHeaders or LockViaRetention.
+	Lock    Lock
+	LockVia string
 }

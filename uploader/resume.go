@@ -228,14 +228,27 @@ func (p *progress) report() {
 // each retry put asks (stored) whether the last attempt's object is the
 // current version, and takes it if so. What is retried, and after how
 // long, is the RetryPolicy's.
+//
+// A Put with a Lock the store refuses (ErrLockHeadersRefused) is sent
+// again at once without it, and the version locked after (lockWritten).
 func (u *Uploader) put(ctx context.Context, b Bucket, key string, body io.ReadSeeker, size int64, opts PutOptions, res *Result) (Written, error) {
 	opts.Once = true
+	lock := opts.Lock
 	for attempt := 1; ; attempt++ {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return Written{}, err
 		}
 		w, err := b.Put(ctx, key, body, size, opts)
-		if err == nil || ctx.Err() != nil || u.retry == nil {
+		if err != nil && !opts.Lock.IsZero() && errors.Is(err, ErrLockHeadersRefused) {
+			opts.Lock = Lock{}
+			res.LockVia = LockViaRetention
+			attempt--
+			continue
+		}
+		if err == nil {
+			return w, u.lockWritten(ctx, b, key, w, lock, false, res)
+		}
+		if ctx.Err() != nil || u.retry == nil {
 			return w, err
 		}
 		wait, stop := u.retry.Retry(attempt, err)
@@ -248,7 +261,7 @@ func (u *Uploader) put(ctx context.Context, b Bucket, key string, body io.ReadSe
 		case <-time.After(wait):
 		}
 		if w, ok, herr := stored(ctx, b, key, res, u.sum.algorithm); herr == nil && ok {
-			return w, nil
+			return w, u.lockWritten(ctx, b, key, w, lock, false, res)
 		}
 	}
 }

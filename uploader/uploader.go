@@ -168,7 +168,7 @@ func (u *Uploader) putSmall(ctx context.Context, f *os.File, job Job, res *Resul
 	body := newBodyReader(b)
 	defer body.revoke() // before the deferred put above
 
-	w, err := u.put(ctx, u.bucket(job.Bucket), job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum}, res)
+	w, err := u.put(ctx, u.bucket(job.Bucket), job.Key, body, res.Size, PutOptions{Metadata: metadata(res), Checksum: sum, Lock: lockOf(job)}, res)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 	size, partSize := res.Size, u.cfg.PartSize
 	before := fileState{size: res.Size, mtimeNs: res.MtimeNs}
 	n := ceilDiv(size, partSize)
-	opts := PutOptions{Metadata: metadata(res)}
+	opts := PutOptions{Metadata: metadata(res), Lock: lockOf(up.job)}
 	if n <= 1 {
 		w, err = u.put(ctx, b, key, newGuardedSection(up.f, up.job.Path, before, 0, size), size, opts, res)
 		return w, false, err
@@ -278,6 +278,9 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		switch {
 		case errors.Is(err, ErrNotFound):
 			if w, ok, err := stored(ctx, b, key, res, u.sum.algorithm); err != nil || ok {
+				if err == nil {
+					err = u.lockWritten(ctx, b, key, w, opts.Lock, true, res)
+				}
 				return w, true, err
 			}
 		case err != nil:
@@ -293,6 +296,13 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 			u.drop(ctx, b, up.resume)
 		}
 		id, err := b.CreateMultipart(ctx, key, opts)
+		if err != nil && !opts.Lock.IsZero() && errors.Is(err, ErrLockHeadersRefused) {
+			lockAfter := opts.Lock
+			opts.Lock = Lock{}
+			id, err = b.CreateMultipart(ctx, key, opts)
+			opts.Lock = lockAfter
+			res.LockVia = LockViaRetention
+		}
 		if err != nil {
 			return Written{}, false, err
 		}
@@ -337,7 +347,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		if errors.Is(err, ErrNotFound) {
 			// A retry of a completion whose answer was lost.
 			if sw, ok, serr := stored(ctx, b, key, res, u.sum.algorithm); serr == nil && ok {
-				return sw, true, nil
+				return sw, true, u.lockWritten(ctx, b, key, sw, opts.Lock, true, res)
 			}
 		}
 		if err != nil && up.job.Progress != nil && refused(err) {
@@ -355,6 +365,9 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		return Written{}, false, err
 	}
 	sweep(ctx, b, key, id)
+	if err := u.lockWritten(ctx, b, key, w, opts.Lock, up.resume != nil && prog.state.ID == up.resume.ID, res); err != nil {
+		return Written{}, false, err
+	}
 	return w, true, nil
 }
 

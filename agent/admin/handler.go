@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
 	"github.com/s3ferry/s3ferry/index"
@@ -32,6 +34,7 @@ type Status struct {
 	Stuck             int       `json:"stuck"`   // in flight for longer than Daemon.StuckAfter
 	OldestInFlight    time.Time `json:"oldest_in_flight,omitzero"`
 	EndpointDownSince time.Time `json:"endpoint_down_since,omitzero"` // uploads wait for the endpoint probe
+	EndpointError     string    `json:"endpoint_error,omitempty"`     // why the last check of the endpoint failed
 	PendingBytes      int64     `json:"pending_bytes"`
 	LastError         string    `json:"last_error,omitempty"`
 	// FailingFiles is how many files failed their last attempt (and every
@@ -42,6 +45,35 @@ type Status struct {
 	Totals         agent.Stats             `json:"totals"`
 	Rescans        map[string]RescanStatus `json:"rescans,omitempty"`
 	Sources        []SourceStatus          `json:"sources"`
+	// ReadCheck is the daemon's restore drill; nil when it runs none.
+	ReadCheck *ReadCheckStatus `json:"read_check,omitempty"`
+}
+
+// ReadCheckStatus is where the daemon's restore drills (verify.read-sample)
+// stand: the last one's counts and problems.
+type ReadCheckStatus struct {
+	Sample      string    `json:"sample"`
+	Interval    float64   `json:"interval_seconds"`
+	Running     bool      `json:"running"`
+	LastEnded   time.Time `json:"last_ended,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"` // the last drill that read its whole sample back as recorded
+	Objects     int64     `json:"objects"`               // of the last drill
+	Bytes       int64     `json:"bytes"`
+	Corrupt     int64     `json:"corrupt"`
+	Missing     int64     `json:"missing"`
+	Unreadable  int64     `json:"unreadable"`
+	Error       string    `json:"error,omitempty"` // why the last drill ended early
+	// Problems are the last drill's first problems.
+	Problems []ReadProblem `json:"problems,omitempty"`
+}
+
+// ReadProblem is a version a restore drill could not read back as
+// recorded.
+type ReadProblem struct {
+	Kind   string `json:"kind"`
+	Root   string `json:"root"`
+	Path   string `json:"path"` // relative to Root
+	Detail string `json:"detail"`
 }
 
 // SourceStatus is one source in a Status.
@@ -161,7 +193,54 @@ type Server interface {
 	// it did once its uploads are done. A call while a rescan of the same
 	// kind and look-back is queued or running joins it.
 	CatchUp(ctx context.Context, full bool, lookback time.Duration) (agent.Stats, error)
+	// Verify runs `s3ferry verify` against the daemon's open index, for
+	// the sources req names (each must be one of the daemon's), and
+	// returns its report once it is done, or a *RefusedError.
+	Verify(ctx context.Context, req VerifyRequest) (bucket.VerifyReport, error)
+	// CheckIndex reads the daemon's open index back, as `s3ferry index
+	// check` does, and returns one line per problem (none: healthy), or a
+	// *RefusedError.
+	CheckIndex(ctx context.Context) ([]string, error)
 }
+
+// VerifyRequest is the body of POST /verify: what `s3ferry verify` asks a
+// daemon to do with the index it holds. It has no --repair and no
+// --replica: a repair writes files and the index beside the daemon's own
+// uploads, and a replica needs credentials the caller would choose; for
+// those the daemon is stopped and verify runs alone.
+type VerifyRequest struct {
+	// Sources name the sources to verify by root and destination; each
+	// must be one the daemon backs up: a caller cannot make it read a
+	// tree or a prefix of its choosing.
+	Sources     []SourceName      `json:"sources"`
+	Deep        bool              `json:"deep,omitempty"`
+	Inventory   *bucket.Inventory `json:"inventory,omitempty"`
+	ListWorkers int               `json:"list_workers,omitempty"`
+}
+
+// SourceName names a source as `s3ferry status` shows it.
+type SourceName struct {
+	Root        string `json:"root"`
+	Destination string `json:"destination"`
+}
+
+// IndexCheck is the answer of POST /index/check.
+type IndexCheck struct {
+	Problems []string `json:"problems"` // none: the index is healthy
+}
+
+// RefusedError is a request the daemon will not run as it stands (its
+// caller's to change, or to ask again later): the socket answers Code
+// (400, 409, 503) with Reason.
+type RefusedError struct {
+	Code   int
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// maxRequestBody bounds the body of a request to the admin socket.
+const maxRequestBody = 1 << 20
 
 // Health is /healthz's verdict: 200 with Why (which starts "warning:" when
 // replication is late) when OK, else 503 with it.
@@ -199,11 +278,17 @@ func Handler(s Server, m *Metrics, listen, token string) http.Handler {
 //	GET  /status         Status as JSON
 //	POST /sync[?full=1][&lookback=48h]
 //	                     a catch-up rescan; answers its Stats as JSON when its uploads are done
+//	POST /verify         VerifyRequest as JSON: verify against the daemon's index; answers the
+//	                     bucket.VerifyReport as JSON when it is done
+//	POST /index/check    read the daemon's index back; answers IndexCheck as JSON
+//	POST /retention/confirm
+//	                     for a DeleteConfirmer: confirm the deletes its guards stopped
 //
 // Only the peers allow accepts are served (PeerFrom tells who a request
-// came from); a POST must carry RequestHeader too. A POST /sync waits for
-// its rescan, however long that takes: the server's read and write
-// deadlines are lifted for it.
+// came from); a POST must carry RequestHeader too. A POST /sync, /verify
+// or /index/check waits for its work, however long that takes: the
+// server's read and write deadlines are lifted for it, and it ends with
+// its client or with the daemon.
 func SocketHandler(s Server, m *Metrics, allow func(Peer) error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -230,9 +315,7 @@ func SocketHandler(s Server, m *Metrics, allow func(Peer) error) http.Handler {
 		}
 		// The rescan takes what it takes; the request ends with the
 		// client, or with the daemon (CatchUp's errStopping).
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Time{})
-		_ = rc.SetWriteDeadline(time.Time{})
+		liftDeadlines(w)
 		stats, err := s.CatchUp(r.Context(), r.URL.Query().Get("full") == "1", lookback)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -240,7 +323,52 @@ func SocketHandler(s Server, m *Metrics, allow func(Peer) error) http.Handler {
 		}
 		writeJSON(w, stats)
 	})
+	mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
+		var req VerifyRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, fmt.Sprintf("read the verify request: %v", err), http.StatusBadRequest)
+			return
+		}
+		liftDeadlines(w)
+		rep, err := s.Verify(r.Context(), req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, rep)
+	})
+	mux.HandleFunc("POST /index/check", func(w http.ResponseWriter, r *http.Request) {
+		liftDeadlines(w)
+		problems, err := s.CheckIndex(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, IndexCheck{Problems: problems})
+	})
+	handleConfirm(mux, s)
 	return peerGuard(allow, mux)
+}
+
+// liftDeadlines lets a request's work take what it takes: it ends with
+// its client, or with the daemon.
+func liftDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+}
+
+// writeError answers err: a *RefusedError with its code, anything else
+// with 500.
+func writeError(w http.ResponseWriter, err error) {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		http.Error(w, refused.Reason, refused.Code)
+		return
+	}
+	http.Error(w, err.Error(), http.StatusInternalServerError)
 }
 
 func writeHealth(w http.ResponseWriter, ok bool, why string) {

@@ -1,7 +1,6 @@
 package bucket
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,8 +66,10 @@ type Check struct {
 //	replicated   no upload waits longer than     an upload waits longer, or a version FAILED
 //	             AlertAfter for its replica        and its file is gone (manifest --replication-failed)
 //
-// and for a source with a local retention (the bucket then holds the only
-// copy of what it deletes):
+// and for a source with an object-lock, the checks of doctorlock.go
+// (object-lock-source, object-lock-permissions); and for a source with a
+// local retention (the bucket then holds the only copy of what it
+// deletes):
 //
 //	check        ok                              warning                             error
 //	retention    versioned, replicated, no       no replication rule, or a rule      versioning not Enabled
@@ -175,6 +176,10 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		if src.LocalRetention > 0 {
 			add(d.retention(ctx, src))
 		}
+		if src.Lock.Mode != "" {
+			add(d.sourceLock(ctx, src))
+			add(d.lockPermissions(src))
+		}
 		add(d.uploads(ctx, src))
 	}
 	for _, src := range d.Sources {
@@ -266,11 +271,17 @@ func (d *Doctor) write(ctx context.Context, src *local.Source) Check {
 	c := Check{Name: "write", Target: "s3://" + src.Bucket + "/" + src.Prefix}
 	b := d.Open(src.Bucket)
 	probe := []byte("written by s3ferry doctor to test write access; safe to delete\n")
-	w, err := b.Put(ctx, key, bytes.NewReader(probe), int64(len(probe)), uploader.PutOptions{})
+	w, lockedUntil, err := putProbe(ctx, b, key, probe, d.Checksum, d.Now)
 	if err != nil {
 		c.Status, c.Message = CheckError, "cannot write: "+OneLine(err)
 		c.Fix = fmt.Sprintf("allow s3:PutObject on arn:aws:s3:::%s/%s*", src.Bucket, src.Prefix)
 		return c
+	}
+	if wait := time.Until(lockedUntil); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait + 100*time.Millisecond):
+		}
 	}
 	if _, err := b.Delete(ctx, key, w.VersionID); err != nil {
 		c.Status = CheckWarning
@@ -522,7 +533,7 @@ func (d *Doctor) replicated(src *local.Source) (Check, bool) {
 	case sum.Failed > 0:
 		c.Status = CheckWarning
 		c.Message += fmt.Sprintf("; %d versions FAILED to replicate and their files are gone or changed", sum.Failed)
-		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (README: Seeding a replica)"
+		c.Fix = "s3ferry manifest --replication-failed --out failed.csv, then an S3 Batch Replication job with it (docs/bucket.md: Seeding a replica)"
 	case lag > alert:
 		c.Status = CheckWarning
 		c.Fix = "check the replication rule, its IAM role and the replica bucket (aws s3api head-object --version-id shows x-amz-replication-status)"

@@ -353,3 +353,43 @@ func TestDoctorProbe(t *testing.T) {
 		t.Errorf("probe of an unversioned bucket wrote %q", keys)
 	}
 }
+
+// TestDoctorSourceLock: a source with object-lock against a bucket
+// without Object Lock is an error, against a default retention of another
+// mode or span a warning, else ok; GOVERNANCE warns that the credentials
+// must lack s3:BypassGovernanceRetention.
+func TestDoctorSourceLock(t *testing.T) {
+	policy := uploader.LockPolicy{Mode: uploader.LockGovernance, Retain: 7 * 365 * 24 * time.Hour}
+	for _, tt := range []struct {
+		name string
+		lock *uploader.ObjectLock
+		want CheckStatus
+	}{
+		{"no Object Lock", nil, CheckError},
+		{"no default retention", &uploader.ObjectLock{}, CheckOK},
+		{"same default", &uploader.ObjectLock{DefaultRetention: &uploader.Retention{Mode: "GOVERNANCE", Years: 7}}, CheckOK},
+		{"other mode", &uploader.ObjectLock{DefaultRetention: &uploader.Retention{Mode: "COMPLIANCE", Years: 7}}, CheckWarning},
+		{"other span", &uploader.ObjectLock{DefaultRetention: &uploader.Retention{Mode: "GOVERNANCE", Days: 30}}, CheckWarning},
+	} {
+		f := newFixture(t)
+		f.src.Lock = policy
+		f.fake.Lock = tt.lock
+		d := &Doctor{Sources: []*local.Source{f.src}, Open: f.open, Now: time.Now}
+		var got, perms *Check
+		checks := d.Run(context.Background())
+		for i, c := range checks {
+			switch c.Name {
+			case "object-lock-source":
+				got = &checks[i]
+			case "object-lock-permissions":
+				perms = &checks[i]
+			}
+		}
+		if got == nil || got.Status != tt.want || (got.Status != CheckOK && got.Fix == "") {
+			t.Errorf("%s: object-lock-source %+v, want %s with a fix unless ok", tt.name, got, tt.want)
+		}
+		if perms == nil || perms.Status != CheckWarning || !strings.Contains(perms.Message, "s3:BypassGovernanceRetention") || !strings.Contains(perms.Message, "s3:PutObjectRetention") {
+			t.Errorf("%s: object-lock-permissions %+v, want a warning about the bypass naming the actions", tt.name, perms)
+		}
+	}
+}

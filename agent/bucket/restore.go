@@ -88,7 +88,11 @@ type Restore struct {
 	// ProgressInterval and once at the end.
 	Progress         func(RestoreStats)
 	ProgressInterval time.Duration
-	Now              func() time.Time // clock; nil: time.Now
+	// Transfers, when set, is told each version to download as the
+	// listing finds it, the bytes of each download as they cross the
+	// network (uploader.WithMeter), and each download's end.
+	Transfers *agent.Transfers
+	Now       func() time.Time // clock; nil: time.Now
 }
 
 type restoreRun struct {
@@ -144,7 +148,7 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	if r.Progress != nil {
 		stop = agent.Every(r.ProgressInterval, func() { r.Progress(run.stats()) })
 	}
-	produce := func(ctx context.Context, send func(restoreJob) error) error {
+	list := func(ctx context.Context, send func(restoreJob) error) error {
 		return r.Bucket.ListVersions(ctx, r.Prefix+r.Under, uploader.ListOptions{Workers: r.ListWorkers, Depth: depth},
 			func(h uploader.History) error {
 				rel, ok, err := KeyPath(r.Prefix, h.Key)
@@ -174,8 +178,18 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 					}
 					return nil
 				}
+				if r.Transfers != nil {
+					r.Transfers.Found(v.Size)
+				}
 				return send(restoreJob{key: h.Key, rel: rel, v: v})
 			})
+	}
+	produce := func(ctx context.Context, send func(restoreJob) error) error {
+		err := list(ctx, send)
+		if r.Transfers != nil {
+			r.Transfers.Counted()
+		}
+		return err
 	}
 	to, _, err := beneath.OpenRoot(r.To, beneath.RootOptions{Create: true, AllowSharedParent: r.AllowSharedParent})
 	if err != nil {
@@ -230,6 +244,11 @@ func KeyPath(prefix, key string) (rel string, ok bool, err error) {
 
 // download restores one file.
 func (r *restoreRun) download(ctx context.Context, j restoreJob) error {
+	if r.Transfers != nil {
+		tr := r.Transfers.Start(j.rel, j.v.Size)
+		defer tr.End()
+		ctx = uploader.WithMeter(ctx, tr)
+	}
 	res, err := uploader.Download(ctx, r.Bucket, uploader.DownloadJob{
 		Key: j.key, VersionID: j.v.VersionID, Root: r.to, Rel: j.rel, Overwrite: r.Overwrite,
 		KeepSpecialBits: r.KeepSpecialBits, DefaultMode: 0o666 &^ r.umask,

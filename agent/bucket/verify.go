@@ -82,12 +82,15 @@ type VerifyReport struct {
 	Seconds         float64   `json:"seconds"`                      // wall time
 	Findings        []Finding `json:"findings"`                     // every problem, and the first MaxInfo others
 	InfoOmitted     int64     `json:"info_omitted,omitempty"`       // findings for information beyond MaxInfo
+	// Read is what --read read back; nil without it. Its problems are
+	// among Findings.
+	Read *ReadReport `json:"read,omitempty"`
 }
 
 // Problems is the number of problems found (repaired or not).
 func (r VerifyReport) Problems() int64 {
 	return r.Missing + r.SizeMismatch + r.ContentMismatch + r.Replication + r.LocalCorrupt + r.LocalUnreadable + r.ReplicaMissing + r.ReplicaDiffers + r.ReplicaHistory +
-		r.Pending + r.Retrying
+		r.Pending + r.Retrying + r.Read.problems()
 }
 
 // Unrepaired is the number of problems still there after Run.
@@ -182,6 +185,12 @@ type Verify struct {
 	// listed beside the bucket (see replica).
 	Replica       uploader.Bucket
 	ReplicaPrefix string
+	// Read, when not zero, also reads that sample of the recorded
+	// versions back, ReadWorkers at once and no faster than ReadRate
+	// (see ReadCheck, whose zeros mean the same).
+	Read        ReadSample
+	ReadWorkers int
+	ReadRate    float64
 }
 
 // Replaced is where verify --deep --repair keeps the bytes of a local file
@@ -260,6 +269,9 @@ func (v *Verify) Run(ctx context.Context) (VerifyReport, error) {
 			break
 		}
 		err = r.behind(src)
+	}
+	if err == nil && !v.Read.IsZero() {
+		err = r.readBack(ctx)
 	}
 	if err == nil && v.Repair && len(r.repairs) > 0 {
 		err = r.repair(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/admin"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
 	"github.com/s3ferry/s3ferry/agent/retention"
@@ -33,6 +34,7 @@ const (
 	DefaultSummaryInterval    = time.Minute
 	DefaultIndexGCInterval    = time.Hour
 	DefaultStuckAfter         = 5 * time.Minute
+	DefaultReadInterval       = 24 * time.Hour
 )
 
 // Daemon is `s3ferry run`: it resumes what was pending, watches the sources
@@ -87,6 +89,14 @@ type Daemon struct {
 	// RetentionInterval is how often the sources with a LocalRetention
 	// are swept (with Buckets); 0: retention.DefaultInterval.
 	RetentionInterval time.Duration
+	// ReadSample, when not zero (and with Buckets), is the restore drill
+	// run at start and every ReadInterval (0: DefaultReadInterval): that
+	// sample of the recorded versions read back, no faster than ReadRate
+	// bytes per second (0: bucket.DefaultReadRate). See readChecks.
+	ReadSample   bucket.ReadSample
+	ReadInterval time.Duration
+	ReadRate     float64
+	reads        *readState // nil without drills
 
 	replication *replication.Tracker // nil without Buckets
 
@@ -109,6 +119,11 @@ type Daemon struct {
 	// (see endpointProbe). Without it, failed files only back off.
 	Probe         func(context.Context) error
 	ProbeInterval time.Duration
+	// EndpointDown, with Probe, is why the endpoint failed its check at
+	// start (a cause that may pass: refused, no answer): the daemon then
+	// starts with its uploads held, /healthz failing with it, and the
+	// probe asking at once.
+	EndpointDown error
 	// StuckAfter is how long a file may be queued or uploading before the
 	// summary and /status count it as stuck; 0: DefaultStuckAfter.
 	StuckAfter time.Duration
@@ -133,6 +148,8 @@ type Daemon struct {
 	// openWatcher starts the watcher; nil: newWatcher. Tests make it fail.
 	openWatcher func() (*watch.Watcher, error)
 	live        *liveness
+	// checks are the verify and index check the admin socket runs.
+	checks *checks
 }
 
 type retryRequest struct {
@@ -218,6 +235,9 @@ func (d Daemon) withDefaults() Daemon {
 	if d.RetentionInterval <= 0 {
 		d.RetentionInterval = retention.DefaultInterval
 	}
+	if d.ReadInterval <= 0 {
+		d.ReadInterval = DefaultReadInterval
+	}
 	if d.Location == nil {
 		d.Location = time.Local
 	}
@@ -253,6 +273,9 @@ func (d *Daemon) init() {
 	}, o.Logger)
 	if d.Probe != nil {
 		o.Gate = d.probe.wait
+		if d.EndpointDown != nil {
+			d.probe.down(d.EndpointDown, o.Now())
+		}
 	}
 	d.Options = o
 	d.pipe = agent.NewPipeline(d.Index, d.Uploader, o)
@@ -265,6 +288,11 @@ func (d *Daemon) init() {
 		Retries:      func() float64 { return float64(d.retrySetSize()) },
 		Workers:      func() float64 { return float64(d.pipe.Workers()) },
 		Healthy:      func() bool { return d.Health().OK },
+		DeletesBlocked: func() float64 {
+			b, _ := retention.BlockedOf(d.Index, d.Sources)
+			return float64(len(b))
+		},
+		EndpointDown: func() bool { _, _, err := d.probe.unreachable(); return err != nil },
 		Now:          o.Now,
 	}
 	if d.Buckets != nil {
@@ -276,6 +304,10 @@ func (d *Daemon) init() {
 		roots[i] = src.Root
 	}
 	d.metrics.Known(agent.Reasons(), roots)
+	if d.Buckets != nil && !d.ReadSample.IsZero() {
+		d.reads = newReadState(d.Sources, d.ReadSample, d.ReadInterval)
+		d.metrics.ReadScheduled(d.ReadInterval)
+	}
 	if d.Buckets != nil {
 		d.replication = replication.NewTracker(d.Index, d.Sources, d.Buckets, d.Replication, o.Logger, o.Now, d.resend, d.metrics.Replication())
 	}
@@ -285,6 +317,7 @@ func (d *Daemon) init() {
 	d.rescans = make(chan rescanRequest, 8)
 	d.calls = &rescanCalls{calls: map[rescanKey]*rescanCall{}}
 	d.stopping = make(chan struct{})
+	d.checks = &checks{stopping: d.stopping, now: o.Now}
 }
 
 // counts sums the index's records and pending entries over the sources.
@@ -323,6 +356,8 @@ func (d *Daemon) retrySetSize() int64 {
 //
 //	goroutine          ends when                              ended by
 //	admin server       Run returns                            serveAdmin's stop
+//	verify, index      its client leaves, or intake ends      stopping, checks.stop
+//	  check (socket)
 //	upload pool        its queue drained, or ShutdownTimeout  pipe.Close, cancelUploads
 //	endpoint prober    the pool has ended                     cancelUploads
 //	loop (watcher)     intake ends                            intake's errgroup
@@ -331,6 +366,7 @@ func (d *Daemon) retrySetSize() int64 {
 //	index GC           intake ends                            intake's errgroup
 //	replication checks intake ends                            intake's errgroup
 //	retention sweeps   intake ends                            intake's errgroup
+//	restore drills     intake ends                            intake's errgroup
 //	notifier           intake ends                            intake's errgroup
 //
 // Intake ends with ctx, with the first error of its goroutines, or when
@@ -373,6 +409,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// From here on, every path waits for the pool.
 	intakeErr := d.intake(intake, w)
 	close(d.stopping)
+	d.checks.stop() // stopping cancelled the one running
 	d.notifyStopping()
 	d.pipe.Close()
 	select {
@@ -408,6 +445,9 @@ func (d *Daemon) intake(ctx context.Context, w *watch.Watcher) error {
 	}
 	if d.Buckets != nil {
 		g.Go(func() error { return d.retain(gctx) })
+	}
+	if d.reads != nil {
+		g.Go(func() error { return d.readChecks(gctx) })
 	}
 	g.Go(func() error { d.notifier(gctx); return nil })
 	return g.Wait()
@@ -451,6 +491,7 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 		}
 	}
 	w.WatchSources(now())
+	d.checkRoots(w, touch)
 	d.publishWatch(w)
 	log.Info("watching", "directories", w.Counts().Dirs, "sources", len(d.Sources))
 	d.notifyReady()
@@ -458,12 +499,16 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 	d.requestRescan(rescanPartitions)
 
 	// The settling files are checked every CheckInterval while there are
-	// any: an idle loop wakes only for its minute's summary (and, under
-	// systemd's watchdog, the notifier's heartbeat).
+	// any; the roots, whose unmounting inotify does not tell, every
+	// CheckInterval but at most once a second: an idle loop wakes only
+	// for them, its minute's summary (and, under systemd's watchdog, the
+	// notifier's heartbeat).
 	check := time.NewTicker(d.CheckInterval)
 	defer check.Stop()
 	check.Stop()
 	checking := false
+	roots := time.NewTicker(max(d.CheckInterval, time.Second))
+	defer roots.Stop()
 	watched := w.Counts().Dirs
 	rescan := time.NewTicker(d.RescanInterval)
 	defer rescan.Stop()
@@ -490,8 +535,14 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 				watched = n
 				d.publishWatch(w)
 			}
+			if w.IsRoot(ev.Name) {
+				// IN_DELETE_SELF, IN_MOVE_SELF: the root went away now.
+				d.checkRoots(w, touch)
+			}
 		case <-d.heartbeat:
 			d.live.tick(now())
+		case <-roots.C:
+			d.checkRoots(w, touch) // back again, or unmounted (which inotify tells fsnotify drops)
 		case err, ok := <-w.Errs():
 			if !ok {
 				return nil
@@ -538,6 +589,34 @@ func (d *Daemon) watchError(err error) {
 		return
 	}
 	d.Options.Logger.Warn("watch error", "err", err)
+}
+
+// checkRoots records the sources whose root went away (removed, moved,
+// unmounted: /healthz fails at once) or came back (watched anew, its files
+// to touch, and the look-back partitions rescanned at once).
+func (d *Daemon) checkRoots(w *watch.Watcher, touch func(watch.FileKey)) {
+	changes := w.CheckRoots(d.Options.Now(), touch)
+	for _, c := range changes {
+		d.state.rootChanged(c.Src, c.State, d.Options.Now())
+		d.metrics.RootMissing(c.Src.Root, c.State != watch.RootPresent)
+		if c.State == watch.RootPresent {
+			d.Options.Logger.Info("the source root is back: watching it again and rescanning", "source", c.Src.Root)
+			d.requestRescan(rescanPartitions)
+			continue
+		}
+		d.Options.Logger.Error("the source root is gone: nothing below it is backed up until it is back", "source", c.Src.Root, "root", c.State, "fix", rootFix(c.State))
+	}
+	if len(changes) > 0 {
+		d.publishWatch(w)
+	}
+}
+
+// rootFix says what to do about a root in state st.
+func rootFix(st watch.RootState) string {
+	if st == watch.RootUnmounted {
+		return "its file system was unmounted: mount it again"
+	}
+	return "it was removed or moved away: put it back, or mount it, at its path"
 }
 
 func (d *Daemon) publishWatch(w *watch.Watcher) {

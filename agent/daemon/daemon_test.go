@@ -86,7 +86,7 @@ func runningDaemonGoroutines() []string {
 	}
 	var left []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, fn := range []string{"agent.(*Pipeline).Run(", "agent.(*Pipeline).work(", "daemon.(*Daemon).loop(", "daemon.(*Daemon).submitter(", "daemon.(*Daemon).rescanner(", "daemon.(*Daemon).collectGarbage(", "daemon.(*endpointProbe).run(", "daemon.(*Daemon).Run in goroutine"} {
+		for _, fn := range []string{"agent.(*Pipeline).Run(", "agent.(*Pipeline).work(", "daemon.(*Daemon).loop(", "daemon.(*Daemon).submitter(", "daemon.(*Daemon).rescanner(", "daemon.(*Daemon).collectGarbage(", "daemon.(*Daemon).readChecks(", "daemon.(*endpointProbe).run(", "daemon.(*Daemon).Run in goroutine"} {
 			if strings.Contains(g, "s3ferry/agent/"+fn) || strings.Contains(g, "s3ferry/"+fn) {
 				left = append(left, g)
 				break

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -56,6 +57,11 @@ type sourceState struct {
 	// rescanAnon is rescanErr without paths, when the error can say it
 	// so (a partition layout that reads no folder); /healthz over TCP.
 	rescanAnon string
+
+	// root is the root's state as the watcher last found it, and
+	// rootSince when it left watch.RootPresent.
+	root      watch.RootState
+	rootSince time.Time
 }
 
 func newLedger(sources []*local.Source, now time.Time) *ledger {
@@ -189,6 +195,35 @@ func (s *ledger) sourceRescanned(src *local.Source, err error, now time.Time) {
 	}
 	ss.lastError, ss.lastErrAt = "rescan: "+ss.rescanErr, now
 	s.lastError = ss.lastError
+}
+
+// rootChanged records that src's root is now in state st: anything but
+// present is the source's last error, and unhealthy until it is present.
+func (s *ledger) rootChanged(src *local.Source, st watch.RootState, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sources[src]
+	if ss == nil {
+		return
+	}
+	ss.root, ss.rootSince = st, now
+	if st != watch.RootPresent {
+		ss.lastError, ss.lastErrAt = fmt.Sprintf("source root %s is %s: %s", local.Printable(src.Root), st, rootFix(st)), now
+		s.lastError = ss.lastError
+	}
+}
+
+// rootGone returns the first source whose root is not present, its state
+// and since when; src is nil when every root is present.
+func (s *ledger) rootGone() (src *local.Source, st watch.RootState, since time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, src := range s.order {
+		if ss := s.sources[src]; ss.root != watch.RootPresent {
+			return src, ss.root, ss.rootSince
+		}
+	}
+	return nil, watch.RootPresent, time.Time{}
 }
 
 // rescanFailing returns a source whose rescans fail, since when, and the

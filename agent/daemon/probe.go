@@ -48,6 +48,11 @@ type endpointProbe struct {
 	mu    sync.Mutex
 	up    chan struct{} // closed while the endpoint is up; a new, open one per outage
 	since time.Time     // when the current outage began
+	// checkErr is the error of the last check of the current outage, and
+	// checks how many of its checks failed; nil and 0 until one fails.
+	// /healthz, /status and s3ferry_endpoint_down report them.
+	checkErr error
+	checks   int
 
 	outage chan struct{} // wakes run when an outage begins
 }
@@ -65,16 +70,34 @@ func (p *endpointProbe) failed(reason uploader.Reason, now time.Time) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.begin(now)
+}
+
+// down is told that a check of the endpoint failed with err at now
+// before run started (the daemon's start): the outage begins, failed
+// checks counted from it.
+func (p *endpointProbe) down(err error, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.begin(now) {
+		p.checkErr, p.checks = err, 1
+	}
+}
+
+// begin starts an outage at now, unless one is under way, and wakes run;
+// it says whether it did. p.mu is held.
+func (p *endpointProbe) begin(now time.Time) bool {
 	select {
 	case <-p.up:
 	default:
-		return // down already
+		return false // down already
 	}
 	p.up, p.since = make(chan struct{}), now
 	select {
 	case p.outage <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // wait returns once the endpoint is up, or with ctx's error.
@@ -103,6 +126,16 @@ func (p *endpointProbe) downSince() time.Time {
 	}
 }
 
+// unreachable returns, while checks of the endpoint fail, since when
+// uploads wait for it, how many checks failed and the last one's error
+// (which says why in one line: refused, no such host, TLS, no answer);
+// err is nil while the endpoint is up or no check has failed yet.
+func (p *endpointProbe) unreachable() (since time.Time, checks int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.since, p.checks, p.checkErr
+}
+
 // run probes during outages until ctx ends.
 func (p *endpointProbe) run(ctx context.Context) {
 	for {
@@ -118,6 +151,7 @@ func (p *endpointProbe) run(ctx context.Context) {
 		p.mu.Lock()
 		close(p.up)
 		since := p.since
+		p.checkErr, p.checks = nil, 0
 		p.mu.Unlock()
 		if failed == 0 {
 			// It answered at once: the failures were not an outage, and
@@ -142,8 +176,15 @@ func (p *endpointProbe) probe(ctx context.Context) (failed int, ok bool) {
 		if err == nil {
 			return failed, true
 		}
-		if failed == 0 {
-			p.logger.Warn("uploads are failing for the endpoint, not the files: uploads wait while it is probed", "every", p.interval, "err", err)
+		p.mu.Lock()
+		changed := p.checkErr == nil || p.checkErr.Error() != err.Error()
+		p.checkErr = err
+		p.checks++
+		p.mu.Unlock()
+		if changed {
+			// At the first failed check, and when the cause changes
+			// (refused, then no answer): not once per check.
+			p.logger.Error("the endpoint fails: uploads wait while it is probed, and go as soon as it answers", "every", p.interval, "err", err)
 		}
 		select {
 		case <-ctx.Done():

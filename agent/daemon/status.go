@@ -29,7 +29,11 @@ func (d *Daemon) Status() (admin.Status, error) {
 	st.Workers = d.pipe.Workers()
 	f := d.flight(now)
 	st.Stuck, st.OldestInFlight, st.EndpointDownSince = f.stuck, f.oldest, f.downSince
+	if _, _, err := d.probe.unreachable(); err != nil {
+		st.EndpointError = err.Error()
+	}
 	st.Totals = d.pipe.Stats()
+	st.ReadCheck = d.reads.snapshot()
 	d.state.snapshot(&st, now)
 	if k, f, ok := d.state.longestFailing(); ok {
 		st.LongestFailing = &admin.FailingFile{Root: k.Src.Root, Path: k.Rel, Since: f.since, Attempts: f.attempts, Reason: f.reason, Error: f.err}
@@ -52,17 +56,47 @@ func (d *Daemon) Health() admin.Health { return d.health(d.Options.Now()) }
 //	condition                                                  healthy
 //	a file failed for lack of space under the index, none      no (at once)
 //	  succeeded since
+//	a source's root is gone: removed, moved away, unmounted    no (at once), until it is back
+//	uploads failed for the endpoint, and a check of it failed  no (at once), until a check
+//	  (refused, no such host, TLS, no answer)                    succeeds
+//	a mass-deletion guard stopped deletes of a source          no, until confirmed or the
+//	  (retention.BlockedOf)                                      limit raised
 //	a source's last rescan failed (root missing, unmounted,    no, until one completes
 //	  a partition layout that reads none of its folders)
 //	one file failed every attempt for FileFailAfter            no, until it succeeds or is gone
 //	uploads failing, none succeeded for HealthFailAfter        no
 //	the oldest upload in flight was queued HealthFailAfter ago no (queue stuck)
+//	a restore drill read recorded versions back corrupt or     no, until a drill reads its
+//	  gone                                                       sample and those files back
+//	                                                             without
+//	the last restore drill stopped, or could not read a        yes, 200 with a body
+//	  version to its end                                         that starts "warning:"
 //	a version not replicated Replication.AlertAfter after its  yes, 200 with a body
 //	  upload, or FAILED with its file gone                       that starts "warning:"
 //	otherwise                                                  yes
 func (d *Daemon) health(now time.Time) admin.Health {
 	if msg := d.state.indexFullError(); msg != "" {
 		return admin.Health{Why: msg, Anonymous: "index disk full: uploads wait until the index's file system has space"}
+	}
+	if src, st, since := d.state.rootGone(); src != nil {
+		age := now.Sub(since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("source root %s is %s, for %s: %s", local.Printable(src.Root), st, age, rootFix(st)),
+			Anonymous: fmt.Sprintf("a source root is %s, for %s: s3ferry status names it", st, age),
+		}
+	}
+	if since, checks, err := d.probe.unreachable(); err != nil {
+		age := now.Sub(since).Round(time.Second)
+		return admin.Health{
+			Why:       fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): %v; uploads wait and go as soon as it answers", age, checks, err),
+			Anonymous: fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): s3ferry status says why", age, checks),
+		}
+	}
+	if blocked, err := retention.BlockedOf(d.Index, d.Sources); err == nil && len(blocked) > 0 {
+		return admin.Health{
+			Why:       fmt.Sprintf("%s; check the source, then s3ferry retention confirm or raise max-delete", blocked[0]),
+			Anonymous: fmt.Sprintf("deletes stopped by a mass-deletion guard (%s): s3ferry status names the source", blocked[0].Name),
+		}
 	}
 	if src, since, err, anon := d.state.rescanFailing(); src != nil {
 		age := now.Sub(since).Round(time.Second)
@@ -92,6 +126,9 @@ func (d *Daemon) health(now time.Time) admin.Health {
 	if n, _, oldest := d.pipe.InFlight(); n > 0 && now.Sub(oldest) > d.HealthFailAfter {
 		msg := fmt.Sprintf("queue stuck: %d files in flight, the oldest for %s", n, now.Sub(oldest).Round(time.Second))
 		return admin.Health{Why: msg, Anonymous: msg}
+	}
+	if h, ok := d.reads.health(now); ok {
+		return h
 	}
 	if d.replication != nil {
 		// Counts and durations only.

@@ -45,6 +45,16 @@ type Source struct {
 	// (0: DefaultPropagateDeletesAfter) after the delete was seen.
 	PropagateDeletes      bool
 	PropagateDeletesAfter time.Duration
+	// Lock, when its Mode is set, locks every version uploaded (Object
+	// Lock) until Lock.Retain after its upload; the local retention then
+	// deletes a file only once its version is seen locked.
+	Lock uploader.LockPolicy
+	// MaxDelete and MaxDeleteFraction stop a retention or propagation
+	// pass that would delete more files than this, or more than this
+	// fraction of the source's, before it deletes any (package
+	// retention's guards). 0: the default; negative: no limit.
+	MaxDelete         int
+	MaxDeleteFraction float64
 }
 
 // ID names the source in the index. It changes when the root, bucket or
@@ -143,7 +153,7 @@ func ParseDestination(dest string) (bucket, prefix string, err error) {
 func (s *Source) UploadJob(rel, key string, info fs.FileInfo) uploader.Job {
 	root := s.Tree()
 	j := uploader.Job{Bucket: s.Bucket, Key: key, Path: root.Join(rel),
-		Open: func() (*os.File, error) { return root.Open(rel) }}
+		Open: func() (*os.File, error) { return root.Open(rel) }, Lock: s.Lock}
 	if info != nil {
 		id := IDOf(info)
 		j.Dev, j.Inode = id.Dev, id.Ino

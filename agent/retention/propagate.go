@@ -84,6 +84,20 @@ func (sw *Sweeper) propagate(ctx context.Context, src *local.Source, st *Stats) 
 	if err != nil {
 		return fmt.Errorf("read the records of %s: %w", src, err)
 	}
+	// Nothing is marked or mirrored from a root that looks unmounted,
+	// nor more delete markers than the guard allows.
+	names := make([]string, 0, len(vanished)+len(due))
+	for _, f := range append(vanished, due...) {
+		names = append(names, f.rel)
+	}
+	if un, err := sw.looksUnmounted(src, names, st); err != nil || un {
+		return err
+	}
+	if ok, err := sw.allow(src, GuardPropagation, int64(len(due)), "delete markers", st); err != nil {
+		return err
+	} else if !ok {
+		due = nil
+	}
 	if sw.DryRun {
 		for _, f := range due {
 			key, _ := src.Key(f.rel)

@@ -40,6 +40,12 @@ const DefaultCheckRate = replication.DefaultCheckRate
 //	  recorded checksum
 //	replication COMPLETED, when a rule covers the source   kept until it is
 //	  and the source has RequireReplica
+//	with the source's Lock: HeadObject shows the version   kept until it is (a version
+//	  locked in the source's mode until a time still to      uploaded before the lock, or
+//	  come, and no earlier than the lock set records         whose lock expired or was cut)
+//	the same on the replica's version, when Replica is     kept until it is
+//	  set, the source has RequireReplica and a rule
+//	  covers it (replication copies lock settings)
 //
 // The gone set is written before the unlink, so a crash between the two
 // leaves a mark on a file that is still there, which the next sweep takes
@@ -66,6 +72,14 @@ type Sweeper struct {
 	// Marked after each delete marker written.
 	Deleted func(bytes int64)
 	Marked  func()
+	// GuardMinRecords is the size of a source from which a fraction of it
+	// or an empty root is judged (see guard.go); 0:
+	// DefaultGuardMinRecords. Tests make it small.
+	GuardMinRecords int64
+	// Replica, when set, returns the bucket src's bucket replicates to (nil:
+	// none known): with the source's Lock and RequireReplica, the replica's
+	// version must be locked too before the local file goes.
+	Replica func(src *local.Source) uploader.Bucket
 }
 
 // Stats counts what a sweep did.
@@ -76,6 +90,9 @@ type Stats struct {
 	DirsRemoved int64 `json:"dirs_removed"` // emptied partition directories
 	Vanished    int64 `json:"vanished"`     // local deletes seen, waiting for the grace period
 	Propagated  int64 `json:"propagated"`   // delete markers written (or, in a dry run, that would be)
+	// Blocked counts the passes a mass-deletion guard stopped before
+	// they deleted anything (see guard.go).
+	Blocked int64 `json:"blocked,omitempty"`
 }
 
 // Sweep runs once over every source with a LocalRetention, then mirrors
@@ -115,6 +132,9 @@ func (sw Sweeper) withDefaults() Sweeper {
 	}
 	if sw.Now == nil {
 		sw.Now = time.Now
+	}
+	if sw.GuardMinRecords == 0 {
+		sw.GuardMinRecords = DefaultGuardMinRecords
 	}
 	return sw
 }
@@ -169,12 +189,22 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 	if err != nil {
 		return fmt.Errorf("read the records of %s: %w", src, err)
 	}
+	if ok, err := sw.allow(src, GuardRetention, int64(len(cands)), "local deletes", st); err != nil || !ok {
+		return err
+	}
+	locks := map[string]index.Lock{}
+	if src.Lock.Mode != "" {
+		err := sw.Index.Locks().Each(id, func(rel string, l index.Lock) error { locks[rel] = l; return nil })
+		if err != nil {
+			return fmt.Errorf("read the locks of %s: %w", src, err)
+		}
+	}
 	emptied := map[string]bool{}
 	for _, c := range cands {
 		if err := limit.Wait(ctx); err != nil {
 			return err
 		}
-		ok, err := sw.safe(ctx, src, c.rel, c.rec)
+		ok, err := sw.safe(ctx, src, c.rel, c.rec, locks[c.rel])
 		if err != nil {
 			return err
 		}
@@ -213,7 +243,7 @@ func (sw *Sweeper) source(ctx context.Context, src *local.Source, limit *rate.Li
 
 // safe says whether the bucket holds the recorded version of rel with the
 // recorded checksum, replicated when that is required.
-func (sw *Sweeper) safe(ctx context.Context, src *local.Source, rel string, rec index.Record) (bool, error) {
+func (sw *Sweeper) safe(ctx context.Context, src *local.Source, rel string, rec index.Record, lock index.Lock) (bool, error) {
 	key, err := src.Key(rel)
 	if err != nil || rec.VersionID == "" || rec.Checksum == "" {
 		return false, nil
@@ -236,6 +266,46 @@ func (sw *Sweeper) safe(ctx context.Context, src *local.Source, rel string, rec 
 	}
 	if src.Replicated && src.RequireReplica && obj.Replication != uploader.ReplicationCompleted {
 		sw.Logger.Debug("retention keeps a file until its replication COMPLETED", "path", rel, "key", key, "status", obj.Replication)
+		return false, nil
+	}
+	if src.Lock.Mode != "" {
+		return sw.locked(ctx, src, rel, key, rec, lock, obj)
+	}
+	return true, nil
+}
+
+// locked says whether the recorded version (obj, as Head read it) is
+// locked as src's Lock asks: its mode, until a time still to come and no
+// earlier than the lock set recorded; and the replica's version too, when
+// a replica is known and required.
+func (sw *Sweeper) locked(ctx context.Context, src *local.Source, rel, key string, rec index.Record, lock index.Lock, obj uploader.Object) (bool, error) {
+	want := uploader.Lock{Mode: src.Lock.Mode}
+	if lock.VersionID == rec.VersionID && lock.Mode == string(src.Lock.Mode) {
+		want.RetainUntil = time.Unix(0, lock.RetainUntilNs)
+	}
+	now := sw.Now()
+	if !obj.Lock.Holds(want, now) {
+		sw.Logger.Info("retention keeps a file until its version is locked", "path", rel, "key", key, "version", rec.VersionID,
+			"mode", obj.Lock.Mode, "until", obj.Lock.RetainUntil, "want_mode", want.Mode, "recorded_until", want.RetainUntil)
+		return false, nil
+	}
+	if sw.Replica == nil || !src.Replicated || !src.RequireReplica {
+		return true, nil
+	}
+	replica := sw.Replica(src)
+	if replica == nil {
+		return true, nil
+	}
+	r, err := replica.Head(ctx, key, rec.VersionID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		sw.Logger.Info("retention keeps a file: its replica cannot be read", "path", rel, "key", key, "err", err)
+		return false, nil
+	}
+	if !r.Lock.Holds(want, now) {
+		sw.Logger.Info("retention keeps a file until its replica is locked", "path", rel, "key", key, "version", rec.VersionID, "mode", r.Lock.Mode, "until", r.Lock.RetainUntil)
 		return false, nil
 	}
 	return true, nil

@@ -37,6 +37,8 @@ type Watcher struct {
 	// full is set once adding a watch failed for lack of inotify watches;
 	// the daemon then relies on rescans and says so.
 	full bool
+	// roots is what CheckRoots knows of each source's root.
+	roots map[*local.Source]*rootWatch
 }
 
 func New(sources []*local.Source, loc *time.Location, log *slog.Logger) (*Watcher, error) {
@@ -44,7 +46,8 @@ func New(sources []*local.Source, loc *time.Location, log *slog.Logger) (*Watche
 	if err != nil {
 		return nil, fmt.Errorf("start inotify: %w (raise fs.inotify.max_user_instances)", err)
 	}
-	return &Watcher{fsw: fsw, sources: sources, loc: loc, log: log, dirs: map[string]FileKey{}, perSrc: map[*local.Source]int{}}, nil
+	return &Watcher{fsw: fsw, sources: sources, loc: loc, log: log, dirs: map[string]FileKey{}, perSrc: map[*local.Source]int{},
+		roots: map[*local.Source]*rootWatch{}}, nil
 }
 
 func (w *Watcher) Close() error { return w.fsw.Close() }

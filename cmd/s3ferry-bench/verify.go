@@ -24,7 +24,7 @@ import (
 const remoteDelay = 20 * time.Millisecond
 
 // verifyRows measures `s3ferry verify` on the bucket the sync scenario
-// filled (issue 5): the rate of its parallel listing (the key space split
+// filled (issue 5), and verify --read (readBackRow): the rate of its parallel listing (the key space split
 // at the partitions, listed 16 parts at a time, each object looked up in
 // the index) against one sequential ListObjectsV2 loop over the same
 // prefix, alternately, -rounds times; the medians are reported. Against the
@@ -54,6 +54,35 @@ func (b *bench) verifyRows(ctx context.Context, root, idx string) error {
 		b.add(fmt.Sprintf("verify, %s: parallel / sequential", m.where), fmt.Sprintf("%.2f", m.l.parallel/m.l.sequential))
 		b.add(fmt.Sprintf("verify, %s: whole run (listing, index pass)", m.where), fmt.Sprintf("%.1f s (median of %d)", m.l.verifySeconds, b.rounds))
 	}
+	for _, e := range []struct{ where, endpoint string }{{"local MinIO", b.srv.Endpoint}, {fmt.Sprintf("%s added per request", remoteDelay), proxy}} {
+		if err := b.readBackRow(ctx, root, idx, e.where, e.endpoint); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBackSample is what the read-back row reads, as a user would ask.
+const readBackSample = "1%"
+
+// readBackRow measures `s3ferry verify --read 1%` (issue 25) against
+// endpoint with the default workers and rate, once: the whole run (the
+// listing verify, then the drill) and the drill alone, with the objects and
+// bytes it says it read.
+func (b *bench) readBackRow(ctx context.Context, root, idx, where, endpoint string) error {
+	fmt.Fprintf(os.Stderr, "verify --read %s against %s...\n", readBackSample, endpoint)
+	rep, rss, err := b.runVerify(ctx, root, idx, endpoint, "--read", readBackSample)
+	if err != nil {
+		return err
+	}
+	r := rep.Read
+	if r == nil || rep.Problems() != 0 {
+		return fmt.Errorf("verify --read %s: %d problems, read report %+v", readBackSample, rep.Problems(), r)
+	}
+	b.add(fmt.Sprintf("verify --read %s, %s: whole run (listing, index pass, drill)", readBackSample, where), fmt.Sprintf("%.1f s, peak RSS %d MiB", rep.Seconds, rss>>20))
+	b.add(fmt.Sprintf("verify --read %s, %s: the drill", readBackSample, where),
+		fmt.Sprintf("%d of %d versions, %.1f MiB in %.1f s (%.0f objects/s; %d workers, %d MiB/s at most)",
+			r.Objects, r.Records, float64(r.Bytes)/(1<<20), r.Seconds, float64(r.Objects)/r.Seconds, bucket.DefaultReadWorkers, bucket.DefaultReadRate>>20))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -144,11 +146,27 @@ func (e *impostorError) Error() string {
 // call sends one request to the daemon and decodes the JSON answer into
 // out. A socket nobody answers on is errNoDaemon.
 func (c daemonClient) call(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://s3ferry"+path, nil)
+	return c.send(ctx, method, path, nil, out)
+}
+
+// send is call with in, when not nil, sent as the request's JSON body.
+func (c daemonClient) send(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://s3ferry"+path, body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set(admin.RequestHeader, "1")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		var impostor *impostorError
@@ -172,13 +190,44 @@ func (c daemonClient) call(ctx context.Context, method, path string, out any) er
 }
 
 // heldError says who holds an index that no daemon answered for: a
-// one-shot command (a sync) serves no socket.
+// one-shot command (a sync) serves no socket, and its LockedError says
+// so; a daemon whose socket does not answer is named with its socket.
 func heldError(locked *index.LockedError) error {
-	if locked.Admin == "" {
-		return fmt.Errorf("%w (not a daemon: a one-shot command such as s3ferry sync, which reports its own progress)", locked)
+	if !locked.Daemon() {
+		return locked
 	}
-	return fmt.Errorf("%w; it is a daemon, but its admin socket %s does not answer", locked, locked.Admin)
+	return &heldByDaemonError{locked: locked, why: fmt.Sprintf("its admin socket %s does not answer", locked.Admin), next: "stop it (sudo systemctl stop s3ferry, or kill " + strconv.Itoa(locked.PID) + ") and try again"}
 }
+
+// needsIndexAlone is the error of a command that writes the index (adopt,
+// index rebuild, verify --repair) refused it because err is a
+// *index.LockedError: when the holder is the daemon, it says that the
+// command cannot run through it, and how to stop and start it around the
+// command; otherwise err as it is.
+func needsIndexAlone(err error, command string) error {
+	var locked *index.LockedError
+	if !errors.As(err, &locked) || !locked.Daemon() {
+		return err
+	}
+	return &heldByDaemonError{
+		locked: locked,
+		why:    "s3ferry " + command + " needs the index to itself and cannot run through the daemon",
+		next:   "stop the daemon (sudo systemctl stop s3ferry), run s3ferry " + command + ", then start it again (sudo systemctl start s3ferry)",
+	}
+}
+
+// heldByDaemonError: the daemon holds the index, and cannot do what was
+// asked. It matches index.ErrLocked (exit 4).
+type heldByDaemonError struct {
+	locked    *index.LockedError
+	why, next string
+}
+
+func (e *heldByDaemonError) Error() string {
+	return fmt.Sprintf("index %s is in use by the daemon (%s); %s: %s", e.locked.Dir, e.locked.Holder, e.why, e.next)
+}
+
+func (e *heldByDaemonError) Unwrap() error { return e.locked }
 
 // adminSocket is where `run` serves its admin socket: in the directory
 // systemd made for the service (RuntimeDirectory=, /run/s3ferry), else in

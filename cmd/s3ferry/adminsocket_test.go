@@ -142,15 +142,7 @@ func TestAdminSquatterGetsNothing(t *testing.T) {
 // another user who can reach it is refused by its peer credentials.
 func TestAdminSocketRefusesOtherUsers(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("needs setpriv (util-linux)")
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run a client as nobody")
-	}
+	needNobody(t)
 	e := newEnv(t)
 	d := e.startDaemon(t, "--partition-layout", "2006-01-02")
 	fi, err := os.Stat(d.sock)
@@ -160,35 +152,61 @@ func TestAdminSocketRefusesOtherUsers(t *testing.T) {
 	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("admin socket %s: mode %v, want a socket 0660", d.sock, fi.Mode())
 	}
-	// Let nobody reach it, as a loosened mode would.
-	for dir := filepath.Dir(d.sock); dir != "/"; dir = filepath.Dir(dir) {
-		if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o001 == 0 {
-			if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := os.Chmod(d.sock, 0o666); err != nil {
-		t.Fatal(err)
-	}
+	exposeSocket(t, d.sock)
 	e.write(t, day(-100)+"/late.wav", "late", time.Hour) // only a full walk finds it
 	before := d.status(t).Rescans
 	for _, req := range [][]string{
 		{"http://s3ferry/status"},
 		{"-X", "POST", "-H", admin.RequestHeader + ": 1", "http://s3ferry/sync?full=1"},
 	} {
-		args := append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", "curl", "-sS", "-m", "30", "-w", "\n%{http_code}", "--unix-socket", d.sock}, req...)
-		out, err := exec.Command("setpriv", args...).CombinedOutput()
-		text := strings.TrimSpace(string(out))
-		i := strings.LastIndex(text, "\n")
-		body, code := text[:max(i, 0)], text[i+1:]
+		body, code, err := asNobody(d.sock, req...)
 		if err != nil || code != "403" || !strings.Contains(body, "uid 65534") || strings.Contains(body, e.root) {
-			t.Errorf("%v as nobody: %q (%v); want 403 naming the uid and no path", req, out, err)
+			t.Errorf("%v as nobody: %s %q (%v); want 403 naming the uid and no path", req, code, body, err)
 		}
 	}
 	if after := d.status(t).Rescans; fmt.Sprint(after) != fmt.Sprint(before) || e.hasKeys(t, day(-100)+"/late.wav") {
 		t.Fatalf("rescans %v after nobody's requests, were %v: nobody ran a walk", after, before)
 	}
+}
+
+// needNobody skips a test that runs a client as nobody where it cannot.
+func needNobody(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		tb.Skip("needs setpriv (util-linux)")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		tb.Skip("needs curl")
+	}
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root, to run a client as nobody")
+	}
+}
+
+// exposeSocket lets nobody reach the admin socket sock, as a loosened mode
+// would: its directories searchable by all, the socket 0666.
+func exposeSocket(tb testing.TB, sock string) {
+	tb.Helper()
+	for dir := filepath.Dir(sock); dir != "/"; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// asNobody sends a request to the admin socket sock with curl run as
+// nobody (curl's arguments req), and returns the answer's body and code.
+func asNobody(sock string, req ...string) (body, code string, err error) {
+	args := append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", "curl", "-sS", "-m", "30", "-w", "\n%{http_code}", "--unix-socket", sock}, req...)
+	out, err := exec.Command("setpriv", args...).CombinedOutput()
+	text := strings.TrimSpace(string(out))
+	i := strings.LastIndex(text, "\n")
+	return text[:max(i, 0)], text[i+1:], err
 }
 
 // Thirty POST /sync?full=1 at once cost one full rescan (two if one came

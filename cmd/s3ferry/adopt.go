@@ -68,7 +68,7 @@ type adoptCmd struct {
 func (cmd adoptCmd) Run(ctx context.Context) error {
 	env, err := openEnv(ctx, cmd.settings, cmd.log)
 	if err != nil {
-		return err
+		return needsIndexAlone(err, cmd.command)
 	}
 	defer env.Close()
 	a := &bucket.Adopt{

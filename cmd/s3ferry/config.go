@@ -26,6 +26,7 @@ type fileConfig struct {
 	Sources   []sourceConfig `yaml:"sources"`
 	Admin     adminConfig    `yaml:"admin"`
 	Daemon    daemonConfig   `yaml:"daemon"`
+	Verify    verifyConfig   `yaml:"verify"`
 
 	Replication replicationConfig `yaml:"replication"`
 }
@@ -82,6 +83,17 @@ type sourceConfig struct {
 
 	PropagateDeletes      bool           `yaml:"propagate-deletes"`
 	PropagateDeletesAfter *time.Duration `yaml:"propagate-deletes-after"`
+
+	ObjectLock *objectLockConfig `yaml:"object-lock"`
+
+	MaxDelete         int     `yaml:"max-delete"`
+	MaxDeleteFraction float64 `yaml:"max-delete-fraction"`
+}
+
+// objectLockConfig is a source's object-lock: {mode: COMPLIANCE, retain: 7y}.
+type objectLockConfig struct {
+	Mode   string `yaml:"mode"`
+	Retain string `yaml:"retain"`
 }
 
 type adminConfig struct {
@@ -95,6 +107,14 @@ type daemonConfig struct {
 	ShutdownTimeout    *time.Duration `yaml:"shutdown-timeout"`
 	RetentionInterval  *time.Duration `yaml:"retention-interval"`
 	FileFailAfter      *time.Duration `yaml:"file-fail-after"`
+}
+
+// verifyConfig is the daemon's restore drill: a read check of a sample of
+// the recorded versions every read-interval (verify --read's).
+type verifyConfig struct {
+	ReadSample   string         `yaml:"read-sample,omitempty"` // 1%, 500 or all; "" or 0: no drill
+	ReadInterval *time.Duration `yaml:"read-interval,omitempty"`
+	ReadRate     byteSize       `yaml:"read-rate,omitempty"` // also verify --read's default
 }
 
 // byteSize is a size written for people: 16MiB, 50MB, 8388608. A rate's

@@ -8,6 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/s3ferry/s3ferry/agent/bucket"
 )
 
 func newConfigCommand() *cli.Command {
@@ -116,7 +118,16 @@ func effectiveConfig(s settings) fileConfig {
 			RetentionInterval:  d(s.daemon.retentionInterval),
 			FileFailAfter:      d(s.daemon.fileFailAfter),
 		},
+		Verify: verifyConfig{ReadSample: readSampleString(s.read.sample), ReadInterval: d(s.read.interval), ReadRate: byteSize(s.read.rate)},
 	}
+}
+
+// readSampleString is sample as verify.read-sample reads it; "0": none.
+func readSampleString(sample bucket.ReadSample) string {
+	if sample.IsZero() {
+		return "0"
+	}
+	return sample.String()
 }
 
 // printConfig writes fc as YAML that loadFile reads back to the same

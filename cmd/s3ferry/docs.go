@@ -42,7 +42,7 @@ file. Credentials come from the AWS SDK's chain only: **AWS_ACCESS_KEY_ID**,
 
 */etc/s3ferry/s3ferry.yml* the service's configuration; */var/lib/s3ferry* its
 index; */usr/share/s3ferry/monitoring/* Prometheus alert rules and a Grafana
-dashboard; */usr/share/doc/s3ferry/README.md* the full documentation.`
+dashboard; */usr/share/doc/s3ferry/README.md* and *docs/* the full documentation.`
 
 // newDocsCommand is the hidden `s3ferry docs man`: the man page, generated
 // from the command definitions; make docs runs it. The completions come

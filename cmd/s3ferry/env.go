@@ -31,6 +31,21 @@ type env struct {
 // check waits on S3 (a round trip or two); a failed check still wins.
 // From here on the process works with its soft memory limit (limitMemory).
 func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
+	e, _, err := openEnvWith(ctx, s, log, false)
+	return e, err
+}
+
+// openDaemonEnv is openEnv for the daemon: a check that finds the endpoint
+// unreachable for a cause that may pass (s3.Unreachable: refused, no
+// answer, a host that does not resolve yet, a 5xx) does not stop it, but is
+// returned as down with the env, so the daemon starts with its uploads
+// held and its probe asking. What a person must fix still fails.
+func openDaemonEnv(ctx context.Context, s settings, log *slog.Logger) (e *env, down, err error) {
+	return openEnvWith(ctx, s, log, true)
+}
+
+// openEnvWith is openEnv, and with tolerate openDaemonEnv.
+func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate bool) (e *env, down, err error) {
 	limitMemory(s)
 	type opened struct {
 		idx *index.DB
@@ -41,21 +56,25 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 		// A one-shot command (all but run, the one with an admin socket)
 		// leaves the compactions due to the end of its run (Close), where
 		// they do not add to the memory of its uploads.
-		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, DeferCompactions: s.adminSocket == ""})
+		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, Command: s.command, DeferCompactions: s.adminSocket == ""})
 		indexed <- opened{idx, err}
 	}()
 	client, up, err := openBucket(ctx, s)
+	if tolerate && s3.Unreachable(err) {
+		down = err
+		client, up, err = newBuckets(ctx, s)
+	}
 	o := <-indexed
 	if err != nil {
 		if o.idx != nil {
 			o.idx.Close()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if o.err != nil {
-		return nil, o.err
+		return nil, nil, o.err
 	}
-	return &env{index: o.idx, client: client, open: client.Bucket, uploader: up}, nil
+	return &env{index: o.idx, client: client, open: client.Bucket, uploader: up}, down, nil
 }
 
 // openBucket builds the S3 client and checks that every destination bucket

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 )
@@ -29,6 +32,9 @@ costs a listing of the bucket, never a re-upload.`,
 				Usage: "read the whole index back; exit 0 when healthy, 1 with one line per problem",
 				Description: `Opens the index (verifying the checksum of every table) and reads every
 entry back. Prints "index DIR: healthy", or one line per problem and exits 1.
+While the daemon (s3ferry run) holds the index, it is asked on its admin
+socket to check the index it has open, as it goes on writing: same output,
+same exit code.
 
 Examples:
  1. sudo -u s3ferry s3ferry index check --config /etc/s3ferry/s3ferry.yml
@@ -77,10 +83,10 @@ func indexCheck(c *cli.Context) error {
 	if err := requireIndex(dir); err != nil {
 		return err
 	}
-	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
-		return err
+	problems, err := checkViaDaemon(c.Context, dir)
+	if errors.Is(err, errNoDaemon) {
+		problems, err = checkAlone(dir, commandName(c))
 	}
-	problems, err := index.Check(dir, index.Options{})
 	if err != nil {
 		return err
 	}
@@ -94,6 +100,30 @@ func indexCheck(c *cli.Context) error {
 	return nil
 }
 
+// checkViaDaemon has the daemon holding the index in dir check it;
+// errNoDaemon when no daemon holds it or answers on its socket.
+func checkViaDaemon(ctx context.Context, dir string) ([]string, error) {
+	client, err := newDaemonClient(index.ReadHolder(dir))
+	if err != nil {
+		return nil, err
+	}
+	var answer admin.IndexCheck
+	err = client.send(ctx, http.MethodPost, "/index/check", nil, &answer)
+	return answer.Problems, err
+}
+
+// checkAlone checks the index in dir with the index to itself.
+func checkAlone(dir, command string) ([]string, error) {
+	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
+		return nil, err
+	}
+	problems, err := index.Check(dir, index.Options{Command: command})
+	if locked := (*index.LockedError)(nil); errors.As(err, &locked) {
+		return nil, heldError(locked)
+	}
+	return problems, err
+}
+
 // rebuildCmd is `s3ferry index rebuild`: adopt, into a new index.
 type rebuildCmd struct{ adoptCmd }
 
@@ -103,7 +133,7 @@ func (cmd rebuildCmd) Run(ctx context.Context) error {
 	}
 	aside, err := index.MoveAside(cmd.indexDir, time.Now())
 	if err != nil {
-		return err
+		return needsIndexAlone(err, cmd.command)
 	}
 	if aside != "" {
 		cmd.log.Info("moved the index aside; delete it once the rebuilt one serves", "from", cmd.indexDir, "to", aside)

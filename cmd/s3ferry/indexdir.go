@@ -14,16 +14,11 @@ import (
 	"github.com/s3ferry/s3ferry/index"
 )
 
-// openIndex opens the index in dir for a command. Root is refused an index
-// directory that belongs to another user (the service's s3ferry user): the
-// files Badger would create as root would lock the service out of its own
-// index.
-func openIndex(dir string, log *slog.Logger) (*index.DB, error) {
-	return openIndexWith(dir, index.Options{Logger: log})
-}
-
-// openIndexWith is openIndex with the index's options (a daemon's admin
-// socket).
+// openIndexWith opens the index in dir for a command, with the index's
+// options (the command's name, a daemon's admin socket). Root is refused
+// an index directory that belongs to another user (the service's s3ferry
+// user): the files Badger would create as root would lock the service out
+// of its own index.
 func openIndexWith(dir string, opts index.Options) (*index.DB, error) {
 	if err := checkIndexOwner(dir, os.Geteuid()); err != nil {
 		return nil, err
@@ -35,13 +30,14 @@ func openIndexWith(dir string, opts index.Options) (*index.DB, error) {
 	return idx, err
 }
 
-// openExistingIndex is openIndex for a command that only reads the index
-// (status, manifest): it never creates one (requireIndex).
-func openExistingIndex(dir string, log *slog.Logger) (*index.DB, error) {
+// openExistingIndex is openIndexWith for a command that only reads the
+// index (status, manifest), named command: it never creates one
+// (requireIndex).
+func openExistingIndex(dir, command string, log *slog.Logger) (*index.DB, error) {
 	if err := requireIndex(dir); err != nil {
 		return nil, err
 	}
-	return openIndex(dir, log)
+	return openIndexWith(dir, index.Options{Logger: log, Command: command})
 }
 
 // requireIndex fails, creating nothing, unless dir holds an index (Badger's

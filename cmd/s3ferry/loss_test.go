@@ -105,7 +105,7 @@ func TestSyncInterruptedWhileUploadingExits130(t *testing.T) {
 	if left == 0 {
 		t.Fatal("every file was uploaded before the interrupt: the test interrupted nothing")
 	}
-	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) || !strings.Contains(s, fmt.Sprintf("%d files pending", left)) {
+	if s := out.String(); !strings.Contains(s, fmt.Sprintf("pending=%d", left)) || !strings.Contains(s, plural(int64(left), "file", "files")+" pending") {
 		t.Fatalf("the summary does not say that %d files stay pending:\n%s", left, s)
 	}
 	if got := e.sync(t, 0); got.Uploaded != int64(left) {
@@ -261,6 +261,8 @@ func TestRunUnhealthyWhileRescansFail(t *testing.T) {
 	if _, body := healthz(); !strings.Contains(body, e.root) {
 		t.Fatalf("/healthz = %q, want it to name %s", body, e.root)
 	}
+	// /healthz fails at once, from inotify; the rescans fail after.
+	eventually(t, 30*time.Second, "a rescan to fail", func() bool { return d.status(t).Sources[0].RescanError != "" })
 	if s := d.status(t).Sources[0]; !strings.Contains(s.LastError, e.root) || s.RescanError == "" {
 		t.Fatalf("status of the source: last error %q, rescan error %q, want both to say why", s.LastError, s.RescanError)
 	}

@@ -168,6 +168,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newRestoreCommand(),
 			newManifestCommand(),
 			newIndexCommand(),
+			newRetentionCommand(),
+			newHoldCommand(),
 			newConfigCommand(),
 			newCompletionCommand(),
 			newDocsCommand(),

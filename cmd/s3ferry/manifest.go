@@ -22,7 +22,7 @@ func newManifestCommand() *cli.Command {
 		Description: `Writes a CSV manifest (bucket,key,versionId; keys URL-encoded) of the objects
 the index records as uploaded, from the index alone. Replication copies only
 objects written after it was turned on; an S3 Batch Replication job with
-this manifest copies the ones written before (README: "Seeding a replica").
+this manifest copies the ones written before (docs/bucket.md: "Seeding a replica").
 --before keeps only objects uploaded before a time, e.g. when replication
 was enabled. --replication-failed lists instead the versions whose replication
 FAILED and that s3ferry could not upload again (their files gone or changed
@@ -80,7 +80,7 @@ type manifestCmd struct {
 }
 
 func (cmd manifestCmd) Run(ctx context.Context) error {
-	idx, err := openExistingIndex(cmd.indexDir, cmd.log)
+	idx, err := openExistingIndex(cmd.indexDir, cmd.command, cmd.log)
 	if err != nil {
 		return err
 	}

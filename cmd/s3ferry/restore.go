@@ -69,6 +69,10 @@ Examples:
 			if err != nil {
 				return err
 			}
+			bar, log, err := progressFor(c, s, log)
+			if err != nil {
+				return err
+			}
 			if len(s.sources) != 1 {
 				return usageError{fmt.Errorf("the configuration has %d sources: restore one at a time, given as s3://BUCKET/PREFIX/", len(s.sources))}
 			}
@@ -100,7 +104,7 @@ Examples:
 				keepSpecial: c.Bool("keep-special-bits"),
 				allowShared: c.Bool("allow-shared-parent"),
 				json:        c.Bool(flagJSON),
-				progress:    !c.Bool("no-progress") && !c.Bool(flagJSON) && isTerminal(c.App.ErrWriter),
+				bar:         bar,
 				listWorkers: c.Int(flagListWorkers),
 				log:         log,
 				stdout:      c.App.Writer,
@@ -113,14 +117,15 @@ Examples:
 // restoreCmd is `s3ferry restore` with its flags turned into plain values.
 type restoreCmd struct {
 	settings
-	src                       *local.Source
-	at                        time.Time
-	to, under                 string
-	overwrite, json, progress bool
-	keepSpecial, allowShared  bool
-	listWorkers               int
-	log                       *slog.Logger
-	stdout, stderr            io.Writer
+	src                      *local.Source
+	at                       time.Time
+	to, under                string
+	overwrite, json          bool
+	bar                      *progress // the display on a terminal; nil: none
+	keepSpecial, allowShared bool
+	listWorkers              int
+	log                      *slog.Logger
+	stdout, stderr           io.Writer
 }
 
 func (cmd restoreCmd) Run(ctx context.Context) error {
@@ -143,12 +148,9 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		Depth:             cmd.src.Layout.Depth(),
 		Logger:            cmd.log,
 	}
-	if cmd.progress {
-		bar := newProgress(cmd.stderr)
-		defer bar.finish()
-		r.Progress = func(s bucket.RestoreStats) {
-			bar.show(fmt.Sprintf("restored %d  existing %d  failed %d", s.Restored, s.Existing, s.Failed), s.Bytes)
-		}
+	if cmd.bar != nil {
+		r.Transfers = cmd.bar.tr
+		r.Progress = func(s bucket.RestoreStats) { cmd.bar.draw(restoreCounts(s)) }
 	}
 	when := "now"
 	if !cmd.at.IsZero() {
@@ -156,6 +158,9 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 	}
 	cmd.log.Info("restoring", "from", "s3://"+cmd.src.Bucket+"/"+cmd.src.Prefix+cmd.under, "at", when, "to", cmd.to)
 	st, err := r.Run(ctx)
+	if cmd.bar != nil {
+		cmd.bar.finish() // cleared for good: the summary stands alone
+	}
 	switch {
 	case errors.Is(err, beneath.ErrSharedParent):
 		return usageError{fmt.Errorf("%w; if you trust it, add --allow-shared-parent", err)}
@@ -165,8 +170,7 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		return err
 	}
 	err = show(cmd.stdout, cmd.json, st, func(w io.Writer) {
-		fmt.Fprintf(w, "restored %d files (%d bytes) as of %s into %s in %.1f s; %d left alone (exist; --overwrite replaces them), %d deleted then, %d created later, %d failed\n",
-			st.Restored, st.Bytes, when, cmd.to, st.Seconds, st.Existing, st.Deleted, st.Later, st.Failed)
+		fmt.Fprintln(w, restoreSummary(st, when, cmd.to))
 		if st.Untrusted > 0 {
 			fmt.Fprintf(w, "%d keys not restored: the endpoint's version timestamps cannot be trusted for them (each is logged with what to do)\n", st.Untrusted)
 		}
@@ -181,6 +185,33 @@ func (cmd restoreCmd) Run(ctx context.Context) error {
 		return errFilesFailed
 	}
 	return nil
+}
+
+// restoreCounts is what a restore's display adds to the transfers.
+func restoreCounts(s bucket.RestoreStats) string {
+	return strings.Join(counts(count{s.Existing, "exist"}, count{s.Failed, "failed"}), ", ")
+}
+
+// restoreSummary is a restore's totals for a person:
+//
+//	restored 3 files (1.8 MiB, 2.1 MiB/s) as of now into /srv/restore in 0.9s; 1 left alone (...)
+func restoreSummary(st bucket.RestoreStats, when, to string) string {
+	took := time.Duration(st.Seconds * float64(time.Second))
+	detail := size(st.Bytes)
+	if st.Seconds > 0 && st.Bytes > 0 {
+		detail += ", " + size(int64(float64(st.Bytes)/st.Seconds)) + "/s"
+	}
+	s := fmt.Sprintf("restored %s (%s) as of %s into %s in %s", plural(st.Restored, "file", "files"), detail, when, local.Printable(to), duration(took))
+	more := counts(
+		count{st.Existing, "left alone (they exist; --overwrite replaces them)"},
+		count{st.Deleted, "deleted then"},
+		count{st.Later, "created later"},
+		count{st.Failed, "failed (each is logged)"},
+	)
+	if len(more) > 0 {
+		s += "; " + strings.Join(more, ", ")
+	}
+	return s
 }
 
 // realPath resolves links in p as far as it exists, so a link cannot hide

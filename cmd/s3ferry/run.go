@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/s3ferry/s3ferry/agent"
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/retention"
 	"github.com/s3ferry/s3ferry/uploader"
@@ -84,7 +85,7 @@ Examples:
 				return usageError{err}
 			}
 			s.adminSocket = adminSocket(s.indexDir)
-			return runCmd{settings: s, adminToken: token, log: log}.Run(c.Context)
+			return runCmd{settings: s, adminToken: token, log: log, logUploads: humanSummary(c, s)}.Run(c.Context)
 		},
 	}
 }
@@ -94,18 +95,33 @@ type runCmd struct {
 	settings
 	adminToken string
 	log        *slog.Logger
+	logUploads bool // one line per upload: a person watches the log on a terminal
 }
 
 func (cmd runCmd) Run(ctx context.Context) error {
-	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	// A refused connection fails an upload at its first attempt: the
+	// daemon then holds every upload and probes the endpoint itself, and
+	// /healthz says so at once, instead of each file spending a retry
+	// budget on it silently.
+	cmd.s3.RefusedAttempts = 1
+	env, down, err := openDaemonEnv(ctx, cmd.settings, cmd.log)
 	if errors.Is(err, uploader.ErrInvalidBucketName) {
 		return configError{err}
 	} else if err != nil {
 		return err
 	}
 	defer env.Close()
-	warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
-	markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	if down != nil {
+		// The bucket's versioning and replication rules cannot be asked:
+		// the uploads of this run are not tracked to the replica.
+		cmd.log.Error("the endpoint does not answer: starting with uploads held until it does; replication is not tracked until the next start", "err", down)
+	} else {
+		warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
+		if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
+			return configError{err}
+		}
+		markReplicated(ctx, env.open, cmd.sources, cmd.log)
+	}
 	d := &daemon.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -125,7 +141,13 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Replication:        cmd.replication,
 		RetentionInterval:  cmd.daemon.retentionInterval,
 		FileFailAfter:      cmd.daemon.fileFailAfter,
+		ReadSample:         cmd.read.sample,
+		ReadInterval:       cmd.read.interval,
+		ReadRate:           float64(cmd.read.rate),
 		Progress:           func() int64 { return env.client.Counters().Moved },
+	}
+	if cmd.logUploads {
+		d.Options.Observe = logUpload(cmd.log)
 	}
 	notifier, watchdog, ok, err := newSystemdNotifier()
 	if err != nil {
@@ -135,7 +157,9 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		d.Notifier, d.WatchdogTimeout = notifier, watchdog
 	}
 	if len(cmd.sources) > 0 {
-		d.Probe = env.open(cmd.sources[0].Bucket).Check
+		bucket := cmd.sources[0].Bucket
+		d.Probe = func(ctx context.Context) error { return env.client.Ping(ctx, bucket) }
+		d.EndpointDown = down
 	}
 	if d.AdminListen != "" {
 		d.AdminAddrFile = adminAddrFile(cmd.indexDir)
@@ -153,6 +177,17 @@ func (cmd runCmd) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { logHangups(gctx, hup, cmd.log); return nil })
 	return g.Wait() // both have ended: the deferred Close of the index overlaps nothing
+}
+
+// logUpload returns an Observe that logs each upload in one line: its
+// key, size and how long it took. Off a terminal the daemon says less
+// (at debug level), and the metrics count them.
+func logUpload(log *slog.Logger) func(agent.Event) {
+	return func(ev agent.Event) {
+		if ev.Outcome == agent.Uploaded {
+			log.Info("uploaded", "key", ev.Key, "size", size(ev.Bytes), "took", duration(ev.Took))
+		}
+	}
 }
 
 // logHangups says, for each SIGHUP until ctx ends, that reloading is not

@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/agent/replication"
@@ -42,7 +44,12 @@ type settings struct {
 	// adminSocket is the admin socket `run` serves, recorded in the
 	// index's lock file (index.Options.Admin); "" for every other command.
 	adminSocket string
+	// command is the command these settings are for ("sync", "index
+	// rebuild"), recorded in the index's lock file (index.Options.Command)
+	// so that a command refused the index can say who holds it.
+	command     string
 	daemon      daemonSettings
+	read        readSettings
 	replication replication.Options
 	// sourceConfigs are the sources as they take effect (file and flags
 	// merged), for `s3ferry config`.
@@ -59,6 +66,36 @@ type daemonSettings struct {
 	shutdownTimeout    time.Duration
 	retentionInterval  time.Duration
 	fileFailAfter      time.Duration
+}
+
+// readSettings are the restore drill's knobs (verify.*): the daemon's
+// sample and interval, and the rate verify --read takes too.
+type readSettings struct {
+	sample   bucket.ReadSample // zero: the daemon runs no drill
+	interval time.Duration
+	rate     int64 // bytes per second
+}
+
+// loadRead reads the verify section of the configuration.
+func loadRead(fc verifyConfig) (readSettings, error) {
+	r := readSettings{interval: daemon.DefaultReadInterval, rate: int64(fc.ReadRate)}
+	if fc.ReadInterval != nil {
+		r.interval = *fc.ReadInterval
+	}
+	if r.rate == 0 {
+		r.rate = bucket.DefaultReadRate
+	}
+	if fc.ReadSample != "" {
+		s, err := bucket.ParseReadSample(fc.ReadSample)
+		if err != nil {
+			return readSettings{}, fmt.Errorf("verify.read-sample: %w", err)
+		}
+		r.sample = s
+	}
+	if r.interval <= 0 {
+		return readSettings{}, fmt.Errorf("verify.read-interval must be positive, got %s", r.interval)
+	}
+	return r, nil
 }
 
 // agentSettle is the agent's Options.Settle for settle as configured,
@@ -101,6 +138,10 @@ const (
 	flagNoRequireReplica      = "no-require-replica"
 	flagPropagateDeletes      = "propagate-deletes"
 	flagPropagateDeletesAfter = "propagate-deletes-after"
+	flagObjectLockMode        = "object-lock-mode"
+	flagObjectLockRetain      = "object-lock-retain"
+	flagMaxDelete             = "max-delete"
+	flagMaxDeleteFraction     = "max-delete-fraction"
 	flagSettle                = "settle"
 	flagLogFormat             = "log-format"
 	flagLogLevel              = "log-level"
@@ -150,10 +191,14 @@ func configFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagExclude, Usage: "skip paths matching `GLOB` (repeatable)", Category: srcs},
 		&cli.BoolFlag{Name: flagNoDefaultExcl, Usage: "also back up dotfiles and *.tmp, *.part, ~* files", Category: srcs},
 		&cli.BoolFlag{Name: flagFollowSymlinks, Usage: "follow symbolic links (default: skip them)", Category: srcs},
-		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (README: two regions); default: keep all", Category: srcs},
+		&cli.StringFlag{Name: flagLocalRetention, Usage: "delete local files older than `AGE` (90d, 2160h) once they are safely in the bucket (docs/replication.md); default: keep all", Category: srcs},
 		&cli.BoolFlag{Name: flagPropagateDeletes, Usage: "turn a file deleted locally into a delete marker on its key (its versions stay), after --propagate-deletes-after", Category: srcs},
 		&cli.DurationFlag{Name: flagPropagateDeletesAfter, Usage: "grace period before a local delete is mirrored", Value: retention.DefaultPropagateDeletesAfter, Category: srcs},
 		&cli.BoolFlag{Name: flagNoRequireReplica, Usage: "with --local-retention, do not wait for a replication rule's copy to be COMPLETED", Category: srcs},
+		&cli.IntFlag{Name: flagMaxDelete, Usage: "stop a retention or propagation pass that would delete more than `N` files before it deletes any, until s3ferry retention confirm (-1: no limit)", Value: retention.DefaultMaxDelete, Category: srcs},
+		&cli.Float64Flag{Name: flagMaxDeleteFraction, Usage: "the same for more than this `FRACTION` of a source's files (sources of 1000 files or more; -1: no limit)", Value: retention.DefaultMaxDeleteFraction, Category: srcs},
+		&cli.StringFlag{Name: flagObjectLockMode, Usage: "lock every uploaded version with Object Lock `MODE` GOVERNANCE or COMPLIANCE (the bucket must have Object Lock; docs/compliance.md)", Category: srcs},
+		&cli.StringFlag{Name: flagObjectLockRetain, Usage: "with --object-lock-mode, lock each version this `LONG` after its upload: days or years (30d, 7y)", Category: srcs},
 	}
 }
 
@@ -198,6 +243,7 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		}
 	}
 	s := settings{
+		command:        commandName(c),
 		indexDir:       pick(c, flagIndexDir, fc.IndexDir, defaultIndexDir()),
 		logFormat:      pick(c, flagLogFormat, fc.LogFormat, "text"),
 		logLevel:       pick(c, flagLogLevel, fc.LogLevel, "info"),
@@ -214,6 +260,9 @@ func loadSettingsWith(c *cli.Context, destOnly bool) (settings, error) {
 		},
 	}
 	if s.replication, err = loadReplication(c, fc.Replication); err != nil {
+		return settings{}, err
+	}
+	if s.read, err = loadRead(fc.Verify); err != nil {
 		return settings{}, err
 	}
 	if s.admin == "off" {
@@ -386,6 +435,21 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 	sc.PropagateDeletes = sc.PropagateDeletes || c.Bool(flagPropagateDeletes)
 	propagateAfter := pickDuration(c, flagPropagateDeletesAfter, sc.PropagateDeletesAfter, retention.DefaultPropagateDeletesAfter)
 	sc.PropagateDeletesAfter = &propagateAfter
+	sc.MaxDelete = pickInt(c, flagMaxDelete, sc.MaxDelete, retention.DefaultMaxDelete)
+	if c.IsSet(flagMaxDeleteFraction) {
+		sc.MaxDeleteFraction = c.Float64(flagMaxDeleteFraction)
+	} else if sc.MaxDeleteFraction == 0 {
+		sc.MaxDeleteFraction = retention.DefaultMaxDeleteFraction
+	}
+	if c.IsSet(flagObjectLockMode) || c.IsSet(flagObjectLockRetain) {
+		l := objectLockConfig{}
+		if sc.ObjectLock != nil {
+			l = *sc.ObjectLock
+		}
+		l.Mode = pick(c, flagObjectLockMode, l.Mode, "")
+		l.Retain = pick(c, flagObjectLockRetain, l.Retain, "")
+		sc.ObjectLock = &l
+	}
 	return sc
 }
 
@@ -460,7 +524,15 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	if propagateAfter < 0 {
 		return nil, fmt.Errorf("--%s must not be negative, got %s", flagPropagateDeletesAfter, propagateAfter)
 	}
+	lock, err := parseObjectLock(sc.ObjectLock)
+	if err != nil {
+		return nil, err
+	}
+	if sc.MaxDeleteFraction > 1 {
+		return nil, fmt.Errorf("--%s %g: want a fraction of 1 or less (0.5 is half), or -1 for no limit", flagMaxDeleteFraction, sc.MaxDeleteFraction)
+	}
 	return &local.Source{
+		Lock: lock, MaxDelete: sc.MaxDelete, MaxDeleteFraction: sc.MaxDeleteFraction,
 		Root: root, Bucket: bucket, Prefix: prefix,
 		Layout: layout, Lookback: sc.Lookback, Filter: filter,
 		FollowSymlinks: sc.FollowSymlinks,
@@ -523,4 +595,16 @@ func nonZero(d time.Duration) *time.Duration {
 		return nil
 	}
 	return &d
+}
+
+// commandName is the name of the command c runs, with its parents but not
+// the program's: "sync", "index check".
+func commandName(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -75,7 +76,7 @@ func (cmd statusCmd) Run(ctx context.Context) error {
 }
 
 func (cmd statusCmd) fromIndex() (admin.Status, error) {
-	idx, err := openExistingIndex(cmd.indexDir, nil)
+	idx, err := openExistingIndex(cmd.indexDir, cmd.command, nil)
 	if err != nil {
 		if locked := (*index.LockedError)(nil); errors.As(err, &locked) {
 			return admin.Status{}, heldError(locked)
@@ -115,10 +116,17 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			fmt.Fprintf(w, "oldest upload in flight queued %s; %d stuck\n", ago(st.OldestInFlight), st.Stuck)
 		}
 		if !st.EndpointDownSince.IsZero() {
-			fmt.Fprintf(w, "the endpoint has been failing since %s: uploads wait while it is probed\n", ago(st.EndpointDownSince))
+			why := ""
+			if st.EndpointError != "" {
+				why = " (" + local.Printable(st.EndpointError) + ")"
+			}
+			fmt.Fprintf(w, "the endpoint has been failing since %s%s: uploads wait while it is probed\n", ago(st.EndpointDownSince), why)
 		}
 		for kind, r := range st.Rescans {
 			fmt.Fprintf(w, "last %s rescan %s: %d files in %.1f s\n", kind, ago(r.At), r.Scanned, r.Seconds)
+		}
+		if r := st.ReadCheck; r != nil {
+			printReadCheck(w, r, ago)
 		}
 	} else {
 		fmt.Fprintln(w, "no daemon running; from the index:")
@@ -158,6 +166,25 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 		}
 	}
 	tw.Flush()
+}
+
+// printReadCheck writes where the daemon's restore drills stand.
+func printReadCheck(w io.Writer, r *admin.ReadCheckStatus, ago func(time.Time) string) {
+	fmt.Fprintf(w, "restore drill (%s every %s): last clean %s", r.Sample, time.Duration(r.Interval*float64(time.Second)), ago(r.LastSuccess))
+	switch {
+	case r.Running && r.LastEnded.IsZero():
+		fmt.Fprint(w, "; the first is running")
+	case !r.LastEnded.IsZero():
+		fmt.Fprintf(w, "; the last ended %s: %d versions read (%s), %d corrupt, %d gone, %d unreadable",
+			ago(r.LastEnded), r.Objects, humanize.IBytes(uint64(r.Bytes)), r.Corrupt, r.Missing, r.Unreadable)
+	}
+	fmt.Fprintln(w)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  LAST DRILL STOPPED: %s\n", local.Printable(r.Error))
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "  %-16s %s: %s\n", p.Kind, local.Printable(filepath.Join(p.Root, p.Path)), local.Printable(p.Detail))
+	}
 }
 
 // errNoDaemon means no daemon answered on the admin socket of the index's

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -61,7 +62,10 @@ Examples:
 				return usageError{err}
 			}
 			s.allowUnversioned = s.allowUnversioned || c.Bool(flagAllowUnversioned)
-			progress := !c.Bool("no-progress") && !c.Bool("json") && isTerminal(c.App.ErrWriter)
+			bar, log, err := progressFor(c, s, log)
+			if err != nil {
+				return err
+			}
 			var lookback time.Duration
 			if c.IsSet(flagLookback) {
 				lookback = c.Duration(flagLookback)
@@ -72,7 +76,8 @@ Examples:
 				lookback: lookback,
 				dryRun:   c.Bool("dry-run"),
 				json:     c.Bool("json"),
-				progress: progress,
+				bar:      bar,
+				human:    humanSummary(c, s),
 				wait:     *c.Generic(flagWaitReplication).(*waitFlag),
 				log:      log,
 				stdout:   c.App.Writer,
@@ -88,11 +93,13 @@ const flagAllowUnversioned = "allow-unversioned"
 // syncCmd is `s3ferry sync` with its flags turned into plain values.
 type syncCmd struct {
 	settings
-	full, dryRun, json, progress bool
-	lookback                     time.Duration // --lookback, when given: passed to a daemon that runs the sync
-	wait                         waitFlag
-	log                          *slog.Logger
-	stdout, stderr               io.Writer
+	full, dryRun, json bool
+	bar                *progress     // the display on a terminal; nil: none
+	human              bool          // the totals for a person, not as a log line (humanSummary)
+	lookback           time.Duration // --lookback, when given: passed to a daemon that runs the sync
+	wait               waitFlag
+	log                *slog.Logger
+	stdout, stderr     io.Writer
 }
 
 func (cmd syncCmd) Run(ctx context.Context) error {
@@ -120,6 +127,9 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	} else if err := refuseUnversioned(ctx, env.open, cmd.sources, cmd.log); err != nil {
 		return usageError{err}
 	}
+	if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
+		return usageError{err}
+	}
 	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
@@ -137,13 +147,17 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		Options:            cmd.uploadOptions(cmd.log, env.client),
 	}
 	sync.Options.DryRun, sync.Options.DryRunOut = cmd.dryRun, cmd.stdout
-	finish := func() {}
-	if cmd.progress {
-		bar := newProgress(cmd.stderr)
-		sync.Progress, finish = bar.update, bar.finish
+	if cmd.bar != nil {
+		sync.Options.DryRunOut = cmd.bar.above(cmd.stdout)
+	}
+	if cmd.bar != nil {
+		sync.Options.Transfers = cmd.bar.tr
+		sync.Progress = func(s agent.Stats) { cmd.bar.draw(syncCounts(s)) }
 	}
 	stats, err := sync.Run(ctx)
-	finish() // the bar ends before the summary line, so the two do not mix
+	if cmd.bar != nil {
+		cmd.bar.finish() // cleared for good: the summary stands alone
+	}
 	return cmd.report(stats, err)
 }
 
@@ -153,7 +167,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 // otherwise it refuses, with an error that matches index.ErrLocked.
 func (cmd syncCmd) viaDaemon(ctx context.Context, locked *index.LockedError) (agent.Stats, error) {
 	var stats agent.Stats
-	client, err := newDaemonClient(index.Holder{PID: locked.PID, Admin: locked.Admin})
+	client, err := newDaemonClient(locked.Holder)
 	if err != nil {
 		return stats, err
 	}
@@ -162,7 +176,8 @@ func (cmd syncCmd) viaDaemon(ctx context.Context, locked *index.LockedError) (ag
 		return stats, err
 	}
 	if src := notServed(cmd.sources, st.Sources); src != nil {
-		return stats, &daemonSourceError{src: src, pid: st.PID, socket: locked.Admin, indexDir: cmd.indexDir}
+		return stats, &daemonSourceError{src: src, pid: st.PID, socket: locked.Admin, indexDir: cmd.indexDir,
+			fix: "give this sync another --index-dir, or add the source to the daemon's config"}
 	}
 	q := url.Values{}
 	if cmd.full {
@@ -193,18 +208,19 @@ func notServed(sources []*local.Source, served []admin.SourceStatus) *local.Sour
 	return nil
 }
 
-// daemonSourceError is a sync of a source the daemon holding the index
-// does not serve.
+// daemonSourceError is a sync or verify of a source the daemon holding the
+// index does not serve; fix says what to do instead.
 type daemonSourceError struct {
 	src      *local.Source
 	pid      int
 	socket   string
 	indexDir string
+	fix      string
 }
 
 func (e *daemonSourceError) Error() string {
-	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin socket %s), which does not serve %s: give this sync another --index-dir, or add the source to the daemon's config",
-		e.indexDir, e.pid, e.socket, e.src)
+	return fmt.Sprintf("index %s is held by the s3ferry daemon (pid %d, admin socket %s), which does not serve %s: %s",
+		e.indexDir, e.pid, e.socket, e.src, e.fix)
 }
 
 func (e *daemonSourceError) Unwrap() error { return index.ErrLocked }
@@ -224,16 +240,60 @@ func (cmd syncCmd) report(stats agent.Stats, err error) error {
 	if errors.Is(err, context.Canceled) {
 		msg = "sync interrupted"
 	}
-	cmd.log.Info(msg, "scanned", stats.Scanned, "unchanged", stats.Unchanged, "uploaded", stats.Uploaded,
-		"touched", stats.Touched, "deferred", stats.Deferred, "failed", stats.Failed, "pending", stats.Pending, "bytes", stats.Bytes,
-		"seconds", fmt.Sprintf("%.1f", stats.Seconds))
+	if cmd.human {
+		fmt.Fprintln(cmd.stderr, syncSummary(msg, stats))
+	} else {
+		cmd.log.Info(msg, "scanned", stats.Scanned, "unchanged", stats.Unchanged, "uploaded", stats.Uploaded,
+			"touched", stats.Touched, "deferred", stats.Deferred, "failed", stats.Failed, "pending", stats.Pending, "bytes", stats.Bytes,
+			"seconds", fmt.Sprintf("%.1f", stats.Seconds))
+	}
 	if err != nil {
 		return err
 	}
 	if stats.Failed > 0 {
 		return errFilesFailed
 	}
+	if stats.Retention != nil && stats.Retention.Blocked > 0 && !cmd.dryRun {
+		return errDeletesBlocked
+	}
 	return nil
+}
+
+// humanSummary says whether a command ends with its totals written for a
+// person rather than as a log line: when its log goes to a terminal as
+// text. A log read by a program (not a terminal, --log-format json) keeps
+// the line.
+func humanSummary(c *cli.Context, s settings) bool {
+	return s.logFormat == "text" && isTerminal(c.App.ErrWriter)
+}
+
+// syncSummary is a sync's totals for a person:
+//
+//	sync done in 1m12s: 3 files uploaded (40.0 MiB, 3.3 MiB/s), 1,204 unchanged, 1 failed
+func syncSummary(msg string, s agent.Stats) string {
+	took := time.Duration(s.Seconds * float64(time.Second))
+	uploaded := plural(s.Uploaded, "file", "files") + " uploaded"
+	if s.Uploaded > 0 {
+		sent := s.Bytes - s.Kept
+		detail := size(s.Bytes)
+		if s.Seconds > 0 {
+			detail += ", " + size(int64(float64(sent)/s.Seconds)) + "/s"
+		}
+		if s.Kept > 0 {
+			detail += ", " + size(s.Kept) + " of it sent by an earlier run"
+		}
+		uploaded += " (" + detail + ")"
+	}
+	parts := append([]string{uploaded}, counts(
+		count{s.WouldSend, "to upload (dry run)"},
+		count{s.Unchanged, "unchanged"},
+		count{s.Touched, "with new metadata only"},
+		count{s.Deferred, "still being written, left for the next run"},
+		count{s.Vanished, "deleted before they were read"},
+		count{s.Failed, "failed (each is logged above)"},
+		count{s.Pending, "left pending for the next run"},
+	)...)
+	return fmt.Sprintf("%s in %s: %s", msg, duration(took), strings.Join(parts, ", "))
 }
 
 // isTerminal reports whether w is a terminal a progress display can redraw.

@@ -3,16 +3,21 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/bucket"
 	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/s3"
 )
@@ -51,6 +56,24 @@ version, which replicates), or lists a version whose file is gone for
 s3ferry manifest --replication-failed. --replica-endpoint-url, -profile and
 -region reach a replica in another account or region.
 
+--read SAMPLE is a restore drill: it also downloads a random sample of the
+versions the index recorded at upload (1%, 500, or all), each by its
+recorded VersionId, streaming (nothing is written to disk), and checks its
+bytes against the index's xxhash64. A version that reads back with other
+bytes (read-corrupt), is gone (read-missing) or cannot be read to its end
+(read-unreadable) is a problem; --repair uploads the local file of the first
+two again. --read-workers versions are read at once, all together no faster
+than --read-rate (verify.read-rate, 16MiB/s). The summary says how many
+objects and bytes were read.
+
+While the daemon (s3ferry run) holds the index, verify asks it, on its
+admin socket, to run the verify against its open index and prints what it
+answers: the same findings, output and exit code, with backups going on.
+--deep and --inventory go with it (the daemon reads the files and the
+report with its own access); --repair, --replica and --read need the index
+to themselves: stop the daemon for them (the daemon runs its own drill,
+verify.read-interval).
+
 Examples:
  1. Check the backup of every source:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml
@@ -65,7 +88,9 @@ Examples:
         --replica-region eu-central-1 --replica-profile replica-reader
  6. A bucket of 100 million objects, from last night's inventory report:
     s3ferry verify --config /etc/s3ferry/s3ferry.yml \
-      --inventory s3://inventory-reports/call-recording-backup/daily/2026-11-29T01-00Z/manifest.json`,
+      --inventory s3://inventory-reports/call-recording-backup/daily/2026-11-29T01-00Z/manifest.json
+ 7. A restore drill: read 1% of the backup back, at most 50 MiB/s:
+    s3ferry verify --config /etc/s3ferry/s3ferry.yml --read 1% --read-rate 50MiB/s`,
 		Flags: append(configFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "also read every local file again and compare its hash with the index"},
 			&cli.BoolFlag{Name: "repair", Usage: "upload again what is missing or wrong in the bucket; with --deep, restore damaged local files"},
@@ -77,6 +102,9 @@ Examples:
 			&cli.StringFlag{Name: "replica-endpoint-url", Usage: "S3 endpoint `URL` of the replica (default: the bucket's)"},
 			&cli.StringFlag{Name: "replica-profile", Usage: "shared config `PROFILE` for the replica's credentials (default: the bucket's)"},
 			&cli.StringFlag{Name: "replica-region", Usage: "`REGION` of the replica (default: the bucket's)"},
+			&cli.StringFlag{Name: flagRead, Usage: "also read back `SAMPLE` of the recorded versions and check their bytes: 1%, 500 or all"},
+			&cli.IntFlag{Name: flagReadWorkers, Value: bucket.DefaultReadWorkers, Usage: "versions --read reads at once"},
+			&cli.StringFlag{Name: flagReadRate, Usage: "bytes per second `RATE` of all of --read's reads, e.g. 50MiB/s (default: verify.read-rate, 16MiB/s)"},
 		),
 		Action: func(c *cli.Context) error {
 			s, log, err := loadCommand(c, false)
@@ -99,6 +127,19 @@ Examples:
 			default:
 				return usageError{fmt.Errorf("--replaced %q: want version or beside", v)}
 			}
+			var read bucket.ReadSample
+			if v := c.String(flagRead); v != "" {
+				if read, err = bucket.ParseReadSample(v); err != nil {
+					return usageError{fmt.Errorf("--read: %w", err)}
+				}
+			}
+			readRate, err := pickSize(c, flagReadRate, byteSize(s.read.rate), bucket.DefaultReadRate)
+			if err != nil {
+				return usageError{err}
+			}
+			if c.Int(flagReadWorkers) < 1 {
+				return usageError{fmt.Errorf("--read-workers %d: want 1 or more", c.Int(flagReadWorkers))}
+			}
 			var replica replicaTarget
 			if v := c.String("replica"); v != "" {
 				if replica.bucket, replica.prefix, err = local.ParseDestination(v); err != nil {
@@ -118,6 +159,9 @@ Examples:
 				replaced:    replaced,
 				json:        c.Bool(flagJSON),
 				listWorkers: c.Int(flagListWorkers),
+				read:        read,
+				readWorkers: c.Int(flagReadWorkers),
+				readRate:    readRate,
 				log:         log,
 				stdout:      c.App.Writer,
 			}.Run(c.Context)
@@ -133,6 +177,9 @@ type verifyCmd struct {
 	inventory          *bucket.Inventory // nil: list the bucket
 	listWorkers        int
 	replica            replicaTarget
+	read               bucket.ReadSample // zero: no --read
+	readWorkers        int
+	readRate           int64 // bytes per second
 	log                *slog.Logger
 	stdout             io.Writer
 }
@@ -141,20 +188,74 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 	if err := requireIndex(cmd.indexDir); err != nil {
 		return err
 	}
-	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	rep, err := cmd.viaDaemon(ctx)
+	if errors.Is(err, errNoDaemon) {
+		rep, err = cmd.alone(ctx)
+	}
 	if err != nil {
 		return err
+	}
+	return cmd.finish(rep)
+}
+
+// viaDaemon has the daemon holding the index run the verify, and returns
+// its report; errNoDaemon when no daemon holds the index or answers on its
+// socket, or when the verify is one it does not run (--repair, --replica,
+// --read: the daemon runs its own drill).
+func (cmd verifyCmd) viaDaemon(ctx context.Context) (bucket.VerifyReport, error) {
+	var rep bucket.VerifyReport
+	holder := index.ReadHolder(cmd.indexDir)
+	if !holder.Daemon() || cmd.repair || cmd.replica.bucket != "" || !cmd.read.IsZero() {
+		return rep, errNoDaemon
+	}
+	client, err := newDaemonClient(holder)
+	if err != nil {
+		return rep, err
+	}
+	st, err := client.status(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if src := notServed(cmd.sources, st.Sources); src != nil {
+		return rep, &daemonSourceError{src: src, pid: st.PID, socket: holder.Admin, indexDir: cmd.indexDir,
+			fix: "verify the sources of the daemon's config (--config), or stop the daemon to verify this one"}
+	}
+	req := admin.VerifyRequest{Deep: cmd.deep, Inventory: cmd.inventory, ListWorkers: cmd.listWorkers}
+	for _, src := range cmd.sources {
+		req.Sources = append(req.Sources, admin.SourceName{Root: src.Root, Destination: src.Destination()})
+	}
+	cmd.log.Info("the daemon holds the index: asking it to run the verify", "pid", holder.PID, "socket", holder.Admin)
+	err = client.send(ctx, http.MethodPost, "/verify", req, &rep)
+	return rep, err
+}
+
+// alone runs the verify with the index to itself.
+func (cmd verifyCmd) alone(ctx context.Context) (bucket.VerifyReport, error) {
+	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	if err != nil {
+		var locked *index.LockedError
+		switch {
+		case cmd.repair:
+			return bucket.VerifyReport{}, needsIndexAlone(err, "verify --repair")
+		case cmd.replica.bucket != "":
+			return bucket.VerifyReport{}, needsIndexAlone(err, "verify --replica")
+		case !cmd.read.IsZero():
+			return bucket.VerifyReport{}, needsIndexAlone(err, "verify --read")
+		case errors.As(err, &locked):
+			return bucket.VerifyReport{}, heldError(locked)
+		}
+		return bucket.VerifyReport{}, err
 	}
 	defer env.Close()
 	var replica uploader.Bucket
 	if cmd.replica.bucket != "" {
 		client, err := s3.NewClient(ctx, cmd.replica.s3)
 		if err != nil {
-			return fmt.Errorf("replica: %w", err)
+			return bucket.VerifyReport{}, fmt.Errorf("replica: %w", err)
 		}
 		replica = client.Bucket(cmd.replica.bucket)
 		if err := replica.Check(ctx); err != nil {
-			return fmt.Errorf("replica: %w", err)
+			return bucket.VerifyReport{}, fmt.Errorf("replica: %w", err)
 		}
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
@@ -171,11 +272,15 @@ func (cmd verifyCmd) Run(ctx context.Context) error {
 		Options:       agent.Options{Workers: cmd.workers, Settle: agentSettle(cmd.settle), Logger: cmd.log},
 		ListWorkers:   cmd.listWorkers,
 		Inventory:     cmd.inventory,
+		Read:          cmd.read,
+		ReadWorkers:   cmd.readWorkers,
+		ReadRate:      float64(cmd.readRate),
 	}
-	rep, err := v.Run(ctx)
-	if err != nil {
-		return err
-	}
+	return v.Run(ctx)
+}
+
+// finish prints rep and says whether a problem is left (exit 5).
+func (cmd verifyCmd) finish(rep bucket.VerifyReport) error {
 	if err := show(cmd.stdout, cmd.json, rep, func(w io.Writer) { cmd.print(w, rep) }); err != nil {
 		return err
 	}
@@ -221,7 +326,19 @@ func (cmd verifyCmd) print(w io.Writer, rep bucket.VerifyReport) {
 		fmt.Fprintf(w, "; %d repaired", rep.Repaired)
 	}
 	fmt.Fprintln(w)
+	if r := rep.Read; r != nil {
+		fmt.Fprintf(w, "read back %d of %d recorded versions (%s): %d objects, %s in %.1f s (%s/s): %d corrupt, %d gone, %d unreadable\n",
+			r.Sampled, r.Records, r.Sample, r.Objects, humanize.IBytes(uint64(r.Bytes)), r.Seconds, humanize.IBytes(uint64(float64(r.Bytes)/max(r.Seconds, 0.001))),
+			r.Corrupt, r.Missing, r.Unreadable)
+	}
 }
+
+// verify --read's flags.
+const (
+	flagRead        = "read"
+	flagReadWorkers = "read-workers"
+	flagReadRate    = "read-rate"
+)
 
 // replicaTarget is verify --replica: where the replica is and how to reach
 // it.

@@ -36,6 +36,18 @@ func removedSuite() setSuite[index.Gone] {
 	}}
 }
 
+func lockSuite() setSuite[index.Lock] {
+	return setSuite[index.Lock]{"Locks", index.Store.Locks, func(i int, path string) index.Lock {
+		return index.Lock{VersionID: "v" + path, Mode: "COMPLIANCE", RetainUntilNs: 1_790_000_000_000_000_000 + int64(i), Via: "headers", Hold: i%2 == 0}
+	}}
+}
+
+func guardSuite() setSuite[index.Guard] {
+	return setSuite[index.Guard]{"Guards", index.Store.Guards, func(i int, path string) index.Guard {
+		return index.Guard{Reason: path, Deletes: int64(i), Records: -int64(i), SinceNs: 1_790_000_000_000_000_000 + int64(i), Confirmed: int64(i % 2), Dev: uint64(i)}
+	}}
+}
+
 // counter is what a set's neighbours are checked with.
 type counter interface {
 	Count(source string) (int64, error)
@@ -47,6 +59,8 @@ func otherSets(s index.Store, name string) map[string]counter {
 		retrySuite().name:   s.Retries(),
 		replicaSuite().name: s.Replicas(),
 		removedSuite().name: s.Removed(),
+		lockSuite().name:    s.Locks(),
+		guardSuite().name:   s.Guards(),
 	}
 	delete(sets, name)
 	return sets

@@ -58,6 +58,8 @@ func Run(t *testing.T, f Factory) {
 		{retrySuite().name, retrySuite().run},
 		{replicaSuite().name, replicaSuite().run},
 		{removedSuite().name, removedSuite().run},
+		{lockSuite().name, lockSuite().run},
+		{guardSuite().name, guardSuite().run},
 		{"ReplicaOf", testReplicaOf},
 	}
 	for _, tt := range tests {

@@ -67,6 +67,11 @@ type Fake struct {
 	// IsLatest and with the order. AWS answers each version's own time of
 	// writing, newest first.
 	ShiftedVersionTimes bool
+	// RefuseLockHeaders makes a write with Object Lock headers fail with
+	// uploader.ErrLockHeadersRefused (501 NotImplemented), as a store that
+	// implements PutObjectRetention but not the headers does; Object Lock
+	// itself works (see lock.go).
+	RefuseLockHeaders bool
 
 	name string
 	algo string
@@ -78,6 +83,7 @@ type Fake struct {
 	loseNext map[string][]error
 	calls    map[string]int
 	seq      int
+	served   int64 // bytes of Get bodies read by callers
 }
 
 type version struct {
@@ -90,11 +96,14 @@ type version struct {
 	meta      map[string]string
 	modified  time.Time
 	repl      uploader.ReplicationStatus
+	lock      uploader.Lock
+	hold      bool
 }
 
 type upload struct {
 	key   string
 	meta  map[string]string
+	lock  uploader.Lock
 	parts map[int32]partData
 	// replaced are parts sent again since, in the order they were sent.
 	replaced []partData
@@ -154,6 +163,37 @@ func (f *Fake) lost(op string) error {
 	}
 	f.loseNext[op] = errs[1:]
 	return errs[0]
+}
+
+// BytesServed returns how many bytes of Get bodies callers have read.
+func (f *Fake) BytesServed() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.served
+}
+
+// Damage flips a bit in every byte of [offset, offset+n) of a stored
+// version of key (versionID "": the current one), keeping its size, ETag,
+// checksum and metadata: what rot in the store's disks does while every
+// listing and HeadObject still looks right. Only a read of the bytes
+// finds it. ErrNotFound when there is no such version.
+func (f *Fake) Damage(key, versionID string, offset, n int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.find(key, versionID)
+	if err != nil {
+		return fmt.Errorf("damage %s: %w", key, err)
+	}
+	if offset < 0 || n <= 0 || offset+n > len(v.data) {
+		return fmt.Errorf("damage %s: bytes %d+%d outside its %d", key, offset, n, len(v.data))
+	}
+	// A copy: a body handed out before keeps the bytes it had.
+	data := slices.Clone(v.data)
+	for i := offset; i < offset+n; i++ {
+		data[i] ^= 0x01
+	}
+	v.data = data
+	return nil
 }
 
 // Calls returns how many times op (a method name) was called, the calls
@@ -241,10 +281,13 @@ func (f *Fake) Put(ctx context.Context, key string, body io.ReadSeeker, size int
 	if opts.Checksum != "" && opts.Checksum != sum {
 		return uploader.Written{}, fmt.Errorf("put %s: %w: %s %s sent, the body has %s", key, uploader.ErrCorrupt, f.algo, opts.Checksum, sum)
 	}
+	if err := f.lockWrite(opts.Lock, opts.Checksum != ""); err != nil {
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
+	}
 	etag := md5.Sum(data)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]), checksum: sum, meta: copyMeta(opts.Metadata)})
+	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]), checksum: sum, meta: copyMeta(opts.Metadata), lock: f.defaultLock(opts.Lock)})
 	if err := f.lost("Put"); err != nil {
 		return uploader.Written{}, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -255,10 +298,15 @@ func (f *Fake) CreateMultipart(ctx context.Context, key string, opts uploader.Pu
 	if err := f.fail(ctx, "CreateMultipart", key); err != nil {
 		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
 	}
+	// Every part carries its checksum (UploadPart's contract), so the
+	// upload has the checksum AWS wants beside lock headers.
+	if err := f.lockWrite(opts.Lock, true); err != nil {
+		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := "upload-" + f.nextID()
-	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), parts: map[int32]partData{}, started: f.Now()}
+	f.uploads[id] = &upload{key: key, meta: copyMeta(opts.Metadata), lock: opts.Lock, parts: map[int32]partData{}, started: f.Now()}
 	if err := f.lost("CreateMultipart"); err != nil {
 		return "", fmt.Errorf("create multipart upload of %s: %w", key, err)
 	}
@@ -373,7 +421,7 @@ func (f *Fake) CompleteMultipart(ctx context.Context, key, uploadID string, part
 	etag := md5.Sum(md5s)
 	sum, _ := uploader.SumChecksum(f.algo, sums) // the algorithm worked for every part
 	delete(f.uploads, uploadID)
-	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]) + "-" + n, checksum: sum + "-" + n, composite: true, meta: u.meta})
+	v := f.add(key, &version{data: data, etag: hex.EncodeToString(etag[:]) + "-" + n, checksum: sum + "-" + n, composite: true, meta: u.meta, lock: f.defaultLock(u.lock)})
 	if err := f.lost("CompleteMultipart"); err != nil {
 		return uploader.Written{}, fmt.Errorf("complete multipart upload of %s: %w", key, err)
 	}
@@ -446,7 +494,7 @@ func (f *Fake) object(key string, v *version) uploader.Object {
 	return uploader.Object{
 		Key: key, VersionID: v.id, Size: int64(len(v.data)), ETag: v.etag, LastModified: v.modified,
 		Metadata: copyMeta(v.meta), Checksums: map[string]string{f.algo: v.checksum}, Composite: v.composite,
-		Replication: v.repl,
+		Replication: v.repl, Lock: uploader.LockState{Lock: v.lock, LegalHold: v.hold},
 	}
 }
 
@@ -495,7 +543,21 @@ func (f *Fake) Get(ctx context.Context, key, versionID string, offset, length in
 	if length == 0 || offset < 0 || offset > 0 && offset >= size {
 		return nil, uploader.Object{}, fmt.Errorf("get %s: range %d+%d outside %d bytes", key, offset, length, size)
 	}
-	return io.NopCloser(bytes.NewReader(v.data[offset:end])), f.object(key, v), nil
+	return io.NopCloser(&servedReader{f: f, r: bytes.NewReader(v.data[offset:end])}), f.object(key, v), nil
+}
+
+// servedReader counts the bytes of a Get body its reader took.
+type servedReader struct {
+	f *Fake
+	r io.Reader
+}
+
+func (s *servedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.f.mu.Lock()
+	s.f.served += int64(n)
+	s.f.mu.Unlock()
+	return n, err
 }
 
 // keys returns the keys below prefix in order; under mu.
@@ -589,6 +651,11 @@ func (f *Fake) Delete(ctx context.Context, key, versionID string) (string, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if versionID != "" {
+		for _, v := range f.objects[key] {
+			if v.id == versionID && f.locked(v) {
+				return "", fmt.Errorf("delete %s version %s: %w: %w", key, versionID, uploader.ErrLocked, AccessDenied())
+			}
+		}
 		f.objects[key] = slices.DeleteFunc(f.objects[key], func(v *version) bool { return v.id == versionID })
 		if len(f.objects[key]) == 0 {
 			delete(f.objects, key)

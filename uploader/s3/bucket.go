@@ -52,9 +52,10 @@ func (b *s3Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size
 	if opts.Once {
 		once = append(once, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
 	}
+	setLock(opts.Lock, &in.ObjectLockMode, &in.ObjectLockRetainUntilDate)
 	out, err := b.client.PutObject(ctx, in, once...)
 	if err != nil {
-		return uploader.Written{}, fmt.Errorf("put %s: %w", key, classified(err))
+		return uploader.Written{}, fmt.Errorf("put %s: %w", key, lockError(err, opts.Lock))
 	}
 	w := uploader.Written{ETag: trimETag(out.ETag), VersionID: aws.ToString(out.VersionId)}
 	w.Checksum = checksumFields{
@@ -74,9 +75,10 @@ func (b *s3Bucket) CreateMultipart(ctx context.Context, key string, opts uploade
 		ChecksumAlgorithm: b.algo,
 	}
 	b.encryption(&in.StorageClass, &in.ServerSideEncryption, &in.SSEKMSKeyId)
+	setLock(opts.Lock, &in.ObjectLockMode, &in.ObjectLockRetainUntilDate)
 	out, err := b.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
-		return "", fmt.Errorf("create multipart upload of %s: %w", key, classified(err))
+		return "", fmt.Errorf("create multipart upload of %s: %w", key, lockError(err, opts.Lock))
 	}
 	return aws.ToString(out.UploadId), nil
 }
@@ -200,6 +202,7 @@ func (b *s3Bucket) Head(ctx context.Context, key, versionID string) (uploader.Ob
 			SHA1: &out.ChecksumSHA1, SHA256: &out.ChecksumSHA256,
 		}, out.ChecksumType, out.ServerSideEncryption, out.SSECustomerAlgorithm)
 	o.Replication = uploader.ReplicationStatus(out.ReplicationStatus)
+	o.Lock = lockState(out.ObjectLockMode, out.ObjectLockRetainUntilDate, out.ObjectLockLegalHoldStatus)
 	return o, nil
 }
 

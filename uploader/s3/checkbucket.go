@@ -1,11 +1,13 @@
 package s3
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -47,14 +49,16 @@ func (e *bucketError) Is(target error) bool {
 // s3:ListBucket). Its error is one line a user can act on ("bucket x does
 // not exist: create it or fix --destination"); uploader.ReasonOf and Fatal
 // work on it as on an upload error.
-func checkBucket(ctx context.Context, client *s3.Client, bucket string) error {
+//
+// optFns apply to its requests (Ping makes them one attempt each).
+func checkBucket(ctx context.Context, client *s3.Client, bucket string, optFns ...func(*s3.Options)) error {
 	opts := client.Options()
 	if opts.Credentials != nil {
 		if _, err := opts.Credentials.Retrieve(ctx); err != nil {
 			return bucketCheckError(ctx, opts, bucket, err)
 		}
 	}
-	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, optFns...)
 	if err == nil {
 		return nil
 	}
@@ -62,13 +66,52 @@ func checkBucket(ctx context.Context, client *s3.Client, bucket string) error {
 	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden {
 		// A HEAD response has no body, so no error code: ask again with a
 		// GET, whose code tells bad credentials from a denying policy.
-		_, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+		_, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)}, optFns...)
 		var apiErr smithy.APIError
 		if errors.As(lerr, &apiErr) {
 			err = lerr
 		}
 	}
 	return bucketCheckError(ctx, opts, bucket, err)
+}
+
+// Ping is Bucket.Check of bucket in one attempt, for a caller that asks
+// again itself (the daemon's endpoint probe): its error says in one line
+// what that attempt met (a refused connection, a host that does not
+// resolve, TLS, an S3 error), or that no answer came before ctx's
+// deadline, never a deadline that passed during retries it does not see.
+func (c *Client) Ping(ctx context.Context, bucket string) error {
+	start := time.Now()
+	err := checkBucket(ctx, c.api, bucket, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		endpoint := cmp.Or(c.cfg.EndpointURL, aws.ToString(c.api.Options().BaseEndpoint), "S3 in "+c.api.Options().Region)
+		// Not wrapping err: its context.DeadlineExceeded would make it
+		// "canceled" for uploader.ReasonOf; it is the endpoint's silence.
+		return &bucketError{reason: uploader.ReasonNetwork,
+			msg: fmt.Sprintf("no answer from endpoint %s within %s: check that it runs, and the network, firewalls and proxies on the way", endpoint, time.Since(start).Round(100*time.Millisecond))}
+	}
+	return err
+}
+
+// Unreachable reports whether err is a failed Bucket.Check or Ping that
+// did not reach the endpoint, or got only a server error or throttling,
+// for a cause that may pass with no change to the settings: a refused
+// connection, no answer, a connection cut, a host that does not resolve
+// (yet), a 5xx. TLS that fails (a certificate, plain HTTP), credentials
+// and the bucket's own answers are not: a person must fix those. A daemon
+// starts despite the first kind, with its uploads held.
+func Unreachable(err error) bool {
+	var be *bucketError
+	if !errors.As(err, &be) {
+		return false
+	}
+	switch be.reason {
+	case uploader.ReasonNetwork, uploader.ReasonServerError, uploader.ReasonThrottled:
+	default:
+		return false
+	}
+	var certErr *tls.CertificateVerificationError
+	return !errors.As(err, &certErr) && !plainHTTP(err)
 }
 
 // bucketCheckError turns a CheckBucket failure into its one-line message.
@@ -110,6 +153,9 @@ func bucketCheckError(ctx context.Context, opts s3.Options, bucket string, err e
 		e.msg = fmt.Sprintf("bucket %s does not exist at %s: create it or fix --destination", bucket, endpoint)
 	case reason == uploader.ReasonAccessDenied:
 		e.msg = fmt.Sprintf("access denied to bucket %s: check the credentials' policy allows s3:ListBucket and s3:PutObject on it", bucket)
+	case plainHTTP(err):
+		e.fatal = true
+		e.msg = fmt.Sprintf("endpoint %s speaks plain HTTP, not TLS: write its URL with http://, not https:// (--endpoint-url or AWS_ENDPOINT_URL)", endpoint)
 	case reason == uploader.ReasonNetwork && errors.As(err, &certErr):
 		e.fatal = true
 		e.msg = fmt.Sprintf("cannot verify the certificate of %s: set AWS_CA_BUNDLE to the CA that signed it (%v)", endpoint, certErr)

@@ -70,7 +70,7 @@ func (c *Client) Retry(attempt int, err error) (time.Duration, error) {
 	if attempt >= c.cfg.MaxAttempts {
 		return 0, &sdkError{err: &retry.MaxAttemptsError{Attempt: attempt, Err: err}}
 	}
-	wait, berr := backoff(attempt, err)
+	wait, berr := backoff(attempt, err, c.cfg.RefusedAttempts)
 	if berr != nil {
 		// Outside err's own sdkError, so that what describes it counts
 		// the attempts.
@@ -122,7 +122,7 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 					if reason, _ := reasonOf(err); reason == uploader.ReasonThrottled {
 						c.throttled.Add(1)
 					}
-					return backoff(attempt, err)
+					return backoff(attempt, err, cfg.RefusedAttempts)
 				})
 				// The default token bucket stops retrying after a burst
 				// of errors across the whole client, which a bulk upload
@@ -170,13 +170,14 @@ func NewClient(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions
 }
 
 // notRetryable stops the SDK from retrying an error that the same request
-// will meet again: a certificate that does not verify would otherwise cost
-// MaxAttempts backoffs before the user hears about AWS_CA_BUNDLE, and a
-// file that changed while its body was read (uploader.ErrChanged) is no longer the
+// will meet again: a certificate that does not verify, or an https://
+// endpoint that answers in plain HTTP, would otherwise cost MaxAttempts
+// backoffs (a minute) before the user hears about AWS_CA_BUNDLE or
+// http://, and a file that changed while its body was read (uploader.ErrChanged) is no longer the
 // file being sent.
 func notRetryable(err error) aws.Ternary {
 	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) || errors.Is(err, uploader.ErrChanged) {
+	if errors.As(err, &certErr) || plainHTTP(err) || errors.Is(err, uploader.ErrChanged) {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary
@@ -195,13 +196,14 @@ func notRetryable(err error) aws.Ternary {
 // a bulk upload 3.5 times slower than a clean one (make bench). With
 // DefaultMaxAttempts a request that keeps failing still spends 43 to 86
 // seconds waiting before its file counts as failed. A refused connection
-// (nothing listens at the endpoint) waits from 0.5–1 s on, for
-// refusedAttempts at most (8 to 15 s): enough for a server that restarts,
-// and a wrong or dead endpoint is reported in seconds, not minutes.
-func backoff(attempt int, err error) (time.Duration, error) {
+// (nothing listens at the endpoint) waits from 0.5–1 s on, for refused
+// attempts at most (Config.RefusedAttempts; by default 5, 8 to 15 s):
+// enough for a server that restarts, and a wrong or dead endpoint is
+// reported in seconds, not minutes.
+func backoff(attempt int, err error, refused int) (time.Duration, error) {
 	first := firstBackoff
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		if attempt >= refusedAttempts {
+		if attempt >= refused {
 			return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
 		}
 		first = time.Second

@@ -18,7 +18,7 @@ func TestBackoff(t *testing.T) {
 	for attempt := 1; attempt < len(bounds); attempt++ {
 		hi := bounds[attempt]
 		for range 20 {
-			d, err := backoff(attempt, serverErr)
+			d, err := backoff(attempt, serverErr, DefaultRefusedAttempts)
 			if err != nil || d < hi/2 || d > hi {
 				t.Fatalf("backoff(%d) = %s, %v; want %s to %s", attempt, d, err, hi/2, hi)
 			}
@@ -28,12 +28,14 @@ func TestBackoff(t *testing.T) {
 		if attempt == 0 {
 			continue
 		}
-		if d, err := backoff(attempt, refused); err != nil || d < hi/2 || d > hi {
+		if d, err := backoff(attempt, refused, DefaultRefusedAttempts); err != nil || d < hi/2 || d > hi {
 			t.Errorf("backoff(%d, refused) = %s, %v; want %s to %s", attempt, d, err, hi/2, hi)
 		}
 	}
 	var maxErr *retry.MaxAttemptsError
-	if _, err := backoff(refusedAttempts, refused); !errors.As(err, &maxErr) || !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("backoff(%d, refused) = %v, want the retries of a refused connection to end", refusedAttempts, err)
+	for _, budget := range []int{1, DefaultRefusedAttempts} {
+		if _, err := backoff(budget, refused, budget); !errors.As(err, &maxErr) || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("backoff(%d, refused, %d) = %v, want the retries of a refused connection to end", budget, budget, err)
+		}
 	}
 }

@@ -19,6 +19,11 @@ type Config struct {
 	PathStyle   bool   // path-style addressing (MinIO, Ceph)
 	Profile     string // shared config profile; empty: the SDK default
 	MaxAttempts int    // per request, SDK retryer with jittered back-off; 0: DefaultMaxAttempts
+	// RefusedAttempts is the attempts of a request whose connection is
+	// refused (nothing listens at the endpoint), at most MaxAttempts; 0:
+	// DefaultRefusedAttempts. The daemon, which holds its uploads and
+	// probes the endpoint itself while it is down, asks for 1.
+	RefusedAttempts int
 
 	// ConnectTimeout bounds a TCP connect and, separately, a TLS handshake;
 	// 0: DefaultConnectTimeout. StallTimeout bounds the time without a byte
@@ -50,9 +55,9 @@ const (
 	// 4 to 9 minutes between them.
 	MaxMaxAttempts = 30
 
-	// refusedAttempts is the retry budget of a refused connection (see
-	// backoff), when MaxAttempts is larger.
-	refusedAttempts = 5
+	// DefaultRefusedAttempts is the retry budget of a refused connection
+	// (see backoff), when MaxAttempts is larger.
+	DefaultRefusedAttempts = 5
 
 	// maxBackoff caps the jittered back-off between two attempts of one
 	// request (the SDK's default); firstBackoff is the longest wait before
@@ -74,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttempts > MaxMaxAttempts {
 		return fmt.Errorf("%w: max attempts %d: want at most %d (each attempt can wait up to the stall timeout)", uploader.ErrInvalidConfig, c.MaxAttempts, MaxMaxAttempts)
+	}
+	if c.RefusedAttempts < 0 {
+		return fmt.Errorf("%w: refused attempts %d: want 0 (default) or more", uploader.ErrInvalidConfig, c.RefusedAttempts)
 	}
 	if c.ConnectTimeout < 0 {
 		return fmt.Errorf("%w: connect timeout %s: want 0 (default) or more", uploader.ErrInvalidConfig, c.ConnectTimeout)
@@ -104,6 +112,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.RefusedAttempts == 0 {
+		c.RefusedAttempts = DefaultRefusedAttempts
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

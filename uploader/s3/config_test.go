@@ -21,6 +21,8 @@ func TestConfigValidate(t *testing.T) {
 		{"most attempts", Config{MaxAttempts: MaxMaxAttempts}, true},
 		{"too many attempts", Config{MaxAttempts: MaxMaxAttempts + 1}, false},
 		{"timeouts", Config{ConnectTimeout: time.Second, StallTimeout: 2 * time.Second}, true},
+		{"one attempt when refused", Config{RefusedAttempts: 1}, true},
+		{"negative refused attempts", Config{RefusedAttempts: -1}, false},
 		{"negative connect timeout", Config{ConnectTimeout: -1}, false},
 		{"negative stall timeout", Config{StallTimeout: -1}, false},
 		{"negative bandwidth", Config{BandwidthLimit: -1}, false},
@@ -41,7 +43,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigWithDefaults(t *testing.T) {
 	got := Config{Checksum: "sha1"}.withDefaults()
-	want := Config{MaxAttempts: DefaultMaxAttempts, ConnectTimeout: DefaultConnectTimeout, StallTimeout: DefaultStallTimeout, Checksum: "SHA1"}
+	want := Config{MaxAttempts: DefaultMaxAttempts, RefusedAttempts: DefaultRefusedAttempts, ConnectTimeout: DefaultConnectTimeout, StallTimeout: DefaultStallTimeout, Checksum: "SHA1"}
 	if got != want {
 		t.Errorf("withDefaults() = %+v, want %+v", got, want)
 	}

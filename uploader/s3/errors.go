@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -99,6 +100,8 @@ func apiErrorClass(code string) (reason uploader.Reason, fatal bool, ok bool) {
 //	  PermanentRedirect, KMS.NotFoundException,
 //	  KMS.DisabledException, NotImplemented (the store
 //	  lacks a feature Config asks for, e.g. SSE)         other              yes
+//	an https:// endpoint that answered the TLS handshake
+//	  in plain HTTP (plainHTTP)                          network            yes [3]
 //	no response: the request was not sent or its
 //	  answer not received (net.Error, RequestSendError)  network            no
 //	HTTP 503, 429 without a known code                   throttled          no
@@ -110,10 +113,15 @@ func apiErrorClass(code string) (reason uploader.Reason, fatal bool, ok bool) {
 // a policy that allows only some prefixes stops the run at the first file
 // outside them, which is what its owner has to fix anyway.
 // [2] the bytes were damaged on the way; sending them again is the cure.
+// [3] every attempt meets the same answer until a person fixes the URL:
+// fatal for now, and never retried (notRetryable).
 func classify(err error) (reason uploader.Reason, fatal bool) {
 	var be *bucketError
 	if errors.As(err, &be) {
 		return be.reason, be.fatal
+	}
+	if plainHTTP(err) {
+		return uploader.ReasonNetwork, true
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
@@ -161,7 +169,7 @@ func reasonOf(err error) (uploader.Reason, bool) {
 //	host not found                         the endpoint's host does not resolve; check the URL and DNS
 //	a timeout while connecting             no connection within the connect timeout; check network, firewall, proxy
 //	connection reset, closed, EOF          the endpoint closed the connection
-//	TLS to a plain-HTTP server             the endpoint does not speak TLS; use http://
+//	TLS to a plain-HTTP server             the endpoint speaks plain HTTP; use http://
 //	an S3 answer with a status             its status, code and message
 func describe(err error) string {
 	what, check := explain(err)
@@ -207,9 +215,8 @@ func explain(err error) (what, check string) {
 		return endpoint + " refused the connection", "check that the S3 server runs and that --endpoint-url (or AWS_ENDPOINT_URL) names its scheme, host and port"
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("the host of %s does not resolve (%s)", endpoint, dnsErr.Err), "check --endpoint-url (or AWS_ENDPOINT_URL) and DNS"
-	case strings.Contains(errText(urlErr), "first record does not look like a TLS handshake"),
-		strings.Contains(errText(urlErr), "server gave HTTP response to HTTPS client"):
-		return endpoint + " does not speak TLS", "write its URL with http://, not https://"
+	case plainHTTP(err):
+		return endpoint + " speaks plain HTTP, not TLS", "write its URL with http://, not https://"
 	case errors.As(err, &sendErr) && errors.As(err, &netErr) && netErr.Timeout():
 		return "no connection to " + strings.TrimPrefix(endpoint, "endpoint ") + " within the connect timeout", "check the network, firewalls and proxies on the way"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -226,10 +233,11 @@ func explain(err error) (what, check string) {
 	return "", ""
 }
 
-// errText is err's text, or "" for a nil *url.Error.
-func errText(err *url.Error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
+// plainHTTP reports whether err is a TLS handshake that a server
+// answered in plain HTTP (net/http's ErrSchemeMismatch) or with anything
+// else that is not TLS (the handshake's RecordHeaderError): an https://
+// URL for a server that speaks http://.
+func plainHTTP(err error) bool {
+	var rec tls.RecordHeaderError
+	return errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &rec)
 }

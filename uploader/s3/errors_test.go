@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +72,8 @@ func TestClassify(t *testing.T) {
 		{"stalled", &smithy.OperationError{Err: &retry.MaxAttemptsError{Err: &smithyhttp.RequestSendError{Err: &stallError{timeout: time.Minute}}}}, uploader.ReasonNetwork, false},
 		{"404 without a code", apiError(404, ""), uploader.ReasonOther, false},
 		{"refused", &smithy.OperationError{Err: &retry.MaxAttemptsError{Err: &smithyhttp.RequestSendError{Err: dialErr}}}, uploader.ReasonNetwork, false},
+		{"plain HTTP to https://", &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Head", URL: "https://127.0.0.1:9/b", Err: http.ErrSchemeMismatch}}}, uploader.ReasonNetwork, true},
+		{"not TLS to https://", &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Head", URL: "https://127.0.0.1:9/b", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}}}, uploader.ReasonNetwork, true},
 		{"reset while reading the answer", &smithy.OperationError{Err: &smithy.DeserializationError{Err: &net.OpError{Op: "read", Err: syscall.ECONNRESET}}}, uploader.ReasonNetwork, false},
 		{"anything", errors.New("boom"), uploader.ReasonOther, false},
 		{"bucket check", &bucketError{reason: uploader.ReasonNetwork, fatal: true, msg: "cannot reach", err: dialErr}, uploader.ReasonNetwork, true},
@@ -114,5 +117,32 @@ func TestDescribe(t *testing.T) {
 	}
 	if got := describe(errors.New("boom")); got != "" {
 		t.Errorf("describe(boom) = %q, want nothing to say", got)
+	}
+}
+
+// TestUnreachable: a check that could not reach the endpoint for a cause
+// that may pass lets a daemon start; one a person must fix does not.
+func TestUnreachable(t *testing.T) {
+	dialErr := &smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	plain := &smithyhttp.RequestSendError{Err: &url.Error{Op: "Head", URL: "https://127.0.0.1:9/b", Err: http.ErrSchemeMismatch}}
+	cert := &smithyhttp.RequestSendError{Err: &tls.CertificateVerificationError{Err: errors.New("unknown authority")}}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", &bucketError{reason: uploader.ReasonNetwork, fatal: true, err: dialErr}, true},
+		{"no answer", &bucketError{reason: uploader.ReasonNetwork}, true},
+		{"server error", &bucketError{reason: uploader.ReasonServerError, err: apiError(500, "InternalError")}, true},
+		{"plain HTTP", &bucketError{reason: uploader.ReasonNetwork, fatal: true, err: plain}, false},
+		{"certificate", &bucketError{reason: uploader.ReasonNetwork, fatal: true, err: cert}, false},
+		{"no such bucket", &bucketError{reason: uploader.ReasonNoSuchBucket, fatal: true, err: apiError(404, "NoSuchBucket")}, false},
+		{"not a check", classified(dialErr), false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		if got := Unreachable(tt.err); got != tt.want {
+			t.Errorf("%s: Unreachable = %t, want %t", tt.name, got, tt.want)
+		}
 	}
 }

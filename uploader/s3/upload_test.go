@@ -10,12 +10,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,4 +346,100 @@ func selfSignedCA(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// meter counts what a Bucket tells it.
+type meter struct{ n atomic.Int64 }
+
+func (m *meter) Moved(n int64) { m.n.Add(n) }
+
+// TestMeterHearsTheBytesSent: the Meter of an upload's context hears its
+// body once, as it is sent (not the SDK's checksum pass over plain HTTP),
+// and that of a download hears the answer's body.
+func TestMeterHearsTheBytesSent(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	client := srv.Client(t)
+	bucket := srv.NewBucket(t, false)
+	const size = 2*uploader.MinPartSize + 12345 // three parts
+	path := filepath.Join(t.TempDir(), "f")
+	data := make([]byte, size)
+	crand.Read(data)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var up meter
+	ctx := uploader.WithMeter(context.Background(), &up)
+	if _, err := use(client, smallConfig()).Upload(ctx, uploader.Job{Bucket: bucket, Key: "k", Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.n.Load(); got < size || got > size+64<<10 {
+		t.Errorf("upload of %d bytes: the meter heard %d, want the body once (and a few answers)", size, got)
+	}
+	var down meter
+	body, _, err := client.Bucket(bucket).Get(uploader.WithMeter(context.Background(), &down), "k", "", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		t.Fatal(err)
+	}
+	body.Close()
+	if got := down.n.Load(); got != size {
+		t.Errorf("download of %d bytes: the meter heard %d", size, got)
+	}
+}
+
+// TestPing: one attempt, whose error says what it met: the refusal of a
+// port nothing listens on, and for a server that takes the connection and
+// never answers, that no answer came within the caller's deadline, not a
+// bare "context deadline exceeded".
+func TestPing(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	bucket := srv.NewBucket(t, true)
+	client := srv.Client(t)
+	if err := client.Ping(context.Background(), bucket); err != nil {
+		t.Fatalf("Ping of a bucket that answers: %v", err)
+	}
+
+	cfg := srv.Config()
+	cfg.EndpointURL = "http://" + closedAddr(t)
+	refused, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = refused.Ping(context.Background(), bucket)
+	if want := "endpoint " + cfg.EndpointURL + " refused the connection"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Ping of a port that refuses = %v, want it to say %q", err, want)
+	}
+
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered, until the test ends
+		}
+	}()
+	cfg.EndpointURL = "http://" + silent.Addr().String()
+	mute, err := s3.NewClient(context.Background(), cfg, srv.LoadOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = mute.Ping(ctx, bucket)
+	if want := "no answer from endpoint " + cfg.EndpointURL + " within"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Ping of a server that never answers = %v, want it to say %q", err, want)
+	}
+	if got := uploader.ReasonOf(err); got != uploader.ReasonNetwork {
+		t.Errorf("ReasonOf(Ping of a server that never answers) = %q, want network", got)
+	}
 }

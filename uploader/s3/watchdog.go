@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // ErrStalled means no byte moved on a request for the stall timeout: the
@@ -47,6 +49,7 @@ func (c *watchdogClient) Do(req *http.Request) (*http.Response, error) {
 	w.timer = time.AfterFunc(math.MaxInt64, w.fire)
 	w.timer.Reset(c.timeout)
 
+	w.meter = uploader.MeterOf(req.Context())
 	r := req.WithContext(ctx)
 	if req.Body != nil && req.Body != http.NoBody {
 		r.Body = &watchedBody{body: req.Body, w: w}
@@ -87,6 +90,7 @@ type watch struct {
 	cancel context.CancelFunc
 	start  time.Time
 	timer  *time.Timer
+	meter  uploader.Meter // the request's (uploader.WithMeter), told every byte moved; nil: none
 
 	last   atomic.Int64 // progress: time since start, ns
 	state  atomic.Int32 // watching, stalled or finished
@@ -153,7 +157,8 @@ func (e *stallError) Is(target error) bool { return target == ErrStalled }
 func (e *stallError) Timeout() bool        { return true }
 func (e *stallError) Temporary() bool      { return true }
 
-// watchedBody records progress on every Read of a request or answer body.
+// watchedBody records progress on every Read of a request or answer body,
+// and tells the request's Meter the bytes it read.
 type watchedBody struct {
 	body   io.ReadCloser
 	w      *watch
@@ -169,6 +174,9 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.w.touch()
 		b.w.client.moved.Add(int64(n))
+		if b.w.meter != nil {
+			b.w.meter.Moved(int64(n))
+		}
 	}
 	if err != nil && err != io.EOF && b.w.fired() {
 		phase := "sending the request"

@@ -70,10 +70,12 @@ type FaultProxy struct {
 	closing   chan struct{} // closed by Close: ends hanging requests
 	closeOnce sync.Once
 
-	mu          sync.Mutex // guards the three below
+	mu          sync.Mutex // guards the five below
 	faults      Faults
 	rng         *rand.Rand
 	outageUntil time.Time
+	recording   bool
+	seen        []SeenRequest
 
 	requests, forwarded, bytesForwarded, bytesAnswered              atomic.Int64
 	serverErrors, hangs, lostAnswers, cutBodies, corrupted, refused atomic.Int64
@@ -209,6 +211,7 @@ func (p *FaultProxy) draw(hasBody bool) (f fault, status int, latency time.Durat
 
 func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	p.note(r)
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	f, status, latency := p.draw(hasBody)
 	if latency > 0 {

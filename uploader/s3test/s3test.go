@@ -51,6 +51,9 @@ type Server struct {
 	SecretKey string
 	Region    string // "us-east-1"
 	CAFile    string // with StartTLS: PEM of the CA that signed the server's certificate
+	// Dir is the server's own directory; MinIO keeps its data below
+	// Dir/data (see Rot).
+	Dir string
 
 	cmd    *exec.Cmd
 	out    *tailBuffer
@@ -356,6 +359,7 @@ func startOnce(bin, dir string, kind Kind, caPEM []byte) (*Server, error) {
 		AccessKey: "s3test-" + randomHex(6),
 		SecretKey: randomHex(20),
 		Region:    "us-east-1",
+		Dir:       dir,
 		out:       &tailBuffer{max: maxOutput},
 		exited:    make(chan struct{}),
 	}
