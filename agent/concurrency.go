@@ -54,12 +54,16 @@ type limiter struct {
 	active    int
 	maxActive int       // most active at once since the last take
 	waiters   list.List // of chan struct{}, closed when given a slot; last in, first served
+	running   int       // jobs started and not ended
+	// asleep: the controller waits for wake, sent when a job next starts.
+	asleep bool
+	wake   chan struct{}
 
 	files, bytes, throttled atomic.Int64 // since the last take
 }
 
 func newLimiter(limit int) *limiter {
-	return &limiter{limit: limit}
+	return &limiter{limit: limit, wake: make(chan struct{}, 1)}
 }
 
 // acquire waits for a slot; the error is ctx's.
@@ -113,6 +117,28 @@ func (l *limiter) take1() {
 	l.maxActive = max(l.maxActive, l.active)
 }
 
+// started counts a job started by a worker holding a slot (a slot is
+// taken before the worker waits for a file), waking the controller if it
+// sleeps.
+func (l *limiter) started() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running++
+	if l.asleep {
+		l.asleep = false
+		l.wake <- struct{}{} // the one send per sleep: never blocks
+	}
+}
+
+// sleepIfIdle says whether no job runs; then the controller is asleep
+// until the next one starts, when wake receives.
+func (l *limiter) sleepIfIdle() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asleep = l.running == 0
+	return l.asleep
+}
+
 // ended counts an upload that ended.
 func (l *limiter) ended(ev Event) {
 	done := Done{Throttled: ev.Reason == uploader.ReasonThrottled}
@@ -122,8 +148,11 @@ func (l *limiter) ended(ev Event) {
 	l.count(done)
 }
 
-// count counts what a job did.
+// count counts what a job that started did, as it ends.
 func (l *limiter) count(d Done) {
+	l.mu.Lock()
+	l.running--
+	l.mu.Unlock()
 	l.files.Add(d.Files)
 	l.bytes.Add(d.Bytes)
 	if d.Throttled {
@@ -162,7 +191,10 @@ func (l *limiter) take() (files, bytes, throttled int64, saturated bool) {
 //	otherwise                             the limit of the best rate; stop doubling
 //
 // The best rate decays by adaptDecay every interval it is not beaten, so a
-// link that got faster is probed again. Memory is not its concern: every
+// link that got faster is probed again. An interval in which nothing ended
+// and no job runs decides nothing: the controller sleeps until the next
+// job starts (an idle daemon's pool wakes nothing), and its window starts
+// again then. Memory is not its concern: every
 // upload takes its buffer from the uploader's budget, so more uploads than
 // fit simply wait, and the rate stops growing.
 func (p *Pipeline) adapt(ctx context.Context, l *limiter) {
@@ -189,7 +221,7 @@ type adaptConfig struct {
 // whose jobs a limiter counts.
 func adaptLimit(ctx context.Context, l *limiter, c adaptConfig) {
 	interval := c.interval
-	t := time.NewTicker(interval / slowStartLooks)
+	t := time.NewTicker(tickOf(interval, true))
 	defer t.Stop()
 	limit, bestLimit := c.start, c.start
 	best, doubling := 0.0, true
@@ -209,6 +241,17 @@ func adaptLimit(ctx context.Context, l *limiter, c adaptConfig) {
 		if n := c.throttles(); n != lastThrottles {
 			throttled += n - lastThrottles
 			lastThrottles = n
+		}
+		if files == 0 && throttled == 0 && l.sleepIfIdle() {
+			t.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.wake:
+			}
+			saturated, since = false, time.Now()
+			t.Reset(tickOf(interval, doubling))
+			continue
 		}
 		elapsed := time.Since(since)
 		// Per interval, whatever the window's length.
@@ -257,3 +300,12 @@ func (p *Pipeline) throttles() int64 {
 // Workers is the number of files the pool uploads at once now: Options.Workers,
 // or with AutoWorkers what it adapted to.
 func (p *Pipeline) Workers() int { return int(p.workers.Load()) }
+
+// tickOf is how often adapt looks: slowStartLooks times an interval while
+// doubling, once after.
+func tickOf(interval time.Duration, doubling bool) time.Duration {
+	if doubling {
+		return interval / slowStartLooks
+	}
+	return interval
+}

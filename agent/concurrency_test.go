@@ -225,3 +225,67 @@ func TestAdaptivePoolGrowsAndBacksOff(t *testing.T) {
 		t.Error("the pool never came back to 8 or fewer jobs at once while throttled")
 	}
 }
+
+// TestAutoWorkersControllerSleepsWhileIdle: the controller, which reads
+// Options.Throttled at every look, stops looking once no upload runs, and
+// looks again when the next one starts.
+func TestAutoWorkersControllerSleepsWhileIdle(t *testing.T) {
+	root := t.TempDir()
+	src := agenttest.NewSource(t, root, "")
+	var looks atomic.Int64
+	opts := Options{Workers: 2, AutoWorkers: true, AdaptInterval: 10 * time.Millisecond,
+		Throttled: func() int64 { looks.Add(1); return 0 }}
+	p := NewPipeline(index.NewMemory(), latencyUploader{wait: time.Millisecond}, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	upload := func(name string) {
+		t.Helper()
+		agenttest.WriteFile(t, root, name, "x")
+		info, err := os.Lstat(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := p.Stats().Uploaded + 1
+		if _, err := p.Consider(ctx, Candidate{Source: src, Path: name, Info: info}); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, name+" uploaded", func() bool { return p.Stats().Uploaded == want })
+	}
+	// quiet waits until the controller has not looked for 20 intervals.
+	quiet := func() int64 {
+		t.Helper()
+		last, since := looks.Load(), time.Now()
+		waitUntil(t, "the controller to stop looking", func() bool {
+			if n := looks.Load(); n != last {
+				last, since = n, time.Now()
+			}
+			return time.Since(since) > 20*opts.AdaptInterval
+		})
+		return last
+	}
+
+	upload("a")
+	asleep := quiet()
+	upload("b")
+	if looks.Load() == asleep {
+		t.Fatal("the controller did not look while a file was uploaded after it slept")
+	}
+	quiet()
+}
+
+// waitUntil waits up to a minute (against a hang, not a speed) for cond.
+func waitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited a minute for %s", what)
+		}
+	}
+}

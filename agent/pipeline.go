@@ -573,8 +573,15 @@ func (p *Pipeline) workOne(ctx context.Context, lim *limiter) (done bool, err er
 		if !ok {
 			return true, nil
 		}
+		if lim != nil {
+			lim.started()
+		}
 		if p.opts.Gate != nil && p.opts.Gate(ctx) != nil {
-			p.finish(j, Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: ReasonStopped})
+			ev := Event{Source: j.Source, Path: j.Path, Key: j.key, Outcome: Failed, Reason: ReasonStopped}
+			p.finish(j, ev)
+			if lim != nil {
+				lim.ended(ev)
+			}
 			return true, nil // stays pending: the next run resumes it
 		}
 		if p.opts.Transfers != nil {

@@ -117,6 +117,7 @@ func RunAdaptivePool[J any](ctx context.Context, o PoolOptions, produce func(ctx
 			return err
 		}
 		defer lim.release()
+		lim.started()
 		d, err := work(ctx, j)
 		lim.count(d)
 		return err

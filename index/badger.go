@@ -95,6 +95,18 @@ type Options struct {
 	// not only those not verified before (damage.go). Check sets it.
 	VerifyAll bool
 
+	// MemTableSize is the size of Badger's memtables (at most two, each an
+	// arena in the Go heap and a write-ahead log of twice its size mapped);
+	// 0: DefaultMemTableSize. A run that writes little needs less, but at
+	// least 512 KiB: a value up to ValueThreshold must fit 15% of it.
+	MemTableSize int64
+
+	// DeferCompactions keeps Badger's compactions out of the run, for a
+	// one-shot command whose memory peak they would make: they start only
+	// when level 0 comes close to Badger's write stall, and Close runs
+	// those due (upkeep.go).
+	DeferCompactions bool
+
 	// Admin is the path of the admin socket of the process opening the
 	// index (the daemon), recorded in the lock file beside its PID so that
 	// `s3ferry status` and `sync` find it from the index directory
@@ -106,6 +118,10 @@ type Options struct {
 	// can say who holds it (LockedError); "": unnamed.
 	Command string
 }
+
+// DefaultMemTableSize is the size of Badger's memtables when
+// Options.MemTableSize is 0 (badgerOptions).
+const DefaultMemTableSize = 8 << 20
 
 // DB is the Store kept in a Badger database directory. One process at a time
 // may open a directory.
@@ -133,9 +149,16 @@ type DB struct {
 	locks    dbSet[Lock]
 	guards   dbSet[Guard]
 
-	// stopRelease ends the releaser (release.go); released is closed when
-	// it has. Both nil when it does not run.
-	stopRelease, released chan struct{}
+	// The upkeep (upkeep.go): stopUpkeep ends it, upkept is closed once it
+	// has, both nil once it did; calls counts the index calls and writes
+	// those that write, asleep says
+	// whether it waits for the next one, wake wakes it.
+	stopUpkeep, upkept chan struct{}
+	deferCompactions   bool
+	settling           atomic.Bool // Settle runs: compactions are not deferred
+	calls, writes      atomic.Uint64
+	asleep             atomic.Bool
+	wake               chan struct{}
 }
 
 var _ Store = (*DB)(nil)
@@ -180,7 +203,7 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk}
+	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk, deferCompactions: opts.DeferCompactions}
 	db.initSets()
 	empty, err := db.empty()
 	if err == nil {
@@ -195,29 +218,25 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
-	db.startReleaser(opts)
+	db.startUpkeep(opts)
 	return db, nil
 }
 
-// startReleaser starts the releaser of table pages unless opts turn it off.
-// Without /proc it does not start: there is nothing it could read.
-func (db *DB) startReleaser(opts Options) {
-	limit := cmp.Or(opts.MappedLimit, DefaultMappedLimit)
-	if limit < 0 {
-		return
+// startUpkeep starts the upkeep (upkeep.go), with the releaser of table
+// pages unless opts turn it off or there is no /proc for it to read.
+func (db *DB) startUpkeep(opts Options) {
+	var r *releaser
+	if limit := cmp.Or(opts.MappedLimit, DefaultMappedLimit); limit >= 0 {
+		logf := func(string, ...any) {}
+		if opts.Logger != nil {
+			logf = func(format string, args ...any) { opts.Logger.Warn(fmt.Sprintf(format, args...)) }
+		}
+		r, _ = newReleaser(db.dir, limit, logf)
 	}
-	logf := func(string, ...any) {}
-	if opts.Logger != nil {
-		logf = func(format string, args ...any) { opts.Logger.Warn(fmt.Sprintf(format, args...)) }
-	}
-	r, err := newReleaser(db.dir, limit, logf)
-	if err != nil {
-		return
-	}
-	db.stopRelease, db.released = make(chan struct{}), make(chan struct{})
+	db.stopUpkeep, db.upkept, db.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 	go func() {
-		defer close(db.released)
-		r.run(db.stopRelease)
+		defer close(db.upkept)
+		db.upkeep(db.stopUpkeep, r)
 	}()
 }
 
@@ -281,7 +300,7 @@ func badgerOptions(dir string, o Options) badger.Options {
 	// them. 8 MiB holds ~40,000 files (a Queue and a Commit each); one
 	// filling and one being flushed are enough for a writer that waits on
 	// S3 between writes.
-	opt.MemTableSize = 8 << 20
+	opt.MemTableSize = cmp.Or(o.MemTableSize, DefaultMemTableSize)
 	opt.NumMemtables = 2
 
 	// Tables of 8 MiB at every level (default: 2 MiB, doubling per level).
@@ -385,16 +404,16 @@ func (badgerLogger) Debugf(string, ...any) {}
 // target), polling every 100 ms, or until ctx ends. A process that wrote
 // many records at once leaves compactions that otherwise run in whatever
 // process opens the index next, with their memory and CPU; an index built
-// over months, one file at a time, is settled.
+// over months, one file at a time, is settled. It runs the compactions even
+// when the index defers them.
 func (db *DB) Settle(ctx context.Context) error {
+	db.settling.Store(true)
+	defer db.settling.Store(false)
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		settled := true
-		for _, l := range db.db.Levels() {
-			settled = settled && l.Score < 1
-		}
-		if settled {
+		db.used(true) // the upkeep starts the compactors
+		if over, _ := db.overTarget(); !over {
 			return nil
 		}
 		select {
@@ -405,12 +424,13 @@ func (db *DB) Settle(ctx context.Context) error {
 	}
 }
 
-// Close flushes the index and releases the directory.
+// Close runs the compactions a run deferred (Options.DeferCompactions),
+// flushes the index and releases the directory.
 func (db *DB) Close() error {
-	if db.stopRelease != nil {
-		close(db.stopRelease)
-		<-db.released
-		db.stopRelease = nil
+	if db.stopUpkeep != nil {
+		close(db.stopUpkeep)
+		<-db.upkept
+		db.stopUpkeep = nil
 	}
 	var errSeq error
 	if db.seq != nil {
@@ -925,6 +945,7 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 	if err := db.disk.check(); err != nil {
 		return err
 	}
+	db.used(true)
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := guard(db.dir, func() error { return db.db.Update(fn) }); err != nil {
@@ -935,6 +956,7 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 
 // view runs fn in a read-only transaction; see guard.
 func (db *DB) view(fn func(txn *badger.Txn) error) error {
+	db.used(false)
 	return guard(db.dir, func() error { return db.db.View(fn) })
 }
 
@@ -1026,7 +1048,7 @@ func (db *DB) GetPending(source, path string) (Pending, bool, error) {
 	}
 	var p Pending
 	var ok bool
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		var err error
 		p, ok, err = get(txn, fileKey(kindPending, source, path), decodePending)
 		return err

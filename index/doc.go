@@ -5,7 +5,8 @@
 // (adopt), not a re-upload.
 //
 // DB keeps them in Badger (key layout and options in badger.go, value
-// encoding in encoding.go, damage and disk-full checks in damage.go),
+// encoding in encoding.go, damage and disk-full checks in damage.go, the
+// background work that sleeps while the index is idle in upkeep.go),
 // Memory in maps for tests, and package indextest is the conformance suite
 // both pass. The measurements behind Badger's options are in
 // docs/benchmarks.md.

@@ -20,8 +20,9 @@ const DefaultMappedLimit = 16 << 20
 
 // releaseInterval is how often the releaser reads the process's resident
 // file-backed memory (one read of /proc/self/status, about 20 µs: 0.04% of
-// a core). A compaction writes tens of MiB a second; writing 1M records,
-// the file-backed peak was 64 MiB checking every 250 ms, 44 every 50 ms.
+// a core) while the index is in use (upkeep.go: asleep while it is not). A
+// compaction writes tens of MiB a second; writing 1M records, the
+// file-backed peak was 64 MiB checking every 250 ms, 44 every 50 ms.
 const releaseInterval = 50 * time.Millisecond
 
 // Badger reads and writes its tables through shared memory maps, so every
@@ -65,32 +66,29 @@ func newReleaser(dir string, limit int64, logf func(string, ...any)) (*releaser,
 	return &releaser{dir: abs, limit: limit, baseline: base, logf: logf}, nil
 }
 
-// run checks every releaseInterval until stop is closed.
-func (r *releaser) run(stop <-chan struct{}) {
-	t := time.NewTicker(releaseInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		rss, err := residentFile()
-		if err != nil || rss-r.baseline <= r.limit {
-			continue
-		}
-		if err := r.release(); err != nil {
-			r.logf("index: stop releasing table pages: %v", err)
-			return
-		}
-		// What is left is not the index's to give back (the binary, other
-		// files), or pages in use: count from here, or a lower level would
-		// leave up to that much unreleased, and a higher one release at
-		// every check.
-		if rss, err := residentFile(); err == nil {
-			r.baseline = rss
-		}
+// check releases the table pages once they are over the limit, and
+// returns the releaser to check next time: nil once it cannot release
+// (a kernel without MADV_PAGEOUT), as for a nil r.
+func (r *releaser) check() *releaser {
+	if r == nil {
+		return nil
 	}
+	rss, err := residentFile()
+	if err != nil || rss-r.baseline <= r.limit {
+		return r
+	}
+	if err := r.release(); err != nil {
+		r.logf("index: stop releasing table pages: %v", err)
+		return nil
+	}
+	// What is left is not the index's to give back (the binary, other
+	// files), or pages in use: count from here, or a lower level would
+	// leave up to that much unreleased, and a higher one release at
+	// every check.
+	if rss, err := residentFile(); err == nil {
+		r.baseline = rss
+	}
+	return r
 }
 
 // release asks the kernel to reclaim the pages of every table of the

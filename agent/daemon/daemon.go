@@ -136,9 +136,12 @@ type Daemon struct {
 	metrics  *admin.Metrics
 	state    *ledger
 	submit   *watch.Queue
-	retries  chan retryRequest
-	rescans  chan rescanRequest
-	calls    *rescanCalls
+	// heartbeat asks the loop for a heartbeat (liveness.tick): the
+	// notifier asks before each watchdog ping.
+	heartbeat chan struct{}
+	retries   chan retryRequest
+	rescans   chan rescanRequest
+	calls     *rescanCalls
 	// stopping is closed once the daemon takes no more files: CatchUp
 	// then gives up instead of waiting for a rescanner that is gone.
 	stopping chan struct{}
@@ -309,6 +312,7 @@ func (d *Daemon) init() {
 		d.replication = replication.NewTracker(d.Index, d.Sources, d.Buckets, d.Replication, o.Logger, o.Now, d.resend, d.metrics.Replication())
 	}
 	d.submit = watch.NewQueue()
+	d.heartbeat = make(chan struct{}, 1)
 	d.retries = make(chan retryRequest, 1024)
 	d.rescans = make(chan rescanRequest, 8)
 	d.calls = &rescanCalls{calls: map[rescanKey]*rescanCall{}}
@@ -494,13 +498,31 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 	// The catch-up walk: a full one for a source never fully walked.
 	d.requestRescan(rescanPartitions)
 
+	// The settling files are checked every CheckInterval while there are
+	// any; the roots, whose unmounting inotify does not tell, every
+	// CheckInterval but at most once a second: an idle loop wakes only
+	// for them, its minute's summary (and, under systemd's watchdog, the
+	// notifier's heartbeat).
 	check := time.NewTicker(d.CheckInterval)
 	defer check.Stop()
+	check.Stop()
+	checking := false
+	roots := time.NewTicker(max(d.CheckInterval, time.Second))
+	defer roots.Stop()
+	watched := w.Counts().Dirs
 	rescan := time.NewTicker(d.RescanInterval)
 	defer rescan.Stop()
 	summary := time.NewTicker(d.SummaryInterval)
 	defer summary.Stop()
 	for {
+		switch settling := st.Len() > 0; {
+		case settling && !checking:
+			check.Reset(d.CheckInterval)
+		case !settling && checking:
+			check.Stop()
+			d.metrics.Settling(0)
+		}
+		checking = st.Len() > 0
 		select {
 		case <-ctx.Done():
 			return nil
@@ -509,10 +531,18 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 				return nil
 			}
 			w.Handle(ev, now(), touch, st.Forget)
+			if n := w.Dirs(); n != watched {
+				watched = n
+				d.publishWatch(w)
+			}
 			if w.IsRoot(ev.Name) {
 				// IN_DELETE_SELF, IN_MOVE_SELF: the root went away now.
 				d.checkRoots(w, touch)
 			}
+		case <-d.heartbeat:
+			d.live.tick(now())
+		case <-roots.C:
+			d.checkRoots(w, touch) // back again, or unmounted (which inotify tells fsnotify drops)
 		case err, ok := <-w.Errs():
 			if !ok {
 				return nil
@@ -520,7 +550,6 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 			d.watchError(err)
 		case <-check.C:
 			d.live.tick(now())
-			d.checkRoots(w, touch) // back again, or unmounted (which inotify tells fsnotify drops)
 			for _, c := range st.Ready(now()) {
 				d.submit.Push(c)
 			}
@@ -534,6 +563,7 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 		case <-rescan.C:
 			w.Prune(now())
 			w.WatchSources(now()) // new partitions whose Create was missed, a freed watch limit
+			watched = w.Dirs()
 			d.publishWatch(w)
 			d.requestRescan(rescanPartitions)
 		case <-summary.C:

@@ -39,7 +39,7 @@ type Notifier interface {
 // upload pool's progress. The loop, the workers and the notifier update it
 // concurrently; every field is atomic or under mu.
 type liveness struct {
-	beat  atomic.Int64 // the loop's last tick, Unix ns
+	beat  atomic.Int64 // the loop's last heartbeat, Unix ns (its ready, its checks, the notifier's asks)
 	ended atomic.Int64 // uploads ended, whatever their outcome
 	ready atomic.Bool  // Ready was sent
 	// notifyFailed: a notification failed and was logged.
@@ -82,7 +82,7 @@ func (l *liveness) tick(now time.Time) { l.beat.Store(now.UnixNano()) }
 //
 //	condition at a check                                          progress
 //	Ready not sent yet (systemd's start timeout guards the start)  yes
-//	the event loop has not ticked for the watchdog timeout         no (loop stuck)
+//	the event loop has not answered a heartbeat for the timeout    no (loop stuck)
 //	no upload in flight (an idle pool)                             yes
 //	uploads in flight, and a byte moved to or from S3 or an upload
 //	  ended within the timeout (the clock starts when the pool is
@@ -160,6 +160,12 @@ func (d *Daemon) notifier(ctx context.Context) {
 			}
 			d.notifyErr("status", d.Notifier.Status(line))
 		case <-pingC:
+			// The loop's answer is judged at the next ping, half a
+			// timeout from now.
+			select {
+			case d.heartbeat <- struct{}{}:
+			default:
+			}
 			n, _, _ := d.pipe.InFlight()
 			var moved int64
 			if d.Progress != nil {

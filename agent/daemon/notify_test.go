@@ -2,10 +2,15 @@ package daemon
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/agent/agenttest"
+	"github.com/s3ferry/s3ferry/agent/local"
+	"github.com/s3ferry/s3ferry/index"
 )
 
 // TestProgressJudge walks the watchdog's table: an idle pool and a pool
@@ -65,5 +70,50 @@ func TestLivenessCountsToday(t *testing.T) {
 	l.observe(agent.Event{Outcome: agent.Uploaded}, day2)
 	if got, ended := l.today(day2), l.ended.Load(); got != 1 || ended != 4 {
 		t.Errorf("today = %d, ended = %d; want 1 and 4", got, ended)
+	}
+}
+
+// pingCounter is a Notifier that counts watchdog pings and remembers the
+// statuses it was told.
+type pingCounter struct {
+	pings    atomic.Int64
+	mu       sync.Mutex
+	statuses []string
+}
+
+func (n *pingCounter) Ready() error    { return nil }
+func (n *pingCounter) Stopping() error { return nil }
+func (n *pingCounter) Watchdog() error { n.pings.Add(1); return nil }
+func (n *pingCounter) Status(line string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.statuses = append(n.statuses, line)
+	return nil
+}
+
+// TestWatchdogPingsAnIdleDaemon: a daemon with nothing to do checks no
+// settling files, and its loop still answers the watchdog's heartbeat, so
+// the pings go on and none is withheld.
+func TestWatchdogPingsAnIdleDaemon(t *testing.T) {
+	root := t.TempDir()
+	up, _ := agenttest.NewUploader()
+	n := &pingCounter{}
+	const timeout = 300 * time.Millisecond
+	d := &Daemon{Sources: []*local.Source{agenttest.NewSource(t, root, "")}, Index: index.NewMemory(), Uploader: up,
+		Notifier: n, WatchdogTimeout: timeout, StatusInterval: time.Hour}
+	runDaemon(t, d)
+	deadline := time.Now().Add(30 * time.Second)
+	for n.pings.Load() < 12 { // six timeouts: a loop that never answered would be judged stuck after two
+		if time.Now().After(deadline) {
+			t.Fatalf("%d watchdog pings in 30 s, want 12", n.pings.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range n.statuses {
+		if strings.Contains(s, "watchdog withheld") {
+			t.Fatalf("an idle daemon's ping was withheld: %q", s)
+		}
 	}
 }

@@ -75,6 +75,10 @@ func (w *Watcher) Counts() Counts {
 	return c
 }
 
+// Dirs is the number of directories watched: Counts().Dirs, without the
+// copy of the per-source counts.
+func (w *Watcher) Dirs() int { return len(w.dirs) }
+
 // WatchSources adds watches below every source root.
 func (w *Watcher) WatchSources(now time.Time) {
 	for _, src := range w.sources {

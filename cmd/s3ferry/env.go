@@ -53,7 +53,10 @@ func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate boo
 	}
 	indexed := make(chan opened, 1)
 	go func() {
-		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, Command: s.command})
+		// A one-shot command (all but run, the one with an admin socket)
+		// leaves the compactions due to the end of its run (Close), where
+		// they do not add to the memory of its uploads.
+		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, Command: s.command, DeferCompactions: s.adminSocket == ""})
 		indexed <- opened{idx, err}
 	}()
 	client, up, err := openBucket(ctx, s)

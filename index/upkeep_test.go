@@ -1,0 +1,89 @@
+package index
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestUpkeepSleepsWhileIdle: once the index has not been used for a while
+// its upkeep sleeps, with Badger's compactors stopped, and the next call
+// wakes it.
+func TestUpkeepSleepsWhileIdle(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Commit("src", "a", Record{Size: 1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the upkeep to sleep", func() bool { return db.asleep.Load() })
+	if _, _, err := db.Get("src", "a"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a call to wake the upkeep", func() bool { return !db.asleep.Load() })
+}
+
+// TestDeferCompactions writes twenty memtables' worth of records with the
+// compactions deferred: level 0 goes over its target without compactions
+// (a run's memory is its own), writes never stall at Badger's limit (the
+// guard starts them before), and Close leaves no level over its target
+// but for the table its own flush adds.
+func TestDeferCompactions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := Options{DeferCompactions: true, MemTableSize: 512 << 10}
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := db.Commit("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i), Record{Size: int64(i), ETag: "0123456789abcdef0123456789abcdef", VersionID: "v"}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n := 0
+	for _, l0 := db.overTarget(); l0 < 6; _, l0 = db.overTarget() {
+		if n > 200_000 {
+			t.Fatalf("level 0 holds %d tables after %d records", l0, n)
+		}
+		write(n, n+500)
+		n += 500
+	}
+	time.Sleep(2 * time.Second) // compactors, had they started, would have taken level 0
+	if over, l0 := db.overTarget(); !over || l0 < 6 {
+		t.Fatalf("with compactions deferred, level 0 went from 6 tables to %d (over target: %v)", l0, over)
+	}
+	write(n, 20*n/6) // ~20 memtables: stalls forever at 15 without the guard
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Close compacts, then flushes its memtable: level 0 may hold one
+	// table more than Badger's 4, no other level may be over its target.
+	for _, l := range db.db.Levels() {
+		if l.Level == 0 && l.NumTables > 5 || l.Level > 0 && l.Score >= 1 {
+			t.Fatalf("after Close, level %d is over its target (%d tables): %+v", l.Level, l.NumTables, db.db.Levels())
+		}
+	}
+}
+
+// waitFor waits up to 10 s for cond, failing tb with what it waited for.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
