@@ -946,6 +946,7 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 		return err
 	}
 	db.used(true)
+	defer db.used(true) // and ended: see view
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := guard(db.dir, func() error { return db.db.Update(fn) }); err != nil {
@@ -957,6 +958,10 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 // view runs fn in a read-only transaction; see guard.
 func (db *DB) view(fn func(txn *badger.Txn) error) error {
 	db.used(false)
+	// A call is counted as it ends too: the upkeep may fall asleep during
+	// a long read (a verify's pass over every record), and must look at
+	// the pages that read left resident after it.
+	defer db.used(false)
 	return guard(db.dir, func() error { return db.db.View(fn) })
 }
 

@@ -88,8 +88,8 @@ func (d *Daemon) health(now time.Time) admin.Health {
 	if since, checks, err := d.probe.unreachable(); err != nil {
 		age := now.Sub(since).Round(time.Second)
 		return admin.Health{
-			Why:       fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): %v; uploads wait and go as soon as it answers", age, checks, err),
-			Anonymous: fmt.Sprintf("the S3 endpoint has failed for %s (%d checks): s3ferry status says why", age, checks),
+			Why:       fmt.Sprintf("the S3 endpoint has failed for %s (%s): %v; uploads wait and go as soon as it answers", age, local.Plural(checks, "check", "checks"), err),
+			Anonymous: fmt.Sprintf("the S3 endpoint has failed for %s (%s): s3ferry status says why", age, local.Plural(checks, "check", "checks")),
 		}
 	}
 	if blocked, err := retention.BlockedOf(d.Index, d.Sources); err == nil && len(blocked) > 0 {
