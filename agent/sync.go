@@ -45,6 +45,10 @@ type Sync struct {
 	ReplicationTimeout time.Duration
 	Buckets            func(bucket string) uploader.Bucket
 	Replication        replication.Options
+	// Replica, when set, returns the bucket a source's replica
+	// (ReplicaBucket) is read in, for the retention's lock check: see
+	// retention.Sweeper.Replica.
+	Replica func(src *local.Source) uploader.Bucket
 }
 
 // withDefaults returns s with every zero knob replaced by its default.
@@ -81,7 +85,7 @@ func (s *Sync) Run(ctx context.Context) (Stats, error) {
 	var retained *retention.Stats
 	if cfg.Buckets != nil && slices.ContainsFunc(cfg.Sources, retention.Applies) {
 		o := cfg.Options
-		sw := &retention.Sweeper{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
+		sw := &retention.Sweeper{Sources: cfg.Sources, Index: cfg.Index, Open: cfg.Buckets, Replica: cfg.Replica, CheckRate: cfg.Replication.CheckRate, Location: cfg.Location,
 			DryRun: o.DryRun, DryRunOut: o.DryRunOut, Logger: o.Logger, Now: o.Now}
 		rs, err := sw.Sweep(ctx)
 		if err != nil {

@@ -67,7 +67,8 @@ type Check struct {
 //	             AlertAfter for its replica        and its file is gone (manifest --replication-failed)
 //
 // and for a source with an object-lock, the checks of doctorlock.go
-// (object-lock-source, object-lock-permissions); and for a source with a
+// (object-lock-source, object-lock-permissions, and replica-lock with a
+// local retention and require-replica); and for a source with a
 // local retention (the bucket then holds the only copy of what it
 // deletes):
 //
@@ -185,6 +186,9 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 		if src.Lock.Mode != "" {
 			add(d.sourceLock(ctx, src))
 			add(d.lockPermissions(src))
+			if c, ok := d.replicaLock(src); ok {
+				add(c)
+			}
 		}
 		add(d.uploads(ctx, src))
 	}

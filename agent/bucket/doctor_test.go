@@ -354,6 +354,41 @@ func TestDoctorProbe(t *testing.T) {
 	}
 }
 
+// TestDoctorReplicaLock: a source with object-lock, a local retention and
+// require-replica but no replica named is warned that only the
+// replication status is checked; with a replica it is ok; without a
+// retention there is no such check.
+func TestDoctorReplicaLock(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		retention time.Duration
+		replica   string
+		want      CheckStatus // "": no check
+	}{
+		{"no replica", 24 * time.Hour, "", CheckWarning},
+		{"replica", 24 * time.Hour, "replica", CheckOK},
+		{"no retention", 0, "", ""},
+	} {
+		f := newFixture(t)
+		f.fake.Lock = &uploader.ObjectLock{}
+		f.src.Lock = uploader.LockPolicy{Mode: uploader.LockCompliance, Retain: 24 * time.Hour}
+		f.src.LocalRetention, f.src.RequireReplica, f.src.ReplicaBucket = tt.retention, true, tt.replica
+		d := &Doctor{Sources: []*local.Source{f.src}, Open: f.open, Now: time.Now}
+		var got CheckStatus
+		for _, c := range d.Run(context.Background()) {
+			if c.Name == "replica-lock" {
+				got = c.Status
+				if c.Status == CheckWarning && (!strings.Contains(c.Message, "only the replication status") || c.Fix == "") {
+					t.Errorf("%s: %+v, want the message to say only the replication status is checked, with a fix", tt.name, c)
+				}
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: replica-lock %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestDoctorSourceLock: a source with object-lock against a bucket
 // without Object Lock is an error, against a default retention of another
 // mode or span a warning, else ok; GOVERNANCE warns that the credentials

@@ -64,6 +64,28 @@ func (d *Doctor) lockPermissions(src *local.Source) Check {
 	return c
 }
 
+// replicaLock says what the local retention of a source with object-lock,
+// a local retention and require-replica checks of the replica (ok false
+// for any other source):
+//
+//	source                 status
+//	a replica named        ok: the replica's version must be locked too
+//	no replica             warning: only the replication status is checked
+func (d *Doctor) replicaLock(src *local.Source) (Check, bool) {
+	if src.Lock.Mode == "" || src.LocalRetention <= 0 || !src.RequireReplica {
+		return Check{}, false
+	}
+	c := Check{Name: "replica-lock", Target: "s3://" + src.Bucket + "/" + src.Prefix, Status: CheckOK}
+	if src.ReplicaBucket == "" {
+		c.Status = CheckWarning
+		c.Message = "no replica named: the local retention checks only the replication status, not that the replica's version is locked"
+		c.Fix = "set the source's replica: {destination: s3://REPLICA-BUCKET/PREFIX/} (with endpoint-url, profile, region to reach it), or --replica"
+		return c, true
+	}
+	c.Message = fmt.Sprintf("the local retention waits for each version to be locked on the replica s3://%s/%s too", src.ReplicaBucket, src.ReplicaPrefix)
+	return c, true
+}
+
 // defaultSpan is how long a default retention locks a version.
 func defaultSpan(r *uploader.Retention) time.Duration {
 	return time.Duration(r.Days)*24*time.Hour + time.Duration(r.Years)*365*24*time.Hour

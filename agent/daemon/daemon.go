@@ -86,6 +86,10 @@ type Daemon struct {
 	// sources with Replicated set; nil: no checks.
 	Buckets     func(bucket string) uploader.Bucket
 	Replication replication.Options
+	// Replica, when set, returns the bucket a source's replica
+	// (ReplicaBucket) is read in, for the retention's lock check: see
+	// retention.Sweeper.Replica.
+	Replica func(src *local.Source) uploader.Bucket
 	// RetentionInterval is how often the sources with a LocalRetention
 	// are swept (with Buckets); 0: retention.DefaultInterval.
 	RetentionInterval time.Duration

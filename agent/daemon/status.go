@@ -154,7 +154,7 @@ func (d *Daemon) retain(ctx context.Context) error {
 		return nil
 	}
 	o := d.Options
-	sw := &retention.Sweeper{Sources: d.Sources, Index: d.Index, Open: d.Buckets, CheckRate: d.Replication.CheckRate, Location: d.Location,
+	sw := &retention.Sweeper{Sources: d.Sources, Index: d.Index, Open: d.Buckets, Replica: d.Replica, CheckRate: d.Replication.CheckRate, Location: d.Location,
 		DryRun: o.DryRun, DryRunOut: o.DryRunOut, Logger: o.Logger, Now: o.Now,
 		Deleted: d.metrics.LocalDeleted, Marked: d.metrics.DeleteMarked}
 	t := time.NewTicker(d.RetentionInterval)

@@ -40,6 +40,13 @@ type Source struct {
 	// also asks that their replication COMPLETED (when Replicated).
 	LocalRetention time.Duration
 	RequireReplica bool
+	// ReplicaBucket and ReplicaPrefix, when ReplicaBucket is set, say
+	// where the bucket's replication copies Prefix: the replica of the
+	// file rel is ReplicaPrefix+rel, with the same VersionId (S3
+	// replication keeps it). With a Lock and RequireReplica, the local
+	// retention then waits for the replica's version to be locked too.
+	ReplicaBucket string
+	ReplicaPrefix string
 	// PropagateDeletes turns a recorded file deleted locally (not by the
 	// retention) into a delete marker on its key, PropagateDeletesAfter
 	// (0: DefaultPropagateDeletesAfter) after the delete was seen.

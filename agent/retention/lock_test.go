@@ -55,14 +55,28 @@ func TestRetentionWaitsForLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Replicated, src.RequireReplica = true, true
+	src.ReplicaBucket, src.ReplicaPrefix = "replica", src.Prefix
 	sw.Replica = func(*local.Source) uploader.Bucket { return replica }
 	if _, err := sw.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if present(t, src, []string{"replicated.wav"}) != 1 {
-		t.Fatal("deleted while its replica has no locked copy")
+		t.Fatal("deleted while its replica has no copy")
 	}
+	// A replica whose copy lacks the lock (its bucket had no Object Lock
+	// when it replicated) keeps the file too, until the copy is locked.
+	replica.Lock = nil
 	if err := fake.Replicate(replica, key, rec.VersionID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if present(t, src, []string{"replicated.wav"}) != 1 {
+		t.Fatal("deleted while its replica's copy is not locked")
+	}
+	replica.Lock = &uploader.ObjectLock{}
+	if err := replica.PutRetention(ctx, key, rec.VersionID, uploader.Lock{Mode: uploader.LockCompliance, RetainUntil: time.Now().Add(2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sw.Sweep(ctx); err != nil {

@@ -43,9 +43,10 @@ const DefaultCheckRate = replication.DefaultCheckRate
 //	with the source's Lock: HeadObject shows the version   kept until it is (a version
 //	  locked in the source's mode until a time still to      uploaded before the lock, or
 //	  come, and no earlier than the lock set records         whose lock expired or was cut)
-//	the same on the replica's version, when Replica is     kept until it is
-//	  set, the source has RequireReplica and a rule
-//	  covers it (replication copies lock settings)
+//	the same on the replica's version (ReplicaPrefix+rel,  kept until it is
+//	  the recorded VersionId), when Replica is set, the
+//	  source has a ReplicaBucket and RequireReplica, and
+//	  a rule covers it (replication copies lock settings)
 //
 // The gone set is written before the unlink, so a crash between the two
 // leaves a mark on a file that is still there, which the next sweep takes
@@ -76,9 +77,10 @@ type Sweeper struct {
 	// or an empty root is judged (see guard.go); 0:
 	// DefaultGuardMinRecords. Tests make it small.
 	GuardMinRecords int64
-	// Replica, when set, returns the bucket src's bucket replicates to (nil:
-	// none known): with the source's Lock and RequireReplica, the replica's
-	// version must be locked too before the local file goes.
+	// Replica, when set, returns the bucket src's bucket replicates to,
+	// src.ReplicaBucket reached with its own client (nil: none known):
+	// with the source's Lock and RequireReplica, the replica's version
+	// must be locked too before the local file goes.
 	Replica func(src *local.Source) uploader.Bucket
 }
 
@@ -289,23 +291,28 @@ func (sw *Sweeper) locked(ctx context.Context, src *local.Source, rel, key strin
 			"mode", obj.Lock.Mode, "until", obj.Lock.RetainUntil, "want_mode", want.Mode, "recorded_until", want.RetainUntil)
 		return false, nil
 	}
-	if sw.Replica == nil || !src.Replicated || !src.RequireReplica {
+	if sw.Replica == nil || src.ReplicaBucket == "" || !src.Replicated || !src.RequireReplica {
 		return true, nil
 	}
 	replica := sw.Replica(src)
 	if replica == nil {
 		return true, nil
 	}
-	r, err := replica.Head(ctx, key, rec.VersionID)
+	// The replica keeps the VersionId (as verify --replica assumes), below
+	// its own prefix.
+	rkey := src.ReplicaPrefix + rel
+	r, err := replica.Head(ctx, rkey, rec.VersionID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		sw.Logger.Info("retention keeps a file: its replica cannot be read", "source", src.Root, "path", rel, "key", key, "err", err)
+		sw.Logger.Info("retention keeps a file: its replica cannot be read", "source", src.Root, "path", rel, "key", key,
+			"replica", "s3://"+src.ReplicaBucket+"/"+rkey, "version", rec.VersionID, "err", err)
 		return false, nil
 	}
 	if !r.Lock.Holds(want, now) {
-		sw.Logger.Info("retention keeps a file until its replica is locked", "source", src.Root, "path", rel, "key", key, "version", rec.VersionID, "mode", r.Lock.Mode, "until", r.Lock.RetainUntil)
+		sw.Logger.Info("retention keeps a file until its replica is locked", "source", src.Root, "path", rel, "key", key,
+			"replica", "s3://"+src.ReplicaBucket+"/"+rkey, "version", rec.VersionID, "mode", r.Lock.Mode, "until", r.Lock.RetainUntil)
 		return false, nil
 	}
 	return true, nil

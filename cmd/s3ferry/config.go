@@ -92,6 +92,9 @@ type sourceConfig struct {
 	PropagateDeletesAfter *duration `yaml:"propagate-deletes-after"`
 
 	ObjectLock *objectLockConfig `yaml:"object-lock,omitempty"`
+	// Replica is where the bucket's replication copies the destination
+	// (see replica.go).
+	Replica *replicaConfig `yaml:"replica,omitempty"`
 
 	MaxDelete         int     `yaml:"max-delete"`
 	MaxDeleteFraction float64 `yaml:"max-delete-fraction"`

@@ -321,3 +321,38 @@ func TestConfigDownload(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigReplica: a source's replica is read from the file, the
+// replica flags win over it, `config` prints it back, and a replica's
+// endpoint, profile or region without a destination, or a bad
+// destination, is refused in one line.
+func TestConfigReplica(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "s3ferry.yml", `sources:
+  - path: /srv/rec
+    destination: s3://bkt/rec/
+    replica: {destination: "s3://replica/rec/", region: eu-central-1, profile: reader}
+`)
+	r := runBinary(t, time.Minute, nil, nil, "config", "--config", path, "--replica-endpoint-url", "https://s3.example.net")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	fc, err := parseConfig([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("the printed configuration does not load: %v\n%s", err, r.stdout)
+	}
+	want := replicaConfig{Destination: "s3://replica/rec/", EndpointURL: "https://s3.example.net", Profile: "reader", Region: "eu-central-1"}
+	if got := fc.Sources[0].Replica; got == nil || *got != want {
+		t.Errorf("printed replica = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{
+		"replica: {region: eu-central-1}",
+		"replica: {destination: \"replica/rec\"}",
+	} {
+		p := writeFile(t, "bad.yml", "sources:\n  - path: /srv/rec\n    destination: s3://bkt/rec/\n    "+bad+"\n")
+		r := runBinary(t, time.Minute, nil, nil, "config", "check", "--config", p)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "replica") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q; want %d and one line about the replica", bad, r.code, r.stderr, exitUsage)
+		}
+	}
+}

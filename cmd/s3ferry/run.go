@@ -122,6 +122,10 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		}
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
+	replicas, err := openReplicas(ctx, cmd.settings, cmd.log)
+	if err != nil {
+		return configError{err}
+	}
 	d := &daemon.Daemon{
 		Sources:            cmd.sources,
 		Index:              env.index,
@@ -138,6 +142,7 @@ func (cmd runCmd) Run(ctx context.Context) error {
 		Stalls:             func() int64 { return env.client.Counters().Stalls },
 		Adopt:              adoptFirstRun(env, cmd.settings, cmd.log),
 		Buckets:            env.open,
+		Replica:            replicas,
 		Replication:        cmd.replication,
 		RetentionInterval:  cmd.daemon.retentionInterval,
 		FileFailAfter:      cmd.daemon.fileFailAfter,

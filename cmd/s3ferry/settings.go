@@ -170,7 +170,7 @@ func configFlags() []cli.Flag {
 		srcs = "Source (with SRC DEST, or applied to every source of the file)"
 		down = "Download (restore, verify --repair)"
 	)
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.PathFlag{Name: flagConfig, Aliases: []string{"c"}, Usage: "YAML configuration `FILE` (sources, S3, upload settings)", EnvVars: []string{"S3FERRY_CONFIG"}, Category: cfg},
 		&cli.PathFlag{Name: flagEnvFile, Usage: "add the KEY=VALUE lines of `FILE` to the environment, as systemd's EnvironmentFile= does (credentials: AWS_ACCESS_KEY_ID=...); variables already set win. Default: " + packagedEnvFile + " with --config " + packagedConfig + ", when it may be read", Category: cfg},
 		&cli.PathFlag{Name: flagIndexDir, Usage: "index `DIR` (default: /var/lib/s3ferry as root, else $XDG_STATE_HOME/s3ferry)", Category: cfg},
@@ -215,7 +215,7 @@ func configFlags() []cli.Flag {
 		&cli.Float64Flag{Name: flagMaxDeleteFraction, Usage: "the same for more than this `FRACTION` of a source's files (sources of 1000 files or more; -1: no limit)", Value: retention.DefaultMaxDeleteFraction, Category: srcs},
 		&cli.StringFlag{Name: flagObjectLockMode, Usage: "lock every uploaded version with Object Lock `MODE` GOVERNANCE or COMPLIANCE (the bucket must have Object Lock; docs/compliance.md)", Category: srcs},
 		&cli.StringFlag{Name: flagObjectLockRetain, Usage: "with --object-lock-mode, lock each version this `LONG` after its upload: days or years (30d, 7y)", Category: srcs},
-	}
+	}, replicaFlags(srcs)...)
 }
 
 // loadCommand reads a command's settings (a lone destination is allowed
@@ -514,6 +514,7 @@ func resolveSource(c *cli.Context, sc sourceConfig) sourceConfig {
 		l.Retain = pick(c, flagObjectLockRetain, l.Retain, "")
 		sc.ObjectLock = &l
 	}
+	sc.Replica = resolveReplica(c, sc.Replica)
 	return sc
 }
 
@@ -592,6 +593,10 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	replica, err := newReplicaTarget(sc.Replica, s3.Config{})
+	if err != nil {
+		return nil, err
+	}
 	if sc.MaxDeleteFraction > 1 {
 		return nil, fmt.Errorf("--%s %g: want a fraction of 1 or less (0.5 is half), or -1 for no limit", flagMaxDeleteFraction, sc.MaxDeleteFraction)
 	}
@@ -602,6 +607,7 @@ func buildSource(sc sourceConfig, destOnly bool) (*local.Source, error) {
 		FollowSymlinks: sc.FollowSymlinks,
 		LocalRetention: keep,
 		RequireReplica: sc.RequireReplica == nil || *sc.RequireReplica,
+		ReplicaBucket:  replica.bucket, ReplicaPrefix: replica.prefix,
 
 		PropagateDeletes:      sc.PropagateDeletes,
 		PropagateDeletesAfter: propagateAfter,

@@ -135,6 +135,10 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 	if needsReplication(cmd.sources, cmd.wait.on) {
 		markReplicated(ctx, env.open, cmd.sources, cmd.log)
 	}
+	replicas, err := openReplicas(ctx, cmd.settings, cmd.log)
+	if err != nil {
+		return usageError{err}
+	}
 	sync := &agent.Sync{
 		Sources:  cmd.sources,
 		Index:    env.index,
@@ -145,6 +149,7 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		WaitReplication:    cmd.wait.on,
 		ReplicationTimeout: cmd.wait.timeout,
 		Buckets:            env.open,
+		Replica:            replicas,
 		Replication:        cmd.replication,
 		Options:            cmd.uploadOptions(cmd.log, env.client),
 	}

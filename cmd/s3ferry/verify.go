@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
 	"github.com/s3ferry/s3ferry/uploader"
-	"github.com/s3ferry/s3ferry/uploader/s3"
 )
 
 func newVerifyCommand() *cli.Command {
@@ -98,10 +96,6 @@ Examples:
 			&cli.StringFlag{Name: "inventory", Usage: "read the S3 Inventory report (CSV) whose manifest is `s3://BUCKET/PATH/manifest.json` instead of listing the bucket"},
 			listWorkersFlag(),
 			jsonFlag("the report"),
-			&cli.StringFlag{Name: "replica", Usage: "also compare with the replica at `s3://BUCKET/PREFIX/`"},
-			&cli.StringFlag{Name: "replica-endpoint-url", Usage: "S3 endpoint `URL` of the replica (default: the bucket's)"},
-			&cli.StringFlag{Name: "replica-profile", Usage: "shared config `PROFILE` for the replica's credentials (default: the bucket's)"},
-			&cli.StringFlag{Name: "replica-region", Usage: "`REGION` of the replica (default: the bucket's)"},
 			&cli.StringFlag{Name: flagRead, Usage: "also read back `SAMPLE` of the recorded versions and check their bytes: 1%, 500 or all"},
 			&cli.IntFlag{Name: flagReadWorkers, Value: bucket.DefaultReadWorkers, Usage: "versions --read reads at once"},
 			&cli.StringFlag{Name: flagReadRate, Usage: "bytes per second `RATE` of all of --read's reads, e.g. 50MiB/s (default: verify.read-rate, 16MiB/s)"},
@@ -140,15 +134,9 @@ Examples:
 			if c.Int(flagReadWorkers) < 1 {
 				return usageError{fmt.Errorf("--read-workers %d: want 1 or more", c.Int(flagReadWorkers))}
 			}
-			var replica replicaTarget
-			if v := c.String("replica"); v != "" {
-				if replica.bucket, replica.prefix, err = local.ParseDestination(v); err != nil {
-					return usageError{fmt.Errorf("--replica: %w", err)}
-				}
-				replica.s3 = s.s3
-				replica.s3.EndpointURL = cmp.Or(c.String("replica-endpoint-url"), s.s3.EndpointURL)
-				replica.s3.Profile = cmp.Or(c.String("replica-profile"), s.s3.Profile)
-				replica.s3.Region = cmp.Or(c.String("replica-region"), s.s3.Region)
+			replica, err := newReplicaTarget(resolveReplica(c, nil), s.s3)
+			if err != nil {
+				return usageError{err}
 			}
 			return verifyCmd{
 				replica:     replica,
@@ -251,11 +239,9 @@ func (cmd verifyCmd) alone(ctx context.Context) (bucket.VerifyReport, error) {
 	defer env.Close()
 	var replica uploader.Bucket
 	if cmd.replica.bucket != "" {
-		client, err := s3.NewClient(ctx, cmd.replica.s3)
-		if err != nil {
-			return bucket.VerifyReport{}, fmt.Errorf("replica: %w", err)
+		if replica, err = cmd.replica.open(ctx); err != nil {
+			return bucket.VerifyReport{}, err
 		}
-		replica = client.Bucket(cmd.replica.bucket)
 		if err := replica.Check(ctx); err != nil {
 			return bucket.VerifyReport{}, fmt.Errorf("replica: %w", err)
 		}
@@ -342,10 +328,3 @@ const (
 	flagReadWorkers = "read-workers"
 	flagReadRate    = "read-rate"
 )
-
-// replicaTarget is verify --replica: where the replica is and how to reach
-// it.
-type replicaTarget struct {
-	bucket, prefix string
-	s3             s3.Config
-}

@@ -102,7 +102,8 @@ func (f *Fake) PutLegalHold(ctx context.Context, key, versionID string, on bool)
 
 // Replicate copies a version of key into to under the same version ID,
 // with its metadata, checksum and Object Lock, as S3 replication does; the
-// source's version is then COMPLETED and the copy a REPLICA.
+// source's version is then COMPLETED and the copy a REPLICA. A to without
+// Object Lock (Lock nil) gets the copy unlocked, as MinIO replicates it.
 func (f *Fake) Replicate(to *Fake, key, versionID string) error {
 	f.mu.Lock()
 	v, err := f.find(key, versionID)
@@ -117,6 +118,9 @@ func (f *Fake) Replicate(to *Fake, key, versionID string) error {
 	f.mu.Unlock()
 	to.mu.Lock()
 	defer to.mu.Unlock()
+	if to.Lock == nil {
+		c.lock, c.hold = uploader.Lock{}, false
+	}
 	to.objects[key] = append(to.objects[key], &c)
 	return nil
 }
