@@ -6,7 +6,8 @@
 // retries a Put itself (RetryPolicy) so a lost answer never stores two
 // versions. Fetch brings an object version back and verifies it (a large
 // one in ranged parts in parallel, from a RangeGetter), Download does so
-// into a private temporary file it renames into place; ETagMatcher tells
+// into a private temporary file it renames into place once durable (a
+// Placer does so for a batch of files, with one sync); ETagMatcher tells
 // whether a file's bytes make an object's ETag.
 // ReasonOf and Fatal classify its errors for metrics and for stopping a
 // run that cannot succeed.

@@ -54,6 +54,14 @@ type DownloadJob struct {
 	// Written, when set, is told the bytes written into the temporary
 	// file as they land (see FetchJob.Written).
 	Written func(n int64)
+	// Placer, when set, places the finished file in a batch with others
+	// instead of syncing it alone (see Placer): Download returns once the
+	// file is fetched, verified and handed over, and Placed is told how
+	// placing it ended (nil: it is in place and durable; an error
+	// matching fs.ErrExist: Rel appeared meanwhile, left alone). Without
+	// Placer, Download returns once the file is in place.
+	Placer *Placer
+	Placed func(DownloadResult, error)
 }
 
 // fetch is the FetchJob of j.
@@ -85,15 +93,17 @@ type DownloadResult struct {
 // Download writes an object version to job.Rel beneath job.Root, fetched
 // and verified by Fetch (a large version in ranged parts in parallel;
 // s3ferry's xxhash64, the full-object S3 checksum, or else a plain-MD5
-// ETag, and the length). It is written to a temporary
-// file beside Rel created 0600 (no other user reads it while it is
-// written), synced, given the owner the object recorded (MetaUID, MetaGID:
-// only when run as root), then the mode (MetaMode less what Sanitize
-// removes, unless KeepSpecialBits; without it DefaultMode) and the mtime
-// (MetaMtime), and only then renamed in the same directory fd, so Rel
-// never holds a partial, unverified or wider-open file. Missing
-// directories are created 0700; giving them their mode is the caller's
-// (once it has written every file into them).
+// ETag, and the length). It is written to a temporary file beside Rel
+// created 0600 (no other user reads it while it is written), given the
+// owner the object recorded (MetaUID, MetaGID: only when run as root),
+// then the mode (MetaMode less what Sanitize removes, unless
+// KeepSpecialBits; without it DefaultMode) and the mtime (MetaMtime),
+// synced (alone, or with a Placer's batch), and only then renamed in the
+// same directory fd, and the directory synced, so Rel never holds a
+// partial, unverified, wider-open or not yet durable file: a crash at any
+// moment leaves at most the temporary file. Missing directories are
+// created 0700; giving them their mode is the caller's (once it has
+// written every file into them).
 func Download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
 	res, err := download(ctx, b, job)
 	if err != nil {
@@ -104,31 +114,55 @@ func Download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 }
 
 func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, error) {
+	res, s, err := stage(ctx, b, job)
+	if err != nil {
+		return res, err
+	}
+	if job.Placer != nil {
+		s.res, s.placed = res, job.Placed
+		return res, job.Placer.add(ctx, s)
+	}
+	defer s.discard()
+	if err := s.place(); err != nil {
+		return res, err
+	}
+	return res, s.dir.Sync()
+}
+
+// stage fetches job into a temporary file beside Rel and gives it its
+// owner, mode and mtime: everything but placing it. Without a Placer the
+// file is synced here; with one, the Placer syncs it with its batch.
+func stage(ctx context.Context, b Bucket, job DownloadJob) (res DownloadResult, _ *staged, err error) {
 	name := path.Base(job.Rel)
 	if !job.Overwrite {
 		if _, err := job.Root.Stat(job.Rel); err == nil {
-			return DownloadResult{}, fmt.Errorf("%s: %w", job.Root.Join(job.Rel), fs.ErrExist)
+			return DownloadResult{}, nil, fmt.Errorf("%s: %w", job.Root.Join(job.Rel), fs.ErrExist)
 		} else if errors.Is(err, beneath.ErrSymlink) {
-			return DownloadResult{}, err
+			return DownloadResult{}, nil, err
 		}
 	}
 	dir, created, err := job.Root.MkdirAll(path.Dir(job.Rel))
 	if err != nil {
-		return DownloadResult{Created: created}, err
+		return DownloadResult{Created: created}, nil, err
 	}
-	defer dir.Close()
 	f, tmp, err := dir.CreateTemp(".s3ferry-", randomSuffix())
 	if err != nil {
-		return DownloadResult{Created: created}, err
+		dir.Close()
+		return DownloadResult{Created: created}, nil, err
 	}
-	defer dir.Remove(tmp) // after a rename or link there is nothing left to remove
-	defer f.Close()
+	st := &staged{dir: dir, tmp: tmp, name: name, overwrite: job.Overwrite}
+	defer func() {
+		f.Close() // a second close after the one below: ignored
+		if err != nil {
+			st.discard()
+		}
+	}()
 	fetched, err := Fetch(ctx, b, job.fetch(), f)
 	if err != nil {
-		return DownloadResult{Created: created}, err
+		return DownloadResult{Created: created}, nil, err
 	}
 	obj := fetched.Object
-	res := DownloadResult{
+	res = DownloadResult{
 		Size: fetched.Size, Hash: fetched.Hash, Checked: fetched.Checked, Parts: fetched.Parts,
 		Perm: ParseMetaPerm(obj.Metadata), Created: created,
 	}
@@ -143,13 +177,15 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 		}
 	}
 	if err := applyPerm(f, res.Perm, mode); err != nil {
-		return res, err
+		return res, nil, err
 	}
-	if err := f.Sync(); err != nil {
-		return res, err
+	if job.Placer == nil {
+		if err := f.Sync(); err != nil {
+			return res, nil, err
+		}
 	}
 	if err := f.Close(); err != nil {
-		return res, err
+		return res, nil, err
 	}
 	res.Mtime = obj.LastModified
 	if t, err := time.Parse(time.RFC3339Nano, obj.Metadata[MetaMtime]); err == nil {
@@ -161,13 +197,30 @@ func download(ctx context.Context, b Bucket, job DownloadJob) (DownloadResult, e
 	}
 	if !res.Mtime.IsZero() {
 		if err := dir.Chtimes(tmp, res.Mtime); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
-	if err := place(dir, tmp, name, job.Overwrite); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, st, nil
+}
+
+// staged is a finished file in its temporary name, tmp, in dir, to be
+// placed at name.
+type staged struct {
+	dir       *beneath.Dir
+	tmp, name string
+	overwrite bool
+	res       DownloadResult
+	placed    func(DownloadResult, error) // with a Placer: told how placing ended
+}
+
+// place moves the finished file to its name (see place).
+func (s *staged) place() error { return place(s.dir, s.tmp, s.name, s.overwrite) }
+
+// discard removes the temporary file, if it is still there (after a
+// rename or link there is nothing left to remove), and closes dir.
+func (s *staged) discard() {
+	s.dir.Remove(s.tmp)
+	s.dir.Close()
 }
 
 // applyPerm gives the file f the owner p records when run as root

@@ -62,7 +62,9 @@ type RestoreStats struct {
 // Downloads run in parallel, as many as the pool adapts to within the
 // memory budget, a large file in ranged parts in parallel, and are
 // verified (see uploader.Download, uploader.Fetch); a
-// file appears only once complete, with the mtime it had when uploaded.
+// file appears only once complete and durable, with the mtime it had when
+// uploaded, placed in a batch with others so the sync that makes it
+// durable is paid once per batch (uploader.Placer).
 // What the bucket says is not trusted: To is opened once, from "/",
 // through no symbolic link (beneath.OpenRoot) and written beneath that fd;
 // files are written 0600 and given their mode before they appear;
@@ -111,7 +113,11 @@ type Restore struct {
 	// listing finds it, the bytes of each download as they cross the
 	// network (uploader.WithMeter), and each download's end.
 	Transfers *agent.Transfers
-	Now       func() time.Time // clock; nil: time.Now
+	// Place is how many finished files are made durable together, and
+	// how long one waits for company, before they are placed under their
+	// names (see uploader.Placer); zero: the defaults.
+	Place uploader.PlacerOptions
+	Now   func() time.Time // clock; nil: time.Now
 }
 
 // DefaultRestoreMemory is Restore.Memory's default.
@@ -120,6 +126,7 @@ const DefaultRestoreMemory int64 = 64 << 20
 type restoreRun struct {
 	*Restore
 	memory  *semaphore.Weighted // Memory
+	placer  *uploader.Placer
 	to      beneath.Root
 	umask   fs.FileMode
 	mu      sync.Mutex
@@ -226,7 +233,15 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	}
 	defer to.Close()
 	run.to, run.umask = to, uploader.Umask()
+	run.placer = uploader.NewPlacer(r.Place)
+	placed := make(chan struct{})
+	go func() {
+		defer close(placed)
+		run.placer.Run(ctx) // how each file ended is told run.placed
+	}()
 	err = agent.RunAdaptivePool(ctx, pool, produce, run.download)
+	run.placer.Close()
+	<-placed
 	run.dirModes()
 	stop()
 	if r.Progress != nil {
@@ -288,29 +303,43 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) (agent.Done, er
 		Key: j.key, VersionID: j.v.VersionID, Root: r.to, Rel: j.rel, Overwrite: r.Overwrite,
 		KeepSpecialBits: r.KeepSpecialBits, DefaultMode: 0o666 &^ r.umask,
 		Size: j.v.Size, ETag: j.v.ETag, Config: r.Download, Written: r.Written,
+		Placer: r.placer, Placed: func(res uploader.DownloadResult, err error) { r.placed(j, res, err) },
 	})
 	r.noteDirs(j.rel, res)
-	if res.Sanitized {
-		r.sanitized.Add(1)
-		r.log.Debug("restored without setuid, setgid or write for others (--keep-special-bits keeps them)", "key", j.key, "mode", res.Perm.Mode.String())
-	}
-	if res.BadMtime != "" {
-		r.log.Warn("its recorded mtime is out of range (before 1678 or after 2262) and was ignored; the file has the object's date", "key", j.key, "mtime", res.BadMtime)
-	}
 	done := agent.Done{Throttled: uploader.ReasonOf(err) == uploader.ReasonThrottled}
 	switch {
-	case err == nil:
-		r.restored.Add(1)
-		r.bytes.Add(res.Size)
+	case err == nil: // handed to the placer, which tells r.placed
 		done.Files, done.Bytes = 1, res.Size
-		r.log.Debug("restored", "key", j.key, "version", j.v.VersionID, "bytes", res.Size, "parts", res.Parts, "checked", strings.Join(res.Checked, ","))
-	case errors.Is(err, fs.ErrExist):
-		r.existing.Add(1)
-		r.log.Debug("exists, left alone (--overwrite replaces it)", "path", j.rel)
+		return done, nil
 	case ctx.Err() != nil:
 		return done, ctx.Err()
 	case uploader.Fatal(err):
 		return done, err
+	}
+	r.placed(j, res, err)
+	return done, nil
+}
+
+// placed counts and logs how restoring one file ended: err is Download's
+// or, once the file was handed to the placer, the placer's.
+func (r *restoreRun) placed(j restoreJob, res uploader.DownloadResult, err error) {
+	if err == nil && res.Sanitized {
+		r.sanitized.Add(1)
+		r.log.Debug("restored without setuid, setgid or write for others (--keep-special-bits keeps them)", "key", j.key, "mode", res.Perm.Mode.String())
+	}
+	if err == nil && res.BadMtime != "" {
+		r.log.Warn("its recorded mtime is out of range (before 1678 or after 2262) and was ignored; the file has the object's date", "key", j.key, "mtime", res.BadMtime)
+	}
+	switch {
+	case err == nil:
+		r.restored.Add(1)
+		r.bytes.Add(res.Size)
+		r.log.Debug("restored", "key", j.key, "version", j.v.VersionID, "bytes", res.Size, "parts", res.Parts, "checked", strings.Join(res.Checked, ","))
+	case errors.Is(err, fs.ErrExist):
+		r.existing.Add(1)
+		r.log.Debug("exists, left alone (--overwrite replaces it)", "path", j.rel)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// the run is ending: not restored, and not a failure of this file
 	case errors.Is(err, beneath.ErrSymlink):
 		r.failed.Add(1)
 		r.log.Error("not restored: a symbolic link is on its way in the target directory; nothing was written through it", "key", j.key, "err", err)
@@ -318,7 +347,6 @@ func (r *restoreRun) download(ctx context.Context, j restoreJob) (agent.Done, er
 		r.failed.Add(1)
 		r.log.Error("restore failed", "key", j.key, "version", j.v.VersionID, "reason", uploader.ReasonOf(err), "err", err)
 	}
-	return done, nil
 }
 
 // budget is the memory budget's size.

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/s3ferry/s3ferry/agent"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // TestRestorePointInTime writes a key's history at known times and
@@ -164,4 +169,142 @@ func TestRestoreUncleanKeys(t *testing.T) {
 			t.Errorf("no error says %s; the log:\n%s", want, logs.String())
 		}
 	}
+}
+
+// stalledListing is a bucket whose full listings, once they have listed
+// everything, wait for ctx's end: a restore over it has fetched every file
+// but never ends.
+type stalledListing struct{ uploader.Bucket }
+
+func (b stalledListing) ListVersions(ctx context.Context, prefix string, opts uploader.ListOptions, fn func(uploader.History) error) error {
+	if err := b.Bucket.ListVersions(ctx, prefix, opts, fn); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// killedFiles are what TestRestoreKilledBeforePlace restores, with the
+// mtime each records: a temporary file with it is finished and waits only
+// to be placed.
+var (
+	killedFiles = map[string]string{"a.wav": "a", "d/b.wav": "bb", "d/e/c.wav": "ccc"}
+	killedMtime = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+)
+
+func killedFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	f := newFixture(tb)
+	for rel, content := range killedFiles {
+		if _, err := f.fake.Put(context.Background(), f.src.Prefix+rel, strings.NewReader(content), int64(len(content)),
+			uploader.PutOptions{Metadata: map[string]string{uploader.MetaMtime: killedMtime.Format(time.RFC3339Nano)}}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return f
+}
+
+// TestRestoreKilledBeforePlace kills (SIGKILL) a restore whose files are
+// all fetched, verified and given their mode and mtime but not yet placed
+// (their batch waits): no file is under its name, only private temporary
+// files are left, and a second restore into the same directory completes.
+func TestRestoreKilledBeforePlace(t *testing.T) {
+	if to := os.Getenv("S3FERRY_TEST_RESTORE_KILLED_TO"); to != "" {
+		// The child: restore and wait to be killed.
+		f := killedFixture(t)
+		_, err := (&Restore{Bucket: stalledListing{f.fake}, Prefix: "rec/", To: to,
+			Place: uploader.PlacerOptions{Files: 1000, Wait: time.Hour}}).Run(context.Background())
+		t.Fatalf("the restore ended (%v) before it was killed", err)
+	}
+	to := filepath.Join(t.TempDir(), "to")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKilledBeforePlace$")
+	cmd.Env = append(os.Environ(), "S3FERRY_TEST_RESTORE_KILLED_TO="+to)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	finished := func() (n int) {
+		filepath.WalkDir(to, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(d.Name(), ".s3ferry-") {
+				if fi, err := d.Info(); err == nil && fi.ModTime().Equal(killedMtime) {
+					n++
+				}
+			}
+			return nil
+		})
+		return n
+	}
+	deadline := time.After(60 * time.Second)
+	for finished() < len(killedFiles) {
+		select {
+		case err := <-exited:
+			t.Fatalf("the restore ended (%v) before its files were fetched:\n%s", err, out.String())
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("after 60s %d of %d files are fetched and waiting:\n%s", finished(), len(killedFiles), out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// A moment, so that a file placed outside its batch would be seen
+	// in place.
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	for rel := range killedFiles {
+		if _, err := os.Lstat(filepath.Join(to, filepath.FromSlash(rel))); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after the kill: %v, want no file under its name", rel, err)
+		}
+	}
+
+	st, err := (&Restore{Bucket: killedFixture(t).fake, Prefix: "rec/", To: to}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Restored != int64(len(killedFiles)) || st.Failed != 0 {
+		t.Errorf("the second restore: %+v, want %d restored", st, len(killedFiles))
+	}
+	for rel, content := range killedFiles {
+		p := filepath.Join(to, filepath.FromSlash(rel))
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != content {
+			t.Errorf("%s: %q (%v), want %q", rel, b, err, content)
+		}
+		if fi, err := os.Stat(p); err == nil && !fi.ModTime().Equal(killedMtime) {
+			t.Errorf("%s: mtime %s, want %s", rel, fi.ModTime(), killedMtime)
+		}
+	}
+}
+
+// TestRestoreOneFileEndsPromptly: a batch short of its size is placed
+// when the restore ends, not when its wait is over: a restore of one file
+// with an hour's wait ends (the bound says "not held", not how fast).
+func TestRestoreOneFileEndsPromptly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.put(t, "a.wav", "a", true)
+	to := t.TempDir()
+	ended := make(chan error, 1)
+	var st RestoreStats
+	go func() {
+		var err error
+		st, err = (&Restore{Bucket: f.fake, Prefix: "rec/", To: to, Place: uploader.PlacerOptions{Wait: time.Hour}}).Run(context.Background())
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a restore of one file with an hour's batch wait did not end within 30s")
+	}
+	if st.Restored != 1 {
+		t.Errorf("%+v, want 1 restored", st)
+	}
+	checkTree(t, to, map[string]string{"a.wav": "a"})
 }

@@ -382,6 +382,34 @@ func (d *Dir) Link(old, new string) error {
 	return nil
 }
 
+// Sync flushes the directory itself (the names in it: a rename or link
+// made in it) to stable storage.
+func (d *Dir) Sync() error {
+	if err := d.f.Sync(); err != nil {
+		return &fs.PathError{Op: "sync", Path: d.Join("."), Err: err}
+	}
+	return nil
+}
+
+// SyncFS flushes the whole file system the directory is on to stable
+// storage (syncfs(2)): one call makes every file written on it durable.
+func (d *Dir) SyncFS() error {
+	if err := unix.Syncfs(int(d.f.Fd())); err != nil {
+		return &fs.PathError{Op: "syncfs", Path: d.Join("."), Err: err}
+	}
+	return nil
+}
+
+// Device is the ID of the device the directory is on (st_dev): files on
+// one device are made durable by one SyncFS.
+func (d *Dir) Device() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(d.f.Fd()), &st); err != nil {
+		return 0, &fs.PathError{Op: "stat", Path: d.Join("."), Err: err}
+	}
+	return st.Dev, nil
+}
+
 // Remove removes the file name from the directory.
 func (d *Dir) Remove(name string) error {
 	if err := checkName(name); err != nil {
