@@ -400,6 +400,26 @@ func TestUploadLostCompletionOnFake(t *testing.T) {
 		wantNoUploads(t, fake)
 	})
 
+	// A CreateMultipart whose answer was lost left an upload nobody knows
+	// the ID of; the completion found by its retry sweeps it, as any
+	// completion does.
+	t.Run("retried after a lost create", func(t *testing.T) {
+		t.Parallel()
+		up, fake := onFake(uploader.Config{})
+		path := writeFile(t, t.TempDir(), "big.bin", data)
+		fake.LoseNext("CreateMultipart", 1, buckettest.InternalError())
+		if _, err := up.Upload(context.Background(), uploader.Job{Bucket: "b", Key: "big", Path: path}); err == nil {
+			t.Fatal("Upload whose CreateMultipart answer was lost succeeded")
+		}
+		fake.LoseNext("CompleteMultipart", 1, fmt.Errorf("retried: %w", uploader.ErrNotFound))
+		res, err := up.Upload(context.Background(), uploader.Job{Bucket: "b", Key: "big", Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, fake, "big", res, data)
+		wantNoUploads(t, fake)
+	})
+
 	t.Run("resumed", func(t *testing.T) {
 		t.Parallel()
 		up, fake := onFake(uploader.Config{})

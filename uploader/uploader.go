@@ -347,6 +347,7 @@ func (u *Uploader) sendParts(ctx context.Context, up *upload) (w Written, multip
 		if errors.Is(err, ErrNotFound) {
 			// A retry of a completion whose answer was lost.
 			if sw, ok, serr := stored(ctx, b, key, res, u.sum.algorithm); serr == nil && ok {
+				sweep(ctx, b, key, id) // as after any completion: a lost CreateMultipart's upload too
 				return sw, true, u.lockWritten(ctx, b, key, sw, opts.Lock, true, res)
 			}
 		}
