@@ -103,7 +103,8 @@ type Options struct {
 
 	// Gate, when set, is waited on by a worker before each upload: the
 	// daemon's endpoint probe holds uploads while the endpoint is down. An
-	// error (ctx's end) leaves the file pending for the next run.
+	// error (ctx's end, the daemon stopping) leaves the file pending for
+	// the next run.
 	Gate func(context.Context) error
 }
 

@@ -276,7 +276,7 @@ func (d *Daemon) init() {
 		}
 	}, o.Logger)
 	if d.Probe != nil {
-		o.Gate = d.probe.wait
+		o.Gate = func(ctx context.Context) error { return d.probe.wait(ctx, d.stopping) }
 		if d.EndpointDown != nil {
 			d.probe.down(d.EndpointDown, o.Now())
 		}

@@ -100,8 +100,11 @@ func (p *endpointProbe) begin(now time.Time) bool {
 	return true
 }
 
-// wait returns once the endpoint is up, or with ctx's error.
-func (p *endpointProbe) wait(ctx context.Context) error {
+// wait returns once the endpoint is up, with ctx's error, or with
+// errStopping once stop is closed (a nil stop never is): a held upload has
+// moved no byte, so a stopping daemon lets it go at once, pending for the
+// next start, instead of waiting out its shutdown timeout for it.
+func (p *endpointProbe) wait(ctx context.Context, stop <-chan struct{}) error {
 	p.mu.Lock()
 	up := p.up
 	p.mu.Unlock()
@@ -110,6 +113,8 @@ func (p *endpointProbe) wait(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stop:
+		return errStopping
 	}
 }
 

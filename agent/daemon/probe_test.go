@@ -30,13 +30,13 @@ func TestEndpointProbe(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	p.failed("permission", time.Now())
-	if err := p.wait(ctx); err != nil || !p.downSince().IsZero() {
+	if err := p.wait(ctx, nil); err != nil || !p.downSince().IsZero() {
 		t.Fatalf("after a failure of one file: wait = %v, down since %v; want up", err, p.downSince())
 	}
 	// An upload failed for a network reason, but the endpoint answers: not
 	// an outage, nothing to release.
 	p.failed("network", time.Now())
-	if err := p.wait(ctx); err != nil {
+	if err := p.wait(ctx, nil); err != nil {
 		t.Fatalf("wait: %v", err)
 	}
 	if n := ups.Load(); n != 0 {
@@ -52,7 +52,7 @@ func TestEndpointProbe(t *testing.T) {
 	}
 	waiters := make(chan error, 8)
 	for range cap(waiters) {
-		go func() { waiters <- p.wait(ctx) }()
+		go func() { waiters <- p.wait(ctx, nil) }()
 	}
 	for checks.Load() < 3 { // the endpoint still refuses: every waiter waits
 		time.Sleep(time.Millisecond)
@@ -78,7 +78,13 @@ func TestEndpointProbe(t *testing.T) {
 	p.failed("throttled", time.Now())
 	wctx, wcancel := context.WithCancel(ctx)
 	wcancel()
-	if err := p.wait(wctx); !errors.Is(err, context.Canceled) {
+	if err := p.wait(wctx, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("wait with a done context during an outage = %v, want context.Canceled", err)
+	}
+	// So does one whose daemon stops.
+	stop := make(chan struct{})
+	close(stop)
+	if err := p.wait(ctx, stop); !errors.Is(err, errStopping) {
+		t.Fatalf("wait of a stopping daemon during an outage = %v, want errStopping", err)
 	}
 }

@@ -169,3 +169,29 @@ func TestRunStartsWithTheEndpointDown(t *testing.T) {
 	eventually(t, 30*time.Second, "/healthz to recover", func() bool { code, _ := healthzOf(t, d.get); return code == http.StatusOK })
 	eventually(t, 30*time.Second, "the file written while the endpoint was down", func() bool { return e.hasKeys(t, "cams/second.wav") })
 }
+
+// TestRunStopsAtOnceWithTheEndpointDown: uploads held while the endpoint
+// is down have moved no byte, so SIGTERM stops the daemon at once instead
+// of waiting out its shutdown timeout (10 minutes here) for them; the
+// file stays pending and the next start uploads it.
+func TestRunStopsAtOnceWithTheEndpointDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, "cams/first.wav", "first", time.Hour)
+	e.sync(t, 0)
+	relay := s3test.NewRelay(t, e.srv.Endpoint)
+	relay.Off()
+	d := e.startDaemon(t, "--endpoint-url", "http://"+relay.Addr, "--shutdown-timeout", "10m")
+	e.write(t, "cams/held.wav", "held", 0)
+	eventually(t, 30*time.Second, "the new file to be held by the outage", func() bool {
+		return d.metric(t, "s3ferry_uploads_in_flight") == 1
+	})
+	if code := d.stop(t, time.Minute); code != 0 {
+		t.Fatalf("run exited %d on SIGTERM with an upload held\n%s", code, d.out)
+	}
+	if err := relay.On(); err != nil {
+		t.Fatal(err)
+	}
+	e.startDaemon(t, "--endpoint-url", "http://"+relay.Addr)
+	eventually(t, 30*time.Second, "the held file to be uploaded at the next start", func() bool { return e.hasKeys(t, "cams/held.wav") })
+}
