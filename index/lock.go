@@ -118,6 +118,9 @@ func readHolder(name string) Holder {
 	if t, err := time.Parse(time.RFC3339, line(3)); err == nil {
 		h.Started = t
 	}
+	if recycled(h) {
+		return Holder{}
+	}
 	return h
 }
 
@@ -126,6 +129,55 @@ func readHolder(name string) Holder {
 func alive(pid int) bool {
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// recycled reports whether h.PID is now another process than the one
+// that wrote h: the holder is written after its process started, so a
+// process that started later (its /proc start time, whose clock ticks
+// Linux exports at 100 a second, after h.Started and a tick's rounding)
+// took the pid of one that is gone. Without /proc, or a start time in h,
+// it cannot tell and says no.
+func recycled(h Holder) bool {
+	if h.Started.IsZero() {
+		return false
+	}
+	started, ok := processStart(h.PID)
+	return ok && started.After(h.Started.Add(time.Second)) // Started has whole seconds
+}
+
+// processStart reads when process pid started from /proc: field 22 of
+// /proc/PID/stat (clock ticks since boot; the fields after the command,
+// which may hold spaces and parentheses, are counted from its last ')')
+// plus btime of /proc/stat.
+func processStart(pid int) (time.Time, bool) {
+	const ticksPerSecond = 100 // USER_HZ, what /proc counts in on every Linux
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseUint(fields[19], 10, 64) // state is field 3, starttime 22
+	if err != nil {
+		return time.Time{}, false
+	}
+	boot, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for l := range strings.Lines(string(boot)) {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(sec, 0).Add(time.Duration(ticks) * time.Second / ticksPerSecond), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Daemon reports whether the holder is a daemon: one that serves an admin

@@ -96,6 +96,25 @@ func TestStaleHolderIsIgnored(t *testing.T) {
 	if h := index.ReadHolder(dir); h != (index.Holder{}) {
 		t.Errorf("ReadHolder of a stale lock file = %+v, want no one", h)
 	}
+	// A holder whose pid another process took since: this test's process
+	// is alive, but started after the holder says it took the lock.
+	recycled := strconv.Itoa(os.Getpid()) + "\n/run/s3ferry/admin.sock\nsync\n" + time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339) + "\n"
+	if err := os.WriteFile(lock, []byte(recycled), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if h := index.ReadHolder(dir); h != (index.Holder{}) {
+		t.Errorf("ReadHolder of a holder whose pid was recycled = %+v, want no one", h)
+	}
+	current := strconv.Itoa(os.Getpid()) + "\n/run/s3ferry/admin.sock\nsync\n" + time.Now().UTC().Format(time.RFC3339) + "\n"
+	if err := os.WriteFile(lock, []byte(current), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if h := index.ReadHolder(dir); h.PID != os.Getpid() {
+		t.Errorf("ReadHolder of a holder written by a live process = %+v, want it named", h)
+	}
+	if err := os.WriteFile(lock, []byte(stale), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	// Held, by a process that has not written its holder yet.
 	f, err := os.OpenFile(lock, os.O_RDWR, 0)
 	if err != nil {
