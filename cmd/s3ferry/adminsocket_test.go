@@ -128,8 +128,10 @@ func TestAdminSquatterGetsNothing(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || !st.Daemon || st.PID != d.cmd.Process.Pid || st.Health == "fake" {
 		t.Fatalf("status: exit %d, %q (%v); want the daemon's own (pid %d)", r.code, r.stdout+r.stderr, err, d.cmd.Process.Pid)
 	}
-	e.write(t, day(0)+"/new.wav", "new", time.Hour)
-	r = e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--config", cfg, "--json")
+	// Outside the watched window: only the walk this sync asks of the
+	// daemon finds it, not its watcher before the sync asks.
+	e.write(t, day(-100)+"/new.wav", "new", time.Hour)
+	r = e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--config", cfg, "--json", "--full")
 	if r.code != 0 || r.stats(t).Uploaded != 1 {
 		t.Fatalf("sync through the daemon: exit %d, %s %s", r.code, r.stdout, r.stderr)
 	}
