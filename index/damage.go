@@ -29,9 +29,16 @@ var ErrDamaged = errors.New("index is damaged")
 type DamagedError struct {
 	Dir   string
 	Cause string // what was found wrong, one line
+	// Rebuild is the command line that rebuilds this index, as the user
+	// would type it; "" when the caller does not know their command line.
+	Rebuild string
 }
 
 func (e *DamagedError) Error() string {
+	if e.Rebuild != "" {
+		return fmt.Sprintf("index %s is damaged (%s): rebuild it from the bucket with '%s' (it moves the directory aside and uploads nothing)",
+			e.Dir, e.Cause, e.Rebuild)
+	}
 	return fmt.Sprintf("index %s is damaged (%s): rebuild it from the bucket with 's3ferry index rebuild' and this command's --config or SRC DEST and --index-dir (it moves the directory aside and uploads nothing)",
 		e.Dir, e.Cause)
 }

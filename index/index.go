@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 )
@@ -299,6 +300,9 @@ var ErrLocked = errors.New("index is in use by another process")
 type LockedError struct {
 	Dir string
 	Holder
+	// Status is the command line that asks the daemon holding the index,
+	// as the user would type it; "" says 's3ferry status'.
+	Status string
 }
 
 // Error names the holder and what to do about it, in one line:
@@ -313,7 +317,7 @@ func (e *LockedError) Error() string {
 	case h.PID <= 0:
 		return fmt.Sprintf("index %s is in use by another process: wait for it to finish or stop it, then try again", e.Dir)
 	case h.Daemon():
-		return fmt.Sprintf("index %s is in use by the daemon (%s): ask it with 's3ferry status', or stop it (sudo systemctl stop s3ferry, or kill %d) and try again", e.Dir, h, h.PID)
+		return fmt.Sprintf("index %s is in use by the daemon (%s): ask it with '%s', or stop it (sudo systemctl stop s3ferry, or kill %d) and try again", e.Dir, h, cmp.Or(e.Status, "s3ferry status"), h.PID)
 	default:
 		return fmt.Sprintf("index %s is in use by %s: wait for it to finish or stop pid %d (kill %d), then try again", e.Dir, h, h.PID, h.PID)
 	}

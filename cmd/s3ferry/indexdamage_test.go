@@ -129,8 +129,15 @@ func TestDamagedIndexCostsAListingNotAReupload(t *testing.T) {
 			if r := e.run(t, "index", "check", "--index-dir", "{index}"); r.code != exitError || !strings.Contains(r.stdout, e.index) {
 				t.Fatalf("index check of a damaged index: exit %d, want %d\n%s%s", r.code, exitError, r.stdout, r.stderr)
 			}
-			if r := e.run(t, "index", "rebuild", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s"); r.code != 0 {
-				t.Fatalf("index rebuild: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			// The message's command line, run as it is, rebuilds this index.
+			_, line, _ := strings.Cut(r.stderr, "rebuild it from the bucket with '")
+			line, _, _ = strings.Cut(line, "'")
+			want := "s3ferry index rebuild " + e.root + " s3://" + e.bucket + "/rec/ --index-dir " + e.index
+			if !strings.HasPrefix(line, want) {
+				t.Fatalf("the damaged index's message suggests %q, want the rebuild of this index and bucket (%q...)", line, want)
+			}
+			if r := e.run(t, strings.Fields(line)[1:]...); r.code != 0 {
+				t.Fatalf("%s: exit %d\n%s%s", line, r.code, r.stdout, r.stderr)
 			}
 			if got := e.sync(t, 0, "--full"); got.Uploaded != 0 || got.Unchanged != 30 {
 				t.Fatalf("sync after the rebuild: %+v, want nothing uploaded, 30 unchanged", got)

@@ -199,7 +199,33 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app.Command("run").OnUsageError = func(_ *cli.Context, err error, _ bool) error { return configError{err} }
 	setEnvVars(app.Commands)
 	hideBoolDefaults(app.Commands)
+	suggestFixes(app.Commands)
 	return app
+}
+
+// suggestFixes makes the index errors of every command of cmds (and their
+// subcommands) suggest the command line that fixes them as the user would
+// type it (suggest): a damaged index the `index rebuild` of the same
+// configuration, index and bucket; an index the daemon holds the `status`
+// that asks it.
+func suggestFixes(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		if action := cmd.Action; action != nil {
+			cmd.Action = func(c *cli.Context) error {
+				err := action(c)
+				var damaged *index.DamagedError
+				if errors.As(err, &damaged) && damaged.Rebuild == "" {
+					damaged.Rebuild = suggest(c, "index rebuild")
+				}
+				var locked *index.LockedError
+				if errors.As(err, &locked) && locked.Status == "" {
+					locked.Status = suggest(c, "status")
+				}
+				return err
+			}
+		}
+		suggestFixes(cmd.Subcommands)
+	}
 }
 
 // hideBoolDefaults leaves "(default: false)" out of every boolean flag's
