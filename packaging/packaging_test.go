@@ -2,7 +2,6 @@ package packaging
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	agentdaemon "github.com/s3ferry/s3ferry/agent/daemon"
-	"github.com/s3ferry/s3ferry/agent/local"
 )
 
 // Set once in TestMain, read-only after.
@@ -436,57 +434,6 @@ var sandbox = []struct{ section, key, value string }{
 	{"Service", "MemoryDenyWriteExecute", "yes"},
 	{"Service", "SystemCallArchitectures", "native"},
 	{"Service", "SystemCallFilter", "~@privileged @resources"},
-}
-
-// The example policy grants what the agent does (HeadBucket, PutObject,
-// multipart uploads and their abort) on the example config's destination,
-// and nothing else: no s3:DeleteObject, no wildcards.
-func TestIAMPolicy(t *testing.T) {
-	var policy struct {
-		Statement []struct {
-			Effect   string
-			Action   any
-			Resource string
-		}
-	}
-	data, err := os.ReadFile("iam-policy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &policy); err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		Sources []struct{ Destination string } `yaml:"sources"`
-	}
-	if err := yaml.Unmarshal([]byte(exampleSources(t)), &cfg); err != nil || len(cfg.Sources) != 1 {
-		t.Fatalf("the shipped configuration's example source: %v, %d sources", err, len(cfg.Sources))
-	}
-	bucket, prefix, err := local.ParseDestination(cfg.Sources[0].Destination)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{} // action → resource
-	for _, s := range policy.Statement {
-		if s.Effect != "Allow" {
-			t.Errorf("statement with Effect %q", s.Effect)
-		}
-		actions, ok := s.Action.([]any)
-		if !ok {
-			actions = []any{s.Action}
-		}
-		for _, a := range actions {
-			got[fmt.Sprint(a)] = s.Resource
-		}
-	}
-	want := map[string]string{
-		"s3:ListBucket":           "arn:aws:s3:::" + bucket,
-		"s3:PutObject":            "arn:aws:s3:::" + bucket + "/" + prefix + "*",
-		"s3:AbortMultipartUpload": "arn:aws:s3:::" + bucket + "/" + prefix + "*",
-	}
-	if !maps.Equal(got, want) {
-		t.Errorf("policy grants %v, want exactly %v", got, want)
-	}
 }
 
 // The drop-in raises both inotify limits above the kernel's defaults
