@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,19 +225,27 @@ func needsIndexAlone(err error, command string) error {
 	return &heldByDaemonError{
 		locked: locked,
 		why:    "s3ferry " + command + " needs the index to itself and cannot run through the daemon",
-		next:   "stop the daemon (sudo systemctl stop s3ferry), run s3ferry " + command + ", then start it again (sudo systemctl start s3ferry)",
+		alone:  command,
 	}
 }
 
 // heldByDaemonError: the daemon holds the index, and cannot do what was
-// asked. It matches index.ErrLocked (exit 4).
+// asked. It matches index.ErrLocked (exit 4). A command that needs the
+// index alone (needsIndexAlone) names it in alone, and next is then to run
+// it between stopping and starting the daemon: the user's own command
+// line when suggestFixes has set rerun.
 type heldByDaemonError struct {
-	locked    *index.LockedError
-	why, next string
+	locked       *index.LockedError
+	why, next    string
+	alone, rerun string
 }
 
 func (e *heldByDaemonError) Error() string {
-	return fmt.Sprintf("index %s is in use by the daemon (%s); %s: %s", e.locked.Dir, e.locked.Holder, e.why, e.next)
+	next := e.next
+	if e.alone != "" {
+		next = "stop the daemon (sudo systemctl stop s3ferry), run " + cmp.Or(e.rerun, "s3ferry "+e.alone) + ", then start it again (sudo systemctl start s3ferry)"
+	}
+	return fmt.Sprintf("index %s is in use by the daemon (%s); %s: %s", e.locked.Dir, e.locked.Holder, e.why, next)
 }
 
 func (e *heldByDaemonError) Unwrap() error { return e.locked }

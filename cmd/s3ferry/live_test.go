@@ -136,10 +136,12 @@ func TestVerifyAndIndexCheckWhileTheDaemonRuns(t *testing.T) {
 		{[]string{"adopt", "{root}", "{dest}", "--index-dir", "{index}"}, "s3ferry adopt needs the index to itself"},
 	} {
 		r := e.run(t, tt.args...)
+		// The command to run while the daemon is stopped is the user's own.
+		rerun := "run s3ferry " + strings.Join(tt.args, " ") + ", then start it again"
 		if r.code != exitLocked || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "process "+pid) ||
 			!strings.Contains(r.stderr, "sudo systemctl stop s3ferry") || !strings.Contains(r.stderr, "sudo systemctl start s3ferry") ||
-			strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("%v with the daemon running: exit %d, %q; want exit %d and one line: %q, its pid %s, how to stop and start it", tt.args[0], r.code, r.stderr, exitLocked, tt.want, pid)
+			!strings.Contains(r.stderr, rerun) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v with the daemon running: exit %d, %q; want exit %d and one line: %q, its pid %s, how to stop and start it, %q", tt.args[0], r.code, r.stderr, exitLocked, tt.want, pid, rerun)
 		}
 	}
 	if code := d.stop(t, time.Minute); code != 0 {
@@ -171,7 +173,7 @@ func TestLockMessageNamesAOneShotSync(t *testing.T) {
 	} {
 		r := e.run(t, args...)
 		msg := strings.TrimSpace(r.stderr[strings.LastIndex(r.stderr, "s3ferry: ")+1:])
-		if r.code != exitLocked || !strings.Contains(msg, "s3ferry sync, process "+pid+", started ") ||
+		if r.code != exitLocked || !strings.Contains(msg, "in use by s3ferry sync, process "+pid+", started ") ||
 			!strings.Contains(msg, "wait for it to finish or stop pid "+pid) || strings.Contains(msg, "status") {
 			t.Errorf("%v while a sync holds the index: exit %d, %q; want exit %d naming s3ferry sync, pid %s, and to wait or stop it", args[:2], r.code, r.stderr, exitLocked, pid)
 		}

@@ -207,7 +207,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // subcommands) suggest the command line that fixes them as the user would
 // type it (suggest): a damaged index the `index rebuild` of the same
 // configuration, index and bucket; an index the daemon holds the `status`
-// that asks it.
+// that asks it, or, for a command that needs the index alone, the command
+// itself to run while the daemon is stopped.
 func suggestFixes(cmds []*cli.Command) {
 	for _, cmd := range cmds {
 		if action := cmd.Action; action != nil {
@@ -220,6 +221,10 @@ func suggestFixes(cmds []*cli.Command) {
 				var locked *index.LockedError
 				if errors.As(err, &locked) && locked.Status == "" {
 					locked.Status = suggest(c, "status")
+				}
+				var held *heldByDaemonError
+				if errors.As(err, &held) && held.alone != "" && held.rerun == "" {
+					held.rerun = suggest(c, commandName(c))
 				}
 				return err
 			}

@@ -672,7 +672,9 @@ func nonZero(d duration) *duration {
 func commandName(c *cli.Context) string {
 	var names []string
 	for _, ctx := range c.Lineage() {
-		if ctx.Command != nil && ctx.Command.Name != "" {
+		// The root contexts run the program's own command, which urfave/cli
+		// names after the app.
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
 			names = append([]string{ctx.Command.Name}, names...)
 		}
 	}
