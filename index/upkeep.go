@@ -26,11 +26,14 @@ import (
 // Flatten and DropAll, through the two functions below; a Badger without
 // them fails to link, not to run.
 //
-// With Options.DeferCompactions (one-shot commands) the compactors start
-// during the run only once level 0 holds deferL0Tables tables, before
-// Badger's write stall (NumLevelZeroTablesStall, 15 tables: writes wait
-// for a compaction that would never start); the compactions due are run
-// by Close, after the run's own work and its memory are done.
+// With Options.DeferCompactions (one-shot commands) the compactors are
+// stopped at Open, even with a level over its target, and start during
+// the run only once level 0 holds deferL0Tables tables, before Badger's
+// write stall (NumLevelZeroTablesStall, 15 tables: writes wait for a
+// compaction that would never start); the compactions due are run by
+// Close, after the run's own work and its memory are done, and only when
+// the run wrote: a run that wrote nothing (a no-op sync) made no work for
+// them, and leaves it to the next run that writes, or to the daemon.
 
 //go:linkname stopCompactions github.com/dgraph-io/badger/v4.(*DB).stopCompactions
 func stopCompactions(db *badger.DB)
@@ -72,9 +75,15 @@ func (db *DB) used(write bool) {
 // upkeep runs the releaser (nil: none) and governs Badger's compactors
 // until stop is closed; then, with DeferCompactions, it runs the
 // compactions due before it returns. Badger starts its compactors at
-// Open: compacting is true until upkeep first finds nothing to do.
+// Open: compacting is true until upkeep first finds nothing to do, or
+// at once with DeferCompactions (they wait up to a second before their
+// first look: nothing has run yet).
 func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 	compacting := true
+	if db.deferCompactions {
+		stopCompactions(db.db)
+		compacting = false
+	}
 	t := time.NewTicker(releaseInterval)
 	defer t.Stop()
 	last, lastWrites, quiet, need := db.calls.Load(), db.writes.Load(), 0, writeQuietTicks
@@ -132,9 +141,10 @@ func (db *DB) govern(compacting, deferred bool) bool {
 }
 
 // finishCompactions, with DeferCompactions, runs the compactions due
-// (checking the releaser meanwhile), then stops the compactors.
+// (checking the releaser meanwhile), then stops the compactors; after a
+// run that wrote nothing, it leaves them to a later run.
 func (db *DB) finishCompactions(compacting bool, t *time.Ticker, r *releaser) {
-	if !db.deferCompactions {
+	if !db.deferCompactions || db.writes.Load() == 0 && !compacting {
 		return
 	}
 	if over, _ := db.overTarget(); !over {

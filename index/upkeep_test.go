@@ -2,8 +2,12 @@ package index
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // TestUpkeepSleepsWhileIdle: once the index has not been used for a while
@@ -86,4 +90,93 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 			tb.Fatalf("waited 10 s for %s", what)
 		}
 	}
+}
+
+// TestDeferredRunWithoutWritesLeavesCompactions: with the compactions
+// deferred, a run that finds a level over its target (left by an earlier
+// run) neither compacts during its reads nor at Close when it wrote
+// nothing: a no-op sync pays nothing for work it did not make. The next
+// run that writes compacts at its Close.
+func TestDeferredRunWithoutWritesLeavesCompactions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := Options{DeferCompactions: true, MemTableSize: 512 << 10}
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l0 := db.overTarget(); l0 < 5; _, l0 = db.overTarget() {
+		if n > 200_000 {
+			t.Fatalf("level 0 holds %d tables after %d records", l0, n)
+		}
+		for i := n; i < n+500; i++ {
+			if err := db.Commit("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i), Record{Size: int64(i), ETag: "0123456789abcdef0123456789abcdef", VersionID: "v"}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n += 500
+	}
+	db.writes.Store(0) // this run's Close leaves level 0 over its target, as a run that wrote nothing would
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := level0Tables(t, dir)
+	if before < 5 {
+		t.Fatalf("level 0 holds %d tables after the writing run, want at least 5 (over its target)", before)
+	}
+
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, ok, err := db.Get("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i)); err != nil || !ok {
+			t.Fatalf("get record %d: found %v, %v", i, ok, err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // Badger's compactors look within a second of Open
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := level0Tables(t, dir); got != before {
+		t.Fatalf("a run without writes took level 0 from %d tables to %d", before, got)
+	}
+
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Commit("src", "2026-12-08/agent00/call.wav", Record{Size: 1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := level0Tables(t, dir); got >= 5 {
+		t.Fatalf("after a run that wrote, level 0 holds %d tables, want its compactions run at Close (at most the one its flush adds)", got)
+	}
+}
+
+// level0Tables counts the tables the MANIFEST of the closed index in dir
+// puts at level 0.
+func level0Tables(tb testing.TB, dir string) int {
+	tb.Helper()
+	fp, err := os.Open(filepath.Join(dir, manifestName))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer fp.Close()
+	bopts := badgerOptions(dir, Options{})
+	m, _, err := badger.ReplayManifestFile(fp, bopts.ExternalMagicVersion, bopts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, tm := range m.Tables {
+		if tm.Level == 0 {
+			n++
+		}
+	}
+	return n
 }

@@ -41,20 +41,21 @@ import (
 const fileSize = 8 << 10
 
 type bench struct {
-	bin     string
-	dir     string
-	scale   int
-	newN    int
-	rounds  int
-	workers int
-	daemon  bool
-	verify  bool
-	faults  bool // the fault scenarios (faults.go)
-	only    bool // only the fault scenarios
-	srv     *s3test.Server
-	client  *s3.Client
-	bucket  string
-	rows    [][2]string
+	bin      string
+	dir      string
+	scale    int
+	newN     int
+	rounds   int
+	workers  int
+	daemon   bool
+	verify   bool
+	faults   bool // the fault scenarios (faults.go)
+	only     bool // only the fault scenarios
+	incrOnly bool // only the first sync, the no-op and the incremental rounds
+	srv      *s3test.Server
+	client   *s3.Client
+	bucket   string
+	rows     [][2]string
 
 	// The peer scenarios (peers.go), only them, the peers' binaries.
 	peers, peersOnly bool
@@ -84,6 +85,7 @@ func main() {
 	flag.IntVar(&b.indexScale, "index-scale", 0, "then add this many synthetic records of old partitions to the index (no files) and measure again")
 	flag.BoolVar(&b.faults, "faults", true, "also measure the fault scenarios: a 1 GiB upload killed and resumed, 2,000 files under 5xx")
 	flag.BoolVar(&b.only, "faults-only", false, "measure only the fault scenarios")
+	flag.BoolVar(&b.incrOnly, "incremental-only", false, "measure only the first sync, the no-op and the incremental rounds (with -index-scale, those again)")
 	flag.BoolVar(&b.peers, "peers", true, "also measure s3ferry beside s5cmd cp and mc cp: backfill on loopback and at +30 ms, 2 × 1 GiB")
 	flag.BoolVar(&b.peersOnly, "peers-only", false, "measure only the peer scenarios")
 	flag.StringVar(&b.s5cmd, "s5cmd", "s5cmd", "s5cmd binary, for the peer scenarios")
@@ -180,6 +182,14 @@ func (b *bench) run(ctx context.Context) error {
 
 	if err := b.incremental(ctx, root, idx, ""); err != nil {
 		return err
+	}
+	// Again after the rounds, which left their tables, and the
+	// compactions they call for, to the runs after them.
+	if err := b.noop(ctx, root, idx, "after the incremental rounds: ", "≤ 0.06 s at 100k"); err != nil {
+		return err
+	}
+	if b.incrOnly {
+		b.verify, b.daemon, b.faults, b.peers, b.restore = false, false, false, false, false
 	}
 	if b.verify {
 		if err := b.verifyRows(ctx, root, idx); err != nil {

@@ -31,7 +31,20 @@ type env struct {
 // check waits on S3 (a round trip or two); a failed check still wins.
 // From here on the process works with its soft memory limit (limitMemory).
 func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
-	e, _, err := openEnvWith(ctx, s, log, false)
+	return openEnvChecked(ctx, s, log, nil)
+}
+
+// bucketCheck asks the buckets what a command must know before it starts
+// (versioning, Object Lock), through open; its error is the command's.
+type bucketCheck func(ctx context.Context, open func(bucket string) uploader.Bucket) error
+
+// openEnvChecked is openEnv that also runs check once the buckets answer,
+// while the index is still opening, so that its requests cost no time of
+// their own (a no-op sync spent a round trip on versioning after the
+// index had opened). The errors come in order: the buckets', the index's
+// (another process holds it: check's answer is dropped), then check's.
+func openEnvChecked(ctx context.Context, s settings, log *slog.Logger, check bucketCheck) (*env, error) {
+	e, _, err := openEnvWith(ctx, s, log, false, check)
 	return e, err
 }
 
@@ -41,11 +54,12 @@ func openEnv(ctx context.Context, s settings, log *slog.Logger) (*env, error) {
 // returned as down with the env, so the daemon starts with its uploads
 // held and its probe asking. What a person must fix still fails.
 func openDaemonEnv(ctx context.Context, s settings, log *slog.Logger) (e *env, down, err error) {
-	return openEnvWith(ctx, s, log, true)
+	return openEnvWith(ctx, s, log, true, nil)
 }
 
-// openEnvWith is openEnv, and with tolerate openDaemonEnv.
-func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate bool) (e *env, down, err error) {
+// openEnvWith is openEnvChecked, and with tolerate openDaemonEnv (check
+// runs only when the endpoint answered).
+func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate bool, check bucketCheck) (e *env, down, err error) {
 	limitMemory(s)
 	type opened struct {
 		idx *index.DB
@@ -64,15 +78,22 @@ func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate boo
 		down = err
 		client, up, err = newBuckets(ctx, s)
 	}
+	var checkErr error
+	if err == nil && down == nil && check != nil {
+		checkErr = check(ctx, client.Bucket)
+	}
 	o := <-indexed
+	if err == nil {
+		err = o.err
+	}
+	if err == nil {
+		err = checkErr
+	}
 	if err != nil {
 		if o.idx != nil {
 			o.idx.Close()
 		}
 		return nil, nil, err
-	}
-	if o.err != nil {
-		return nil, nil, o.err
 	}
 	return &env{index: o.idx, client: client, open: client.Bucket, uploader: up}, down, nil
 }

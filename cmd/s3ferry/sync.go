@@ -21,6 +21,7 @@ import (
 	"github.com/s3ferry/s3ferry/agent/admin"
 	"github.com/s3ferry/s3ferry/agent/local"
 	"github.com/s3ferry/s3ferry/index"
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 func newSyncCommand() *cli.Command {
@@ -105,7 +106,7 @@ type syncCmd struct {
 }
 
 func (cmd syncCmd) Run(ctx context.Context) error {
-	env, err := openEnv(ctx, cmd.settings, cmd.log)
+	env, err := openEnvChecked(ctx, cmd.settings, cmd.log, cmd.checkBuckets)
 	if errors.Is(err, index.ErrLocked) && !cmd.dryRun && cmd.wait.on {
 		return fmt.Errorf("--wait-replication cannot run through the daemon that holds the index: it tracks replication itself (s3ferry status, /metrics s3ferry_replication_pending): %w", err)
 	}
@@ -124,17 +125,6 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer env.Close()
-	if cmd.allowUnversioned || cmd.dryRun {
-		warnUnversioned(ctx, env.open, cmd.sources, cmd.log)
-	} else if err := refuseUnversioned(ctx, env.open, cmd.sources, cmd.log); err != nil {
-		return usageError{err}
-	}
-	if err := refuseUnlocked(ctx, env.open, cmd.sources, cmd.log); err != nil {
-		return usageError{err}
-	}
-	if needsReplication(cmd.sources, cmd.wait.on) {
-		markReplicated(ctx, env.open, cmd.sources, cmd.log)
-	}
 	replicas, err := openReplicas(ctx, cmd.settings, cmd.log)
 	if err != nil {
 		return usageError{err}
@@ -166,6 +156,25 @@ func (cmd syncCmd) Run(ctx context.Context) error {
 		cmd.bar.finish() // cleared for good: the summary stands alone
 	}
 	return cmd.report(stats, err)
+}
+
+// checkBuckets is what sync asks the buckets before it walks (openEnvChecked
+// runs it while the index opens): their versioning, which it refuses to do
+// without unless told, their Object Lock for a source that locks, and
+// their replication rules when uploads are to be tracked to a replica.
+func (cmd syncCmd) checkBuckets(ctx context.Context, open func(bucket string) uploader.Bucket) error {
+	if cmd.allowUnversioned || cmd.dryRun {
+		warnUnversioned(ctx, open, cmd.sources, cmd.log)
+	} else if err := refuseUnversioned(ctx, open, cmd.sources, cmd.log); err != nil {
+		return usageError{err}
+	}
+	if err := refuseUnlocked(ctx, open, cmd.sources, cmd.log); err != nil {
+		return usageError{err}
+	}
+	if needsReplication(cmd.sources, cmd.wait.on) {
+		markReplicated(ctx, open, cmd.sources, cmd.log)
+	}
+	return nil
 }
 
 // viaDaemon runs the catch-up in the daemon that holds the index (locked

@@ -385,6 +385,17 @@ func TestSyncRefusesAnUnversionedBucket(t *testing.T) {
 	if keys := e.keys(t); len(keys) != 0 {
 		t.Fatalf("refused sync uploaded %q", keys)
 	}
+	// The versioning is asked while the index opens; an index another
+	// process holds still decides first (that process may do the sync).
+	idx, err := index.Open(e.index, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s")
+	idx.Close()
+	if r.code != exitLocked || strings.Contains(r.stderr, "not versioned") {
+		t.Fatalf("index held: exit %d, stderr %q; want %d and no word of versioning", r.code, r.stderr, exitLocked)
+	}
 	r = e.run(t, "sync", "{root}", "{dest}", "--index-dir", "{index}", "--settle", "0s", "--allow-unversioned")
 	if r.code != 0 || !strings.Contains(r.stderr, "is not versioned") {
 		t.Fatalf("--allow-unversioned: exit %d, stderr %q; want 0 and the warning", r.code, r.stderr)
