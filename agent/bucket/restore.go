@@ -426,25 +426,6 @@ func (r *restoreRun) stats() RestoreStats {
 	}
 }
 
-// ParseTime reads a point in time for restore and manifest: RFC 3339
-// ("2026-11-22T08:00:00+01:00"), a date ("2026-11-22", midnight in loc),
-// or a duration before now ("-24h", "-90m").
-func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d > 0 {
-			return time.Time{}, fmt.Errorf("time %q is in the future: write it with a minus, like -24h", s)
-		}
-		return now.Add(d), nil
-	}
-	return time.Time{}, fmt.Errorf("time %q: write it as RFC 3339 (2026-11-22T08:00:00Z), a date (2026-11-22) or a duration back from now (-24h)", s)
-}
-
 // errStopListing ends a listing once it found what it looked for.
 var errStopListing = errors.New("stop listing")
 
