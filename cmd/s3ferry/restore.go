@@ -213,6 +213,7 @@ func restoreSummary(st bucket.RestoreStats, when, to string) string {
 		count{st.Deleted, "deleted then"},
 		count{st.Later, "created later"},
 		count{st.Failed, "failed (each is logged)"},
+		count{st.Leftovers, "temporary files of a killed restore removed"},
 	)
 	if len(more) > 0 {
 		s += "; " + strings.Join(more, ", ")
