@@ -219,6 +219,9 @@ const (
 // temporary file.
 func isTempName(name string) bool {
 	hex, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok {
+		return false
+	}
 	if hex, ok = strings.CutSuffix(hex, tempSuffix); !ok || len(hex) != tempRandom {
 		return false
 	}

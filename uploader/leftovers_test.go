@@ -35,6 +35,7 @@ func TestRemoveLeftovers(t *testing.T) {
 		tmp, // beside rec/, which is where the restore writes
 		"rec/call.wav", "rec/.s3ferry-0123456789ABCDEF.tmp", "rec/.s3ferry-0123.tmp",
 		"rec/.s3ferry-0123456789abcdef.tmp.wav", "rec/x.s3ferry-0123456789abcdef.tmp",
+		"rec/0123456789abcdef.tmp", "rec/.s3ferry0123456789abcdef.tmp",
 		"rec/a/.s3ferry-2222222222222222.tmp/inside", // in a directory of that name
 	}
 	for _, rel := range append(append([]string(nil), removed...), kept...) {
