@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3ferry/s3ferry/uploader/beneath"
@@ -141,26 +144,27 @@ func stage(ctx context.Context, b Bucket, job DownloadJob) (res DownloadResult, 
 			return DownloadResult{}, nil, err
 		}
 	}
-	dir, created, err := job.Root.MkdirAll(path.Dir(job.Rel))
-	if err != nil {
-		return DownloadResult{Created: created}, nil, err
-	}
-	f, tmp, err := dir.CreateTemp(".s3ferry-", randomSuffix())
-	if err != nil {
-		dir.Close()
-		return DownloadResult{Created: created}, nil, err
-	}
-	st := &staged{dir: dir, tmp: tmp, name: name, overwrite: job.Overwrite}
+	// The directories and the temporary file are made when the first
+	// byte arrives (a key gone since the listing leaves nothing behind),
+	// or once an empty object is fetched whole.
+	lf := &lazyFile{root: job.Root, dir: path.Dir(job.Rel)}
 	defer func() {
-		f.Close() // a second close after the one below: ignored
 		if err != nil {
-			st.discard()
+			lf.discard()
 		}
 	}()
-	fetched, err := Fetch(ctx, b, job.fetch(), f)
-	if err != nil {
-		return DownloadResult{Created: created}, nil, err
+	fetched, err := Fetch(ctx, b, job.fetch(), lf)
+	if err == nil {
+		_, err = lf.file() // an empty object: nothing was written
+	} else if lf.failed() != nil {
+		err = lf.failed() // what failed is making the file, not the fetch
 	}
+	if err != nil {
+		return DownloadResult{Created: lf.created}, nil, err
+	}
+	f, dir, tmp, created := lf.f, lf.d, lf.tmp, lf.created
+	st := &staged{dir: dir, tmp: tmp, name: name, overwrite: job.Overwrite}
+	defer f.Close() // a second close after the one below: ignored
 	obj := fetched.Object
 	res = DownloadResult{
 		Size: fetched.Size, Hash: fetched.Hash, Checked: fetched.Checked, Parts: fetched.Parts,
@@ -201,6 +205,158 @@ func stage(ctx context.Context, b Bucket, job DownloadJob) (res DownloadResult, 
 		}
 	}
 	return res, st, nil
+}
+
+// Temporary files of a download are named tempPrefix, tempRandom hex
+// digits, tempSuffix (see RemoveLeftovers).
+const (
+	tempPrefix = ".s3ferry-"
+	tempRandom = 16
+	tempSuffix = ".tmp"
+)
+
+// isTempName says whether name is exactly the name of a download's
+// temporary file.
+func isTempName(name string) bool {
+	hex, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok {
+		return false
+	}
+	if hex, ok = strings.CutSuffix(hex, tempSuffix); !ok || len(hex) != tempRandom {
+		return false
+	}
+	return strings.Trim(hex, "0123456789abcdef") == ""
+}
+
+// RemoveLeftovers removes, in the directory rel beneath root and below
+// it, the temporary files of downloads that never ended (a process killed
+// in the middle: kill -9, a power cut), and returns how many it removed.
+// Only regular files whose name is exactly a download's temporary one
+// are removed, each by its name in its directory's fd; directories are
+// entered beneath root and never through a link (Root.WalkDirs), so a
+// writer into the tree cannot make it remove anything elsewhere. It must
+// not run while a download writes below rel: its file would go. A
+// missing rel holds nothing.
+func RemoveLeftovers(ctx context.Context, root beneath.Root, rel string) (int, error) {
+	n := 0
+	err := root.WalkDirs(ctx, rel, func(d *beneath.Dir, entries []fs.DirEntry) error {
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !isTempName(e.Name()) {
+				continue
+			}
+			if fi, err := d.Lstat(e.Name()); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if err := d.Remove(e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) && n == 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// lazyFile is the temporary file of a download, beside its Rel, made with
+// the directories missing on the way at the first write, so that a GET
+// that fails before its first byte leaves nothing behind. Its writes come
+// from several goroutines (a ranged fetch).
+type lazyFile struct {
+	root beneath.Root
+	dir  string // the directory of Rel
+
+	mu      sync.Mutex
+	ready   atomic.Pointer[os.File] // set once made
+	f       *os.File
+	d       *beneath.Dir
+	tmp     string
+	created []string // directories made, parents first
+	err     error    // making it failed
+}
+
+// file makes the directories and the file, once.
+func (l *lazyFile) file() (*os.File, error) {
+	if f := l.ready.Load(); f != nil {
+		return f, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil || l.err != nil {
+		return l.f, l.err
+	}
+	d, created, err := l.root.MkdirAll(l.dir)
+	l.created = created
+	if err != nil {
+		l.err = err
+		return nil, err
+	}
+	f, tmp, err := d.CreateTemp(tempPrefix, randomSuffix())
+	if err != nil {
+		d.Close()
+		l.err = err
+		return nil, err
+	}
+	l.f, l.d, l.tmp = f, d, tmp
+	l.ready.Store(f)
+	return f, nil
+}
+
+// failed is why making the file failed; nil: it did not.
+func (l *lazyFile) failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	f, err := l.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.Write(p)
+}
+
+func (l *lazyFile) WriteAt(p []byte, off int64) (int, error) {
+	f, err := l.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.WriteAt(p, off)
+}
+
+// ReadAt reads what was written; before the first write there is nothing.
+func (l *lazyFile) ReadAt(p []byte, off int64) (int, error) {
+	f := l.ready.Load()
+	if f == nil {
+		return 0, io.EOF
+	}
+	return f.ReadAt(p, off)
+}
+
+// Fd is the file's descriptor (startWriteback), which only a write made:
+// before it, one no call accepts.
+func (l *lazyFile) Fd() uintptr {
+	f := l.ready.Load()
+	if f == nil {
+		return ^uintptr(0)
+	}
+	return f.Fd()
+}
+
+// discard closes and removes the file, if it was made, and closes its
+// directory; the directories made stay (the caller gives them their mode).
+func (l *lazyFile) discard() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return
+	}
+	l.f.Close()
+	l.d.Remove(l.tmp)
+	l.d.Close()
 }
 
 // staged is a finished file in its temporary name, tmp, in dir, to be
@@ -278,7 +434,7 @@ func place(dir *beneath.Dir, tmp, name string, overwrite bool) error {
 }
 
 func randomSuffix() string {
-	b := make([]byte, 8)
+	b := make([]byte, tempRandom/2)
 	rand.Read(b) // never returns an error
 	return hex.EncodeToString(b)
 }

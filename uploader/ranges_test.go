@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
+	"github.com/s3ferry/s3ferry/uploader/buckettest"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -201,4 +203,65 @@ func TestDownloadDamagedObjectRefusedOnFake(t *testing.T) {
 		}
 		noLeftovers(t, to)
 	}
+}
+
+// TestFetchRewrittenPartReadBackWhole: bytes written again after the
+// verifying pass read them (a part fetched a second time, its answer
+// different) are caught: the file is read back whole after the download,
+// not taken for what was hashed while the parts arrived.
+func TestFetchRewrittenPartReadBackWhole(t *testing.T) {
+	t.Parallel()
+	up, fake := onFake(uploader.Config{})
+	data, res := uploadForRanges(t, up, "b", "k", 3<<20+5)
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	file := &watchedFile{File: f, read: make(chan struct{})}
+	b := rewritingBucket{Fake: fake, read: file.read, damaged: data[0] ^ 0xff}
+	_, err = uploader.Fetch(context.Background(), b, uploader.FetchJob{
+		Key: "k", VersionID: res.VersionID, Size: int64(len(data)), ETag: res.ETag, Config: rangedConfig,
+	}, file)
+	if !errors.Is(err, uploader.ErrCorrupt) {
+		t.Fatalf("fetch whose first byte was written again, damaged, after it was read: %v, want ErrCorrupt", err)
+	}
+}
+
+// rewritingBucket fetches in parts as its Fake does, then, once the
+// file's first bytes were read back, writes its first byte again as
+// damaged.
+type rewritingBucket struct {
+	*buckettest.Fake
+	read    <-chan struct{}
+	damaged byte
+}
+
+func (b rewritingBucket) GetRanges(ctx context.Context, key, versionID string, w io.WriterAt, opts uploader.RangeOptions) (uploader.Object, error) {
+	obj, err := b.Fake.GetRanges(ctx, key, versionID, w, opts)
+	if err != nil {
+		return obj, err
+	}
+	select {
+	case <-b.read:
+	case <-ctx.Done():
+		return obj, ctx.Err()
+	}
+	_, err = w.WriteAt([]byte{b.damaged}, 0)
+	return obj, err
+}
+
+// watchedFile closes read once its first byte has been read.
+type watchedFile struct {
+	*os.File
+	once sync.Once
+	read chan struct{}
+}
+
+func (f *watchedFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.File.ReadAt(p, off)
+	if off == 0 && n > 0 {
+		f.once.Do(func() { close(f.read) })
+	}
+	return n, err
 }

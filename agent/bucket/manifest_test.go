@@ -32,31 +32,6 @@ func TestEscapeKey(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Time
-	}{
-		{"2026-11-21T08:30:00Z", time.Date(2026, 11, 21, 8, 30, 0, 0, time.UTC)},
-		{"2026-11-21T08:30:00.5+01:00", time.Date(2026, 11, 21, 7, 30, 0, 5e8, time.UTC)},
-		{"2026-11-20", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)},
-		{"-24h", now.Add(-24 * time.Hour)},
-		{"-90m", now.Add(-90 * time.Minute)},
-	}
-	for _, tt := range tests {
-		got, err := ParseTime(tt.in, now, time.UTC)
-		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("ParseTime(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"24h", "yesterday", "2026-13-01", ""} {
-		if _, err := ParseTime(bad, now, time.UTC); err == nil {
-			t.Errorf("ParseTime(%q): nil error, want one", bad)
-		}
-	}
-}
-
 // TestManifestRun writes the rows of the index's records: escaped keys,
 // "null" for an object written without versioning, none uploaded at or
 // after Before, and refuses sources in two buckets.

@@ -40,7 +40,11 @@ type RestoreStats struct {
 	// Sanitized counts files and directories whose recorded mode lost
 	// setuid, setgid or write for others (uploader.Sanitize), without
 	// KeepSpecialBits.
-	Sanitized int64   `json:"sanitized"`
+	Sanitized int64 `json:"sanitized"`
+	// Leftovers counts the temporary files of an earlier restore that was
+	// killed before it ended, removed before this one began
+	// (uploader.RemoveLeftovers).
+	Leftovers int64   `json:"leftovers"`
 	Seconds   float64 `json:"seconds"`
 }
 
@@ -59,6 +63,9 @@ type RestoreStats struct {
 //	(a symbolic link on the way)    none: Failed, logged; nothing is written through it
 //	(a key s3ferry does not write)  none: Failed, logged (see KeyPath)
 //
+// Before the first download, the temporary files an earlier restore left
+// below where this one writes, when it was killed, are removed
+// (uploader.RemoveLeftovers; counted in Leftovers).
 // Downloads run in parallel, as many as the pool adapts to within the
 // memory budget, a large file in ranged parts in parallel, and are
 // verified (see uploader.Download, uploader.Fetch); a
@@ -135,7 +142,7 @@ type restoreRun struct {
 	now     func() time.Time
 	started time.Time
 
-	listed, restored, bytes, existing, deleted, later, failed, sanitized, untrusted atomic.Int64
+	listed, restored, bytes, existing, deleted, later, failed, sanitized, untrusted, leftovers atomic.Int64
 }
 
 // dirMode is what the files restored into a directory record for it.
@@ -233,6 +240,7 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 	}
 	defer to.Close()
 	run.to, run.umask = to, uploader.Umask()
+	run.removeLeftovers(ctx)
 	run.placer = uploader.NewPlacer(r.Place)
 	placed := make(chan struct{})
 	go func() {
@@ -248,6 +256,25 @@ func (r *Restore) Run(ctx context.Context) (RestoreStats, error) {
 		r.Progress(run.stats())
 	}
 	return run.stats(), err
+}
+
+// removeLeftovers removes the temporary files a killed restore left where
+// this one writes (below the directory of Under), before any download of
+// this one begins: they are never anyone's file, and would stay forever.
+// A failure is logged; the restore goes on.
+func (r *restoreRun) removeLeftovers(ctx context.Context) {
+	dir := r.Under
+	if !strings.HasSuffix(dir, "/") {
+		dir = path.Dir(dir)
+	}
+	n, err := uploader.RemoveLeftovers(ctx, r.to, dir)
+	r.leftovers.Store(int64(n))
+	if n > 0 {
+		r.log.Info("removed the temporary files an earlier restore left when it was killed", "files", n, "below", r.to.Join(dir))
+	}
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("looking for the temporary files of an earlier, killed restore", "below", r.to.Join(dir), "err", err)
+	}
 }
 
 // UntrustedHistory is the finding for a key whose history is impossible
@@ -421,28 +448,9 @@ func (r *restoreRun) stats() RestoreStats {
 	return RestoreStats{
 		Listed: r.listed.Load(), Restored: r.restored.Load(), Bytes: r.bytes.Load(), Existing: r.existing.Load(),
 		Deleted: r.deleted.Load(), Later: r.later.Load(), Failed: r.failed.Load(), Sanitized: r.sanitized.Load(),
-		Untrusted: r.untrusted.Load(),
-		Seconds:   r.now().Sub(r.started).Seconds(),
+		Untrusted: r.untrusted.Load(), Leftovers: r.leftovers.Load(),
+		Seconds: r.now().Sub(r.started).Seconds(),
 	}
-}
-
-// ParseTime reads a point in time for restore and manifest: RFC 3339
-// ("2026-11-22T08:00:00+01:00"), a date ("2026-11-22", midnight in loc),
-// or a duration before now ("-24h", "-90m").
-func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d > 0 {
-			return time.Time{}, fmt.Errorf("time %q is in the future: write it with a minus, like -24h", s)
-		}
-		return now.Add(d), nil
-	}
-	return time.Time{}, fmt.Errorf("time %q: write it as RFC 3339 (2026-11-22T08:00:00Z), a date (2026-11-22) or a duration back from now (-24h)", s)
 }
 
 // errStopListing ends a listing once it found what it looked for.

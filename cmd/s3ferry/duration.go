@@ -46,6 +46,25 @@ func parseDuration(s string) (time.Duration, error) {
 	return sign * (days + d), nil
 }
 
+// parseTime reads a point in time for restore and manifest: RFC 3339
+// ("2026-11-22T08:00:00+01:00"), a date ("2026-11-22", midnight in loc),
+// or a duration before now as parseDuration reads it ("-24h", "-2d").
+func parseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t, nil
+	}
+	if d, err := parseDuration(s); err == nil {
+		if d > 0 {
+			return time.Time{}, fmt.Errorf("time %q is in the future: write it with a minus, like -24h or -2d", s)
+		}
+		return now.Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: write it as RFC 3339 (2026-11-22T08:00:00Z), a date (2026-11-22) or a duration back from now (-24h, -2d)", s)
+}
+
 // String writes d as parseDuration reads it, short: whole days as 2d,
 // anything else as Go does without its zero units (90m as 1h30m, 5m0s as 5m).
 func (d duration) String() string {

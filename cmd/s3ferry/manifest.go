@@ -55,7 +55,7 @@ Examples:
 			}
 			var before time.Time
 			if v := c.String("before"); v != "" {
-				if before, err = bucket.ParseTime(v, time.Now(), time.Local); err != nil {
+				if before, err = parseTime(v, time.Now(), time.Local); err != nil {
 					return usageError{fmt.Errorf("--before: %w", err)}
 				}
 			}

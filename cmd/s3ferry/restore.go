@@ -40,7 +40,7 @@ records (--keep-special-bits keeps them). Keys s3ferry does not write
 (a//b, a/./b, a/../b) are refused, and mtimes past 2262 ignored.
 
 --at takes RFC 3339 (2026-11-22T08:00:00+01:00), a date (2026-11-22, local
-midnight) or a time back from now (-24h); without it, the current versions.
+midnight) or a time back from now (-24h, -2d); without it, the current versions.
 
 Examples:
  1. Yesterday's state of one day's recordings, into a scratch directory:
@@ -79,7 +79,7 @@ Examples:
 			}
 			at := time.Time{}
 			if v := c.String("at"); v != "" {
-				if at, err = bucket.ParseTime(v, time.Now(), time.Local); err != nil {
+				if at, err = parseTime(v, time.Now(), time.Local); err != nil {
 					return usageError{fmt.Errorf("--at: %w", err)}
 				}
 			}
@@ -213,6 +213,7 @@ func restoreSummary(st bucket.RestoreStats, when, to string) string {
 		count{st.Deleted, "deleted then"},
 		count{st.Later, "created later"},
 		count{st.Failed, "failed (each is logged)"},
+		count{st.Leftovers, "temporary files of a killed restore removed"},
 	)
 	if len(more) > 0 {
 		s += "; " + strings.Join(more, ", ")

@@ -19,9 +19,9 @@ import (
 // TestRestoreKilledAndRunAgain kills (SIGKILL) a restore of several large
 // files fetched in ranged parts, through a link that caps each stream,
 // once some are in place and the next is being written: no file is in
-// place partly written, and a second run fetches only the files the first
-// did not finish (the GETs through the proxy say so), and brings them
-// whole.
+// place partly written, and a second run removes the temporary files the
+// first left (and says how many), fetches only the files the first did
+// not finish (the GETs through the proxy say so), and brings them whole.
 func TestRestoreKilledAndRunAgain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -66,7 +66,10 @@ func TestRestoreKilledAndRunAgain(t *testing.T) {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 
-	done, _ := restoredFiles(t, to)
+	done, left := restoredFiles(t, to)
+	if len(left) == 0 {
+		t.Fatal("no temporary file left by the killed restore: the test proves nothing of their removal")
+	}
 	for _, rel := range done {
 		if got, _ := os.ReadFile(filepath.Join(to, rel)); !bytes.Equal(got, want[rel]) {
 			t.Fatalf("%s is in place after the kill with %d bytes that are not the file's %d", rel, len(got), len(want[rel]))
@@ -83,8 +86,12 @@ func TestRestoreKilledAndRunAgain(t *testing.T) {
 	}
 	var st bucket.RestoreStats
 	r.decode(t, &st)
-	if st.Restored != int64(files-len(done)) || st.Existing != int64(len(done)) || st.Failed != 0 {
-		t.Errorf("second restore: %+v, want %d restored and the %d finished left alone", st, files-len(done), len(done))
+	if st.Restored != int64(files-len(done)) || st.Existing != int64(len(done)) || st.Failed != 0 || st.Leftovers != int64(len(left)) {
+		t.Errorf("second restore: %+v, want %d restored, the %d finished left alone, the %d temporary files removed",
+			st, files-len(done), len(done), len(left))
+	}
+	if _, tmp := restoredFiles(t, to); len(tmp) != 0 {
+		t.Errorf("temporary files after the second restore: %v", tmp)
 	}
 	fetched := map[string]int{}
 	for _, g := range p.Gets()[before:] {

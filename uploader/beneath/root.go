@@ -3,6 +3,7 @@
 package beneath
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,6 +72,42 @@ func (r Root) OpenDir(rel string) (*Dir, error) {
 		return nil, err
 	}
 	return &Dir{f: f, root: r, rel: clean(rel)}, nil
+}
+
+// WalkDirs calls fn with each directory below rel, rel first, then its
+// subdirectories depth first, by name. Directories are opened beneath the
+// root and never through a link, whatever the root's options: a link to
+// a directory, or a directory replaced by one meanwhile, is not entered.
+// fn gets the directory open and its entries; a directory that cannot be
+// opened or listed ends the walk with its error, as does one of fn's
+// (one gone meanwhile is skipped). A missing rel is an error matching
+// fs.ErrNotExist.
+func (r Root) WalkDirs(ctx context.Context, rel string, fn func(d *Dir, entries []fs.DirEntry) error) error {
+	r.opts.FollowSymlinks = false
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d, err := r.OpenDir(rel)
+	if err != nil {
+		return err
+	}
+	entries, err := d.ReadDir()
+	if err == nil {
+		err = fn(d, entries)
+	}
+	d.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if err := r.WalkDirs(ctx, path.Join(clean(rel), e.Name()), fn); err != nil && !errors.Is(err, ErrSymlink) && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stat returns what lstat (stat, when links are followed) says of rel,
