@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
 
@@ -164,6 +166,11 @@ func stage(ctx context.Context, b Bucket, job DownloadJob) (res DownloadResult, 
 	}
 	f, dir, tmp, created := lf.f, lf.d, lf.tmp, lf.created
 	st := &staged{dir: dir, tmp: tmp, name: name, overwrite: job.Overwrite}
+	defer func() {
+		if err != nil && st.hold != nil {
+			st.hold.Close()
+		}
+	}()
 	defer f.Close() // a second close after the one below: ignored
 	obj := fetched.Object
 	res = DownloadResult{
@@ -187,6 +194,11 @@ func stage(ctx context.Context, b Bucket, job DownloadJob) (res DownloadResult, 
 		if err := f.Sync(); err != nil {
 			return res, nil, err
 		}
+	}
+	// CreateTemp's lock on the file outlives f, until the file is placed
+	// or discarded: another restore's RemoveLeftovers leaves it alone.
+	if st.hold, err = dupFile(f); err != nil {
+		return res, nil, err
 	}
 	if err := f.Close(); err != nil {
 		return res, nil, err
@@ -234,8 +246,10 @@ func isTempName(name string) bool {
 // Only regular files whose name is exactly a download's temporary one
 // are removed, each by its name in its directory's fd; directories are
 // entered beneath root and never through a link (Root.WalkDirs), so a
-// writer into the tree cannot make it remove anything elsewhere. It must
-// not run while a download writes below rel: its file would go. A
+// writer into the tree cannot make it remove anything elsewhere. The
+// temporary file of a download still running, in this process or another
+// (a second restore into the same directory), is left: its download holds
+// a lock on it until it is placed or discarded (Dir.CreateTemp). A
 // missing rel holds nothing.
 func RemoveLeftovers(ctx context.Context, root beneath.Root, rel string) (int, error) {
 	n := 0
@@ -244,13 +258,13 @@ func RemoveLeftovers(ctx context.Context, root beneath.Root, rel string) (int, e
 			if !e.Type().IsRegular() || !isTempName(e.Name()) {
 				continue
 			}
-			if fi, err := d.Lstat(e.Name()); err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-			if err := d.Remove(e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			removed, err := d.RemoveStale(e.Name())
+			if err != nil {
 				return err
 			}
-			n++
+			if removed {
+				n++
+			}
 		}
 		return nil
 	})
@@ -293,7 +307,7 @@ func (l *lazyFile) file() (*os.File, error) {
 		l.err = err
 		return nil, err
 	}
-	f, tmp, err := d.CreateTemp(tempPrefix, randomSuffix())
+	f, tmp, err := d.CreateTemp(tempPrefix, randomSuffix)
 	if err != nil {
 		d.Close()
 		l.err = err
@@ -363,6 +377,7 @@ func (l *lazyFile) discard() {
 // placed at name.
 type staged struct {
 	dir       *beneath.Dir
+	hold      *os.File // holds the temporary file's lock (Dir.CreateTemp) until discard
 	tmp, name string
 	overwrite bool
 	res       DownloadResult
@@ -376,7 +391,20 @@ func (s *staged) place() error { return place(s.dir, s.tmp, s.name, s.overwrite)
 // rename or link there is nothing left to remove), and closes dir.
 func (s *staged) discard() {
 	s.dir.Remove(s.tmp)
+	if s.hold != nil {
+		s.hold.Close()
+	}
 	s.dir.Close()
+}
+
+// dupFile is a second fd of f's open file, and so of its flock, which
+// stays held until both are closed.
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // applyPerm gives the file f the owner p records when run as root

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/s3ferry/s3ferry/uploader"
 	"github.com/s3ferry/s3ferry/uploader/beneath"
 )
@@ -55,6 +57,19 @@ func TestRemoveLeftovers(t *testing.T) {
 		}
 	}
 	kept = append(kept, "rec/.s3ferry-1111111111111111.tmp")
+	// The temporary file of a download still running (another restore
+	// into the same directory): its writer holds its lock.
+	const running = "rec/.s3ferry-3333333333333333.tmp"
+	write(running)
+	held, err := os.Open(filepath.Join(to, running))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := unix.Flock(int(held.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, running)
 
 	n, err := uploader.RemoveLeftovers(context.Background(), beneath.New(to, beneath.Options{}), "rec")
 	if err != nil || n != len(removed) {

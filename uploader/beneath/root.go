@@ -376,22 +376,102 @@ func (d *Dir) fstatat(name string, flags int) (fs.FileInfo, error) {
 	}
 }
 
-// CreateTemp creates a new file named prefix+random+".tmp" in the
+// CreateTemp creates a new file named prefix+random()+".tmp" in the
 // directory, for writing and reading (a download verifies what it wrote
 // at offsets by reading it back), with mode 0600: only its owner reads it
-// until the caller gives it its final mode.
-func (d *Dir) CreateTemp(prefix, random string) (*os.File, string, error) {
-	name := prefix + random + ".tmp"
+// until the caller gives it its final mode. It holds an exclusive flock on
+// the file for as long as the file (or a dup of its fd) is open, so that
+// RemoveStale leaves it alone: a temporary file whose lock no process
+// holds is one whose writer is gone. A name that another process locked
+// or removed between its creation and the lock (a RemoveStale) is given
+// up for another.
+func (d *Dir) CreateTemp(prefix string, random func() string) (*os.File, string, error) {
+	for attempt := 1; ; attempt++ {
+		name := prefix + random() + ".tmp"
+		if err := checkName(name); err != nil {
+			return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
+		}
+		fd, err := retryEINTR(func() (int, error) {
+			return unix.Openat(int(d.f.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		})
+		if err != nil {
+			return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
+		}
+		f := os.NewFile(uintptr(fd), d.Join(name))
+		ours, err := claim(fd)
+		if ours {
+			return f, name, nil
+		}
+		f.Close()
+		if err == nil && attempt == 3 {
+			err = errors.New("another process removes the temporary files made here")
+		}
+		if err != nil {
+			return nil, "", &fs.PathError{Op: "lock", Path: d.Join(name), Err: err}
+		}
+	}
+}
+
+// claim takes the exclusive flock of the file just created at fd, and
+// says whether it is still linked: false when another process holds the
+// lock or has removed the file.
+func claim(fd int) (bool, error) {
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return false, nil
+		}
+		return false, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, err
+	}
+	return st.Nlink > 0, nil
+}
+
+// RemoveStale removes the regular file name from the directory unless a
+// process holds a flock on it (CreateTemp's: its writer runs), and says
+// whether it did. It opens name without following a link and without
+// blocking (a FIFO swapped in), takes the lock itself, and unlinks name
+// only while name is still the file it opened. What it cannot open (a
+// link, another user's file) it leaves.
+func (d *Dir) RemoveStale(name string) (bool, error) {
 	if err := checkName(name); err != nil {
-		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
+		return false, &fs.PathError{Op: "remove", Path: d.Join(name), Err: err}
 	}
 	fd, err := retryEINTR(func() (int, error) {
-		return unix.Openat(int(d.f.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return unix.Openat(int(d.f.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	})
-	if err != nil {
-		return nil, "", &fs.PathError{Op: "create", Path: d.Join(name), Err: err}
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return false, nil
+	case err != nil:
+		return false, &fs.PathError{Op: "open", Path: d.Join(name), Err: err}
 	}
-	return os.NewFile(uintptr(fd), d.Join(name)), name, nil
+	defer unix.Close(fd)
+	var st, now unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, &fs.PathError{Op: "stat", Path: d.Join(name), Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, nil
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return false, nil // its writer runs
+		}
+		return false, &fs.PathError{Op: "lock", Path: d.Join(name), Err: err}
+	}
+	if err := unix.Fstatat(int(d.f.Fd()), name, &now, unix.AT_SYMLINK_NOFOLLOW); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		return false, nil // renamed or replaced since it was opened
+	}
+	if err := unix.Unlinkat(int(d.f.Fd()), name, 0); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, &fs.PathError{Op: "remove", Path: d.Join(name), Err: err}
+	}
+	return true, nil
 }
 
 // Rename renames old to new within the directory, replacing new.

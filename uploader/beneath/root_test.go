@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // tree makes root/{file, dir/inner, inlink -> dir, outlink -> outside,
@@ -123,7 +125,7 @@ func TestMkdirAll(t *testing.T) {
 		if got, want := created, []string{"dir/a", "dir/a/b"}; !slicesEqual(got, want) {
 			t.Errorf("created %q, want %q", got, want)
 		}
-		f, name, err := d.CreateTemp(".x-", "1")
+		f, name, err := d.CreateTemp(".x-", func() string { return "1" })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,5 +217,92 @@ func TestDirRemoveDir(t *testing.T) {
 	}
 	if err := d.RemoveDir("../x"); err == nil {
 		t.Error("RemoveDir of a path, not a name: no error")
+	}
+}
+
+// A temporary file is RemoveStale's only once its writer has closed it
+// (its lock goes with the last fd, or with the process: kill -9); a file
+// RemoveStale removed between CreateTemp's create and lock is given up for
+// another name; a link or a FIFO of a temporary file's name is left.
+func TestRemoveStaleLeavesFilesInUse(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	d, err := New(root, Options{}).OpenDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	names := []string{"a", "b"}
+	next := func() string { n := names[0]; names = names[1:]; return n }
+	f, name, err := d.CreateTemp(".t-", next)
+	if err != nil || name != ".t-a.tmp" {
+		t.Fatalf("CreateTemp = %q, %v", name, err)
+	}
+	if removed, err := d.RemoveStale(name); removed || err != nil {
+		t.Fatalf("RemoveStale of a file its writer holds open = %v, %v; want it left", removed, err)
+	}
+	f.Close()
+	if removed, err := d.RemoveStale(name); !removed || err != nil {
+		t.Fatalf("RemoveStale of a file its writer closed = %v, %v; want it removed", removed, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s after RemoveStale: %v", name, err)
+	}
+
+	// A name whose lock another RemoveStale took, or that it removed,
+	// between CreateTemp's create and its claim is not CreateTemp's.
+	f, name, err = d.CreateTemp(".t-", next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	other, err := os.Open(filepath.Join(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_EX|unix.LOCK_NB); !errors.Is(err, unix.EWOULDBLOCK) {
+		t.Fatalf("a second lock of a file CreateTemp made = %v, want EWOULDBLOCK", err)
+	}
+	g, err := os.OpenFile(filepath.Join(root, "g"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	gOther, err := os.Open(filepath.Join(root, "g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gOther.Close()
+	if err := unix.Flock(int(gOther.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if ours, err := claim(int(g.Fd())); ours || err != nil {
+		t.Errorf("claim of a file another holds locked = %v, %v; want not ours", ours, err)
+	}
+	unix.Flock(int(gOther.Fd()), unix.LOCK_UN)
+	if err := os.Remove(filepath.Join(root, "g")); err != nil {
+		t.Fatal(err)
+	}
+	if ours, err := claim(int(g.Fd())); ours || err != nil {
+		t.Errorf("claim of a file removed since = %v, %v; want not ours", ours, err)
+	}
+
+	if err := os.Symlink("/etc/passwd", filepath.Join(root, ".t-link.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(root, ".t-fifo.tmp"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{".t-link.tmp", ".t-fifo.tmp"} {
+		if removed, err := d.RemoveStale(n); removed || err != nil {
+			t.Errorf("RemoveStale(%s) = %v, %v; want it left", n, removed, err)
+		}
+		if _, err := os.Lstat(filepath.Join(root, n)); err != nil {
+			t.Errorf("%s: %v, want it kept", n, err)
+		}
 	}
 }
