@@ -16,7 +16,7 @@ import (
 // may reach while it compacts the test's index: the binary's pages, the
 // Go runtime, two 8 MiB memtables, the tables Badger builds and those it
 // reads. At 10M records the target is 128 MiB (docs/benchmarks.md).
-const runCompactionMemory = 72 << 20
+const runCompactionMemory = 60 << 20
 
 // TestRunCompactsWithinItsMemory drives Badger's compactions under a real
 // `s3ferry run`: one-shot runs leave them to the daemon, so the test
