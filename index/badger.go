@@ -102,10 +102,17 @@ type Options struct {
 	MemTableSize int64
 
 	// DeferCompactions keeps Badger's compactions out of the run, for a
-	// one-shot command whose memory peak they would make: they start only
-	// when level 0 comes close to Badger's write stall, and Close runs
-	// those due (upkeep.go).
+	// one-shot command whose memory peak they would make: they are left
+	// to the next process that does not defer them (the daemon), and run
+	// here only when level 0 comes close to Badger's write stall, during
+	// the run or by Close (upkeep.go).
 	DeferCompactions bool
+
+	// CompactWhenQuiet, with DeferCompactions, runs the compactions
+	// due once the index has gone a second without a write, for the
+	// daemon: after its start-up walk and uploads, not beside them, and
+	// nothing is left to Close.
+	CompactWhenQuiet bool
 
 	// Admin is the path of the admin socket of the process opening the
 	// index (the daemon), recorded in the lock file beside its PID so that
@@ -155,6 +162,7 @@ type DB struct {
 	// whether it waits for the next one, wake wakes it.
 	stopUpkeep, upkept chan struct{}
 	deferCompactions   bool
+	compactWhenQuiet   bool
 	settling           atomic.Bool // Settle runs: compactions are not deferred
 	calls, writes      atomic.Uint64
 	asleep             atomic.Bool
@@ -203,7 +211,13 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk, deferCompactions: opts.DeferCompactions}
+	if opts.DeferCompactions {
+		// Badger started its compactors: an index left over its
+		// targets would compact from here on, the run's own writes or
+		// not (upkeep.go). Each waits up to a second before it looks.
+		stopCompactions(bdb)
+	}
+	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk, deferCompactions: opts.DeferCompactions, compactWhenQuiet: opts.DeferCompactions && opts.CompactWhenQuiet}
 	db.initSets()
 	empty, err := db.empty()
 	if err == nil {
@@ -424,8 +438,9 @@ func (db *DB) Settle(ctx context.Context) error {
 	}
 }
 
-// Close runs the compactions a run deferred (Options.DeferCompactions),
-// flushes the index and releases the directory.
+// Close runs the compactions a run deferred (Options.DeferCompactions) if
+// level 0 nears Badger's write stall, flushes the index and releases the
+// directory.
 func (db *DB) Close() error {
 	if db.stopUpkeep != nil {
 		close(db.stopUpkeep)

@@ -47,7 +47,8 @@ const releaseInterval = 50 * time.Millisecond
 type releaser struct {
 	dir      string // the index directory, as /proc/self/maps names it
 	limit    int64
-	baseline int64 // RssFile at open, then right after each release
+	floor    int64 // RssFile at open
+	baseline int64 // floor, or less than it right after a release
 	logf     func(string, ...any)
 }
 
@@ -63,7 +64,7 @@ func newReleaser(dir string, limit int64, logf func(string, ...any)) (*releaser,
 	if err != nil {
 		return nil, err
 	}
-	return &releaser{dir: abs, limit: limit, baseline: base, logf: logf}, nil
+	return &releaser{dir: abs, limit: limit, floor: base, baseline: base, logf: logf}, nil
 }
 
 // check releases the table pages once they are over the limit, and
@@ -81,12 +82,15 @@ func (r *releaser) check() *releaser {
 		r.logf("index: stop releasing table pages: %v", err)
 		return nil
 	}
-	// What is left is not the index's to give back (the binary, other
-	// files), or pages in use: count from here, or a lower level would
-	// leave up to that much unreleased, and a higher one release at
-	// every check.
+	// What is left under the floor is not the index's to give back (the
+	// binary, other files): count from there, or a lower level would
+	// leave up to that much unreleased. What is left above it is pages
+	// in use or not yet written back (a compaction's new tables): the
+	// next check releases them again: counting from there instead let
+	// them ratchet the baseline up a limit at a time. Should the rest of
+	// the process's files grow by the limit, every check releases.
 	if rss, err := residentFile(); err == nil {
-		r.baseline = rss
+		r.baseline = min(rss, r.floor)
 	}
 	return r
 }

@@ -26,14 +26,21 @@ import (
 // Flatten and DropAll, through the two functions below; a Badger without
 // them fails to link, not to run.
 //
-// With Options.DeferCompactions (one-shot commands) the compactors are
-// stopped at Open, even with a level over its target, and start during
-// the run only once level 0 holds deferL0Tables tables, before Badger's
-// write stall (NumLevelZeroTablesStall, 15 tables: writes wait for a
-// compaction that would never start); the compactions due are run by
-// Close, after the run's own work and its memory are done, and only when
-// the run wrote: a run that wrote nothing (a no-op sync) made no work for
-// them, and leaves it to the next run that writes, or to the daemon.
+// With Options.CompactWhenQuiet as well (the daemon) they run once the
+// index has gone a second without a write: after the start-up walk and
+// its uploads, whose memory they would otherwise add to.
+//
+// With Options.DeferCompactions alone (one-shot commands) the compactions due
+// are left to the next process that does not defer them (the daemon), and
+// run in this one only once level 0 holds deferL0Tables tables, before
+// Badger's write stall (NumLevelZeroTablesStall, 15 tables: writes wait
+// for a compaction that would never start): during the run if its writes
+// get it there, else by Close, after the run's own work and its memory
+// are done. An incremental sync adds one small table to level 0 (its
+// Close's flush), and a compaction of a 10M-record index, a cascade down
+// its levels, takes more memory than the whole of such a sync
+// (docs/benchmarks.md): one run in deferL0Tables pays for it where no
+// daemon runs, none where one does.
 
 //go:linkname stopCompactions github.com/dgraph-io/badger/v4.(*DB).stopCompactions
 func stopCompactions(db *badger.DB)
@@ -75,35 +82,34 @@ func (db *DB) used(write bool) {
 // upkeep runs the releaser (nil: none) and governs Badger's compactors
 // until stop is closed; then, with DeferCompactions, it runs the
 // compactions due before it returns. Badger starts its compactors at
-// Open: compacting is true until upkeep first finds nothing to do, or
-// at once with DeferCompactions (they wait up to a second before their
-// first look: nothing has run yet).
+// Open: they run until upkeep first finds nothing to do, unless they are
+// deferred, when open stopped them at once.
 func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
-	compacting := true
-	if db.deferCompactions {
-		stopCompactions(db.db)
-		compacting = false
-	}
+	c := compactors{running: !db.deferCompactions}
 	t := time.NewTicker(releaseInterval)
 	defer t.Stop()
 	last, lastWrites, quiet, need := db.calls.Load(), db.writes.Load(), 0, writeQuietTicks
+	writeless := 0 // checks since the last write
 	for {
 		select {
 		case <-stop:
-			db.finishCompactions(compacting, t, r)
+			db.finishCompactions(&c, t, r)
 			return
 		case <-t.C:
 		}
 		r = r.check()
-		compacting = db.govern(compacting, db.deferCompactions && !db.settling.Load())
 		if w := db.writes.Load(); w != lastWrites {
-			lastWrites, need = w, writeQuietTicks
+			lastWrites, need, writeless = w, writeQuietTicks, 0
+		} else {
+			writeless++
 		}
+		quietNow := db.compactWhenQuiet && writeless >= writeQuietTicks
+		db.govern(&c, db.deferCompactions && !db.settling.Load() && !quietNow)
 		if n := db.calls.Load(); n != last {
 			last, quiet = n, 0
 			continue
 		}
-		if quiet++; quiet < need || compacting {
+		if quiet++; quiet < need || c.busy() {
 			continue
 		}
 		// Asleep. A call after the store of asleep sees it and wakes us;
@@ -114,7 +120,7 @@ func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 			select {
 			case <-stop:
 				db.asleep.Store(false)
-				db.finishCompactions(compacting, t, r)
+				db.finishCompactions(&c, t, r)
 				return
 			case <-db.wake:
 			}
@@ -125,41 +131,82 @@ func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 	}
 }
 
-// govern starts Badger's compactors when a level needs compacting and stops
-// them once none does, and says whether they run. Deferred, they start only
-// for a level 0 close to Badger's write stall.
-func (db *DB) govern(compacting, deferred bool) bool {
-	over, l0 := db.overTarget()
-	need := over && (compacting || !deferred || l0 >= deferL0Tables)
-	switch {
-	case need && !compacting:
-		startCompactions(db.db)
-	case !need && compacting:
-		stopCompactions(db.db)
-	}
-	return need
+// compactors is the state of Badger's compactors; only the upkeep's
+// goroutine uses it.
+type compactors struct {
+	running  bool          // started, and not told to stop since
+	stopping chan struct{} // closed once a stop has returned; nil: none under way
 }
 
-// finishCompactions, with DeferCompactions, runs the compactions due
-// (checking the releaser meanwhile), then stops the compactors; after a
-// run that wrote nothing, it leaves them to a later run.
-func (db *DB) finishCompactions(compacting bool, t *time.Ticker, r *releaser) {
-	if !db.deferCompactions || db.writes.Load() == 0 && !compacting {
-		return
-	}
-	if over, _ := db.overTarget(); !over {
-		return
-	}
-	// What the run left is garbage now: collected first, its memory is
-	// what the compactions' table builders take, not more.
-	runtime.GC()
-	t.Reset(releaseInterval)
-	for {
-		if compacting = db.govern(compacting, false); !compacting {
+// busy says whether the compactors run or are being stopped.
+func (c *compactors) busy() bool { return c.running || c.stopping != nil }
+
+// govern starts Badger's compactors when a level needs compacting and
+// stops them once none does. Deferred, they start only for a level 0 close
+// to Badger's write stall. A stop waits for the compactions under way
+// (seconds, at 10M records), in a goroutine of its own: the releaser's
+// checks go on meanwhile, where waiting for it in the upkeep let a
+// compaction's table pages pile up unreleased.
+func (db *DB) govern(c *compactors, deferred bool) {
+	if c.stopping != nil {
+		select {
+		case <-c.stopping:
+			c.stopping = nil
+		default:
 			return
 		}
-		<-t.C
-		r = r.check()
+	}
+	over, l0 := db.overTarget()
+	need := over && (c.running || !deferred || l0 >= deferL0Tables)
+	switch {
+	case need && !c.running:
+		startCompactions(db.db)
+	case !need && c.running:
+		c.stop(db.db)
+	}
+	c.running = need
+}
+
+// stop tells the compactors to stop, in a goroutine that closes
+// c.stopping once they have.
+func (c *compactors) stop(db *badger.DB) {
+	stopping := make(chan struct{})
+	go func() {
+		defer close(stopping)
+		stopCompactions(db)
+	}()
+	c.running, c.stopping = false, stopping
+}
+
+// finishCompactions, with DeferCompactions, runs the compactions due:
+// those the run started, or all once level 0 holds deferL0Tables tables;
+// fewer are left to the daemon. Then it stops the compactors. Throughout,
+// the releaser goes on checking: a stop waits for the compactions under
+// way, and Badger's Close, waiting for them with nothing releasing their
+// table pages, peaked at 280 MiB of them at 10M records
+// (docs/benchmarks.md).
+func (db *DB) finishCompactions(c *compactors, t *time.Ticker, r *releaser) {
+	t.Reset(releaseInterval)
+	over, l0 := db.overTarget()
+	if db.deferCompactions && !db.compactWhenQuiet && over && (c.running || l0 >= deferL0Tables) {
+		// What the run left is garbage now: collected first, its memory
+		// is what the compactions' table builders take, not more.
+		runtime.GC()
+		for db.govern(c, false); c.running; db.govern(c, false) {
+			<-t.C
+			r = r.check()
+		}
+	}
+	if c.running {
+		c.stop(db.db)
+	}
+	for c.stopping != nil {
+		select {
+		case <-c.stopping:
+			c.stopping = nil
+		case <-t.C:
+			r = r.check()
+		}
 	}
 }
 

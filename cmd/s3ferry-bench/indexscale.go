@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,10 +42,19 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	src := local.Source{Root: root, Bucket: b.bucket, Prefix: "rec/"}
 	fmt.Fprintf(os.Stderr, "adding %d synthetic records to the index...\n", b.indexScale)
 	start := time.Now()
-	if err := prefill(ctx, idx, src.ID(), b.scale, b.indexScale); err != nil {
-		return err
+	if b.prefilled {
+		fmt.Fprintf(os.Stderr, "a copy of the settled index kept in %s\n", b.dir)
+	} else {
+		if err := prefill(ctx, idx, src.ID(), b.scale, b.indexScale); err != nil {
+			return err
+		}
+		b.add(tag+"prefill through the index API, and compactions", fmt.Sprintf("%.1f s (%.0f records/s)", time.Since(start).Seconds(), float64(b.indexScale)/time.Since(start).Seconds()))
+		if b.reuse {
+			if err := os.CopyFS(filepath.Join(b.dir, settledDir), os.DirFS(idx)); err != nil {
+				return fmt.Errorf("keep the settled index: %w", err)
+			}
+		}
 	}
-	b.add(tag+"prefill through the index API, and compactions", fmt.Sprintf("%.1f s (%.0f records/s)", time.Since(start).Seconds(), float64(b.indexScale)/time.Since(start).Seconds()))
 
 	start = time.Now()
 	db, err := index.Open(idx, index.Options{})
@@ -91,7 +102,45 @@ func (b *bench) indexScaleRows(ctx context.Context, root, idx string) error {
 	b.add(tag+"run: start to ready (start-up walk of the window done)", fmt.Sprintf("%.1f s (100 ms polling)", ready.Seconds()))
 	b.add(tag+"run: peak RSS from start, start-up compactions included (target ≤ 128 MiB)", fmt.Sprintf("%.0f MiB (steady %.0f: anonymous %.0f, file-backed %.0f)", float64(m.hwm)/(1<<20), float64(m.rss)/(1<<20), float64(m.anon)/(1<<20), float64(m.file)/(1<<20)))
 	b.add(tag+"run: idle, watching the window", idle.String())
+	if !b.inventory {
+		return nil
+	}
 	return b.inventoryRows(ctx, root, idx, src, tag)
+}
+
+// settledDir is where -reuse keeps the settled large index in -dir.
+const settledDir = "index-settled"
+
+// restoreSettled, when -dir holds a settled large index that -reuse kept,
+// replaces idx with a copy of it and removes the files the large-index
+// rounds of the last run added to the tree (absent from the copy), and
+// says whether it did.
+func (b *bench) restoreSettled(root, idx string) (bool, error) {
+	if b.indexScale == 0 {
+		return false, errors.New("-reuse keeps the large index: it needs -index-scale")
+	}
+	settled := filepath.Join(b.dir, settledDir)
+	if _, err := os.Stat(settled); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	fmt.Fprintf(os.Stderr, "starting from the settled index in %s...\n", settled)
+	if err := os.RemoveAll(idx); err != nil {
+		return false, err
+	}
+	if err := os.CopyFS(idx, os.DirFS(settled)); err != nil {
+		return false, fmt.Errorf("copy the settled index: %w", err)
+	}
+	added, err := filepath.Glob(filepath.Join(root, "*", "agent99", fmt.Sprintf("new%d indexed: *", b.scale+b.indexScale)))
+	if err != nil {
+		return false, err
+	}
+	for _, p := range added {
+		if err := os.Remove(p); err != nil {
+			return false, err
+		}
+	}
+	b.prefilled = true
+	return true, nil
 }
 
 // inventoryRowsPerFile is how many rows of the generated inventory go in

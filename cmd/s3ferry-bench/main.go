@@ -61,8 +61,12 @@ type bench struct {
 	peers, peersOnly bool
 	s5cmd, mc        string
 
-	// indexScale: synthetic records added to the index (indexScaleRows).
+	// indexScale: synthetic records added to the index (indexScaleRows);
+	// reuse: keep the tree and the settled index in dir between runs.
 	indexScale int
+	reuse      bool
+	inventory  bool // verify --inventory of every record of the large index
+	prefilled  bool // the index is a copy of the kept one (restoreSettled)
 
 	// The restore scenarios (restore.go), only them, and their sizes.
 	restore, restoreOnly bool
@@ -83,6 +87,8 @@ func main() {
 	flag.BoolVar(&b.verify, "verify", true, "also measure s3ferry verify: parallel listing against one sequential loop")
 	flag.BoolVar(&b.daemon, "daemon", true, "also measure s3ferry run: latency at a steady rate, idle CPU")
 	flag.IntVar(&b.indexScale, "index-scale", 0, "then add this many synthetic records of old partitions to the index (no files) and measure again")
+	flag.BoolVar(&b.reuse, "reuse", false, "with -dir and -index-scale: keep the tree and the settled large index in -dir, and start the next run's large-index rows from a copy of them (building a 10M index takes minutes)")
+	flag.BoolVar(&b.inventory, "inventory", true, "with -index-scale: also measure verify --inventory of every record")
 	flag.BoolVar(&b.faults, "faults", true, "also measure the fault scenarios: a 1 GiB upload killed and resumed, 2,000 files under 5xx")
 	flag.BoolVar(&b.only, "faults-only", false, "measure only the fault scenarios")
 	flag.BoolVar(&b.incrOnly, "incremental-only", false, "measure only the first sync, the no-op and the incremental rounds (with -index-scale, those again)")
@@ -158,6 +164,19 @@ func (b *bench) run(ctx context.Context) error {
 
 	root := filepath.Join(b.dir, "RECORDINGS")
 	idx := filepath.Join(b.dir, "index")
+	if b.reuse {
+		kept, err := b.restoreSettled(root, idx)
+		if err != nil {
+			return err
+		}
+		if kept {
+			if err := b.indexScaleRows(ctx, root, idx); err != nil {
+				return err
+			}
+			b.print()
+			return nil
+		}
+	}
 	fmt.Fprintf(os.Stderr, "generating %d files of %d KiB in 365 daily partitions...\n", b.scale, fileSize>>10)
 	if err := generate(root, b.scale); err != nil {
 		return err
