@@ -165,6 +165,7 @@ type DB struct {
 	compactWhenQuiet   bool
 	settling           atomic.Bool // Settle runs: compactions are not deferred
 	calls, writes      atomic.Uint64
+	active             atomic.Int64 // calls under way (call)
 	asleep             atomic.Bool
 	wake               chan struct{}
 }
@@ -960,8 +961,7 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 	if err := db.disk.check(); err != nil {
 		return err
 	}
-	db.used(true)
-	defer db.used(true) // and ended: see view
+	defer db.call(true)()
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := guard(db.dir, func() error { return db.db.Update(fn) }); err != nil {
@@ -972,12 +972,22 @@ func (db *DB) update(fn func(txn *badger.Txn) error) error {
 
 // view runs fn in a read-only transaction; see guard.
 func (db *DB) view(fn func(txn *badger.Txn) error) error {
-	db.used(false)
-	// A call is counted as it ends too: the upkeep may fall asleep during
-	// a long read (a verify's pass over every record), and must look at
-	// the pages that read left resident after it.
-	defer db.used(false)
+	defer db.call(false)()
 	return guard(db.dir, func() error { return db.db.View(fn) })
+}
+
+// call records an index call as it starts and, by the function it
+// returns, as it ends. The upkeep does not fall asleep while a call runs:
+// a long read (a verify's pass over every record) maps the pages of every
+// table, which its releaser must go on giving back during the read, not
+// only after it.
+func (db *DB) call(write bool) (end func()) {
+	db.active.Add(1)
+	db.used(write)
+	return func() {
+		db.active.Add(-1)
+		db.used(write)
+	}
 }
 
 // unqueue deletes the pending entry at key if its Seq is seq and says

@@ -60,6 +60,37 @@ func TestReleasesTablePages(t *testing.T) {
 	}
 }
 
+// TestReleasesTablePagesDuringALongRead: a read that lasts (a verify's
+// pass over every record, here slowed by its callback) keeps the releaser
+// going: the upkeep does not fall asleep while an index call runs, so the
+// pages of the tables read stay near the limit during the read, not only
+// after it.
+func TestReleasesTablePagesDuringALongRead(t *testing.T) {
+	dir := t.TempDir()
+	const n = 120_000
+	writeTables(t, dir, n)
+	db, err := index.Open(dir, index.Options{MappedLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB(t, db)
+	got, peak := 0, int64(0)
+	if err := db.Records("src", "", func(string, index.Record) error {
+		if got++; got%100 == 0 {
+			time.Sleep(time.Millisecond) // 1,200 pauses: the read lasts over a second
+		}
+		if got%10_000 == 0 {
+			peak = max(peak, residentTables(t, dir))
+		}
+		return nil
+	}); err != nil || got != n {
+		t.Fatalf("read %d records (%v), want %d", got, err, n)
+	}
+	if peak >= 4<<20 {
+		t.Fatalf("with a limit of 1 MiB, %d bytes of tables were resident during a read of %d records that lasted over a second, want under 4 MiB", peak, n)
+	}
+}
+
 // writeTables commits n records to a new index in dir, enough for Badger
 // to flush tables from n = 40,000, and closes it.
 func writeTables(t *testing.T, dir string, n int) {

@@ -109,7 +109,7 @@ func (db *DB) upkeep(stop <-chan struct{}, r *releaser) {
 			last, quiet = n, 0
 			continue
 		}
-		if quiet++; quiet < need || c.busy() {
+		if quiet++; quiet < need || c.busy() || db.active.Load() > 0 {
 			continue
 		}
 		// Asleep. A call after the store of asleep sees it and wakes us;
