@@ -35,6 +35,11 @@ const (
 	DefaultIndexGCInterval    = time.Hour
 	DefaultStuckAfter         = 5 * time.Minute
 	DefaultReadInterval       = 24 * time.Hour
+	// DefaultRootRecheck is how often the roots are looked at while all
+	// are present: for what no event tells (a parent directory renamed;
+	// an unmount where the mount table cannot be watched). A root gone is
+	// looked for every second until it is back.
+	DefaultRootRecheck = 10 * time.Second
 )
 
 // Daemon is `s3ferry run`: it resumes what was pending, watches the sources
@@ -503,16 +508,32 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 	d.requestRescan(rescanPartitions)
 
 	// The settling files are checked every CheckInterval while there are
-	// any; the roots, whose unmounting inotify does not tell, every
-	// CheckInterval but at most once a second: an idle loop wakes only
-	// for them, its minute's summary (and, under systemd's watchdog, the
-	// notifier's heartbeat).
+	// any. The roots are looked at on an event on one of them, when the
+	// mount table changes (an unmount, which fsnotify does not tell),
+	// every DefaultRootRecheck while all are present, and every second
+	// (CheckInterval at most) while one is not, to see it back. An idle
+	// loop wakes for the recheck, its minute's summary and, under
+	// systemd's watchdog, the notifier's heartbeat.
 	check := time.NewTicker(d.CheckInterval)
 	defer check.Stop()
 	check.Stop()
 	checking := false
-	roots := time.NewTicker(max(d.CheckInterval, time.Second))
+	mounts, err := watch.WatchMounts(ctx)
+	if err != nil {
+		log.Warn("the mount table cannot be watched: an unmounted source root is noticed within "+DefaultRootRecheck.String(), "err", err)
+	}
+	rootsEvery := func() time.Duration {
+		if w.RootsPresent() {
+			return DefaultRootRecheck
+		}
+		return max(d.CheckInterval, time.Second)
+	}
+	roots := time.NewTicker(rootsEvery())
 	defer roots.Stop()
+	lookAtRoots := func() {
+		d.checkRoots(w, touch)
+		roots.Reset(rootsEvery())
+	}
 	watched := w.Counts().Dirs
 	rescan := time.NewTicker(d.RescanInterval)
 	defer rescan.Stop()
@@ -541,12 +562,18 @@ func (d *Daemon) loop(ctx context.Context, w *watch.Watcher) error {
 			}
 			if w.IsRoot(ev.Name) {
 				// IN_DELETE_SELF, IN_MOVE_SELF: the root went away now.
-				d.checkRoots(w, touch)
+				lookAtRoots()
 			}
 		case <-d.heartbeat:
 			d.live.tick(now())
 		case <-roots.C:
-			d.checkRoots(w, touch) // back again, or unmounted (which inotify tells fsnotify drops)
+			lookAtRoots() // back again, or gone unseen
+		case _, ok := <-mounts:
+			if !ok {
+				mounts = nil
+				continue
+			}
+			lookAtRoots() // unmounted, or another file system mounted over it
 		case err, ok := <-w.Errs():
 			if !ok {
 				return nil

@@ -100,6 +100,17 @@ func (w *Watcher) CheckRoots(now time.Time, onFile func(FileKey)) []RootChange {
 	return changes
 }
 
+// RootsPresent reports whether every source's root was present at the
+// last CheckRoots.
+func (w *Watcher) RootsPresent() bool {
+	for _, r := range w.roots {
+		if r.state != RootPresent {
+			return false
+		}
+	}
+	return true
+}
+
 // rewatch drops the watches of src and places them anew from its root.
 func (w *Watcher) rewatch(src *local.Source, now time.Time, onFile func(FileKey)) {
 	for abs, k := range w.dirs {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/s3ferry/s3ferry/agent/daemon"
 	"github.com/s3ferry/s3ferry/uploader/s3test"
 )
 
@@ -139,6 +142,49 @@ func TestRunUnhealthyAtOnceWhenTheRootGoes(t *testing.T) {
 			eventually(t, 30*time.Second, "the file written into the root that is back", func() bool { return e.hasKeys(t, "cams/after.wav") })
 		})
 	}
+}
+
+// TestRunUnhealthyAtOnceWhenTheRootIsUnmounted: a source root that is a
+// mount point, unmounted while run runs, makes /healthz 503 naming it
+// unmounted from the mount table's word (watch.WatchMounts), well before
+// the roots' recheck (daemon.DefaultRootRecheck, 10 s) would see it; once
+// it is mounted again it is watched anew and a file written into it
+// arrives. Mounting needs root (CI runs as root).
+func TestRunUnhealthyAtOnceWhenTheRootIsUnmounted(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounts a tmpfs on the source root: needs root (CI runs as root)")
+	}
+	e := newEnv(t)
+	mount := func() {
+		t.Helper()
+		if err := unix.Mount("tmpfs", e.root, "tmpfs", 0, "size=4m,mode=0755"); err != nil {
+			t.Fatalf("mount a tmpfs on %s: %v", e.root, err)
+		}
+	}
+	mount()
+	t.Cleanup(func() { unix.Unmount(e.root, unix.MNT_DETACH) })
+	e.write(t, "cams/before.wav", "before", time.Hour)
+	d := e.startDaemon(t)
+	if code, body := healthzOf(t, d.get); code != http.StatusOK {
+		t.Fatalf("/healthz %d %q before the unmount", code, body)
+	}
+	if err := unix.Unmount(e.root, 0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eventually(t, daemon.DefaultRootRecheck/2, "/healthz to fail on the mount table's word", func() bool {
+		code, _ := healthzOf(t, d.get)
+		return code == http.StatusServiceUnavailable
+	})
+	t.Logf("/healthz failed %s after the unmount", time.Since(start).Round(10*time.Millisecond))
+	if _, body := healthzOf(t, d.get); !strings.Contains(body, "source root "+e.root+" is unmounted") {
+		t.Errorf("/healthz = %q, want it to name the root %s as unmounted", body, e.root)
+	}
+	mount()
+	eventually(t, 15*time.Second, "/healthz to recover", func() bool { code, _ := healthzOf(t, d.get); return code == http.StatusOK })
+	e.write(t, "cams/after.wav", "after", 0)
+	eventually(t, 30*time.Second, "the file written into the root mounted again", func() bool { return e.hasKeys(t, "cams/after.wav") })
 }
 
 // TestRunStartsWithTheEndpointDown: a daemon started while the endpoint
