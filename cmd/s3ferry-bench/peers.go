@@ -54,6 +54,9 @@ type toolRun struct {
 	// resident memory, which VmHWM does not tell apart: the Go heap and
 	// runtime, and the pages of the index's memory-mapped tables.
 	peakAnon, peakFile int64
+	// onDisk is, for a restore, wall and the time a sync of the file
+	// system after it took: until what the tool wrote is on disk.
+	onDisk time.Duration
 }
 
 // peerRows measures the peer scenarios and adds their rows: rates, the
@@ -284,12 +287,12 @@ func (b *bench) purge(ctx context.Context, prefix string) error {
 // summarize is the median wall time of runs and their peak RSS.
 func summarize(runs []toolRun) toolRun {
 	var s toolRun
-	walls := make([]time.Duration, len(runs))
+	walls, onDisk := make([]time.Duration, len(runs)), make([]time.Duration, len(runs))
 	for i, r := range runs {
-		walls[i] = r.wall
+		walls[i], onDisk[i] = r.wall, r.onDisk
 		s.maxRSS = max(s.maxRSS, r.maxRSS)
 	}
-	s.wall = median(walls)
+	s.wall, s.onDisk = median(walls), median(onDisk)
 	return s
 }
 
