@@ -227,9 +227,9 @@ const (
 	tempSuffix = ".tmp"
 )
 
-// isTempName says whether name is exactly the name of a download's
-// temporary file.
-func isTempName(name string) bool {
+// IsTempName says whether name is exactly the name of a download's
+// temporary file: never a file to back up.
+func IsTempName(name string) bool {
 	hex, ok := strings.CutPrefix(name, tempPrefix)
 	if !ok {
 		return false
@@ -254,24 +254,52 @@ func isTempName(name string) bool {
 func RemoveLeftovers(ctx context.Context, root beneath.Root, rel string) (int, error) {
 	n := 0
 	err := root.WalkDirs(ctx, rel, func(d *beneath.Dir, entries []fs.DirEntry) error {
-		for _, e := range entries {
-			if !e.Type().IsRegular() || !isTempName(e.Name()) {
-				continue
-			}
-			removed, err := d.RemoveStale(e.Name())
-			if err != nil {
-				return err
-			}
-			if removed {
-				n++
-			}
-		}
-		return nil
+		m, err := removeLeftoversIn(d, entries)
+		n += m
+		return err
 	})
 	if errors.Is(err, fs.ErrNotExist) && n == 0 {
 		err = nil
 	}
 	return n, err
+}
+
+// RemoveLeftoversBeside is RemoveLeftovers in the directory of the file
+// rel alone, not below it: where a download of rel (verify --repair's, in
+// a source tree) left its temporary file.
+func RemoveLeftoversBeside(root beneath.Root, rel string) (int, error) {
+	d, err := root.OpenDir(path.Dir(rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir()
+	if err != nil {
+		return 0, err
+	}
+	return removeLeftoversIn(d, entries)
+}
+
+// removeLeftoversIn removes the stale temporary files among the entries
+// of d.
+func removeLeftoversIn(d *beneath.Dir, entries []fs.DirEntry) (int, error) {
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !IsTempName(e.Name()) {
+			continue
+		}
+		removed, err := d.RemoveStale(e.Name())
+		if err != nil {
+			return n, err
+		}
+		if removed {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // lazyFile is the temporary file of a download, beside its Rel, made with

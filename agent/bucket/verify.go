@@ -670,6 +670,11 @@ func (r *verifyRun) reupload(ctx context.Context, p *agent.Pipeline, it repairIt
 // written over a file whose bytes could not be kept.
 func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	key, _ := it.src.Key(it.rel)
+	// A repair of this file killed before (its damage found again) left
+	// its temporary file beside it.
+	if n, err := uploader.RemoveLeftoversBeside(it.src.Writable(), it.rel); n > 0 || err != nil {
+		r.opts.Logger.Info("removed the temporary files of an earlier, killed repair", "files", n, "beside", local.Printable(it.rel), "err", err)
+	}
 	kept, err := r.keepReplaced(ctx, it, key)
 	if err != nil {
 		if ctx.Err() != nil || uploader.Fatal(err) {

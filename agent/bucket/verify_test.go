@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -140,7 +141,8 @@ func (f *fixture) versionsHolding(tb testing.TB, key, content string) []string {
 // TestVerifyRepair repairs a missing object by uploading it again and a
 // damaged local file by bringing the recorded version back, after keeping
 // its bytes as a version of its key: verify cannot tell damage from an
-// edit that kept the mtime, so the repair must not destroy them.
+// edit that kept the mtime, so the repair must not destroy them. The
+// temporary file a killed repair of the same file left beside it goes.
 func TestVerifyRepair(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -150,6 +152,10 @@ func TestVerifyRepair(t *testing.T) {
 	}
 	rec := f.upload(t, "corrupt.wav", "good bytes")
 	abs := f.rewriteKeepingMtime(t, "corrupt.wav", "bad  bytes")
+	leftover := filepath.Join(filepath.Dir(abs), ".s3ferry-00112233445566ff.tmp")
+	if err := os.WriteFile(leftover, []byte("good b"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	v := &Verify{Sources: []*local.Source{f.src}, Index: f.idx, Open: f.open, Deep: true, Repair: true, Uploader: agenttest.UploaderOf(f.fake)}
 	rep, err := v.Run(ctx)
@@ -164,6 +170,9 @@ func TestVerifyRepair(t *testing.T) {
 	}
 	if b, err := os.ReadFile(abs); err != nil || string(b) != "good bytes" {
 		t.Errorf("corrupt.wav after repair = %q, %v; want the recorded content", b, err)
+	}
+	if _, err := os.Lstat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the temporary file of a killed repair is still beside corrupt.wav: %v", err)
 	}
 	kept := f.versionsHolding(t, "rec/corrupt.wav", "bad  bytes")
 	if len(kept) != 1 {

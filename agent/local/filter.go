@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/s3ferry/s3ferry/uploader"
 )
 
 // DefaultExcludes returns the patterns skipped unless a source turns them
@@ -128,9 +130,11 @@ func (f Filter) File(rel string) bool {
 }
 
 // FileInWalk is File for a walk, which has already pruned excluded
-// directories: only the file's own path is matched.
+// directories: only the file's own path is matched. The temporary file of
+// an s3ferry download (a restore or a repair into the tree, perhaps
+// killed) is never backed up, whatever the patterns.
 func (f Filter) FileInWalk(rel string) bool {
-	if f.excluded(rel) {
+	if f.excluded(rel) || uploader.IsTempName(path.Base(rel)) {
 		return false
 	}
 	if len(f.include) == 0 {
