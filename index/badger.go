@@ -255,11 +255,15 @@ func (db *DB) startUpkeep(opts Options) {
 	}()
 }
 
-// empty says whether the database holds no key at all.
+// empty says whether the database holds no key at all, deleted or not.
+// Its iterator sees every version, delete markers too: one that skipped
+// them walked every key deleted since the last compaction before it found
+// a live one (the pending entries of every upload: 26 ms of a 108 ms no-op
+// sync at 100k files).
 func (db *DB) empty() (bool, error) {
 	var empty bool
 	err := db.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
 		defer it.Close()
 		it.Rewind()
 		empty = !it.Valid()
