@@ -41,8 +41,9 @@ const (
 // controller (adapt) changes while workers wait on it. It counts what ends,
 // for the controller.
 //
-// The pool keeps MaxWorkers goroutines, most of them waiting here, so a
-// freed slot goes to one waiter, not to all (waking every waiter at each
+// The pool keeps as many goroutines as the limit has been at most (up to
+// MaxWorkers; Pipeline.Run starts them as it grows), most of them waiting
+// here, so a freed slot goes to one waiter, not to all (waking every waiter at each
 // upload's end cost more CPU than the uploads of small files), and to the
 // one that came last: the few goroutines that keep the slots busy stay the
 // same, their stacks grown for the SDK's deep calls, while the others sleep
@@ -58,12 +59,16 @@ type limiter struct {
 	// asleep: the controller waits for wake, sent when a job next starts.
 	asleep bool
 	wake   chan struct{}
+	// grew receives when the limit rose above every limit before (capacity
+	// 1): the pool starts workers for the new slots.
+	grew    chan struct{}
+	highest int
 
 	files, bytes, throttled atomic.Int64 // since the last take
 }
 
 func newLimiter(limit int) *limiter {
-	return &limiter{limit: limit, wake: make(chan struct{}, 1)}
+	return &limiter{limit: limit, highest: limit, wake: make(chan struct{}, 1), grew: make(chan struct{}, 1)}
 }
 
 // acquire waits for a slot; the error is ctx's.
@@ -164,8 +169,22 @@ func (l *limiter) count(d Done) {
 func (l *limiter) set(n int) {
 	l.mu.Lock()
 	l.limit = n
+	if n > l.highest {
+		l.highest = n
+		select {
+		case l.grew <- struct{}{}:
+		default:
+		}
+	}
 	l.grant()
 	l.mu.Unlock()
+}
+
+// most is the highest limit so far.
+func (l *limiter) most() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.highest
 }
 
 // take returns what ended since the last take, and whether every slot was

@@ -289,3 +289,25 @@ func waitUntil(tb testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestAutoWorkersStartAsTheLimitGrows: an adaptive pool with nothing to
+// upload runs its starting Workers goroutines, not MaxWorkers (a sync
+// with nothing new paid for 256 goroutines' stacks); the growth above
+// starts the rest (TestAutoWorkersGrowOnALatencyBoundLink).
+func TestAutoWorkersStartAsTheLimitGrows(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := NewPipeline(index.NewMemory(), latencyUploader{}, Options{Workers: 4, MaxWorkers: 256, AutoWorkers: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond) // let Run start what it starts
+	n := runtime.NumGoroutine() - before
+	p.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if n > 32 {
+		t.Errorf("%d goroutines while an adaptive pool of 4 had nothing to do, want about 4 (not MaxWorkers, 256)", n)
+	}
+}

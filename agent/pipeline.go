@@ -259,14 +259,40 @@ func (p *Pipeline) Stats() Stats { return p.stats.snapshot(p.opts.Now()) }
 // failures are counted and logged, not returned.
 func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx) // a fatal error stops every worker
-	n, lim := p.opts.Workers, (*limiter)(nil)
+	var lim *limiter
 	if p.opts.AutoWorkers {
-		// MaxWorkers goroutines, of which the limiter lets as many run as
-		// adapt decides.
-		n, lim = p.opts.MaxWorkers, newLimiter(p.opts.Workers)
+		// As many goroutines as the limit adapt sets has been at most:
+		// the limiter lets that many run. Started as the limit grows,
+		// not MaxWorkers up front (a sync with nothing to upload
+		// started 256, and paid for their stacks).
+		lim = newLimiter(p.opts.Workers)
 	}
-	for range n {
-		g.Go(func() error { return p.work(gctx, lim) })
+	finishing := make(chan struct{}) // a worker returned: the pool is ending
+	var once sync.Once
+	worker := func() error {
+		defer once.Do(func() { close(finishing) })
+		return p.work(gctx, lim)
+	}
+	for range p.opts.Workers {
+		g.Go(worker)
+	}
+	if lim != nil {
+		// In the group, so that Wait never returns while it may start
+		// one more.
+		g.Go(func() error {
+			for started := p.opts.Workers; ; {
+				select {
+				case <-lim.grew:
+					for n := min(lim.most(), p.opts.MaxWorkers); started < n; started++ {
+						g.Go(worker)
+					}
+				case <-finishing:
+					return nil
+				case <-gctx.Done():
+					return nil
+				}
+			}
+		})
 	}
 	var adapting sync.WaitGroup
 	actx, stop := context.WithCancel(gctx)
