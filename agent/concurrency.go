@@ -43,12 +43,13 @@ const (
 //
 // The pool keeps as many goroutines as the limit has been at most (up to
 // MaxWorkers; Pipeline.Run starts them as it grows), most of them waiting
-// here, so a freed slot goes to one waiter, not to all (waking every waiter at each
-// upload's end cost more CPU than the uploads of small files), and to the
-// one that came last: the few goroutines that keep the slots busy stay the
-// same, their stacks grown for the SDK's deep calls, while the others sleep
-// (the runtime shrinks an idle goroutine's stack, and growing it again at
-// every upload cost a seventh of the CPU of a backfill).
+// here, so a freed slot goes to one waiter, not to all (waking every
+// waiter at each upload's end cost more CPU than the uploads of small
+// files), and to the one that came last: the few goroutines that keep the
+// slots busy stay the same, their stacks grown for the SDK's deep calls,
+// while the others sleep (the runtime shrinks an idle goroutine's stack,
+// and growing it again at every upload cost a seventh of the CPU of a
+// backfill).
 type limiter struct {
 	mu        sync.Mutex
 	limit     int

@@ -43,22 +43,8 @@ func TestDeferCompactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	write := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			if err := db.Commit("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i), Record{Size: int64(i), ETag: "0123456789abcdef0123456789abcdef", VersionID: "v"}, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	n := 0
-	for _, l0 := db.overTarget(); l0 < 6; _, l0 = db.overTarget() {
-		if n > 200_000 {
-			t.Fatalf("level 0 holds %d tables after %d records", l0, n)
-		}
-		write(n, n+500)
-		n += 500
-	}
+	write := func(from, to int) { t.Helper(); commitCalls(t, db, from, to) }
+	n := fillLevel0(t, db, 6)
 	time.Sleep(2 * time.Second) // compactors, had they started, would have taken level 0
 	if over, l0 := db.overTarget(); !over || l0 < 6 {
 		t.Fatalf("with compactions deferred, level 0 went from 6 tables to %d (over target: %v)", l0, over)
@@ -92,15 +78,7 @@ func TestDeferCompactionsLeftToTheDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, l0 := db.overTarget(); l0 < deferL0Tables-2; _, l0 = db.overTarget() {
-		for i := n; i < n+500; i++ {
-			if err := db.Commit("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i), Record{Size: int64(i), ETag: "0123456789abcdef0123456789abcdef", VersionID: "v"}, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		n += 500
-	}
+	fillLevel0(t, db, deferL0Tables-2)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +103,31 @@ func TestDeferCompactionsLeftToTheDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the daemon's compactions", func() bool { over, _ := db.overTarget(); return !over })
+}
+
+// commitCalls commits records of the calls from to to (exclusive).
+func commitCalls(tb testing.TB, db *DB, from, to int) {
+	tb.Helper()
+	for i := from; i < to; i++ {
+		if err := db.Commit("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i), Record{Size: int64(i), ETag: "0123456789abcdef0123456789abcdef", VersionID: "v"}, 0); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// fillLevel0 commits calls 500 at a time until level 0 holds tables
+// tables, and returns how many it committed.
+func fillLevel0(tb testing.TB, db *DB, tables int) int {
+	tb.Helper()
+	n := 0
+	for _, l0 := db.overTarget(); l0 < tables; _, l0 = db.overTarget() {
+		if n > 200_000 {
+			tb.Fatalf("level 0 holds %d tables after %d records", l0, n)
+		}
+		commitCalls(tb, db, n, n+500)
+		n += 500
+	}
+	return n
 }
 
 // waitFor waits up to 10 s for cond, failing tb with what it waited for.

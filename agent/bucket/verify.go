@@ -672,8 +672,12 @@ func (r *verifyRun) restoreLocal(ctx context.Context, it repairItem) error {
 	key, _ := it.src.Key(it.rel)
 	// A repair of this file killed before (its damage found again) left
 	// its temporary file beside it.
-	if n, err := uploader.RemoveLeftoversBeside(it.src.Writable(), it.rel); n > 0 || err != nil {
-		r.opts.Logger.Info("removed the temporary files of an earlier, killed repair", "files", n, "beside", local.Printable(it.rel), "err", err)
+	n, err := uploader.RemoveLeftoversBeside(it.src.Writable(), it.rel)
+	if n > 0 {
+		r.opts.Logger.Info("removed the temporary files of an earlier, killed repair", "files", n, "beside", local.Printable(it.rel))
+	}
+	if err != nil && ctx.Err() == nil {
+		r.opts.Logger.Warn("looking for the temporary files of an earlier, killed repair", "beside", local.Printable(it.rel), "err", err)
 	}
 	kept, err := r.keepReplaced(ctx, it, key)
 	if err != nil {
