@@ -14,5 +14,5 @@ func TestBucket(t *testing.T) {
 	client := srv.Client(t)
 	buckettest.Run(t, func(t *testing.T) uploader.Bucket {
 		return client.Bucket(srv.NewBucket(t, true))
-	})
+	}, buckettest.Quirks{})
 }
