@@ -164,6 +164,7 @@ type DB struct {
 	deferCompactions   bool
 	compactWhenQuiet   bool
 	settling           atomic.Bool // Settle runs: compactions are not deferred
+	openedSize         int64       // the tables' bytes at Open (tablesSize)
 	calls, writes      atomic.Uint64
 	active             atomic.Int64 // calls under way (call)
 	asleep             atomic.Bool
@@ -219,6 +220,7 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 		stopCompactions(bdb)
 	}
 	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk, deferCompactions: opts.DeferCompactions, compactWhenQuiet: opts.DeferCompactions && opts.CompactWhenQuiet}
+	db.openedSize = db.tablesSize()
 	db.initSets()
 	empty, err := db.empty()
 	if err == nil {
@@ -444,8 +446,8 @@ func (db *DB) Settle(ctx context.Context) error {
 }
 
 // Close runs the compactions a run deferred (Options.DeferCompactions) if
-// level 0 nears Badger's write stall, flushes the index and releases the
-// directory.
+// level 0 nears Badger's write stall or the run at least doubled the
+// index (a first sync), flushes the index and releases the directory.
 func (db *DB) Close() error {
 	if db.stopUpkeep != nil {
 		close(db.stopUpkeep)

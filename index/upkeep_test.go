@@ -44,7 +44,7 @@ func TestDeferCompactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	write := func(from, to int) { t.Helper(); commitCalls(t, db, from, to) }
-	n := fillLevel0(t, db, 6)
+	n := fillLevel0(t, db, 0, 6)
 	time.Sleep(2 * time.Second) // compactors, had they started, would have taken level 0
 	if over, l0 := db.overTarget(); !over || l0 < 6 {
 		t.Fatalf("with compactions deferred, level 0 went from 6 tables to %d (over target: %v)", l0, over)
@@ -69,16 +69,32 @@ func TestDeferCompactions(t *testing.T) {
 }
 
 // TestDeferCompactionsLeftToTheDaemon: a one-shot run whose level 0 is
-// over its target but short of the guard leaves the compactions to the
-// next process that does not defer them, which runs them.
+// over its target but short of the guard, and which wrote less than the
+// index held, leaves the compactions to the next process that does not
+// defer them, which runs them.
 func TestDeferCompactionsLeftToTheDaemon(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db, err := Open(dir, Options{DeferCompactions: true, MemTableSize: 512 << 10})
+	// An index of about 20 tables' worth of records, compacted.
+	db, err := Open(dir, Options{MemTableSize: 512 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillLevel0(t, db, deferL0Tables-2)
+	perTable := fillLevel0(t, db, 0, 1)
+	commitCalls(t, db, perTable, 20*perTable)
+	waitFor(t, "the first run's compactions", func() bool { over, _ := db.overTarget(); return !over })
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(dir, Options{DeferCompactions: true, MemTableSize: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillLevel0(t, db, 20*perTable, deferL0Tables-2)
+	if db.doubled() {
+		t.Fatalf("the run doubled the index (%d bytes of tables, %d at Open): the test wrote too much", db.tablesSize(), db.openedSize)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +121,30 @@ func TestDeferCompactionsLeftToTheDaemon(t *testing.T) {
 	waitFor(t, "the daemon's compactions", func() bool { over, _ := db.overTarget(); return !over })
 }
 
+// TestDeferredFirstRunCompactsAtClose: a one-shot run into an empty
+// index (a first sync) that leaves level 0 over its target, short of the
+// guard, compacts at Close: it doubled the index, so the compaction costs
+// what it wrote, and the next runs find its records compacted.
+func TestDeferredFirstRunCompactsAtClose(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := Open(dir, Options{DeferCompactions: true, MemTableSize: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillLevel0(t, db, 0, deferL0Tables-2)
+	if over, l0 := db.overTarget(); !over || l0 >= deferL0Tables {
+		t.Fatalf("before Close: level 0 holds %d tables (over target: %v), want over its target, short of the guard", l0, over)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close compacts, then flushes its memtable: one table at most.
+	if got := level0Tables(t, dir); got > 1 {
+		t.Fatalf("after a first run's Close, level 0 holds %d tables, want its compactions run (1 at most: the last flush)", got)
+	}
+}
+
 // commitCalls commits records of the calls from to to (exclusive).
 func commitCalls(tb testing.TB, db *DB, from, to int) {
 	tb.Helper()
@@ -115,14 +155,14 @@ func commitCalls(tb testing.TB, db *DB, from, to int) {
 	}
 }
 
-// fillLevel0 commits calls 500 at a time until level 0 holds tables
-// tables, and returns how many it committed.
-func fillLevel0(tb testing.TB, db *DB, tables int) int {
+// fillLevel0 commits calls from from on, 500 at a time, until level 0
+// holds tables tables, and returns the next call.
+func fillLevel0(tb testing.TB, db *DB, from, tables int) int {
 	tb.Helper()
-	n := 0
+	n := from
 	for _, l0 := db.overTarget(); l0 < tables; _, l0 = db.overTarget() {
-		if n > 200_000 {
-			tb.Fatalf("level 0 holds %d tables after %d records", l0, n)
+		if n-from > 200_000 {
+			tb.Fatalf("level 0 holds %d tables after %d records", l0, n-from)
 		}
 		commitCalls(tb, db, n, n+500)
 		n += 500
@@ -153,18 +193,7 @@ func TestDeferredRunWithoutWritesLeavesCompactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, l0 := db.overTarget(); l0 < 5; _, l0 = db.overTarget() {
-		if n > 200_000 {
-			t.Fatalf("level 0 holds %d tables after %d records", l0, n)
-		}
-		for i := n; i < n+500; i++ {
-			if err := db.Commit("src", fmt.Sprintf("2026-12-07/agent%02d/call-%07d.wav", i%20, i), Record{Size: int64(i), ETag: "0123456789abcdef0123456789abcdef", VersionID: "v"}, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		n += 500
-	}
+	fillLevel0(t, db, 0, 5)
 	db.writes.Store(0) // this run's Close leaves level 0 over its target, as a run that wrote nothing would
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
