@@ -70,8 +70,9 @@ func openEnvWith(ctx context.Context, s settings, log *slog.Logger, tolerate boo
 		// The compactions due never add to the memory of the uploads:
 		// a one-shot command (all but run, the one with an admin socket)
 		// leaves them to the daemon, or once level 0 nears Badger's write
-		// stall to the end of its run (Close); the daemon runs them once
-		// its writes pause (after its start-up walk).
+		// stall or it doubled the index to the end of its run (Close);
+		// the daemon runs them once its writes pause (after its start-up
+		// walk).
 		idx, err := openIndexWith(s.indexDir, index.Options{Logger: log, Admin: s.adminSocket, Command: s.command, DeferCompactions: true, CompactWhenQuiet: s.adminSocket != ""})
 		indexed <- opened{idx, err}
 	}()
