@@ -164,7 +164,7 @@ type DB struct {
 	deferCompactions   bool
 	compactWhenQuiet   bool
 	settling           atomic.Bool // Settle runs: compactions are not deferred
-	openedSize         int64       // the tables' bytes at Open (tablesSize)
+	openedSize         int64       // the tables' bytes at Open, for a one-shot run's doubled
 	calls, writes      atomic.Uint64
 	active             atomic.Int64 // calls under way (call)
 	asleep             atomic.Bool
@@ -220,7 +220,9 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 		stopCompactions(bdb)
 	}
 	db := &DB{dir: dir, db: bdb, lock: lock, disk: disk, deferCompactions: opts.DeferCompactions, compactWhenQuiet: opts.DeferCompactions && opts.CompactWhenQuiet}
-	db.openedSize = db.tablesSize()
+	if db.deferCompactions && !db.compactWhenQuiet {
+		db.openedSize = db.tablesSize() // for doubled, at Close
+	}
 	db.initSets()
 	empty, err := db.empty()
 	if err == nil {

@@ -217,7 +217,8 @@ func (db *DB) finishCompactions(c *compactors, t *time.Ticker, r *releaser) {
 }
 
 // doubled says whether this run wrote and its tables now hold at least
-// twice the bytes they held at Open.
+// twice the bytes they held at Open; only a one-shot run (DeferCompactions
+// without CompactWhenQuiet) records those.
 func (db *DB) doubled() bool {
 	return db.writes.Load() > 0 && db.tablesSize() >= 2*db.openedSize
 }
