@@ -216,9 +216,12 @@ func TestRestoreKilledBeforePlace(t *testing.T) {
 			Place: uploader.PlacerOptions{Files: 1000, Wait: time.Hour}}).Run(context.Background())
 		t.Fatalf("the restore ended (%v) before it was killed", err)
 	}
-	to := filepath.Join(t.TempDir(), "to")
+	dir := t.TempDir()
+	to := filepath.Join(dir, "to")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKilledBeforePlace$")
-	cmd.Env = append(os.Environ(), "S3FERRY_TEST_RESTORE_KILLED_TO="+to)
+	// The child's own temporary directories go beneath ours: killed, it
+	// never removes them.
+	cmd.Env = append(os.Environ(), "S3FERRY_TEST_RESTORE_KILLED_TO="+to, "TMPDIR="+dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
