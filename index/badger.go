@@ -460,6 +460,7 @@ func (db *DB) Close() error {
 	if db.seq != nil {
 		errSeq = db.seq.Release()
 	}
+	lendAllocators(db.db) // for the flush of the memtable
 	err := errors.Join(errSeq, db.db.Close(), unlockDir(db.lock))
 	if err != nil {
 		return fmt.Errorf("close index %s: %w", db.dir, err)
