@@ -71,7 +71,7 @@ const readBackSample = "1%"
 // bytes it says it read.
 func (b *bench) readBackRow(ctx context.Context, root, idx, where, endpoint string) error {
 	fmt.Fprintf(os.Stderr, "verify --read %s against %s...\n", readBackSample, endpoint)
-	rep, rss, err := b.runVerify(ctx, root, idx, endpoint, "--read", readBackSample)
+	rep, run, err := b.runVerify(ctx, root, idx, endpoint, "--read", readBackSample)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (b *bench) readBackRow(ctx context.Context, root, idx, where, endpoint stri
 	if r == nil || rep.Problems() != 0 {
 		return fmt.Errorf("verify --read %s: %d problems, read report %+v", readBackSample, rep.Problems(), r)
 	}
-	b.add(fmt.Sprintf("verify --read %s, %s: whole run (listing, index pass, drill)", readBackSample, where), fmt.Sprintf("%.1f s, peak RSS %d MiB", rep.Seconds, rss>>20))
+	b.add(fmt.Sprintf("verify --read %s, %s: whole run (listing, index pass, drill)", readBackSample, where), fmt.Sprintf("%.1f s, peak RSS %d MiB", rep.Seconds, run.maxRSS>>20))
 	b.add(fmt.Sprintf("verify --read %s, %s: the drill", readBackSample, where),
 		fmt.Sprintf("%d of %d versions, %.1f MiB in %.1f s (%.0f objects/s; %d workers, %d MiB/s at most)",
 			r.Objects, r.Records, float64(r.Bytes)/(1<<20), r.Seconds, float64(r.Objects)/r.Seconds, bucket.DefaultReadWorkers, bucket.DefaultReadRate>>20))
@@ -135,7 +135,7 @@ func (b *bench) listSequential(ctx context.Context, client *s3.Client, prefix st
 
 // runVerify runs `s3ferry verify` with flags as a user would, against
 // endpoint, and returns its report and peak RSS.
-func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string, flags ...string) (bucket.VerifyReport, int64, error) {
+func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string, flags ...string) (bucket.VerifyReport, toolRun, error) {
 	cmd := exec.CommandContext(ctx, b.bin, append([]string{"verify", root, "s3://" + b.bucket + "/rec/",
 		"--partition-layout", "2006-01-02", "--index-dir", idx, "--json", "--log-level", "warn"}, flags...)...)
 	cmd.Env = append(append(os.Environ(), b.srv.Env()...), "AWS_ENDPOINT_URL="+endpoint) // the last one counts
@@ -144,13 +144,12 @@ func (b *bench) runVerify(ctx context.Context, root, idx, endpoint string, flags
 	var rep bucket.VerifyReport
 	run, err := measure(cmd)
 	if err != nil {
-		return rep, 0, fmt.Errorf("s3ferry verify: %w", err)
+		return rep, run, fmt.Errorf("s3ferry verify: %w", err)
 	}
-	rss := run.maxRSS
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		return rep, 0, fmt.Errorf("decode report %q: %w", out.String(), err)
+		return rep, run, fmt.Errorf("decode report %q: %w", out.String(), err)
 	}
-	return rep, rss, nil
+	return rep, run, nil
 }
 
 // delayingProxy forwards every request to endpoint after delay. The Host
