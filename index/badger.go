@@ -25,10 +25,7 @@ import (
 //
 //	key                           value
 //	'r' source 0x00 path          Record
-//	'p' source 0x00 path          Pending
 //	's' source                    SourceState
-//	'c' source                    counts: records, pending
-//	'n'                           the badger.Sequence behind Pending.Seq
 //	't' source 0x00 path          Retry
 //	'u' source                    retry count
 //	'v' source 0x00 path          Replica
@@ -39,11 +36,25 @@ import (
 //	'm' source                    lock count
 //	'g' source 0x00 guard         Guard (the guard set; older binaries never read it)
 //	'h' source                    guard count
+//	'{' source                    counts: records, pending
+//	'|'                           the badger.Sequence behind Pending.Seq
+//	'}' source 0x00 path          Pending
+//	'c' source                    countsMoved, for binaries before the move below
+//
+// What every upload writes besides its record, the counts, the sequence
+// and its pending entry, sorts after every record, so that the table an
+// incremental sync's writes make (today's records, and those) spans the
+// end of the key space only, and its compaction merges it with the few
+// tables there. Until 2026-12-07 those kinds were 'c', 'n' and 'p', before
+// the records: every such table spanned all of them, and the compaction
+// Badger runs once level 0 holds enough of them rewrote the whole level
+// below (181 MiB at 10M records, docs/benchmarks.md). Open moves them
+// (moveBookkeeping).
 const (
 	kindRecord  = 'r'
-	kindPending = 'p'
+	kindPending = '}'
 	kindState   = 's'
-	kindCounts  = 'c'
+	kindCounts  = '{'
 
 	kindRetry      = 't'
 	kindRetryCount = 'u'
@@ -61,7 +72,22 @@ const (
 	kindGuardCount = 'h'
 )
 
-const seqKey = "n"
+const seqKey = "|"
+
+// Where binaries before 2026-12 kept the counts, the sequence and the
+// pending entries.
+const (
+	oldKindCounts  = 'c'
+	oldKindPending = 'p'
+	oldSeqKey      = "n"
+)
+
+// countsMoved is the value Open leaves at every source's old counts key
+// ('c' source): binaries before the move decode it as counts of an
+// unknown format version, and fail there, where without it they would
+// take the counts for zero and not see the pending entries, a queued
+// file among them left behind.
+var countsMoved = []byte{formatVersion + 1}
 
 // seqBandwidth is how many sequence numbers are leased per write of the
 // sequence key. Numbers leased but not handed out before a crash are
@@ -231,6 +257,9 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 			err = &DamagedError{Dir: dir, Cause: "it held records and opens empty"}
 		case !empty:
 			err = db.mark()
+			if err == nil {
+				err = db.moveBookkeeping()
+			}
 		}
 	}
 	if err != nil {
@@ -240,6 +269,91 @@ func open(dir string, opts Options, lock *os.File) (*DB, error) {
 	db.startUpkeep(opts)
 	return db, nil
 }
+
+// moveBookkeeping moves the counts, the sequence and the pending entries
+// an index written before 2026-12-07 keeps before the records to their
+// places after them (see the key layout), moveBatch keys a transaction,
+// each key's move in one, so that a move cut short is taken up by the next
+// Open. Each source's old counts key is left holding countsMoved.
+func (db *DB) moveBookkeeping() error {
+	for {
+		moves, err := db.oldBookkeeping()
+		if err == nil && len(moves) > 0 {
+			err = db.update(func(txn *badger.Txn) error {
+				for _, m := range moves {
+					if err := moveKey(txn, m.key, m.value); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("index %s: move its counts and pending entries after its records: %w", db.dir, err)
+		}
+		if len(moves) < moveBatch {
+			return nil
+		}
+	}
+}
+
+// moveBatch is how many keys moveBookkeeping moves in a transaction.
+const moveBatch = 1000
+
+type keyValue struct{ key, value []byte }
+
+// oldBookkeeping returns up to moveBatch keys, and their values, that are
+// left to move.
+func (db *DB) oldBookkeeping() ([]keyValue, error) {
+	var moves []keyValue
+	err := db.view(func(txn *badger.Txn) error {
+		for _, prefix := range []string{string(oldKindCounts), string(oldKindPending), oldSeqKey} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+			for it.Rewind(); it.Valid() && len(moves) < moveBatch; it.Next() {
+				item := it.Item()
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				if item.Key()[0] == oldKindCounts && bytes.Equal(v, countsMoved) {
+					continue
+				}
+				moves = append(moves, keyValue{item.KeyCopy(nil), v})
+			}
+			it.Close()
+		}
+		return nil
+	})
+	return moves, err
+}
+
+// moveKey writes value at the new place of the old key from, and removes
+// from, or leaves countsMoved there for an old counts key.
+func moveKey(txn *badger.Txn, from, value []byte) error {
+	to := slices.Concat([]byte{movedKind[from[0]]}, from[1:])
+	if string(from) == oldSeqKey {
+		// An older binary run since leased from the old key: the
+		// sequence goes on from the higher of the two.
+		cur, ok, err := get(txn, to, func(b []byte) ([]byte, error) { return slices.Clone(b), nil })
+		if err != nil {
+			return err
+		}
+		if ok && bytes.Compare(cur, value) > 0 {
+			value = cur
+		}
+	}
+	if err := txn.Set(to, value); err != nil {
+		return err
+	}
+	if from[0] == oldKindCounts {
+		return txn.Set(from, countsMoved)
+	}
+	return txn.Delete(from)
+}
+
+// movedKind is where moveBookkeeping moves each old kind.
+var movedKind = map[byte]byte{oldKindCounts: kindCounts, oldKindPending: kindPending, oldSeqKey[0]: seqKey[0]}
 
 // startUpkeep starts the upkeep (upkeep.go), with the releaser of table
 // pages unless opts turn it off or there is no /proc for it to read.
@@ -1026,9 +1140,15 @@ func addCounts(txn *badger.Txn, source string, d counts) error {
 	if d == (counts{}) {
 		return nil
 	}
-	c, err := getCounts(txn, source)
+	c, ok, err := get(txn, sourceKey(kindCounts, source), decodeCounts)
 	if err != nil {
 		return err
+	}
+	if !ok {
+		// A new source: what binaries before the move would read.
+		if err := txn.Set(sourceKey(oldKindCounts, source), countsMoved); err != nil {
+			return err
+		}
 	}
 	c.records += d.records
 	c.pending += d.pending
