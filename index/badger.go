@@ -74,7 +74,7 @@ const (
 
 const seqKey = "|"
 
-// Where binaries before 2026-12 kept the counts, the sequence and the
+// Where binaries before 2026-12-07 kept the counts, the sequence and the
 // pending entries.
 const (
 	oldKindCounts  = 'c'
