@@ -66,11 +66,11 @@ func buildTableOptions(db *badger.DB) table.Options
 // incremental sync's flush at Close). lendAllocators puts lentAllocators
 // small ones in the pool before Badger builds tables; a builder that
 // needs more grows its allocator a doubling at a time. Measured at 10M
-// records (docs/benchmarks.md): an incremental sync of 500 files peaked
-// at ~70 MiB instead of ~84, and the round whose Close compacted level 0
-// at 116 MiB instead of 168. The pool drops one idle allocator every two
-// seconds, and a full pool drops what is returned to it, so lending more
-// than it holds costs a moment's garbage only.
+// records, side by side (docs/benchmarks.md): an incremental sync of 500
+// files peaked at ~68 MiB instead of ~80, and the round whose Close
+// compacted level 0 at 168 MiB instead of 240. The pool drops one idle
+// allocator every two seconds, and a full pool drops what is returned to
+// it, so lending more than it holds costs a moment's garbage only.
 const (
 	lentAllocators    = 8
 	lentAllocatorSize = 256 << 10
