@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,6 +97,10 @@ func (e *testEnv) startDaemonUnder(tb testing.TB, wrap, env []string, flags ...s
 	}
 	go func() { d.err = d.cmd.Wait(); close(d.done) }()
 	tb.Cleanup(func() { d.kill() })
+	// The daemon serves its socket before it listens on TCP and writes
+	// the address there: with the helper's own TCP address, wait for that
+	// too (a flag of the test's may name one that is taken).
+	wantAddr := !slices.Contains(flags, "--"+flagAdminListen)
 	eventually(tb, 30*time.Second, "the admin endpoint to answer and the catch-up walk to end", func() bool {
 		select {
 		case <-d.done:
@@ -111,7 +116,8 @@ func (e *testEnv) startDaemonUnder(tb testing.TB, wrap, env []string, flags ...s
 		}
 		defer resp.Body.Close()
 		var st admin.Status
-		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Rescans) > 0
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Rescans) > 0 &&
+			(d.admin != "" || !wantAddr)
 	})
 	return d
 }
