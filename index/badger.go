@@ -375,18 +375,26 @@ var movedKind = map[byte]byte{oldKindCounts: kindCounts, oldKindPending: kindPen
 
 // startUpkeep starts the upkeep (upkeep.go), with the releaser of table
 // pages unless opts turn it off or there is no /proc for it to read.
+// With the compactions deferred, the upkeep's goroutine first takes the
+// pages Open read out of the resident set (dropOpenedTables: nothing
+// unmaps a table before it starts the compactors), beside the run's first
+// reads rather than before them, and the releaser counts from there.
 func (db *DB) startUpkeep(opts Options) {
-	var r *releaser
-	if limit := cmp.Or(opts.MappedLimit, DefaultMappedLimit); limit >= 0 {
-		logf := func(string, ...any) {}
-		if opts.Logger != nil {
-			logf = func(format string, args ...any) { opts.Logger.Warn(fmt.Sprintf(format, args...)) }
-		}
-		r, _ = newReleaser(db.dir, limit, logf)
+	limit := cmp.Or(opts.MappedLimit, DefaultMappedLimit)
+	logf := func(string, ...any) {}
+	if opts.Logger != nil {
+		logf = func(format string, args ...any) { opts.Logger.Warn(fmt.Sprintf(format, args...)) }
 	}
 	db.stopUpkeep, db.upkept, db.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 	go func() {
 		defer close(db.upkept)
+		if db.deferCompactions {
+			dropOpenedTables(db.dir)
+		}
+		var r *releaser
+		if limit >= 0 {
+			r, _ = newReleaser(db.dir, limit, logf)
+		}
 		db.upkeep(db.stopUpkeep, r)
 	}()
 }
