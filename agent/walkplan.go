@@ -281,9 +281,11 @@ func (p *Pipeline) retrySource(ctx context.Context, src *local.Source, plan Walk
 	}
 	p.opts.Logger.Log(ctx, plan.LogLevel, "retrying the files earlier walks passed over", "source", src.Root, "destination", src.Destination(), "entries", len(entries))
 	w := p.walkerOf(src, plan, consider, entries, unreadable, later)
-	if _, _, err := w.readDir(""); err != nil {
+	dir, _, err := w.readDir("")
+	if err != nil {
 		return err
 	}
+	dir.Close()
 	failed := map[string]bool{}
 	fail := w.fail
 	w.fail = func(rel string, err error) { failed[rel] = true; fail(rel, err) }
