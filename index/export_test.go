@@ -1,5 +1,5 @@
 package index
 
-// AdviseEach makes dropOpenedTables take the older kernels' way (a
-// madvise a table) while set.
+// AdviseEach makes the index advise its table mappings the older
+// kernels' way (a madvise each) while set.
 var AdviseEach = &adviseEach

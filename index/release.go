@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -87,12 +88,6 @@ func mappedDir(dir string) (string, error) {
 // the upkeep calls it before it may start Badger's compactors, which Open
 // stopped, the only thing that unmaps a table before Close, which waits
 // for the upkeep. A memtable's log (*.mem) can go at any time and is left.
-//
-// All the tables go in one process_madvise(2) on a kernel that takes
-// PIDFD_SELF and this advice there (6.18 here; older ones refuse it, and
-// get a madvise a table): each madvise cost a TLB shootdown, together
-// 25 ms of CPU for the 240 tables of 10M records on the 2-core VM of
-// make bench.
 func dropOpenedTables(dir string) {
 	abs, err := mappedDir(dir)
 	if err != nil {
@@ -102,30 +97,45 @@ func dropOpenedTables(dir string) {
 	if err != nil {
 		return
 	}
-	var iovs []iovec
-	for _, m := range tableMappings(maps, abs) {
-		if !m.log {
-			iovs = append(iovs, iovec{m.start, m.end - m.start})
-		}
+	tables := slices.DeleteFunc(tableMappings(maps, abs), func(m mapping) bool { return m.log })
+	advise(tables, unix.MADV_DONTNEED)
+}
+
+// advise gives advice to every mapping of ms: all in one
+// process_madvise(2) on a kernel that takes PIDFD_SELF and the advice there
+// (6.18 here), else a madvise each. Each madvise costs a TLB shootdown:
+// together 25 ms of CPU for the 240 tables of 10M records on the 2-core VM
+// of make bench, at every release. It returns the first error of a
+// madvise but ENOMEM (the mapping went since /proc/self/maps was read).
+func advise(ms []mapping, advice int) error {
+	iovs := make([]iovec, len(ms))
+	for i, m := range ms {
+		iovs[i] = iovec{m.start, m.end - m.start}
 	}
 	for len(iovs) > 0 {
 		batch := iovs[:min(len(iovs), maxIovecs)]
 		iovs = iovs[len(batch):]
 		if !adviseEach.Load() {
-			_, _, errno := unix.Syscall6(unix.SYS_PROCESS_MADVISE, selfPidfd, uintptr(unsafe.Pointer(&batch[0])), uintptr(len(batch)), unix.MADV_DONTNEED, 0, 0)
-			if errno == 0 {
+			_, _, errno := unix.Syscall6(unix.SYS_PROCESS_MADVISE, selfPidfd, uintptr(unsafe.Pointer(&batch[0])), uintptr(len(batch)), uintptr(advice), 0, 0)
+			switch errno {
+			case 0:
 				continue
+			case unix.ENOSYS, unix.EBADF, unix.EINVAL, unix.EPERM:
+				adviseEach.Store(true) // not for this process, or not this advice
 			}
-			adviseEach.Store(true)
+			// ENOMEM: a mapping went meanwhile; the others, each alone.
 		}
 		for _, v := range batch {
-			unix.Syscall(unix.SYS_MADVISE, v.base, v.len, unix.MADV_DONTNEED)
+			if _, _, errno := unix.Syscall(unix.SYS_MADVISE, v.base, v.len, uintptr(advice)); errno != 0 && errno != unix.ENOMEM {
+				return errno
+			}
 		}
 	}
+	return nil
 }
 
 // adviseEach is set once the kernel refused process_madvise: from then
-// on dropOpenedTables advises each table alone.
+// on advise gives its advice a mapping at a time.
 var adviseEach atomic.Bool
 
 // iovec is the kernel's struct iovec, its base an address of a mapping
@@ -174,12 +184,8 @@ func (r *releaser) release() error {
 	if err != nil {
 		return nil // /proc not mounted: nothing to do, try again later
 	}
-	for _, m := range tableMappings(maps, r.dir) {
-		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
-		if errno == unix.EINVAL {
-			return fmt.Errorf("madvise(MADV_PAGEOUT) needs Linux 5.4: %w", errno)
-		}
-		// ENOMEM: the table was unmapped since the map was read.
+	if err := advise(tableMappings(maps, r.dir), unix.MADV_PAGEOUT); errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("madvise(MADV_PAGEOUT) needs Linux 5.4: %w", err)
 	}
 	return nil
 }
