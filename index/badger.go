@@ -393,12 +393,13 @@ func (db *DB) startUpkeep(opts Options) {
 	db.stopUpkeep, db.upkept, db.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 	go func() {
 		defer close(db.upkept)
-		if db.deferCompactions {
-			dropOpenedTables(db.dir)
+		mapped, err := mappedDir(db.dir) // as /proc/self/maps names the tables
+		if err == nil && db.deferCompactions {
+			dropOpenedTables(mapped)
 		}
 		var r *releaser
-		if limit >= 0 {
-			r, _ = newReleaser(db.dir, limit, logf)
+		if err == nil && limit >= 0 {
+			r, _ = newReleaser(mapped, limit, logf)
 		}
 		db.upkeep(db.stopUpkeep, r)
 	}()

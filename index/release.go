@@ -55,16 +55,14 @@ type releaser struct {
 	logf     func(string, ...any)
 }
 
+// newReleaser returns the releaser of the tables in dir, named as
+// mappedDir names it.
 func newReleaser(dir string, limit int64, logf func(string, ...any)) (*releaser, error) {
-	abs, err := mappedDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	base, err := residentFile()
 	if err != nil {
 		return nil, err
 	}
-	return &releaser{dir: abs, limit: limit, floor: base, baseline: base, logf: logf}, nil
+	return &releaser{dir: dir, limit: limit, floor: base, baseline: base, logf: logf}, nil
 }
 
 // mappedDir is dir as /proc/self/maps names the files in it.
@@ -88,16 +86,13 @@ func mappedDir(dir string) (string, error) {
 // the upkeep calls it before it may start Badger's compactors, which Open
 // stopped, the only thing that unmaps a table before Close, which waits
 // for the upkeep. A memtable's log (*.mem) can go at any time and is left.
+// dir is named as mappedDir names it.
 func dropOpenedTables(dir string) {
-	abs, err := mappedDir(dir)
-	if err != nil {
-		return
-	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return
 	}
-	tables := slices.DeleteFunc(tableMappings(maps, abs), func(m mapping) bool { return m.log })
+	tables := slices.DeleteFunc(tableMappings(maps, dir), func(m mapping) bool { return m.log })
 	advise(tables, unix.MADV_DONTNEED)
 }
 

@@ -145,7 +145,7 @@ func residentTables(t *testing.T, dir string) int64 {
 
 // TestOpenLeavesNoTablePagesResident: Open reads the whole index part of
 // every table (Badger checks each against its checksum), which left those
-// pages in the resident set of every run, 40 MiB at 10M records. With the
+// pages in the resident set of every run, 20 MiB at 10M records. With the
 // compactions deferred (every command's index) they leave it once opened;
 // without, they stay (so the measure sees them at all).
 func TestOpenLeavesNoTablePagesResident(t *testing.T) {
@@ -160,7 +160,6 @@ func TestOpenLeavesNoTablePagesResident(t *testing.T) {
 }
 
 func openLeavesNoTablePagesResident(t *testing.T, dir string) {
-
 	db, err := index.Open(dir, index.Options{MappedLimit: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
